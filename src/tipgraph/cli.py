@@ -1,0 +1,130 @@
+"""The ``tipgraph`` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rdflib import Graph
+
+from tipgraph.build import DEFAULT_SOURCES, run_build
+from tipgraph.builds import BuildDir
+from tipgraph.config import SETTINGS, load_settings
+from tipgraph.errors import BuildFailed, TipgraphError
+from tipgraph.reasoning import infer, load_ontology
+from tipgraph.validation import load_shapes, validate_graph
+
+
+class TipgraphGroup(click.Group):
+    """Turns a :class:`TipgraphError` into a one-line error and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except TipgraphError as error:
+            raise click.ClickException(str(error)) from error
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(cls=TipgraphGroup)
+@click.version_option(package_name="tipgraph")
+def cli() -> None:
+    """Publish a catalogue of publications on trafficking in persons as linked data."""
+
+
+def build_option(function):
+    return click.option("--build", "build_dir", type=click.Path(path_type=Path),
+                        default=None, help="Build directory (default: setting build_dir, "
+                        "build/).")(function)
+
+
+@cli.command()
+@click.option("--source", "sources", multiple=True, type=click.Path(path_type=Path),
+              help="A catalogue file or directory (.txt listing, .jsonl, .csv); repeatable. "
+              "Default: the shipped data/sources/.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Build directory (default: build/).")
+@click.option("--base", default=None, help="Base of the instance URIs.")
+@click.option("--quiet", is_flag=True, help="Print only the summary.")
+def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: bool) -> None:
+    """Build the knowledge graph and switch it in when it is valid.
+
+    \b
+    Example:
+        tipgraph build --source data/sources --source more.jsonl --out build/
+    """
+    settings = load_settings({"base_uri": base} if base else None)
+    out = out or Path(settings["build_dir"])
+    try:
+        report = run_build(sources or DEFAULT_SOURCES, out, base=settings["base_uri"],
+                           progress=(lambda _: None) if quiet else _say)
+    except BuildFailed as error:
+        failed = BuildDir(out).failed()
+        if failed and (failed / "report.json").exists():
+            _print_failures(json.loads((failed / "report.json").read_text(encoding="utf-8")))
+            _say(f"report kept in {out / 'failed' / 'report.json'}; the previous build "
+                 "is still current")
+        raise click.ClickException(str(error)) from error
+    for problem in report.rejected:
+        _say(f"rejected  {problem}")
+    for problem in report.warnings:
+        _say(f"warning   {problem}")
+    for problem in report.repairs:
+        _say(f"repair    {problem}")
+    for result in report.shacl.warnings if report.shacl else []:
+        _say(f"shape     {result}")
+    click.echo(f"{report.records_read} records read, {report.records_built} built, "
+               f"{len(report.rejected)} rejected; {len(report.repairs)} repairs, "
+               f"{len(report.warnings)} warnings, {len(report.shacl.warnings)} shape warnings; "
+               f"{report.triples} triples in {out / 'current'} ({report.build_id})")
+
+
+def _print_failures(report: dict) -> None:
+    for violation in (report.get("shacl") or {}).get("violations", []):
+        where = f"{violation['file']}:{violation['line']}: " if violation.get("file") else ""
+        _say(f"violation {where}<{violation['focus']}> {violation.get('path') or ''}: "
+             f"{violation['message']}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--reason/--no-reason", default=True,
+              help="Reason with the ontology before checking (the build does).")
+@click.option("--base", default=None, help="Instance base of the file's URIs.")
+def validate(file: Path, reason: bool, base: str | None) -> None:
+    """Check a Turtle file against the shapes; exit 1 when it has a violation.
+
+    \b
+    Example:
+        tipgraph validate build/tipgraph.ttl
+    """
+    settings = load_settings({"base_uri": base} if base else None)
+    try:
+        graph = Graph().parse(file, format="turtle")
+    except Exception as error:  # rdflib raises many kinds for bad Turtle
+        raise click.ClickException(f"{file.name} is not valid Turtle: {error}") from error
+    if reason:
+        graph = infer(graph, load_ontology(), base=settings["base_uri"])
+    report = validate_graph(graph, load_shapes())
+    for result in report.violations + report.warnings:
+        click.echo(str(result))
+    click.echo(f"{file.name}: {'conforms' if report.conforms else 'does not conform'} "
+               f"({len(report.violations)} violations, {len(report.warnings)} warnings)")
+    if not report.conforms:
+        sys.exit(1)
+
+
+@cli.command("settings")
+def settings_command() -> None:
+    """List every setting with its default and what it does.
+
+    \b
+    Settings come from defaults, then tipgraph.toml, then TIPGRAPH_<NAME> variables.
+    """
+    for setting in SETTINGS:
+        click.echo(f"{setting.name} (default: {setting.default!r})\n    {setting.help}")

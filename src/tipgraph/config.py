@@ -1,0 +1,86 @@
+"""Settings: declared once here, read from defaults, ``tipgraph.toml``, then ``TIPGRAPH_*``.
+
+Each :class:`Setting` drives ``--setting NAME VALUE``, ``tipgraph settings``
+(the help) and the documentation test that fails when one is undocumented.
+
+>>> load_settings(environ={"TIPGRAPH_QUERY_TIMEOUT": "5"}, config_file=None)["query_timeout"]
+5.0
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tipgraph.errors import TipgraphError
+from tipgraph.namespaces import DEFAULT_BASE
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+    def parse(self, value: object) -> Any:
+        """Convert ``value`` (often a string from the environment) to the default's type."""
+        kind = type(self.default)
+        try:
+            if kind is bool and isinstance(value, str):
+                if value.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(value)
+                return value.lower() in {"1", "true", "yes", "on"}
+            if kind is list and isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return kind(value)
+        except (TypeError, ValueError) as error:
+            raise TipgraphError(f"setting {self.name}: {value!r} is not a {kind.__name__}") \
+                from error
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("base_uri", DEFAULT_BASE, "Base of every instance URI the build mints."),
+    Setting("build_dir", "build", "Directory of the builds; `current` names the one served."),
+    Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
+    Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
+            "is cut and the cut reported."),
+    Setting("max_request_bytes", 1_000_000, "Largest request body accepted, in bytes."),
+    Setting("query_workers", 2, "Query processes per web worker (a stopped query's process "
+            "is replaced)."),
+    Setting("service_allowlist", [], "Endpoints that SERVICE may query (comma-separated); "
+            "empty: SERVICE makes no outbound request."),
+    Setting("cors_origins", "*", "Value of Access-Control-Allow-Origin."),
+    Setting("license", "https://creativecommons.org/publicdomain/zero/1.0/",
+            "Licence of the dataset's own statements (VoID/DCAT dct:license)."),
+    Setting("rights", "The catalogue's structure and links are free to reuse; the rights in "
+            "titles and abstracts remain with their publishers.",
+            "Rights statement of the dataset (dct:rights)."),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def load_settings(overrides: Mapping[str, object] | None = None, *,
+                  environ: Mapping[str, str] | None = None,
+                  config_file: Path | None = Path("tipgraph.toml")) -> dict[str, Any]:
+    """Defaults, then ``tipgraph.toml``, then ``TIPGRAPH_*`` variables, then ``overrides``.
+
+    :raises TipgraphError: for an unknown setting name or a value of the wrong type
+    """
+    settings = {s.name: s.default for s in SETTINGS}
+    layers: list[Mapping[str, object]] = []
+    if config_file is not None and config_file.is_file():
+        layers.append(tomllib.loads(config_file.read_text(encoding="utf-8")))
+    environ = os.environ if environ is None else environ
+    layers.append({k.removeprefix("TIPGRAPH_").lower(): v for k, v in environ.items()
+                   if k.startswith("TIPGRAPH_")})
+    layers.append(overrides or {})
+    for layer in layers:
+        for name, value in layer.items():
+            if name not in SETTINGS_BY_NAME:
+                raise TipgraphError(f"unknown setting {name!r}; see `tipgraph settings`")
+            settings[name] = SETTINGS_BY_NAME[name].parse(value)
+    return settings

@@ -1,0 +1,230 @@
+"""Map: reconciled publications -> RDF triples under stable, readable URIs.
+
+URIs follow DESIGN.md's vocabulary contract. A publication's slug comes from
+its title; when two records share a slug, the later one gets a short suffix
+from a hash of its identity, and a record keeps the slug an earlier build gave
+it (``published``), so URIs do not move when records are added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from rdflib import Graph, Literal, URIRef
+
+from tipgraph.namespaces import (
+    DCT,
+    FOAF,
+    GEONAMES_SWS,
+    GN,
+    GN_AREA,
+    GN_PCLH,
+    GN_PCLI,
+    GN_RGN,
+    OWL,
+    PROV,
+    RDF,
+    SCHEMA,
+    SKOS,
+    TIP,
+    XSD,
+    bind_prefixes,
+)
+from tipgraph.reconcile import Agent, Publication, Volume
+from tipgraph.reference import Reference, name_key, slugify
+
+#: The path segment of each kind of node under the instance base; none is a service
+#: path (``/sparql``, ``/dataset``, ``/dumps/``, ...), so instances never shadow one.
+KINDS = {"publication": "publication", "place": "place", "organisation": "organisation",
+         "person": "person", "concept": "concept", "volume": "volume", "scheme": "scheme",
+         "source": "source"}
+
+CATEGORY_SCHEME = "categories"
+
+
+@dataclass
+class UriMinter:
+    """Mints instance URIs under ``base``."""
+
+    base: str
+
+    def __post_init__(self) -> None:
+        if not self.base.endswith(("/", "#")):
+            self.base += "/"
+
+    def __call__(self, kind: str, slug: str) -> URIRef:
+        return URIRef(f"{self.base}{KINDS[kind]}/{slug}")
+
+    def source_record(self, file: str, line: int) -> URIRef:
+        return URIRef(f"{self.base}source/{file}#line-{line}")
+
+
+@dataclass
+class Mapped:
+    graph: Graph
+    #: identity key of each publication -> its slug, carried to the next build
+    slugs: dict[str, str] = field(default_factory=dict)
+    #: publication URI -> (file, line), so shape results can point at the source
+    provenance: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+def identity_key(publication: Publication) -> str:
+    """What makes two records the same publication across builds: title and year."""
+    return f"{name_key(publication.title)}|{publication.year or ''}"
+
+
+def map_records(publications: Iterable[Publication], reference: Reference, *, base: str,
+                published: Mapping[str, str] | None = None) -> Mapped:
+    """Turn reconciled publications into a graph; places and agents become shared nodes."""
+    uri = UriMinter(base)
+    graph = bind_prefixes(Graph(), uri.base)
+    mapped = Mapped(graph)
+    publications = list(publications)
+    slugs = _publication_slugs(publications, published or {})
+    countries: set[str] = set()
+    regions: set[str] = set()
+    agents: dict[URIRef, Agent] = {}
+    categories: set[str] = set()
+    for publication in publications:
+        key = identity_key(publication)
+        subject = uri("publication", slugs[key])
+        mapped.slugs[key] = slugs[key]
+        mapped.provenance[str(subject)] = (publication.source, publication.line)
+        add = graph.add
+        add((subject, RDF.type, TIP.Publication))
+        add((subject, DCT.title, Literal(publication.title, lang="en")))
+        add((subject, DCT.identifier, Literal(slugs[key])))
+        if publication.description:
+            add((subject, DCT.abstract, Literal(publication.description, lang="en")))
+        if publication.year is not None:
+            add((subject, DCT.issued, Literal(str(publication.year), datatype=XSD.gYear)))
+        for code in publication.countries:
+            add((subject, TIP.statedCountry, uri("place", code.lower())))
+            countries.add(code)
+        for slug in publication.regions:
+            add((subject, TIP.statedRegion, uri("place", slug)))
+            regions.add(slug)
+        for agent in publication.creators:
+            node = uri(agent.kind, agent.slug)
+            add((subject, DCT.creator, node))
+            agents[node] = agent
+        for label in publication.categories:
+            add((subject, DCT.subject, uri("concept", slugify(label))))
+            categories.add(label)
+        if publication.citation:
+            add((subject, DCT.bibliographicCitation, Literal(publication.citation)))
+        if publication.part_of:
+            add((subject, DCT.isPartOf, _map_volume(graph, uri, publication.part_of, agents)))
+        record = uri.source_record(publication.source, publication.line)
+        add((subject, PROV.wasDerivedFrom, record))
+        add((record, RDF.type, TIP.SourceRecord))
+        add((record, TIP.sourceFile, Literal(publication.source)))
+        add((record, TIP.sourceLine, Literal(publication.line, datatype=XSD.integer)))
+        if publication.source_url:
+            add((subject, PROV.wasDerivedFrom, URIRef(publication.source_url)))
+            add((subject, SCHEMA.url, URIRef(publication.source_url)))
+    for code in sorted(countries):
+        _map_country(graph, uri, reference, code)
+        regions.add(reference.countries[code].region)
+    for slug in sorted(regions):
+        _map_region(graph, uri, reference, slug)
+    for node, agent in agents.items():
+        _map_agent(graph, node, agent)
+    _map_categories(graph, uri, sorted(categories))
+    return mapped
+
+
+def _publication_slugs(publications: list[Publication],
+                       published: Mapping[str, str]) -> dict[str, str]:
+    """One slug per identity key: the published one if any, else from the title."""
+    slugs: dict[str, str] = {}
+    taken: set[str] = set()
+    for publication in publications:  # published slugs first, so newcomers never take them
+        key = identity_key(publication)
+        if key in published:
+            slugs[key] = published[key]
+            taken.add(published[key])
+    for publication in publications:
+        key = identity_key(publication)
+        if key in slugs:
+            continue
+        slug = slugify(publication.title)
+        if slug in taken:
+            digest = hashlib.sha1(f"{key}|{publication.description or ''}".encode()).hexdigest()
+            slug = f"{slug}-{digest[:6]}"
+        slugs[key] = slug
+        taken.add(slug)
+    return slugs
+
+
+def _map_country(graph: Graph, uri: UriMinter, reference: Reference, code: str) -> None:
+    country = reference.countries[code]
+    node = uri("place", code.lower())
+    graph.add((node, RDF.type, GN.Feature))
+    graph.add((node, RDF.type, TIP.Country))
+    graph.add((node, GN.name, Literal(country.name)))
+    graph.add((node, SKOS.prefLabel, Literal(country.name, lang="en")))
+    for label in country.alt_labels:
+        graph.add((node, SKOS.altLabel, Literal(label, lang="en")))
+    graph.add((node, GN.countryCode, Literal(code)))
+    graph.add((node, GN.featureCode, GN_PCLH if country.historical else GN_PCLI))
+    graph.add((node, GN.parentFeature, uri("place", country.region)))
+    graph.add((node, OWL.sameAs, URIRef(f"{GEONAMES_SWS}{country.geonames_id}/")))
+
+
+def _map_region(graph: Graph, uri: UriMinter, reference: Reference, slug: str) -> None:
+    region = reference.regions[slug]
+    node = uri("place", slug)
+    graph.add((node, RDF.type, GN.Feature))
+    graph.add((node, RDF.type, TIP.Region))
+    graph.add((node, GN.name, Literal(region.name)))
+    graph.add((node, SKOS.prefLabel, Literal(region.name, lang="en")))
+    for label in dict.fromkeys((*region.fragments, *region.alt_labels)):
+        if label != region.name:
+            graph.add((node, SKOS.altLabel, Literal(label, lang="en")))
+    is_world = region.geonames_id is not None
+    graph.add((node, GN.featureCode, GN_AREA if is_world else GN_RGN))
+    if is_world:
+        graph.add((node, OWL.sameAs, URIRef(f"{GEONAMES_SWS}{region.geonames_id}/")))
+
+
+def _map_agent(graph: Graph, node: URIRef, agent: Agent) -> None:
+    if agent.kind == "person":
+        graph.add((node, RDF.type, SCHEMA.Person))
+        graph.add((node, FOAF.name, Literal(agent.name)))
+        graph.add((node, SCHEMA.name, Literal(agent.name)))
+    else:
+        graph.add((node, RDF.type, SCHEMA.Organization))
+        graph.add((node, SKOS.prefLabel, Literal(agent.name, lang="en")))
+        for label in agent.alt_labels:
+            graph.add((node, SKOS.altLabel, Literal(label, lang="en")))
+
+
+def _map_volume(graph: Graph, uri: UriMinter, volume: Volume,
+                agents: dict[URIRef, Agent]) -> URIRef:
+    node = uri("volume", volume.slug)
+    graph.add((node, RDF.type, TIP.EditedVolume))
+    graph.add((node, DCT.title, Literal(volume.title, lang="en")))
+    if volume.year is not None:
+        graph.add((node, DCT.issued, Literal(str(volume.year), datatype=XSD.gYear)))
+    for editor in volume.editors:
+        agents[uri(editor.kind, editor.slug)] = editor
+        graph.add((node, SCHEMA.editor, uri(editor.kind, editor.slug)))
+    if volume.publisher:
+        agents[uri(volume.publisher.kind, volume.publisher.slug)] = volume.publisher
+        graph.add((node, DCT.publisher, uri(volume.publisher.kind, volume.publisher.slug)))
+    return node
+
+
+def _map_categories(graph: Graph, uri: UriMinter, labels: list[str]) -> None:
+    scheme = uri("scheme", CATEGORY_SCHEME)
+    graph.add((scheme, RDF.type, SKOS.ConceptScheme))
+    graph.add((scheme, SKOS.prefLabel, Literal("Categories of the tipgraph catalogue", lang="en")))
+    for label in labels:
+        node = uri("concept", slugify(label))
+        graph.add((node, RDF.type, SKOS.Concept))
+        graph.add((node, SKOS.prefLabel, Literal(label, lang="en")))
+        graph.add((node, SKOS.inScheme, scheme))
+        graph.add((scheme, SKOS.hasTopConcept, node))
