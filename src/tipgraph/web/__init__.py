@@ -1,0 +1,42 @@
+"""The web app: one factory, one blueprint per area of the site.
+
+gunicorn calls the factory itself (``tipgraph.web:create_app()``); tests call
+it with their own settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from tipgraph.builds import BuildDir
+from tipgraph.config import load_settings
+from tipgraph.web.service import Build, Service
+
+
+def create_app(settings: Mapping[str, object] | None = None) -> Flask:
+    """Make the app serving the current build of ``settings["build_dir"]``.
+
+    :param settings: overrides on top of defaults, ``tipgraph.toml`` and ``TIPGRAPH_*``
+    """
+    config = load_settings(settings)
+    app = Flask(__name__)
+    app.config["TIPGRAPH"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config["max_request_bytes"]
+    app.extensions["tipgraph"] = Service(config, BuildDir(Path(config["build_dir"])))
+    from tipgraph.web import blueprints
+
+    for blueprint in blueprints.ALL:
+        app.register_blueprint(blueprint)
+    return app
+
+
+def get_service() -> Service:
+    return current_app.extensions["tipgraph"]
+
+
+def get_build() -> Build:
+    """The build this request is served from."""
+    return get_service().current()
