@@ -22,7 +22,7 @@ from tipgraph import __version__
 from tipgraph.builds import BuildDir
 from tipgraph.errors import BuildFailed, Problem
 from tipgraph.mapping import map_records
-from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
+from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.reasoning import infer, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
@@ -160,9 +160,19 @@ def _write_outputs(graph: Graph, target: Path, report: BuildReport, progress: Pr
         load_store(nt, target / "store")
 
 
+#: The JSON-LD context the project ships: our prefixes, with ``schema:`` as ``https://``.
+#: schema.org's own context maps ``schema:`` to ``http://schema.org/``; ours is inline
+#: in every JSON-LD we write, so expanding never fetches it and yields exactly our triples.
+CONTEXT_PATH = Path(__file__).resolve().parent / "context.jsonld"
+
+
 def jsonld_context() -> dict[str, str]:
-    """The JSON-LD context of our dumps: our prefixes, with schema.org as ``https://``."""
-    return dict(PREFIXES)
+    """The JSON-LD context of our dumps and documents (``context.jsonld``, shipped).
+
+    >>> jsonld_context()["schema"]
+    'https://schema.org/'
+    """
+    return dict(json.loads(CONTEXT_PATH.read_text(encoding="utf-8"))["@context"])
 
 
 class _stage:
