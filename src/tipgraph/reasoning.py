@@ -43,8 +43,10 @@ def infer(data: Graph, ontology: Graph, *, base: str) -> Graph:
     owlrl.DeductiveClosure(owlrl.OWLRL_Semantics, axiomatic_triples=False,
                            datatype_axioms=False).expand(working)
     published = bind_prefixes(Graph(), base)
+    terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
     for subject, predicate, obj in working:
-        if not isinstance(subject, URIRef) or not str(subject).startswith(base):
+        if (not isinstance(subject, URIRef) or not str(subject).startswith(base)
+                or subject in terms):
             continue
         if predicate == OWL.sameAs or (predicate == RDF.type and obj in TRIVIAL_TYPES):
             continue
