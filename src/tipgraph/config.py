@@ -59,6 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rights", "The catalogue's structure and links are free to reuse; the rights in "
             "titles and abstracts remain with their publishers.",
             "Rights statement of the dataset (dct:rights)."),
+    Setting("public_url", "", "Root URL the server is reached at, for the endpoint, dump and "
+            "page links in VoID/DCAT and the sitemap; empty: the URL each request came to."),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-ALL: list[Blueprint] = []
+from tipgraph.web import dataset, pages, resources
+
+ALL: list[Blueprint] = [pages.bp, resources.bp, dataset.bp]

@@ -1,0 +1,339 @@
+"""HTML pages: home, browse (search and facets), and one page per resource.
+
+Pages are rendered on the server and work without JavaScript. Every string
+from the data goes through Jinja's autoescaping; the schema.org JSON-LD each
+resource page embeds goes through ``tojson``, which escapes ``<``, ``>`` and
+``&`` so that a title cannot close the ``<script>`` element it sits in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, render_template, request
+from rdflib import BNode, Graph, Literal, URIRef
+
+from tipgraph.namespaces import (
+    DCT,
+    FOAF,
+    GN,
+    OWL,
+    PREFIXES,
+    RDF,
+    SCHEMA,
+    SKOS,
+    TIP,
+)
+from tipgraph.web import get_build, get_service
+from tipgraph.web.caching import conditional
+from tipgraph.web.catalogue import FACETS, Catalogue, CatalogueCache
+from tipgraph.web.documents import label_of
+from tipgraph.web.service import Build
+
+bp = Blueprint("pages", __name__)
+
+PAGE_SIZE = 20
+#: Shown in this order at the top of a resource's table; the rest follow by name.
+FIRST_PROPERTIES = (RDF.type, SKOS.prefLabel, DCT.title, GN.name, FOAF.name, SCHEMA.name,
+                    DCT.issued, DCT.creator, TIP.statedCountry, TIP.statedRegion, DCT.spatial,
+                    DCT.abstract)
+
+
+def catalogue(build: Build) -> Catalogue:
+    cache = current_app.extensions.setdefault("tipgraph.catalogue", CatalogueCache())
+    return cache.get(build.id, build.store)
+
+
+def html(body: str, build: Build) -> Response:
+    """A rendered page with caching headers (304 when the client has it)."""
+    return conditional(Response(body, content_type="text/html; charset=utf-8"), build)
+
+
+# -- home -----------------------------------------------------------------------------------
+
+@bp.route("/")
+def home() -> Response:
+    """What the dataset is, its size, where its services are, and two charts."""
+    build = get_build()
+    cat = catalogue(build)
+    counts = _type_counts(build)
+    years = cat.per_year()
+    regions = cat.per_region()
+    return html(render_template(
+        "home.html", build=build, counts=counts, publications=len(cat.entries),
+        year_chart=_column_chart(years), region_chart=_bar_chart(
+            [(link.label, n, _browse_url(region=link.key)) for link, n in regions]),
+        settings=get_service().settings), build)
+
+
+def _type_counts(build: Build) -> list[tuple[str, int]]:
+    types = [("countries", TIP.Country), ("regions", TIP.Region),
+             ("organisations", SCHEMA.Organization), ("persons", SCHEMA.Person)]
+    values = " ".join(f"<{t}>" for _, t in types)
+    rows = build.store.query(f"SELECT ?t (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s a ?t "
+                             f"VALUES ?t {{ {values} }} }} GROUP BY ?t")
+    found = {row["t"].value: int(row["n"].value) for row in rows}
+    return [(name, found.get(str(t), 0)) for name, t in types]
+
+
+@dataclass
+class Bar:
+    label: str
+    count: int
+    href: str
+    x: float = 0
+    y: float = 0
+    width: float = 0
+    height: float = 0
+
+
+@dataclass
+class Chart:
+    width: int
+    height: int
+    bars: list[Bar] = field(default_factory=list)
+    ticks: list[tuple[float, int]] = field(default_factory=list)
+
+
+def _column_chart(years: list[tuple[str, int]]) -> Chart:
+    """Publications per year as columns, every year of the span shown (gaps are zeros)."""
+    if not years:
+        return Chart(600, 60)
+    found = dict(years)
+    span = [str(y) for y in range(int(years[0][0]), int(years[-1][0]) + 1)]
+    top = max(found.values())
+    plot_h, column, gap = 160, 28, 6
+    chart = Chart(max(300, 40 + len(span) * (column + gap)), plot_h + 60)
+    for i, year in enumerate(span):
+        n = found.get(year, 0)
+        h = plot_h * n / top
+        chart.bars.append(Bar(year, n, _browse_url(year=year) if n else "", 40 + i * (column + gap),
+                              20 + plot_h - h, column, h))
+    chart.ticks = [(20 + plot_h - plot_h * t / top, t) for t in _ticks(top)]
+    return chart
+
+
+def _bar_chart(rows: list[tuple[str, int, str]]) -> Chart:
+    """Horizontal bars with their labels on the left."""
+    top = max((n for _, n, _ in rows), default=1)
+    bar_h, gap, label_w, plot_w = 22, 8, 330, 300
+    chart = Chart(label_w + plot_w + 50, max(40, len(rows) * (bar_h + gap) + 10))
+    for i, (label, n, href) in enumerate(rows):
+        chart.bars.append(Bar(label, n, href, label_w, 5 + i * (bar_h + gap),
+                              max(2.0, plot_w * n / top), bar_h))
+    return chart
+
+
+def _ticks(top: int) -> list[int]:
+    step = max(1, math.ceil(top / 4))
+    return list(range(0, top + 1, step))
+
+
+# -- browse ---------------------------------------------------------------------------------
+
+def _browse_url(**params: str | list[str]) -> str:
+    pairs = [(k, v) for k, values in params.items()
+             for v in ([values] if isinstance(values, str) else values) if v]
+    return request.script_root + "/browse" + (f"?{urlencode(pairs)}" if pairs else "")
+
+
+@bp.route("/browse")
+def browse() -> Response:
+    """Publications, paginated, filtered by a search over titles and abstracts and by facets."""
+    build = get_build()
+    cat = catalogue(build)
+    query = request.args.get("q", "").strip()
+    chosen = {name: request.args.getlist(name) for name in FACETS}
+    entries = cat.select(query, chosen)
+    pages = max(1, math.ceil(len(entries) / PAGE_SIZE))
+    try:
+        page = min(max(1, int(request.args.get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    shown = entries[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    state: dict[str, Any] = {"q": query, **chosen}
+
+    def with_(**changes: Any) -> str:
+        return _browse_url(**{**state, **changes})
+
+    facets = []
+    for name, heading in FACETS.items():
+        values = []
+        for key, label, n in cat.counts(entries)[name]:
+            active = key in chosen[name]
+            others = [v for v in chosen[name] if v != key]
+            values.append({"label": label, "count": n, "active": active,
+                           "href": with_(**{name: others if active else [*others, key]})})
+        facets.append({"name": name, "heading": heading, "values": values})
+    active = [{"heading": FACETS[name], "label": cat.labels[name].get(v, v),
+               "href": with_(**{name: [x for x in values if x != v]})}
+              for name, values in chosen.items() for v in values]
+    return html(render_template(
+        "browse.html", build=build, query=query, entries=shown, total=len(entries),
+        page=page, pages=pages, facets=facets, active=active,
+        href=lambda uri: _href(build, uri), chosen=chosen,
+        previous=with_(page=str(page - 1)) if page > 1 else None,
+        next=with_(page=str(page + 1)) if page < pages else None,
+        first=(page - 1) * PAGE_SIZE + 1), build)
+
+
+# -- resource pages -------------------------------------------------------------------------
+
+def _href(build: Build, uri: str) -> str:
+    from tipgraph.web.resources import local_path
+
+    return local_path(build, uri) or uri
+
+
+def _curie(uri: str, base: str) -> str:
+    for prefix, namespace in sorted(PREFIXES.items(), key=lambda kv: -len(kv[1])):
+        if uri.startswith(namespace) and len(uri) > len(namespace):
+            return f"{prefix}:{uri[len(namespace):]}"
+    if uri.startswith(base):
+        return uri[len(base):]
+    return uri
+
+
+def render_resource(build: Build, uri: str, graph: Graph, *, path: str,
+                    fragments: bool) -> str:
+    """The HTML document of ``uri`` from its document graph (``documents.describe``)."""
+    from tipgraph.web.resources import DOCUMENT_FORMATS, base_of
+
+    base = base_of(build)
+    node = URIRef(uri)
+    subjects = [node] if (node, None, None) in graph else []
+    if fragments:
+        subjects += sorted(s for s in set(graph.subjects()) if isinstance(s, URIRef)
+                           and s != node and (s.startswith(uri + "#") or path in ("ontology",
+                                                                                "shapes")))
+    sections = [{"id": s[len(uri) + 1:] if s.startswith(uri + "#") else "",
+                 "uri": str(s), "label": label_of(graph, s) or _curie(str(s), base),
+                 "rows": _rows(build, graph, s, base)} for s in subjects]
+    publications, incoming = _incoming(build, graph, node, base)
+    title = label_of(graph, node) or _curie(uri, base)
+    types = [_curie(str(t), base) for t in sorted(graph.objects(node, RDF.type))]
+    page_url = request.host_url.rstrip("/") + request.script_root + f"/{path}.html"
+    return render_template(
+        "resource.html", build=build, uri=uri, title=title, types=types, sections=sections,
+        publications=publications, incoming=incoming,
+        documents=[(f.extension, f.media_type, f"{request.script_root}/{path}.{f.extension}")
+                   for f in DOCUMENT_FORMATS if f.name != "html"],
+        schema_org=schema_org(graph, node, page_url, base_of(build)))
+
+
+def _value(build: Build, graph: Graph, value: Any, base: str, prop: URIRef,
+           depth: int = 0) -> dict[str, Any]:
+    if isinstance(value, URIRef):
+        local = _href(build, str(value))
+        return {"text": label_of(graph, value) or _curie(str(value), base), "href": local,
+                "external": local == str(value), "uri": str(value)}
+    if isinstance(value, BNode):
+        rows = _rows(build, graph, value, base, depth + 1) if depth < 3 else []
+        return {"text": "", "rows": rows}
+    literal: Literal = value
+    item: dict[str, Any] = {"text": str(literal), "lang": literal.language}
+    if literal.datatype is not None:
+        item["datatype"] = _curie(str(literal.datatype), base)
+    if prop == DCT.issued:
+        item["href"] = _browse_url(year=str(literal))
+    return item
+
+
+def _rows(build: Build, graph: Graph, subject: Any, base: str,
+          depth: int = 0) -> list[dict[str, Any]]:
+    props = sorted(set(graph.predicates(subject)),
+                   key=lambda p: (FIRST_PROPERTIES.index(p) if p in FIRST_PROPERTIES
+                                  else len(FIRST_PROPERTIES), _curie(str(p), base)))
+    rows = []
+    for prop in props:
+        values = sorted(graph.objects(subject, prop), key=lambda v: (
+            str(label_of(graph, v) or v) if isinstance(v, URIRef) else str(v)))
+        rows.append({"property": _curie(str(prop), base), "uri": str(prop),
+                     "values": [_value(build, graph, v, base, prop, depth) for v in values]})
+    return rows
+
+
+def _incoming(build: Build, graph: Graph, node: URIRef, base: str
+              ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """Publications that point at ``node``, and the other links into it by property."""
+    publications: dict[str, dict[str, str]] = {}
+    others: dict[str, dict[str, Any]] = {}
+    prefix = base + "publication/"
+    for subject, prop in graph.subject_predicates(node):
+        if subject == node or not isinstance(subject, URIRef):
+            continue
+        item = {"text": label_of(graph, subject) or _curie(str(subject), base),
+                "href": _href(build, str(subject))}
+        if str(subject).startswith(prefix) and "#" not in subject:
+            publications[str(subject)] = item
+        else:
+            group = others.setdefault(str(prop), {"property": _curie(str(prop), base),
+                                                  "values": {}})
+            group["values"][str(subject)] = item
+    listed = sorted(publications.values(), key=lambda i: i["text"].casefold())
+    return listed, [{"property": g["property"], "values": sorted(
+        g["values"].values(), key=lambda i: i["text"].casefold())}
+        for g in sorted(others.values(), key=lambda g: g["property"])]
+
+
+def _names(graph: Graph, nodes: Iterable[Any], kind: str) -> list[dict[str, str]]:
+    return [{"@type": kind, "@id": str(n), "name": label_of(graph, n) or str(n)}
+            for n in sorted(nodes) if isinstance(n, URIRef)]
+
+
+def schema_org(graph: Graph, node: URIRef, page_url: str, base: str) -> dict[str, Any]:
+    """The schema.org description of ``node`` that the page embeds for search engines.
+
+    The context is inline (``@vocab`` https://schema.org/), so nothing is fetched to read it.
+    """
+    types = set(graph.objects(node, RDF.type))
+    data: dict[str, Any] = {"@context": {"@vocab": "https://schema.org/"}, "@id": str(node),
+                            "url": page_url, "name": label_of(graph, node) or str(node)}
+    if TIP.Publication in types:
+        data["@type"] = "CreativeWork"
+        abstract = graph.value(node, DCT.abstract)
+        if abstract is not None:
+            data["abstract"] = str(abstract)
+        year = graph.value(node, DCT.issued)
+        if year is not None:
+            data["datePublished"] = str(year)
+        authors = []
+        for agent in sorted(graph.objects(node, DCT.creator)):
+            person = str(agent).startswith(base + "person/")
+            authors += _names(graph, [agent], "Person" if person else "Organization")
+        if authors:
+            data["author"] = authors
+        places = _names(graph, graph.objects(node, DCT.spatial), "Place")
+        if places:
+            data["spatialCoverage"] = places
+        keywords = [label_of(graph, c) for c in graph.objects(node, DCT.subject)]
+        if any(keywords):
+            data["keywords"] = sorted(k for k in keywords if k)
+        part = graph.value(node, DCT.isPartOf)
+        if part is not None:
+            data["isPartOf"] = _names(graph, [part], "Book")[0]
+        data["isBasedOn"] = [str(u) for u in graph.objects(node, SCHEMA.url)]
+    elif TIP.Country in types:
+        data["@type"] = "Country"
+    elif TIP.Region in types or GN.Feature in types:
+        data["@type"] = "Place"
+    elif SCHEMA.Organization in types:
+        data["@type"] = "Organization"
+        data["alternateName"] = sorted(str(v) for v in graph.objects(node, SKOS.altLabel))
+    elif SCHEMA.Person in types:
+        data["@type"] = "Person"
+    elif TIP.EditedVolume in types:
+        data["@type"] = "Book"
+    else:
+        data["@type"] = "Thing"
+    same = sorted(str(v) for v in graph.objects(node, OWL.sameAs))
+    if same:
+        data["sameAs"] = same
+    parent = graph.value(node, GN.parentFeature)
+    if parent is not None:
+        data["containedInPlace"] = _names(graph, [parent], "Place")[0]
+    return {k: v for k, v in data.items() if v not in ([], None, "")}

@@ -1,0 +1,192 @@
+"""Dereferencing: every instance URI, the ontology and the shapes answer on this server.
+
+URIs are minted under the build's base (``base_uri``, by default
+``https://w3id.org/tipgraph/``) and served at the same path here, as Pubby maps
+a base onto its server: ``<base>place/ng`` is ``/place/ng``. The thing answers
+``303 See Other`` to its document, chosen by ``Accept`` (``Vary: Accept``); the
+documents ``/place/ng.html|.ttl|.jsonld|.rdf|.nt`` name each other in ``Link``
+headers. A URI that an earlier build published and this one no longer has is
+``410 Gone`` (``published.json`` carries them forward); anything else unknown is
+``404`` with a page that helps.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from flask import Blueprint, Response, redirect, render_template, request
+
+from tipgraph.build import PUBLISHED_FILE
+from tipgraph.formats import Format, find, negotiate
+from tipgraph.mapping import KINDS
+from tipgraph.namespaces import ONTOLOGY_IRI, SHAPES_IRI
+from tipgraph.reasoning import ONTOLOGY_PATH
+from tipgraph.validation import SHAPES_PATH
+from tipgraph.web import get_build, get_service
+from tipgraph.web.caching import conditional
+from tipgraph.web.documents import describe, exists, file_graph, serialize
+from tipgraph.web.service import Build
+
+bp = Blueprint("resources", __name__)
+
+#: The documents of a resource, the server's favourite first (browsers get HTML).
+DOCUMENT_FORMATS: tuple[Format, ...] = tuple(
+    f for f in (find(name) for name in ("html", "turtle", "jsonld", "rdfxml", "ntriples"))
+    if f is not None)
+BY_EXTENSION = {f.extension: f for f in DOCUMENT_FORMATS}
+#: Resources published from a file rather than the store: path -> (IRI, file).
+FILE_RESOURCES: dict[str, tuple[str, Path]] = {
+    "ontology": (str(ONTOLOGY_IRI), ONTOLOGY_PATH),
+    "shapes": (str(SHAPES_IRI), SHAPES_PATH),
+}
+_KINDS = ",".join(sorted(set(KINDS.values())))
+
+
+def base_of(build: Build) -> str:
+    """The base the build minted its URIs under (the setting, for an older report)."""
+    base = str(build.report.get("base") or get_service().base)
+    return base if base.endswith(("/", "#")) else base + "/"
+
+
+def uri_of(build: Build, path: str) -> str:
+    """The URI a local path (``place/ng``) stands for."""
+    if path in FILE_RESOURCES:
+        return FILE_RESOURCES[path][0]
+    return base_of(build) + path
+
+
+def local_path(build: Build, uri: str) -> str | None:
+    """The path on this server (``/place/ng``) that serves ``uri``, or None for others' URIs."""
+    for path, (iri, _) in FILE_RESOURCES.items():
+        if uri == iri or uri.startswith(iri + "#"):
+            return request.script_root + "/" + path + uri[len(iri):]
+    base = base_of(build)
+    if uri.startswith(base) and len(uri) > len(base):
+        return request.script_root + "/" + uri[len(base):]
+    return None
+
+
+def alternates(path: str) -> str:
+    """``Link`` header value naming every document of ``path``."""
+    root = request.script_root
+    return ", ".join(f'<{root}/{path}.{f.extension}>; rel="alternate"; type="{f.media_type}"'
+                     for f in DOCUMENT_FORMATS)
+
+
+@bp.route(f"/<any({_KINDS}):kind>/<path:rest>")
+def instance(kind: str, rest: str) -> Response:
+    """An instance URI or one of its documents."""
+    return dereference(f"{kind}/{rest}")
+
+
+@bp.route("/ontology", defaults={"extension": None})
+@bp.route("/ontology.<extension>")
+def ontology(extension: str | None) -> Response:
+    return dereference("ontology" + (f".{extension}" if extension else ""))
+
+
+@bp.route("/shapes", defaults={"extension": None})
+@bp.route("/shapes.<extension>")
+def shapes(extension: str | None) -> Response:
+    return dereference("shapes" + (f".{extension}" if extension else ""))
+
+
+def dereference(path: str) -> Response:
+    """303 from a thing to its document, the document itself, 410 or 404."""
+    build = get_build()
+    if _known(build, path):
+        return see_other(path)
+    stem, dot, extension = path.rpartition(".")
+    if dot and extension in BY_EXTENSION and _known(build, stem):
+        return document(build, stem, BY_EXTENSION[extension])
+    if _gone(build, path) or (dot and extension in BY_EXTENSION and _gone(build, stem)):
+        return error_page(410, "Gone", f"{uri_of(build, stem if dot else path)} was published "
+                          "by an earlier build of the dataset and is no longer in it.")
+    return error_page(404, "Not found", f"Nothing in the dataset has the URI "
+                      f"{uri_of(build, path)}.", query=path.rsplit("/", 1)[-1])
+
+
+def see_other(path: str) -> Response:
+    """The 303 from a thing to the document the client's ``Accept`` prefers (406: none)."""
+    offered = [m for f in DOCUMENT_FORMATS for m in f.media_types]
+    chosen = negotiate(request.headers.get("Accept"), offered)
+    if chosen is None:
+        response = error_page(406, "Not acceptable", "This resource is available as " + ", ".join(
+            f.media_type for f in DOCUMENT_FORMATS) + ".")
+    else:
+        fmt = next(f for f in DOCUMENT_FORMATS if chosen in f.media_types)
+        response = redirect(f"{request.script_root}/{path}.{fmt.extension}", code=303)
+    response.headers["Vary"] = "Accept"
+    response.headers["Link"] = alternates(path)
+    return response
+
+
+def document(build: Build, path: str, fmt: Format) -> Response:
+    """The document of ``path`` in ``fmt``."""
+    uri = uri_of(build, path)
+    if path in FILE_RESOURCES:
+        graph = file_graph(FILE_RESOURCES[path][1])
+        fragments = True
+    else:
+        fragments = path.startswith("source/")
+        graph = describe(build.store, uri, base=base_of(build), fragments=fragments)
+    if fmt.name == "html":
+        from tipgraph.web.pages import render_resource
+
+        body: str | bytes = render_resource(build, uri, graph, path=path, fragments=fragments)
+    else:
+        body = serialize(graph, fmt.rdflib or fmt.name)
+    response = Response(body, content_type=fmt.content_type)
+    response.headers["Link"] = alternates(path) + f', <{uri}>; rel="describes"'
+    return conditional(response, build)
+
+
+def error_page(status: int, title: str, message: str, *, query: str = "") -> Response:
+    """A page that says what went wrong and where to go instead."""
+    words = " ".join(query.replace("-", " ").split()[:6]) if query else ""
+    body = render_template("error.html", status=status, title=title, message=message,
+                           search=words)
+    return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def _known(build: Build, path: str) -> bool:
+    if path in FILE_RESOURCES:
+        return True
+    kind = path.split("/", 1)[0]
+    if kind not in KINDS.values() or "/" not in path or path.endswith("/"):
+        return False
+    try:
+        return exists(build.store, uri_of(build, path), fragments=kind == "source")
+    except ValueError:  # not an IRI: nothing can have it
+        return False
+
+
+class _Published:
+    """The URIs each build has published so far, read from its ``published.json`` once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._uris: dict[str, frozenset[str]] = {}
+
+    def get(self, build: Build) -> frozenset[str]:
+        uris = self._uris.get(build.id)
+        if uris is None:
+            with self._lock:
+                try:
+                    data = json.loads(build.file(PUBLISHED_FILE).read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    data = {}
+                uris = frozenset(data.get("uris", []))
+                self._uris = {build.id: uris}
+        return uris
+
+
+_published = _Published()
+
+
+def _gone(build: Build, path: str) -> bool:
+    uri = uri_of(build, path)
+    uris = _published.get(build)
+    return uri in uris or any(u.startswith(uri + "#") for u in uris)
