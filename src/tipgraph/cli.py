@@ -128,3 +128,26 @@ def settings_command() -> None:
     """
     for setting in SETTINGS:
         click.echo(f"{setting.name} (default: {setting.default!r})\n    {setting.help}")
+
+
+@cli.command()
+@click.option("--publications", "count", type=click.IntRange(min=1), required=True,
+              help="How many records to make.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed: the same seed makes the same catalogue.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file, .jsonl or .csv.")
+def synth(count: int, seed: int, out: Path) -> None:
+    """Write a synthetic catalogue with the shape and defects of the real one.
+
+    \b
+    Example:
+        tipgraph synth --publications 10000 --seed 1 --out synthetic.jsonl
+        tipgraph build --source synthetic.jsonl --out build-synthetic/
+    """
+    from tipgraph.synth import synthesize, write_catalogue
+
+    if out.suffix not in {".jsonl", ".csv"}:
+        raise click.BadParameter("the file must end in .jsonl or .csv", param_hint="--out")
+    write_catalogue(synthesize(count, seed=seed), out)
+    click.echo(f"{count} records written to {out.name}")

@@ -1,20 +1,34 @@
 """Reason: the OWL 2 RL closure of the data under the ontology, trimmed to what we publish.
 
 Identity links are published, not reasoned over: ``owl:sameAs`` triples are
-set aside before owlrl runs (its identity rules would copy every country onto
-GeoNames' URIs and add reflexive links) and put back afterwards. Of the
+set aside before reasoning (owlrl's identity rules would copy every country
+onto GeoNames' URIs and add reflexive links) and put back afterwards. Of the
 closure we keep only well-formed triples about our own URIs (owlrl also emits
 triples with literal subjects and trivial types such as ``owl:Thing``); the
 ontology itself is published as asserted.
+
+Two engines compute the closure. owlrl is the reference. The fast engine
+compiles the ontology's axioms (subclass, subproperty, equivalence, domain,
+range, property chains) into lookup tables and forward-chains just those
+rules; it refuses an ontology that uses any other OWL construct, so it can
+never silently compute less than owlrl. ``tests/test_reasoning.py`` proves
+both give the same published graph.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal as Choice
 
 import owlrl
-from rdflib import Graph, Literal, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.collection import Collection
+from rdflib.term import Node
 
+from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import OWL, RDF, RDFS, bind_prefixes
 
 ONTOLOGY_PATH = Path(__file__).resolve().parents[2] / "ontology" / "tipgraph.ttl"
@@ -22,19 +36,63 @@ ONTOLOGY_PATH = Path(__file__).resolve().parents[2] / "ontology" / "tipgraph.ttl
 #: Types every resource has under OWL RL: true, and of no use to anyone.
 TRIVIAL_TYPES = frozenset({OWL.Thing, RDFS.Resource, OWL.NamedIndividual})
 
+#: OWL constructs whose entailments the fast engine does not compute.
+UNSUPPORTED = frozenset({
+    OWL.inverseOf, OWL.TransitiveProperty, OWL.SymmetricProperty, OWL.FunctionalProperty,
+    OWL.InverseFunctionalProperty, OWL.hasValue, OWL.someValuesFrom, OWL.allValuesFrom,
+    OWL.unionOf, OWL.intersectionOf, OWL.complementOf, OWL.oneOf, OWL.hasKey,
+    OWL.maxCardinality, OWL.maxQualifiedCardinality, OWL.sameAs, OWL.differentFrom,
+    OWL.disjointWith, OWL.propertyDisjointWith, OWL.AsymmetricProperty,
+    OWL.IrreflexiveProperty, OWL.ReflexiveProperty,
+})
+
+Triple = tuple[Node, Node, Node]
+Engine = Choice["fast", "owlrl"]
+
+
+class UnsupportedOntology(TipgraphError):
+    """The ontology uses an axiom the fast engine cannot apply; use ``engine="owlrl"``."""
+
 
 def load_ontology(path: Path = ONTOLOGY_PATH) -> Graph:
     return Graph().parse(path, format="turtle")
 
 
-def infer(data: Graph, ontology: Graph, *, base: str) -> Graph:
+def infer(data: Graph, ontology: Graph, *, base: str, engine: Engine = "fast") -> Graph:
     """Return ``data`` plus what the ontology implies about it, plus the ontology.
 
     :param data: the mapped graph (instances under ``base``)
     :param ontology: the OWL ontology whose axioms drive the closure
     :param base: the instance base; closure triples about other subjects are dropped
+    :param engine: ``fast`` (compiled rules) or ``owlrl`` (the reference reasoner)
     """
     identity = set(data.triples((None, OWL.sameAs, None)))
+    if engine == "owlrl":
+        closure: Iterable[Triple] = _owlrl_closure(data, ontology, identity)
+    else:
+        rules = compile_rules(ontology)
+        closure = rules.entail(t for t in data if t not in identity)
+    published = bind_prefixes(Graph(), base)
+    terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
+    for triple in closure:
+        if _is_published(triple, base, terms):
+            published.add(triple)
+    for triple in identity:
+        published.add(triple)
+    published += ontology
+    return published
+
+
+def _is_published(triple: Triple, base: str, terms: set[Node]) -> bool:
+    subject, predicate, obj = triple
+    if not isinstance(subject, URIRef) or not str(subject).startswith(base) or subject in terms:
+        return False
+    if predicate == OWL.sameAs or (predicate == RDF.type and obj in TRIVIAL_TYPES):
+        return False
+    return isinstance(obj, Literal | URIRef)
+
+
+def _owlrl_closure(data: Graph, ontology: Graph, identity: set[Triple]) -> Graph:
     working = Graph()
     for triple in data:
         if triple not in identity:
@@ -42,17 +100,103 @@ def infer(data: Graph, ontology: Graph, *, base: str) -> Graph:
     working += ontology
     owlrl.DeductiveClosure(owlrl.OWLRL_Semantics, axiomatic_triples=False,
                            datatype_axioms=False).expand(working)
-    published = bind_prefixes(Graph(), base)
-    terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
-    for subject, predicate, obj in working:
-        if (not isinstance(subject, URIRef) or not str(subject).startswith(base)
-                or subject in terms):
-            continue
-        if predicate == OWL.sameAs or (predicate == RDF.type and obj in TRIVIAL_TYPES):
-            continue
-        if isinstance(obj, Literal | URIRef):
-            published.add((subject, predicate, obj))
-    for triple in identity:
-        published.add(triple)
-    published += ontology
-    return published
+    return working
+
+
+@dataclass
+class Rules:
+    """The ontology's axioms, compiled to lookup tables."""
+
+    superclasses: dict[Node, set[Node]] = field(default_factory=dict)
+    superproperties: dict[Node, set[Node]] = field(default_factory=dict)
+    domains: dict[Node, set[Node]] = field(default_factory=dict)
+    ranges: dict[Node, set[Node]] = field(default_factory=dict)
+    chains: list[tuple[tuple[Node, ...], Node]] = field(default_factory=list)
+
+    def entail(self, triples: Iterable[Triple]) -> set[Triple]:
+        """Forward-chain the rules over ``triples`` to a fixpoint; returns the closure."""
+        closure: set[Triple] = set()
+        pending = list(triples)
+        while pending:
+            new: list[Triple] = []
+            for triple in pending:
+                if triple not in closure:
+                    closure.add(triple)
+                    new.extend(self._consequences(triple))
+            pending = [t for t in new if t not in closure]
+            if not pending and self.chains:
+                pending = [t for t in self._chain(closure) if t not in closure]
+        return closure
+
+    def _consequences(self, triple: Triple) -> Iterable[Triple]:
+        subject, predicate, obj = triple
+        if predicate == RDF.type:
+            for cls in self.superclasses.get(obj, ()):
+                yield subject, RDF.type, cls
+            return
+        for prop in self.superproperties.get(predicate, ()):
+            yield subject, prop, obj
+        for cls in self.domains.get(predicate, ()):
+            yield subject, RDF.type, cls
+        for cls in self.ranges.get(predicate, ()):
+            yield obj, RDF.type, cls
+
+    def _chain(self, closure: set[Triple]) -> Iterable[Triple]:
+        by_predicate: dict[Node, dict[Node, list[Node]]] = defaultdict(lambda: defaultdict(list))
+        wanted = {p for links, _ in self.chains for p in links}
+        for subject, predicate, obj in closure:
+            if predicate in wanted:
+                by_predicate[predicate][subject].append(obj)
+        for links, target in self.chains:
+            frontier = {(s, o) for s, objs in by_predicate[links[0]].items() for o in objs}
+            for link in links[1:]:
+                step = by_predicate[link]
+                frontier = {(s, o2) for s, o in frontier for o2 in step.get(o, ())}
+            for subject, obj in frontier:
+                yield subject, target, obj
+
+
+def compile_rules(ontology: Graph) -> Rules:
+    """Compile the axioms the fast engine supports.
+
+    :raises UnsupportedOntology: when the ontology uses any other OWL construct
+    """
+    used = {p for p in ontology.predicates() if p in UNSUPPORTED}
+    used |= {o for o in ontology.objects(None, RDF.type) if o in UNSUPPORTED}
+    used |= {OWL.equivalentClass for _, o in ontology.subject_objects(OWL.equivalentClass)
+             if isinstance(o, BNode)}
+    if used:
+        names = ", ".join(sorted(str(u).rsplit("#", 1)[-1] for u in used))
+        raise UnsupportedOntology(f"the fast reasoner cannot apply {names}; use owlrl")
+    rules = Rules()
+    rules.superclasses = _transitive(ontology, RDFS.subClassOf, OWL.equivalentClass)
+    rules.superproperties = _transitive(ontology, RDFS.subPropertyOf, OWL.equivalentProperty)
+    for prop, cls in ontology.subject_objects(RDFS.domain):
+        rules.domains.setdefault(prop, set()).add(cls)
+    for prop, cls in ontology.subject_objects(RDFS.range):
+        rules.ranges.setdefault(prop, set()).add(cls)
+    for prop, head in ontology.subject_objects(OWL.propertyChainAxiom):
+        rules.chains.append((tuple(Collection(ontology, head)), prop))
+    return rules
+
+
+def _transitive(ontology: Graph, sub: URIRef, equivalent: URIRef) -> dict[Node, set[Node]]:
+    """Each term's strict ancestors along ``sub`` (equivalence counts both ways)."""
+    parents: dict[Node, set[Node]] = defaultdict(set)
+    for child, parent in ontology.subject_objects(sub):
+        parents[child].add(parent)
+    for left, right in ontology.subject_objects(equivalent):
+        parents[left].add(right)
+        parents[right].add(left)
+    closure: dict[Node, set[Node]] = {}
+    for term in list(parents):
+        seen: set[Node] = set()
+        stack = list(parents[term])
+        while stack:
+            parent = stack.pop()
+            if parent not in seen:
+                seen.add(parent)
+                stack.extend(parents.get(parent, ()))
+        seen.discard(term)
+        closure[term] = seen
+    return closure
