@@ -26,10 +26,11 @@ def create_app(settings: Mapping[str, object] | None = None) -> Flask:
     app.config["TIPGRAPH"] = config
     app.config["MAX_CONTENT_LENGTH"] = config["max_request_bytes"]
     app.extensions["tipgraph"] = Service(config, BuildDir(Path(config["build_dir"])))
-    from tipgraph.web import blueprints
+    from tipgraph.web import blueprints, cors
 
     for blueprint in blueprints.ALL:
         app.register_blueprint(blueprint)
+    cors.init_app(app)
     return app
 
 

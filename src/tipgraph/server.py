@@ -1,0 +1,80 @@
+"""Running the web app under gunicorn (or Flask's development server with ``--debug``).
+
+gunicorn is run in-process through its application API, so ``tipgraph serve``
+needs no second command line; each worker calls :func:`tipgraph.web.create_app`
+itself (no ``--preload``), so each opens its own read-only store handle and
+its own query processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from tipgraph.web import create_app
+
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+class TipgraphServer(BaseApplication):
+    """gunicorn serving ``create_app(settings)``."""
+
+    def __init__(self, settings: Mapping[str, object], options: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+        self.options = dict(options)
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Any:
+        return create_app(self.settings)
+
+
+def gunicorn_options(*, host: str, port: int, workers: int, threads: int,
+                     timeout: float) -> dict[str, Any]:
+    """gunicorn's configuration for tipgraph.
+
+    >>> gunicorn_options(host="127.0.0.1", port=5000, workers=2, threads=4,
+    ...                  timeout=30)["limit_request_line"]
+    0
+    """
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",  # a thread waits on its query process; others go on
+        "threads": threads,
+        # a long SPARQL query in a GET URL: gunicorn refuses request lines over 4094
+        # bytes by default; 0 lifts it and the app enforces max_request_bytes (414)
+        "limit_request_line": 0,
+        "limit_request_field_size": 0,
+        # queries are stopped by the app at query_timeout; the worker must outlive that
+        "timeout": int(timeout) + 30,
+        "graceful_timeout": 10,
+        "accesslog": "-",
+        "errorlog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "post_worker_init": _start_query_processes,
+    }
+
+
+def _start_query_processes(worker: Any) -> None:
+    """Start a new worker's query processes now, not on its first query."""
+    from tipgraph.web.sparql import get_engine
+
+    with worker.wsgi.app_context():
+        get_engine().start()
+
+
+def run_server(settings: Mapping[str, object], *, host: str, port: int, workers: int,
+               threads: int, timeout: float, debug: bool = False) -> None:
+    """Serve until interrupted."""
+    if debug:
+        create_app(settings).run(host=host, port=port, debug=True, threaded=True,
+                                 use_reloader=False)
+        return
+    TipgraphServer(settings, gunicorn_options(host=host, port=port, workers=workers,
+                                              threads=threads, timeout=timeout)).run()

@@ -1,0 +1,249 @@
+"""The SPARQL 1.1 Protocol endpoint (``/sparql``), its query page and ``/health``.
+
+Queries run in the query processes of :mod:`tipgraph.sparql_engine`, never in
+the request thread, so a runaway query is stopped at ``query_timeout`` while
+other requests go on. The endpoint is read-only: SPARQL Update is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+import pyoxigraph
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from tipgraph import formats
+from tipgraph.errors import TipgraphError
+from tipgraph.namespaces import PREFIXES
+from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryEngine, QueryError, QueryJob
+from tipgraph.web import get_build, get_service
+
+bp = Blueprint("sparql", __name__)
+
+_FORMAT_PARAMS = ("format", "output", "results")  # SPARQLWrapper sends all three
+_POST_TYPES = ("application/x-www-form-urlencoded", "application/sparql-query")
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> QueryEngine:
+    """This process's query engine, started on first use (each gunicorn worker has its own)."""
+    key = "tipgraph.queries"
+    engine = current_app.extensions.get(key)
+    if engine is None or engine._owner != os.getpid():
+        with _engine_lock:
+            engine = current_app.extensions.get(key)
+            if engine is None or engine._owner != os.getpid():
+                config = current_app.config["TIPGRAPH"]
+                engine = QueryEngine(processes=config["query_workers"],
+                                     timeout=config["query_timeout"])
+                current_app.extensions[key] = engine
+    return engine
+
+
+def _error(status: int, title: str, message: str) -> Response:
+    """A protocol error: a status and a sentence, as plain text every client can show."""
+    return Response(f"{title}: {message}\n", status=status,
+                    content_type="text/plain; charset=utf-8", headers={"Vary": "Accept"})
+
+
+@bp.errorhandler(QueryError)
+def _query_error(error: QueryError) -> Response:
+    return _error(error.status, error.title, error.message)
+
+
+@bp.errorhandler(TipgraphError)
+def _no_build(error: TipgraphError) -> Response:
+    return _error(503, "No build in service", str(error))
+
+
+# -- reading a protocol request -------------------------------------------------------------
+
+
+def _protocol_params() -> MultiDict[str, str]:
+    """The protocol parameters of this request, from its URL and, for POST, its body.
+
+    :raises QueryError: (as an HTTP error) for an update, a wrong media type or charset
+    """
+    config = current_app.config["TIPGRAPH"]
+    if len(request.query_string) > config["max_request_bytes"]:
+        abort(_error(414, "Request too long", "the query string is longer than "
+                     f"{config['max_request_bytes']} bytes (setting max_request_bytes); "
+                     "POST the query instead."))
+    params: MultiDict[str, str] = MultiDict(request.args)
+    if request.method == "POST":
+        media_type = request.mimetype
+        if media_type == "application/sparql-update":
+            abort(_error(403, "SPARQL Update refused", READ_ONLY))
+        if media_type == "application/x-www-form-urlencoded":
+            for name, value in request.form.items(multi=True):
+                params.add(name, value)
+        elif media_type == "application/sparql-query":
+            charset = request.mimetype_params.get("charset", "utf-8").lower()
+            if charset not in ("utf-8", "utf8"):
+                abort(_error(415, "Unsupported media type", f"a query must be sent in UTF-8, "
+                             f"not {charset}."))
+            try:
+                params.add("query", request.get_data().decode("utf-8"))
+            except UnicodeDecodeError:
+                abort(_error(400, "Malformed request", "the query is not valid UTF-8."))
+        else:
+            sent = media_type or "no Content-Type"
+            abort(_error(415, "Unsupported media type", f"POST a query as "
+                         f"{' or '.join(_POST_TYPES)}, not {sent}."))
+    if params.getlist("update"):
+        abort(_error(403, "SPARQL Update refused", READ_ONLY))
+    return params
+
+
+def _choose(params: MultiDict[str, str], kind: formats.Kind) -> str | None:
+    """The format name to answer a ``kind`` query with: ``format=`` first, then Accept."""
+    kinds: list[formats.Kind] = [kind, "html"]
+    asked = [token for name in _FORMAT_PARAMS for value in params.getlist(name)
+             for token in value.split(",") if token.strip()]
+    for token in asked:
+        fmt = formats.find(token, kinds)
+        if fmt is not None:
+            return fmt.name
+    if asked and any(formats.find(token) for token in asked):
+        return None  # a known format, but not one for this kind of answer
+    offered = formats.media_types_of(kind) + formats.media_types_of("html")
+    chosen = formats.negotiate(request.headers.get("Accept"), offered)
+    return formats.find(chosen, kinds).name if chosen else None
+
+
+# -- the endpoint ------------------------------------------------------------------------------
+
+
+@bp.route("/sparql", methods=["GET", "POST"])
+def sparql() -> Response:
+    """Answer a SPARQL query; without one, describe the service (or show the query page)."""
+    params = _protocol_params()
+    queries = params.getlist("query")
+    if len(queries) > 1:
+        return _error(400, "Malformed request", "send one query per request; this one "
+                      f"has {len(queries)} query parameters.")
+    if not queries:
+        return _service_description()
+    config = current_app.config["TIPGRAPH"]
+    build = get_build()
+    defaults, named = params.getlist("default-graph-uri"), params.getlist("named-graph-uri")
+    job = QueryJob(
+        store_path=str(build.path / "store"), query=queries[0],
+        results_format=_choose(params, "results"), rdf_format=_choose(params, "rdf"),
+        max_results=config["max_results"], base_iri=request.base_url,
+        default_graphs=tuple(defaults) if defaults or named else None,
+        named_graphs=tuple(named) if defaults or named else None,
+        prefixes=tuple(PREFIXES.items()),
+        service_allowlist=tuple(config["service_allowlist"]))
+    answer = get_engine().run(job)
+    if answer.format == "html":
+        response = Response(_results_page(queries[0], answer),
+                            content_type="text/html; charset=utf-8")
+    else:
+        fmt = formats.find(answer.format)
+        response = Response(answer.body, content_type=fmt.content_type)
+    response.headers["Vary"] = "Accept"
+    response.headers["X-Tipgraph-Build"] = build.id
+    if answer.truncated:
+        # Virtuoso's header, so clients that know it see the cut; Warning says it in words
+        response.headers["X-SPARQL-MaxRows"] = str(config["max_results"])
+        response.headers["Warning"] = (f'199 tipgraph "answer cut at {config["max_results"]} '
+                                       'results (setting max_results)"')
+    return response
+
+
+def _results_page(query: str, answer: QueryAnswer) -> str:
+    data = json.loads(answer.body)
+    return render_template("sparql_results.html", query=query, answer=answer,
+                           variables=data["head"].get("vars", []),
+                           rows=data.get("results", {}).get("bindings", []),
+                           boolean=data.get("boolean"),
+                           max_results=current_app.config["TIPGRAPH"]["max_results"])
+
+
+# -- service description -----------------------------------------------------------------------
+
+SD = "http://www.w3.org/ns/sparql-service-description#"
+VOID = "http://rdfs.org/ns/void#"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+
+
+def _service_description() -> Response:
+    offered = formats.media_types_of("rdf") + formats.media_types_of("html")
+    chosen = formats.negotiate(request.headers.get("Accept"), offered)
+    fmt = formats.find(chosen) if chosen else None
+    if fmt is None:
+        return _error(406, "Not acceptable", "the service description is offered as "
+                      + ", ".join(f.media_type for f in formats.formats_of("rdf", "html")))
+    if fmt.kind == "html":
+        response = Response(query_page(), content_type=fmt.content_type)
+    else:
+        body = formats.write_rdf(fmt, service_description(request.base_url),
+                                 {"sd": SD, "void": VOID, "formats":
+                                  "http://www.w3.org/ns/formats/"})
+        response = Response(body, content_type=fmt.content_type)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
+    """The SPARQL 1.1 Service Description of this endpoint, with its default dataset."""
+    build = get_build()
+    node, iri = pyoxigraph.NamedNode, pyoxigraph.NamedNode
+    service, dataset, graph = iri(endpoint), iri(endpoint + "#dataset"), \
+        iri(endpoint + "#default-graph")
+
+    def t(s: Any, p: str, o: Any) -> pyoxigraph.Triple:
+        return pyoxigraph.Triple(s, node(p), o)
+
+    triples = [
+        t(service, RDF_TYPE, node(SD + "Service")),
+        t(service, SD + "endpoint", service),
+        t(service, SD + "supportedLanguage", node(SD + "SPARQL11Query")),
+        *(t(service, SD + "resultFormat", node(f.w3c))
+          for f in formats.formats_of("results", "rdf") if f.w3c),
+        t(service, SD + "defaultDataset", dataset),
+        t(dataset, RDF_TYPE, node(SD + "Dataset")),
+        t(dataset, SD + "defaultGraph", graph),
+        t(graph, RDF_TYPE, node(SD + "Graph")),
+        t(graph, RDF_TYPE, node(VOID + "Dataset")),
+        t(graph, VOID + "triples", pyoxigraph.Literal(
+            str(build.triples), datatype=node("http://www.w3.org/2001/XMLSchema#integer"))),
+        t(graph, VOID + "sparqlEndpoint", service),
+        t(graph, "http://www.w3.org/2000/01/rdf-schema#seeAlso",
+          node(request.url_root + "dataset")),
+    ]
+    if current_app.config["TIPGRAPH"]["service_allowlist"]:
+        triples.append(t(service, SD + "feature", node(SD + "BasicFederatedQuery")))
+    return triples
+
+
+# -- pages -----------------------------------------------------------------------------------------
+
+
+def query_page() -> str:
+    return render_template("query.html", endpoint=url_for("sparql.sparql"),
+                           example="SELECT ?s ?p ?o\nWHERE { ?s ?p ?o }\nLIMIT 25")
+
+
+@bp.route("/query")
+def query() -> str:
+    """The query page: a form that sends its query to /sparql."""
+    return query_page()
+
+
+@bp.route("/health")
+def health() -> Response:
+    """Which build is in service and how big it is (for monitors and test fixtures)."""
+    try:
+        build = get_build()
+    except TipgraphError as error:
+        return Response(json.dumps({"status": "no build", "error": str(error)}), status=503,
+                        content_type="application/json")
+    body = {"status": "ok", "build": build.id, "triples": build.triples,
+            "modified": build.modified.isoformat(), "base": get_service().base}
+    return Response(json.dumps(body), content_type="application/json")
