@@ -1,0 +1,312 @@
+"""The shipped researcher queries (``queries/*.rq``): find them, read their header, bind them.
+
+This module is the one place that knows what a shipped query is. Each file is a
+SPARQL query that starts with a comment header::
+
+    # title: Publications about a region, its countries included
+    # description: Every publication about the named region ...
+    # param: region = West and Central Africa (string)
+
+A parameter is a variable of the query (``?region``). :meth:`Query.bind` gives
+it a value as an RDF term of its declared type, written by pyoxigraph's own
+serializer, in a ``VALUES`` block placed at the start of the ``WHERE`` group: a
+value is always one term, so no value (quotes, braces, ``} UNION {``) can change
+the query around it. Because the block sits in the outermost group, use the
+parameter there (in its triple patterns, ``FILTER`` or ``BIND``), not only
+inside a nested ``OPTIONAL`` or ``UNION`` branch, where SPARQL's bottom-up
+evaluation would not see it.
+
+>>> query = parse_query('''# title: Titles
+... # param: word = crisis (string)
+... SELECT ?title WHERE { ?p dct:title ?title
+...   FILTER(CONTAINS(?title, ?word)) } ORDER BY ?title''', name="titles")
+>>> query.params[0]
+Param(name='word', default='crisis', type='string')
+>>> print(query.bind({"word": 'a" } UNION { ?s ?p ?o'}))
+... # doctest: +NORMALIZE_WHITESPACE
+# title: Titles
+# param: word = crisis (string)
+SELECT ?title WHERE { VALUES ?word { "a\\" } UNION { ?s ?p ?o" } ?p dct:title ?title
+  FILTER(CONTAINS(?title, ?word)) } ORDER BY ?title
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import pyoxigraph
+
+from tipgraph.errors import TipgraphError
+
+#: Where the shipped queries live: ``queries/`` at the top of the project.
+QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
+
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+
+#: Declared parameter types and the datatype of their literals (``iri`` makes a NamedNode).
+PARAM_TYPES: dict[str, str | None] = {
+    "iri": None,
+    "string": _XSD + "string",
+    "integer": _XSD + "integer",
+    "decimal": _XSD + "decimal",
+    "boolean": _XSD + "boolean",
+    "gYear": _XSD + "gYear",
+    "date": _XSD + "date",
+}
+
+# Lexical forms we check before a literal is made, so that a typo fails here with
+# a sentence rather than as an empty answer.
+_LEXICAL = {
+    "gYear": re.compile(r"-?\d{4,}"),
+    "date": re.compile(r"-?\d{4,}-\d\d-\d\d"),
+}
+
+_HEADER = re.compile(r"#\s*(title|description|param)\s*:\s*(.*?)\s*$")
+_PARAM = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*(?:=\s*(?P<default>.*?))?\s*"
+                    r"\((?P<type>[A-Za-z]+(?:@[A-Za-z]+(?:-[A-Za-z0-9]+)*)?)\)$")
+
+# SPARQL's lexical tokens, as far as binding needs them: comments, strings and IRIs
+# are skipped whole so that a brace or keyword inside them is never mistaken.
+_TOKEN = re.compile(r"""
+    (?P<comment>\#[^\n]*)
+  | (?P<string>\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*'''
+              |"(?:[^"\\\n\r]|\\.)*"|'(?:[^'\\\n\r]|\\.)*')
+  | (?P<iri><[^<>"{}|^`\\\x00-\x20]*>)
+  | (?P<var>[?$][A-Za-z0-9_\u00b7\u00c0-\uffff]+)
+  | (?P<word>[A-Za-z_][\w-]*(?::[\w-]*(?:\.[\w-]+)*)?|:[\w-]*(?:\.[\w-]+)*)
+  | (?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<space>\s+)
+  | (?P<other>.)
+""", re.VERBOSE | re.DOTALL)
+
+FORMS = ("SELECT", "CONSTRUCT", "ASK", "DESCRIBE")
+
+
+class QueryError(TipgraphError, ValueError):
+    """A query or a parameter value that cannot be used, said in one sentence."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter: ``# param: name = default (type)``."""
+
+    name: str
+    default: str | None
+    type: str
+
+    def term(self, value: str) -> pyoxigraph.NamedNode | pyoxigraph.Literal:
+        """``value`` as an RDF term of this parameter's type.
+
+        >>> str(Param("year", None, "gYear").term("2010"))
+        '"2010"^^<http://www.w3.org/2001/XMLSchema#gYear>'
+        >>> str(Param("label", None, "string@en").term('say "hi"'))
+        '"say \\\\"hi\\\\""@en'
+
+        :raises QueryError: when ``value`` is not of the declared type
+        """
+        kind, _, language = self.type.partition("@")
+        try:
+            if kind == "iri":
+                return pyoxigraph.NamedNode(value)
+            if language:
+                return pyoxigraph.Literal(value, language=language)
+            if kind == "integer":
+                value = str(int(value))
+            elif kind == "decimal":
+                value = str(Decimal(value))
+            elif kind == "boolean":
+                if value.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(value)
+                value = value.lower()
+            elif kind in _LEXICAL and not _LEXICAL[kind].fullmatch(value):
+                raise ValueError(value)
+            return pyoxigraph.Literal(value, datatype=pyoxigraph.NamedNode(PARAM_TYPES[kind]))
+        except (ValueError, InvalidOperation) as error:
+            raise QueryError(f"parameter {self.name}: {value!r} is not a valid "
+                             f"{self.type}") from error
+
+
+@dataclass(frozen=True)
+class Query:
+    """A SPARQL query with its header; ``name`` is its file name without ``.rq``."""
+
+    name: str
+    title: str
+    description: str
+    params: tuple[Param, ...]
+    text: str
+    path: Path | None = None
+
+    @property
+    def form(self) -> str:
+        """``SELECT``, ``CONSTRUCT``, ``ASK`` or ``DESCRIBE``."""
+        return query_form(self.text)
+
+    def param(self, name: str) -> Param:
+        for param in self.params:
+            if param.name == name:
+                return param
+        declared = ", ".join(p.name for p in self.params) or "no parameters"
+        raise QueryError(f"{self.name} has no parameter {name!r} (it takes {declared})")
+
+    def values(self, values: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Each parameter's value: the one given, else its default.
+
+        :raises QueryError: for an unknown parameter, or a missing one without default
+        """
+        values = dict(values or {})
+        for name in values:
+            self.param(name)
+        for param in self.params:
+            if param.name not in values:
+                if param.default is None:
+                    raise QueryError(f"{self.name} needs a value for the parameter "
+                                     f"{param.name} ({param.type})")
+                values[param.name] = param.default
+        return values
+
+    def bind(self, values: Mapping[str, str] | None = None) -> str:
+        """The query text with every parameter bound (given value, else default)."""
+        values = self.values(values)
+        terms = {name: self.param(name).term(value) for name, value in values.items()}
+        return bind_terms(self.text, terms)
+
+
+def tokens(text: str) -> Iterator[tuple[str, str, int]]:
+    """``(kind, text, offset)`` of each SPARQL token, whitespace left out."""
+    for match in _TOKEN.finditer(text):
+        if match.lastgroup != "space":
+            yield match.lastgroup or "other", match.group(), match.start()
+
+
+def query_form(text: str) -> str:
+    """The form of a query: the first of SELECT, CONSTRUCT, ASK, DESCRIBE it uses.
+
+    >>> query_form("PREFIX a: <x:> # SELECT\\nconstruct { ?s ?p ?o } WHERE { ?s ?p ?o }")
+    'CONSTRUCT'
+
+    :raises QueryError: when it has none of them
+    """
+    for kind, token, _ in tokens(text):
+        if kind == "word" and token.upper() in FORMS:
+            return token.upper()
+    raise QueryError("the query has no SELECT, CONSTRUCT, ASK or DESCRIBE")
+
+
+def variables(text: str) -> set[str]:
+    """The names of the variables a query mentions (outside comments and strings)."""
+    return {token[1:] for kind, token, _ in tokens(text) if kind == "var"}
+
+
+def bind_terms(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.Literal]
+               ) -> str:
+    """Bind variables to terms with a ``VALUES`` block at the start of the WHERE group.
+
+    :raises QueryError: when a variable is not in the query, or the query has no WHERE
+        group to put the block in
+    """
+    if not terms:
+        return text
+    mentioned = variables(text)
+    for name, term in terms.items():
+        if name not in mentioned:
+            raise QueryError(f"the query does not use the parameter ?{name}")
+        if not isinstance(term, pyoxigraph.NamedNode | pyoxigraph.Literal):
+            raise QueryError(f"parameter {name} must be an IRI or a literal")
+    names = " ".join(f"?{name}" for name in terms)
+    row = " ".join(str(term) for term in terms.values())
+    block = (f"VALUES ?{next(iter(terms))} {{ {row} }}" if len(terms) == 1
+             else f"VALUES ({names}) {{ ({row}) }}")
+    start, end, subselect = _where_group(text)
+    if subselect:  # a group that is one sub-SELECT takes nothing beside it: wrap it
+        return f"{text[:start + 1]} {block} {{{text[start + 1:end]}}} {text[end:]}"
+    return f"{text[:start + 1]} {block} {text[start + 1:]}"
+
+
+def _where_group(text: str) -> tuple[int, int, bool]:
+    """Offsets of the WHERE group's ``{`` and ``}``, and whether it is a sub-SELECT."""
+    form = query_form(text)
+    depth = 0
+    after_where = False
+    groups_seen = 0
+    start: int | None = None
+    first_inside: str | None = None
+    for kind, token, offset in tokens(text):
+        if start is not None and first_inside is None:
+            first_inside = token.upper()
+        if token == "{":
+            if depth == 0 and start is None:
+                # CONSTRUCT's template is the first top-level group unless WHERE came first
+                if after_where or form != "CONSTRUCT" or groups_seen == 1:
+                    start = offset
+                groups_seen += 1
+            depth += 1
+        elif token == "}":
+            depth -= 1
+            if depth == 0 and start is not None:
+                return start, offset, first_inside == "SELECT"
+        elif kind == "word" and depth == 0 and token.upper() == "WHERE":
+            after_where = True
+    raise QueryError("the query has no WHERE group to bind parameters in")
+
+
+def parse_query(text: str, *, name: str = "query", path: Path | None = None) -> Query:
+    """Read the header of a query: title, description and parameters.
+
+    Header lines are the comment lines before the first line of SPARQL; a query
+    without a header gets its name as title and no parameters.
+
+    :raises QueryError: for a ``# param:`` line that does not read ``name = default (type)``
+    """
+    fields: dict[str, str] = {}
+    params: list[Param] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("#"):
+            break
+        match = _HEADER.match(stripped)
+        if not match:
+            continue
+        key, value = match.groups()
+        if key != "param":
+            fields.setdefault(key, value)
+            continue
+        param = _PARAM.match(value)
+        if not param or param["type"].partition("@")[0] not in PARAM_TYPES:
+            raise QueryError(f"{name}: '# param: {value}' should read 'name = default (type)' "
+                             f"with a type among {', '.join(PARAM_TYPES)}")
+        default = param["default"]
+        if default and len(default) >= 2 and default[0] == default[-1] == '"':
+            default = default[1:-1]
+        params.append(Param(param["name"], default or None, param["type"]))
+    return Query(name=name, title=fields.get("title", name),
+                 description=fields.get("description", ""), params=tuple(params),
+                 text=text, path=path)
+
+
+def load_query(path: Path) -> Query:
+    """Read one ``.rq`` file."""
+    return parse_query(path.read_text(encoding="utf-8"), name=path.stem, path=path)
+
+
+def shipped_queries(directory: Path = QUERIES_DIR) -> list[Query]:
+    """Every shipped query, by name."""
+    return [load_query(path) for path in sorted(directory.glob("*.rq"))]
+
+
+def get_query(name: str, directory: Path = QUERIES_DIR) -> Query:
+    """The shipped query called ``name`` (its file name, with or without ``.rq``).
+
+    :raises QueryError: when there is none, naming the ones there are
+    """
+    path = directory / (name if name.endswith(".rq") else f"{name}.rq")
+    if "/" in name or not path.is_file():
+        known = ", ".join(q.name for q in shipped_queries(directory))
+        raise QueryError(f"no shipped query {name!r}; the shipped queries are: {known}")
+    return load_query(path)
