@@ -1,0 +1,424 @@
+"""Linked-data publishing over real HTTP: conneg, documents, VoID/DCAT, dumps, caching.
+
+The conneg matrix runs against the shared ``live_server`` (the seed build); the
+tests that switch builds start their own server on a build directory of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import http.client
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import pyoxigraph
+import pytest
+from pyld import jsonld
+from rdflib import Graph, Namespace, URIRef
+from rdflib.compare import isomorphic
+
+from tipgraph.build import run_build
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = "https://w3id.org/tipgraph/"
+VOID = Namespace("http://rdfs.org/ns/void#")
+DCAT = Namespace("http://www.w3.org/ns/dcat#")
+DOCUMENTS = {  # Accept -> (extension, rdflib parser or None for HTML)
+    "text/html": ("html", None),
+    "text/turtle": ("ttl", "turtle"),
+    "application/ld+json": ("jsonld", "json-ld"),
+    "application/rdf+xml": ("rdf", "xml"),
+    "application/n-triples": ("nt", "nt"),
+}
+
+
+# -- HTTP without redirects ------------------------------------------------------------------
+
+@dataclass
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name) or ""
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> Answer:
+    """One GET on loopback, redirects not followed, bounded by a timeout."""
+    parts = urlsplit(url)
+    assert parts.hostname == "127.0.0.1", url
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return Answer(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
+def _refuse_remote(url: str, options: object = None) -> object:
+    raise jsonld.JsonLdError(f"refused to fetch {url}", "jsonld.LoadDocumentError",
+                             code="loading remote context failed")
+
+
+def expand_jsonld(text: str) -> Graph:
+    """JSON-LD to triples with pyld, never fetching a remote context."""
+    nquads = jsonld.to_rdf(json.loads(text), {"format": "application/n-quads",
+                                              "documentLoader": _refuse_remote})
+    return Graph().parse(data=nquads, format="nt")
+
+
+# -- servers ---------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(build_dir: Path) -> Iterator[str]:
+    """``tipgraph serve`` on ``build_dir`` at a free loopback port; stopped on exit."""
+    port = _free_port()
+    command = [str(Path(sys.executable).with_name("tipgraph")), "serve", "--build",
+               str(build_dir), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # up to about a minute: poll until it answers or dies
+            if process.poll() is not None:
+                raise RuntimeError(f"tipgraph serve exited with {process.returncode}")
+            try:
+                if get(url + "/robots.txt").status == 200:
+                    break
+            except OSError:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(0.1)
+        else:
+            raise RuntimeError("tipgraph serve did not answer")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def site(request: pytest.FixtureRequest, seed_build_dir: Path) -> Iterator[str]:
+    """The shared live server when the suite has one, else our own on the seed build."""
+    try:
+        yield request.getfixturevalue("live_server").rstrip("/")
+        return
+    except pytest.FixtureLookupError:
+        pass
+    with serve(seed_build_dir) as url:
+        yield url
+
+
+def _first(store: pyoxigraph.Store, pattern: str) -> str:
+    rows = list(store.query(f"SELECT ?s WHERE {{ {pattern} }} ORDER BY ?s LIMIT 1"))
+    assert rows, pattern
+    return rows[0]["s"].value
+
+
+@pytest.fixture(scope="module")
+def resources(seed_build_dir: Path) -> dict[str, str]:
+    """One URI of each kind of resource in the seed build: kind -> path on the server."""
+    store = pyoxigraph.Store.read_only(str(seed_build_dir / "store"))
+    tip, schema, skos = ("https://w3id.org/tipgraph/ontology#", "https://schema.org/",
+                         "http://www.w3.org/2004/02/skos/core#")
+    uris = {
+        "publication": _first(store, f"?s a <{tip}Publication>"),
+        "country": _first(store, f"?s a <{tip}Country>"),
+        "region": _first(store, f"?s a <{tip}Region> FILTER(?s != <{BASE}place/world>)"),
+        "world": f"{BASE}place/world",
+        "organisation": _first(store, f"?s a <{schema}Organization>"),
+        "person": _first(store, f"?s a <{schema}Person>"),
+        "concept": _first(store, f"?s a <{skos}Concept>"),
+        "scheme": _first(store, f"?s a <{skos}ConceptScheme>"),
+        "volume": _first(store, f"?s a <{tip}EditedVolume>"),
+        "source": _first(store, f"?s a <{tip}SourceRecord>").split("#")[0],
+    }
+    del store
+    paths = {kind: uri.removeprefix(BASE) for kind, uri in uris.items()}
+    return {**paths, "ontology": "ontology", "shapes": "shapes"}
+
+
+KINDS = ("publication", "country", "region", "world", "organisation", "person", "concept",
+         "scheme", "volume", "source", "ontology", "shapes")
+
+
+def _uri(path: str) -> str:
+    return {"ontology": f"{BASE}ontology", "shapes": f"{BASE}shapes"}.get(path, BASE + path)
+
+
+# -- the conneg matrix -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("accept", list(DOCUMENTS))
+@pytest.mark.parametrize("kind", KINDS)
+def test_thing_redirects_to_its_document(site: str, resources: dict[str, str], kind: str,
+                                         accept: str) -> None:
+    path = resources[kind]
+    extension, parser = DOCUMENTS[accept]
+    thing = get(f"{site}/{path}", {"Accept": accept})
+    assert thing.status == 303
+    assert thing.header("Location").endswith(f"/{path}.{extension}")
+    assert "Accept" in thing.header("Vary")
+    for ext in ("html", "ttl", "jsonld", "rdf", "nt"):
+        assert f"/{path}.{ext}>" in thing.header("Link")
+    document = get(site + urlsplit(thing.header("Location")).path)
+    assert document.status == 200
+    assert document.header("Content-Type").split(";")[0] == accept
+    assert document.header("ETag") and document.header("Last-Modified")
+    uri = _uri(path)
+    if parser is None:
+        assert "<script type=\"application/ld+json\">" in document.text
+        return
+    graph = Graph().parse(data=document.body, format=parser)
+    subjects = {str(s) for s in graph.subjects()}
+    assert uri in subjects or any(s.startswith(uri + "#") for s in subjects)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_jsonld_document_expands_to_the_turtle_triples(site: str, resources: dict[str, str],
+                                                       kind: str) -> None:
+    path = resources[kind]
+    turtle = Graph().parse(data=get(f"{site}/{path}.ttl").body, format="turtle")
+    expanded = expand_jsonld(get(f"{site}/{path}.jsonld").text)
+    assert len(turtle) > 0
+    assert isomorphic(turtle, expanded)
+
+
+def test_browser_accept_and_no_accept_get_html(site: str, resources: dict[str, str]) -> None:
+    path = resources["publication"]
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    assert get(f"{site}/{path}", {"Accept": browser}).header("Location").endswith(".html")
+    assert get(f"{site}/{path}").header("Location").endswith(".html")
+    assert get(f"{site}/{path}", {"Accept": "text/turtle;q=0.5, text/html;q=0.1"}
+               ).header("Location").endswith(".ttl")
+
+
+def test_unacceptable_format_is_406(site: str, resources: dict[str, str]) -> None:
+    answer = get(f"{site}/{resources['country']}", {"Accept": "image/png"})
+    assert answer.status == 406
+    assert "Accept" in answer.header("Vary")
+
+
+def test_publication_document_has_labels_of_what_it_links_to(
+        site: str, resources: dict[str, str]) -> None:
+    uri = URIRef(_uri(resources["publication"]))
+    graph = Graph().parse(data=get(f"{site}/{resources['publication']}.ttl").body)
+    linked = [o for o in graph.objects(uri, None) if isinstance(o, URIRef)
+              and str(o).startswith(BASE + "place/")]
+    assert linked
+    skos = Namespace("http://www.w3.org/2004/02/skos/core#")
+    assert all(graph.value(place, skos.prefLabel) is not None for place in linked)
+
+
+def test_place_and_agent_documents_list_their_publications(
+        site: str, resources: dict[str, str]) -> None:
+    dct = Namespace("http://purl.org/dc/terms/")
+    for kind, prop in (("country", dct.spatial), ("region", dct.spatial),
+                       ("organisation", dct.creator), ("person", dct.creator)):
+        uri = URIRef(_uri(resources[kind]))
+        graph = Graph().parse(data=get(f"{site}/{resources[kind]}.ttl").body)
+        publications = list(graph.subjects(prop, uri))
+        assert publications, kind
+        assert all(graph.value(p, dct.title) is not None for p in publications)
+        page = get(f"{site}/{resources[kind]}.html").text
+        assert "Publications (" in page
+
+
+def test_unknown_uri_is_a_helpful_404(site: str) -> None:
+    answer = get(f"{site}/publication/no-such-publication-at-all", {"Accept": "text/turtle"})
+    assert answer.status == 404
+    assert "text/html" in answer.header("Content-Type")
+    assert "/browse?q=no+such+publication" in answer.text or "browse?q=" in answer.text
+    assert get(f"{site}/place/nowhere.ttl").status == 404
+
+
+# -- description, dumps, sitemap -------------------------------------------------------------
+
+def sparql_count(site: str, query: str) -> int:
+    answer = get(f"{site}/sparql?query={quote(query)}",
+                 {"Accept": "application/sparql-results+json"})
+    assert answer.status == 200, answer.text
+    bindings = json.loads(answer.body)["results"]["bindings"]
+    return int(bindings[0]["n"]["value"])
+
+
+@pytest.fixture(scope="module")
+def void(site: str) -> Graph:
+    answer = get(f"{site}/.well-known/void")
+    assert answer.status == 200
+    assert answer.header("Content-Type").startswith("text/turtle")
+    return Graph().parse(data=answer.body, format="turtle")
+
+
+def test_void_counts_equal_sparql_counts(site: str, void: Graph) -> None:
+    dataset = next(void.subjects(VOID.sparqlEndpoint))
+    assert dataset is not None
+    assert str(void.value(dataset, VOID.sparqlEndpoint)).endswith("/sparql")
+    assert int(void.value(dataset, VOID.triples)) == sparql_count(
+        site, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+    assert int(void.value(dataset, VOID.entities)) == sparql_count(
+        site, f'SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s ?p ?o '
+              f'FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{BASE}")) }}')
+    classes = list(void.objects(dataset, VOID.classPartition))
+    assert len(classes) == int(void.value(dataset, VOID.classes)) > 5
+    for partition in classes:
+        cls = void.value(partition, VOID["class"])
+        assert int(void.value(partition, VOID.entities)) == sparql_count(
+            site, f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s a <{cls}> }}")
+    properties = list(void.objects(dataset, VOID.propertyPartition))
+    assert len(properties) == int(void.value(dataset, VOID.properties)) > 5
+    for partition in properties[:10]:
+        prop = void.value(partition, VOID.property)
+        assert int(void.value(partition, VOID.triples)) == sparql_count(
+            site, f"SELECT (COUNT(*) AS ?n) WHERE {{ ?s <{prop}> ?o }}")
+    assert str(void.value(dataset, VOID.uriSpace)) == BASE
+    vocabularies = {str(v) for v in void.objects(dataset, VOID.vocabulary)}
+    assert {"https://schema.org/", "http://purl.org/dc/terms/"} <= vocabularies
+    dct = Namespace("http://purl.org/dc/terms/")
+    assert void.value(dataset, dct.license) is not None
+    assert void.value(dataset, dct.modified) is not None
+    rights = void.value(dataset, dct.rights)
+    label = void.value(rights, URIRef("http://www.w3.org/2000/01/rdf-schema#label"))
+    assert "remain with their publishers" in str(label)
+
+
+def test_dumps_named_by_void_download_and_parse_to_the_same_triples(
+        site: str, void: Graph) -> None:
+    dataset = next(void.subjects(VOID.sparqlEndpoint))
+    triples = int(void.value(dataset, VOID.triples))
+    dumps = {str(u) for u in void.objects(dataset, VOID.dataDump)}
+    names = {u.rsplit("/", 1)[-1] for u in dumps}
+    assert {"tipgraph.ttl", "tipgraph.nt.gz", "tipgraph.jsonld"} <= names
+    sizes = {str(void.value(d, DCAT.downloadURL)): int(void.value(d, DCAT.byteSize))
+             for d in void.objects(dataset, DCAT.distribution)
+             if void.value(d, DCAT.byteSize) is not None}
+    for url in dumps:
+        answer = get(site + urlsplit(url).path)
+        assert answer.status == 200
+        assert int(answer.header("Content-Length")) == len(answer.body) == sizes[url]
+        assert answer.header("ETag") and answer.header("Last-Modified")
+        if url.endswith(".gz"):
+            graph = Graph().parse(data=gzip.decompress(answer.body), format="nt")
+        elif url.endswith(".jsonld"):
+            graph = expand_jsonld(answer.text)
+            assert isomorphic(graph, Graph().parse(
+                data=get(f"{site}/dumps/tipgraph.ttl").body, format="turtle"))
+        else:
+            graph = Graph().parse(data=answer.body, format="turtle")
+        assert len(graph) == triples, url
+
+
+def test_dcat_describes_catalog_and_distributions(site: str) -> None:
+    graph = Graph().parse(data=get(f"{site}/dataset", {"Accept": "application/ld+json"}).body,
+                          format="json-ld")
+    rdf_type = URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+    catalog = graph.value(None, rdf_type, DCAT.Catalog)
+    dataset = graph.value(catalog, DCAT.dataset)
+    assert (dataset, rdf_type, DCAT.Dataset) in graph
+    media = {str(graph.value(d, DCAT.mediaType)) for d in graph.objects(dataset, DCAT.distribution)}
+    assert "https://www.iana.org/assignments/media-types/text/turtle" in media
+    service = graph.value(None, rdf_type, DCAT.DataService)
+    assert str(graph.value(service, DCAT.endpointURL)).endswith("/sparql")
+    assert get(f"{site}/dataset", {"Accept": "text/html"}).header("Content-Type").startswith(
+        "text/html")
+
+
+def test_dump_answers_range_requests(site: str) -> None:
+    whole = get(f"{site}/dumps/tipgraph.ttl")
+    part = get(f"{site}/dumps/tipgraph.ttl", {"Range": "bytes=10-99"})
+    assert part.status == 206
+    assert part.body == whole.body[10:100]
+    assert part.header("Content-Range") == f"bytes 10-99/{len(whole.body)}"
+
+
+def test_sitemap_lists_every_page_and_robots_names_it(site: str,
+                                                      resources: dict[str, str]) -> None:
+    robots = get(f"{site}/robots.txt").text
+    assert "Sitemap: " in robots and robots.strip().endswith("/sitemap.xml")
+    sitemap = get(f"{site}/sitemap.xml").text
+    import xml.etree.ElementTree as ET
+
+    locs = [e.text for e in ET.fromstring(sitemap).iter(
+        "{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
+    for kind in ("publication", "country", "region", "organisation", "person", "source"):
+        assert any(loc.endswith(f"/{resources[kind]}.html") for loc in locs), kind
+    for loc in locs:
+        assert get(site + urlsplit(loc).path).status == 200, loc
+
+
+# -- caching ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/", "/browse?year=2010", "/dataset", "/sitemap.xml",
+                                  "/dumps/tipgraph.nt.gz", "/ontology.ttl"])
+def test_repeated_request_is_304(site: str, path: str) -> None:
+    first = get(site + path)
+    assert first.status == 200
+    etag, modified = first.header("ETag"), first.header("Last-Modified")
+    assert etag and modified
+    assert get(site + path, {"If-None-Match": etag}).status == 304
+    assert get(site + path, {"If-Modified-Since": modified}).status == 304
+    assert get(site + path, {"If-None-Match": '"something-else"'}).status == 200
+
+
+# -- switching builds ------------------------------------------------------------------------
+
+EXTRA = {"title": "Labour exploitation along the Gulf of Guinea coast",
+         "description": "A study of recruitment and debt bondage in coastal fisheries.",
+         "countries": ["Ghana"], "regions": [], "authors": ["IOM"], "year": 2021,
+         "category": "Trafficking"}
+
+
+def test_new_build_changes_etags_and_gone_uris_answer_410(tmp_path: Path) -> None:
+    sources = ROOT / "data" / "sources"
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps(EXTRA) + "\n", encoding="utf-8")
+    out = tmp_path / "build"
+    run_build([sources], out, base=BASE)
+    with serve(out) as url:
+        before = {p: get(url + p).header("ETag") for p in
+                  ("/", "/dataset", "/dumps/tipgraph.ttl", "/place/gh.ttl", "/browse")}
+        assert get(url + "/place/gh").status == 404
+
+        run_build([sources, extra], out, base=BASE)
+        after = {p: get(url + p) for p in before}
+        for path, answer in after.items():
+            if path != "/place/gh.ttl":
+                assert answer.status == 200
+                assert answer.header("ETag") != before[path], path
+                assert get(url + path, {"If-None-Match": before[path]}).status == 200
+        published = json.loads((out / "current" / "published.json").read_text("utf-8"))
+        slug = next(s for s in published["slugs"].values() if s.startswith("labour-"))
+        region = Graph().parse(data=get(url + "/place/west-and-central-africa.ttl").body)
+        publication = URIRef(f"{BASE}publication/{slug}")
+        dct = Namespace("http://purl.org/dc/terms/")
+        # stated only Ghana: listed by its region through the inferred dct:spatial
+        assert (publication, dct.spatial, URIRef(f"{BASE}place/west-and-central-africa")) \
+            in region
+        assert slug in get(url + "/place/west-and-central-africa.html").text
+
+        run_build([sources], out, base=BASE)
+        gone = get(f"{url}/publication/{slug}", {"Accept": "text/turtle"})
+        assert gone.status == 410
+        assert get(f"{url}/publication/{slug}.ttl").status == 410
+        assert get(url + "/publication/never-published-anything").status == 404
