@@ -196,3 +196,61 @@ def synth(count: int, seed: int, out: Path) -> None:
         raise click.BadParameter("the file must end in .jsonl or .csv", param_hint="--out")
     write_catalogue(synthesize(count, seed=seed), out)
     click.echo(f"{count} records written to {out.name}")
+
+
+@cli.command("query")
+@click.argument("query_ref", metavar="[FILE | NAME]", required=False)
+@click.option("--query", "text", default=None, help="The SPARQL query itself, instead of a "
+              "file or a shipped query's name.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A value for one of the query's parameters; repeatable.")
+@build_option
+@click.option("--endpoint", default=None, metavar="URL",
+              help="Send the query to this SPARQL endpoint instead of the local build.")
+@click.option("--format", "output", type=click.Choice(["table", "csv", "json", "ttl"]),
+              default=None, help="table (default for SELECT and ASK), csv, json (SPARQL "
+              "results JSON), or ttl (default for CONSTRUCT and DESCRIBE).")
+@click.option("--list", "list_queries", is_flag=True, help="List the shipped queries.")
+def query_command(query_ref: str | None, text: str | None, params: tuple[str, ...],
+                  build_dir: Path | None, endpoint: str | None, output: str | None,
+                  list_queries: bool) -> None:
+    """Run a shipped query, a .rq file or a query text; locally or on any endpoint.
+
+    \b
+    Examples:
+        tipgraph query --list
+        tipgraph query publications-in-region --param region="West and Central Africa"
+        tipgraph query my.rq --endpoint http://127.0.0.1:5000/sparql --format csv
+        tipgraph query --query 'SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }'
+    """
+    from tipgraph.client import Client, parse_params
+    from tipgraph.queries import get_query, load_query, parse_query, shipped_queries
+
+    if list_queries:
+        for shipped in shipped_queries():
+            declared = ", ".join(f"{p.name}={p.default or ''} ({p.type})" for p in shipped.params)
+            click.echo(f"{shipped.name}  {shipped.title}"
+                       + (f"  [{declared}]" if declared else ""))
+        return
+    if (query_ref is None) == (text is None):
+        raise click.UsageError("Give a query: a FILE, a shipped query's NAME, or --query TEXT.")
+    if endpoint and build_dir is not None:
+        raise click.UsageError("Use just one of --build or --endpoint.")
+    if text is not None:
+        query = parse_query(text)
+    elif query_ref.endswith(".rq") or Path(query_ref).is_file():
+        path = Path(query_ref)
+        if not path.is_file():
+            raise click.ClickException(f"no query file {query_ref}")
+        query = load_query(path)
+    else:
+        query = get_query(query_ref)
+    bound = query.bind(parse_params(params))
+    if endpoint:
+        client = Client(endpoint)
+    else:
+        client = Client.from_build(build_dir or Path(load_settings()["build_dir"]))
+    results = client.sparql(bound)
+    if output is None:
+        output = "ttl" if results.form in ("CONSTRUCT", "DESCRIBE") else "table"
+    click.echo(results.serialize(output), nl=output in ("table", "json"))
