@@ -28,7 +28,8 @@ class TipgraphServer(BaseApplication):
 
     def load_config(self) -> None:
         for name, value in self.options.items():
-            self.cfg.set(name, value)
+            if name in self.cfg.settings:  # control_socket_disable is gunicorn >= 25
+                self.cfg.set(name, value)
 
     def load(self) -> Any:
         return create_app(self.settings)
@@ -58,6 +59,8 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int,
         "errorlog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "post_worker_init": _start_query_processes,
+        # gunicorn >= 25 opens one control socket per user by default: two servers clash
+        "control_socket_disable": True,
     }
 
 

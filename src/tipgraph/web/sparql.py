@@ -170,6 +170,7 @@ def _results_page(query: str, answer: QueryAnswer) -> str:
 SD = "http://www.w3.org/ns/sparql-service-description#"
 VOID = "http://rdfs.org/ns/void#"
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+RDFS_SEE_ALSO = "http://www.w3.org/2000/01/rdf-schema#seeAlso"
 
 
 def _service_description() -> Response:
@@ -183,42 +184,47 @@ def _service_description() -> Response:
         response = Response(query_page(), content_type=fmt.content_type)
     else:
         body = formats.write_rdf(fmt, service_description(request.base_url),
-                                 {"sd": SD, "void": VOID, "formats":
-                                  "http://www.w3.org/ns/formats/"})
+                                 {"sd": SD, "void": VOID, "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+                                  "formats": "http://www.w3.org/ns/formats/"})
         response = Response(body, content_type=fmt.content_type)
     response.headers["Vary"] = "Accept"
     return response
 
 
 def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
-    """The SPARQL 1.1 Service Description of this endpoint, with its default dataset."""
+    """The SPARQL 1.1 Service Description of this endpoint, with its default dataset.
+
+    The default dataset is the VoID dataset the build describes (``{base}dataset``,
+    whose full VoID/DCAT description is served at ``/dataset``).
+    """
     build = get_build()
-    node, iri = pyoxigraph.NamedNode, pyoxigraph.NamedNode
-    service, dataset, graph = iri(endpoint), iri(endpoint + "#dataset"), \
-        iri(endpoint + "#default-graph")
+    iri = pyoxigraph.NamedNode
+    base = str(build.report.get("base") or get_service().base)
+    service = iri(endpoint)
+    dataset = iri(base.rstrip("/#") + "/dataset")
+    graph = pyoxigraph.BlankNode()
 
     def t(s: Any, p: str, o: Any) -> pyoxigraph.Triple:
-        return pyoxigraph.Triple(s, node(p), o)
+        return pyoxigraph.Triple(s, iri(p), o)
 
     triples = [
-        t(service, RDF_TYPE, node(SD + "Service")),
+        t(service, RDF_TYPE, iri(SD + "Service")),
         t(service, SD + "endpoint", service),
-        t(service, SD + "supportedLanguage", node(SD + "SPARQL11Query")),
-        *(t(service, SD + "resultFormat", node(f.w3c))
+        t(service, SD + "supportedLanguage", iri(SD + "SPARQL11Query")),
+        *(t(service, SD + "resultFormat", iri(f.w3c))
           for f in formats.formats_of("results", "rdf") if f.w3c),
         t(service, SD + "defaultDataset", dataset),
-        t(dataset, RDF_TYPE, node(SD + "Dataset")),
+        t(dataset, RDF_TYPE, iri(SD + "Dataset")),
+        t(dataset, RDF_TYPE, iri(VOID + "Dataset")),
+        t(dataset, VOID + "sparqlEndpoint", service),
+        t(dataset, RDFS_SEE_ALSO, iri(request.url_root + "dataset")),
         t(dataset, SD + "defaultGraph", graph),
-        t(graph, RDF_TYPE, node(SD + "Graph")),
-        t(graph, RDF_TYPE, node(VOID + "Dataset")),
+        t(graph, RDF_TYPE, iri(SD + "Graph")),
         t(graph, VOID + "triples", pyoxigraph.Literal(
-            str(build.triples), datatype=node("http://www.w3.org/2001/XMLSchema#integer"))),
-        t(graph, VOID + "sparqlEndpoint", service),
-        t(graph, "http://www.w3.org/2000/01/rdf-schema#seeAlso",
-          node(request.url_root + "dataset")),
+            str(build.triples), datatype=iri("http://www.w3.org/2001/XMLSchema#integer"))),
     ]
     if current_app.config["TIPGRAPH"]["service_allowlist"]:
-        triples.append(t(service, SD + "feature", node(SD + "BasicFederatedQuery")))
+        triples.append(t(service, SD + "feature", iri(SD + "BasicFederatedQuery")))
     return triples
 
 
