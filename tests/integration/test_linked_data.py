@@ -10,10 +10,6 @@ import contextlib
 import gzip
 import http.client
 import json
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -83,52 +79,22 @@ def expand_jsonld(text: str) -> Graph:
 
 # -- servers ---------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def start_server(config: pytest.Config, build_dir: Path) -> contextlib.AbstractContextManager[str]:
+    """The suite's ``start_server`` (``tests/integration/conftest.py``), found among its plugins.
 
-
-@contextlib.contextmanager
-def serve(build_dir: Path) -> Iterator[str]:
-    """``tipgraph serve`` on ``build_dir`` at a free loopback port; stopped on exit."""
-    port = _free_port()
-    command = [str(Path(sys.executable).with_name("tipgraph")), "serve", "--build",
-               str(build_dir), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # up to about a minute: poll until it answers or dies
-            if process.poll() is not None:
-                raise RuntimeError(f"tipgraph serve exited with {process.returncode}")
-            try:
-                if get(url + "/robots.txt").status == 200:
-                    break
-            except OSError:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(0.1)
-        else:
-            raise RuntimeError("tipgraph serve did not answer")
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    The conftest is not importable by name (every test directory has a ``conftest``), but
+    pytest holds it as a plugin: reuse it rather than start servers a second way.
+    """
+    here = Path(__file__).with_name("conftest.py")
+    plugin = next(p for p in config.pluginmanager.get_plugins()
+                  if Path(getattr(p, "__file__", None) or "/") == here)
+    return plugin.start_server(build_dir, workers=1)
 
 
 @pytest.fixture(scope="module")
-def site(request: pytest.FixtureRequest, seed_build_dir: Path) -> Iterator[str]:
-    """The shared live server when the suite has one, else our own on the seed build."""
-    try:
-        yield request.getfixturevalue("live_server").rstrip("/")
-        return
-    except pytest.FixtureLookupError:
-        pass
-    with serve(seed_build_dir) as url:
-        yield url
+def site(live_server: str) -> str:
+    """The shared live server over the seed build."""
+    return live_server.rstrip("/")
 
 
 def _first(store: pyoxigraph.Store, pattern: str) -> str:
@@ -389,13 +355,14 @@ EXTRA = {"title": "Labour exploitation along the Gulf of Guinea coast",
          "category": "Trafficking"}
 
 
-def test_new_build_changes_etags_and_gone_uris_answer_410(tmp_path: Path) -> None:
+def test_new_build_changes_etags_and_gone_uris_answer_410(tmp_path: Path,
+                                                           pytestconfig: pytest.Config) -> None:
     sources = ROOT / "data" / "sources"
     extra = tmp_path / "extra.jsonl"
     extra.write_text(json.dumps(EXTRA) + "\n", encoding="utf-8")
     out = tmp_path / "build"
     run_build([sources], out, base=BASE)
-    with serve(out) as url:
+    with start_server(pytestconfig, out) as url:
         before = {p: get(url + p).header("ETag") for p in
                   ("/", "/dataset", "/dumps/tipgraph.ttl", "/place/gh.ttl", "/browse")}
         assert get(url + "/place/gh").status == 404
