@@ -1,0 +1,366 @@
+"""The shipped queries: each one's real answer on the seed build, and safe parameter binding."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyoxigraph
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tipgraph.client import Client, Results
+from tipgraph.queries import (
+    QUERIES_DIR,
+    Param,
+    QueryError,
+    get_query,
+    parse_query,
+    shipped_queries,
+)
+
+T = "https://w3id.org/tipgraph/"
+NIGERIA_RECORD = T + "publication/community-engagement-in-preventing-and-responding-to-gender"
+LEGAL_REVIEW = T + "publication/legal-review-on-trafficking-in-persons-in-the-caribbean"
+CRISIS = T + "publication/addressing-human-trafficking-and-exploitation-in-times-of"
+CARING = T + "publication/caring-for-trafficked-persons-guidance-for-health-providers"
+SOP = T + "publication/developing-standard-operating-procedures-to-facilitate-the"
+IOM = "International Organization for Migration"
+UNHCR = "United Nations High Commissioner for Refugees"
+CARIBBEAN_COUNTRIES = ["Bahamas", "Barbados", "Guyana", "Jamaica", "Netherlands Antilles",
+                       "Saint Lucia", "Suriname", "Trinidad and Tobago"]
+BALKAN_COUNTRIES = ["Albania", "Bosnia and Herzegovina", "Kosovo", "Montenegro",
+                    "North Macedonia", "Serbia"]
+
+
+@pytest.fixture(scope="module")
+def client(seed_build_dir: Path) -> Client:
+    return Client.from_build(seed_build_dir)
+
+
+def column(results: Results, name: str) -> list:
+    return [row[name] for row in results.rows]
+
+
+# -- the library itself ---------------------------------------------------------------------------
+
+
+def test_at_least_twelve_queries_each_with_title_description_and_order_by() -> None:
+    queries = shipped_queries()
+    assert len(queries) >= 12
+    for query in queries:
+        assert query.title and query.title != query.name, query.name
+        assert query.description, query.name
+        assert re.search(r"^ORDER BY ", query.text, re.MULTILINE), query.name
+        assert query.path == QUERIES_DIR / f"{query.name}.rq"
+        for param in query.params:
+            assert f"?{param.name}" in query.text, (query.name, param.name)
+            assert param.default is not None, (query.name, param.name)
+
+
+def test_every_shipped_query_runs_on_the_seed_build(client: Client) -> None:
+    for query in shipped_queries():
+        results = client.run(query)
+        assert results.form == query.form
+        if query.name != "countries-outside-stated-regions":  # the seed is consistent
+            assert len(results) > 0, query.name
+
+
+# -- each query's answer on the seed ---------------------------------------------------------------
+
+
+def test_publications_per_country(client: Client) -> None:
+    results = client.run("publications-per-country")
+    assert column(results, "name") == sorted(CARIBBEAN_COUNTRIES + BALKAN_COUNTRIES + ["Nigeria"])
+    assert set(column(results, "publications")) == {1}
+    nigeria = next(row for row in results.rows if row["name"] == "Nigeria")
+    assert nigeria["region"] == T + "place/west-and-central-africa"
+
+
+def test_publications_per_region_counts_those_inferred_through_countries(client: Client) -> None:
+    results = client.run("publications-per-region")
+    assert [(r["name"], r["publications"], r["naming_the_region"]) for r in results.rows] == [
+        ("Worldwide", 7, 7),
+        ("Central and North America and the Caribbean", 1, 1),
+        ("South-Eastern Europe, Eastern Europe and Central Asia", 1, 1),
+        ("West and Central Africa", 1, 1),
+    ]
+
+
+def test_publications_per_year(client: Client) -> None:
+    results = client.run("publications-per-year")
+    assert [(r["year"], r["publications"]) for r in results.rows] == [
+        ("2009", 2), ("2010", 3), ("2014", 1), ("2015", 1), ("2017", 1), ("2020", 2)]
+
+
+def test_publications_per_organisation(client: Client) -> None:
+    results = client.run("publications-per-organisation")
+    assert [(r["name"], r["publications"], r["latest"]) for r in results.rows] == [
+        (IOM, 2, "2010"),
+        ("Office of the Special Representative of the Secretary-General on Sexual Violence "
+         "in Conflict", 1, "2020"),
+        ("Sweden's Ministry of Justice", 1, "2010"),
+        (UNHCR, 1, "2009"),
+    ]
+
+
+def test_nigeria_record_is_under_west_and_central_africa(client: Client) -> None:
+    results = client.run("publications-in-region")  # default: West and Central Africa
+    assert results.rows == [{
+        "publication": NIGERIA_RECORD,
+        "title": "Community Engagement in Preventing and Responding to Gender-based Violence "
+                 "and Trafficking in Persons (Training Guide)",
+        "year": "2020", "country": T + "place/ng", "countryName": "Nigeria"}]
+
+
+def test_region_is_found_by_any_of_its_labels(client: Client) -> None:
+    results = client.run("publications-in-region", region="the caribbean")
+    assert set(column(results, "publication")) == {LEGAL_REVIEW}
+    assert column(results, "countryName") == CARIBBEAN_COUNTRIES
+    balkans = client.run("publications-in-region", region="South-Eastern Europe")
+    assert column(balkans, "countryName") == BALKAN_COUNTRIES
+
+
+def test_region_query_follows_parent_features_without_our_reasoning() -> None:
+    # another store may hold the asserted data only: no dct:spatial to the region
+    store = pyoxigraph.Store()
+    store.load(f"""
+        @prefix tip: <https://w3id.org/tipgraph/ontology#> .
+        @prefix dct: <http://purl.org/dc/terms/> .
+        @prefix gn: <https://www.geonames.org/ontology#> .
+        @prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+        <{T}p> a tip:Publication ; dct:title "P"@en ; dct:spatial <{T}place/ng> ;
+            tip:statedCountry <{T}place/ng> .
+        <{T}place/ng> gn:parentFeature <{T}place/wca> ; skos:prefLabel "Nigeria"@en .
+        <{T}place/wca> a tip:Region ; skos:prefLabel "West and Central Africa"@en .
+    """, format=pyoxigraph.RdfFormat.TURTLE)
+    results = Client(store=store).run("publications-in-region")
+    assert column(results, "publication") == [T + "p"]
+
+
+def test_iom_and_unhcr_are_co_publishers(client: Client) -> None:
+    results = client.run("co-publishing-organisations")
+    assert [(r["first"], r["second"], r["publications"]) for r in results.rows] == [
+        (IOM, "Sweden's Ministry of Justice", 1),
+        (IOM, UNHCR, 1),
+    ]
+
+
+def test_persons_who_published_with_iom(client: Client) -> None:
+    results = client.run("persons-with-organisation")  # default: IOM
+    assert [(r["name"], r["role"]) for r in results.rows] == [
+        ("G. Liu", "author in a volume it published"),
+        ("M. Klein Solomon", "editor of a volume it published"),
+        ("M. McAuliffe", "editor of a volume it published"),
+    ]
+    assert client.run("persons-with-organisation", organisation="UNHCR").rows == []
+
+
+def test_publications_of_an_organisation(client: Client) -> None:
+    unhcr = client.run("publications-by-organisation")  # default: UNHCR
+    assert [(r["publication"], r["coAuthor"]) for r in unhcr.rows] == [(SOP, IOM)]
+    iom = client.run("publications-by-organisation",
+                     organisation="International Organization for Migration")
+    assert [(r["year"], r["coAuthor"]) for r in iom.rows] == [
+        ("2010", "Sweden's Ministry of Justice"), ("2009", UNHCR)]
+
+
+def test_publications_without_a_named_author(client: Client) -> None:
+    results = client.run("publications-without-author")
+    assert column(results, "publication") == [CRISIS, CARING, LEGAL_REVIEW]
+    assert column(results, "year") == ["2015", "2009", "2010"]
+
+
+def test_years_each_country_is_covered(client: Client) -> None:
+    results = client.run("country-coverage-years")
+    rows = {r["name"]: (r["first"], r["last"], r["publications"]) for r in results.rows}
+    assert len(rows) == 15
+    assert rows["Nigeria"] == ("2020", "2020", 1)
+    assert rows["Netherlands Antilles"] == ("2010", "2010", 1)
+    assert rows["Kosovo"] == ("2014", "2014", 1)
+    assert column(results, "name") == sorted(rows)
+
+
+def test_full_record_of_one_publication(client: Client) -> None:
+    results = client.run("publication-record")
+    assert results.form == "CONSTRUCT"
+    triples = {(t.subject.value, t.predicate.value, t.object.value) for t in results.triples}
+    dct = "http://purl.org/dc/terms/"
+    assert (NIGERIA_RECORD, dct + "issued", "2020") in triples
+    assert (NIGERIA_RECORD, dct + "spatial", T + "place/west-and-central-africa") in triples
+    assert (NIGERIA_RECORD, dct + "creator", T + "person/shukri-hirabe-gesod") in triples
+    assert (T + "place/ng", "http://www.w3.org/2004/02/skos/core#prefLabel", "Nigeria") in triples
+    assert (T + "person/shukri-hirabe-gesod", "http://xmlns.com/foaf/0.1/name",
+            "Shukri Hirabe Gesod") in triples
+    assert {s for s, _, _ in triples} == {
+        NIGERIA_RECORD, T + "place/ng", T + "place/west-and-central-africa",
+        T + "person/shukri-hirabe-gesod", T + "concept/trafficking",
+        T + "source/000_9daa3158183ee0eb.txt#line-49"}
+    assert "@prefix dct:" in results.serialize("ttl")
+
+
+def test_word_search_over_titles_and_abstracts(client: Client) -> None:
+    crisis = client.run("search-titles-abstracts")  # default: crisis
+    assert [(r["publication"], r["inTitle"], r["inAbstract"]) for r in crisis.rows] == [
+        (CRISIS, True, True)]
+    abstract_only = client.run("search-titles-abstracts", text="nscdc")
+    assert [(r["publication"], r["inTitle"], r["inAbstract"]) for r in abstract_only.rows] == [
+        (NIGERIA_RECORD, False, True)]
+    assert client.run("search-titles-abstracts", text="no such words here").rows == []
+
+
+def test_netherlands_antilles_is_a_historical_entity(client: Client) -> None:
+    results = client.run("historical-entities")
+    assert [(r["publication"], r["name"], r["code"], r["regionName"]) for r in results.rows] == [
+        (LEGAL_REVIEW, "Netherlands Antilles", "AN",
+         "Central and North America and the Caribbean")]
+
+
+def test_data_quality_query_is_empty_on_the_consistent_seed(client: Client) -> None:
+    assert client.run("countries-outside-stated-regions").rows == []
+
+
+def test_data_quality_query_finds_a_country_outside_the_stated_regions() -> None:
+    store = pyoxigraph.Store()
+    store.load(f"""
+        @prefix tip: <https://w3id.org/tipgraph/ontology#> .
+        @prefix dct: <http://purl.org/dc/terms/> .
+        @prefix gn: <https://www.geonames.org/ontology#> .
+        @prefix skos: <http://www.w3.org/2004/02/skos/core#> .
+        <{T}bad> a tip:Publication ; dct:title "Mixed up"@en ;
+            tip:statedCountry <{T}place/ng> ; tip:statedRegion <{T}place/car> .
+        <{T}fine> a tip:Publication ; dct:title "Fine"@en ;
+            tip:statedCountry <{T}place/ng> ; tip:statedRegion <{T}place/wca> .
+        <{T}global> a tip:Publication ; dct:title "Global"@en ;
+            tip:statedCountry <{T}place/ng> ; tip:statedRegion <{T}place/world> .
+        <{T}place/ng> skos:prefLabel "Nigeria"@en ; gn:parentFeature <{T}place/wca> .
+        <{T}place/wca> skos:prefLabel "West and Central Africa"@en .
+        <{T}place/car> skos:prefLabel "the Caribbean"@en .
+        <{T}place/world> skos:prefLabel "Worldwide"@en ;
+            gn:featureCode <https://www.geonames.org/ontology#L.AREA> .
+    """, format=pyoxigraph.RdfFormat.TURTLE)
+    results = Client(store=store).run("countries-outside-stated-regions")
+    assert results.rows == [{"publication": T + "bad", "title": "Mixed up",
+                             "countryName": "Nigeria", "countryRegion": "West and Central Africa",
+                             "statedRegionName": "the Caribbean"}]
+
+
+def test_edited_volumes_and_their_chapters(client: Client) -> None:
+    results = client.run("edited-volumes")
+    assert [(r["volumeTitle"], r["publisher"], r["editor"], r["chapter"])
+            for r in results.rows] == [
+        ("Ideas To Inform International Cooperation On Safe, Orderly, Regular Migration", IOM,
+         editor, T + "publication/national-referral-mechanisms-for-victims-of-human")
+        for editor in ("M. Klein Solomon", "M. McAuliffe")]
+
+
+# -- headers and binding ---------------------------------------------------------------------------
+
+
+def test_header_is_parsed() -> None:
+    query = get_query("publications-in-region")
+    assert query.title == "Publications about a region, its countries included"
+    assert query.description.startswith("Every publication about the named region")
+    assert query.params == (Param("region", "West and Central Africa", "string"),)
+    assert query.form == "SELECT"
+    assert get_query("publication-record.rq").form == "CONSTRUCT"
+
+
+def test_bad_param_line_is_reported() -> None:
+    with pytest.raises(QueryError, match="should read 'name = default \\(type\\)'"):
+        parse_query("# param: region West Africa\nSELECT ?region WHERE {} ORDER BY ?region")
+    with pytest.raises(QueryError, match="type among"):
+        parse_query("# param: region = x (colour)\nSELECT * WHERE {}")
+
+
+def test_unknown_and_missing_parameters_are_reported() -> None:
+    with pytest.raises(QueryError, match="has no parameter 'country' \\(it takes region\\)"):
+        get_query("publications-in-region").bind({"country": "Nigeria"})
+    query = parse_query("# param: word = (string)\nSELECT ?word WHERE { BIND(?word AS ?x) }",
+                        name="q")
+    with pytest.raises(QueryError, match="needs a value for the parameter word"):
+        query.bind()
+
+
+def test_unknown_query_name_lists_the_shipped_ones() -> None:
+    with pytest.raises(QueryError, match=r"no shipped query 'nope'.*publications-per-year"):
+        get_query("nope")
+    with pytest.raises(QueryError):
+        get_query("../pyproject")
+
+
+ECHO = parse_query("# param: value = x (string)\n"
+                   "SELECT ?echo WHERE { BIND(?value AS ?echo) } ORDER BY ?echo", name="echo")
+
+HOSTILE = [
+    'x" } UNION { ?s ?p ?o } #',
+    "x' } UNION { ?s ?p ?o } #",
+    '"""} UNION {"""',
+    "a\\\" } UNION { ?s ?p ?o . FILTER(true) } \\",
+    "} UNION { ?publication ?p ?o }",
+    "line one\n} UNION {\r\n?s ?p ?o",
+    "<https://example.org/> { } # comment",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_value_stays_one_literal(value: str) -> None:
+    results = Client(store=pyoxigraph.Store()).run(ECHO, value=value)
+    assert results.rows == [{"echo": value}]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_value_cannot_change_a_shipped_query(client: Client, value: str) -> None:
+    # a value that broke out of its literal would match every publication
+    assert client.run("publications-in-region", region=value).rows == []
+    assert client.run("search-titles-abstracts", text=value).rows == []
+    assert client.run("persons-with-organisation", organisation=value).rows == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(st.characters(blacklist_categories=["Cs"]), max_size=40))
+def test_any_text_round_trips_as_a_literal(value: str) -> None:
+    results = Client(store=pyoxigraph.Store()).run(ECHO, value=value)
+    assert results.rows == [{"echo": value}]
+
+
+def test_typed_parameters_become_typed_terms() -> None:
+    query = parse_query("# param: year = 2010 (gYear)\n# param: page = <x:p> (iri)\n"
+                        "# param: n = 3 (integer)\n# param: title = Hello (string@en)\n"
+                        "SELECT ?year ?page ?n ?title WHERE { } ORDER BY ?year", name="typed")
+    results = Client(store=pyoxigraph.Store()).sparql(
+        query.bind({"page": "https://w3id.org/tipgraph/place/ng"}))
+    year, page, _, title = results.terms[0]
+    assert year == pyoxigraph.Literal(
+        "2010", datatype=pyoxigraph.NamedNode("http://www.w3.org/2001/XMLSchema#gYear"))
+    assert page == pyoxigraph.NamedNode("https://w3id.org/tipgraph/place/ng")
+    assert results.rows[0]["n"] == 3
+    assert title == pyoxigraph.Literal("Hello", language="en")
+
+
+@pytest.mark.parametrize(("kind", "value"), [
+    ("iri", "https://example.org/> } UNION { ?s ?p ?o } <x:y"),
+    ("iri", "not an iri"),
+    ("integer", "1 } UNION { ?s ?p ?o"),
+    ("gYear", "2010\" } #"),
+    ("boolean", "maybe"),
+])
+def test_value_that_is_not_of_its_type_is_refused(kind: str, value: str) -> None:
+    with pytest.raises(QueryError, match=f"is not a valid {kind}"):
+        Param("p", None, kind).term(value)
+
+
+def test_binding_goes_into_the_where_group_of_construct_and_subselect() -> None:
+    store = pyoxigraph.Store()
+    construct = parse_query(
+        "# param: v = hi (string)\n"
+        "CONSTRUCT { <x:s> <x:p> ?v } WHERE { FILTER(BOUND(?v)) }", name="c")
+    triples = Client(store=store).run(construct).triples
+    assert [t.object.value for t in triples] == ["hi"]
+    subselect = parse_query("# param: v = hi (string)\n"
+                            "SELECT * WHERE { SELECT ?v WHERE { } }", name="s")
+    assert Client(store=store).run(subselect).rows == [{"v": "hi"}]
+    braces_in_strings = parse_query(
+        '# param: v = hi (string)\nSELECT ?v ?w WHERE { BIND("{ }" AS ?w) }', name="b")
+    assert Client(store=store).run(braces_in_strings).rows == [{"v": "hi", "w": "{ }"}]
