@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -131,7 +132,8 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, report:
     with _stage("reason", report, progress):
         graph = infer(mapped.graph, load_ontology(), base=base)
     with _stage("validate", report, progress):
-        report.shacl = validate_graph(graph, load_shapes(), mapped.provenance)
+        report.shacl = validate_graph(graph, load_shapes(), mapped.provenance,
+                                      workers=os.cpu_count() or 1)
     report.triples = len(graph)
     uris = {str(s) for s in graph.subjects() if isinstance(s, URIRef) and str(s).startswith(base)}
     published = {"slugs": {**previous.get("slugs", {}), **mapped.slugs},

@@ -7,12 +7,15 @@ are reported.
 
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyshacl
 from rdflib import Graph, Namespace
 from rdflib.term import Node
+
+from tipgraph.namespaces import PROV, RDF, TIP
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 SHAPES_PATH = Path(__file__).resolve().parents[2] / "shapes" / "tipgraph.ttl"
@@ -51,26 +54,35 @@ def load_shapes(path: Path = SHAPES_PATH) -> Graph:
 
 
 def validate_graph(graph: Graph, shapes: Graph,
-                   provenance: dict[str, tuple[str, int]] | None = None) -> ValidationReport:
+                   provenance: dict[str, tuple[str, int]] | None = None, *,
+                   workers: int = 1, chunk_size: int = 5000) -> ValidationReport:
     """Check ``graph`` (already reasoned) against ``shapes``.
+
+    With ``workers`` > 1 and more than ``chunk_size`` publications, the
+    publications are split into chunks, each validated with the shared nodes
+    (places, agents, concepts) in its own process; the results are the same as
+    one run's (``tests/test_validation.py``).
 
     :param provenance: publication URI -> (file, line), to point results at the source
     """
-    _, results, _ = pyshacl.validate(graph, shacl_graph=shapes, inference="none",
-                                     allow_warnings=True, advanced=True)
+    chunks = _chunks(graph, chunk_size) if workers > 1 else []
+    if len(chunks) > 1:
+        global _WORK
+        _WORK = (chunks, shapes)
+        context = multiprocessing.get_context("fork")
+        try:
+            with context.Pool(min(workers, len(chunks))) as pool:
+                found = set().union(*pool.map(_validate_chunk, range(len(chunks))))
+        finally:
+            _WORK = None
+    else:
+        found = _results(graph, shapes)
     provenance = provenance or {}
     report = ValidationReport(conforms=True)
-    for result in results.subjects(SH.resultSeverity, None):
-        severity = _local(results.value(result, SH.resultSeverity))
-        focus = str(results.value(result, SH.focusNode))
-        path = results.value(result, SH.resultPath)
-        value = results.value(result, SH.value)
+    for severity, focus, path, message, value in found:
         file, line = provenance.get(focus, (None, None))
-        item = ShapeResult(severity=severity, focus=focus,
-                           path=str(path) if path is not None else None,
-                           message=str(results.value(result, SH.resultMessage) or ""),
-                           value=str(value) if value is not None else None,
-                           file=file, line=line)
+        item = ShapeResult(severity=severity, focus=focus, path=path, message=message,
+                           value=value, file=file, line=line)
         if severity == "Violation":
             report.violations.append(item)
             report.conforms = False
@@ -80,6 +92,53 @@ def validate_graph(graph: Graph, shapes: Graph,
     report.violations.sort(key=key)
     report.warnings.sort(key=key)
     return report
+
+
+Result = tuple[str, str, str | None, str, str | None]  # severity, focus, path, message, value
+
+#: (chunks, shapes) for the forked workers of one validate_graph call.
+_WORK: tuple[list[list], Graph] | None = None
+
+
+def _results(graph: Graph, shapes: Graph) -> set[Result]:
+    _, results, _ = pyshacl.validate(graph, shacl_graph=shapes, inference="none",
+                                     allow_warnings=True, advanced=True)
+    found = set()
+    for result in results.subjects(SH.resultSeverity, None):
+        path = results.value(result, SH.resultPath)
+        value = results.value(result, SH.value)
+        found.add((_local(results.value(result, SH.resultSeverity)),
+                   str(results.value(result, SH.focusNode)),
+                   str(path) if path is not None else None,
+                   str(results.value(result, SH.resultMessage) or ""),
+                   str(value) if value is not None else None))
+    return found
+
+
+def _chunks(graph: Graph, size: int) -> list[list]:
+    """Publications (with their source records) in chunks, each with every shared node."""
+    publications = sorted(graph.subjects(RDF.type, TIP.Publication))
+    if len(publications) <= size:
+        return []
+    own: dict[Node, list] = {p: [] for p in publications}
+    records = {o: p for p in publications for o in graph.objects(p, PROV.wasDerivedFrom)
+               if (o, RDF.type, TIP.SourceRecord) in graph}
+    shared = []
+    for triple in graph:
+        owner = own.get(triple[0])
+        if owner is None and triple[0] in records:
+            owner = own[records[triple[0]]]
+        (owner if owner is not None else shared).append(triple)
+    return [shared + [t for p in publications[i:i + size] for t in own[p]]
+            for i in range(0, len(publications), size)]
+
+
+def _validate_chunk(index: int) -> set[Result]:
+    assert _WORK is not None
+    chunks, shapes = _WORK
+    graph = Graph()
+    graph.addN((s, p, o, graph) for s, p, o in chunks[index])
+    return _results(graph, shapes)
 
 
 def _local(node: Node | None) -> str:
