@@ -1,0 +1,145 @@
+"""The shipped queries over HTTP: our endpoint and the Oxigraph server give the local answers.
+
+Each query runs three ways: on the build's store directly, through our running
+endpoint with SPARQLWrapper (:class:`tipgraph.client.Client`), and through
+``tipgraph query --endpoint`` against the Oxigraph server from PyPI, started here
+on 127.0.0.1 and loaded with our N-Triples dump.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tipgraph.cli import cli
+from tipgraph.client import Client, Results
+from tipgraph.queries import Query, shipped_queries
+
+STARTUP_LIMIT = 60.0  # seconds the Oxigraph server may take to answer
+QUERIES = shipped_queries()
+# a value with quotes and braces, bound into each query that takes a parameter
+HOSTILE = 'x" } UNION { ?s ?p ?o } #'
+
+
+def answer(results: Results) -> tuple:
+    """What must be equal: the variables and the solutions in order, or the set of triples."""
+    if results.form in ("CONSTRUCT", "DESCRIBE"):
+        return results.form, frozenset(str(t) for t in results.triples)
+    return results.form, results.variables, results.terms, results.boolean
+
+
+@pytest.fixture(scope="module")
+def local(seed_build_dir: Path) -> Client:
+    return Client.from_build(seed_build_dir)
+
+
+@pytest.fixture(scope="module")
+def remote(live_server: str) -> Client:
+    return Client(live_server + "/sparql", timeout=60)
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[q.name for q in QUERIES])
+def test_endpoint_gives_the_local_answer(query: Query, local: Client, remote: Client) -> None:
+    here = local.run(query)
+    there = remote.run(query)
+    assert answer(there) == answer(here)
+    assert there.serialize("ttl" if here.form == "CONSTRUCT" else "json") == \
+        here.serialize("ttl" if here.form == "CONSTRUCT" else "json")
+
+
+def test_endpoint_answers_are_real(remote: Client) -> None:
+    nigeria = remote.run("publications-in-region", region="West and Central Africa")
+    assert [row["countryName"] for row in nigeria.rows] == ["Nigeria"]
+    pairs = remote.run("co-publishing-organisations")
+    assert ("International Organization for Migration",
+            "United Nations High Commissioner for Refugees") in [
+        (row["first"], row["second"]) for row in pairs.rows]
+
+
+@pytest.mark.parametrize("query", [q for q in QUERIES if q.params],
+                         ids=[q.name for q in QUERIES if q.params])
+def test_hostile_value_is_a_literal_over_http(query: Query, local: Client,
+                                              remote: Client) -> None:
+    values = {param.name: HOSTILE for param in query.params}
+    there = remote.run(query, values)
+    assert len(there) == 0
+    assert answer(there) == answer(local.run(query, values))
+
+
+# -- another SPARQL server: Oxigraph's own, from PyPI --------------------------------------------
+
+
+def _oxigraph() -> str | None:
+    beside = Path(sys.executable).parent / "oxigraph"
+    return str(beside) if beside.is_file() else shutil.which("oxigraph")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "?query=ASK%7B%7D", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def oxigraph_endpoint(seed_build_dir: Path, tmp_path_factory: pytest.TempPathFactory
+                      ) -> Iterator[str]:
+    """``oxigraph serve-read-only`` on a free 127.0.0.1 port, loaded with our dump."""
+    binary = _oxigraph()
+    if binary is None:
+        pytest.skip("the Oxigraph server is not installed (pip install oxigraph, in .[test])")
+    location = tmp_path_factory.mktemp("oxigraph")
+    subprocess.run([binary, "load", "--location", str(location), "--file",
+                    str(seed_build_dir / "tipgraph.nt")], check=True, capture_output=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/query"
+    server = subprocess.Popen([binary, "serve-read-only", "--location", str(location),
+                               "--bind", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + STARTUP_LIMIT
+        while not _answers(url):
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"the Oxigraph server did not start: {server.stderr.read()!r}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)  # its own session: only what it started
+            server.wait()
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[q.name for q in QUERIES])
+def test_query_command_against_the_oxigraph_server(query: Query, oxigraph_endpoint: str,
+                                                   seed_build_dir: Path) -> None:
+    output = "ttl" if query.form == "CONSTRUCT" else "json"
+    there = CliRunner().invoke(cli, ["query", query.name, "--endpoint", oxigraph_endpoint,
+                                     "--format", output])
+    here = CliRunner().invoke(cli, ["query", query.name, "--build", str(seed_build_dir),
+                                    "--format", output])
+    assert there.exit_code == 0, there.output
+    assert here.exit_code == 0, here.output
+    assert there.stdout_bytes == here.stdout_bytes
+    assert len(there.stdout_bytes) > 40
