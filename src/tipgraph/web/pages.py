@@ -181,6 +181,40 @@ def browse() -> Response:
         first=(page - 1) * PAGE_SIZE + 1), build)
 
 
+# -- helpers for the query pages (templates of the SPARQL area) ----------------------------
+
+@bp.app_template_global()
+def shipped_queries() -> list[Any]:
+    """The queries in ``queries/`` (title, description, parameters), as examples."""
+    from tipgraph.queries import shipped_queries as load
+
+    return load()
+
+
+@bp.app_template_global()
+def shipped_query_text(name: str | None) -> str | None:
+    """The text of the shipped query ``name`` with its parameters bound to their defaults."""
+    if not name:
+        return None
+    return next((q.bind() for q in shipped_queries() if q.name == name), None)
+
+
+@bp.app_template_global()
+def query_form_of(text: str) -> str:
+    from tipgraph.queries import QueryError, query_form
+
+    try:
+        return query_form(text)
+    except QueryError:
+        return ""
+
+
+@bp.app_template_global()
+def resource_href(uri: str) -> str:
+    """Where a result's URI is served: our own URIs on this server, others as they are."""
+    return _href(get_build(), uri)
+
+
 # -- resource pages -------------------------------------------------------------------------
 
 def _href(build: Build, uri: str) -> str:
