@@ -187,11 +187,11 @@ class Results:
             return "yes" if self.boolean else "no"
         if self.form in ("CONSTRUCT", "DESCRIBE"):
             header = ["subject", "predicate", "object"]
-            cells = [[_cell(t.subject), _cell(t.predicate), _cell(t.object)]
+            cells = [[display_term(t.subject), display_term(t.predicate), display_term(t.object)]
                      for t in self.triples]
         else:
             header = list(self.variables)
-            cells = [[_cell(term) for term in row] for row in self.terms]
+            cells = [[display_term(term) for term in row] for row in self.terms]
         cells = [[_cut(c, width) for c in row] for row in cells]
         widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(header)]
         lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
@@ -208,8 +208,12 @@ _SHORT = sorted(((iri, f"{prefix}:") for prefix, iri in {**PREFIXES, "tg": DEFAU
                 key=lambda pair: -len(pair[0]))
 
 
-def _cell(term: Term | None) -> str:
-    """A term as a table shows it: IRIs with our prefixes, literals by their text."""
+def display_term(term: Term | None) -> str:
+    """A term as a table shows it: IRIs with our prefixes, literals by their text.
+
+    >>> display_term(pyoxigraph.NamedNode("https://w3id.org/tipgraph/place/ng"))
+    'tg:place/ng'
+    """
     if term is None:
         return ""
     if isinstance(term, pyoxigraph.NamedNode):
