@@ -1,0 +1,134 @@
+"""What the HTTP layer adds: the shipped queries through ``/sparql`` vs pyoxigraph in-process.
+
+Builds the shipped catalogue into a temporary directory, starts the real
+``tipgraph serve`` (gunicorn, one worker) on a free 127.0.0.1 port, and times
+each ``queries/*.rq`` both ways: an HTTP request over a kept-alive connection
+(JSON results) and ``Store.query`` on the same store, consumed and written as
+JSON by pyoxigraph. Prints a table of medians and appends it to
+``benchmarks/RESULTS.md``.
+
+    .venv/bin/python benchmarks/http_overhead.py [--repeat 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from http.client import HTTPConnection
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pyoxigraph
+
+from tipgraph.build import run_build
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _in_process(store: pyoxigraph.Store, query: str) -> int:
+    result = store.query(query)
+    if isinstance(result, pyoxigraph.QueryBoolean):
+        return len(result.serialize(format=pyoxigraph.QueryResultsFormat.JSON))
+    if isinstance(result, pyoxigraph.QuerySolutions):
+        return len(result.serialize(format=pyoxigraph.QueryResultsFormat.JSON))
+    return len(pyoxigraph.serialize(result, format=pyoxigraph.RdfFormat.TURTLE))
+
+
+def _over_http(connection: HTTPConnection, query: str) -> int:
+    connection.request("GET", "/sparql?" + urlencode({"query": query}),
+                       headers={"Accept": "application/sparql-results+json, text/turtle;q=0.9"})
+    response = connection.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{response.status}: {body[:200]!r}")
+    return len(body)
+
+
+def _median_ms(action, repeat: int) -> float:
+    action()  # warm caches (and the query process's store handle)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=50)
+    args = parser.parse_args()
+    queries = sorted((ROOT / "queries").glob("*.rq"))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "build"
+        run_build(out=out)
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIPGRAPH_")}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tipgraph.cli", "serve", "--build", str(out), "--port",
+             str(port), "--workers", "1"], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            connection = HTTPConnection("127.0.0.1", port, timeout=60)
+            for _ in range(300):
+                try:
+                    connection.request("GET", "/health")
+                    if connection.getresponse().read() and True:
+                        break
+                except OSError:
+                    connection.close()
+                    time.sleep(0.2)
+            store = pyoxigraph.Store.read_only(str(out / "store"))
+            rows = []
+            for path in queries:
+                query = path.read_text(encoding="utf-8")
+                direct = _median_ms(lambda q=query: _in_process(store, q), args.repeat)
+                http = _median_ms(lambda q=query: _over_http(connection, q), args.repeat)
+                rows.append((path.stem, direct, http, _over_http(connection, query)))
+            connection.close()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(20)
+    lines = ["| query | in-process ms | /sparql ms | added ms | response bytes |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {name} | {d:.2f} | {h:.2f} | {h - d:.2f} | {size} |"
+              for name, d, h, size in rows]
+    added = statistics.median(h - d for _, d, h, _ in rows)
+    machine = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+               f"Python {platform.python_version()}, pyoxigraph {pyoxigraph.__version__}")
+    report = "\n".join([
+        f"## HTTP overhead, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"{machine}; `benchmarks/http_overhead.py --repeat {args.repeat}`: median of "
+        f"{args.repeat} runs per query, gunicorn with 1 worker over a kept-alive connection "
+        "on 127.0.0.1, JSON results (Turtle for CONSTRUCT).",
+        "",
+        *lines,
+        "",
+        f"Median added by the HTTP layer across queries: **{added:.2f} ms**.",
+        "", ""])
+    print(report)
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    if not results.exists():
+        results.write_text("# Benchmark results\n\n", encoding="utf-8")
+    with results.open("a", encoding="utf-8") as handle:
+        handle.write(report)
+
+
+if __name__ == "__main__":
+    main()
