@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pyoxigraph
@@ -364,3 +366,44 @@ def test_binding_goes_into_the_where_group_of_construct_and_subselect() -> None:
     braces_in_strings = parse_query(
         '# param: v = hi (string)\nSELECT ?v ?w WHERE { BIND("{ }" AS ?w) }', name="b")
     assert Client(store=store).run(braces_in_strings).rows == [{"v": "hi", "w": "{ }"}]
+
+
+# -- the Python client's conveniences ------------------------------------------------------------
+
+
+def test_client_lists_the_shipped_queries(client: Client) -> None:
+    assert [q.name for q in client.queries()] == [q.name for q in shipped_queries()]
+    assert client.query("historical-entities").title == "Publications about historical entities"
+
+
+def test_to_dataframe_needs_pandas_only_when_called(client: Client,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    results = client.run("publications-per-year")
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if pandas were not installed
+    with pytest.raises(ImportError, match="to_dataframe\\(\\) needs pandas: pip install pandas"):
+        results.to_dataframe()
+    assert results.rows[0] == {"year": "2009", "publications": 2}
+
+
+def test_to_dataframe_with_pandas(client: Client) -> None:
+    pytest.importorskip("pandas")
+    frame = client.run("publications-per-year").to_dataframe()
+    assert list(frame.columns) == ["year", "publications"]
+    assert frame["publications"].sum() == 10
+
+
+def test_client_needs_an_endpoint_or_a_store() -> None:
+    with pytest.raises(ValueError, match="either an endpoint URL or a store"):
+        Client()
+
+
+def test_to_dataframe_hands_rows_and_columns_to_pandas(client: Client,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    stub = types.ModuleType("pandas")
+    stub.DataFrame = lambda rows, columns: calls.append((rows, columns)) or "frame"
+    monkeypatch.setitem(sys.modules, "pandas", stub)
+    assert client.run("co-publishing-organisations").to_dataframe() == "frame"
+    [(rows, columns)] = calls
+    assert columns == ["first", "second", "publications"]
+    assert rows[1] == {"first": IOM, "second": UNHCR, "publications": 1}
