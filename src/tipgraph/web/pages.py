@@ -120,7 +120,7 @@ def _column_chart(years: list[tuple[str, int]]) -> Chart:
 def _bar_chart(rows: list[tuple[str, int, str]]) -> Chart:
     """Horizontal bars with their labels on the left."""
     top = max((n for _, n, _ in rows), default=1)
-    bar_h, gap, label_w, plot_w = 22, 8, 330, 300
+    bar_h, gap, label_w, plot_w = 22, 8, 400, 280
     chart = Chart(label_w + plot_w + 50, max(40, len(rows) * (bar_h + gap) + 10))
     for i, (label, n, href) in enumerate(rows):
         chart.bars.append(Bar(label, n, href, label_w, 5 + i * (bar_h + gap),
@@ -173,7 +173,8 @@ def browse() -> Response:
                "href": with_(**{name: [x for x in values if x != v]})}
               for name, values in chosen.items() for v in values]
     return html(render_template(
-        "browse.html", build=build, query=query, entries=shown, total=len(entries),
+        "browse.html", build=build, query=query, search_text=query, entries=shown,
+        total=len(entries),
         page=page, pages=pages, facets=facets, active=active,
         href=lambda uri: _href(build, uri), chosen=chosen,
         previous=with_(page=str(page - 1)) if page > 1 else None,
