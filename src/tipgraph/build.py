@@ -22,13 +22,14 @@ from rdflib import Graph, URIRef
 from tipgraph import __version__
 from tipgraph.builds import BuildDir
 from tipgraph.errors import BuildFailed, Problem
+from tipgraph.formats import rdf_format, write_rdf
 from tipgraph.mapping import map_records
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.reasoning import infer, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
 from tipgraph.sources import read_sources
-from tipgraph.store import load_store
+from tipgraph.store import load_store, open_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_graph
 
 DEFAULT_SOURCES = (Path(__file__).resolve().parents[2] / "data" / "sources",)
@@ -149,17 +150,22 @@ def _previous_published(build_dir: BuildDir) -> dict:
 
 
 def _write_outputs(graph: Graph, target: Path, report: BuildReport, progress: Progress) -> None:
+    """N-Triples from rdflib (sorted, so dumps diff well), then everything else from the
+    loaded store: pyoxigraph writes Turtle and JSON-LD some 30 times faster than rdflib."""
+    nt = target / "tipgraph.nt"
+    with _stage("load", report, progress):
+        lines = sorted(f"{s.n3()} {p.n3()} {o.n3()} .\n" for s, p, o in graph)
+        nt.write_text("".join(lines), encoding="utf-8")
+        load_store(nt, target / "store")
     with _stage("dumps", report, progress):
-        graph.serialize(target / "tipgraph.ttl", format="turtle", encoding="utf-8")
-        nt = target / "tipgraph.nt"
-        lines = sorted(graph.serialize(format="nt", encoding="utf-8").splitlines(keepends=True))
-        nt.write_bytes(b"".join(line for line in lines if line.strip()))
         with nt.open("rb") as raw, gzip.GzipFile(target / "tipgraph.nt.gz", "wb", mtime=0) as gz:
             shutil.copyfileobj(raw, gz)
-        graph.serialize(target / "tipgraph.jsonld", format="json-ld", context=jsonld_context(),
-                        auto_compact=True, encoding="utf-8")
-    with _stage("load", report, progress):
-        load_store(nt, target / "store")
+        store = open_store(target / "store")
+        context = jsonld_context()
+        triples = [quad.triple for quad in store]
+        (target / "tipgraph.ttl").write_bytes(write_rdf(rdf_format("turtle"), triples, context))
+        (target / "tipgraph.jsonld").write_bytes(write_rdf(rdf_format("jsonld"), triples, context))
+        del store
 
 
 #: The JSON-LD context the project ships: our prefixes, with ``schema:`` as ``https://``.
