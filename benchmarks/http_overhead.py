@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -22,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlencode
@@ -30,6 +28,9 @@ from urllib.parse import urlencode
 import pyoxigraph
 
 from tipgraph.build import run_build
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import append, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,26 +110,14 @@ def main() -> None:
     lines += [f"| {name} | {d:.2f} | {h:.2f} | {h - d:.2f} | {size} |"
               for name, d, h, size in rows]
     added = statistics.median(h - d for _, d, h, _ in rows)
-    machine = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
-               f"Python {platform.python_version()}, pyoxigraph {pyoxigraph.__version__}")
-    report = "\n".join([
-        f"## HTTP overhead, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        "",
-        f"{machine}; `benchmarks/http_overhead.py --repeat {args.repeat}`: median of "
+    append("HTTP overhead", [
+        f"{machine()}; `benchmarks/http_overhead.py --repeat {args.repeat}`: median of "
         f"{args.repeat} runs per query, gunicorn with 1 worker over a kept-alive connection "
         "on 127.0.0.1, JSON results (Turtle for CONSTRUCT).",
         "",
         *lines,
         "",
-        f"Median added by the HTTP layer across queries: **{added:.2f} ms**.",
-        "", ""])
-    print(report)
-    results = ROOT / "benchmarks" / "RESULTS.md"
-    if not results.exists():
-        results.write_text("# Benchmark results\n\n", encoding="utf-8")
-    with results.open("a", encoding="utf-8") as handle:
-        handle.write(report)
-
+        f"Median added by the HTTP layer across queries: **{added:.2f} ms**."])
 
 if __name__ == "__main__":
     main()

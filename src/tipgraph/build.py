@@ -53,6 +53,7 @@ class BuildReport:
     shacl: ValidationReport | None = None
     triples: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    peak_memory_mb: dict[str, float] = field(default_factory=dict)  # process peak after a stage
     status: str = "running"
 
     def as_dict(self) -> dict[str, object]:
@@ -71,6 +72,7 @@ class BuildReport:
             "shacl": self.shacl.as_dict() if self.shacl else None,
             "triples": self.triples,
             "timings_seconds": self.timings,
+            "peak_memory_mb": self.peak_memory_mb,
         }
 
     def write(self, path: Path) -> None:
@@ -183,6 +185,18 @@ def jsonld_context() -> dict[str, str]:
     return dict(json.loads(CONTEXT_PATH.read_text(encoding="utf-8"))["@context"])
 
 
+def peak_memory_mb() -> float | None:
+    """This process's peak resident memory so far (Linux ``VmHWM``), or None elsewhere."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 class _stage:
     """Time a stage and tell ``progress`` when it starts and ends."""
 
@@ -196,5 +210,8 @@ class _stage:
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self.started
         self.report.timings[self.name] = round(elapsed, 3)
+        peak = peak_memory_mb()
+        if peak is not None:
+            self.report.peak_memory_mb[self.name] = peak
         if exc[0] is None:
             self.progress(f"{self.name} done in {elapsed:.2f} s")

@@ -27,6 +27,10 @@ class TipgraphGroup(click.Group):
             raise click.ClickException(str(error)) from error
 
 
+#: How many problems of each kind the build prints; report.json has them all.
+SHOWN_PER_KIND = 25
+
+
 def _say(message: str) -> None:
     click.echo(message, err=True)
 
@@ -50,7 +54,8 @@ def build_option(function):
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Build directory (default: build/).")
 @click.option("--base", default=None, help="Base of the instance URIs.")
-@click.option("--quiet", is_flag=True, help="Print only the summary.")
+@click.option("--quiet", is_flag=True,
+              help="Print only the summary (report.json has every problem).")
 def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: bool) -> None:
     """Build the knowledge graph and switch it in when it is valid.
 
@@ -70,14 +75,15 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
             _say(f"report kept in {out / 'failed' / 'report.json'}; the previous build "
                  "is still current")
         raise click.ClickException(str(error)) from error
-    for problem in report.rejected:
-        _say(f"rejected  {problem}")
-    for problem in report.warnings:
-        _say(f"warning   {problem}")
-    for problem in report.repairs:
-        _say(f"repair    {problem}")
-    for result in report.shacl.warnings if report.shacl else []:
-        _say(f"shape     {result}")
+    if not quiet:
+        shape_warnings = report.shacl.warnings if report.shacl else []
+        for kind, items in (("rejected", report.rejected), ("warning", report.warnings),
+                            ("repair", report.repairs), ("shape", shape_warnings)):
+            for item in items[:SHOWN_PER_KIND]:
+                _say(f"{kind:<9} {item}")
+            if len(items) > SHOWN_PER_KIND:
+                _say(f"{kind:<9} ... and {len(items) - SHOWN_PER_KIND} more in "
+                     f"{out / 'report.json'}")
     click.echo(f"{report.records_read} records read, {report.records_built} built, "
                f"{len(report.rejected)} rejected; {len(report.repairs)} repairs, "
                f"{len(report.warnings)} warnings, {len(report.shacl.warnings)} shape warnings; "
