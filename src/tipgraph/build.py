@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyoxigraph
 from rdflib import Graph, URIRef
 
 from tipgraph import __version__
@@ -160,14 +161,19 @@ def _write_outputs(graph: Graph, target: Path, report: BuildReport, progress: Pr
         nt.write_text("".join(lines), encoding="utf-8")
         load_store(nt, target / "store")
     with _stage("dumps", report, progress):
-        with nt.open("rb") as raw, gzip.GzipFile(target / "tipgraph.nt.gz", "wb", mtime=0) as gz:
-            shutil.copyfileobj(raw, gz)
         store = open_store(target / "store")
-        context = jsonld_context()
-        triples = [quad.triple for quad in store]
-        (target / "tipgraph.ttl").write_bytes(write_rdf(rdf_format("turtle"), triples, context))
-        (target / "tipgraph.jsonld").write_bytes(write_rdf(rdf_format("jsonld"), triples, context))
+        write_dumps(target, [quad.triple for quad in store])
         del store
+
+
+def write_dumps(target: Path, triples: Sequence[pyoxigraph.Triple]) -> None:
+    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD (``triples``)."""
+    nt = target / "tipgraph.nt"
+    with nt.open("rb") as raw, gzip.GzipFile(target / "tipgraph.nt.gz", "wb", mtime=0) as gz:
+        shutil.copyfileobj(raw, gz)
+    context = jsonld_context()
+    (target / "tipgraph.ttl").write_bytes(write_rdf(rdf_format("turtle"), triples, context))
+    (target / "tipgraph.jsonld").write_bytes(write_rdf(rdf_format("jsonld"), triples, context))
 
 
 #: The JSON-LD context the project ships: our prefixes, with ``schema:`` as ``https://``.

@@ -12,14 +12,15 @@ by name with parameters, and rows it can use. ::
     answer.to_dataframe()                            # when pandas is installed
 
 ``Client.from_build("build")`` runs the same queries on a local build's store
-instead, without a server. Local and remote answers are the same
-:class:`Results`, written out by :mod:`tipgraph.formats` exactly as the
-endpoint writes them, so the same query gives the same bytes either way.
+instead, without a server. Either way the client asks a
+:class:`~tipgraph.store.GraphStore` (embedded, or remote over the SPARQL 1.1 Protocol).
+Local and remote answers are the same :class:`Results`, written out by
+:mod:`tipgraph.formats` exactly as the endpoint writes them, so the same query gives
+the same bytes either way.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,7 +34,8 @@ from tipgraph.builds import BuildDir
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
 from tipgraph.queries import QUERIES_DIR, Query, get_query, query_form, shipped_queries
-from tipgraph.store import open_store
+from tipgraph.sparql_engine import QueryError
+from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore
 
 Term = pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal | pyoxigraph.Triple
 
@@ -233,65 +235,29 @@ def _cut(cell: str, width: int) -> str:
     return cell[:width - 1] + "…"
 
 
-def run_on_store(store: pyoxigraph.Store, text: str) -> Results:
-    """Evaluate ``text`` on a pyoxigraph store.
+def run_on_store(store: GraphStore | pyoxigraph.Store, text: str) -> Results:
+    """Evaluate ``text`` on a store: a build's, a remote one, or a pyoxigraph store.
 
-    :raises ClientError: for a query the store cannot parse or evaluate
+    :raises ClientError: for a query the store cannot parse or evaluate, or cannot be reached
     """
+    if isinstance(store, pyoxigraph.Store):
+        store = OxigraphStore(store)
     form = query_form(text)
     try:
         answer = store.query(text)
+        if isinstance(answer, pyoxigraph.QueryBoolean):
+            return Results("ASK", boolean=bool(answer))
+        if isinstance(answer, pyoxigraph.QuerySolutions):
+            variables = [v.value for v in answer.variables]
+            return Results("SELECT", variables=variables,
+                           terms=[tuple(solution[v] for v in variables) for solution in answer])
+        return Results(form, triples=sorted(answer, key=str))  # the same order on every engine
+    except QueryError as error:
+        if isinstance(store, RemoteSparqlStore):
+            raise ClientError(error.message) from error
+        raise ClientError(f"the query failed: {error.message}") from error
     except (SyntaxError, ValueError, OSError) as error:
         raise ClientError(f"the query failed: {error}") from error
-    if isinstance(answer, pyoxigraph.QueryBoolean):
-        return Results("ASK", boolean=bool(answer))
-    if isinstance(answer, pyoxigraph.QueryTriples):
-        return Results(form, triples=sorted(answer, key=str))  # the same order on every engine
-    variables = [v.value for v in answer.variables]
-    return Results("SELECT", variables=variables,
-                   terms=[tuple(solution[v] for v in variables) for solution in answer])
-
-
-def run_on_endpoint(endpoint: str, text: str, *, timeout: float | None = None) -> Results:
-    """Send ``text`` to a SPARQL 1.1 endpoint with SPARQLWrapper (an HTTP POST).
-
-    :raises ClientError: when the endpoint cannot be reached or refuses the query
-    """
-    from urllib.error import URLError
-
-    from SPARQLWrapper import JSON, POST, TURTLE, SPARQLWrapper
-    from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
-
-    form = query_form(text)
-    wrapper = SPARQLWrapper(endpoint)
-    wrapper.setQuery(text)
-    wrapper.setMethod(POST)
-    wrapper.setOnlyConneg(True)  # Accept alone chooses the format; no format= parameters
-    if timeout:
-        wrapper.setTimeout(int(timeout))
-    graph_form = form in ("CONSTRUCT", "DESCRIBE")
-    wrapper.setReturnFormat(TURTLE if graph_form else JSON)
-    try:
-        response = wrapper.query()
-        body = response.response.read()
-        media_type = response.response.headers.get("Content-Type", "")
-    except SPARQLWrapperException as error:
-        raise ClientError(f"{endpoint} refused the query: {str(error).strip()}") from error
-    except (URLError, OSError) as error:
-        raise ClientError(f"cannot reach {endpoint}: {getattr(error, 'reason', error)}") from error
-    if graph_form:
-        fmt = formats.rdf_format(media_type) or formats.rdf_format("turtle")
-        try:
-            triples = [quad.triple for quad in pyoxigraph.parse(body, format=fmt.oxigraph)]
-        except SyntaxError as error:
-            raise ClientError(f"{endpoint} answered with {media_type} that does not "
-                              f"parse: {error}") from error
-        return Results(form, triples=sorted(triples, key=str))
-    try:
-        return Results.from_json(json.loads(body))
-    except (ValueError, KeyError, TypeError) as error:
-        raise ClientError(f"{endpoint} did not answer with SPARQL results JSON "
-                          f"({media_type or 'no Content-Type'})") from error
 
 
 class Client:
@@ -303,12 +269,15 @@ class Client:
     :param queries_dir: where the shipped queries are (default: ``queries/``)
     """
 
-    def __init__(self, endpoint: str | None = None, *, store: pyoxigraph.Store | None = None,
+    def __init__(self, endpoint: str | None = None, *,
+                 store: GraphStore | pyoxigraph.Store | None = None,
                  timeout: float | None = None, queries_dir: Path = QUERIES_DIR) -> None:
         if (endpoint is None) == (store is None):
             raise ValueError("give a Client either an endpoint URL or a store")
         self.endpoint = endpoint
-        self.store = store
+        if isinstance(store, pyoxigraph.Store):
+            store = OxigraphStore(store)
+        self.store: GraphStore = store or RemoteSparqlStore(endpoint, timeout=timeout or 60.0)
         self.timeout = timeout
         self.queries_dir = queries_dir
 
@@ -321,7 +290,7 @@ class Client:
         current = BuildDir(Path(build_dir)).current()
         if current is None:
             raise TipgraphError(f"{build_dir} has no current build: run `tipgraph build` first")
-        return cls(store=open_store(current / "store"), **options)
+        return cls(store=OxigraphStore.open(current / "store"), **options)
 
     def queries(self) -> list[Query]:
         """The shipped queries: name, title, description, parameters and text."""
@@ -342,10 +311,7 @@ class Client:
 
     def sparql(self, text: str) -> Results:
         """Run a SPARQL query as it is."""
-        if self.store is not None:
-            return run_on_store(self.store, text)
-        assert self.endpoint is not None
-        return run_on_endpoint(self.endpoint, text, timeout=self.timeout)
+        return run_on_store(self.store, text)
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:

@@ -61,6 +61,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Rights statement of the dataset (dct:rights)."),
     Setting("public_url", "", "Root URL the server is reached at, for the endpoint, dump and "
             "page links in VoID/DCAT and the sitemap; empty: the URL each request came to."),
+    Setting("store_url", "", "SPARQL endpoint of a remote store to serve from (see `tipgraph "
+            "publish`); empty: the embedded store of the current build in build_dir."),
+    Setting("store_graphs", "", "Prefix of the named graphs `tipgraph publish` writes to the "
+            "remote store; empty: <base_uri>graph/."),
+    Setting("store_poll", 5.0, "Seconds between two looks at which graph the remote store "
+            "serves (a newly published graph is served within this time)."),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -41,7 +41,6 @@ from tipgraph.errors import TipgraphError
 class QueryJob:
     """One query to evaluate, and how to write its answer."""
 
-    store_path: str
     query: str
     results_format: str | None  # format name for SELECT/ASK; None: none acceptable
     rdf_format: str | None  # format name for CONSTRUCT/DESCRIBE; None: none acceptable
@@ -52,6 +51,7 @@ class QueryJob:
     named_graphs: tuple[str, ...] | None = None  # protocol dataset (named-graph-uri)
     prefixes: tuple[tuple[str, str], ...] = ()
     service_allowlist: tuple[str, ...] = ()
+    store_path: str = ""  # the embedded store to open (set by the store, not the caller)
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,17 @@ class EngineFailure(QueryError):
     title = "Query failed"
 
 
+class StoreUnavailable(QueryError):
+    """The remote store could not be reached or answered with an error of its own."""
+
+    status = 502
+    title = "Store unavailable"
+    http_status: int | None = None  # what the store answered, when it answered
+
+
 _ERRORS = {cls.__name__: cls for cls in (QuerySyntaxError, UpdateRefused, ServiceRefused,
-                                         NotAcceptable, EngineFailure)}
+                                         NotAcceptable, EngineFailure, QueryTimeout,
+                                         StoreUnavailable)}
 
 READ_ONLY = ("SPARQL Update is not accepted: this endpoint is read-only. Send a query "
              "(SELECT, ASK, CONSTRUCT or DESCRIBE) instead.")
@@ -203,6 +212,15 @@ def evaluate(store: pyoxigraph.Store, job: QueryJob) -> QueryAnswer:
             hint = (" (The query has no braces: curl removes them from a URL unless given "
                     "-g; or send the query with curl --data-urlencode.)")
         raise QuerySyntaxError(f"The query is not valid SPARQL: {error}{hint}") from error
+    return write_answer(result, job)
+
+
+def write_answer(result: Any, job: QueryJob) -> QueryAnswer:
+    """Write a query's result in the format ``job`` asks for, cut at ``job.max_results``.
+
+    One writer for every store: ``result`` is what :meth:`GraphStore.query` returns
+    (solutions, a boolean, or triples), from the embedded store or parsed from a remote one.
+    """
     as_json = formats.FORMATS[0]  # the page shows JSON results
     if isinstance(result, pyoxigraph.QueryBoolean):
         fmt = _chosen(job.results_format, "results", "ASK")

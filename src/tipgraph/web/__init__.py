@@ -17,7 +17,8 @@ from tipgraph.web.service import Build, Service
 
 
 def create_app(settings: Mapping[str, object] | None = None) -> Flask:
-    """Make the app serving the current build of ``settings["build_dir"]``.
+    """Make the app serving the current build of ``settings["build_dir"]``, or the graph
+    a remote store serves when ``settings["store_url"]`` names one.
 
     :param settings: overrides on top of defaults, ``tipgraph.toml`` and ``TIPGRAPH_*``
     """
@@ -25,13 +26,20 @@ def create_app(settings: Mapping[str, object] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["TIPGRAPH"] = config
     app.config["MAX_CONTENT_LENGTH"] = config["max_request_bytes"]
-    app.extensions["tipgraph"] = Service(config, BuildDir(Path(config["build_dir"])))
+    app.extensions["tipgraph"] = Service(config, BuildDir(Path(config["build_dir"])),
+                                         engine=_engine)
     from tipgraph.web import blueprints, cors
 
     for blueprint in blueprints.ALL:
         app.register_blueprint(blueprint)
     cors.init_app(app)
     return app
+
+
+def _engine():  # the query processes of this worker, for the embedded store
+    from tipgraph.web.sparql import get_engine
+
+    return get_engine()
 
 
 def get_service() -> Service:

@@ -13,9 +13,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import pyoxigraph
-
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
+from tipgraph.store import GraphStore
 
 #: Facets of the browse page: URL parameter -> heading.
 FACETS: dict[str, str] = {"country": "Country", "region": "Region", "year": "Year",
@@ -94,14 +93,14 @@ class Catalogue:
         return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0].label))
 
 
-def _rows(store: pyoxigraph.Store, query: str) -> list[dict[str, str]]:
+def _rows(store: GraphStore, query: str) -> list[dict[str, str]]:
     solutions = store.query(query)
     names = [v.value for v in solutions.variables]
     return [{name: row[name].value for name in names if row[name] is not None}
             for row in solutions]
 
 
-def load_catalogue(store: pyoxigraph.Store) -> Catalogue:
+def load_catalogue(store: GraphStore) -> Catalogue:
     """Read every publication with its facets from ``store``."""
     entries: dict[str, Entry] = {}
     for row in _rows(store, f"""
@@ -147,7 +146,7 @@ class CatalogueCache:
         self._lock = threading.Lock()
         self._by_build: dict[str, Catalogue] = {}
 
-    def get(self, build_id: str, store: pyoxigraph.Store) -> Catalogue:
+    def get(self, build_id: str, store: GraphStore) -> Catalogue:
         catalogue = self._by_build.get(build_id)
         if catalogue is None:
             with self._lock:

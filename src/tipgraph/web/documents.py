@@ -19,6 +19,7 @@ from rdflib import Graph, URIRef
 
 from tipgraph.build import jsonld_context
 from tipgraph.namespaces import DCT, FOAF, GN, RDFS, SCHEMA, SKOS, bind_prefixes
+from tipgraph.store import GraphStore
 
 #: Properties that name a node, best first: what a page shows for a link.
 LABELS: tuple[URIRef, ...] = (SKOS.prefLabel, DCT.title, GN.name, FOAF.name, SCHEMA.name,
@@ -42,13 +43,13 @@ def _matches(variable: str, uri: str, fragments: bool) -> str:
             f"STRSTARTS(STR({variable}), \"{uri}#\")))")
 
 
-def exists(store: pyoxigraph.Store, uri: str, *, fragments: bool = False) -> bool:
+def exists(store: GraphStore, uri: str, *, fragments: bool = False) -> bool:
     """Whether the graph says anything about ``uri`` (as subject or object)."""
     return bool(store.query(
         f"ASK {{ {{ ?r ?p ?o }} UNION {{ ?s ?p ?r }} {_matches('?r', uri, fragments)} }}"))
 
 
-def describe(store: pyoxigraph.Store, uri: str, *, base: str, fragments: bool = False,
+def describe(store: GraphStore, uri: str, *, base: str, fragments: bool = False,
              incoming: bool = True) -> Graph:
     """The document of ``uri``: its triples, incoming links, and the labels of neighbours."""
     match = _matches("?r", uri, fragments)
@@ -63,8 +64,7 @@ def describe(store: pyoxigraph.Store, uri: str, *, base: str, fragments: bool = 
     return to_rdflib(store.query(query), base=base)
 
 
-def to_rdflib(triples: Iterable[pyoxigraph.Triple] | pyoxigraph.QueryTriples, *,
-              base: str) -> Graph:
+def to_rdflib(triples: Iterable[pyoxigraph.Triple], *, base: str) -> Graph:
     """Oxigraph triples as an rdflib graph with our prefixes bound."""
     if isinstance(triples, pyoxigraph.QueryTriples):
         data = triples.serialize(format=pyoxigraph.RdfFormat.N_TRIPLES)

@@ -132,14 +132,14 @@ def sparql() -> Response:
     build = get_build()
     defaults, named = params.getlist("default-graph-uri"), params.getlist("named-graph-uri")
     job = QueryJob(
-        store_path=str(build.path / "store"), query=queries[0],
+        query=queries[0],
         results_format=_choose(params, "results"), rdf_format=_choose(params, "rdf"),
         max_results=config["max_results"], base_iri=request.base_url,
         default_graphs=tuple(defaults) if defaults or named else None,
         named_graphs=tuple(named) if defaults or named else None,
         prefixes=tuple(PREFIXES.items()),
         service_allowlist=tuple(config["service_allowlist"]))
-    answer = get_engine().run(job)
+    answer = build.store.answer(job)
     if answer.format == "html":
         response = Response(_results_page(queries[0], answer),
                             content_type="text/html; charset=utf-8")

@@ -1,0 +1,119 @@
+"""The embedded store: a build's own Oxigraph store on disk, opened read-only.
+
+A build's store is written once, by :func:`load_store`, into the build's own
+directory, and only read after that: every reader (each gunicorn worker, the
+``query`` command) opens it with :meth:`pyoxigraph.Store.read_only`, so several
+processes share it and none ever reads a store that is being written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import pyoxigraph
+
+from tipgraph.errors import TipgraphError
+from tipgraph.sparql_engine import (
+    QueryAnswer,
+    QueryEngine,
+    QueryJob,
+    QuerySyntaxError,
+    evaluate,
+)
+from tipgraph.store.interface import QueryResult
+
+
+def load_store(ntriples: Path, store_path: Path) -> int:
+    """Bulk-load an N-Triples file into a new store at ``store_path``; returns its size.
+
+    :raises TipgraphError: when ``store_path`` already holds something
+    """
+    if store_path.exists() and any(store_path.iterdir()):
+        raise TipgraphError(f"{store_path.name}/ is not empty: a build's store is written once")
+    store = pyoxigraph.Store(str(store_path))
+    store.bulk_load(path=str(ntriples), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    store.flush()
+    store.optimize()
+    size = len(store)
+    del store  # release the write lock before readers open it
+    return size
+
+
+def open_store(store_path: Path) -> pyoxigraph.Store:
+    """Open a build's store for reading.
+
+    :raises TipgraphError: when the store is missing or cannot be opened
+    """
+    if not store_path.is_dir():
+        raise TipgraphError(f"no store at {store_path.name}/: run `tipgraph build` first")
+    try:
+        return pyoxigraph.Store.read_only(str(store_path))
+    except OSError as error:
+        raise TipgraphError(f"cannot open the store {store_path.name}/: {error}") from error
+
+
+class OxigraphStore:
+    """A :class:`~tipgraph.store.GraphStore` over an embedded pyoxigraph store.
+
+    Our own queries run in this process; untrusted ones (:meth:`answer`) run in the
+    killable query processes of ``engine`` when one is given (the web app gives one),
+    else here.
+
+    :param store: the pyoxigraph store (a build's, read-only, or an in-memory one)
+    :param path: where ``store`` is on disk, for the query processes to open it
+    :param identity: the version of the data (default: the build's id, its directory name)
+    :param engine: a function returning this process's query engine
+
+    >>> store = OxigraphStore(pyoxigraph.Store(), identity="empty")
+    >>> bool(store.query("ASK { ?s ?p ?o }")), store.triple_count()
+    (False, 0)
+    """
+
+    def __init__(self, store: pyoxigraph.Store, *, path: Path | None = None,
+                 identity: str | None = None,
+                 engine: Callable[[], QueryEngine] | None = None) -> None:
+        self.store = store
+        self.path = path
+        self._identity = identity or (path.parent.name if path else "memory")
+        self._engine = engine
+
+    @classmethod
+    def open(cls, store_path: Path, **options: object) -> OxigraphStore:
+        """Open the store of a build (``BUILD/store``) read-only.
+
+        :raises TipgraphError: when the store is missing or cannot be opened
+        """
+        return cls(open_store(store_path), path=store_path, **options)  # type: ignore[arg-type]
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    def query(self, query: str, *, base_iri: str | None = None,
+              default_graph_uris: Sequence[str] | None = None,
+              named_graph_uris: Sequence[str] | None = None,
+              timeout: float | None = None) -> QueryResult:
+        dataset: dict[str, object] = {}
+        if default_graph_uris is not None or named_graph_uris is not None:
+            dataset["default_graph"] = [pyoxigraph.NamedNode(g) for g in default_graph_uris or ()]
+            dataset["named_graphs"] = [pyoxigraph.NamedNode(g) for g in named_graph_uris or ()]
+        try:
+            return self.store.query(query, base_iri=base_iri, **dataset)
+        except SyntaxError as error:
+            raise QuerySyntaxError(f"The query is not valid SPARQL: {error}") from error
+
+    def answer(self, job: QueryJob) -> QueryAnswer:
+        if self._engine is None or self.path is None:
+            return evaluate(self.store, job)
+        return self._engine().run(dataclasses.replace(job, store_path=str(self.path)))
+
+    def triple_count(self) -> int:
+        return len(self.store)
+
+    def export(self, out: BinaryIO) -> int:
+        self.store.dump(out, format=pyoxigraph.RdfFormat.N_TRIPLES,
+                        from_graph=pyoxigraph.DefaultGraph())
+        return len(self.store)

@@ -1,0 +1,260 @@
+"""A remote SPARQL 1.1 store: queries over the SPARQL 1.1 Protocol, answers parsed as they come.
+
+:class:`RemoteSparqlStore` sends each query as an HTTP POST (form-encoded, the
+one request every engine accepts), asks for SPARQL JSON results or N-Triples,
+and parses the answer while it streams in, so a cut answer stops reading early.
+Every request has a deadline: the socket times out when the store goes quiet,
+and a reader stops a slow trickle at the deadline. The store keeps running a
+query we gave up on; the engine's own timeout ends it (see ``docs/deploy.md``).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from http.client import HTTPResponse
+from typing import BinaryIO
+
+import pyoxigraph
+
+from tipgraph import formats
+from tipgraph.errors import TipgraphError
+from tipgraph.sparql_engine import (
+    READ_ONLY,
+    QueryAnswer,
+    QueryError,
+    QueryJob,
+    QuerySyntaxError,
+    QueryTimeout,
+    StoreUnavailable,
+    UpdateRefused,
+    check_services,
+    looks_like_update,
+    write_answer,
+)
+from tipgraph.store.interface import QueryResult
+
+RESULTS_ACCEPT = "application/sparql-results+json, application/sparql-results+xml;q=0.9"
+GRAPH_ACCEPT = ("application/n-triples, text/plain;q=0.9, text/turtle;q=0.8, "
+                "application/rdf+xml;q=0.5")
+_RESULTS = {"application/sparql-results+json": pyoxigraph.QueryResultsFormat.JSON,
+            "application/json": pyoxigraph.QueryResultsFormat.JSON,
+            "application/sparql-results+xml": pyoxigraph.QueryResultsFormat.XML,
+            "application/xml": pyoxigraph.QueryResultsFormat.XML}
+
+
+class Http:
+    """HTTP requests to one store, with its credentials (Basic or Digest, as it asks).
+
+    :param auth: ``"user:password"``, or None
+    """
+
+    def __init__(self, auth: str | None = None) -> None:
+        handlers: list[urllib.request.BaseHandler] = []
+        if auth:
+            user, sep, password = auth.partition(":")
+            if not sep:
+                raise TipgraphError("credentials should read user:password")
+            passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+            passwords.add_password(None, "http://", user, password)  # type: ignore[arg-type]
+            passwords.add_password(None, "https://", user, password)  # type: ignore[arg-type]
+            handlers += [urllib.request.HTTPBasicAuthHandler(passwords),
+                         urllib.request.HTTPDigestAuthHandler(passwords)]
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def send(self, url: str, *, method: str = "GET", data: bytes | None = None,
+             headers: Mapping[str, str] | None = None, timeout: float = 60.0) -> HTTPResponse:
+        """One request; the response is open for reading.
+
+        :raises QueryTimeout: when the store does not answer within ``timeout`` seconds
+        :raises QuerySyntaxError: when the store answers 400 (it refused the request)
+        :raises StoreUnavailable: when it cannot be reached or answers another error
+        """
+        request = urllib.request.Request(url, data=data, method=method,
+                                         headers=dict(headers or {}))
+        where = _strip(url)
+        try:
+            return self._opener.open(request, timeout=timeout)
+        except urllib.error.HTTPError as error:
+            text = " ".join(error.read(2000).decode("utf-8", "replace").split())
+            error.close()
+            if error.code == 400:
+                raise QuerySyntaxError(f"{where} refused the query: {text}") from error
+            failure = StoreUnavailable(f"{where} answered {error.code} {error.reason}: {text}")
+            failure.http_status = error.code
+            raise failure from error
+        except TimeoutError as error:
+            raise QueryTimeout(f"{where} did not answer within {timeout:g} s") from error
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, TimeoutError):
+                raise QueryTimeout(f"{where} did not answer within {timeout:g} s") from error
+            raise StoreUnavailable(f"cannot reach {where}: {error.reason}") from error
+        except OSError as error:
+            raise StoreUnavailable(f"cannot reach {where}: {error}") from error
+
+
+def _strip(url: str) -> str:
+    """``url`` without its query string (which may be a whole SPARQL query)."""
+    return url.split("?", 1)[0]
+
+
+class _Deadline(io.RawIOBase):
+    """Reads a response until a deadline: a store that trickles bytes is still stopped."""
+
+    def __init__(self, response: HTTPResponse, deadline: float) -> None:
+        self.response = response
+        self.deadline = deadline
+        self.expired = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if time.monotonic() > self.deadline:
+            self.expired = True
+            raise TimeoutError("deadline passed")
+        return self.response.readinto(buffer)
+
+    def close(self) -> None:
+        self.response.close()
+        super().close()
+
+
+class RemoteSparqlStore:
+    """A :class:`~tipgraph.store.GraphStore` on a SPARQL 1.1 endpoint.
+
+    :param endpoint: the query endpoint's URL
+    :param graph: the named graph served (queries name it as their default graph);
+        None: the endpoint's own default graph
+    :param identity: the version of the data served (default: ``graph`` or ``endpoint``)
+    :param auth: ``"user:password"`` when the endpoint asks for them
+    :param timeout: seconds a query may take, for :meth:`answer` and by default
+    """
+
+    def __init__(self, endpoint: str, *, graph: str | None = None, identity: str | None = None,
+                 auth: str | None = None, timeout: float = 30.0) -> None:
+        self.endpoint = endpoint
+        self.graph = graph
+        self._identity = identity or graph or endpoint
+        self.timeout = timeout
+        self.http = Http(auth)
+
+    def __repr__(self) -> str:
+        return f"RemoteSparqlStore({self.endpoint!r}, graph={self.graph!r})"
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    # -- the interface ------------------------------------------------------------------------
+
+    def query(self, query: str, *, base_iri: str | None = None,
+              default_graph_uris: Sequence[str] | None = None,
+              named_graph_uris: Sequence[str] | None = None,
+              timeout: float | None = None) -> QueryResult:
+        reader, media_type = self._send(query, base_iri, default_graph_uris, named_graph_uris,
+                                        timeout or self.timeout)
+        return self._parse(reader, media_type)
+
+    def answer(self, job: QueryJob) -> QueryAnswer:
+        # refused here, whatever the store would do: it may well accept updates
+        if looks_like_update(job.query):
+            raise UpdateRefused(READ_ONLY)
+        check_services(job.query, job.service_allowlist, job.base_iri)
+        dataset = job.default_graphs is not None or job.named_graphs is not None
+        reader, media_type = self._send(
+            job.query, job.base_iri, job.default_graphs if dataset else None,
+            job.named_graphs if dataset else None, self.timeout)
+        try:
+            return write_answer(self._parse(reader, media_type), job)
+        except (OSError, SyntaxError, ValueError) as error:
+            if reader.expired:
+                raise QueryTimeout(
+                    f"The query was stopped after {self.timeout:g} s, the time limit "
+                    "(setting query_timeout). Narrow it down or add a LIMIT.") from error
+            raise StoreUnavailable(f"{self.endpoint} sent an answer that could not be read: "
+                                   f"{error}") from error
+        finally:
+            reader.close()
+
+    def triple_count(self) -> int:
+        rows = self.query("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+        return int(next(iter(rows))["n"].value)  # type: ignore[call-overload, index]
+
+    def export(self, out: BinaryIO) -> int:
+        expected = self.triple_count()
+        reader, media_type = self._send("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", None, None,
+                                        None, max(self.timeout, 3600.0))
+        written = 0
+
+        def counted(triples: Iterator[pyoxigraph.Triple]) -> Iterator[pyoxigraph.Triple]:
+            nonlocal written
+            for triple in triples:
+                written += 1
+                yield triple
+
+        try:
+            triples = self._triples(io.BufferedReader(reader), _rdf_format(media_type))
+            pyoxigraph.serialize(counted(triples), out, format=pyoxigraph.RdfFormat.N_TRIPLES)
+        finally:
+            reader.close()
+        if written != expected:
+            raise StoreUnavailable(
+                f"{self.endpoint} sent {written} of the graph's {expected} triples: the store "
+                "cuts long answers (Virtuoso: raise ResultSetMaxRows in [SPARQL])")
+        return written
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _send(self, query: str, base_iri: str | None, default: Sequence[str] | None,
+              named: Sequence[str] | None, timeout: float) -> tuple[_Deadline, str]:
+        from tipgraph.queries import query_form
+
+        try:
+            graph_form = query_form(query) in ("CONSTRUCT", "DESCRIBE")
+        except TipgraphError:
+            graph_form = False  # not a query we can read: the store will say what is wrong
+        if default is None and named is None and self.graph is not None:
+            default = [self.graph]
+        fields = [("query", f"BASE <{base_iri}>\n{query}" if base_iri else query)]
+        fields += [("default-graph-uri", g) for g in default or ()]
+        fields += [("named-graph-uri", g) for g in named or ()]
+        response = self.http.send(
+            self.endpoint, method="POST", data=urllib.parse.urlencode(fields).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "Accept": GRAPH_ACCEPT if graph_form else RESULTS_ACCEPT},
+            timeout=timeout)
+        media_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        return _Deadline(response, time.monotonic() + timeout), media_type
+
+    def _parse(self, reader: _Deadline, media_type: str) -> QueryResult:
+        buffered = io.BufferedReader(reader)
+        if media_type in _RESULTS:
+            try:
+                return pyoxigraph.parse_query_results(buffered, format=_RESULTS[media_type])
+            except SyntaxError as error:
+                raise StoreUnavailable(f"{self.endpoint} sent results that do not parse: "
+                                       f"{error}") from error
+        return self._triples(buffered, _rdf_format(media_type))
+
+    @staticmethod
+    def _triples(stream: BinaryIO | io.RawIOBase, fmt: pyoxigraph.RdfFormat
+                 ) -> Iterator[pyoxigraph.Triple]:
+        return (quad.triple for quad in pyoxigraph.parse(stream, format=fmt))
+
+
+def _rdf_format(media_type: str) -> pyoxigraph.RdfFormat:
+    if media_type == "text/plain":  # what older engines call N-Triples
+        return pyoxigraph.RdfFormat.N_TRIPLES
+    fmt = formats.rdf_format(media_type) if media_type else None
+    if fmt is None or fmt.oxigraph is None:
+        raise StoreUnavailable(f"the store answered with {media_type or 'no Content-Type'}, "
+                               "not an RDF format tipgraph reads")
+    return fmt.oxigraph
+
+
+__all__ = ["Http", "QueryError", "RemoteSparqlStore"]
