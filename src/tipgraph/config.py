@@ -49,6 +49,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
     Setting("max_request_bytes", 1_000_000, "Largest request body accepted, in bytes."),
+    Setting("max_query_depth", 100, "Deepest nesting of { ( [ a query may have; deeper ones "
+            "are refused with 400 before they are parsed (a parser recursing 3,000 deep "
+            "overflows its stack)."),
+    Setting("max_concurrent_queries_per_client", 4, "Queries one client (remote address) may "
+            "run at once in one web worker process; the next is answered 429 with "
+            "Retry-After. Counted per process: with --workers N a client may run up to N "
+            "times this. 0: no limit."),
     Setting("query_workers", 2, "Query processes per web worker (a stopped query's process "
             "is replaced)."),
     Setting("service_allowlist", [], "Endpoints that SERVICE may query (comma-separated); "

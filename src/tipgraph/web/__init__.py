@@ -28,11 +28,13 @@ def create_app(settings: Mapping[str, object] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config["max_request_bytes"]
     app.extensions["tipgraph"] = Service(config, BuildDir(Path(config["build_dir"])),
                                          engine=_engine)
-    from tipgraph.web import blueprints, cors
+    from tipgraph.web import blueprints, cors, errors, limits
 
     for blueprint in blueprints.ALL:
         app.register_blueprint(blueprint)
     cors.init_app(app)
+    errors.init_app(app)
+    limits.init_app(app)
     return app
 
 

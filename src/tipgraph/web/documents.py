@@ -30,7 +30,7 @@ _VALUES_LABELS = " ".join(f"<{p}>" for p in LABELS)
 
 def _iri(uri: str) -> str:
     """``uri`` as a SPARQL IRI, refusing what would break out of ``<...>``."""
-    if any(c in uri for c in '<>"{}|^`\\ \n\r\t'):
+    if any(c in uri for c in '<>"{}|^`\\') or any(ord(c) <= 0x20 for c in uri):
         raise ValueError(f"not an IRI: {uri!r}")
     return f"<{uri}>"
 

@@ -1,0 +1,75 @@
+"""What a ``/sparql`` query must pass before it reaches a store, and each client's fair share.
+
+Registered on the app by :func:`init_app`, around the endpoint of
+:mod:`tipgraph.web.sparql` (which stays about the protocol):
+
+- before the request: the raw query string and form body must be UTF-8, the
+  query may nest at most ``max_query_depth`` deep (:func:`tipgraph.guard.query_depth`:
+  no parser has seen it yet), ``default-graph-uri`` / ``named-graph-uri`` must be
+  IRIs; each is a 400 with a sentence. Then the client (its remote address) takes
+  one of its ``max_concurrent_queries_per_client`` slots in this process, or is
+  answered 429 with ``Retry-After``;
+- after the request, whatever happened, the slot is given back.
+"""
+
+from __future__ import annotations
+
+import math
+
+from flask import Flask, Response, current_app, g, request
+
+from tipgraph.guard import ClientLimiter, check_graph_iris, check_query, check_utf8
+from tipgraph.sparql_engine import QueryError
+
+ENDPOINT = "sparql.sparql"
+
+
+def init_app(app: Flask) -> None:
+    config = app.config["TIPGRAPH"]
+    # a client's queries end within query_timeout at the latest; most much sooner
+    retry = max(1, min(5, math.ceil(float(config["query_timeout"]))))
+    app.extensions["tipgraph.limiter"] = ClientLimiter(
+        int(config["max_concurrent_queries_per_client"]), retry_after=retry)
+    app.before_request(_check_query)
+    app.teardown_request(_release)
+
+
+def _error(error: QueryError) -> Response:
+    response = Response(f"{error.title}: {error.message}\n", status=error.status,
+                        content_type="text/plain; charset=utf-8", headers={"Vary": "Accept"})
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _check_query() -> Response | None:
+    if request.endpoint != ENDPOINT or request.method not in ("GET", "POST"):
+        return None
+    from tipgraph.web.sparql import _protocol_params
+
+    config = current_app.config["TIPGRAPH"]
+    try:
+        check_utf8(request.query_string, "the query string")
+        if request.mimetype == "application/x-www-form-urlencoded":
+            check_utf8(request.get_data(cache=True), "the form body")
+        params = _protocol_params()  # aborts with the protocol's own errors
+        queries = params.getlist("query")
+        if not queries:
+            return None
+        for query in queries:
+            check_query(query, max_depth=int(config["max_query_depth"]))
+        check_graph_iris(params.getlist("default-graph-uri")
+                         + params.getlist("named-graph-uri"))
+        slot = current_app.extensions["tipgraph.limiter"].slot(request.remote_addr or "?")
+        slot.__enter__()
+    except QueryError as error:
+        return _error(error)
+    g.tipgraph_slot = slot
+    return None
+
+
+def _release(_exc: BaseException | None) -> None:
+    slot = g.pop("tipgraph_slot", None)
+    if slot is not None:
+        slot.__exit__(None, None, None)
