@@ -152,7 +152,7 @@ def serve(build_dir: Path | None, host: str, port: int, workers: int, threads: i
         curl -H 'Accept: application/sparql-results+json' \\
             'http://127.0.0.1:5000/sparql?query=ASK{?s ?p ?o}'
     """
-    from tipgraph.server import run_server
+    from tipgraph.server import check_build, run_server
 
     settings: dict[str, object] = dict(overrides)
     if build_dir is not None:
@@ -171,6 +171,8 @@ def settings_command() -> None:
     """List every setting with its default and what it does.
 
     \b
+    if not config["store_url"]:
+        check_build(out)  # a missing or corrupt store: one sentence now, not a traceback later
     Settings come from defaults, then tipgraph.toml, then TIPGRAPH_<NAME> variables.
     """
     for setting in SETTINGS:

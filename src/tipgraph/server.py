@@ -8,11 +8,15 @@ its own query processes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from tipgraph.builds import BuildDir
+from tipgraph.errors import TipgraphError
 from tipgraph.web import create_app
 
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
@@ -70,6 +74,39 @@ def _start_query_processes(worker: Any) -> None:
 
     with worker.wsgi.app_context():
         get_engine().start()
+
+
+def check_build(build_dir: Path) -> str:
+    """Open the current build of ``build_dir`` and read its store once; returns its id.
+
+    Done before the workers start, so a missing or corrupt build is one sentence at
+    start-up rather than a traceback in every worker's first request.
+
+    :raises TipgraphError: naming the build and what is wrong with it
+    """
+    root = BuildDir(Path(build_dir))
+    current = root.current()
+    if current is None:
+        raise TipgraphError(f"no build in {build_dir}: run `tipgraph build --out {build_dir}`")
+    how = f"rebuild with `tipgraph build --out {build_dir}`"
+    try:
+        json.loads((current / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise TipgraphError(f"build {current.name} has no readable report.json ({error}); "
+                            f"{how}") from error
+    store = current / "store"
+    if not store.is_dir():
+        raise TipgraphError(f"build {current.name} has no store/ directory; {how}")
+    import pyoxigraph
+
+    try:
+        opened = pyoxigraph.Store.read_only(str(store))
+        bool(opened.query("ASK { ?s ?p ?o }"))
+        del opened
+    except Exception as error:  # pyoxigraph raises OSError, RuntimeError (corruption), ...
+        raise TipgraphError(f"the store of build {current.name} cannot be read "
+                            f"({str(error).strip() or type(error).__name__}); {how}") from error
+    return current.name
 
 
 def run_server(settings: Mapping[str, object], *, host: str, port: int, workers: int,
