@@ -137,33 +137,86 @@ def validate(file: Path, reason: bool, base: str | None) -> None:
               "processes, setting query_workers).")
 @click.option("--setting", "overrides", type=(str, str), multiple=True, metavar="NAME VALUE",
               help="Set a setting (see `tipgraph settings`); repeatable.")
+@click.option("--store", "store_url", default=None, metavar="URL",
+              help="Serve the graph `tipgraph publish` put in this remote SPARQL store "
+              "(its query endpoint) instead of the build's own store; --build then only "
+              "holds the dumps made from it.")
 @click.option("--debug", is_flag=True, help="Run Flask's development server instead, with "
               "the debugger. Never expose it.")
 def serve(build_dir: Path | None, host: str, port: int, workers: int, threads: int,
-          overrides: tuple[tuple[str, str], ...], debug: bool) -> None:
+          overrides: tuple[tuple[str, str], ...], store_url: str | None, debug: bool) -> None:
     """Serve the current build: SPARQL endpoint, pages and dumps (gunicorn).
 
     Builds the shipped catalogue first when the build directory has no build.
-    A new build made while it runs is served without a restart.
+    A new build made while it runs is served without a restart. With --store,
+    serves what `tipgraph publish` sent to that store, switching when it
+    publishes again.
 
     \b
     Example:
         tipgraph serve --port 5000
         curl -H 'Accept: application/sparql-results+json' \\
             'http://127.0.0.1:5000/sparql?query=ASK{?s ?p ?o}'
+        tipgraph serve --store http://127.0.0.1:8890/sparql
     """
     from tipgraph.server import check_build, run_server
 
     settings: dict[str, object] = dict(overrides)
     if build_dir is not None:
         settings["build_dir"] = str(build_dir)
+    if store_url is not None:
+        settings["store_url"] = store_url
     config = load_settings(settings)
     out = Path(config["build_dir"])
-    if BuildDir(out).current() is None:
+    if not config["store_url"] and BuildDir(out).current() is None:
         _say(f"no build in {out}: building the shipped catalogue first")
         run_build(DEFAULT_SOURCES, out, base=config["base_uri"], progress=_say)
+    if not config["store_url"]:
+        check_build(out)  # a missing or corrupt store: one sentence now, not a traceback later
     run_server(settings, host=host, port=port, workers=workers, threads=threads,
                timeout=config["query_timeout"], debug=debug)
+
+
+@cli.command()
+@build_option
+@click.option("--endpoint", required=True, metavar="URL",
+              help="The store's SPARQL query endpoint.")
+@click.option("--update", "update_url", default=None, metavar="URL",
+              help="Its SPARQL Update endpoint (default: --endpoint).")
+@click.option("--graph-store", "graph_store", default=None, metavar="URL",
+              help="Its Graph Store HTTP Protocol endpoint; without it (or when it answers "
+              "that it has none) the data goes as SPARQL Update INSERT DATA.")
+@click.option("--graph", "graphs", default=None, metavar="IRI",
+              help="Prefix of the named graphs: each build goes into IRI<build id>, the "
+              "pointer into IRI meta (default: <base>graph/).")
+@click.option("--auth", default=None, metavar="USER:PASSWORD",
+              help="Credentials for writing (HTTP Basic or Digest, as the store asks).")
+@click.option("--chunk", default=10_000, show_default=True, type=click.IntRange(1),
+              help="Triples per request.")
+def publish(build_dir: Path | None, endpoint: str, update_url: str | None,
+            graph_store: str | None, graphs: str | None, auth: str | None,
+            chunk: int) -> None:
+    """Send the current build to a SPARQL store and switch its readers to it.
+
+    The build goes into a new named graph; readers (`tipgraph serve --store`)
+    are switched to it only when it is complete. Stopped halfway, the previous
+    graph stays in service.
+
+    \b
+    Examples:
+        tipgraph publish --endpoint http://127.0.0.1:7878/query \\
+            --update http://127.0.0.1:7878/update --graph-store http://127.0.0.1:7878/store
+        tipgraph publish --endpoint http://127.0.0.1:8890/sparql \\
+            --update http://127.0.0.1:8890/sparql-auth --auth publisher:secret
+    """
+    from tipgraph.store import publish as publish_build
+
+    out = build_dir or Path(load_settings()["build_dir"])
+    report = publish_build(out, endpoint, graphs=graphs, update=update_url,
+                           graph_store=graph_store, auth=auth, chunk=chunk, progress=_say)
+    click.echo(f"{report.triples} triples of build {report.build_id} in <{report.graph}> "
+               f"({report.chunks} chunks by {report.method}, {report.seconds:g} s); "
+               f"in service")
 
 
 @cli.command("settings")
@@ -171,8 +224,6 @@ def settings_command() -> None:
     """List every setting with its default and what it does.
 
     \b
-    if not config["store_url"]:
-        check_build(out)  # a missing or corrupt store: one sentence now, not a traceback later
     Settings come from defaults, then tipgraph.toml, then TIPGRAPH_<NAME> variables.
     """
     for setting in SETTINGS:

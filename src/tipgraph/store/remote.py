@@ -47,6 +47,15 @@ _RESULTS = {"application/sparql-results+json": pyoxigraph.QueryResultsFormat.JSO
             "application/xml": pyoxigraph.QueryResultsFormat.XML}
 
 
+class _Credentials(urllib.request.HTTPPasswordMgr):
+    """The one user and password of a store, for whatever realm it names."""
+
+    user = password = ""
+
+    def find_user_password(self, realm: str | None, authuri: str) -> tuple[str, str]:
+        return self.user, self.password
+
+
 class Http:
     """HTTP requests to one store, with its credentials (Basic or Digest, as it asks).
 
@@ -59,11 +68,10 @@ class Http:
             user, sep, password = auth.partition(":")
             if not sep:
                 raise TipgraphError("credentials should read user:password")
-            passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-            passwords.add_password(None, "http://", user, password)  # type: ignore[arg-type]
-            passwords.add_password(None, "https://", user, password)  # type: ignore[arg-type]
-            handlers += [urllib.request.HTTPBasicAuthHandler(passwords),
-                         urllib.request.HTTPDigestAuthHandler(passwords)]
+            passwords = _Credentials()
+            passwords.user, passwords.password = user, password
+            handlers += [urllib.request.HTTPDigestAuthHandler(passwords),
+                         urllib.request.HTTPBasicAuthHandler(passwords)]
         self._opener = urllib.request.build_opener(*handlers)
 
     def send(self, url: str, *, method: str = "GET", data: bytes | None = None,
