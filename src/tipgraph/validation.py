@@ -101,8 +101,9 @@ _WORK: tuple[list[list], Graph] | None = None
 
 
 def _results(graph: Graph, shapes: Graph) -> set[Result]:
+    # inplace: with no inference pyshacl only reads the graph, so it need not copy it first
     _, results, _ = pyshacl.validate(graph, shacl_graph=shapes, inference="none",
-                                     allow_warnings=True, advanced=True)
+                                     allow_warnings=True, advanced=True, inplace=True)
     found = set()
     for result in results.subjects(SH.resultSeverity, None):
         path = results.value(result, SH.resultPath)
