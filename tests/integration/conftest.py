@@ -43,9 +43,12 @@ def _health(base: str) -> dict | None:
 
 @contextlib.contextmanager
 def start_server(build_dir: Path, settings: Mapping[str, object] | None = None, *,
-                 workers: int = 2) -> Iterator[str]:
-    """Run ``tipgraph serve`` on ``build_dir`` until the block ends; yields its base URL."""
-    port = free_port()
+                 workers: int = 2, port: int | None = None) -> Iterator[str]:
+    """Run ``tipgraph serve`` on ``build_dir`` until the block ends; yields its base URL.
+
+    :param port: the port to listen on (a free one when None; given, to restart a server)
+    """
+    port = port or free_port()
     command = [sys.executable, "-m", "tipgraph.cli", "serve", "--build", str(build_dir),
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     for name, value in (settings or {}).items():
