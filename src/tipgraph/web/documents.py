@@ -32,6 +32,7 @@ def _iri(uri: str) -> str:
     """``uri`` as a SPARQL IRI, refusing what would break out of ``<...>``."""
     if any(c in uri for c in '<>"{}|^`\\') or any(ord(c) <= 0x20 for c in uri):
         raise ValueError(f"not an IRI: {uri!r}")
+    pyoxigraph.NamedNode(uri)  # ValueError for the rest a query parser would refuse
     return f"<{uri}>"
 
 

@@ -4,8 +4,8 @@ An exception no view handled is logged (with its traceback, for the operator)
 and answered ``500`` with a plain page that says so in one sentence. A
 :class:`~tipgraph.errors.TipgraphError` outside the SPARQL endpoint (no build
 in service, a store that cannot be opened) is ``503`` with its message, local
-paths removed. HTTP errors (404, 405, 413, ...) keep their own pages, which
-carry no traceback either.
+paths removed; a failed store query behind a page keeps its own status. HTTP
+errors (404, 405, 413, ...) keep their own pages, which carry no traceback either.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from markupsafe import escape
 
 from tipgraph.errors import TipgraphError
 from tipgraph.guard import redact_paths
+from tipgraph.sparql_engine import QueryError
 
 PAGE = ("<!doctype html>\n<html lang=\"en\">\n<meta charset=\"utf-8\">\n"
         "<title>{status} {title}</title>\n<h1>{title}</h1>\n<p>{message}</p>\n"
@@ -24,6 +25,7 @@ PAGE = ("<!doctype html>\n<html lang=\"en\">\n<meta charset=\"utf-8\">\n"
 def init_app(app: Flask) -> None:
     app.register_error_handler(500, _internal_error)
     app.register_error_handler(TipgraphError, _unavailable)
+    app.register_error_handler(QueryError, _query_failed)
 
 
 def plain_page(status: int, title: str, message: str) -> Response:
@@ -36,6 +38,11 @@ def _internal_error(error: Exception) -> Response:
     current_app.logger.debug("answered 500 for %r", error)
     return plain_page(500, "Internal error", "Something went wrong on the server while "
                       "answering this request. It has been logged; please try again later.")
+
+
+def _query_failed(error: QueryError) -> Response:
+    # a store query behind a page failed: its own status (the SPARQL endpoint has its own)
+    return plain_page(error.status, error.title, redact_paths(error.message))
 
 
 def _unavailable(error: TipgraphError) -> Response:
