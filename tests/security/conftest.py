@@ -54,6 +54,12 @@ def runaway() -> str:
     return RUNAWAY
 
 
+@pytest.fixture(scope="session", name="start_server")
+def start_server_fixture():
+    """The integration suite's ``start_server``, for a test that needs its own server."""
+    return start_server
+
+
 @pytest.fixture(scope="session")
 def http():
     return fetch
