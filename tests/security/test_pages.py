@@ -138,7 +138,8 @@ def test_no_build_is_a_503_without_local_paths(tmp_path: Path) -> None:
     empty = tmp_path / "nothing-here"
     empty.mkdir()
     client = create_app({"build_dir": str(empty)}).test_client()
-    for path in ("/", "/browse", "/place/ng", "/dataset", "/dumps/tipgraph.ttl"):
+    for path in ("/", "/browse", "/place/ng", "/dataset", "/dumps/tipgraph.ttl",
+                 "/sparql?query=ASK%7B%7D", "/health"):
         response = client.get(path)
         text = response.get_data(as_text=True)
         assert response.status_code == 503, path

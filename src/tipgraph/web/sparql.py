@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
+from tipgraph.guard import redact_paths
 from tipgraph.namespaces import PREFIXES
 from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryEngine, QueryError, QueryJob
 from tipgraph.web import get_build, get_service
@@ -57,7 +58,7 @@ def _query_error(error: QueryError) -> Response:
 
 @bp.errorhandler(TipgraphError)
 def _no_build(error: TipgraphError) -> Response:
-    return _error(503, "No build in service", str(error))
+    return _error(503, "No build in service", redact_paths(str(error)))
 
 
 # -- reading a protocol request -------------------------------------------------------------
@@ -248,8 +249,8 @@ def health() -> Response:
     try:
         build = get_build()
     except TipgraphError as error:
-        return Response(json.dumps({"status": "no build", "error": str(error)}), status=503,
-                        content_type="application/json")
+        return Response(json.dumps({"status": "no build", "error": redact_paths(str(error))}),
+                        status=503, content_type="application/json")
     body = {"status": "ok", "build": build.id, "triples": build.triples,
             "modified": build.modified.isoformat(), "base": get_service().base}
     return Response(json.dumps(body), content_type="application/json")
