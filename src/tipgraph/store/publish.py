@@ -154,10 +154,14 @@ def publish(build_dir: Path, endpoint: str, *, graphs: str | None = None,
     if found != total:
         raise TipgraphError(f"<{graph}> holds {found} triples, not the build's {total}: "
                             "the graph in service is unchanged")
-    # the switch: one update operation, so readers see the old pointer or the new one
-    writer.update(f"""WITH <{meta}> DELETE {{ <{meta}> <{CURRENT_GRAPH}> ?old }}
-        INSERT {{ <{meta}> <{CURRENT_GRAPH}> <{graph}> }}
-        WHERE {{ OPTIONAL {{ <{meta}> <{CURRENT_GRAPH}> ?old }} }}""")
+    # the switch: one request (a transaction in Oxigraph and Virtuoso); should a store
+    # run its two operations apart, a reader finding no pointer keeps the graph it serves
+    writer.update(f"DELETE WHERE {{ GRAPH <{meta}> {{ <{meta}> <{CURRENT_GRAPH}> ?old }} }} ;\n"
+                  f"INSERT DATA {{ GRAPH <{meta}> {{ <{meta}> <{CURRENT_GRAPH}> <{graph}> }} }}")
+    now = current_graph(reader, graphs)
+    if now is None or now.graph != graph:
+        raise TipgraphError(f"the store took the update but does not name <{graph}> as the "
+                            "graph in service")
     progress(f"<{graph}> is in service" + (f" (was <{previous.graph}>)" if previous else ""))
     _drop_old(reader, writer, meta, keep={graph, previous.graph if previous else graph},
               progress=progress)

@@ -117,6 +117,7 @@ class _Deadline(io.RawIOBase):
         self.response = response
         self.deadline = deadline
         self.expired = False
+        self.form = ""  # the query's form (SELECT, ASK, ...), as far as we could read it
 
     def readable(self) -> bool:
         return True
@@ -223,9 +224,10 @@ class RemoteSparqlStore:
         from tipgraph.queries import query_form
 
         try:
-            graph_form = query_form(query) in ("CONSTRUCT", "DESCRIBE")
+            form = query_form(query)
         except TipgraphError:
-            graph_form = False  # not a query we can read: the store will say what is wrong
+            form = ""  # not a query we can read: the store will say what is wrong
+        graph_form = form in ("CONSTRUCT", "DESCRIBE")
         if default is None and named is None and self.graph is not None:
             default = [self.graph]
         fields = [("query", f"BASE <{base_iri}>\n{query}" if base_iri else query)]
@@ -237,22 +239,36 @@ class RemoteSparqlStore:
                      "Accept": GRAPH_ACCEPT if graph_form else RESULTS_ACCEPT},
             timeout=timeout)
         media_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        return _Deadline(response, time.monotonic() + timeout), media_type
+        reader = _Deadline(response, time.monotonic() + timeout)
+        reader.form = form
+        return reader, media_type
 
     def _parse(self, reader: _Deadline, media_type: str) -> QueryResult:
         buffered = io.BufferedReader(reader)
         if media_type in _RESULTS:
             try:
-                return pyoxigraph.parse_query_results(buffered, format=_RESULTS[media_type])
+                result = pyoxigraph.parse_query_results(buffered, format=_RESULTS[media_type])
             except SyntaxError as error:
                 raise StoreUnavailable(f"{self.endpoint} sent results that do not parse: "
                                        f"{error}") from error
+            if reader.form == "ASK" and isinstance(result, pyoxigraph.QuerySolutions):
+                return _ask_answer(result)
+            return result
         return self._triples(buffered, _rdf_format(media_type))
 
     @staticmethod
     def _triples(stream: BinaryIO | io.RawIOBase, fmt: pyoxigraph.RdfFormat
                  ) -> Iterator[pyoxigraph.Triple]:
         return (quad.triple for quad in pyoxigraph.parse(stream, format=fmt))
+
+
+def _ask_answer(solutions: pyoxigraph.QuerySolutions) -> pyoxigraph.QueryBoolean:
+    """An ASK answered as solutions, as Virtuoso 7 does (one ``__ASK_RETVAL`` row holding
+    1 when true, no row when false), read back as the boolean it stands for."""
+    true = any(term is not None and term.value not in ("0", "false")
+               for row in solutions for term in row)
+    body = b'{"head": {}, "boolean": %s}' % (b"true" if true else b"false")
+    return pyoxigraph.parse_query_results(body, format=pyoxigraph.QueryResultsFormat.JSON)
 
 
 def _rdf_format(media_type: str) -> pyoxigraph.RdfFormat:

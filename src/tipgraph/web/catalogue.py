@@ -136,6 +136,10 @@ def load_catalogue(store: GraphStore) -> Catalogue:
         getattr(entry, slot).append(link)
         if slot in facet_of:
             labels[facet_of[slot]][link.key] = link.label
+    for entry in entries.values():  # sorted here: engines order aggregates differently
+        for links in (entry.countries, entry.regions, entry.organisations, entry.persons,
+                      entry.categories):
+            links.sort(key=lambda link: (link.label, link.uri))
     return Catalogue(list(entries.values()), labels)
 
 

@@ -1,0 +1,189 @@
+"""Real SPARQL engines on 127.0.0.1: the Oxigraph server and Virtuoso open source.
+
+Each engine starts once per session in a temporary directory, on free loopback
+ports, and is stopped at the end (SIGTERM, then SIGKILL of its own session).
+An engine whose binary is missing is skipped with the reason, except in CI
+(``CI=true``), where a missing engine fails: CI installs both (``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+STARTUP_LIMIT = 120.0  # seconds an engine may take to answer before the fixture gives up
+HERE = Path(__file__).resolve().parent
+
+# the suite's ``start_server`` (tipgraph serve on a free port), shared with the integration tests
+_spec = importlib.util.spec_from_file_location("integration_conftest",
+                                               HERE.parent / "integration" / "conftest.py")
+_integration = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_integration)
+start_server = _integration.start_server
+free_port = _integration.free_port
+fetch = _integration.fetch
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A running SPARQL engine and how tipgraph publishes to it."""
+
+    name: str
+    query: str  # SPARQL query endpoint
+    update: str  # SPARQL Update endpoint
+    graph_store: str  # Graph Store HTTP Protocol endpoint
+    auth: str | None = None
+
+    def publish_args(self) -> list[str]:
+        args = ["--endpoint", self.query, "--update", self.update,
+                "--graph-store", self.graph_store]
+        return args + (["--auth", self.auth] if self.auth else [])
+
+
+def find_binary(names: tuple[str, ...], why: str) -> str:
+    """The first of ``names`` on PATH (or beside this Python); skipped, or failed in CI."""
+    for name in names:
+        beside = Path(sys.executable).parent / name
+        if beside.is_file():
+            return str(beside)
+        found = shutil.which(name)
+        if found:
+            return found
+    message = f"{' or '.join(names)} not found: {why}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message} (CI installs it: .ci/run)")
+    pytest.skip(message)
+
+
+def _answers(url: str) -> bool:
+    query = urllib.parse.urlencode({"query": "ASK { ?s ?p ?o }"})
+    try:
+        with urllib.request.urlopen(f"{url}?{query}", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running(command: list[str], ready: str, *, cwd: Path, name: str) -> Iterator[None]:
+    """Run ``command`` until the block ends, once ``ready`` answers a query."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            deadline = time.monotonic() + STARTUP_LIMIT
+            while not _answers(ready):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"{name} did not start:\n{log.read().decode()[-3000:]}")
+                time.sleep(0.3)
+            yield
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # its own session: only what it started
+                process.wait()
+
+
+@pytest.fixture(scope="session")
+def oxigraph_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The Oxigraph server (PyPI ``oxigraph``), read-write, on a temporary store."""
+    binary = find_binary(("oxigraph",), "pip install oxigraph (in the test extra)")
+    where = tmp_path_factory.mktemp("oxigraph-server")
+    root = f"http://127.0.0.1:{free_port()}"
+    command = [binary, "serve", "--location", str(where / "db"),
+               "--bind", root.removeprefix("http://")]
+    with running(command, root + "/query", cwd=where, name="the Oxigraph server"):
+        yield Engine("oxigraph", root + "/query", root + "/update", root + "/store")
+
+
+VIRTUOSO_INI = """\
+[Database]
+DatabaseFile = {db}/virtuoso.db
+ErrorLogFile = {db}/virtuoso.log
+LockFile = {db}/virtuoso.lck
+TransactionFile = {db}/virtuoso.trx
+xa_persistent_file = {db}/virtuoso.pxa
+MaxCheckpointRemap = 2000
+Striping = 0
+TempStorage = TempDatabase
+
+[TempDatabase]
+DatabaseFile = {db}/virtuoso-temp.db
+TransactionFile = {db}/virtuoso-temp.trx
+MaxCheckpointRemap = 2000
+Striping = 0
+
+[Parameters]
+ServerPort = 127.0.0.1:{isql_port}
+DisableUnixSocket = 1
+ServerThreads = 10
+CheckpointInterval = 60
+NumberOfBuffers = 10000
+MaxDirtyBuffers = 6000
+DirsAllowed = {db}
+
+[HTTPServer]
+ServerPort = 127.0.0.1:{http_port}
+ServerRoot = {db}
+ServerThreads = 10
+MaxClientConnections = 10
+
+[SPARQL]
+ResultSetMaxRows = 1000000
+MaxQueryExecutionTime = 60
+"""
+
+#: A user that may write (SPARQL Update, Graph Store) through the authenticated endpoints;
+#: everyone else may only read.
+VIRTUOSO_SETUP = """\
+DB.DBA.USER_CREATE('publisher', 'publisher-secret');
+GRANT SPARQL_UPDATE TO "publisher";
+DB.DBA.RDF_DEFAULT_USER_PERMS_SET('nobody', 1);
+DB.DBA.RDF_DEFAULT_USER_PERMS_SET('publisher', 3);
+"""
+
+
+@pytest.fixture(scope="session")
+def virtuoso_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """Virtuoso open source (Debian ``virtuoso-opensource-7-bin``) from our own ini:
+    both ports on 127.0.0.1, a temporary database, a ``publisher`` user for writing."""
+    binary = find_binary(("virtuoso-t",), "apt-get install virtuoso-opensource-7-bin")
+    isql = find_binary(("isql-vt", "isql"), "isql comes with virtuoso-opensource-7-bin")
+    where = tmp_path_factory.mktemp("virtuoso")
+    isql_port, http_port = free_port(), free_port()
+    (where / "virtuoso.ini").write_text(VIRTUOSO_INI.format(
+        db=where, isql_port=isql_port, http_port=http_port), encoding="utf-8")
+    (where / "setup.sql").write_text(VIRTUOSO_SETUP, encoding="utf-8")
+    root = f"http://127.0.0.1:{http_port}"
+    command = [binary, "+foreground", "+configfile", str(where / "virtuoso.ini")]
+    with running(command, root + "/sparql", cwd=where, name="Virtuoso"):
+        setup = subprocess.run([isql, f"127.0.0.1:{isql_port}", "dba", "dba",
+                                str(where / "setup.sql")], capture_output=True, text=True,
+                               timeout=60, check=False)
+        if setup.returncode != 0 or "Error" in setup.stdout + setup.stderr:
+            pytest.fail(f"isql could not set Virtuoso up: {setup.stdout}{setup.stderr}")
+        yield Engine("virtuoso", root + "/sparql", root + "/sparql-auth",
+                     root + "/sparql-graph-crud-auth", auth="publisher:publisher-secret")
+
+
+@pytest.fixture(scope="module", params=["oxigraph", "virtuoso"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each engine in turn (a module's tests run against one, then the other)."""
+    return request.getfixturevalue(f"{request.param}_engine")
