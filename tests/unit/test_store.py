@@ -1,0 +1,70 @@
+"""The store interface: both stores are GraphStores; refusals happen before any request."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyoxigraph
+import pytest
+
+from tipgraph.sparql_engine import QueryJob, ServiceRefused, StoreUnavailable, UpdateRefused
+from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore
+from tipgraph.store.publish import _chunks, graphs_prefix
+
+NOWHERE = "http://127.0.0.1:9/sparql"  # the discard port: nothing answers there
+
+
+def _store() -> OxigraphStore:
+    store = pyoxigraph.Store()
+    store.add(pyoxigraph.Quad(pyoxigraph.NamedNode("urn:a"), pyoxigraph.NamedNode("urn:p"),
+                              pyoxigraph.Literal("x")))
+    return OxigraphStore(store, identity="b1")
+
+
+def _job(query: str) -> QueryJob:
+    return QueryJob(query=query, results_format="json", rdf_format="ntriples", max_results=10)
+
+
+def test_both_stores_are_graph_stores() -> None:
+    assert isinstance(_store(), GraphStore)
+    assert isinstance(RemoteSparqlStore(NOWHERE), GraphStore)
+
+
+def test_embedded_store_answers_in_the_neutral_form() -> None:
+    store = _store()
+    rows = store.query("SELECT ?s WHERE { ?s ?p ?o }")
+    assert [row["s"] for row in rows] == [pyoxigraph.NamedNode("urn:a")]
+    assert bool(store.query("ASK { <urn:a> ?p ?o }"))
+    assert len(list(store.query("CONSTRUCT WHERE { ?s ?p ?o }"))) == 1
+    assert (store.triple_count(), store.identity) == (1, "b1")
+
+
+@pytest.mark.parametrize("store", [_store(), RemoteSparqlStore(NOWHERE)],
+                         ids=["embedded", "remote"])
+def test_updates_and_service_are_refused_before_the_store_is_asked(store: GraphStore) -> None:
+    with pytest.raises(UpdateRefused):
+        store.answer(_job("PREFIX ex: <urn:x#>\nINSERT DATA { ex:a ex:b ex:c }"))
+    with pytest.raises(ServiceRefused):
+        store.answer(_job("SELECT * WHERE { SERVICE <http://example.org/> { ?s ?p ?o } }"))
+
+
+def test_unreachable_store_says_where() -> None:
+    with pytest.raises(StoreUnavailable, match=re.escape(f"cannot reach {NOWHERE}")):
+        RemoteSparqlStore(NOWHERE, timeout=5).query("ASK { ?s ?p ?o }")
+
+
+def test_blank_node_triples_travel_together(tmp_path: Path) -> None:
+    nt = tmp_path / "tipgraph.nt"
+    lines = [f"<urn:s{i}> <urn:p> <urn:o> .\n" for i in range(5)]
+    lines[1] = "<urn:s1> <urn:p> _:b1 .\n"
+    lines[4] = "_:b1 <urn:p> <urn:o> .\n"
+    nt.write_text("".join(lines), encoding="utf-8")
+    chunks = list(_chunks(nt, 2))
+    assert chunks[0][:2] == [lines[1], lines[4]]
+    assert sorted(line for chunk in chunks for line in chunk) == sorted(lines)
+
+
+def test_graphs_go_under_the_base() -> None:
+    assert graphs_prefix("https://example.org/kg") == "https://example.org/kg/graph/"
+    assert graphs_prefix("https://example.org/", "urn:g:") == "urn:g:"
