@@ -281,6 +281,13 @@ def read_csv(text: str, name: str) -> ReadResult:
             line = reader.line_num + 1
             continue
         if any(cell.strip() for cell in row):
+            if reader.line_num > line:
+                # Quoted line breaks are legal, but an unclosed quote swallows the rows
+                # after it into one cell: name the lines so a curator can check.
+                result.problems.append(Problem(name, line, None,
+                                               f"record spans lines {line}-{reader.line_num} "
+                                               "(a quoted cell holds line breaks; check for "
+                                               "an unclosed quote)"))
             if len(row) > len(header):
                 result.problems.append(Problem(name, line, None,
                                                f"{len(row) - len(header)} cell(s) beyond the "

@@ -131,6 +131,16 @@ def test_csv_records_with_lists_and_line_numbers(tmp_path: Path) -> None:
     assert [c.value for c in result.records[0].countries] == ["Ghana", "Togo"]
     assert [r.line for r in result.records] == [2, 3]
     assert [(p.line, p.field) for p in result.rejected] == [(5, "title")]
+    assert [(p.line, p.why) for p in result.problems] == [
+        (3, "record spans lines 3-4 (a quoted cell holds line breaks; check for an unclosed "
+            "quote)")]
+
+
+def test_csv_unclosed_quote_is_reported_with_its_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.csv", 'title,year\n"Broken,2001\nNext,2002\nLast,2003\n')
+    result = read_file(path)
+    assert len(result.records) == 1  # the quote swallowed the rest, and we say so
+    assert "spans lines 2-4" in result.problems[0].why
 
 
 def test_unknown_format_and_missing_file_are_errors(tmp_path: Path) -> None:
