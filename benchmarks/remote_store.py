@@ -1,0 +1,116 @@
+"""Publishing a build to a remote SPARQL store, and serving the shipped queries from it.
+
+Times ``tipgraph publish`` of ``--build`` to the store, the start of
+``tipgraph serve --store`` (its first ``/health`` includes making the dumps from
+the store), and each ``queries/*.rq`` through that server's ``/sparql`` (JSON
+results, median of ``--repeat``) beside the same query on the build's embedded
+store in-process. Prints a Markdown table (the figures of ``docs/deploy.md``).
+
+    .venv/bin/python benchmarks/remote_store.py --build /tmp/b100k \\
+        --endpoint http://127.0.0.1:8890/sparql --update http://127.0.0.1:8890/sparql-auth \\
+        --graph-store http://127.0.0.1:8890/sparql-graph-crud-auth --auth publisher:secret
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from http.client import HTTPConnection
+from pathlib import Path
+from urllib.parse import urlencode
+
+from tipgraph.builds import BuildDir
+from tipgraph.queries import shipped_queries
+from tipgraph.store import OxigraphStore, publish
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import machine
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", type=Path, required=True)
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--update")
+    parser.add_argument("--graph-store")
+    parser.add_argument("--auth")
+    parser.add_argument("--chunk", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    report = publish(args.build, args.endpoint, update=args.update,
+                     graph_store=args.graph_store, auth=args.auth, chunk=args.chunk)
+    published = time.monotonic() - started
+    lines = [f"{machine()}; `benchmarks/remote_store.py --repeat {args.repeat}`.", "",
+             f"- publish: {report.triples} triples in {report.chunks} chunks of {args.chunk} "
+             f"({report.method}): **{published:.1f} s** "
+             f"({report.triples / published:,.0f} triples/s)"]
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as cache:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tipgraph.cli", "serve", "--store", args.endpoint, "--build",
+             cache, "--port", str(port), "--workers", "1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            started = time.monotonic()
+            while True:
+                try:
+                    with urllib.request.urlopen(base + "/health", timeout=600) as response:
+                        if json.load(response)["build"] == report.build_id:
+                            break
+                except OSError:
+                    time.sleep(0.2)
+            lines.append(f"- `tipgraph serve --store` ready (dumps made from the store): "
+                         f"**{time.monotonic() - started:.1f} s**")
+            lines += ["", "| query | embedded in-process ms | via serve --store ms | rows |",
+                      "|---|---:|---:|---:|"]
+            embedded = OxigraphStore.open(BuildDir(args.build).current() / "store")
+            connection = HTTPConnection("127.0.0.1", port, timeout=600)
+            for query in shipped_queries():
+                text = query.bind({})
+                local, remote = [], []
+                rows = 0
+                for _ in range(args.repeat):
+                    t = time.perf_counter()
+                    result = embedded.query(text)
+                    rows = sum(1 for _ in result) if not isinstance(result, bool) and \
+                        hasattr(result, "__iter__") else 1
+                    local.append((time.perf_counter() - t) * 1000)
+                    t = time.perf_counter()
+                    connection.request("POST", "/sparql", body=urlencode({"query": text}),
+                                       headers={"Accept": "application/sparql-results+json, "
+                                                "application/n-triples",
+                                                "Content-Type":
+                                                "application/x-www-form-urlencoded"})
+                    response = connection.getresponse()
+                    body = response.read()
+                    assert response.status == 200, body[:300]
+                    remote.append((time.perf_counter() - t) * 1000)
+                lines.append(f"| {query.name} | {statistics.median(local):.1f} | "
+                             f"{statistics.median(remote):.1f} | {rows} |")
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
