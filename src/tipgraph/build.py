@@ -134,7 +134,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, report:
         mapped = map_records(reconciled.publications, reference, base=base,
                              published=previous.get("slugs", {}))
     with _stage("reason", report, progress):
-        graph = infer(mapped.graph, load_ontology(), base=base)
+        graph = infer(mapped.triples, load_ontology(), base=base)
     with _stage("validate", report, progress):
         report.shacl = validate_graph(graph, load_shapes(), mapped.provenance,
                                       workers=os.cpu_count() or 1)

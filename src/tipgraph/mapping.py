@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from rdflib import Graph, Literal, URIRef
 
+from tipgraph.graphs import add_all
 from tipgraph.namespaces import (
     DCT,
     FOAF,
@@ -61,13 +63,25 @@ class UriMinter:
         return URIRef(f"{self.base}source/{file}#line-{line}")
 
 
+class Triples(list):
+    """The mapped triples, in the order made; ``add`` as on a graph, without its cost."""
+
+    add = list.append
+
+
 @dataclass
 class Mapped:
-    graph: Graph
+    triples: Triples
+    base: str
     #: identity key of each publication -> its slug, carried to the next build
     slugs: dict[str, str] = field(default_factory=dict)
     #: publication URI -> (file, line), so shape results can point at the source
     provenance: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @cached_property
+    def graph(self) -> Graph:
+        """The triples as an rdflib graph (made on first use: the build does not need it)."""
+        return add_all(bind_prefixes(Graph(), self.base), self.triples)
 
 
 def identity_key(publication: Publication) -> str:
@@ -79,8 +93,8 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
                 published: Mapping[str, str] | None = None) -> Mapped:
     """Turn reconciled publications into a graph; places and agents become shared nodes."""
     uri = UriMinter(base)
-    graph = bind_prefixes(Graph(), uri.base)
-    mapped = Mapped(graph)
+    graph = Triples()
+    mapped = Mapped(graph, uri.base)
     publications = list(publications)
     slugs = _publication_slugs(publications, published or {})
     countries: set[str] = set()
@@ -159,7 +173,7 @@ def _publication_slugs(publications: list[Publication],
     return slugs
 
 
-def _map_country(graph: Graph, uri: UriMinter, reference: Reference, code: str) -> None:
+def _map_country(graph: Triples, uri: UriMinter, reference: Reference, code: str) -> None:
     country = reference.countries[code]
     node = uri("place", code.lower())
     graph.add((node, RDF.type, GN.Feature))
@@ -174,7 +188,7 @@ def _map_country(graph: Graph, uri: UriMinter, reference: Reference, code: str) 
     graph.add((node, OWL.sameAs, URIRef(f"{GEONAMES_SWS}{country.geonames_id}/")))
 
 
-def _map_region(graph: Graph, uri: UriMinter, reference: Reference, slug: str) -> None:
+def _map_region(graph: Triples, uri: UriMinter, reference: Reference, slug: str) -> None:
     region = reference.regions[slug]
     node = uri("place", slug)
     graph.add((node, RDF.type, GN.Feature))
@@ -190,7 +204,7 @@ def _map_region(graph: Graph, uri: UriMinter, reference: Reference, slug: str) -
         graph.add((node, OWL.sameAs, URIRef(f"{GEONAMES_SWS}{region.geonames_id}/")))
 
 
-def _map_agent(graph: Graph, node: URIRef, agent: Agent) -> None:
+def _map_agent(graph: Triples, node: URIRef, agent: Agent) -> None:
     if agent.kind == "person":
         graph.add((node, RDF.type, SCHEMA.Person))
         graph.add((node, FOAF.name, Literal(agent.name)))
@@ -202,7 +216,7 @@ def _map_agent(graph: Graph, node: URIRef, agent: Agent) -> None:
             graph.add((node, SKOS.altLabel, Literal(label, lang="en")))
 
 
-def _map_volume(graph: Graph, uri: UriMinter, volume: Volume,
+def _map_volume(graph: Triples, uri: UriMinter, volume: Volume,
                 agents: dict[URIRef, Agent]) -> URIRef:
     node = uri("volume", volume.slug)
     graph.add((node, RDF.type, TIP.EditedVolume))
@@ -218,7 +232,7 @@ def _map_volume(graph: Graph, uri: UriMinter, volume: Volume,
     return node
 
 
-def _map_categories(graph: Graph, uri: UriMinter, labels: list[str]) -> None:
+def _map_categories(graph: Triples, uri: UriMinter, labels: list[str]) -> None:
     scheme = uri("scheme", CATEGORY_SCHEME)
     graph.add((scheme, RDF.type, SKOS.ConceptScheme))
     graph.add((scheme, SKOS.prefLabel, Literal("Categories of the tipgraph catalogue", lang="en")))

@@ -29,6 +29,7 @@ from rdflib.collection import Collection
 from rdflib.term import Node
 
 from tipgraph.errors import TipgraphError
+from tipgraph.graphs import add_all
 from tipgraph.namespaces import OWL, RDF, RDFS, bind_prefixes
 
 ONTOLOGY_PATH = Path(__file__).resolve().parents[2] / "ontology" / "tipgraph.ttl"
@@ -46,6 +47,9 @@ UNSUPPORTED = frozenset({
     OWL.IrreflexiveProperty, OWL.ReflexiveProperty,
 })
 
+# Plain URIRefs: namespace attribute look-ups cost a call each in the hot loops below.
+TYPE, SAME_AS = URIRef(str(RDF.type)), URIRef(str(OWL.sameAs))
+
 Triple = tuple[Node, Node, Node]
 Engine = Choice["fast", "owlrl"]
 
@@ -58,15 +62,16 @@ def load_ontology(path: Path = ONTOLOGY_PATH) -> Graph:
     return Graph().parse(path, format="turtle")
 
 
-def infer(data: Graph, ontology: Graph, *, base: str, engine: Engine = "fast") -> Graph:
+def infer(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
+          engine: Engine = "fast") -> Graph:
     """Return ``data`` plus what the ontology implies about it, plus the ontology.
 
-    :param data: the mapped graph (instances under ``base``)
+    :param data: the mapped triples or graph (instances under ``base``)
     :param ontology: the OWL ontology whose axioms drive the closure
     :param base: the instance base; closure triples about other subjects are dropped
     :param engine: ``fast`` (compiled rules) or ``owlrl`` (the reference reasoner)
     """
-    identity = set(data.triples((None, OWL.sameAs, None)))
+    identity = {t for t in data if t[1] == SAME_AS}
     if engine == "owlrl":
         closure: Iterable[Triple] = _owlrl_closure(data, ontology, identity)
     else:
@@ -74,12 +79,9 @@ def infer(data: Graph, ontology: Graph, *, base: str, engine: Engine = "fast") -
         closure = rules.entail(t for t in data if t not in identity)
     published = bind_prefixes(Graph(), base)
     terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
-    for triple in closure:
-        if _is_published(triple, base, terms):
-            published.add(triple)
-    for triple in identity:
-        published.add(triple)
-    published += ontology
+    add_all(published, (t for t in closure if _is_published(t, base, terms)))
+    add_all(published, identity)
+    add_all(published, ontology)
     return published
 
 
@@ -87,16 +89,13 @@ def _is_published(triple: Triple, base: str, terms: set[Node]) -> bool:
     subject, predicate, obj = triple
     if not isinstance(subject, URIRef) or not str(subject).startswith(base) or subject in terms:
         return False
-    if predicate == OWL.sameAs or (predicate == RDF.type and obj in TRIVIAL_TYPES):
+    if predicate == SAME_AS or (predicate == TYPE and obj in TRIVIAL_TYPES):
         return False
     return isinstance(obj, Literal | URIRef)
 
 
-def _owlrl_closure(data: Graph, ontology: Graph, identity: set[Triple]) -> Graph:
-    working = Graph()
-    for triple in data:
-        if triple not in identity:
-            working.add(triple)
+def _owlrl_closure(data: Iterable[Triple], ontology: Graph, identity: set[Triple]) -> Graph:
+    working = add_all(Graph(), (t for t in data if t not in identity))
     working += ontology
     owlrl.DeductiveClosure(owlrl.OWLRL_Semantics, axiomatic_triples=False,
                            datatype_axioms=False).expand(working)
@@ -130,16 +129,16 @@ class Rules:
 
     def _consequences(self, triple: Triple) -> Iterable[Triple]:
         subject, predicate, obj = triple
-        if predicate == RDF.type:
+        if predicate == TYPE:
             for cls in self.superclasses.get(obj, ()):
-                yield subject, RDF.type, cls
+                yield subject, TYPE, cls
             return
         for prop in self.superproperties.get(predicate, ()):
             yield subject, prop, obj
         for cls in self.domains.get(predicate, ()):
-            yield subject, RDF.type, cls
+            yield subject, TYPE, cls
         for cls in self.ranges.get(predicate, ()):
-            yield obj, RDF.type, cls
+            yield obj, TYPE, cls
 
     def _chain(self, closure: set[Triple]) -> Iterable[Triple]:
         by_predicate: dict[Node, dict[Node, list[Node]]] = defaultdict(lambda: defaultdict(list))
