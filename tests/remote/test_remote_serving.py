@@ -215,3 +215,12 @@ def test_our_limits_and_formats_apply(site: str) -> None:
     assert len(Graph().parse(data=body, format="nt")) == 3
     status, headers, body = _sparql(site, "ASK { ?s ?p ?o }", "text/html")
     assert status == 200 and re.search(rb"(?i)yes|true", body)
+
+
+def test_blank_nodes_come_through(site: str, local: Client) -> None:
+    query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o FILTER(isBlank(?s)) }"
+    status, _, body = _sparql(site, query)
+    assert status == 200
+    rows = json.loads(body)["results"]["bindings"]
+    assert len(rows) == len(local.sparql(query)) > 0
+    assert all(row["s"]["type"] == "bnode" for row in rows)

@@ -68,3 +68,23 @@ def test_blank_node_triples_travel_together(tmp_path: Path) -> None:
 def test_graphs_go_under_the_base() -> None:
     assert graphs_prefix("https://example.org/kg") == "https://example.org/kg/graph/"
     assert graphs_prefix("https://example.org/", "urn:g:") == "urn:g:"
+
+
+def test_virtuoso_blank_nodes_are_mended_across_reads() -> None:
+    from io import BufferedReader, BytesIO
+
+    from tipgraph.store.remote import _Deadline
+
+    class Trickle:  # seven bytes per read: the pattern is cut at every place
+        def __init__(self, data: bytes) -> None:
+            self.data = BytesIO(data)
+
+        def read(self, size: int) -> bytes:
+            return self.data.read(7)
+
+        def close(self) -> None:
+            pass
+
+    sent = b"<bnode>nodeID://b1</bnode><literal>nodeID://x</literal><bnode>nodeID://b2</bnode>"
+    read = BufferedReader(_Deadline(Trickle(sent * 3), float("inf"))).read()
+    assert read == b"<bnode>b1</bnode><literal>nodeID://x</literal><bnode>b2</bnode>" * 3

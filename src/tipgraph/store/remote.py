@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from http.client import HTTPResponse
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyoxigraph
 
@@ -38,7 +38,8 @@ from tipgraph.sparql_engine import (
 )
 from tipgraph.store.interface import QueryResult
 
-RESULTS_ACCEPT = "application/sparql-results+json, application/sparql-results+xml;q=0.9"
+# XML first: every engine writes it, and Virtuoso's JSON blank nodes cannot be mended safely
+RESULTS_ACCEPT = "application/sparql-results+xml, application/sparql-results+json;q=0.9"
 GRAPH_ACCEPT = ("application/n-triples, text/plain;q=0.9, text/turtle;q=0.8, "
                 "application/rdf+xml;q=0.5")
 _RESULTS = {"application/sparql-results+json": pyoxigraph.QueryResultsFormat.JSON,
@@ -111,22 +112,44 @@ def _strip(url: str) -> str:
 
 
 class _Deadline(io.RawIOBase):
-    """Reads a response until a deadline: a store that trickles bytes is still stopped."""
+    """Reads a response until a deadline: a store that trickles bytes is still stopped.
+
+    It also mends Virtuoso's blank nodes in XML results, ``<bnode>nodeID://b1</bnode>``,
+    whose ``nodeID://`` is not a blank node label (in XML the tag cannot occur in text,
+    so the rewrite touches nothing else).
+    """
+
+    _VIRTUOSO_BNODE = b"<bnode>nodeID://"
 
     def __init__(self, response: HTTPResponse, deadline: float) -> None:
         self.response = response
         self.deadline = deadline
         self.expired = False
         self.form = ""  # the query's form (SELECT, ASK, ...), as far as we could read it
+        self._ready = b""  # mended bytes not yet read
+        self._tail = b""  # bytes that may be the start of a pattern cut by a read
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if time.monotonic() > self.deadline:
-            self.expired = True
-            raise TimeoutError("deadline passed")
-        return self.response.readinto(buffer)
+        while not self._ready:
+            if time.monotonic() > self.deadline:
+                self.expired = True
+                raise TimeoutError("deadline passed")
+            chunk = self.response.read(65536)
+            data = (self._tail + chunk).replace(self._VIRTUOSO_BNODE, b"<bnode>")
+            if not chunk:
+                self._ready, self._tail = data, b""
+                if not data:
+                    return 0
+                break
+            keep = len(self._VIRTUOSO_BNODE) - 1
+            self._ready, self._tail = data[:-keep], data[-keep:]
+        size = min(len(buffer), len(self._ready))
+        buffer[:size] = self._ready[:size]
+        self._ready = self._ready[size:]
+        return size
 
     def close(self) -> None:
         self.response.close()
@@ -195,20 +218,22 @@ class RemoteSparqlStore:
         return int(next(iter(rows))["n"].value)  # type: ignore[call-overload, index]
 
     def export(self, out: BinaryIO) -> int:
+        # SELECT, not CONSTRUCT: engines stream solutions as they find them, while a
+        # CONSTRUCT answer is often gathered (and de-duplicated) whole before it is sent
         expected = self.triple_count()
-        reader, media_type = self._send("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", None, None,
+        reader, media_type = self._send("SELECT ?s ?p ?o WHERE { ?s ?p ?o }", None, None,
                                         None, max(self.timeout, 3600.0))
         written = 0
 
-        def counted(triples: Iterator[pyoxigraph.Triple]) -> Iterator[pyoxigraph.Triple]:
+        def triples(rows: Any) -> Iterator[pyoxigraph.Triple]:
             nonlocal written
-            for triple in triples:
+            for row in rows:
                 written += 1
-                yield triple
+                yield pyoxigraph.Triple(row[0], row[1], row[2])
 
         try:
-            triples = self._triples(io.BufferedReader(reader), _rdf_format(media_type))
-            pyoxigraph.serialize(counted(triples), out, format=pyoxigraph.RdfFormat.N_TRIPLES)
+            pyoxigraph.serialize(triples(self._parse(reader, media_type)), out,
+                                 format=pyoxigraph.RdfFormat.N_TRIPLES)
         finally:
             reader.close()
         if written != expected:
