@@ -219,10 +219,30 @@ class RemoteSparqlStore:
 
     def export(self, out: BinaryIO) -> int:
         # SELECT, not CONSTRUCT: engines stream solutions as they find them, while a
-        # CONSTRUCT answer is often gathered (and de-duplicated) whole before it is sent
+        # CONSTRUCT answer is often gathered whole first (Virtuoso refuses a large one).
+        # An engine that cuts long answers (Virtuoso: at 2^20 rows) is read again in
+        # ordered pages of the size it cut at.
         expected = self.triple_count()
-        reader, media_type = self._send("SELECT ?s ?p ?o WHERE { ?s ?p ?o }", None, None,
-                                        None, max(self.timeout, 3600.0))
+        start = out.tell()
+        written = self._export_page(out, "")
+        if written < expected:
+            out.seek(start)
+            out.truncate()
+            size, written = written, 0
+            while True:
+                page = self._export_page(out, f" ORDER BY ?s ?p ?o LIMIT {size} "
+                                              f"OFFSET {written}")
+                written += page
+                if page < size:
+                    break
+        if written != expected:
+            raise StoreUnavailable(
+                f"{self.endpoint} sent {written} of the graph's {expected} triples")
+        return written
+
+    def _export_page(self, out: BinaryIO, modifiers: str) -> int:
+        reader, media_type = self._send("SELECT ?s ?p ?o WHERE { ?s ?p ?o }" + modifiers, None,
+                                        None, None, max(self.timeout, 3600.0))
         written = 0
 
         def triples(rows: Any) -> Iterator[pyoxigraph.Triple]:
@@ -236,10 +256,6 @@ class RemoteSparqlStore:
                                  format=pyoxigraph.RdfFormat.N_TRIPLES)
         finally:
             reader.close()
-        if written != expected:
-            raise StoreUnavailable(
-                f"{self.endpoint} sent {written} of the graph's {expected} triples: the store "
-                "cuts long answers (Virtuoso: raise ResultSetMaxRows in [SPARQL])")
         return written
 
     # -- HTTP ---------------------------------------------------------------------------------
