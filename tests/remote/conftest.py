@@ -150,7 +150,7 @@ ResultSetMaxRows = 400
 MaxQueryExecutionTime = 60
 """
 # ResultSetMaxRows: Virtuoso cuts longer answers (whatever it is set to, at 2^20 rows). Set
-# below the seed build's size, so the dumps of ``serve --store`` are read in pages here too.
+# below the seed build's size, so the dumps of ``serve --store`` are read in parts here too.
 
 #: A user that may write (SPARQL Update, Graph Store) through the authenticated endpoints;
 #: everyone else may only read.
