@@ -21,6 +21,7 @@ from rdflib import Graph, Namespace, URIRef
 from rdflib.compare import isomorphic
 
 from tipgraph.build import run_build
+from tipgraph.testing import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "https://w3id.org/tipgraph/"
@@ -80,15 +81,8 @@ def expand_jsonld(text: str) -> Graph:
 # -- servers ---------------------------------------------------------------------------------
 
 def start_server(config: pytest.Config, build_dir: Path) -> contextlib.AbstractContextManager[str]:
-    """The suite's ``start_server`` (``tests/integration/conftest.py``), found among its plugins.
-
-    The conftest is not importable by name (every test directory has a ``conftest``), but
-    pytest holds it as a plugin: reuse it rather than start servers a second way.
-    """
-    here = Path(__file__).with_name("conftest.py")
-    plugin = next(p for p in config.pluginmanager.get_plugins()
-                  if Path(getattr(p, "__file__", None) or "/") == here)
-    return plugin.start_server(build_dir, workers=1)
+    """A server of its own for a module (``config`` kept for the callers' signature)."""
+    return serving(build_dir, workers=1)
 
 
 @pytest.fixture(scope="module")

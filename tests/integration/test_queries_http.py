@@ -8,14 +8,9 @@ on 127.0.0.1 and loaded with our N-Triples dump.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +20,7 @@ from click.testing import CliRunner
 from tipgraph.cli import cli
 from tipgraph.client import Client, Results
 from tipgraph.queries import Query, shipped_queries
+from tipgraph.testing import answers_sparql, free_port, running
 
 STARTUP_LIMIT = 60.0  # seconds the Oxigraph server may take to answer
 QUERIES = shipped_queries()
@@ -85,20 +81,6 @@ def _oxigraph() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("oxigraph")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "?query=ASK%7B%7D", timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def oxigraph_endpoint(seed_build_dir: Path, tmp_path_factory: pytest.TempPathFactory
                       ) -> Iterator[str]:
@@ -109,26 +91,12 @@ def oxigraph_endpoint(seed_build_dir: Path, tmp_path_factory: pytest.TempPathFac
     location = tmp_path_factory.mktemp("oxigraph")
     subprocess.run([binary, "load", "--location", str(location), "--file",
                     str(seed_build_dir / "tipgraph.nt")], check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/query"
-    server = subprocess.Popen([binary, "serve-read-only", "--location", str(location),
-                               "--bind", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        deadline = time.monotonic() + STARTUP_LIMIT
-        while not _answers(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"the Oxigraph server did not start: {server.stderr.read()!r}")
-            time.sleep(0.2)
+    command = [binary, "serve-read-only", "--location", str(location),
+               "--bind", f"127.0.0.1:{port}"]
+    with running(command, lambda: answers_sparql(url), name="the Oxigraph server"):
         yield url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)  # its own session: only what it started
-            server.wait()
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=[q.name for q in QUERIES])

@@ -8,35 +8,20 @@ An engine whose binary is missing is skipped with the reason, except in CI
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tipgraph.testing import answers_sparql, free_port, running
+
 STARTUP_LIMIT = 120.0  # seconds an engine may take to answer before the fixture gives up
 HERE = Path(__file__).resolve().parent
-
-# the suite's ``start_server`` (tipgraph serve on a free port), shared with the integration tests
-_spec = importlib.util.spec_from_file_location("integration_conftest",
-                                               HERE.parent / "integration" / "conftest.py")
-_integration = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_integration)
-start_server = _integration.start_server
-free_port = _integration.free_port
-fetch = _integration.fetch
-
 
 @dataclass(frozen=True)
 class Engine:
@@ -69,38 +54,6 @@ def find_binary(names: tuple[str, ...], why: str) -> str:
     pytest.skip(message)
 
 
-def _answers(url: str) -> bool:
-    query = urllib.parse.urlencode({"query": "ASK { ?s ?p ?o }"})
-    try:
-        with urllib.request.urlopen(f"{url}?{query}", timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def running(command: list[str], ready: str, *, cwd: Path, name: str) -> Iterator[None]:
-    """Run ``command`` until the block ends, once ``ready`` answers a query."""
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        try:
-            deadline = time.monotonic() + STARTUP_LIMIT
-            while not _answers(ready):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"{name} did not start:\n{log.read().decode()[-3000:]}")
-                time.sleep(0.3)
-            yield
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # its own session: only what it started
-                process.wait()
-
-
 @pytest.fixture(scope="session")
 def oxigraph_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """The Oxigraph server (PyPI ``oxigraph``), read-write, on a temporary store."""
@@ -109,7 +62,8 @@ def oxigraph_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine
     root = f"http://127.0.0.1:{free_port()}"
     command = [binary, "serve", "--location", str(where / "db"),
                "--bind", root.removeprefix("http://")]
-    with running(command, root + "/query", cwd=where, name="the Oxigraph server"):
+    with running(command, lambda: answers_sparql(root + "/query"), cwd=where,
+                 name="the Oxigraph server", startup_limit=STARTUP_LIMIT):
         yield Engine("oxigraph", root + "/query", root + "/update", root + "/store")
 
 
@@ -175,7 +129,8 @@ def virtuoso_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine
     (where / "setup.sql").write_text(VIRTUOSO_SETUP, encoding="utf-8")
     root = f"http://127.0.0.1:{http_port}"
     command = [binary, "+foreground", "+configfile", str(where / "virtuoso.ini")]
-    with running(command, root + "/sparql", cwd=where, name="Virtuoso"):
+    with running(command, lambda: answers_sparql(root + "/sparql"), cwd=where,
+                 name="Virtuoso", startup_limit=STARTUP_LIMIT):
         setup = subprocess.run([isql, f"127.0.0.1:{isql_port}", "dba", "dba",
                                 str(where / "setup.sql")], capture_output=True, text=True,
                                timeout=60, check=False)

@@ -24,9 +24,11 @@ from rdflib.compare import isomorphic
 from tipgraph.cli import cli
 from tipgraph.client import Client, Results
 from tipgraph.queries import Query, shipped_queries
+from tipgraph.testing import fetch
+from tipgraph.testing import serving as start_server
 from tipgraph.web import create_app
 
-from .conftest import Engine, fetch, start_server
+from .conftest import Engine
 
 GRAPHS = "https://w3id.org/tipgraph/graph/serving/"
 PUBLIC = "http://tipgraph.test/"  # both apps write the same links

@@ -23,8 +23,10 @@ from tipgraph.client import Client
 from tipgraph.queries import shipped_queries
 from tipgraph.store import RemoteSparqlStore, current_graph
 from tipgraph.synth import synthesize, write_catalogue
+from tipgraph.testing import fetch
+from tipgraph.testing import serving as start_server
 
-from .conftest import Engine, fetch, start_server
+from .conftest import Engine
 from .test_remote_serving import answer, without_virtuoso_booleans
 
 GRAPHS = "https://w3id.org/tipgraph/graph/switching/"

@@ -1,0 +1,125 @@
+"""Running real servers for tests and benchmarks: on a free loopback port, stopped after.
+
+One piece of code starts every process the suite and the benchmarks talk to
+(``tipgraph serve``, the Oxigraph server, Virtuoso): it waits until the
+process answers, shows the end of its log when it does not, and stops it
+(SIGTERM, then SIGKILL of the process group it started) when the block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from http.client import HTTPConnection
+from pathlib import Path
+
+
+class ServerDidNotStart(RuntimeError):
+    """The process exited or did not answer within its start-up limit."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(command: list[str], ready: Callable[[], bool], *, name: str,
+            cwd: Path | None = None, env: Mapping[str, str] | None = None,
+            startup_limit: float = 90.0, stop_limit: float = 30.0
+            ) -> Iterator[subprocess.Popen]:
+    """Run ``command`` in its own session until the block ends, once ``ready()`` is true.
+
+    :raises ServerDidNotStart: with the end of the process's output
+    """
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=cwd, env=None if env is None else dict(env),
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            deadline = time.monotonic() + startup_limit
+            while not ready():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    tail = log.read().decode(errors="replace")[-3000:]
+                    raise ServerDidNotStart(f"{name} did not start:\n{tail}")
+                time.sleep(0.2)
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=stop_limit)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # its own session: only what it started
+                process.wait()
+
+
+def health(base: str) -> dict | None:
+    """What ``/health`` of a tipgraph server says, or None when it does not answer."""
+    try:
+        with urllib.request.urlopen(base + "/health", timeout=5) as response:
+            return json.load(response)
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def serving(build_dir: Path, settings: Mapping[str, object] | None = None, *,
+            workers: int = 2, port: int | None = None, args: tuple[str, ...] = (),
+            startup_limit: float = 90.0) -> Iterator[str]:
+    """Run ``tipgraph serve`` on ``build_dir`` until the block ends; yields its base URL.
+
+    :param port: the port to listen on (a free one when None; given, to restart a server)
+    :param args: more ``serve`` options, e.g. ``("--store", url)``
+    """
+    port = port or free_port()
+    command = [sys.executable, "-m", "tipgraph.cli", "serve", "--build", str(build_dir),
+               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), *args]
+    for name, value in (settings or {}).items():
+        command += ["--setting", name, str(value)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPGRAPH_")}
+    base = f"http://127.0.0.1:{port}"
+    with running(command, lambda: health(base) is not None, name="tipgraph serve",
+                 cwd=build_dir, env=env, startup_limit=startup_limit, stop_limit=20.0):
+        yield base
+
+
+def fetch(url: str, *, method: str = "GET", data: bytes | None = None,
+          headers: Mapping[str, str] | None = None,
+          timeout: float = 60.0) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request, sent as given (no headers added); returns status, headers, body.
+
+    Header names come back lower-case; error statuses are returned, not raised.
+    """
+    parts = urllib.parse.urlsplit(url)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, target, body=data, headers=dict(headers or {}))
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, \
+            response.read()
+    finally:
+        connection.close()
+
+
+def answers_sparql(endpoint: str) -> bool:
+    """Whether ``endpoint`` answers ``ASK { ?s ?p ?o }`` with 200."""
+    query = urllib.parse.urlencode({"query": "ASK { ?s ?p ?o }"})
+    try:
+        with urllib.request.urlopen(f"{endpoint}?{query}", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
