@@ -13,11 +13,7 @@ JSON by pyoxigraph. Prints a table of medians and appends it to
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,17 +24,12 @@ from urllib.parse import urlencode
 import pyoxigraph
 
 from tipgraph.build import run_build
+from tipgraph.testing import serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append, machine
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _in_process(store: pyoxigraph.Store, query: str) -> int:
@@ -78,22 +69,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "build"
         run_build(out=out)
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TIPGRAPH_")}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tipgraph.cli", "serve", "--build", str(out), "--port",
-             str(port), "--workers", "1"], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            connection = HTTPConnection("127.0.0.1", port, timeout=60)
-            for _ in range(300):
-                try:
-                    connection.request("GET", "/health")
-                    if connection.getresponse().read() and True:
-                        break
-                except OSError:
-                    connection.close()
-                    time.sleep(0.2)
+        with serving(out, workers=1) as base:
+            connection = HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=60)
             store = pyoxigraph.Store.read_only(str(out / "store"))
             rows = []
             for path in queries:
@@ -102,9 +79,6 @@ def main() -> None:
                 http = _median_ms(lambda q=query: _over_http(connection, q), args.repeat)
                 rows.append((path.stem, direct, http, _over_http(connection, query)))
             connection.close()
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(20)
     lines = ["| query | in-process ms | /sparql ms | added ms | response bytes |",
              "|---|---:|---:|---:|---:|"]
     lines += [f"| {name} | {d:.2f} | {h:.2f} | {h - d:.2f} | {size} |"

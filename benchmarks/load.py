@@ -21,11 +21,7 @@ import contextlib
 import itertools
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,15 +32,10 @@ from urllib.parse import urlencode
 
 from tipgraph.build import run_build
 from tipgraph.queries import shipped_queries
+from tipgraph.testing import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _tree(pid: int) -> list[int]:
@@ -121,23 +112,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "build"
         run_build(out=out)
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tipgraph.cli", "serve", "--build", str(out), "--host",
-             "127.0.0.1", "--port", str(port), "--workers", "2", "--threads", "8"],
-            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("TIPGRAPH_")})
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/health")
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("tipgraph serve did not start") from None
-                    time.sleep(0.2)
+        with serving(out, workers=2, args=("--threads", "8")) as base:
+            port = int(base.rsplit(":", 1)[1])
+            server_pid = base.pid
             time.sleep(2)  # let the workers start their query processes
             mix = requests_mix()
             stop, results = threading.Event(), []
@@ -149,20 +126,13 @@ def main() -> None:
                 thread.start()
             memory = []
             while (elapsed := time.perf_counter() - begin) < args.seconds:
-                memory.append((round(elapsed), rss_mb(server.pid)))
+                memory.append((round(elapsed), rss_mb(server_pid)))
                 time.sleep(min(5.0, args.seconds - elapsed))
             stop.set()
             for thread in threads:
                 thread.join(120)
             duration = time.perf_counter() - begin
-            memory.append((round(duration), rss_mb(server.pid)))
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+            memory.append((round(duration), rss_mb(server_pid)))
     report(results, memory, duration, args)
 
 

@@ -14,16 +14,10 @@ store in-process. Prints a Markdown table (the figures of ``docs/deploy.md``).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlencode
@@ -31,15 +25,10 @@ from urllib.parse import urlencode
 from tipgraph.builds import BuildDir
 from tipgraph.queries import shipped_queries
 from tipgraph.store import OxigraphStore, publish
+from tipgraph.testing import serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import machine
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:
@@ -66,24 +55,14 @@ def main() -> None:
              f"({report.method}): **{published:.1f} s** "
              f"({report.triples / published:,.0f} triples/s)"]
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as temporary:
         cache = args.cache or temporary
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tipgraph.cli", "serve", "--store", args.endpoint, "--build",
-             cache, "--port", str(port), "--workers", "1",
-             *(["--setting", "store_graphs", args.graph] if args.graph else [])],
-            stdout=subprocess.DEVNULL, stderr=sys.stderr, start_new_session=True)
-        try:
-            started = time.monotonic()
-            while True:
-                try:
-                    with urllib.request.urlopen(base + "/health", timeout=600) as response:
-                        if json.load(response)["build"] == report.build_id:
-                            break
-                except OSError:
-                    time.sleep(0.2)
+        started = time.monotonic()
+        serve_args = ("--store", args.endpoint,
+                      *(["--setting", "store_graphs", args.graph] if args.graph else []))
+        # ready once it serves the published build (it makes the dumps from the store first)
+        with serving(Path(cache), workers=1, args=serve_args, startup_limit=3600) as base:
+            port = int(base.rsplit(":", 1)[1])
             lines.append(f"- `tipgraph serve --store` ready (dumps made from the store): "
                          f"**{time.monotonic() - started:.1f} s**")
             lines += ["", "| query | embedded in-process ms | via serve --store ms | rows |",
@@ -118,9 +97,6 @@ def main() -> None:
                 lines.append(f"| {query.name} | {statistics.median(local):.1f} | {status} | "
                              f"{rows} |")
                 print(lines[-1], file=sys.stderr, flush=True)
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
     print("\n".join(lines))
 
 

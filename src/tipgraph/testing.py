@@ -75,10 +75,16 @@ def health(base: str) -> dict | None:
         return None
 
 
+class ServerURL(str):
+    """A server's base URL that also knows the server's process id."""
+
+    pid: int
+
+
 @contextlib.contextmanager
 def serving(build_dir: Path, settings: Mapping[str, object] | None = None, *,
             workers: int = 2, port: int | None = None, args: tuple[str, ...] = (),
-            startup_limit: float = 90.0) -> Iterator[str]:
+            startup_limit: float = 90.0) -> Iterator[ServerURL]:
     """Run ``tipgraph serve`` on ``build_dir`` until the block ends; yields its base URL.
 
     :param port: the port to listen on (a free one when None; given, to restart a server)
@@ -92,8 +98,11 @@ def serving(build_dir: Path, settings: Mapping[str, object] | None = None, *,
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPGRAPH_")}
     base = f"http://127.0.0.1:{port}"
     with running(command, lambda: health(base) is not None, name="tipgraph serve",
-                 cwd=build_dir, env=env, startup_limit=startup_limit, stop_limit=20.0):
-        yield base
+                 cwd=build_dir, env=env, startup_limit=startup_limit,
+                 stop_limit=20.0) as process:
+        url = ServerURL(base)
+        url.pid = process.pid
+        yield url
 
 
 def fetch(url: str, *, method: str = "GET", data: bytes | None = None,
