@@ -58,6 +58,9 @@ SETTINGS: tuple[Setting, ...] = (
             "times this. 0: no limit."),
     Setting("query_workers", 2, "Query processes per web worker (a stopped query's process "
             "is replaced)."),
+    Setting("result_cache_mb", 64.0, "Memory, in MiB per web worker, for answers of /sparql "
+            "kept for the build in service (a repeated query with the same format is answered "
+            "from memory, least recently used answers evicted first); 0: no cache."),
     Setting("service_allowlist", [], "Endpoints that SERVICE may query (comma-separated); "
             "empty: SERVICE makes no outbound request."),
     Setting("cors_origins", "*", "Value of Access-Control-Allow-Origin."),

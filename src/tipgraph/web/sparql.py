@@ -22,6 +22,8 @@ from tipgraph.guard import redact_paths
 from tipgraph.namespaces import PREFIXES
 from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryEngine, QueryError, QueryJob
 from tipgraph.web import get_build, get_service
+from tipgraph.web.caching import conditional
+from tipgraph.web.result_cache import get_result_cache
 
 bp = Blueprint("sparql", __name__)
 
@@ -140,7 +142,13 @@ def sparql() -> Response:
         named_graphs=tuple(named) if defaults or named else None,
         prefixes=tuple(PREFIXES.items()),
         service_allowlist=tuple(config["service_allowlist"]))
-    answer = build.store.answer(job)
+    cache = get_result_cache()
+    answer = cache.get(build.id, job) if cache else None
+    hit = answer is not None
+    if answer is None:
+        answer = build.store.answer(job)
+        if cache:
+            cache.put(build.id, job, answer)
     if answer.format == "html":
         response = Response(_results_page(queries[0], answer),
                             content_type="text/html; charset=utf-8")
@@ -154,7 +162,9 @@ def sparql() -> Response:
         response.headers["X-SPARQL-MaxRows"] = str(config["max_results"])
         response.headers["Warning"] = (f'199 tipgraph "answer cut at {config["max_results"]} '
                                        'results (setting max_results)"')
-    return response
+    response.headers["X-Cache"] = "hit" if hit else "miss"
+    # the job holds all that selects the answer: query, dataset, formats, limits
+    return conditional(response, build, repr(job))
 
 
 def _results_page(query: str, answer: QueryAnswer) -> str:
@@ -253,4 +263,7 @@ def health() -> Response:
                         status=503, content_type="application/json")
     body = {"status": "ok", "build": build.id, "triples": build.triples,
             "modified": build.modified.isoformat(), "base": get_service().base}
+    cache = get_result_cache()
+    if cache:
+        body["result_cache"] = cache.statistics()
     return Response(json.dumps(body), content_type="application/json")

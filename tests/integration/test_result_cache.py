@@ -1,0 +1,131 @@
+"""The result cache of /sparql: repeated queries from memory, 304s, a new build, the budget."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tipgraph.builds import BuildDir
+from tipgraph.web import create_app
+
+COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+JSON = {"Accept": "application/sparql-results+json"}
+
+
+@pytest.fixture()
+def build_dir(seed_build_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the seed build directory, so a test may switch in a new build."""
+    root = tmp_path / "builds"
+    shutil.copytree(seed_build_dir, root, symlinks=True)
+    return root
+
+
+@contextlib.contextmanager
+def _app(build_dir: Path, **settings: object) -> Iterator[Flask]:
+    app = create_app({"build_dir": str(build_dir), **settings})
+    try:
+        yield app
+    finally:
+        from tipgraph.web.sparql import get_engine
+
+        with app.app_context():
+            get_engine().close()
+
+
+@pytest.fixture()
+def app(build_dir: Path) -> Iterator[Flask]:
+    with _app(build_dir) as app:
+        yield app
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def _health(client: FlaskClient) -> dict:
+    return client.get("/health").get_json()["result_cache"]
+
+
+def test_a_repeated_query_is_answered_from_the_cache(client: FlaskClient) -> None:
+    first = client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
+    second = client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
+    assert second.data == first.data
+    assert second.headers["Content-Type"] == first.headers["Content-Type"]
+    assert _health(client)["hits"] == 1
+
+
+def test_another_format_is_another_answer(client: FlaskClient) -> None:
+    json = client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
+    csv = client.get("/sparql", query_string={"query": COUNT}, headers={"Accept": "text/csv"})
+    assert csv.headers["X-Cache"] == "miss"
+    assert csv.headers["Content-Type"].startswith("text/csv")
+    assert csv.headers["ETag"] != json.headers["ETag"]
+
+
+def test_a_post_shares_the_answer_of_a_get(client: FlaskClient) -> None:
+    client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
+    posted = client.post("/sparql", data=COUNT, headers={
+        **JSON, "Content-Type": "application/sparql-query"})
+    assert posted.headers["X-Cache"] == "hit"
+
+
+def test_a_conditional_request_gets_304(client: FlaskClient) -> None:
+    first = client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
+    etag = first.headers["ETag"]
+    again = client.get("/sparql", query_string={"query": COUNT},
+                       headers={**JSON, "If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.data == b""
+    other = client.get("/sparql", query_string={"query": COUNT + " LIMIT 1"},
+                       headers={**JSON, "If-None-Match": etag})
+    assert other.status_code == 200
+
+
+def test_a_new_build_misses(client: FlaskClient, build_dir: Path) -> None:
+    first = client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
+    builds = BuildDir(build_dir)
+    new = builds.new_build()
+    current = builds.current()
+    assert current is not None
+    new.rmdir()
+    shutil.copytree(current, new)
+    builds.publish(new)
+    after = client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
+    assert after.headers["X-Tipgraph-Build"] == new.name != first.headers["X-Tipgraph-Build"]
+    assert after.headers["X-Cache"] == "miss"
+    assert after.headers["ETag"] != first.headers["ETag"]
+    assert client.get("/sparql", query_string={"query": COUNT},
+                      headers={**JSON, "If-None-Match": first.headers["ETag"]}).status_code == 200
+    assert _health(client)["entries"] == 1  # the old build's answers are gone
+
+
+def test_the_budget_evicts_the_least_recently_used(build_dir: Path) -> None:
+    with _app(build_dir, result_cache_mb=0.002) as app:  # about 2 KiB: two small answers
+        client = app.test_client()
+        queries = [f"SELECT ?n WHERE {{ BIND({n} AS ?n) }}" for n in range(4)]
+        for query in queries:
+            client.get("/sparql", query_string={"query": query}, headers=JSON)
+        stats = _health(client)
+        assert stats["evictions"] >= 1
+        assert stats["bytes"] <= stats["budget"]
+        newest = client.get("/sparql", query_string={"query": queries[-1]}, headers=JSON)
+        oldest = client.get("/sparql", query_string={"query": queries[0]}, headers=JSON)
+        assert (newest.headers["X-Cache"], oldest.headers["X-Cache"]) == ("hit", "miss")
+
+
+def test_a_budget_of_zero_turns_the_cache_off(build_dir: Path) -> None:
+    with _app(build_dir, result_cache_mb=0) as app:
+        client = app.test_client()
+        for _ in range(2):
+            answer = client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
+            assert answer.headers["X-Cache"] == "miss"
+        assert "result_cache" not in client.get("/health").get_json()
