@@ -30,6 +30,7 @@ from tipgraph.reasoning import infer, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
 from tipgraph.sources import read_sources
+from tipgraph.statistics import add_statistics
 from tipgraph.store import load_store, open_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_graph
 
@@ -135,6 +136,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, report:
                              published=previous.get("slugs", {}))
     with _stage("reason", report, progress):
         graph = infer(mapped.triples, load_ontology(), base=base)
+        add_statistics(graph)  # counts per facet value, read by the pages (statistics.py)
     with _stage("validate", report, progress):
         report.shacl = validate_graph(graph, load_shapes(), mapped.provenance,
                                       workers=os.cpu_count() or 1)

@@ -48,6 +48,8 @@ class TIP(DefinedNamespace):
     countryRegion: URIRef  # the IOM region of a stated country (inferred)
     sourceFile: URIRef  # file name of the source (never a path)
     sourceLine: URIRef  # line of the record in its source file
+    Statistic: URIRef  # a count published as data: publications per facet value
+    facet: URIRef  # the browse facet a statistic counts by
 
 
 class GN(DefinedNamespace):

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from rdflib.namespace import VOID
 
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
 from tipgraph.store import GraphStore
@@ -143,17 +146,70 @@ def load_catalogue(store: GraphStore) -> Catalogue:
     return Catalogue(list(entries.values()), labels)
 
 
-class CatalogueCache:
-    """One catalogue per build in service, made on first use."""
+@dataclass(frozen=True)
+class Statistics:
+    """The counts a build published as data (``tip:Statistic``, see tipgraph.statistics)."""
 
-    def __init__(self) -> None:
+    #: facet -> ``(key, label, count)``, ordered as :meth:`Catalogue.counts` orders them
+    counts: dict[str, list[tuple[str, str, int]]]
+    #: class URI -> number of instances
+    classes: dict[str, int]
+    #: facet key -> the URI it stands for (for links)
+    uris: dict[str, str]
+
+    def per_year(self) -> list[tuple[str, int]]:
+        return sorted((key, n) for key, _, n in self.counts["year"])
+
+    def per_region(self) -> list[tuple[Link, int]]:
+        """As :meth:`Catalogue.per_region`: most publications first, then by label."""
+        links = [(Link(self.uris[key], label), n) for key, label, n in self.counts["region"]]
+        return sorted(links, key=lambda kv: (-kv[1], kv[0].label))
+
+
+def load_statistics(store: GraphStore) -> Statistics | None:
+    """The build's published counts, or None for a build made before they were published."""
+    rows = _rows(store, f"""
+        SELECT ?facet ?value (SAMPLE(?l) AS ?label) ?n WHERE {{
+          ?s a <{TIP.Statistic}> ; <{TIP.facet}> ?facet ; <{RDF.value}> ?value ;
+             <{VOID.entities}> ?n .
+          OPTIONAL {{ ?value <{SKOS.prefLabel}>|<{SCHEMA.name}> ?l }}
+        }} GROUP BY ?facet ?value ?n""")
+    if not rows:
+        return None
+    counters: dict[str, Counter[str]] = {facet: Counter() for facet in FACETS}
+    labels: dict[str, str] = {}
+    uris: dict[str, str] = {}
+    classes: dict[str, int] = {}
+    for row in rows:
+        facet, value, n = row["facet"], row["value"], int(row["n"])
+        if facet == "class":
+            classes[value] = n
+        elif facet in counters:
+            key = value if facet == "year" else Link(value, "").key
+            counters[facet][key] += n
+            labels[key] = row.get("label", value)
+            uris[key] = value
+    counts = {}
+    for facet, counter in counters.items():
+        order = (sorted(counter.items(), reverse=True) if facet == "year"
+                 else sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+        counts[facet] = [(key, labels[key], n) for key, n in order]
+    return Statistics(counts, classes, uris)
+
+
+class BuildCache:
+    """One value per build in service (its catalogue, its statistics), made on first use."""
+
+    def __init__(self, load: Callable[[GraphStore], Any]) -> None:
+        self._load = load
         self._lock = threading.Lock()
-        self._by_build: dict[str, Catalogue] = {}
+        self._by_build: dict[str, Any] = {}
 
-    def get(self, build_id: str, store: GraphStore) -> Catalogue:
-        catalogue = self._by_build.get(build_id)
-        if catalogue is None:
-            with self._lock:
-                catalogue = self._by_build.get(build_id) or load_catalogue(store)
-                self._by_build = {build_id: catalogue}  # older builds are out of service
-        return catalogue
+    def get(self, build_id: str, store: GraphStore) -> Any:
+        if build_id in self._by_build:
+            return self._by_build[build_id]
+        with self._lock:
+            if build_id not in self._by_build:
+                # older builds are out of service
+                self._by_build = {build_id: self._load(store)}
+            return self._by_build[build_id]

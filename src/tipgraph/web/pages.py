@@ -30,7 +30,14 @@ from tipgraph.namespaces import (
 )
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import conditional
-from tipgraph.web.catalogue import FACETS, Catalogue, CatalogueCache
+from tipgraph.web.catalogue import (
+    FACETS,
+    BuildCache,
+    Catalogue,
+    Statistics,
+    load_catalogue,
+    load_statistics,
+)
 from tipgraph.web.documents import label_of
 from tipgraph.web.service import Build
 
@@ -44,7 +51,14 @@ FIRST_PROPERTIES = (RDF.type, SKOS.prefLabel, DCT.title, GN.name, FOAF.name, SCH
 
 
 def catalogue(build: Build) -> Catalogue:
-    cache = current_app.extensions.setdefault("tipgraph.catalogue", CatalogueCache())
+    cache = current_app.extensions.setdefault("tipgraph.catalogue", BuildCache(load_catalogue))
+    return cache.get(build.id, build.store)
+
+
+def statistics(build: Build) -> Statistics | None:
+    """The counts the build published, read once per build (None for an older build)."""
+    cache = current_app.extensions.setdefault("tipgraph.statistics",
+                                              BuildCache(load_statistics))
     return cache.get(build.id, build.store)
 
 
@@ -59,20 +73,26 @@ def html(body: str, build: Build) -> Response:
 def home() -> Response:
     """What the dataset is, its size, where its services are, and two charts."""
     build = get_build()
-    cat = catalogue(build)
-    counts = _type_counts(build)
-    years = cat.per_year()
-    regions = cat.per_region()
+    # the published statistics when the build has them: no scan of every publication
+    stats = statistics(build)
+    source: Statistics | Catalogue = stats or catalogue(build)
+    counts = _type_counts(build, stats)
+    years = source.per_year()
+    regions = source.per_region()
+    publications = (stats.classes.get(str(TIP.Publication), 0) if stats
+                    else len(catalogue(build).entries))
     return html(render_template(
-        "home.html", build=build, counts=counts, publications=len(cat.entries),
+        "home.html", build=build, counts=counts, publications=publications,
         year_chart=_column_chart(years), region_chart=_bar_chart(
             [(link.label, n, _browse_url(region=link.key)) for link, n in regions]),
         settings=get_service().settings), build)
 
 
-def _type_counts(build: Build) -> list[tuple[str, int]]:
+def _type_counts(build: Build, stats: Statistics | None) -> list[tuple[str, int]]:
     types = [("countries", TIP.Country), ("regions", TIP.Region),
              ("organisations", SCHEMA.Organization), ("persons", SCHEMA.Person)]
+    if stats:
+        return [(name, stats.classes.get(str(t), 0)) for name, t in types]
     values = " ".join(f"<{t}>" for _, t in types)
     rows = build.store.query(f"SELECT ?t (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s a ?t "
                              f"VALUES ?t {{ {values} }} }} GROUP BY ?t")
@@ -160,10 +180,13 @@ def browse() -> Response:
     def with_(**changes: Any) -> str:
         return _browse_url(**{**state, **changes})
 
+    # unfiltered, the counts are the published statistics; filtered, counted here
+    stats = None if query or any(chosen.values()) else statistics(build)
+    counts = stats.counts if stats else cat.counts(entries)
     facets = []
     for name, heading in FACETS.items():
         values = []
-        for key, label, n in cat.counts(entries)[name]:
+        for key, label, n in counts[name]:
             active = key in chosen[name]
             others = [v for v in chosen[name] if v != key]
             values.append({"label": label, "count": n, "active": active,
