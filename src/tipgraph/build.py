@@ -136,7 +136,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, report:
                              published=previous.get("slugs", {}))
     with _stage("reason", report, progress):
         graph = infer(mapped.triples, load_ontology(), base=base)
-        add_statistics(graph)  # counts per facet value, read by the pages (statistics.py)
+        add_statistics(graph, base)  # counts per facet value, read by the pages (statistics.py)
     with _stage("validate", report, progress):
         report.shacl = validate_graph(graph, load_shapes(), mapped.provenance,
                                       workers=os.cpu_count() or 1)

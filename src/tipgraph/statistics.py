@@ -6,22 +6,25 @@ request; the build knows the answer already. So after reasoning it adds one
 is how many publications have that value) and one per class (how many
 instances it has), and the pages read those few nodes instead of counting::
 
-    _:s a tip:Statistic ; tip:facet "region" ;
+    <https://w3id.org/tipgraph/dataset#statistic-region-west-and-central-africa>
+        a tip:Statistic ; tip:facet "region" ;
         rdf:value <https://w3id.org/tipgraph/place/west-and-central-africa> ;
         void:entities 8276 .
 
 The facets are those of the browse page, with the same meaning: a region
 counts the publications that name it and those that name one of its countries
-(the materialised ``dct:spatial``). Nodes are blank, with labels derived from
-facet and value, so a rebuild of the same data writes the same dump.
+(the materialised ``dct:spatial``). Each is named in the dataset's document
+(``<base>dataset#statistic-<facet>-<key>``) rather than by a blank node, which
+every store copies as it is, and a rebuild of the same data names the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
+import re
 from collections import Counter
+from urllib.parse import quote
 
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, SKOS, VOID, XSD
 
 from tipgraph.namespaces import DCT, SCHEMA, TIP
@@ -55,22 +58,23 @@ def count(graph: Graph) -> dict[str, Counter]:
     return counts
 
 
-def statistics_triples(graph: Graph) -> list[tuple]:
-    """The ``tip:Statistic`` nodes describing ``graph``'s counts."""
+def statistics_triples(graph: Graph, base: str) -> list[tuple]:
+    """The ``tip:Statistic`` nodes describing ``graph``'s counts, named under ``base``."""
+    dataset = base.rstrip("/#") + "/dataset"
     triples: list[tuple] = []
     for facet, counter in count(graph).items():
         for value, n in sorted(counter.items()):
-            digest = hashlib.sha256(f"{facet}\x1f{value}".encode()).hexdigest()[:20]
-            node = BNode(f"statistic{digest}")
+            key = re.split(r"[/#]", str(value).rstrip("/"))[-1]
+            node = URIRef(f"{dataset}#statistic-{facet}-{quote(key, safe='-._~')}")
             triples += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet)),
                         (node, RDF.value, value),
                         (node, VOID.entities, Literal(n, datatype=XSD.integer))]
     return triples
 
 
-def add_statistics(graph: Graph) -> int:
-    """Add the statistics to ``graph``; returns how many facet values were counted."""
-    triples = statistics_triples(graph)
+def add_statistics(graph: Graph, base: str) -> int:
+    """Add the statistics to ``graph``; returns how many values were counted."""
+    triples = statistics_triples(graph, base)
     for triple in triples:
         graph.add(triple)
     return len(triples) // 4
