@@ -26,21 +26,12 @@ from urllib.parse import unquote_to_bytes
 
 import pyoxigraph
 
+from tipgraph.queries import tokens
 from tipgraph.sparql_engine import QueryError, QuerySyntaxError
+
 
 # Tokens that can hold a bracket which is not one: strings (long ones first),
 # IRIs, comments. Everything else is skipped by the search itself.
-_TOKENS = re.compile(r'''
-      (?P<skip> \"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"
-              | \'\'\'(?:[^'\\]|\\.|'(?!''))*\'\'\'
-              | "(?:[^"\\\n\r]|\\.)*"
-              | '(?:[^'\\\n\r]|\\.)*'
-              | <[^<>"{}|^`\\\x00-\x20]*>
-              | \#[^\n\r]* )
-    | (?P<open> [{(\[] )
-    | (?P<close> [})\]] )''', re.VERBOSE | re.DOTALL)
-
-
 def query_depth(text: str) -> int:
     """How deep ``{``, ``(`` and ``[`` nest in ``text``, outside strings, IRIs and comments.
 
@@ -52,12 +43,13 @@ def query_depth(text: str) -> int:
     2
     """
     depth = deepest = 0
-    for match in _TOKENS.finditer(text):
-        kind = match.lastgroup
-        if kind == "open":
+    for kind, token, _ in tokens(text):  # the shipped queries' lexer: one SPARQL lexer
+        if kind != "other":
+            continue
+        if token in "{([":
             depth += 1
             deepest = max(deepest, depth)
-        elif kind == "close":
+        elif token in "})]":
             depth = max(0, depth - 1)
     return deepest
 
