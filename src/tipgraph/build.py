@@ -23,7 +23,7 @@ from rdflib import Graph, URIRef
 from tipgraph import __version__
 from tipgraph.builds import BuildDir
 from tipgraph.errors import BuildFailed, Problem
-from tipgraph.formats import rdf_format, write_rdf
+from tipgraph.formats import jsonld_context, rdf_format, write_rdf
 from tipgraph.mapping import map_records
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.reasoning import infer, load_ontology
@@ -101,13 +101,11 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
         _write_outputs(graph, target, report, progress)
         (target / PUBLISHED_FILE).write_text(json.dumps(published, indent=1, sort_keys=True),
                                              encoding="utf-8")
-    except BaseException as error:
+    except BaseException:
         report.status = "failed"
         report.write(target / "report.json")
         shutil.rmtree(target / "store", ignore_errors=True)
         build_dir.mark_failed(target)
-        if isinstance(error, BuildFailed):
-            raise
         raise
     report.status = "published"
     report.write(target / "report.json")
@@ -176,21 +174,6 @@ def write_dumps(target: Path, triples: Sequence[pyoxigraph.Triple]) -> None:
     context = jsonld_context()
     (target / "tipgraph.ttl").write_bytes(write_rdf(rdf_format("turtle"), triples, context))
     (target / "tipgraph.jsonld").write_bytes(write_rdf(rdf_format("jsonld"), triples, context))
-
-
-#: The JSON-LD context the project ships: our prefixes, with ``schema:`` as ``https://``.
-#: schema.org's own context maps ``schema:`` to ``http://schema.org/``; ours is inline
-#: in every JSON-LD we write, so expanding never fetches it and yields exactly our triples.
-CONTEXT_PATH = Path(__file__).resolve().parent / "context.jsonld"
-
-
-def jsonld_context() -> dict[str, str]:
-    """The JSON-LD context of our dumps and documents (``context.jsonld``, shipped).
-
-    >>> jsonld_context()["schema"]
-    'https://schema.org/'
-    """
-    return dict(json.loads(CONTEXT_PATH.read_text(encoding="utf-8"))["@context"])
 
 
 def peak_memory_mb() -> float | None:

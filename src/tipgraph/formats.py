@@ -23,6 +23,8 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Literal as KindLiteral
 from xml.sax.saxutils import escape, quoteattr
 
@@ -370,3 +372,24 @@ def compact_jsonld(expanded: list[dict], prefixes: dict[str, str]) -> dict:
 
     return {"@context": {p: ns for ns, p in sorted(spaces, key=lambda x: x[1])},
             "@graph": node(expanded)}
+
+
+#: The JSON-LD context the project ships: our prefixes, with ``schema:`` as ``https://``.
+#: schema.org's own context maps ``schema:`` to ``http://schema.org/``; ours is inline
+#: in every JSON-LD we write, so expanding never fetches it and yields exactly our triples.
+CONTEXT_PATH = Path(__file__).resolve().parent / "context.jsonld"
+
+
+def jsonld_context() -> dict[str, str]:
+    """The JSON-LD context of our dumps and documents (``context.jsonld``, shipped).
+
+    >>> jsonld_context()["schema"]
+    'https://schema.org/'
+    """
+    return dict(_shipped_context())
+
+
+@cache
+def _shipped_context() -> dict[str, str]:
+    """Read once per process: documents ask for it on every JSON-LD request."""
+    return json.loads(CONTEXT_PATH.read_text(encoding="utf-8"))["@context"]

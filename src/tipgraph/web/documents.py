@@ -17,7 +17,7 @@ from pathlib import Path
 import pyoxigraph
 from rdflib import Graph, URIRef
 
-from tipgraph.build import jsonld_context
+from tipgraph.formats import jsonld_context
 from tipgraph.namespaces import DCT, FOAF, GN, RDFS, SCHEMA, SKOS, bind_prefixes
 from tipgraph.store import GraphStore
 

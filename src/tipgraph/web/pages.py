@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -208,8 +209,10 @@ def browse() -> Response:
 # -- helpers for the query pages (templates of the SPARQL area) ----------------------------
 
 @bp.app_template_global()
+@cache
 def shipped_queries() -> list[Any]:
-    """The queries in ``queries/`` (title, description, parameters), as examples."""
+    """The queries in ``queries/`` (title, description, parameters), as examples; read once
+    per worker, not on every render of the query page."""
     from tipgraph.queries import shipped_queries as load
 
     return load()
