@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pyoxigraph
 import pytest
+from rdflib import Graph
+from rdflib.namespace import RDF
 
 from tipgraph.namespaces import TIP
+from tipgraph.statistics import add_statistics, statistics_triples
 from tipgraph.store import OxigraphStore
 from tipgraph.web.catalogue import Statistics, load_catalogue, load_statistics
 
@@ -60,3 +63,20 @@ def test_statistics_are_named_in_the_dataset_document(store: OxigraphStore) -> N
     assert T + "dataset#statistic-year-2020" in names
     assert T + "dataset#statistic-class-Publication" in names
     assert all(name.startswith(T + "dataset#statistic-") for name in names)
+
+
+
+def test_statistics_from_plain_triples_match_those_from_a_graph(seed_build_dir: Path) -> None:
+    """The build hands over its closure as triples, not a Graph: same statistics either way."""
+    graph = Graph()
+    graph.parse(seed_build_dir / "current" / "tipgraph.nt", format="nt")
+    statistic = set(graph.subjects(RDF.type, TIP.Statistic))
+    assert statistic
+    closure = [t for t in graph if t[0] not in statistic]
+    from_triples = statistics_triples(iter(closure), T)
+    assert set(from_triples) == {t for t in graph if t[0] in statistic}
+    again = Graph()
+    for triple in closure:
+        again.add(triple)
+    assert add_statistics(again, T) == len(statistic)
+    assert set(again) == set(closure) | set(from_triples)

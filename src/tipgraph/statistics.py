@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from urllib.parse import quote
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, SKOS, VOID, XSD
+from rdflib.term import Node
 
 from tipgraph.namespaces import DCT, SCHEMA, TIP
 
@@ -38,43 +40,59 @@ FACETS: dict[str, tuple[URIRef, URIRef | None]] = {
     "category": (DCT.subject, SKOS.Concept),
 }
 
+Triple = tuple[Node, Node, Node]
+
 #: Classes whose instances are counted (facet ``class``).
 CLASSES = (TIP.Publication, TIP.Country, TIP.Region, SCHEMA.Organization, SCHEMA.Person)
 
 
-def count(graph: Graph) -> dict[str, Counter]:
-    """Publications per value for each facet, and instances per class (facet ``class``)."""
-    publications = set(graph.subjects(RDF.type, TIP.Publication))
-    members = {kind: set(graph.subjects(RDF.type, kind))
-               for _, kind in FACETS.values() if kind is not None}
+def count(triples: Iterable[Triple]) -> dict[str, Counter]:
+    """Publications per value for each facet, and instances per class (facet ``class``).
+
+    One pass over the triples: the closure may be a list or a stream, not a Graph.
+    """
+    props = {prop for prop, _ in FACETS.values()}
+    kinds = {kind for _, kind in FACETS.values() if kind is not None} | set(CLASSES)
+    members: dict[Node, set[Node]] = {kind: set() for kind in kinds}
+    uses: dict[Node, list[tuple[Node, Node]]] = {prop: [] for prop in props}
+    for s, p, o in triples:
+        if p == RDF.type:
+            if o in members:
+                members[o].add(s)
+        elif p in uses:
+            uses[p].append((s, o))
+    publications = members[TIP.Publication]
     counts: dict[str, Counter] = {facet: Counter() for facet in FACETS}
     for facet, (prop, kind) in FACETS.items():
         wanted = members[kind] if kind is not None else None
-        for subject, value in graph.subject_objects(prop):
+        for subject, value in uses[prop]:
             if subject in publications and (wanted is None or value in wanted):
                 counts[facet][value] += 1
-    counts["class"] = Counter({kind: len(set(graph.subjects(RDF.type, kind)))
-                               for kind in CLASSES})
+    counts["class"] = Counter({kind: len(members[kind]) for kind in CLASSES})
     return counts
 
 
-def statistics_triples(graph: Graph, base: str) -> list[tuple]:
-    """The ``tip:Statistic`` nodes describing ``graph``'s counts, named under ``base``."""
+def statistics_triples(triples: Iterable[Triple], base: str) -> list[Triple]:
+    """The ``tip:Statistic`` nodes describing the closure's counts, named under ``base``.
+
+    ``triples`` is the reasoned closure (``rdf:type`` triples included) as rdflib
+    terms, in any iterable: the build hands over what it holds, not a Graph.
+    """
     dataset = base.rstrip("/#") + "/dataset"
-    triples: list[tuple] = []
-    for facet, counter in count(graph).items():
+    out: list[Triple] = []
+    for facet, counter in count(triples).items():
         for value, n in sorted(counter.items()):
             key = re.split(r"[/#]", str(value).rstrip("/"))[-1]
             node = URIRef(f"{dataset}#statistic-{facet}-{quote(key, safe='-._~')}")
-            triples += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet)),
-                        (node, RDF.value, value),
-                        (node, VOID.entities, Literal(n, datatype=XSD.integer))]
-    return triples
+            out += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet)),
+                    (node, RDF.value, value),
+                    (node, VOID.entities, Literal(n, datatype=XSD.integer))]
+    return out
 
 
 def add_statistics(graph: Graph, base: str) -> int:
     """Add the statistics to ``graph``; returns how many values were counted."""
-    triples = statistics_triples(graph, base)
+    triples = statistics_triples(list(graph), base)
     for triple in triples:
         graph.add(triple)
     return len(triples) // 4
