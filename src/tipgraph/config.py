@@ -61,6 +61,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("result_cache_mb", 64.0, "Memory, in MiB per web worker, for answers of /sparql "
             "kept for the build in service (a repeated query with the same format is answered "
             "from memory, least recently used answers evicted first); 0: no cache."),
+    Setting("document_links", 50, "Most resources linking to one resource by one property that "
+            "its document and page carry (a region has thousands of publications): the rest "
+            "are on the next pages of the document (?page=2), which each page links to."),
     Setting("service_allowlist", [], "Endpoints that SERVICE may query (comma-separated); "
             "empty: SERVICE makes no outbound request."),
     Setting("cors_origins", "*", "Value of Access-Control-Allow-Origin."),
