@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +20,8 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from http.client import HTTPConnection
 from pathlib import Path
 
@@ -132,3 +134,124 @@ def answers_sparql(endpoint: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def find_binary(names: Sequence[str]) -> str | None:
+    """The first of ``names`` beside this Python (a venv's console scripts) or on PATH."""
+    for name in names:
+        beside = Path(sys.executable).parent / name
+        if beside.is_file():
+            return str(beside)
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+VIRTUOSO_INI = """\
+[Database]
+DatabaseFile = {db}/virtuoso.db
+ErrorLogFile = {db}/virtuoso.log
+LockFile = {db}/virtuoso.lck
+TransactionFile = {db}/virtuoso.trx
+xa_persistent_file = {db}/virtuoso.pxa
+MaxCheckpointRemap = 2000
+Striping = 0
+TempStorage = TempDatabase
+
+[TempDatabase]
+DatabaseFile = {db}/virtuoso-temp.db
+TransactionFile = {db}/virtuoso-temp.trx
+MaxCheckpointRemap = 2000
+Striping = 0
+
+[Parameters]
+ServerPort = 127.0.0.1:{isql_port}
+DisableUnixSocket = 1
+ServerThreads = 10
+CheckpointInterval = 60
+NumberOfBuffers = {buffers}
+MaxDirtyBuffers = {dirty_buffers}
+DirsAllowed = {dirs_allowed}
+
+[HTTPServer]
+ServerPort = 127.0.0.1:{http_port}
+ServerRoot = {db}
+ServerThreads = 10
+MaxClientConnections = 10
+
+[SPARQL]
+ResultSetMaxRows = {max_rows}
+MaxQueryExecutionTime = {max_seconds}
+"""
+# Our own ini rather than the package's: both ports on 127.0.0.1 only, the database in a
+# directory of the caller's, and the row and time caps chosen by the caller.
+# ResultSetMaxRows also caps CONSTRUCT answers; Virtuoso cuts any answer at 2^20 rows.
+# MaxQueryExecutionTime is an "anytime" limit: past it Virtuoso answers with partial results.
+
+
+@dataclass(frozen=True)
+class Virtuoso:
+    """A running Virtuoso open-source server and how to reach it."""
+
+    root: str  # http://127.0.0.1:PORT
+    isql: str  # the isql binary
+    isql_port: int
+    directory: Path  # its database, log and ini
+    pid: int
+
+    @property
+    def sparql(self) -> str:
+        """The SPARQL 1.1 Protocol endpoint."""
+        return self.root + "/sparql"
+
+    def run_sql(self, script: str, *, timeout: float = 60.0) -> str:
+        """Run ``script`` through isql as ``dba``; returns isql's output.
+
+        :raises RuntimeError: when isql fails or reports an error
+        """
+        path = self.directory / f"script-{time.monotonic_ns()}.sql"
+        path.write_text(script, encoding="utf-8")
+        done = subprocess.run([self.isql, f"127.0.0.1:{self.isql_port}", "dba", "dba",
+                               str(path)], capture_output=True, text=True, timeout=timeout,
+                              check=False)
+        output = done.stdout + done.stderr
+        if done.returncode != 0 or "*** Error" in output:
+            raise RuntimeError(f"isql failed on Virtuoso: {output[-3000:]}")
+        return output
+
+
+@contextlib.contextmanager
+def virtuoso(directory: Path, *, binary: str | None = None, isql: str | None = None,
+             max_rows: int = 10_000, max_seconds: int = 60, buffers: int = 10_000,
+             dirs_allowed: Sequence[Path] = (), startup_limit: float = 120.0
+             ) -> Iterator[Virtuoso]:
+    """Run Virtuoso (Debian ``virtuoso-opensource-7-bin``) from our own ini in ``directory``.
+
+    Not the Debian service, which listens on every interface: this one listens on two
+    free 127.0.0.1 ports, keeps its database in ``directory`` and stops when the block
+    ends.
+
+    :param max_rows: most rows (or CONSTRUCT triples) of one answer
+    :param max_seconds: the anytime limit of one query, in seconds
+    :param buffers: 8 KiB pages of its cache
+    :param dirs_allowed: directories the bulk loader (``ld_dir``) may read besides its own
+    :raises FileNotFoundError: when ``virtuoso-t`` or ``isql`` is not installed
+    :raises ServerDidNotStart: with the end of its output
+    """
+    binary = binary or find_binary(("virtuoso-t",))
+    isql = isql or find_binary(("isql-vt", "isql"))
+    if binary is None or isql is None:
+        raise FileNotFoundError("virtuoso-t or isql-vt not found: apt-get install "
+                                "virtuoso-opensource-7-bin")
+    isql_port, http_port = free_port(), free_port()
+    ini = directory / "virtuoso.ini"
+    ini.write_text(VIRTUOSO_INI.format(
+        db=directory, isql_port=isql_port, http_port=http_port, max_rows=max_rows,
+        max_seconds=max_seconds, buffers=buffers, dirty_buffers=buffers * 3 // 5,
+        dirs_allowed=", ".join(str(d) for d in (directory, *dirs_allowed))), encoding="utf-8")
+    root = f"http://127.0.0.1:{http_port}"
+    with running([binary, "+foreground", "+configfile", str(ini)],
+                 lambda: answers_sparql(root + "/sparql"), cwd=directory, name="Virtuoso",
+                 startup_limit=startup_limit) as process:
+        yield Virtuoso(root, isql, isql_port, directory, process.pid)

@@ -9,15 +9,13 @@ An engine whose binary is missing is skipped with the reason, except in CI
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tipgraph import testing
 from tipgraph.testing import answers_sparql, free_port, running
 
 STARTUP_LIMIT = 120.0  # seconds an engine may take to answer before the fixture gives up
@@ -41,13 +39,9 @@ class Engine:
 
 def find_binary(names: tuple[str, ...], why: str) -> str:
     """The first of ``names`` on PATH (or beside this Python); skipped, or failed in CI."""
-    for name in names:
-        beside = Path(sys.executable).parent / name
-        if beside.is_file():
-            return str(beside)
-        found = shutil.which(name)
-        if found:
-            return found
+    found = testing.find_binary(names)
+    if found:
+        return found
     message = f"{' or '.join(names)} not found: {why}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} (CI installs it: .ci/run)")
@@ -67,45 +61,6 @@ def oxigraph_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine
         yield Engine("oxigraph", root + "/query", root + "/update", root + "/store")
 
 
-VIRTUOSO_INI = """\
-[Database]
-DatabaseFile = {db}/virtuoso.db
-ErrorLogFile = {db}/virtuoso.log
-LockFile = {db}/virtuoso.lck
-TransactionFile = {db}/virtuoso.trx
-xa_persistent_file = {db}/virtuoso.pxa
-MaxCheckpointRemap = 2000
-Striping = 0
-TempStorage = TempDatabase
-
-[TempDatabase]
-DatabaseFile = {db}/virtuoso-temp.db
-TransactionFile = {db}/virtuoso-temp.trx
-MaxCheckpointRemap = 2000
-Striping = 0
-
-[Parameters]
-ServerPort = 127.0.0.1:{isql_port}
-DisableUnixSocket = 1
-ServerThreads = 10
-CheckpointInterval = 60
-NumberOfBuffers = 10000
-MaxDirtyBuffers = 6000
-DirsAllowed = {db}
-
-[HTTPServer]
-ServerPort = 127.0.0.1:{http_port}
-ServerRoot = {db}
-ServerThreads = 10
-MaxClientConnections = 10
-
-[SPARQL]
-ResultSetMaxRows = 400
-MaxQueryExecutionTime = 60
-"""
-# ResultSetMaxRows: Virtuoso cuts longer answers (whatever it is set to, at 2^20 rows). Set
-# below the seed build's size, so the dumps of ``serve --store`` are read in parts here too.
-
 #: A user that may write (SPARQL Update, Graph Store) through the authenticated endpoints;
 #: everyone else may only read.
 VIRTUOSO_SETUP = """\
@@ -123,19 +78,15 @@ def virtuoso_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine
     binary = find_binary(("virtuoso-t",), "apt-get install virtuoso-opensource-7-bin")
     isql = find_binary(("isql-vt", "isql"), "isql comes with virtuoso-opensource-7-bin")
     where = tmp_path_factory.mktemp("virtuoso")
-    isql_port, http_port = free_port(), free_port()
-    (where / "virtuoso.ini").write_text(VIRTUOSO_INI.format(
-        db=where, isql_port=isql_port, http_port=http_port), encoding="utf-8")
-    (where / "setup.sql").write_text(VIRTUOSO_SETUP, encoding="utf-8")
-    root = f"http://127.0.0.1:{http_port}"
-    command = [binary, "+foreground", "+configfile", str(where / "virtuoso.ini")]
-    with running(command, lambda: answers_sparql(root + "/sparql"), cwd=where,
-                 name="Virtuoso", startup_limit=STARTUP_LIMIT):
-        setup = subprocess.run([isql, f"127.0.0.1:{isql_port}", "dba", "dba",
-                                str(where / "setup.sql")], capture_output=True, text=True,
-                               timeout=60, check=False)
-        if setup.returncode != 0 or "Error" in setup.stdout + setup.stderr:
-            pytest.fail(f"isql could not set Virtuoso up: {setup.stdout}{setup.stderr}")
+    # ResultSetMaxRows below the seed build's size, so that the dumps of ``serve --store``
+    # are read in parts here too
+    with testing.virtuoso(where, binary=binary, isql=isql, max_rows=400,
+                          startup_limit=STARTUP_LIMIT) as server:
+        try:
+            server.run_sql(VIRTUOSO_SETUP)
+        except RuntimeError as error:
+            pytest.fail(f"isql could not set Virtuoso up: {error}")
+        root = server.root
         yield Engine("virtuoso", root + "/sparql", root + "/sparql-auth",
                      root + "/sparql-graph-crud-auth", auth="publisher:publisher-secret")
 
