@@ -18,7 +18,7 @@ from tipgraph.formats import Format, negotiate
 from tipgraph.namespaces import DCT, PREFIXES, RDF, RDFS, XSD, bind_prefixes
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import MAX_AGE, conditional, etag_for
-from tipgraph.web.documents import serialize
+from tipgraph.web.documents import Document, from_rdflib, serialize
 from tipgraph.web.service import Build
 
 bp = Blueprint("dataset", __name__)
@@ -54,17 +54,18 @@ class _Descriptions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], Graph] = {}
+        self._cache: dict[tuple[str, str], Document] = {}
 
-    def get(self, build: Build, root: str) -> Graph:
+    def get(self, build: Build, root: str) -> Document:
         key = (build.id, root)
-        graph = self._cache.get(key)
-        if graph is None:
+        doc = self._cache.get(key)
+        if doc is None:
             with self._lock:
-                graph = self._cache.get(key) or describe_dataset(build, root)
+                doc = self._cache.get(key) or from_rdflib(describe_dataset(build, root),
+                                                          str(dataset_uri(build)))
                 self._cache = {k: v for k, v in self._cache.items() if k[0] == build.id}
-                self._cache[key] = graph
-        return graph
+                self._cache[key] = doc
+        return doc
 
 
 _descriptions = _Descriptions()
@@ -228,14 +229,13 @@ def _description(extension: str | None, *, html_first: bool) -> Response:
 
 
 def _render(build: Build, fmt: Format) -> Response:
-    graph = _descriptions.get(build, public_root())
+    doc = _descriptions.get(build, public_root())
     if fmt.name == "html":
         from tipgraph.web.pages import render_resource
 
-        body: str | bytes = render_resource(build, str(dataset_uri(build)), graph,
-                                            path="dataset", fragments=True)
+        body: str | bytes = render_resource(build, doc, path="dataset", fragments=True)
     else:
-        body = serialize(graph, fmt.rdflib or fmt.name)
+        body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
     return Response(body, content_type=fmt.content_type)
 
 

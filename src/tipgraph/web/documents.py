@@ -1,101 +1,439 @@
-"""What the graph says about one resource: the triples its document carries.
+"""What the graph says about one resource: the triples its document carries, bounded.
 
-A document holds every triple about the resource (for a hash namespace, such as
-a source file's ``#line-N`` records, every triple about its fragments), the
-labels of the nodes it links to, and the triples pointing at it with the labels
-of their subjects: a place or an agent lists the publications that name it, and
-a region the publications inferred through its countries (``dct:spatial``
-carries both after reasoning). No Flask here: the views pass the store in.
+A document is a faithful description of its resource, and its size does not
+grow with the catalogue. It carries:
+
+- every triple about the resource (for a source file, a hash namespace, every
+  triple about its ``#line-N`` records, found by ``tip:sourceFile``);
+- the labels of the nodes it links to;
+- the triples pointing at it, **at most** ``limit`` subjects per property
+  (setting ``document_links``), with the labels of those subjects. A region
+  has tens of thousands of publications at 100,000 records: the rest are on
+  the next pages of the same document (``place/x.ttl?page=2``), and the
+  statistic the build published about the resource (a ``tip:Statistic`` whose
+  ``rdf:value`` is the resource, with its ``void:entities``: the total) is
+  carried whole, so the first page states the total it does not list;
+- when there is more than one page, how to walk them: the document names its
+  next page (``<resource> rdfs:seeAlso <next>``, and Hydra's ``hydra:next``,
+  ``hydra:previous``, ``hydra:first`` on the page itself).
+
+Pages follow the order of the store's own index (stable within a build). The
+embedded store is read with ``quads_for_pattern`` directly: a document costs a
+few index look-ups and no query parsing, no rdflib and no per-request
+conversion; the labels come from a per-build :class:`Labels` map. A remote
+store is asked with a few SPARQL queries instead, pages ordered by IRI.
+
+The ontology, the shapes and the dataset description are documents too (from
+a file, or made by the app), so every document is a :class:`Document`: plain
+pyoxigraph triples that pyoxigraph serialises; JSON-LD is compacted with the
+shipped context here. No Flask here: the views pass the store in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import cache
+from itertools import islice
 from pathlib import Path
 
 import pyoxigraph
-from rdflib import Graph, URIRef
+from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Triple
 
 from tipgraph.formats import jsonld_context
-from tipgraph.namespaces import DCT, FOAF, GN, RDFS, SCHEMA, SKOS, bind_prefixes
-from tipgraph.store import GraphStore
+from tipgraph.namespaces import DCT, FOAF, GN, PREFIXES, RDF, RDFS, SCHEMA, SKOS, TIP
+from tipgraph.store import GraphStore, OxigraphStore
+
+Term = NamedNode | BlankNode | Literal
+Subject = NamedNode | BlankNode
 
 #: Properties that name a node, best first: what a page shows for a link.
-LABELS: tuple[URIRef, ...] = (SKOS.prefLabel, DCT.title, GN.name, FOAF.name, SCHEMA.name,
-                              RDFS.label)
+LABELS: tuple[NamedNode, ...] = tuple(NamedNode(str(p)) for p in (
+    SKOS.prefLabel, DCT.title, GN.name, FOAF.name, SCHEMA.name, RDFS.label))
+HYDRA = "http://www.w3.org/ns/hydra/core#"
+#: Prefixes of the Turtle and JSON-LD documents.
+DOCUMENT_PREFIXES: dict[str, str] = {**PREFIXES, "hydra": HYDRA,
+                                     "void": "http://rdfs.org/ns/void#"}
+RDF_TYPE = NamedNode(str(RDF.type))
+RDF_VALUE = NamedNode(str(RDF.value))
+SEE_ALSO = NamedNode(str(RDFS.seeAlso))
+PRIMARY_TOPIC = NamedNode(str(FOAF.primaryTopic))
+SOURCE_FILE = NamedNode(str(TIP.sourceFile))
+STATISTIC = NamedNode(str(TIP.Statistic))
+_DEFAULT = DefaultGraph()
+_VALUES_LABELS = " ".join(str(p) for p in LABELS)
 
-_VALUES_LABELS = " ".join(f"<{p}>" for p in LABELS)
+
+@dataclass
+class Document:
+    """The triples of one page of a resource's document, indexed for the HTML page.
+
+    :param more: whether a next page exists
+    """
+
+    uri: str
+    triples: list[Triple]
+    page: int = 1
+    more: bool = False
+    _out: dict[Term, dict[NamedNode, list[Term]]] = field(default_factory=dict, repr=False)
+    _in: dict[Term, list[tuple[Subject, NamedNode]]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        seen: set[Triple] = set()
+        unique = []
+        for t in self.triples:
+            if t not in seen:
+                seen.add(t)
+                unique.append(t)
+                self._out.setdefault(t.subject, {}).setdefault(t.predicate, []).append(t.object)
+                self._in.setdefault(t.object, []).append((t.subject, t.predicate))
+        self.triples = unique
+
+    @property
+    def node(self) -> NamedNode:
+        return NamedNode(self.uri)
+
+    @property
+    def paged(self) -> bool:
+        return self.more or self.page > 1
+
+    def subjects(self) -> list[Subject]:
+        return list(self._out)  # type: ignore[arg-type]
+
+    def describes(self, node: Term) -> bool:
+        return node in self._out
+
+    def predicates(self, node: Term) -> list[NamedNode]:
+        return list(self._out.get(node, {}))
+
+    def objects(self, node: Term, prop: NamedNode) -> list[Term]:
+        return self._out.get(node, {}).get(prop, [])
+
+    def value(self, node: Term, prop: NamedNode) -> Term | None:
+        values = self.objects(node, prop)
+        return values[0] if values else None
+
+    def incoming(self, node: Term) -> list[tuple[Subject, NamedNode]]:
+        return self._in.get(node, [])
+
+    def with_paging(self, url: Callable[[int], str]) -> Document:
+        """This page with the links to its neighbours (``url(page)``: a page's own URL)."""
+        if not self.paged:
+            return self
+        here = NamedNode(url(self.page))
+        extra = [Triple(here, PRIMARY_TOPIC, self.node),
+                 Triple(here, NamedNode(HYDRA + "first"), NamedNode(url(1)))]
+        if self.page > 1:
+            extra.append(Triple(here, NamedNode(HYDRA + "previous"), NamedNode(url(self.page - 1))))
+        if self.more:
+            following = NamedNode(url(self.page + 1))
+            extra += [Triple(here, NamedNode(HYDRA + "next"), following),
+                      Triple(self.node, SEE_ALSO, following)]
+        return Document(self.uri, self.triples + extra, self.page, self.more)
 
 
-def _iri(uri: str) -> str:
-    """``uri`` as a SPARQL IRI, refusing what would break out of ``<...>``."""
-    if any(c in uri for c in '<>"{}|^`\\') or any(ord(c) <= 0x20 for c in uri):
-        raise ValueError(f"not an IRI: {uri!r}")
-    pyoxigraph.NamedNode(uri)  # ValueError for the rest a query parser would refuse
-    return f"<{uri}>"
+def label_of(doc: Document, node: Term) -> str | None:
+    """The best label ``doc`` has for ``node`` (English first), or None."""
+    for prop in LABELS:
+        values = doc.objects(node, prop)
+        if values:
+            english = [v for v in values if isinstance(v, Literal) and v.language in ("en", None)]
+            return sorted(v.value for v in (english or values))[0]  # type: ignore[union-attr]
+    return None
 
 
-def _matches(variable: str, uri: str, fragments: bool) -> str:
-    """A pattern binding ``variable`` to ``uri`` (and its ``#`` fragments when asked)."""
-    if not fragments:
-        return f"VALUES {variable} {{ {_iri(uri)} }}"
-    return (f"FILTER(isIRI({variable}) && ({variable} = {_iri(uri)} || "
-            f"STRSTARTS(STR({variable}), \"{uri}#\")))")
+# -- the embedded store ---------------------------------------------------------------------
+
+class Labels:
+    """Every label triple of a build's store by subject: made once per build, so that a
+    document with a hundred incoming links needs no look-up per link.
+
+    At 100,000 publications this is about 110,000 triples (the titles, mostly).
+    """
+
+    def __init__(self, store: pyoxigraph.Store) -> None:
+        self._by_node: dict[Term, list[Triple]] = {}
+        for prop in LABELS:
+            for quad in store.quads_for_pattern(None, prop, None, _DEFAULT):
+                self._by_node.setdefault(quad.subject, []).append(quad.triple)
+
+    def of(self, node: Term) -> list[Triple]:
+        return self._by_node.get(node, [])
+
+
+class Linking:
+    """The properties whose objects are IRIs, per build: where incoming links can be."""
+
+    def __init__(self, store: pyoxigraph.Store) -> None:
+        rows = store.query("SELECT DISTINCT ?p WHERE { ?s ?p ?o FILTER(isIRI(?o)) }")
+        self.properties: list[NamedNode] = sorted(
+            (row["p"] for row in rows), key=lambda p: p.value)  # type: ignore[union-attr]
+
+
+class PerBuild:
+    """One value per build in service, made on first use (older builds are dropped)."""
+
+    def __init__(self, make: Callable[[pyoxigraph.Store], object]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._by_build: dict[str, object] = {}
+
+    def get(self, build_id: str, store: pyoxigraph.Store) -> object:
+        value = self._by_build.get(build_id)
+        if value is None:
+            with self._lock:
+                value = self._by_build.get(build_id)
+                if value is None:
+                    value = self._make(store)
+                    self._by_build = {build_id: value}
+        return value
+
+
+_labels = PerBuild(Labels)
+_linking = PerBuild(Linking)
 
 
 def exists(store: GraphStore, uri: str, *, fragments: bool = False) -> bool:
-    """Whether the graph says anything about ``uri`` (as subject or object)."""
-    return bool(store.query(
-        f"ASK {{ {{ ?r ?p ?o }} UNION {{ ?s ?p ?r }} {_matches('?r', uri, fragments)} }}"))
+    """Whether the graph says anything about ``uri`` (as subject or object; for a source
+    file, whether it has records)."""
+    node = NamedNode(_checked(uri))
+    if isinstance(store, OxigraphStore):
+        st = store.store
+        if fragments:
+            return _first(st.quads_for_pattern(None, SOURCE_FILE, _file_of(uri), _DEFAULT))
+        return (_first(st.quads_for_pattern(node, None, None, _DEFAULT))
+                or _first(st.quads_for_pattern(None, None, node, _DEFAULT)))
+    if fragments:
+        return bool(store.query(f"ASK {{ ?r <{SOURCE_FILE.value}> {_file_of(uri)} }}"))
+    return bool(store.query(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}"))
 
 
-def describe(store: GraphStore, uri: str, *, base: str, fragments: bool = False,
-             incoming: bool = True) -> Graph:
-    """The document of ``uri``: its triples, incoming links, and the labels of neighbours."""
-    match = _matches("?r", uri, fragments)
-    parts = [f"{{ ?r ?p ?o {match} }}",
-             f"{{ ?r ?p ?o {match} ?o ?lp ?label VALUES ?lp {{ {_VALUES_LABELS} }} }}"]
-    if incoming:
-        parts += [f"{{ ?s ?ip ?r {match} }}",
-                  f"{{ ?s ?ip ?r {match} ?s ?slp ?slabel "
-                  f"VALUES ?slp {{ {_VALUES_LABELS} }} }}"]
-    query = ("CONSTRUCT { ?r ?p ?o . ?o ?lp ?label . ?s ?ip ?r . ?s ?slp ?slabel } WHERE { "
-             + " UNION ".join(parts) + " }")
-    return to_rdflib(store.query(query), base=base)
+def describe(store: GraphStore, uri: str, *, build_id: str, page: int = 1, limit: int = 50,
+             fragments: bool = False) -> Document:
+    """Page ``page`` of the document of ``uri`` (see the module docstring for its bounds).
 
-
-def to_rdflib(triples: Iterable[pyoxigraph.Triple], *, base: str) -> Graph:
-    """Oxigraph triples as an rdflib graph with our prefixes bound."""
-    if isinstance(triples, pyoxigraph.QueryTriples):
-        data = triples.serialize(format=pyoxigraph.RdfFormat.N_TRIPLES)
+    :param fragments: ``uri`` is a source file: describe its records (``#line-N``)
+    :param limit: most subjects per incoming property (and records per page of a file)
+    """
+    _checked(uri)
+    limit = max(1, limit)
+    offset = (page - 1) * limit
+    if isinstance(store, OxigraphStore):
+        reader: _Reader = _Embedded(store.store, build_id)
     else:
-        data = pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.N_TRIPLES)
-    graph = bind_prefixes(Graph(), base)
-    if data:
-        graph.parse(data=data.decode("utf-8"), format="nt")
-    return graph
+        reader = _Remote(store)
+    node = NamedNode(uri)
+    triples: list[Triple] = []
+    more = False
+    if fragments:
+        records = reader.subjects(SOURCE_FILE, _file_of(uri), offset, limit + 1)
+        more = len(records) > limit
+        for record in records[:limit]:
+            triples += reader.outgoing(record)
+    else:
+        triples += reader.outgoing(node)
+        incoming, more = reader.incoming(node, offset, limit)
+        triples += incoming
+    linked = {t.object for t in triples if isinstance(t.object, NamedNode)}
+    linked |= {t.subject for t in triples if t.object == node}
+    linked.discard(node)
+    triples += reader.labels(linked)
+    return Document(uri, triples, page, more)
+
+
+def _checked(uri: str) -> str:
+    """``uri`` if it is an IRI a query could hold between ``<...>``; ValueError otherwise."""
+    if any(c in uri for c in '<>"{}|^`\\') or any(ord(c) <= 0x20 for c in uri):
+        raise ValueError(f"not an IRI: {uri!r}")
+    NamedNode(uri)  # ValueError for the rest
+    return uri
+
+
+def _file_of(uri: str) -> Literal:
+    """The ``tip:sourceFile`` of the records of the source file ``uri`` (``<base>source/F``)."""
+    return Literal(uri.split("/source/", 1)[-1])
+
+
+def _first(quads: Iterator[pyoxigraph.Quad]) -> bool:
+    return next(quads, None) is not None
+
+
+class _Reader:
+    def outgoing(self, node: Subject) -> list[Triple]:
+        raise NotImplementedError
+
+    def incoming(self, node: NamedNode, offset: int, limit: int) -> tuple[list[Triple], bool]:
+        raise NotImplementedError
+
+    def subjects(self, prop: NamedNode, value: Term, offset: int, count: int) -> list[Subject]:
+        raise NotImplementedError
+
+    def labels(self, nodes: Iterable[Term]) -> list[Triple]:
+        raise NotImplementedError
+
+
+class _Embedded(_Reader):
+    """Index look-ups on the embedded store."""
+
+    def __init__(self, store: pyoxigraph.Store, build_id: str) -> None:
+        self.store, self.build_id = store, build_id
+
+    def outgoing(self, node: Subject) -> list[Triple]:
+        return [q.triple for q in self.store.quads_for_pattern(node, None, None, _DEFAULT)]
+
+    def incoming(self, node: NamedNode, offset: int, limit: int) -> tuple[list[Triple], bool]:
+        # most resources have a few incoming links: one look-up finds them all
+        few = list(islice(self.store.quads_for_pattern(None, None, node, _DEFAULT), limit + 1))
+        triples: list[Triple] = []
+        more = False
+        if len(few) <= limit:
+            if offset == 0:
+                triples = [q.triple for q in few]
+        else:
+            linking: Linking = _linking.get(self.build_id, self.store)  # type: ignore[assignment]
+            for prop in linking.properties:
+                quads = list(islice(self.store.quads_for_pattern(None, prop, node, _DEFAULT),
+                                    offset, offset + limit + 1))
+                more = more or len(quads) > limit
+                triples += (q.triple for q in quads[:limit])
+        # the statistics about the node are carried whole on every page: they state totals
+        for quad in islice(self.store.quads_for_pattern(None, RDF_VALUE, node, _DEFAULT), 16):
+            if _first(self.store.quads_for_pattern(quad.subject, RDF_TYPE, STATISTIC, _DEFAULT)):
+                triples += [quad.triple, *self.outgoing(quad.subject)]
+        return triples, more
+
+    def subjects(self, prop: NamedNode, value: Term, offset: int, count: int) -> list[Subject]:
+        quads = self.store.quads_for_pattern(None, prop, value, _DEFAULT)
+        return [q.subject for q in islice(quads, offset, offset + count)]
+
+    def labels(self, nodes: Iterable[Term]) -> list[Triple]:
+        labels: Labels = _labels.get(self.build_id, self.store)  # type: ignore[assignment]
+        return [t for n in nodes for t in labels.of(n)]
+
+
+class _Remote(_Reader):
+    """A few SPARQL queries to a remote store; pages ordered by IRI."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+
+    def _construct(self, query: str) -> list[Triple]:
+        return list(self.store.query(query))  # type: ignore[arg-type]
+
+    def outgoing(self, node: Subject) -> list[Triple]:
+        return self._construct(f"CONSTRUCT WHERE {{ {node} ?p ?o }}")
+
+    def incoming(self, node: NamedNode, offset: int, limit: int) -> tuple[list[Triple], bool]:
+        rows = self.store.query(f"SELECT DISTINCT ?p WHERE {{ ?s ?p {node} }}")
+        triples: list[Triple] = []
+        more = False
+        for row in rows:
+            prop = row["p"]
+            found = self._construct(
+                f"CONSTRUCT {{ ?s {prop} {node} }} WHERE {{ {{ SELECT ?s WHERE {{ "
+                f"?s {prop} {node} }} ORDER BY ?s LIMIT {limit + 1} OFFSET {offset} }} }}")
+            subjects = sorted({t.subject.value for t in found})
+            more = more or len(subjects) > limit
+            keep = set(subjects[:limit])
+            triples += (t for t in found if t.subject.value in keep)
+        statistics = self._construct(
+            f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ ?s <{RDF.value}> {node} ; a {STATISTIC} ; "
+            "?p ?o }")
+        return triples + statistics, more
+
+    def subjects(self, prop: NamedNode, value: Term, offset: int, count: int) -> list[Subject]:
+        rows = self.store.query(f"SELECT ?s WHERE {{ ?s {prop} {value} }} ORDER BY ?s "
+                                f"LIMIT {count} OFFSET {offset}")
+        return [row["s"] for row in rows]
+
+    def labels(self, nodes: Iterable[Term]) -> list[Triple]:
+        iris = " ".join(str(n) for n in nodes if isinstance(n, NamedNode))
+        if not iris:
+            return []
+        return self._construct(f"CONSTRUCT {{ ?n ?p ?l }} WHERE {{ VALUES ?n {{ {iris} }} "
+                               f"VALUES ?p {{ {_VALUES_LABELS} }} ?n ?p ?l }}")
+
+
+# -- documents from files and from rdflib ---------------------------------------------------
+
+@cache
+def file_document(path: Path, uri: str) -> Document:
+    """A Turtle file we publish as is (the ontology, the shapes), read once."""
+    triples = [q.triple for q in pyoxigraph.parse(path=str(path),
+                                                  format=pyoxigraph.RdfFormat.TURTLE)]
+    return Document(uri, triples)
+
+
+def from_rdflib(graph: object, uri: str) -> Document:
+    """A document made with rdflib (the dataset description), as pyoxigraph triples."""
+    data = graph.serialize(format="nt", encoding="utf-8")  # type: ignore[attr-defined]
+    triples = [q.triple for q in pyoxigraph.parse(data, format=pyoxigraph.RdfFormat.N_TRIPLES)]
+    return Document(uri, triples)
+
+
+# -- serialisation --------------------------------------------------------------------------
+
+def serialize(doc: Document, fmt: pyoxigraph.RdfFormat | None) -> bytes:
+    """``doc`` in an RDF format; ``None`` is JSON-LD compacted with the shipped context."""
+    if fmt is None or fmt == pyoxigraph.RdfFormat.JSON_LD:
+        return to_jsonld(doc.triples)
+    prefixes = DOCUMENT_PREFIXES if fmt in (pyoxigraph.RdfFormat.TURTLE,
+                                            pyoxigraph.RdfFormat.RDF_XML) else None
+    return pyoxigraph.serialize(doc.triples, format=fmt, prefixes=prefixes)
+
+
+def to_jsonld(triples: Iterable[Triple]) -> bytes:
+    """JSON-LD with the shipped context inline: one node object per subject, compact IRIs.
+
+    Every value is written as an explicit ``@id`` or ``@value`` object, so the context
+    only shortens IRIs and the document expands to exactly ``triples``.
+    """
+    context = {**jsonld_context(), "hydra": HYDRA}
+    compact = _compactor(tuple(sorted(context.items())))
+    nodes: dict[str, dict[str, object]] = {}
+    for t in triples:
+        subject = _id(t.subject, compact)
+        item = nodes.setdefault(subject, {"@id": subject})
+        if t.predicate == RDF_TYPE and isinstance(t.object, NamedNode):
+            item.setdefault("@type", []).append(compact(t.object.value))  # type: ignore[union-attr]
+            continue
+        obj = t.object
+        if isinstance(obj, Literal):
+            value: dict[str, str] = {"@value": obj.value}
+            if obj.language:
+                value["@language"] = obj.language
+            elif obj.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
+                value["@type"] = compact(obj.datatype.value)
+        else:
+            value = {"@id": _id(obj, compact)}
+        item.setdefault(compact(t.predicate.value), []).append(value)  # type: ignore[union-attr]
+    body = {"@context": context, "@graph": list(nodes.values())}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _id(node: Term, compact: Callable[[str], str]) -> str:
+    if isinstance(node, BlankNode):
+        return f"_:{node.value}"
+    return node.value
 
 
 @cache
-def file_graph(path: Path) -> Graph:
-    """A Turtle file we publish as is (the ontology, the shapes), parsed once."""
-    return Graph().parse(path, format="turtle")
+def _compactor(context: tuple[tuple[str, str], ...]) -> Callable[[str], str]:
+    """Shortens an IRI to ``prefix:rest`` with the longest namespace of ``context``."""
+    namespaces = sorted(((ns, prefix) for prefix, ns in context if isinstance(ns, str)),
+                        key=lambda item: -len(item[0]))
+
+    def compact(iri: str) -> str:
+        for ns, prefix in namespaces:
+            if iri.startswith(ns) and len(iri) > len(ns) and not iri[len(ns):].startswith("//"):
+                return f"{prefix}:{iri[len(ns):]}"
+        return iri
+
+    return compact
 
 
-def serialize(graph: Graph, rdflib_format: str) -> bytes:
-    """``graph`` in one of rdflib's formats; JSON-LD is compacted with our shipped context."""
-    if rdflib_format == "json-ld":
-        return graph.serialize(format="json-ld", context=jsonld_context(), auto_compact=True,
-                               encoding="utf-8")
-    return graph.serialize(format=rdflib_format, encoding="utf-8")
-
-
-def label_of(graph: Graph, node: URIRef) -> str | None:
-    """The best label ``graph`` has for ``node`` (English first), or None."""
-    for prop in LABELS:
-        values = list(graph.objects(node, prop))
-        if values:
-            english = [v for v in values if getattr(v, "language", None) in ("en", None)]
-            return str(sorted(english or values)[0])
-    return None
+def labels_of(doc: Document, nodes: Iterable[Term]) -> Mapping[Term, str]:
+    """Labels of ``nodes`` that ``doc`` carries."""
+    return {n: label for n in nodes if (label := label_of(doc, n)) is not None}

@@ -9,6 +9,7 @@ resource page embeds goes through ``tojson``, which escapes ``<``, ``>`` and
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,7 +17,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request
-from rdflib import BNode, Graph, Literal, URIRef
+from pyoxigraph import BlankNode, NamedNode
+from rdflib.namespace import VOID
 
 from tipgraph.namespaces import (
     DCT,
@@ -35,11 +37,12 @@ from tipgraph.web.catalogue import (
     FACETS,
     BuildCache,
     Catalogue,
+    Link,
     Statistics,
     load_catalogue,
     load_statistics,
 )
-from tipgraph.web.documents import label_of
+from tipgraph.web.documents import Document, label_of
 from tipgraph.web.service import Build
 
 bp = Blueprint("pages", __name__)
@@ -251,7 +254,7 @@ def _href(build: Build, uri: str) -> str:
 
 
 def _curie(uri: str, base: str) -> str:
-    for prefix, namespace in sorted(PREFIXES.items(), key=lambda kv: -len(kv[1])):
+    for prefix, namespace in _BY_LENGTH:
         if uri.startswith(namespace) and len(uri) > len(namespace):
             return f"{prefix}:{uri[len(namespace):]}"
     if uri.startswith(base):
@@ -259,142 +262,184 @@ def _curie(uri: str, base: str) -> str:
     return uri
 
 
-def render_resource(build: Build, uri: str, graph: Graph, *, path: str,
-                    fragments: bool) -> str:
-    """The HTML document of ``uri`` from its document graph (``documents.describe``)."""
+_BY_LENGTH = sorted(PREFIXES.items(), key=lambda kv: -len(kv[1]))
+_FIRST = tuple(NamedNode(str(p)) for p in FIRST_PROPERTIES)
+_N = {name: NamedNode(str(term)) for name, term in {
+    "type": RDF.type, "value": RDF.value, "abstract": DCT.abstract, "issued": DCT.issued,
+    "creator": DCT.creator, "spatial": DCT.spatial, "subject": DCT.subject,
+    "isPartOf": DCT.isPartOf, "url": SCHEMA.url, "altLabel": SKOS.altLabel,
+    "sameAs": OWL.sameAs, "parentFeature": GN.parentFeature, "Publication": TIP.Publication,
+    "Country": TIP.Country, "Region": TIP.Region, "Feature": GN.Feature,
+    "Organization": SCHEMA.Organization, "Person": SCHEMA.Person,
+    "EditedVolume": TIP.EditedVolume, "Statistic": TIP.Statistic, "facet": TIP.facet,
+    "entities": VOID.entities}.items()}
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    """Sort key that puts ``line-2`` before ``line-10``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) -> str:
+    """The HTML document of ``doc.uri`` from its document (``documents.describe``)."""
     from tipgraph.web.resources import DOCUMENT_FORMATS, base_of
 
     base = base_of(build)
-    node = URIRef(uri)
-    subjects = [node] if (node, None, None) in graph else []
+    uri = doc.uri
+    node = doc.node
+    subjects: list[Any] = [node] if doc.describes(node) else []
     if fragments:
-        subjects += sorted(s for s in set(graph.subjects()) if isinstance(s, URIRef)
-                           and s != node and (s.startswith(uri + "#") or path in ("ontology",
-                                                                                "shapes")))
-    sections = [{"id": s[len(uri) + 1:] if s.startswith(uri + "#") else "",
-                 "uri": str(s), "label": label_of(graph, s) or _curie(str(s), base),
-                 "rows": _rows(build, graph, s, base)} for s in subjects]
-    publications, incoming = _incoming(build, graph, node, base)
-    title = label_of(graph, node) or _curie(uri, base)
-    types = [_curie(str(t), base) for t in sorted(graph.objects(node, RDF.type))]
+        subjects += sorted((s for s in doc.subjects() if isinstance(s, NamedNode) and s != node
+                            and (s.value.startswith(uri + "#")
+                                 or path in ("ontology", "shapes"))),
+                           key=lambda s: _natural(s.value))
+    sections = [{"id": s.value[len(uri) + 1:] if s.value.startswith(uri + "#") else "",
+                 "uri": s.value, "label": label_of(doc, s) or _curie(s.value, base),
+                 "rows": _rows(build, doc, s, base)} for s in subjects]
+    publications, incoming = _incoming(build, doc, node, base)
+    title = label_of(doc, node) or _curie(uri, base)
+    types = sorted(_curie(t.value, base) for t in doc.objects(node, _N["type"]))
     page_url = request.host_url.rstrip("/") + request.script_root + f"/{path}.html"
+    here = f"{request.script_root}/{path}.html"
     return render_template(
         "resource.html", build=build, uri=uri, title=title, types=types, sections=sections,
-        publications=publications, incoming=incoming,
-        documents=[(f.extension, f.media_type, f"{request.script_root}/{path}.{f.extension}")
+        publications=publications, incoming=incoming, total=_total(doc, node),
+        page=doc.page, first=(doc.page - 1) * get_service().settings["document_links"] + 1,
+        previous=(here + (f"?page={doc.page - 1}" if doc.page > 2 else "")
+                  if doc.page > 1 else None),
+        next=f"{here}?page={doc.page + 1}" if doc.more else None,
+        documents=[(f.extension, f.media_type, f"{request.script_root}/{path}.{f.extension}"
+                    + (f"?page={doc.page}" if doc.page > 1 else ""))
                    for f in DOCUMENT_FORMATS if f.name != "html"],
-        schema_org=schema_org(graph, node, page_url, base_of(build)))
+        schema_org=schema_org(doc, node, page_url, base))
 
 
-def _value(build: Build, graph: Graph, value: Any, base: str, prop: URIRef,
+def _total(doc: Document, node: NamedNode) -> dict[str, Any] | None:
+    """The publications the build counted for ``node`` (its ``tip:Statistic``), with the
+    browse page listing them all."""
+    for subject, prop in doc.incoming(node):
+        if prop == _N["value"] and _N["Statistic"] in doc.objects(subject, _N["type"]):
+            facet, n = doc.value(subject, _N["facet"]), doc.value(subject, _N["entities"])
+            if facet is None or n is None or facet.value not in FACETS:
+                continue
+            key = facet.value if facet.value == "year" else Link(node.value, "").key
+            return {"count": int(n.value), "browse": _browse_url(**{facet.value: key})}
+    return None
+
+
+def _value(build: Build, doc: Document, value: Any, base: str, prop: NamedNode,
            depth: int = 0) -> dict[str, Any]:
-    if isinstance(value, URIRef):
-        local = _href(build, str(value))
-        return {"text": label_of(graph, value) or _curie(str(value), base), "href": local,
-                "external": local == str(value), "uri": str(value)}
-    if isinstance(value, BNode):
-        rows = _rows(build, graph, value, base, depth + 1) if depth < 3 else []
+    if isinstance(value, NamedNode):
+        local = _href(build, value.value)
+        return {"text": label_of(doc, value) or _curie(value.value, base), "href": local,
+                "external": local == value.value, "uri": value.value}
+    if isinstance(value, BlankNode):
+        rows = _rows(build, doc, value, base, depth + 1) if depth < 3 else []
         return {"text": "", "rows": rows}
-    literal: Literal = value
-    item: dict[str, Any] = {"text": str(literal), "lang": literal.language}
-    if literal.datatype is not None:
-        item["datatype"] = _curie(str(literal.datatype), base)
-    if prop == DCT.issued:
-        item["href"] = _browse_url(year=str(literal))
+    item: dict[str, Any] = {"text": value.value, "lang": value.language}
+    if not value.language and value.datatype.value != _XSD_STRING:
+        item["datatype"] = _curie(value.datatype.value, base)
+    if prop == _N["issued"]:
+        item["href"] = _browse_url(year=value.value)
     return item
 
 
-def _rows(build: Build, graph: Graph, subject: Any, base: str,
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
+
+def _rows(build: Build, doc: Document, subject: Any, base: str,
           depth: int = 0) -> list[dict[str, Any]]:
-    props = sorted(set(graph.predicates(subject)),
-                   key=lambda p: (FIRST_PROPERTIES.index(p) if p in FIRST_PROPERTIES
-                                  else len(FIRST_PROPERTIES), _curie(str(p), base)))
+    props = sorted(doc.predicates(subject),
+                   key=lambda p: (_FIRST.index(p) if p in _FIRST else len(_FIRST),
+                                  _curie(p.value, base)))
     rows = []
     for prop in props:
-        values = sorted(graph.objects(subject, prop), key=lambda v: (
-            str(label_of(graph, v) or v) if isinstance(v, URIRef) else str(v)))
-        rows.append({"property": _curie(str(prop), base), "uri": str(prop),
-                     "values": [_value(build, graph, v, base, prop, depth) for v in values]})
+        values = sorted(doc.objects(subject, prop), key=lambda v: (
+            str(label_of(doc, v) or v.value) if isinstance(v, NamedNode) else str(v.value)))
+        rows.append({"property": _curie(prop.value, base), "uri": prop.value,
+                     "values": [_value(build, doc, v, base, prop, depth) for v in values]})
     return rows
 
 
-def _incoming(build: Build, graph: Graph, node: URIRef, base: str
+def _incoming(build: Build, doc: Document, node: NamedNode, base: str
               ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
     """Publications that point at ``node``, and the other links into it by property."""
     publications: dict[str, dict[str, str]] = {}
     others: dict[str, dict[str, Any]] = {}
     prefix = base + "publication/"
-    for subject, prop in graph.subject_predicates(node):
-        if subject == node or not isinstance(subject, URIRef):
+    for subject, prop in doc.incoming(node):
+        if subject == node or not isinstance(subject, NamedNode):
             continue
-        item = {"text": label_of(graph, subject) or _curie(str(subject), base),
-                "href": _href(build, str(subject))}
-        if str(subject).startswith(prefix) and "#" not in subject:
-            publications[str(subject)] = item
+        item = {"text": label_of(doc, subject) or _curie(subject.value, base),
+                "href": _href(build, subject.value)}
+        if subject.value.startswith(prefix) and "#" not in subject.value:
+            publications[subject.value] = item
         else:
-            group = others.setdefault(str(prop), {"property": _curie(str(prop), base),
-                                                  "values": {}})
-            group["values"][str(subject)] = item
+            group = others.setdefault(prop.value, {"property": _curie(prop.value, base),
+                                                   "values": {}})
+            group["values"][subject.value] = item
     listed = sorted(publications.values(), key=lambda i: i["text"].casefold())
     return listed, [{"property": g["property"], "values": sorted(
         g["values"].values(), key=lambda i: i["text"].casefold())}
         for g in sorted(others.values(), key=lambda g: g["property"])]
 
 
-def _names(graph: Graph, nodes: Iterable[Any], kind: str) -> list[dict[str, str]]:
-    return [{"@type": kind, "@id": str(n), "name": label_of(graph, n) or str(n)}
-            for n in sorted(nodes) if isinstance(n, URIRef)]
+def _names(doc: Document, nodes: Iterable[Any], kind: str) -> list[dict[str, str]]:
+    return [{"@type": kind, "@id": n.value, "name": label_of(doc, n) or n.value}
+            for n in sorted((n for n in nodes if isinstance(n, NamedNode)),
+                            key=lambda n: n.value)]
 
 
-def schema_org(graph: Graph, node: URIRef, page_url: str, base: str) -> dict[str, Any]:
+def schema_org(doc: Document, node: NamedNode, page_url: str, base: str) -> dict[str, Any]:
     """The schema.org description of ``node`` that the page embeds for search engines.
 
     The context is inline (``@vocab`` https://schema.org/), so nothing is fetched to read it.
     """
-    types = set(graph.objects(node, RDF.type))
-    data: dict[str, Any] = {"@context": {"@vocab": "https://schema.org/"}, "@id": str(node),
-                            "url": page_url, "name": label_of(graph, node) or str(node)}
-    if TIP.Publication in types:
+    types = set(doc.objects(node, _N["type"]))
+    data: dict[str, Any] = {"@context": {"@vocab": "https://schema.org/"}, "@id": node.value,
+                            "url": page_url, "name": label_of(doc, node) or node.value}
+    if _N["Publication"] in types:
         data["@type"] = "CreativeWork"
-        abstract = graph.value(node, DCT.abstract)
+        abstract = doc.value(node, _N["abstract"])
         if abstract is not None:
-            data["abstract"] = str(abstract)
-        year = graph.value(node, DCT.issued)
+            data["abstract"] = abstract.value
+        year = doc.value(node, _N["issued"])
         if year is not None:
-            data["datePublished"] = str(year)
+            data["datePublished"] = year.value
         authors = []
-        for agent in sorted(graph.objects(node, DCT.creator)):
-            person = str(agent).startswith(base + "person/")
-            authors += _names(graph, [agent], "Person" if person else "Organization")
+        for agent in sorted((a for a in doc.objects(node, _N["creator"])
+                             if isinstance(a, NamedNode)), key=lambda a: a.value):
+            person = agent.value.startswith(base + "person/")
+            authors += _names(doc, [agent], "Person" if person else "Organization")
         if authors:
             data["author"] = authors
-        places = _names(graph, graph.objects(node, DCT.spatial), "Place")
+        places = _names(doc, doc.objects(node, _N["spatial"]), "Place")
         if places:
             data["spatialCoverage"] = places
-        keywords = [label_of(graph, c) for c in graph.objects(node, DCT.subject)]
+        keywords = [label_of(doc, c) for c in doc.objects(node, _N["subject"])]
         if any(keywords):
             data["keywords"] = sorted(k for k in keywords if k)
-        part = graph.value(node, DCT.isPartOf)
+        part = doc.value(node, _N["isPartOf"])
         if part is not None:
-            data["isPartOf"] = _names(graph, [part], "Book")[0]
-        data["isBasedOn"] = [str(u) for u in graph.objects(node, SCHEMA.url)]
-    elif TIP.Country in types:
+            data["isPartOf"] = _names(doc, [part], "Book")[0]
+        data["isBasedOn"] = [u.value for u in doc.objects(node, _N["url"])]
+    elif _N["Country"] in types:
         data["@type"] = "Country"
-    elif TIP.Region in types or GN.Feature in types:
+    elif _N["Region"] in types or _N["Feature"] in types:
         data["@type"] = "Place"
-    elif SCHEMA.Organization in types:
+    elif _N["Organization"] in types:
         data["@type"] = "Organization"
-        data["alternateName"] = sorted(str(v) for v in graph.objects(node, SKOS.altLabel))
-    elif SCHEMA.Person in types:
+        data["alternateName"] = sorted(v.value for v in doc.objects(node, _N["altLabel"]))
+    elif _N["Person"] in types:
         data["@type"] = "Person"
-    elif TIP.EditedVolume in types:
+    elif _N["EditedVolume"] in types:
         data["@type"] = "Book"
     else:
         data["@type"] = "Thing"
-    same = sorted(str(v) for v in graph.objects(node, OWL.sameAs))
+    same = sorted(v.value for v in doc.objects(node, _N["sameAs"]))
     if same:
         data["sameAs"] = same
-    parent = graph.value(node, GN.parentFeature)
+    parent = doc.value(node, _N["parentFeature"])
     if parent is not None:
-        data["containedInPlace"] = _names(graph, [parent], "Place")[0]
+        data["containedInPlace"] = _names(doc, [parent], "Place")[0]
     return {k: v for k, v in data.items() if v not in ([], None, "")}

@@ -26,7 +26,15 @@ from tipgraph.reasoning import ONTOLOGY_PATH
 from tipgraph.validation import SHAPES_PATH
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import conditional
-from tipgraph.web.documents import describe, exists, file_graph, serialize
+from tipgraph.web.dataset import public_root
+from tipgraph.web.documents import (
+    RDF_VALUE,
+    Document,
+    describe,
+    exists,
+    file_document,
+    serialize,
+)
 from tipgraph.web.service import Build
 
 bp = Blueprint("resources", __name__)
@@ -124,23 +132,46 @@ def see_other(path: str) -> Response:
 
 
 def document(build: Build, path: str, fmt: Format) -> Response:
-    """The document of ``path`` in ``fmt``."""
+    """Page ``?page=`` (default 1) of the document of ``path`` in ``fmt``; 404 past the last."""
     uri = uri_of(build, path)
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        page = 0
+    if page < 1:
+        return error_page(404, "Not found", "Pages of a document are numbered from 1.")
     if path in FILE_RESOURCES:
-        graph = file_graph(FILE_RESOURCES[path][1])
+        doc = file_document(FILE_RESOURCES[path][1], uri)
         fragments = True
+        if page > 1:
+            return error_page(404, "Not found", f"The document of {uri} has one page.")
     else:
         fragments = path.startswith("source/")
-        graph = describe(build.store, uri, base=base_of(build), fragments=fragments)
+        doc = describe(build.store, uri, build_id=build.id, page=page, fragments=fragments,
+                       limit=get_service().settings["document_links"])
+        if page > 1 and not _has_page(doc, fragments):
+            return error_page(404, "Not found", f"The document of {uri} has fewer than {page} "
+                              "pages.")
+    root = public_root()
+    doc = doc.with_paging(lambda n: f"{root}{path}.{fmt.extension}" + (f"?page={n}" if n > 1
+                                                                       else ""))
     if fmt.name == "html":
         from tipgraph.web.pages import render_resource
 
-        body: str | bytes = render_resource(build, uri, graph, path=path, fragments=fragments)
+        body: str | bytes = render_resource(build, doc, path=path, fragments=fragments)
     else:
-        body = serialize(graph, fmt.rdflib or fmt.name)
+        body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
     response = Response(body, content_type=fmt.content_type)
     response.headers["Link"] = alternates(path) + f', <{uri}>; rel="describes"'
     return conditional(response, build)
+
+
+def _has_page(doc: Document, fragments: bool) -> bool:
+    """Whether a page after the first carries anything of its own (not only statistics)."""
+    if fragments:
+        return bool(doc.triples)
+    node = doc.node
+    return any(t.object == node and t.predicate.value != RDF_VALUE.value for t in doc.triples)
 
 
 def error_page(status: int, title: str, message: str, *, query: str = "") -> Response:
