@@ -810,8 +810,12 @@ class _Run:
     def subclasses(self, cls: str) -> list[Term]:
         found = self._subclasses.get(cls)
         if found is None:
-            query = f"SELECT DISTINCT ?s WHERE {{ ?s <{SUBCLASS}>* <{cls}> }}"
-            found = self._subclasses[cls] = [row[0] for row in self.store.query(query)]
+            # the class itself, even when the store does not mention it (Oxigraph then
+            # leaves it out of the zero-length path)
+            query = f"SELECT DISTINCT ?s WHERE {{ ?s <{SUBCLASS}>+ <{cls}> }}"
+            found = [ox.NamedNode(cls)]
+            found += [row[0] for row in self.store.query(query) if row[0] != found[0]]
+            self._subclasses[cls] = found
         return found
 
     def instance(self, var: str, cls: str) -> str:
