@@ -1,97 +1,171 @@
-"""What the HTTP layer adds: the shipped queries through ``/sparql`` vs pyoxigraph in-process.
+"""What the endpoint adds: ``tipgraph serve`` beside the Oxigraph server on one store.
 
-Builds the shipped catalogue into a temporary directory, starts the real
-``tipgraph serve`` (gunicorn, one worker) on a free 127.0.0.1 port, and times
-each ``queries/*.rq`` both ways: an HTTP request over a kept-alive connection
-(JSON results) and ``Store.query`` on the same store, consumed and written as
-JSON by pyoxigraph. Prints a table of medians and appends it to
-``benchmarks/RESULTS.md``.
+Starts the real ``tipgraph serve`` (gunicorn, its defaults unless told) on a build
+directory and ``oxigraph serve-read-only`` on that build's store (opened
+read-only by both), on free 127.0.0.1 ports, and measures, interleaving the two
+servers request by request (the order alternating each round):
 
-    .venv/bin/python benchmarks/http_overhead.py [--repeat 50]
+- **arbitrary queries**: a fixed set, from trivial to large answers. Every request
+  carries a fresh comment so tipgraph's result cache never answers it: this is
+  the cost of evaluating, writing and sending. The ratio to the Oxigraph server
+  and the difference in ms are reported per query;
+- **warm shipped queries**: each ``queries/*.rq`` (defaults bound) asked again
+  and again of tipgraph, a new connection per request as most clients do (so
+  gunicorn's workers take turns), JSON results (N-Triples for CONSTRUCT).
+
+Prints the tables and appends them to ``benchmarks/RESULTS.md``. Run by hand::
+
+    .venv/bin/python benchmarks/http_overhead.py BUILD_DIR [--repeat 15] [--dry-run]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
-import tempfile
 import time
+from contextlib import ExitStack
 from http.client import HTTPConnection
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
-import pyoxigraph
-
-from tipgraph.build import run_build
-from tipgraph.testing import serving
+from tipgraph.queries import shipped_queries
+from tipgraph.testing import answers_sparql, find_binary, free_port, running, serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append, machine
 
-ROOT = Path(__file__).resolve().parents[1]
+JSON = "application/sparql-results+json"
+NT = "application/n-triples"
+
+#: (name, query, Accept): trivial ones first, then ones whose answers are large.
+ARBITRARY: tuple[tuple[str, str, str], ...] = (
+    ("ask", "ASK { ?s ?p ?o }", JSON),
+    ("one-row", "SELECT ?s WHERE { ?s ?p ?o } LIMIT 1", JSON),
+    ("count-types", "SELECT ?t (COUNT(*) AS ?n) WHERE { ?s a ?t } GROUP BY ?t", JSON),
+    ("1000-rows", "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 1000", JSON),
+    ("10000-rows", "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 10000", JSON),
+    ("10000-rows-xml", "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 10000",
+     "application/sparql-results+xml"),
+    ("10000-rows-csv", "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 10000", "text/csv"),
+    ("titles-ordered", "SELECT ?p ?t WHERE { ?p <http://purl.org/dc/terms/title> ?t } "
+     "ORDER BY ?t LIMIT 5000", JSON),
+    ("construct-5000", "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o } LIMIT 5000", NT),
+    ("construct-5000-ttl", "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o } LIMIT 5000",
+     "text/turtle"),
+)
 
 
-def _in_process(store: pyoxigraph.Store, query: str) -> int:
-    result = store.query(query)
-    if isinstance(result, pyoxigraph.QueryBoolean):
-        return len(result.serialize(format=pyoxigraph.QueryResultsFormat.JSON))
-    if isinstance(result, pyoxigraph.QuerySolutions):
-        return len(result.serialize(format=pyoxigraph.QueryResultsFormat.JSON))
-    return len(pyoxigraph.serialize(result, format=pyoxigraph.RdfFormat.TURTLE))
-
-
-def _over_http(connection: HTTPConnection, query: str) -> int:
-    connection.request("GET", "/sparql?" + urlencode({"query": query}),
-                       headers={"Accept": "application/sparql-results+json, text/turtle;q=0.9"})
-    response = connection.getresponse()
-    body = response.read()
-    if response.status != 200:
-        raise RuntimeError(f"{response.status}: {body[:200]!r}")
-    return len(body)
-
-
-def _median_ms(action, repeat: int) -> float:
-    action()  # warm caches (and the query process's store handle)
-    times = []
-    for _ in range(repeat):
+def request(endpoint: str, query: str, accept: str, *,
+            connection: HTTPConnection | None = None) -> tuple[float, int, int]:
+    """POST ``query``: seconds until the whole answer is read, status, bytes."""
+    parts = urlsplit(endpoint)
+    own = connection is None
+    connection = connection or HTTPConnection(parts.hostname, parts.port, timeout=600)
+    try:
         start = time.perf_counter()
-        action()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        connection.request("POST", parts.path, body=query.encode("utf-8"), headers={
+            "Content-Type": "application/sparql-query", "Accept": accept})
+        response = connection.getresponse()
+        body = response.read()
+        return time.perf_counter() - start, response.status, len(body)
+    finally:
+        if own:
+            connection.close()
+
+
+def oxigraph_server(stack: ExitStack, store: Path) -> str:
+    binary = find_binary(["oxigraph"])
+    if binary is None:
+        raise SystemExit("the Oxigraph server is not installed (pip install oxigraph)")
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}/query"
+    stack.enter_context(running(
+        [binary, "serve-read-only", "--location", str(store), "--bind", f"127.0.0.1:{port}"],
+        lambda: answers_sparql(endpoint), name="oxigraph", startup_limit=120.0))
+    return endpoint
+
+
+def arbitrary(endpoints: dict[str, str], repeat: int) -> list[str]:
+    counter = itertools.count()
+    times: dict[tuple[str, str], list[float]] = {}
+    sizes: dict[tuple[str, str], int] = {}
+    for round_ in range(repeat + 1):
+        order = list(endpoints) if round_ % 2 else list(reversed(endpoints))
+        for name, query, accept in ARBITRARY:
+            for server in order:
+                text = f"{query}\n# {next(counter)}"  # never the same text: no cache hit
+                seconds, status, size = request(endpoints[server], text, accept)
+                if status != 200:
+                    raise RuntimeError(f"{server} answered {status} to {name}")
+                if round_:  # the first round warms both servers' pages and handles
+                    times.setdefault((name, server), []).append(seconds * 1000)
+                sizes[name, server] = size
+    lines = ["| query | tipgraph ms | oxigraph ms | ratio | added ms | bytes (tipgraph / "
+             "oxigraph) |", "|---|--:|--:|--:|--:|---|"]
+    for name, _, accept in ARBITRARY:
+        t = statistics.median(times[name, "tipgraph"])
+        o = statistics.median(times[name, "oxigraph"])
+        lines.append(f"| {name} ({accept.split('/')[1]}) | {t:.2f} | {o:.2f} | {t / o:.2f} | "
+                     f"{t - o:+.2f} | {sizes[name, 'tipgraph']} / {sizes[name, 'oxigraph']} |")
+    return lines
+
+
+def warm(endpoint: str, repeat: int) -> list[str]:
+    lines = ["| shipped query | cold ms | warm median ms | warm p90 ms | kept-alive median ms |"
+             " bytes |", "|---|--:|--:|--:|--:|--:|"]
+    parts = urlsplit(endpoint)
+    medians = []
+    for query in shipped_queries():
+        text = query.bind()
+        accept = NT if query.form in ("CONSTRUCT", "DESCRIBE") else JSON
+        cold, _, size = request(endpoint, text, accept)
+        fresh = sorted(request(endpoint, text, accept)[0] * 1000 for _ in range(repeat))
+        connection = HTTPConnection(parts.hostname, parts.port, timeout=600)
+        kept = [request(endpoint, text, accept, connection=connection)[0] * 1000
+                for _ in range(repeat)]
+        connection.close()
+        medians.append(statistics.median(fresh))
+        lines.append(f"| {query.name} | {cold * 1000:.1f} | {statistics.median(fresh):.2f} | "
+                     f"{fresh[int(0.9 * (len(fresh) - 1))]:.2f} | "
+                     f"{statistics.median(kept):.2f} | {size} |")
+    lines += ["", f"Median of the warm medians: **{statistics.median(medians):.2f} ms**; "
+              f"largest: {max(medians):.2f} ms."]
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("build_dir", type=Path)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-warm", action="store_true")
+    parser.add_argument("--skip-arbitrary", action="store_true")
+    parser.add_argument("--dry-run", action="store_true", help="Print, do not record.")
     args = parser.parse_args()
-    queries = sorted((ROOT / "queries").glob("*.rq"))
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "build"
-        run_build(out=out)
-        with serving(out, workers=1) as base:
-            connection = HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=60)
-            store = pyoxigraph.Store.read_only(str(out / "store"))
-            rows = []
-            for path in queries:
-                query = path.read_text(encoding="utf-8")
-                direct = _median_ms(lambda q=query: _in_process(store, q), args.repeat)
-                http = _median_ms(lambda q=query: _over_http(connection, q), args.repeat)
-                rows.append((path.stem, direct, http, _over_http(connection, query)))
-            connection.close()
-    lines = ["| query | in-process ms | /sparql ms | added ms | response bytes |",
-             "|---|---:|---:|---:|---:|"]
-    lines += [f"| {name} | {d:.2f} | {h:.2f} | {h - d:.2f} | {size} |"
-              for name, d, h, size in rows]
-    added = statistics.median(h - d for _, d, h, _ in rows)
-    append("HTTP overhead", [
-        f"{machine()}; `benchmarks/http_overhead.py --repeat {args.repeat}`: median of "
-        f"{args.repeat} runs per query, gunicorn with 1 worker over a kept-alive connection "
-        "on 127.0.0.1, JSON results (Turtle for CONSTRUCT).",
-        "",
-        *lines,
-        "",
-        f"Median added by the HTTP layer across queries: **{added:.2f} ms**."])
+    build = args.build_dir.resolve()
+    with ExitStack() as stack:
+        base = stack.enter_context(serving(build, workers=args.workers, startup_limit=180))
+        endpoints = {"tipgraph": f"{base}/sparql",
+                     "oxigraph": oxigraph_server(stack, build / "current" / "store")}
+        sections = [f"{machine()}; `benchmarks/http_overhead.py --repeat {args.repeat}` on a "
+                    f"build of {build.joinpath('current').resolve().name}: `tipgraph serve` "
+                    f"({args.workers} workers, default settings) and `oxigraph "
+                    "serve-read-only` on the same store, 127.0.0.1, POSTed queries, medians "
+                    "in ms. The machine's 2 cores are shared with other work: figures are "
+                    "noisy; the servers are interleaved request by request.", ""]
+        if not args.skip_arbitrary:
+            sections += ["Arbitrary queries (never answered from the cache):", "",
+                         *arbitrary(endpoints, args.repeat), ""]
+        if not args.skip_warm:
+            sections += ["Shipped queries, warm (from the result cache), a new connection "
+                         "per request:", "", *warm(endpoints["tipgraph"], args.repeat)]
+    if args.dry_run:
+        print("\n".join(sections))
+    else:
+        append("HTTP overhead: tipgraph serve vs the Oxigraph server", sections)
+
 
 if __name__ == "__main__":
     main()

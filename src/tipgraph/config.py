@@ -58,9 +58,13 @@ SETTINGS: tuple[Setting, ...] = (
             "times this. 0: no limit."),
     Setting("query_workers", 2, "Query processes per web worker (a stopped query's process "
             "is replaced)."),
-    Setting("result_cache_mb", 64.0, "Memory, in MiB per web worker, for answers of /sparql "
-            "kept for the build in service (a repeated query with the same format is answered "
-            "from memory, least recently used answers evicted first); 0: no cache."),
+    Setting("result_cache_mb", 64.0, "Memory, in MiB for all web workers together, for "
+            "answers of /sparql kept for the build in service (a repeated query with the same "
+            "format is answered from the kept answer, whichever worker computed it; least "
+            "recently used answers evicted first); 0: no cache."),
+    Setting("result_cache_dir", "", "Directory of the kept answers of /sparql, shared by the "
+            "web workers; empty: a new directory in shared memory (/dev/shm) made by `tipgraph "
+            "serve` and removed when it stops."),
     Setting("document_links", 50, "Most resources linking to one resource by one property that "
             "its document and page carry (a region has thousands of publications): the rest "
             "are on the next pages of the document (?page=2), which each page links to."),

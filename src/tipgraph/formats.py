@@ -44,6 +44,7 @@ class Format:
     aliases: tuple[str, ...] = ()  # other short names clients send (SPARQLWrapper's among them)
     also_accepts: tuple[str, ...] = ()  # other media types that mean this format
     oxigraph: pyoxigraph.RdfFormat | None = None  # the writer, for RDF formats
+    results: pyoxigraph.QueryResultsFormat | None = None  # the native writer, for results
     rdflib: str | None = None  # rdflib's name, for code that holds an rdflib Graph
     w3c: str | None = None  # the http://www.w3.org/ns/formats/ IRI (service description)
 
@@ -66,13 +67,14 @@ FORMATS: tuple[Format, ...] = (
     Format("json", "results", "application/sparql-results+json", "srj",
            aliases=("srj",), also_accepts=("application/json", "text/javascript",
                                            "application/javascript"),
-           w3c=_NS + "SPARQL_Results_JSON"),
+           results=pyoxigraph.QueryResultsFormat.JSON, w3c=_NS + "SPARQL_Results_JSON"),
     Format("xml", "results", "application/sparql-results+xml", "srx",
            aliases=("srx",), also_accepts=("application/xml", "text/xml"),
-           w3c=_NS + "SPARQL_Results_XML"),
-    Format("csv", "results", "text/csv", "csv", w3c=_NS + "SPARQL_Results_CSV"),
+           results=pyoxigraph.QueryResultsFormat.XML, w3c=_NS + "SPARQL_Results_XML"),
+    Format("csv", "results", "text/csv", "csv", results=pyoxigraph.QueryResultsFormat.CSV,
+           w3c=_NS + "SPARQL_Results_CSV"),
     Format("tsv", "results", "text/tab-separated-values", "tsv",
-           w3c=_NS + "SPARQL_Results_TSV"),
+           results=pyoxigraph.QueryResultsFormat.TSV, w3c=_NS + "SPARQL_Results_TSV"),
     Format("turtle", "rdf", "text/turtle", "ttl", aliases=("ttl", "n3"),
            also_accepts=("application/turtle", "application/x-turtle", "text/n3",
                          "text/rdf+n3", "application/n3"),

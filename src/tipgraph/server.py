@@ -9,6 +9,8 @@ its own query processes.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,10 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from tipgraph.builds import BuildDir
+from tipgraph.config import load_settings
 from tipgraph.errors import TipgraphError
 from tipgraph.web import create_app
+from tipgraph.web.result_cache import answers_directory
 
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
@@ -111,10 +115,24 @@ def check_build(build_dir: Path) -> str:
 
 def run_server(settings: Mapping[str, object], *, host: str, port: int, workers: int,
                threads: int, timeout: float, debug: bool = False) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted.
+
+    The workers share one directory of kept answers (setting ``result_cache_dir``);
+    unless one is set, it is made here, before they start, and removed when the
+    server stops.
+    """
     if debug:
         create_app(settings).run(host=host, port=port, debug=True, threaded=True,
                                  use_reloader=False)
         return
-    TipgraphServer(settings, gunicorn_options(host=host, port=port, workers=workers,
-                                              threads=threads, timeout=timeout)).run()
+    settings = dict(settings)
+    made = None
+    if not load_settings(settings)["result_cache_dir"]:
+        made = settings["result_cache_dir"] = answers_directory()
+    master = os.getpid()
+    try:
+        TipgraphServer(settings, gunicorn_options(host=host, port=port, workers=workers,
+                                                  threads=threads, timeout=timeout)).run()
+    finally:
+        if made and os.getpid() == master:  # a worker leaving through here must not
+            shutil.rmtree(made, ignore_errors=True)

@@ -335,6 +335,75 @@ def test_row_cap_is_reported(limited_server: str, http: Any) -> None:
     assert "max_results" in headers["warning"]
 
 
+@pytest.mark.parametrize(("accept", "rows"), [
+    ("application/sparql-results+json", lambda body: len(json.loads(body)["results"]["bindings"])),
+    ("application/sparql-results+xml", lambda body: body.count(b"<result>")),
+    ("text/csv", lambda body: len(list(csv.reader(io.StringIO(body.decode())))) - 1),
+    ("text/tab-separated-values", lambda body: body.count(b"\n") - 1),
+    ("text/html", lambda body: body.count(b"<tr>") - 1),
+])
+def test_row_cap_in_every_format(limited_server: str, http: Any, accept: str, rows: Any) -> None:
+    """The native writers' answers are cut at max_results too, and say so."""
+    for query, cut in (("SELECT ?s ?p ?o WHERE { ?s ?p ?o }", True),
+                       ("SELECT ?s WHERE { ?s ?p ?o } LIMIT 5", False),
+                       ("SELECT ?s WHERE { ?s ?p ?o } LIMIT 4", False)):
+        status, headers, body = http(f"{limited_server}/sparql?{urlencode({'query': query})}",
+                                     headers={"Accept": accept})
+        assert status == 200, body
+        assert rows(body) == (5 if cut else int(query[-1]))
+        assert ("x-sparql-maxrows" in headers) == cut
+
+
+def test_a_cut_around_values_that_look_like_separators(limited_server: str, http: Any) -> None:
+    """A value holding "},{" or a line break does not fool the cut."""
+    query = ('SELECT ?s ?v WHERE { ?s ?p ?o BIND("a},{b\\r\\n},{c" AS ?v) }')
+    for accept in ("application/sparql-results+json", "text/csv"):
+        status, headers, body = http(f"{limited_server}/sparql?{urlencode({'query': query})}",
+                                     headers={"Accept": accept})
+        assert status == 200
+        assert headers["x-sparql-maxrows"] == "5"
+        if accept.endswith("json"):
+            assert len(json.loads(body)["results"]["bindings"]) == 5
+        else:
+            assert len(list(csv.reader(io.StringIO(body.decode(), newline="")))) == 6
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT ?t ?s WHERE { ?s a ?t } ORDER BY DESC(?s) LIMIT 7",
+    "SELECT * WHERE { ?s a ?t . ?s ?p ?o } ORDER BY ?o ?p ?s",
+    "SELECT DISTINCT ?t (COUNT(?s) AS ?n) (STR(?t) AS $label) WHERE { ?s a ?t } GROUP BY ?t "
+    "ORDER BY DESC(?n) ?t",
+    "PREFIX : <http://example.org/>\n# a comment with SELECT and {\nSELECT ?x WHERE "
+    "{ VALUES ?x { :a :b } } # ends in a comment",
+    "SELECT ?x WHERE { ?s ?p ?o } LIMIT 3 VALUES ?x { 1 2 }",
+    "SELECT ?o WHERE { ?s ?p ?o FILTER(isLiteral(?o)) } ORDER BY ?o OFFSET 2 LIMIT 4",
+])
+def test_a_bounded_query_answers_as_the_query(seed_build_dir: Path, query: str) -> None:
+    """The sub-query the native writer runs has the query's variables, rows and order."""
+    import pyoxigraph
+
+    from tipgraph.sparql_engine import bounded_select
+
+    store = pyoxigraph.Store.read_only(str(seed_build_dir / "current" / "store"))
+    bounded = bounded_select(query, 10000)
+    assert bounded is not None
+    plain, wrapped = store.query(query), store.query(bounded)
+    assert [v.value for v in wrapped.variables] == [v.value for v in plain.variables]
+    assert [[s[v] for v in plain.variables] for s in wrapped] == \
+        [[s[v] for v in plain.variables] for s in plain]
+
+
+def test_a_select_the_wrapper_cannot_take_is_answered_too(live_server: str, http: Any) -> None:
+    """FROM, or a malformed query: the query as sent decides, as before."""
+    query = "SELECT ?s FROM <http://example.org/none> WHERE { ?s ?p ?o }"
+    status, _, body = http(f"{live_server}/sparql?{urlencode({'query': query})}",
+                           headers={"Accept": "application/sparql-results+json"})
+    assert status == 200 and json.loads(body)["results"]["bindings"] == []
+    malformed = urlencode({"query": "SELECT ?s WHERE { ?s ?p"})
+    status, _, body = http(f"{live_server}/sparql?{malformed}")
+    assert status == 400 and b"not valid SPARQL" in body
+
+
 def test_runaway_query_is_stopped_while_another_client_is_served(limited_server: str,
                                                                   http: Any) -> None:
     outcome: dict[str, tuple] = {}

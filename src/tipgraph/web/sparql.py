@@ -7,6 +7,7 @@ other requests go on. The endpoint is read-only: SPARQL Update is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -15,6 +16,7 @@ from typing import Any
 import pyoxigraph
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
+from werkzeug.wsgi import wrap_file
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
@@ -41,8 +43,10 @@ def get_engine() -> QueryEngine:
             engine = current_app.extensions.get(key)
             if engine is None or engine._owner != os.getpid():
                 config = current_app.config["TIPGRAPH"]
+                cache = get_result_cache()  # answers are written where they are kept
                 engine = QueryEngine(processes=config["query_workers"],
-                                     timeout=config["query_timeout"])
+                                     timeout=config["query_timeout"],
+                                     spool=str(cache.spool) if cache else None)
                 current_app.extensions[key] = engine
     return engine
 
@@ -143,18 +147,28 @@ def sparql() -> Response:
         prefixes=tuple(PREFIXES.items()),
         service_allowlist=tuple(config["service_allowlist"]))
     cache = get_result_cache()
-    answer = cache.get(build.id, job) if cache else None
-    hit = answer is not None
-    if answer is None:
+    kept = cache.get(build.id, job) if cache else None
+    hit = kept is not None
+    if kept is None:
         answer = build.store.answer(job)
         if cache:
-            cache.put(build.id, job, answer)
-    if answer.format == "html":
-        response = Response(_results_page(queries[0], answer),
+            kept = cache.put(build.id, job, answer)
+    if kept is not None:
+        answer, file = kept
+        if answer.format == "html":
+            with file:
+                response = Response(_results_page(queries[0], answer, file.read()),
+                                    content_type="text/html; charset=utf-8")
+        else:  # sent by sendfile from the kept file, never read here
+            length = os.fstat(file.fileno()).st_size - file.tell()
+            response = Response(wrap_file(request.environ, file), direct_passthrough=True,
+                                content_type=formats.find(answer.format).content_type)
+            response.content_length = length
+    elif answer.format == "html":
+        response = Response(_results_page(queries[0], answer, answer.read()),
                             content_type="text/html; charset=utf-8")
     else:
-        fmt = formats.find(answer.format)
-        response = Response(answer.body, content_type=fmt.content_type)
+        response = Response(answer.read(), content_type=formats.find(answer.format).content_type)
     response.headers["Vary"] = "Accept"
     response.headers["X-Tipgraph-Build"] = build.id
     if answer.truncated:
@@ -164,14 +178,20 @@ def sparql() -> Response:
                                        'results (setting max_results)"')
     response.headers["X-Cache"] = "hit" if hit else "miss"
     # the job holds all that selects the answer: query, dataset, formats, limits
-    return conditional(response, build, repr(job))
+    response = conditional(response, build, repr(job))
+    if response.status_code == 304 and response.direct_passthrough:
+        response.response.close()  # no body goes out: let the file go now
+    return response
 
 
-def _results_page(query: str, answer: QueryAnswer) -> str:
-    data = json.loads(answer.body)
+def _results_page(query: str, answer: QueryAnswer, body: bytes) -> str:
+    data = json.loads(body)
+    rows = data.get("results", {}).get("bindings", [])
+    if answer.count is None:
+        answer = dataclasses.replace(answer, count=len(rows))
     return render_template("sparql_results.html", query=query, answer=answer,
                            variables=data["head"].get("vars", []),
-                           rows=data.get("results", {}).get("bindings", []),
+                           rows=rows,
                            boolean=data.get("boolean"),
                            max_results=current_app.config["TIPGRAPH"]["max_results"])
 
