@@ -32,12 +32,14 @@ shipped context here. No Flask here: the views pass the store in.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import islice
 from pathlib import Path
+from urllib.parse import quote
 
 import pyoxigraph
 from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Triple
@@ -210,8 +212,8 @@ def exists(store: GraphStore, uri: str, *, fragments: bool = False) -> bool:
     return bool(store.query(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}"))
 
 
-def describe(store: GraphStore, uri: str, *, build_id: str, page: int = 1, limit: int = 50,
-             fragments: bool = False) -> Document:
+def describe(store: GraphStore, uri: str, *, base: str, build_id: str, page: int = 1,
+             limit: int = 50, fragments: bool = False) -> Document:
     """Page ``page`` of the document of ``uri`` (see the module docstring for its bounds).
 
     :param fragments: ``uri`` is a source file: describe its records (``#line-N``)
@@ -236,11 +238,22 @@ def describe(store: GraphStore, uri: str, *, build_id: str, page: int = 1, limit
         triples += reader.outgoing(node)
         incoming, more = reader.incoming(node, offset, limit)
         triples += incoming
+        # the counts the build published about the node, on every page: they state totals
+        triples += reader.statistics(node, statistic_names(base, uri))
     linked = {t.object for t in triples if isinstance(t.object, NamedNode)}
     linked |= {t.subject for t in triples if t.object == node}
     linked.discard(node)
     triples += reader.labels(linked)
     return Document(uri, triples, page, more)
+
+
+def statistic_names(base: str, uri: str) -> list[NamedNode]:
+    """The ``tip:Statistic`` nodes that would count the publications of ``uri``, as
+    :mod:`tipgraph.statistics` names them (``<base>dataset#statistic-<facet>-<key>``)."""
+    dataset = base.rstrip("/#") + "/dataset"
+    key = quote(re.split(r"[/#]", uri.rstrip("/"))[-1], safe="-._~")
+    return [NamedNode(f"{dataset}#statistic-{facet}-{key}")
+            for facet in ("country", "region", "organisation", "category")]
 
 
 def _checked(uri: str) -> str:
@@ -268,6 +281,9 @@ class _Reader:
         raise NotImplementedError
 
     def subjects(self, prop: NamedNode, value: Term, offset: int, count: int) -> list[Subject]:
+        raise NotImplementedError
+
+    def statistics(self, node: NamedNode, names: list[NamedNode]) -> list[Triple]:
         raise NotImplementedError
 
     def labels(self, nodes: Iterable[Term]) -> list[Triple]:
@@ -298,11 +314,14 @@ class _Embedded(_Reader):
                                     offset, offset + limit + 1))
                 more = more or len(quads) > limit
                 triples += (q.triple for q in quads[:limit])
-        # the statistics about the node are carried whole on every page: they state totals
-        for quad in islice(self.store.quads_for_pattern(None, RDF_VALUE, node, _DEFAULT), 16):
-            if _first(self.store.quads_for_pattern(quad.subject, RDF_TYPE, STATISTIC, _DEFAULT)):
-                triples += [quad.triple, *self.outgoing(quad.subject)]
         return triples, more
+
+    def statistics(self, node: NamedNode, names: list[NamedNode]) -> list[Triple]:
+        found = []
+        for name in names:
+            if _first(self.store.quads_for_pattern(name, RDF_VALUE, node, _DEFAULT)):
+                found += self.outgoing(name)
+        return found
 
     def subjects(self, prop: NamedNode, value: Term, offset: int, count: int) -> list[Subject]:
         quads = self.store.quads_for_pattern(None, prop, value, _DEFAULT)
@@ -338,10 +357,12 @@ class _Remote(_Reader):
             more = more or len(subjects) > limit
             keep = set(subjects[:limit])
             triples += (t for t in found if t.subject.value in keep)
-        statistics = self._construct(
-            f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ ?s <{RDF.value}> {node} ; a {STATISTIC} ; "
-            "?p ?o }")
-        return triples + statistics, more
+        return triples, more
+
+    def statistics(self, node: NamedNode, names: list[NamedNode]) -> list[Triple]:
+        values = " ".join(str(n) for n in names)
+        return self._construct(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ VALUES ?s {{ {values} }} "
+                               f"?s {RDF_VALUE} {node} ; ?p ?o }}")
 
     def subjects(self, prop: NamedNode, value: Term, offset: int, count: int) -> list[Subject]:
         rows = self.store.query(f"SELECT ?s WHERE {{ ?s {prop} {value} }} ORDER BY ?s "

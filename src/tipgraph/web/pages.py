@@ -178,7 +178,7 @@ def browse() -> Response:
         page = min(max(1, int(request.args.get("page", "1"))), pages)
     except ValueError:
         page = 1
-    shown = entries[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    shown = entries.page((page - 1) * PAGE_SIZE, PAGE_SIZE)
     state: dict[str, Any] = {"q": query, **chosen}
 
     def with_(**changes: Any) -> str:
@@ -367,8 +367,10 @@ def _incoming(build: Build, doc: Document, node: NamedNode, base: str
     publications: dict[str, dict[str, str]] = {}
     others: dict[str, dict[str, Any]] = {}
     prefix = base + "publication/"
+    statistics = base.rstrip("/#") + "/dataset#statistic-"  # the total says it; not a link
     for subject, prop in doc.incoming(node):
-        if subject == node or not isinstance(subject, NamedNode):
+        if subject == node or not isinstance(subject, NamedNode) \
+                or subject.value.startswith(statistics):
             continue
         item = {"text": label_of(doc, subject) or _curie(subject.value, base),
                 "href": _href(build, subject.value)}

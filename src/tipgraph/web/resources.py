@@ -147,7 +147,8 @@ def document(build: Build, path: str, fmt: Format) -> Response:
             return error_page(404, "Not found", f"The document of {uri} has one page.")
     else:
         fragments = path.startswith("source/")
-        doc = describe(build.store, uri, build_id=build.id, page=page, fragments=fragments,
+        doc = describe(build.store, uri, base=base_of(build), build_id=build.id, page=page,
+                       fragments=fragments,
                        limit=get_service().settings["document_links"])
         if page > 1 and not _has_page(doc, fragments):
             return error_page(404, "Not found", f"The document of {uri} has fewer than {page} "
