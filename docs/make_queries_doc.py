@@ -31,10 +31,16 @@ The `queries/` folder holds researcher queries, one `.rq` file each, that answer
 questions people ask of this catalogue. Each starts with a header: `# title:`,
 `# description:` and one `# param: name = default (type)` line for each parameter
 (types: `string`, `string@LANG`, `iri`, `integer`, `decimal`, `boolean`, `gYear`,
-`date`). Parameters are bound as RDF terms of their type in a `VALUES` block, so a
-value is always one literal (or IRI) whatever characters it holds. Each query has an
+`date`). A parameter's value is written into the query as one RDF term of its type
+(an `integer` after `LIMIT` or `OFFSET` as a number, to page a long list), so a value
+is always one literal (or IRI) whatever characters it holds. Each query has an
 `ORDER BY`, so every SPARQL engine gives the same answer, and declares its own
 prefixes, so it runs on any endpoint.
+
+The counting queries read the counts the build publishes as data (`tip:Statistic`
+nodes: a facet, its value or values as `rdf:value`, the number of publications as
+`void:entities`) instead of counting 100,000 publications on every request; the
+tests check that each gives the answer counting would give.
 
 Run them from the command line, from Python, or from the `/query` page:
 

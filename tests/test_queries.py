@@ -11,7 +11,9 @@ import pyoxigraph
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rdflib import Graph
 
+from tipgraph.build import run_build
 from tipgraph.client import Client, Results
 from tipgraph.queries import (
     QUERIES_DIR,
@@ -21,6 +23,8 @@ from tipgraph.queries import (
     parse_query,
     shipped_queries,
 )
+from tipgraph.statistics import statistics_triples
+from tipgraph.synth import synthesize, write_catalogue
 
 T = "https://w3id.org/tipgraph/"
 NIGERIA_RECORD = T + "publication/community-engagement-in-preventing-and-responding-to-gender"
@@ -229,9 +233,18 @@ def test_data_quality_query_is_empty_on_the_consistent_seed(client: Client) -> N
     assert client.run("countries-outside-stated-regions").rows == []
 
 
-def test_data_quality_query_finds_a_country_outside_the_stated_regions() -> None:
+def store_with_statistics(turtle: str) -> pyoxigraph.Store:
+    """A store holding ``turtle`` and the statistics a build would publish about it."""
+    graph = Graph().parse(data=turtle, format="turtle")
+    for triple in [*graph, *statistics_triples(list(graph), T)]:
+        graph.add(triple)
     store = pyoxigraph.Store()
-    store.load(f"""
+    store.load(graph.serialize(format="nt"), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    return store
+
+
+def test_data_quality_query_finds_a_country_outside_the_stated_regions() -> None:
+    store = store_with_statistics(f"""
         @prefix tip: <https://w3id.org/tipgraph/ontology#> .
         @prefix dct: <http://purl.org/dc/terms/> .
         @prefix gn: <https://www.geonames.org/ontology#> .
@@ -242,16 +255,19 @@ def test_data_quality_query_finds_a_country_outside_the_stated_regions() -> None
             tip:statedCountry <{T}place/ng> ; tip:statedRegion <{T}place/wca> .
         <{T}global> a tip:Publication ; dct:title "Global"@en ;
             tip:statedCountry <{T}place/ng> ; tip:statedRegion <{T}place/world> .
-        <{T}place/ng> skos:prefLabel "Nigeria"@en ; gn:parentFeature <{T}place/wca> .
-        <{T}place/wca> skos:prefLabel "West and Central Africa"@en .
-        <{T}place/car> skos:prefLabel "the Caribbean"@en .
-        <{T}place/world> skos:prefLabel "Worldwide"@en ;
+        <{T}place/ng> a tip:Country ; skos:prefLabel "Nigeria"@en ;
+            gn:parentFeature <{T}place/wca> .
+        <{T}place/wca> a tip:Region ; skos:prefLabel "West and Central Africa"@en .
+        <{T}place/car> a tip:Region ; skos:prefLabel "the Caribbean"@en .
+        <{T}place/world> a tip:Region ; skos:prefLabel "Worldwide"@en ;
             gn:featureCode <https://www.geonames.org/ontology#L.AREA> .
-    """, format=pyoxigraph.RdfFormat.TURTLE)
+    """)
     results = Client(store=store).run("countries-outside-stated-regions")
     assert results.rows == [{"publication": T + "bad", "title": "Mixed up",
                              "countryName": "Nigeria", "countryRegion": "West and Central Africa",
                              "statedRegionName": "the Caribbean"}]
+    assert Client(store=store).sparql(PREFIXES + COUNTED["countries-outside-stated-regions"]
+                                      ).rows == results.rows
 
 
 def test_edited_volumes_and_their_chapters(client: Client) -> None:
@@ -261,6 +277,106 @@ def test_edited_volumes_and_their_chapters(client: Client) -> None:
         ("Ideas To Inform International Cooperation On Safe, Orderly, Regular Migration", IOM,
          editor, T + "publication/national-referral-mechanisms-for-victims-of-human")
         for editor in ("M. Klein Solomon", "M. McAuliffe")]
+
+
+# -- the counting queries read the published statistics: same answers as counting ---------------
+
+PREFIXES = """
+PREFIX tip: <https://w3id.org/tipgraph/ontology#>
+PREFIX dct: <http://purl.org/dc/terms/>
+PREFIX gn: <https://www.geonames.org/ontology#>
+PREFIX schema: <https://schema.org/>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+"""
+
+#: Each statistics-reading query, as a scan of the publications would answer it.
+COUNTED = {
+    "publications-per-year": """
+        SELECT ?year (COUNT(?publication) AS ?publications)
+        WHERE { ?publication a tip:Publication ; dct:issued ?year }
+        GROUP BY ?year ORDER BY ?year""",
+    "publications-per-country": """
+        SELECT ?country ?name ?region ?publications WHERE {
+          { SELECT ?country (COUNT(DISTINCT ?publication) AS ?publications)
+            WHERE { ?publication tip:statedCountry ?country } GROUP BY ?country }
+          ?country skos:prefLabel ?name .
+          OPTIONAL { ?country gn:parentFeature ?region }
+        } ORDER BY DESC(?publications) ?name""",
+    "publications-per-region": """
+        SELECT ?region ?name ?publications ?naming_the_region WHERE {
+          { SELECT ?region (COUNT(DISTINCT ?publication) AS ?publications)
+            WHERE { ?region a tip:Region . ?publication dct:spatial ?region ; a tip:Publication }
+            GROUP BY ?region }
+          { SELECT ?region (COUNT(DISTINCT ?publication) AS ?naming_the_region)
+            WHERE { ?region a tip:Region . OPTIONAL { ?publication tip:statedRegion ?region } }
+            GROUP BY ?region }
+          ?region skos:prefLabel ?name .
+        } ORDER BY DESC(?publications) ?name""",
+    "publications-per-organisation": """
+        SELECT ?organisation ?name ?publications ?latest WHERE {
+          { SELECT ?organisation (COUNT(DISTINCT ?publication) AS ?publications) WHERE {
+              ?publication dct:creator ?organisation ; a tip:Publication .
+              ?organisation a schema:Organization } GROUP BY ?organisation }
+          OPTIONAL { SELECT ?organisation (MAX(?year) AS ?latest) WHERE {
+              ?publication dct:creator ?organisation ; a tip:Publication ; dct:issued ?year .
+              ?organisation a schema:Organization } GROUP BY ?organisation }
+          ?organisation skos:prefLabel ?name .
+        } ORDER BY DESC(?publications) ?name""",
+    "country-coverage-years": """
+        SELECT ?country ?name ?first ?last ?publications WHERE {
+          { SELECT ?country (COUNT(DISTINCT ?publication) AS ?publications)
+            WHERE { ?publication tip:statedCountry ?country } GROUP BY ?country }
+          OPTIONAL { SELECT ?country (MIN(?year) AS ?first) (MAX(?year) AS ?last)
+            WHERE { ?publication tip:statedCountry ?country ; dct:issued ?year }
+            GROUP BY ?country }
+          ?country skos:prefLabel ?name .
+        } ORDER BY ?name""",
+    "co-publishing-organisations": """
+        SELECT ?first ?second ?publications WHERE {
+          { SELECT ?a ?b (COUNT(DISTINCT ?publication) AS ?publications) WHERE {
+              ?a a schema:Organization . ?b a schema:Organization .
+              ?publication dct:creator ?a, ?b ; a tip:Publication . FILTER(?a != ?b) }
+            GROUP BY ?a ?b }
+          ?a skos:prefLabel ?first . ?b skos:prefLabel ?second .
+          FILTER(STR(?first) < STR(?second))
+        } ORDER BY DESC(?publications) ?first ?second""",
+    "countries-outside-stated-regions": """
+        SELECT DISTINCT ?publication ?title ?countryName ?countryRegion ?statedRegionName
+        WHERE {
+          ?publication a tip:Publication ; dct:title ?title ;
+                       tip:statedCountry ?country ; tip:statedRegion ?stated .
+          ?stated skos:prefLabel ?statedRegionName .
+          ?country skos:prefLabel ?countryName ; gn:parentFeature ?parent .
+          ?parent skos:prefLabel ?countryRegion .
+          FILTER NOT EXISTS { ?publication tip:statedRegion ?parent }
+          FILTER NOT EXISTS { ?publication tip:statedRegion ?world .
+                              ?world gn:featureCode <https://www.geonames.org/ontology#L.AREA> }
+        } ORDER BY ?title ?countryName ?statedRegionName""",
+}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Client:
+    """A build of 400 synthetic publications: counts above one, years, co-authors."""
+    out = tmp_path_factory.mktemp("synthetic-build")
+    write_catalogue(synthesize(400, seed=11), out / "synthetic.jsonl")
+    run_build([out / "synthetic.jsonl"], out / "build")
+    return Client.from_build(out / "build")
+
+
+@pytest.mark.parametrize("name", sorted(COUNTED))
+def test_statistics_queries_answer_as_counting_would(name: str, client: Client,
+                                                      synthetic: Client) -> None:
+    for built in (client, synthetic):
+        answer = built.run(name)
+        counted = built.sparql(PREFIXES + COUNTED[name])
+        assert answer.variables == counted.variables
+        assert answer.rows == counted.rows, name
+    if name != "countries-outside-stated-regions":  # the synthetic catalogue is consistent
+        assert len(synthetic.run(name)) > 1
+    if name.startswith("publications-per") or name == "country-coverage-years":
+        assert any(isinstance(v, int) and v > 1 for row in synthetic.run(name).rows
+                   for v in row.values()), name
 
 
 # -- headers and binding ---------------------------------------------------------------------------
@@ -372,6 +488,29 @@ def test_binding_goes_into_the_where_group_of_construct_and_subselect() -> None:
     braces_in_strings = parse_query(
         '# param: v = hi (string)\nSELECT ?v ?w WHERE { BIND("{ }" AS ?w) }', name="b")
     assert Client(store=store).run(braces_in_strings).rows == [{"v": "hi", "w": "{ }"}]
+
+
+def test_integer_parameters_page_a_list_with_limit_and_offset() -> None:
+    store = pyoxigraph.Store()
+    for n in range(5):
+        store.add(pyoxigraph.Quad(pyoxigraph.NamedNode(f"x:s{n}"), pyoxigraph.NamedNode("x:p"),
+                                  pyoxigraph.Literal(str(n))))
+    query = parse_query("# param: limit = 2 (integer)\n# param: offset = 0 (integer)\n"
+                        "SELECT ?o WHERE { ?s <x:p> ?o } ORDER BY ?o LIMIT ?limit OFFSET ?offset",
+                        name="paged")
+    assert query.bind().endswith("ORDER BY ?o LIMIT 2 OFFSET 0")
+    client = Client(store=store)
+    assert column(client.run(query), "o") == ["0", "1"]
+    assert column(client.run(query, limit="2", offset="3"), "o") == ["3", "4"]
+    for bad in ("-1", "2 } UNION { ?s ?p ?o", "two"):
+        with pytest.raises(QueryError, match="limit"):
+            query.bind({"limit": bad})
+
+
+def test_a_limit_takes_only_an_integer_parameter() -> None:
+    query = parse_query("# param: n = 2 (string)\nSELECT ?s WHERE { ?s ?p ?o } LIMIT ?n", name="q")
+    with pytest.raises(QueryError, match="follows LIMIT: it must be a non-negative integer"):
+        query.bind()
 
 
 # -- the Python client's conveniences ------------------------------------------------------------

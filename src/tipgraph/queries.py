@@ -19,6 +19,8 @@ Where that is not possible (the variable is projected by a sub-``SELECT``,
 bound by ``AS`` or tested by ``BOUND``), a ``VALUES`` block at the start of the group binds it
 instead; so use a parameter in the outermost group (its triple patterns,
 ``FILTER`` or ``BIND``), not only inside a nested ``OPTIONAL`` or ``UNION``.
+An ``integer`` parameter may also stand after ``LIMIT`` or ``OFFSET``, so that a long
+list can be read a page at a time; its number is written there.
 
 >>> query = parse_query('''# title: Titles
 ... # param: word = crisis (string)
@@ -222,9 +224,39 @@ def bind_terms(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.
             raise QueryError(f"the query does not use the parameter ?{name}")
         if not isinstance(term, pyoxigraph.NamedNode | pyoxigraph.Literal):
             raise QueryError(f"parameter {name} must be an IRI or a literal")
+    text = _bind_slices(text, terms)
+    terms = {name: term for name, term in terms.items() if name in variables(text)}
+    if not terms:
+        return text
     start, end, subselect = _where_group(text)
     return (_substitute(text, terms, start, end, subselect)
             or _values_block(text, terms, start, end, subselect))
+
+
+def _bind_slices(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.Literal]
+                 ) -> str:
+    """Write ``LIMIT ?n`` and ``OFFSET ?n`` with the number bound to ``?n``.
+
+    SPARQL takes only a number there, not a term, so a paged list can declare
+    ``# param: limit = 100 (integer)``; the value is an integer's canonical form,
+    never text, so it cannot change the query either.
+
+    :raises QueryError: when the parameter there is not a non-negative integer
+    """
+    edits: list[tuple[int, int, str]] = []
+    previous = ""
+    for kind, token, offset in tokens(text):
+        if kind == "var" and token[1:] in terms and previous in ("LIMIT", "OFFSET"):
+            term = terms[token[1:]]
+            if not (isinstance(term, pyoxigraph.Literal) and term.datatype.value == _XSD + "integer"
+                    and int(term.value) >= 0):
+                raise QueryError(f"parameter {token[1:]} follows {previous}: it must be a "
+                                 f"non-negative integer, not {term}")
+            edits.append((offset, len(token), str(int(term.value))))
+        previous = token.upper() if kind == "word" else token
+    for offset, length, replacement in sorted(edits, reverse=True):
+        text = text[:offset] + replacement + text[offset + length:]
+    return text
 
 
 def _substitute(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.Literal],

@@ -40,18 +40,29 @@ FACETS: dict[str, tuple[URIRef, URIRef | None]] = {
     "category": (DCT.subject, SKOS.Concept),
 }
 
-Triple = tuple[Node, Node, Node]
-
 #: Classes whose instances are counted (facet ``class``).
 CLASSES = (TIP.Publication, TIP.Country, TIP.Region, SCHEMA.Organization, SCHEMA.Person)
+
+#: Facets that cross two values (one ``rdf:value`` each): publications having both.
+#: The shipped queries read them instead of counting (``queries/*.rq``). Of the
+#: (country, year) and (organisation, year) cells only the first and the last year
+#: with publications are published: what the queries ask, in a few hundred nodes
+#: rather than one per cell.
+CROSSED = ("stated-region", "organisation-pair", "country-stated-region",
+           "country-first-year", "country-last-year", "organisation-last-year")
+
+Triple = tuple[Node, Node, Node]
 
 
 def count(triples: Iterable[Triple]) -> dict[str, Counter]:
     """Publications per value for each facet, and instances per class (facet ``class``).
 
     One pass over the triples: the closure may be a list or a stream, not a Graph.
+    A facet of :data:`CROSSED` counts tuples of values (sorted, for a pair of
+    organisations); ``stated-region`` counts the publications whose record names
+    a region itself (``tip:statedRegion``), not through one of its countries.
     """
-    props = {prop for prop, _ in FACETS.values()}
+    props = {prop for prop, _ in FACETS.values()} | {TIP.statedCountry, TIP.statedRegion}
     kinds = {kind for _, kind in FACETS.values() if kind is not None} | set(CLASSES)
     members: dict[Node, set[Node]] = {kind: set() for kind in kinds}
     uses: dict[Node, list[tuple[Node, Node]]] = {prop: [] for prop in props}
@@ -62,14 +73,50 @@ def count(triples: Iterable[Triple]) -> dict[str, Counter]:
         elif p in uses:
             uses[p].append((s, o))
     publications = members[TIP.Publication]
-    counts: dict[str, Counter] = {facet: Counter() for facet in FACETS}
-    for facet, (prop, kind) in FACETS.items():
+
+    def values(prop: Node, kind: Node | None) -> dict[Node, list[Node]]:
+        """Each publication's values of ``prop`` (of type ``kind``), without repeats."""
         wanted = members[kind] if kind is not None else None
+        found: dict[Node, dict[Node, None]] = {}  # dicts as ordered sets
         for subject, value in uses[prop]:
             if subject in publications and (wanted is None or value in wanted):
-                counts[facet][value] += 1
+                found.setdefault(subject, {})[value] = None
+        return {subject: list(vals) for subject, vals in found.items()}
+
+    counts: dict[str, Counter] = {facet: Counter() for facet in (*FACETS, *CROSSED)}
+    per_facet = {facet: values(prop, kind) for facet, (prop, kind) in FACETS.items()}
+    for facet, found in per_facet.items():
+        for vals in found.values():
+            counts[facet].update(vals)
+    stated_regions = values(TIP.statedRegion, TIP.Region)
+    for regions in stated_regions.values():
+        counts["stated-region"].update(regions)
+    years, organisations = per_facet["year"], per_facet["organisation"]
+    for prefix, firsts in (("country", per_facet["country"]), ("organisation", organisations)):
+        cells: Counter = Counter((value, year) for publication, vals in firsts.items()
+                                 for value in vals for year in years.get(publication, ()))
+        spans: dict[Node, list[Node]] = {}
+        for value, year in cells:
+            spans.setdefault(value, []).append(year)
+        for value, seen in spans.items():
+            ordered = sorted(seen, key=str)  # years as written: "1998" < "2025"
+            if prefix == "country":
+                counts["country-first-year"][value, ordered[0]] = cells[value, ordered[0]]
+            counts[f"{prefix}-last-year"][value, ordered[-1]] = cells[value, ordered[-1]]
+    for orgs in organisations.values():
+        ordered = sorted(orgs, key=str)
+        counts["organisation-pair"].update(
+            (a, b) for n, a in enumerate(ordered) for b in ordered[n + 1:])
+    for publication, countries in values(TIP.statedCountry, TIP.Country).items():
+        counts["country-stated-region"].update(
+            (country, region) for country in countries
+            for region in stated_regions.get(publication, ()))
     counts["class"] = Counter({kind: len(members[kind]) for kind in CLASSES})
     return counts
+
+
+def _key(value: Node) -> str:
+    return re.split(r"[/#]", str(value).rstrip("/"))[-1]
 
 
 def statistics_triples(triples: Iterable[Triple], base: str) -> list[Triple]:
@@ -81,12 +128,16 @@ def statistics_triples(triples: Iterable[Triple], base: str) -> list[Triple]:
     dataset = base.rstrip("/#") + "/dataset"
     out: list[Triple] = []
     for facet, counter in count(triples).items():
-        for value, n in sorted(counter.items()):
-            key = re.split(r"[/#]", str(value).rstrip("/"))[-1]
-            node = URIRef(f"{dataset}#statistic-{facet}-{quote(key, safe='-._~')}")
-            out += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet)),
-                    (node, RDF.value, value),
-                    (node, VOID.entities, Literal(n, datatype=XSD.integer))]
+        for value, n in sorted(counter.items(), key=lambda kv: str(kv[0])):
+            if isinstance(value, tuple):  # one rdf:value each; '~' joins the escaped keys
+                vals = value
+                key = "~".join(quote(_key(v), safe="-._") for v in value)
+            else:
+                vals, key = (value,), quote(_key(value), safe="-._~")
+            node = URIRef(f"{dataset}#statistic-{facet}-{key}")
+            out += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet))]
+            out += [(node, RDF.value, v) for v in vals]
+            out.append((node, VOID.entities, Literal(n, datatype=XSD.integer)))
     return out
 
 
@@ -95,4 +146,4 @@ def add_statistics(graph: Graph, base: str) -> int:
     triples = statistics_triples(list(graph), base)
     for triple in triples:
         graph.add(triple)
-    return len(triples) // 4
+    return sum(1 for _, p, _ in triples if p == TIP.facet)
