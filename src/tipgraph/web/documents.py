@@ -79,19 +79,32 @@ class Document:
     triples: list[Triple]
     page: int = 1
     more: bool = False
-    _out: dict[Term, dict[NamedNode, list[Term]]] = field(default_factory=dict, repr=False)
-    _in: dict[Term, list[tuple[Subject, NamedNode]]] = field(default_factory=dict, repr=False)
+    _index: tuple[dict[Term, dict[NamedNode, list[Term]]],
+                  dict[Term, list[tuple[Subject, NamedNode]]]] | None = field(default=None,
+                                                                              repr=False)
 
     def __post_init__(self) -> None:
-        seen: set[Triple] = set()
-        unique = []
-        for t in self.triples:
-            if t not in seen:
-                seen.add(t)
-                unique.append(t)
-                self._out.setdefault(t.subject, {}).setdefault(t.predicate, []).append(t.object)
-                self._in.setdefault(t.object, []).append((t.subject, t.predicate))
-        self.triples = unique
+        self.triples = list(dict.fromkeys(self.triples))  # no triple twice, order kept
+
+    @property
+    def _out(self) -> dict[Term, dict[NamedNode, list[Term]]]:
+        return self._indexed()[0]
+
+    @property
+    def _in(self) -> dict[Term, list[tuple[Subject, NamedNode]]]:
+        return self._indexed()[1]
+
+    def _indexed(self) -> tuple[dict[Term, dict[NamedNode, list[Term]]],
+                                dict[Term, list[tuple[Subject, NamedNode]]]]:
+        """By subject and by object, made when a page asks (serialising needs neither)."""
+        if self._index is None:
+            out: dict[Term, dict[NamedNode, list[Term]]] = {}
+            into: dict[Term, list[tuple[Subject, NamedNode]]] = {}
+            for t in self.triples:
+                out.setdefault(t.subject, {}).setdefault(t.predicate, []).append(t.object)
+                into.setdefault(t.object, []).append((t.subject, t.predicate))
+            self._index = (out, into)
+        return self._index
 
     @property
     def node(self) -> NamedNode:
@@ -197,6 +210,13 @@ _labels = PerBuild(Labels)
 _linking = PerBuild(Linking)
 
 
+def warm_documents(build_id: str, store: GraphStore) -> None:
+    """Make the per-build maps documents read (embedded store only) ahead of requests."""
+    if isinstance(store, OxigraphStore):
+        _labels.get(build_id, store.store)
+        _linking.get(build_id, store.store)
+
+
 def exists(store: GraphStore, uri: str, *, fragments: bool = False) -> bool:
     """Whether the graph says anything about ``uri`` (as subject or object; for a source
     file, whether it has records)."""
@@ -239,7 +259,9 @@ def describe(store: GraphStore, uri: str, *, base: str, build_id: str, page: int
         incoming, more = reader.incoming(node, offset, limit)
         triples += incoming
         # the counts the build published about the node, on every page: they state totals
-        triples += reader.statistics(node, statistic_names(base, uri))
+        names = statistic_names(base, uri)
+        if names:
+            triples += reader.statistics(node, names)
     linked = {t.object for t in triples if isinstance(t.object, NamedNode)}
     linked |= {t.subject for t in triples if t.object == node}
     linked.discard(node)
@@ -250,15 +272,24 @@ def describe(store: GraphStore, uri: str, *, base: str, build_id: str, page: int
 def statistic_names(base: str, uri: str) -> list[NamedNode]:
     """The ``tip:Statistic`` nodes that would count the publications of ``uri``, as
     :mod:`tipgraph.statistics` names them (``<base>dataset#statistic-<facet>-<key>``)."""
+    kind = uri[len(base):].split("/", 1)[0] if uri.startswith(base) else ""
     dataset = base.rstrip("/#") + "/dataset"
     key = quote(re.split(r"[/#]", uri.rstrip("/"))[-1], safe="-._~")
     return [NamedNode(f"{dataset}#statistic-{facet}-{key}")
-            for facet in ("country", "region", "organisation", "category")]
+            for facet in _COUNTED.get(kind, ())]
+
+
+#: The facets whose statistics can count a resource, by the path its URI is minted under.
+_COUNTED = {"place": ("country", "region"), "organisation": ("organisation",),
+            "concept": ("category",)}
+
+
+_NOT_IN_IRI = re.compile(r'[<>"{}|^`\\\x00-\x20]')
 
 
 def _checked(uri: str) -> str:
     """``uri`` if it is an IRI a query could hold between ``<...>``; ValueError otherwise."""
-    if any(c in uri for c in '<>"{}|^`\\') or any(ord(c) <= 0x20 for c in uri):
+    if _NOT_IN_IRI.search(uri):
         raise ValueError(f"not an IRI: {uri!r}")
     NamedNode(uri)  # ValueError for the rest
     return uri

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -42,12 +43,14 @@ from tipgraph.web.catalogue import (
     load_catalogue,
     load_statistics,
 )
-from tipgraph.web.documents import Document, label_of
+from tipgraph.web.documents import Document, label_of, warm_documents
 from tipgraph.web.service import Build
 
 bp = Blueprint("pages", __name__)
 
 PAGE_SIZE = 20
+#: Values of a facet listed on the browse page unless it is asked for in full (``all=``).
+FACET_VALUES = 20
 #: Shown in this order at the top of a resource's table; the rest follow by name.
 FIRST_PROPERTIES = (RDF.type, SKOS.prefLabel, DCT.title, GN.name, FOAF.name, SCHEMA.name,
                     DCT.issued, DCT.creator, TIP.statedCountry, TIP.statedRegion, DCT.spatial,
@@ -64,6 +67,32 @@ def statistics(build: Build) -> Statistics | None:
     cache = current_app.extensions.setdefault("tipgraph.statistics",
                                               BuildCache(load_statistics))
     return cache.get(build.id, build.store)
+
+
+@bp.before_app_request
+def _warm() -> None:
+    """On a build's first request in this worker, make its indexes (browse, labels) in the
+    background, so that the first browse or document does not wait seconds for them."""
+    warmed: set[str] = current_app.extensions.setdefault("tipgraph.warmed", set())
+    try:
+        build = get_build()
+    except Exception:  # no build: the view says so
+        return
+    if build.id in warmed:
+        return
+    warmed.add(build.id)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                statistics(build)
+                warm_documents(build.id, build.store)
+                catalogue(build)
+            except Exception:  # the request that needs it will report it
+                app.logger.exception("could not prepare the indexes of build %s", build.id)
+
+    threading.Thread(target=run, name=f"warm-{build.id}", daemon=True).start()
 
 
 def html(body: str, build: Build) -> Response:
@@ -179,7 +208,8 @@ def browse() -> Response:
     except ValueError:
         page = 1
     shown = entries.page((page - 1) * PAGE_SIZE, PAGE_SIZE)
-    state: dict[str, Any] = {"q": query, **chosen}
+    expanded = [name for name in request.args.getlist("all") if name in FACETS]
+    state: dict[str, Any] = {"q": query, **chosen, "all": expanded}
 
     def with_(**changes: Any) -> str:
         return _browse_url(**{**state, **changes})
@@ -189,13 +219,18 @@ def browse() -> Response:
     counts = stats.counts if stats else cat.counts(entries)
     facets = []
     for name, heading in FACETS.items():
+        rows = counts[name]
+        if name not in expanded:  # the most frequent values, and those chosen
+            rows = [r for i, r in enumerate(rows) if i < FACET_VALUES or r[0] in chosen[name]]
         values = []
-        for key, label, n in counts[name]:
+        for key, label, n in rows:
             active = key in chosen[name]
             others = [v for v in chosen[name] if v != key]
             values.append({"label": label, "count": n, "active": active,
                            "href": with_(**{name: others if active else [*others, key]})})
-        facets.append({"name": name, "heading": heading, "values": values})
+        hidden = len(counts[name]) - len(rows)
+        facets.append({"name": name, "heading": heading, "values": values, "hidden": hidden,
+                       "all": with_(all=[*expanded, name]) if hidden else None})
     active = [{"heading": FACETS[name], "label": cat.labels[name].get(v, v),
                "href": with_(**{name: [x for x in values if x != v]})}
               for name, values in chosen.items() for v in values]
@@ -203,7 +238,7 @@ def browse() -> Response:
         "browse.html", build=build, query=query, search_text=query, entries=shown,
         total=len(entries),
         page=page, pages=pages, facets=facets, active=active,
-        href=lambda uri: _href(build, uri), chosen=chosen,
+        href=_linker(build), chosen=chosen, expanded=expanded,
         previous=with_(page=str(page - 1)) if page > 1 else None,
         next=with_(page=str(page + 1)) if page < pages else None,
         first=(page - 1) * PAGE_SIZE + 1), build)
@@ -251,6 +286,21 @@ def _href(build: Build, uri: str) -> str:
     from tipgraph.web.resources import local_path
 
     return local_path(build, uri) or uri
+
+
+def _linker(build: Build) -> Callable[[str], str]:
+    """:func:`_href` for the many links of one page: the base and root looked up once."""
+    from tipgraph.web.resources import FILE_RESOURCES, base_of
+
+    base, root = base_of(build), request.script_root + "/"
+    files = tuple(iri for iri, _ in FILE_RESOURCES.values())
+
+    def href(uri: str) -> str:
+        if uri.startswith(base) and len(uri) > len(base) and not uri.startswith(files):
+            return root + uri[len(base):]
+        return _href(build, uri)
+
+    return href
 
 
 def _curie(uri: str, base: str) -> str:
