@@ -25,7 +25,8 @@ def test_list_names_every_shipped_query_with_its_parameters() -> None:
     lines = result.output.splitlines()
     assert [line.split()[0] for line in lines] == [q.name for q in shipped_queries()]
     assert ("publications-in-region  Publications about a region, its countries included  "
-            "[region=West and Central Africa (string)]") in lines
+            "[region=West and Central Africa (string), limit=100 (integer), "
+            "offset=0 (integer)]") in lines
 
 
 def test_shipped_query_by_name_prints_a_table(seed_build_dir: Path) -> None:
@@ -119,7 +120,8 @@ def test_errors_are_one_sentence(seed_build_dir: Path, tmp_path: Path) -> None:
     cases = {
         ("nope", *build): "Error: no shipped query 'nope'; the shipped queries are: ",
         ("publications-in-region", "--param", "country=Nigeria", *build):
-            "Error: publications-in-region has no parameter 'country' (it takes region)",
+            "Error: publications-in-region has no parameter 'country' (it takes region, limit, "
+            "offset)",
         ("publications-in-region", "--param", "region", *build):
             "Error: --param 'region' should read name=value",
         ("publications-per-year", "--format", "ttl", *build):

@@ -151,6 +151,22 @@ def test_region_query_reads_the_materialised_region_of_each_country() -> None:
     assert column(results, "countryName") == ["Nigeria"]
 
 
+@pytest.mark.parametrize(("name", "params"), [
+    ("publications-in-region", {"region": "Worldwide"}),
+    ("publications-without-author", {}),
+    ("search-titles-abstracts", {"text": "traffick"}),
+    ("publications-by-organisation", {"organisation": IOM}),
+])
+def test_list_queries_read_page_by_page(client: Client, name: str, params: dict) -> None:
+    whole = client.run(name, **params).rows
+    publications = list(dict.fromkeys(column(client.run(name, **params), "publication")))
+    assert len(publications) >= 2, name
+    pages = [client.run(name, **params, limit="2", offset=str(offset)).rows
+             for offset in range(0, len(publications), 2)]
+    assert [row for page in pages for row in page] == whole
+    assert client.run(name, **params, limit="2", offset=str(len(publications))).rows == []
+
+
 def test_iom_and_unhcr_are_co_publishers(client: Client) -> None:
     results = client.run("co-publishing-organisations")
     assert [(r["first"], r["second"], r["publications"]) for r in results.rows] == [
@@ -385,8 +401,9 @@ def test_statistics_queries_answer_as_counting_would(name: str, client: Client,
 def test_header_is_parsed() -> None:
     query = get_query("publications-in-region")
     assert query.title == "Publications about a region, its countries included"
-    assert query.description.startswith("Every publication about the named region")
-    assert query.params == (Param("region", "West and Central Africa", "string"),)
+    assert query.description.startswith("The publications about the named region")
+    assert query.params == (Param("region", "West and Central Africa", "string"),
+                            Param("limit", "100", "integer"), Param("offset", "0", "integer"))
     assert query.form == "SELECT"
     assert get_query("publication-record.rq").form == "CONSTRUCT"
 
@@ -399,7 +416,8 @@ def test_bad_param_line_is_reported() -> None:
 
 
 def test_unknown_and_missing_parameters_are_reported() -> None:
-    with pytest.raises(QueryError, match="has no parameter 'country' \\(it takes region\\)"):
+    with pytest.raises(QueryError,
+                       match="has no parameter 'country' \\(it takes region, limit, offset\\)"):
         get_query("publications-in-region").bind({"country": "Nigeria"})
     query = parse_query("# param: word = (string)\nSELECT ?word WHERE { BIND(?word AS ?x) }",
                         name="q")
