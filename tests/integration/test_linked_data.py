@@ -10,6 +10,7 @@ import contextlib
 import gzip
 import http.client
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -383,3 +384,112 @@ def test_new_build_changes_etags_and_gone_uris_answer_410(tmp_path: Path,
         assert gone.status == 410
         assert get(f"{url}/publication/{slug}.ttl").status == 410
         assert get(url + "/publication/never-published-anything").status == 404
+
+
+# -- bounded documents -----------------------------------------------------------------------
+
+HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+RDFS = Namespace("http://www.w3.org/2000/01/rdf-schema#")
+DCT = Namespace("http://purl.org/dc/terms/")
+CAP = 3  # links per property per page: the seed's busiest nodes have 7 and 10
+
+
+@pytest.fixture(scope="module")
+def capped(seed_build_dir: Path) -> Iterator[str]:
+    """A server over the seed build whose documents carry at most ``CAP`` links per property."""
+    with serving(seed_build_dir, {"document_links": CAP}, workers=1) as url:
+        yield url
+
+
+def _linking(seed_build_dir: Path, prop: URIRef, node: str) -> set[URIRef]:
+    store = pyoxigraph.Store.read_only(str(seed_build_dir / "store"))
+    found = {URIRef(r["s"].value) for r in store.query(
+        f"SELECT ?s WHERE {{ ?s <{prop}> <{node}> }}")}
+    del store
+    return found
+
+
+def _pages(site: str, path: str, extension: str) -> list[Graph]:
+    """Every page of a document, following ``hydra:next`` from the first."""
+    parser = {"ttl": "turtle", "jsonld": "json-ld", "nt": "nt", "rdf": "xml"}[extension]
+    pages, url = [], f"{site}/{path}.{extension}"
+    while url:
+        answer = get(url)
+        assert answer.status == 200, url
+        graph = Graph().parse(data=answer.body, format=parser)
+        pages.append(graph)
+        following = list(graph.objects(None, HYDRA.next))
+        assert len(following) <= 1
+        url = site + urlsplit(str(following[0])).path + "?" + urlsplit(str(following[0])).query \
+            if following else ""
+        assert len(pages) < 20
+    return pages
+
+
+@pytest.mark.parametrize("path,prop", [("place/world", DCT.spatial),
+                                       ("concept/trafficking", DCT.subject)])
+def test_a_document_carries_the_cap_and_its_next_pages_the_rest(
+        capped: str, seed_build_dir: Path, path: str, prop: URIRef) -> None:
+    node = URIRef(BASE + path)
+    expected = _linking(seed_build_dir, prop, str(node))
+    assert len(expected) > CAP
+    pages = _pages(capped, path, "ttl")
+    assert len(pages) == -(-len(expected) // CAP)
+    listed: list[URIRef] = []
+    for graph in pages:
+        here = list(graph.subjects(prop, node))
+        assert 0 < len(here) <= CAP
+        assert all(graph.value(s, DCT.title) is not None for s in here)  # labelled
+        assert (node, None, None) in graph  # every page describes the resource itself
+        listed += here
+    assert sorted(listed) == sorted(expected)  # each once, none left out
+    first, last = pages[0], pages[-1]
+    following = next(first.objects(None, HYDRA.next))
+    assert (node, RDFS.seeAlso, following) in first
+    assert str(following).endswith(f"/{path}.ttl?page=2")
+    assert not list(last.objects(None, HYDRA.next))
+    assert list(last.objects(None, HYDRA.previous))
+    # the total the build counted is stated on the first page, which lists only CAP
+    void = Namespace("http://rdfs.org/ns/void#")
+    totals = {int(n) for s in first.subjects(RDF_VALUE, node)
+              for n in first.objects(s, void.entities)}
+    assert len(expected) in totals
+
+
+RDF_VALUE = URIRef("http://www.w3.org/1999/02/22-rdf-syntax-ns#value")
+
+
+def test_every_format_pages_alike(capped: str) -> None:
+    def about_the_data(graph: Graph) -> set:
+        """The page's triples but those naming pages (their URLs name the format)."""
+        return {t for t in graph if not str(t[0]).startswith(capped)
+                and not str(t[2]).startswith(capped)}
+
+    turtle = [about_the_data(g) for g in _pages(capped, "place/world", "ttl")]
+    for extension in ("jsonld", "nt", "rdf"):
+        assert [about_the_data(g) for g in _pages(capped, "place/world", extension)] == turtle
+    expanded = expand_jsonld(get(f"{capped}/place/world.jsonld?page=2").text)
+    assert about_the_data(expanded) == turtle[1]  # pyld reads our JSON-LD as rdflib does
+
+
+def test_past_the_last_page_is_404_and_small_documents_are_not_paged(
+        capped: str, resources: dict[str, str]) -> None:
+    assert get(f"{capped}/place/world.ttl?page=99").status == 404
+    assert get(f"{capped}/place/world.ttl?page=0").status == 404
+    assert get(f"{capped}/place/world.ttl?page=x").status == 404
+    single = Graph().parse(data=get(f"{capped}/{resources['publication']}.ttl").body)
+    assert not list(single.triples((None, HYDRA.next, None)))
+    assert not list(single.triples((None, RDFS.seeAlso, None)))
+
+
+def test_the_page_of_a_busy_resource_lists_the_cap_and_links_on(
+        capped: str, seed_build_dir: Path) -> None:
+    expected = _linking(seed_build_dir, DCT.spatial, BASE + "place/world")
+    page = get(f"{capped}/place/world.html").text
+    assert f"Publications ({len(expected)})" in page  # the total, from the statistics
+    section = page.split('<section class="publications">', 1)[1].split("</section>", 1)[0]
+    assert section.count("<li>") == CAP
+    assert 'href="/browse?region=world"' in section
+    assert 'rel="next" href="/place/world.html?page=2"' in page
+    last = get(f"{capped}/place/world.html?page={-(-len(expected) // CAP)}").text
+    assert 'rel="prev"' in last and 'rel="next"' not in last
