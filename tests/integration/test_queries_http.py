@@ -63,11 +63,14 @@ def test_endpoint_answers_are_real(remote: Client) -> None:
         (row["first"], row["second"]) for row in pairs.rows]
 
 
-@pytest.mark.parametrize("query", [q for q in QUERIES if q.params],
-                         ids=[q.name for q in QUERIES if q.params])
+TEXT_PARAMS = [q for q in QUERIES if any(p.type != "integer" for p in q.params)]
+
+
+@pytest.mark.parametrize("query", TEXT_PARAMS, ids=[q.name for q in TEXT_PARAMS])
 def test_hostile_value_is_a_literal_over_http(query: Query, local: Client,
                                               remote: Client) -> None:
-    values = {param.name: HOSTILE for param in query.params}
+    # an integer parameter refuses such a value before any request (tests/test_queries.py)
+    values = {param.name: HOSTILE for param in query.params if param.type != "integer"}
     there = remote.run(query, values)
     assert len(there) == 0
     assert answer(there) == answer(local.run(query, values))
