@@ -13,7 +13,19 @@ instances it has), and the pages read those few nodes instead of counting::
 
 The facets are those of the browse page, with the same meaning: a region
 counts the publications that name it and those that name one of its countries
-(the materialised ``dct:spatial``). Each is named in the dataset's document
+(the materialised ``dct:spatial``). The shipped queries read a few more
+(:data:`CROSSED`): ``stated-region`` (the records that name the region itself),
+and crossings of two values, a node with one ``rdf:value`` for each that counts
+the publications having both: pairs of co-authoring organisations, (stated
+country, stated region) pairs, and the first and last year of each country and
+the last of each organisation::
+
+    <https://w3id.org/tipgraph/dataset#statistic-country-last-year-ng~2020>
+        a tip:Statistic ; tip:facet "country-last-year" ;
+        rdf:value <https://w3id.org/tipgraph/place/ng>, "2020"^^xsd:gYear ;
+        void:entities 31 .
+
+Each is named in the dataset's document
 (``<base>dataset#statistic-<facet>-<key>``) rather than by a blank node, which
 every store copies as it is, and a rebuild of the same data names the same way.
 """
