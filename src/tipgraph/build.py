@@ -18,24 +18,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyoxigraph
-from rdflib import Graph, URIRef
+from rdflib import URIRef
 
 from tipgraph import __version__
 from tipgraph.builds import BuildDir
 from tipgraph.errors import BuildFailed, Problem
 from tipgraph.formats import jsonld_context, rdf_format, write_rdf
-from tipgraph.mapping import map_records
+from tipgraph.graphs import Triple, ntriples_lines
+from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
-from tipgraph.reasoning import infer, load_ontology
+from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
 from tipgraph.sources import read_sources
-from tipgraph.statistics import add_statistics
-from tipgraph.store import load_store, open_store
+from tipgraph.statistics import statistics_triples
+from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_graph
 
 DEFAULT_SOURCES = (Path(__file__).resolve().parents[2] / "data" / "sources",)
 PUBLISHED_FILE = "published.json"
+NTRIPLES = "tipgraph.nt"
 
 Progress = Callable[[str], None]
 
@@ -94,11 +96,18 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
     try:
-        graph, published = _make_graph(sources, base, build_dir, report, progress)
+        triples, mapped, published = _make_triples(sources, base, build_dir, report, progress)
+        with _stage("load", report, progress):
+            store = _load(triples, target, report)
+            del triples  # the store and tipgraph.nt hold them now
+        with _stage("validate", report, progress):
+            report.shacl = _validate(store, mapped)
+        del store  # release the store's write lock before readers open it
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        _write_outputs(graph, target, report, progress)
+        with _stage("dumps", report, progress):
+            write_dumps(target)
         (target / PUBLISHED_FILE).write_text(json.dumps(published, indent=1, sort_keys=True),
                                              encoding="utf-8")
     except BaseException:
@@ -115,8 +124,9 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
     return report
 
 
-def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
-                progress: Progress) -> tuple[Graph, dict[str, object]]:
+def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
+                  progress: Progress) -> tuple[set[Triple], Mapped, dict[str, object]]:
+    """Read, reconcile, map and reason: the triples to publish, as a plain set."""
     with _stage("read", report, progress):
         read = read_sources(sources)
         report.records_read = len(read.records) + len(read.rejected)
@@ -128,21 +138,21 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, report:
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
         report.records_built = len(reconciled.publications)
+        del read
     with _stage("map", report, progress):
         previous = _previous_published(build_dir)
         mapped = map_records(reconciled.publications, reference, base=base,
                              published=previous.get("slugs", {}))
+        del reconciled
     with _stage("reason", report, progress):
-        graph = infer(mapped.triples, load_ontology(), base=base)
-        add_statistics(graph, base)  # counts per facet value, read by the pages (statistics.py)
-    with _stage("validate", report, progress):
-        report.shacl = validate_graph(graph, load_shapes(), mapped.provenance,
-                                      workers=os.cpu_count() or 1)
-    report.triples = len(graph)
-    uris = {str(s) for s in graph.subjects() if isinstance(s, URIRef) and str(s).startswith(base)}
+        triples = closure(mapped.triples, load_ontology(), base=base)
+        mapped.triples.clear()
+        # counts per facet value, read by the pages and the counting queries (statistics.py)
+        triples.update(statistics_triples(triples, base))
+    uris = {str(s) for s, _, _ in triples if isinstance(s, URIRef) and s.startswith(base)}
     published = {"slugs": {**previous.get("slugs", {}), **mapped.slugs},
                  "uris": sorted(uris | set(previous.get("uris", [])))}
-    return graph, published
+    return triples, mapped, published
 
 
 def _previous_published(build_dir: BuildDir) -> dict:
@@ -152,27 +162,49 @@ def _previous_published(build_dir: BuildDir) -> dict:
     return json.loads((current / PUBLISHED_FILE).read_text(encoding="utf-8"))
 
 
-def _write_outputs(graph: Graph, target: Path, report: BuildReport, progress: Progress) -> None:
-    """N-Triples from rdflib (sorted, so dumps diff well), then everything else from the
-    loaded store: pyoxigraph writes Turtle and JSON-LD some 30 times faster than rdflib."""
-    nt = target / "tipgraph.nt"
-    with _stage("load", report, progress):
-        lines = sorted(f"{s.n3()} {p.n3()} {o.n3()} .\n" for s, p, o in graph)
-        nt.write_text("".join(lines), encoding="utf-8")
-        load_store(nt, target / "store")
-    with _stage("dumps", report, progress):
-        store = open_store(target / "store")
-        write_dumps(target, [quad.triple for quad in store])
-        del store
+def _load(triples: set[Triple], target: Path, report: BuildReport) -> pyoxigraph.Store:
+    """Write ``tipgraph.nt`` (sorted, so dumps diff well) and bulk-load it into the store."""
+    lines = ntriples_lines(triples)
+    lines.sort()
+    report.triples = len(lines)
+    nt = target / NTRIPLES
+    with nt.open("w", encoding="utf-8") as out:
+        out.writelines(lines)
+    del lines
+    return load_store(nt, target / "store")
 
 
-def write_dumps(target: Path, triples: Sequence[pyoxigraph.Triple]) -> None:
-    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD (``triples``)."""
-    nt = target / "tipgraph.nt"
-    with nt.open("rb") as raw, gzip.GzipFile(target / "tipgraph.nt.gz", "wb", mtime=0) as gz:
+def _validate(store: pyoxigraph.Store, mapped: Mapped) -> ValidationReport:
+    from rdflib import Graph  # interim: until validation reads the store itself
+    graph = Graph()
+    for quad in store:
+        graph.add(tuple(_rdflib(t) for t in quad.triple))
+    return validate_graph(graph, load_shapes(), mapped.provenance, workers=os.cpu_count() or 1)
+
+
+def _rdflib(term):
+    from rdflib import BNode, Literal
+    if isinstance(term, pyoxigraph.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, pyoxigraph.BlankNode):
+        return BNode(term.value)
+    if term.language:
+        return Literal(term.value, lang=term.language)
+    return Literal(term.value, datatype=URIRef(term.datatype.value))
+
+
+def write_dumps(target: Path) -> None:
+    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streaming from it."""
+    nt = target / NTRIPLES
+    with nt.open("rb") as raw, gzip.GzipFile(target / "tipgraph.nt.gz", "wb", compresslevel=6,
+                                                 mtime=0) as gz:
         shutil.copyfileobj(raw, gz)
     context = jsonld_context()
-    (target / "tipgraph.ttl").write_bytes(write_rdf(rdf_format("turtle"), triples, context))
+    pyoxigraph.serialize(pyoxigraph.parse(path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES),
+                         str(target / "tipgraph.ttl"), format=pyoxigraph.RdfFormat.TURTLE,
+                         prefixes=context)
+    triples = [quad.triple for quad in pyoxigraph.parse(
+        path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES)]
     (target / "tipgraph.jsonld").write_bytes(write_rdf(rdf_format("jsonld"), triples, context))
 
 

