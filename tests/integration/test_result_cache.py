@@ -129,3 +129,54 @@ def test_a_budget_of_zero_turns_the_cache_off(build_dir: Path) -> None:
             answer = client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
             assert answer.headers["X-Cache"] == "miss"
         assert "result_cache" not in client.get("/health").get_json()
+
+
+# -- over real HTTP: gunicorn's workers share one cache ---------------------------------------
+
+
+def _ask(base: str, query: str, headers: dict[str, str] | None = None
+         ) -> tuple[int, dict[str, str], bytes]:
+    """One request on a new connection, as most clients send them (any worker may take it)."""
+    from urllib.parse import urlencode
+
+    from tipgraph.testing import fetch
+
+    return fetch(f"{base}/sparql?{urlencode({'query': query})}",
+                 headers={**JSON, **(headers or {})})
+
+
+def test_an_answer_is_served_by_every_worker(build_dir: Path) -> None:
+    """What one worker computed, the other serves: one miss, then only hits, the same bytes."""
+    from tipgraph.testing import serving
+
+    query = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o LIMIT 300"
+    with serving(build_dir, workers=2) as base:
+        status, first, body = _ask(base, query)
+        assert (status, first["x-cache"]) == (200, "miss")
+        answers = [_ask(base, query) for _ in range(12)]
+        assert {(s, h["x-cache"]) for s, h, _ in answers} == {(200, "hit")}
+        assert {b for _, _, b in answers} == {body}
+        assert {h["content-length"] for _, h, _ in answers} == {str(len(body))}
+        assert {h["etag"] for _, h, _ in answers} == {first["etag"]}
+        for _ in range(6):  # a conditional request gets 304 whichever worker takes it
+            status, headers, again = _ask(base, query, {"If-None-Match": first["etag"]})
+            assert (status, again) == (304, b"")
+            assert headers["access-control-allow-origin"] == "*"
+
+
+def test_the_workers_keep_within_one_budget(build_dir: Path) -> None:
+    """Two workers, a budget of 16 KiB for both: the answers kept never pass it."""
+    from tipgraph.testing import health, serving
+
+    budget = 16 * 1024
+    with serving(build_dir, {"result_cache_mb": budget / 2**20}, workers=2) as base:
+        queries = [f"SELECT ?n WHERE {{ BIND({n} AS ?n) }}" for n in range(60)]
+        for query in queries:  # each answer costs about 600 bytes
+            assert _ask(base, query)[0] == 200
+        stats = health(base)["result_cache"]
+        assert stats["budget"] == budget
+        assert 0 < stats["bytes"] <= budget
+        assert 10 < stats["entries"] < 60
+        newest = _ask(base, queries[-1])[1]
+        oldest = _ask(base, queries[0])[1]
+        assert (newest["x-cache"], oldest["x-cache"]) == ("hit", "miss")
