@@ -231,13 +231,24 @@ def load_triples(store: ox.Store, triples: Iterable[Triple]) -> list[Triple]:
 
     :return: the triples left out because their subject is a literal (RDF has none)
     """
-    cache: dict[Node, ox.NamedNode | ox.BlankNode | ox.Literal] = {}
+    datatypes: dict[Node, ox.NamedNode] = {}
 
     def term(node: Node) -> ox.NamedNode | ox.BlankNode | ox.Literal:
-        found = cache.get(node)
-        if found is None:
-            found = cache[node] = _to_oxigraph(node)
-        return found
+        kind = type(node)  # exact types first: isinstance and rdflib's __eq__ cost a call each
+        if kind is URIRef:
+            return ox.NamedNode(node)
+        if kind is BNode:
+            return ox.BlankNode(node)
+        if not isinstance(node, Literal):
+            return _to_oxigraph(node)
+        if node.language:
+            return ox.Literal(node, language=node.language)
+        if node.datatype is None:
+            return ox.Literal(node)
+        datatype = datatypes.get(node.datatype)
+        if datatype is None:
+            datatype = datatypes[node.datatype] = ox.NamedNode(node.datatype)
+        return ox.Literal(node, datatype=datatype)
 
     skipped: list[Triple] = []
     quads = []
@@ -612,8 +623,16 @@ class CompiledShapes:
         """Every result of every check over the default graph of ``store``."""
         run = _Run(store)
         found: set[Result] = set()
+        shared: dict[str, list[Check]] = {}  # checks that can share one scan of their path
         for check in self.checks:
-            found.update(run.check(check))
+            if check.path is not None and (check.kind == "maxCount" or (
+                    check.kind == "value" and _as_minus(check.test, run.instance_of) is None)):
+                shared.setdefault(check.path, []).append(check)
+            else:
+                found.update(run.check(check))
+        for path, checks in shared.items():
+            found.update(run.shared_scan(path, checks) if len(checks) > 1
+                         else run.check(checks[0]))
         return found
 
     def focus_classes(self, store: ox.Store) -> set[str]:
@@ -873,6 +892,37 @@ class _Run:
         if check.kind == "value":
             return self._values(check.test, check.targets, values, head)
         return self._qualified(check, self.focus(check.targets), values, head)
+
+    def shared_scan(self, path: str, checks: list[Check]) -> Iterator[Result]:
+        """maxCount and value checks on one path from one scan of its triples.
+
+        The scan counts each subject's values and the values that may fail each test;
+        only a test with suspects is then run on its own.
+        """
+        tests = [c for c in checks if c.kind == "value"]
+        highs = [c.high for c in checks if c.kind == "maxCount" and c.high is not None]
+        counts = [f"SUM(IF({c.test.may_fail(self.instance_of)}, 1, 0))"  # type: ignore[union-attr]
+                  for c in tests]
+        having = [f"{count} > 0" for count in counts]
+        if highs:
+            having.append(f"COUNT(?v) > {min(highs)}")
+        columns = " ".join(f"({count} AS ?b{i})" for i, count in enumerate(counts))
+        query = (f"SELECT ?f (COUNT(?v) AS ?n) {columns} WHERE {{ ?f <{path}> ?v }} "
+                 f"GROUP BY ?f HAVING ({' || '.join(having)})")
+        rows = [(row[0], int(row[1].value), [int(row[2 + i].value) for i in range(len(tests))])
+                for row in self.store.query(query)]
+        suspects: set[int] = set()
+        for check in checks:
+            if check.kind == "maxCount":
+                for focus, count, _ in rows:
+                    if count > (check.high or 0) and focus in self.focus_nodes(check.targets):
+                        yield _result((check.severity, check.path, check.message), focus)
+        for i, check in enumerate(tests):
+            if any(bad[i] and focus in self.focus_nodes(check.targets)
+                   for focus, _, bad in rows):
+                suspects.add(i)
+        for i in sorted(suspects):
+            yield from self.check(tests[i])
 
     def _focused(self, targets: tuple[str, ...], head: tuple,
                  rows: Iterable[ox.QuerySolution]) -> Iterator[Result]:
