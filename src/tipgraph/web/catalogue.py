@@ -89,7 +89,7 @@ def words(text: str) -> list[str]:
 
 @dataclass
 class Selection:
-    """The entries a query selects: a bitmap over :attr:`Catalogue.entries`."""
+    """The entries a query selects: a bitmap over the catalogue's positions."""
 
     bits: int
     catalogue: Catalogue
@@ -98,38 +98,45 @@ class Selection:
         return self.bits.bit_count()
 
     def page(self, start: int, count: int) -> list[Entry]:
-        """``count`` entries from the ``start``-th selected one (0-based), with abstracts."""
-        positions = _set_bits(self.bits, start, count)
-        return self.catalogue.with_abstracts([self.catalogue.entries[i] for i in positions])
+        """``count`` entries from the ``start``-th selected one (0-based), read for showing."""
+        return self.catalogue.read(_set_bits(self.bits, start, count))
 
     def __iter__(self) -> Iterator[Entry]:
-        return (self.catalogue.entries[i] for i in _set_bits(self.bits, 0, len(self)))
+        return iter(self.page(0, len(self)))
 
 
 @dataclass
 class Catalogue:
-    entries: list[Entry]
+    #: publication IRIs in the order pages show them (title, then IRI)
+    uris: list[str]
     #: facet -> key -> label
     labels: dict[str, dict[str, str]]
-    #: facet -> key -> bitmap of the entries having it
+    #: facet -> key -> bitmap of the positions having it
     postings: dict[str, dict[str, int]] = field(default_factory=dict)
     #: word -> bitmap (common words) or sorted positions (rare ones)
     words: dict[str, int | array] = field(default_factory=dict)
     vocabulary: list[str] = field(default_factory=list)
-    #: reads the abstracts of a page's entries: uris -> uri -> abstract
+    #: the nodes publications link to (places, agents, categories): IRI -> (slot, link)
+    nodes: dict[str, tuple[str, Link]] = field(default_factory=dict)
+    #: what a page shows of each entry but its abstract: (title, year, links), by position
+    shown: list[tuple[str, str | None, tuple[Link, ...]]] = field(default_factory=list)
+    #: reads the abstracts of a page's entries from the store: uris -> uri -> abstract
     read_abstracts: Callable[[list[str]], dict[str, str]] | None = None
 
     @property
     def everything(self) -> int:
-        return (1 << len(self.entries)) - 1
+        return (1 << len(self.uris)) - 1
+
+    @property
+    def entries(self) -> Selection:
+        return Selection(self.everything, self)
 
     def select(self, query: str = "", facets: Mapping[str, Iterable[str]] | None = None
                ) -> Selection:
         """Entries having every word of ``query`` (as a word's beginning) and every value
         chosen for each facet."""
         bits = self.everything
-        for values in (facets or {}).items():
-            name, chosen = values
+        for name, chosen in (facets or {}).items():
             for value in chosen:
                 bits &= self.postings.get(name, {}).get(value, 0)
         for word in dict.fromkeys(words(query)):
@@ -141,7 +148,7 @@ class Catalogue:
     def _matching(self, word: str) -> int:
         """The entries having a word that begins with ``word``."""
         bits = 0
-        size = len(self.entries)
+        size = len(self.uris)
         i = bisect_left(self.vocabulary, word)
         while i < len(self.vocabulary) and self.vocabulary[i].startswith(word):
             posting = self.words[self.vocabulary[i]]
@@ -173,14 +180,25 @@ class Catalogue:
 
     def per_region(self) -> list[tuple[Link, int]]:
         """Publications per region, counting those inferred through their countries."""
-        counter: Counter[Link] = Counter(r for e in self.entries for r in set(e.regions))
-        return sorted(counter.items(), key=lambda kv: (-kv[1], kv[0].label))
+        regions = {link.key: link for slot, link in self.nodes.values() if slot == "regions"}
+        counted = [(regions[key], bits.bit_count())
+                   for key, bits in self.postings["region"].items()]
+        return sorted(counted, key=lambda kv: (-kv[1], kv[0].label))
 
-    def with_abstracts(self, entries: list[Entry]) -> list[Entry]:
-        """Copies of ``entries`` with their abstracts, read from the store."""
-        found = self.read_abstracts([e.uri for e in entries]) if self.read_abstracts else {}
-        return [Entry(e.uri, e.title, e.year, e.countries, e.regions, e.organisations,
-                      e.persons, e.categories, found.get(e.uri, "")) for e in entries]
+    def read(self, positions: list[int]) -> list[Entry]:
+        """The entries at ``positions`` with what a page shows of them (abstracts from the
+        store: the index does not keep them)."""
+        uris = [self.uris[i] for i in positions]
+        abstracts = self.read_abstracts(uris) if self.read_abstracts else {}
+        entries = []
+        for i, uri in zip(positions, uris, strict=True):
+            title, year, links = self.shown[i]
+            slots: dict[str, list[Link]] = {}
+            for link in links:
+                slots.setdefault(self.nodes[link.uri][0], []).append(link)
+            entries.append(Entry(uri, title, year, abstract=abstracts.get(uri, ""),
+                                 **{slot: tuple(found) for slot, found in slots.items()}))
+        return entries
 
 
 def _bitmap(positions: Iterable[int], size: int) -> int:
@@ -250,7 +268,7 @@ def _abstract_reader(store: GraphStore) -> Callable[[list[str]], dict[str, str]]
         if not uris:
             return {}
         values = " ".join(f"<{u}>" for u in uris)
-        rows = store.query(f"SELECT ?s (SAMPLE(?a) AS ?abstract) WHERE {{ VALUES ?s {{ {values} }} "
+        rows = store.query(f"SELECT ?s (MIN(?a) AS ?abstract) WHERE {{ VALUES ?s {{ {values} }} "
                            f"?s <{DCT.abstract}> ?a }} GROUP BY ?s")
         return {row["s"].value: row["abstract"].value for row in rows}
 
@@ -273,10 +291,10 @@ def load_catalogue(store: GraphStore) -> Catalogue:
     for s, title in pairs(DCT.title):
         if s in publications and s not in titles:
             titles[s] = title
-    order = sorted(titles, key=lambda uri: (titles[uri].casefold(), uri))
-    position = {uri: i for i, uri in enumerate(order)}
-    entries = [Entry(uri, titles[uri]) for uri in order]
-    size = len(entries)
+    del publications
+    uris = sorted(titles, key=lambda uri: (titles[uri].casefold(), uri))
+    position = {uri: i for i, uri in enumerate(uris)}
+    size = len(uris)
     kinds = {str(TIP.Country): "countries", str(TIP.Region): "regions",
              str(SCHEMA.Organization): "organisations", str(SCHEMA.Person): "persons",
              str(SKOS.Concept): "categories"}
@@ -284,58 +302,59 @@ def load_catalogue(store: GraphStore) -> Catalogue:
     for kind, slot in kinds.items():
         for s, _ in pairs(RDF.type, kind):
             kind_of.setdefault(s, slot)
-    raw: dict[str, list[tuple[str, str, str | None]]] = {}
+    names: dict[str, list[tuple[str, str, str | None]]] = {}
     for prop in (SKOS.prefLabel, SCHEMA.name):
-        if isinstance(store, OxigraphStore):
-            quads = store.store.quads_for_pattern(None, pyoxigraph.NamedNode(str(prop)), None,
-                                                  pyoxigraph.DefaultGraph())
-            for q in quads:
-                if q.subject.value in kind_of:
-                    raw.setdefault(q.subject.value, []).append(
-                        (str(prop), q.object.value, getattr(q.object, "language", None)))
-        else:
-            for row in store.query(f"SELECT ?s ?l WHERE {{ ?s <{prop}> ?l }}"):
-                if row["s"].value in kind_of:
-                    raw.setdefault(row["s"].value, []).append(
-                        (str(prop), row["l"].value, row["l"].language))
-    links: dict[str, Link] = {uri: Link(uri, best_label(raw.get(uri, ())) or uri)
-                              for uri in kind_of}
-    slots: dict[str, list[list[Link]]] = {slot: [[] for _ in range(size)]
-                                          for slot in kinds.values()}
+        for s, text, language in _labels(store, prop):
+            if s in kind_of:
+                names.setdefault(s, []).append((str(prop), text, language))
+    nodes = {uri: (slot, Link(uri, best_label(names.get(uri, ())) or uri))
+             for uri, slot in kind_of.items()}
+    facet_of = {"countries": "country", "regions": "region", "organisations": "organisation",
+                "categories": "category"}
+    positions: dict[str, dict[str, set[int]]] = {facet: {} for facet in FACETS}
+    labels: dict[str, dict[str, str]] = {facet: {} for facet in FACETS}
+    links: list[set[Link]] = [set() for _ in range(size)]
     for prop, allowed in ((DCT.spatial, ("countries", "regions")),
                           (DCT.creator, ("organisations", "persons")),
                           (DCT.subject, ("categories",))):
         for s, o in pairs(prop):
             i = position.get(s)
-            slot = kind_of.get(o)
-            if i is not None and slot in allowed:
-                slots[slot][i].append(links[o])
-    facet_of = {"countries": "country", "regions": "region", "organisations": "organisation",
-                "categories": "category"}
-    positions: dict[str, dict[str, list[int]]] = {facet: {} for facet in FACETS}
-    labels: dict[str, dict[str, str]] = {facet: {} for facet in FACETS}
-    for slot, per_entry in slots.items():
-        facet = facet_of.get(slot)
-        for i, found in enumerate(per_entry):
-            if not found:
+            slot, link = nodes.get(o, (None, None))
+            if i is None or slot not in allowed:
                 continue
-            unique = tuple(sorted(set(found), key=lambda link: (link.label, link.uri)))
-            setattr(entries[i], slot, unique)
+            links[i].add(link)
+            facet = facet_of.get(slot)
             if facet:
-                for link in unique:
-                    positions[facet].setdefault(link.key, []).append(i)
-                    labels[facet][link.key] = link.label
+                positions[facet].setdefault(link.key, set()).add(i)
+                labels[facet][link.key] = link.label
+    years: list[str | None] = [None] * size
     for s, year in pairs(DCT.issued):
         i = position.get(s)
-        if i is not None and entries[i].year is None:
-            entries[i].year = year
-            positions["year"].setdefault(year, []).append(i)
+        if i is not None and years[i] is None:  # the first, as pages show it
+            years[i] = year
+            positions["year"].setdefault(year, set()).add(i)
             labels["year"][year] = year
+    order = lambda link: (link.label, link.uri)  # noqa: E731
+    shown = [(titles[uri], years[i], tuple(sorted(links[i], key=order)) if links[i] else _NONE)
+             for i, uri in enumerate(uris)]
+    del links, years
     postings = {facet: {key: _bitmap(found, size) for key, found in values.items()}
                 for facet, values in positions.items()}
+    del positions
     index = _index_words(pairs, position, titles, size)
-    return Catalogue(entries, labels, postings, index, sorted(index),
+    return Catalogue(uris, labels, postings, index, sorted(index), nodes, shown,
                      read_abstracts=_abstract_reader(store))
+
+
+def _labels(store: GraphStore, prop: Any) -> Iterator[tuple[str, str, str | None]]:
+    """(subject, text, language) of every ``prop`` label."""
+    if isinstance(store, OxigraphStore):
+        for q in store.store.quads_for_pattern(None, pyoxigraph.NamedNode(str(prop)), None,
+                                               pyoxigraph.DefaultGraph()):
+            yield q.subject.value, q.object.value, getattr(q.object, "language", None)
+        return
+    for row in store.query(f"SELECT ?s ?l WHERE {{ ?s <{prop}> ?l }}"):
+        yield row["s"].value, row["l"].value, getattr(row["l"], "language", None)
 
 
 def _index_words(pairs: _Pairs, position: dict[str, int], titles: dict[str, str], size: int
