@@ -299,6 +299,8 @@ def write_answer(result: Any, job: QueryJob) -> QueryAnswer:
         body = formats.write_results(as_json, ["subject", "predicate", "object"], rows)
         return QueryAnswer("GRAPH", "html", body, len(rows), truncated)
     fmt = _chosen(job.rdf_format, "rdf", "CONSTRUCT and DESCRIBE")
+    if fmt.name == "ntriples" and isinstance(result, pyoxigraph.QueryTriples):
+        return _native_ntriples(result, job.max_results)
     triples, truncated = _take(result, job.max_results, lambda t: t)
     body = formats.write_rdf(fmt, triples, dict(job.prefixes))
     return QueryAnswer("GRAPH", fmt.name, body, len(triples), truncated)
@@ -418,6 +420,44 @@ def _cut(name: str, body: bytes, limit: int) -> tuple[bytes, int | None, bool]:
         csv.writer(buffer, lineterminator="\r\n").writerows(rows[:limit + 1])
         return buffer.getvalue().encode("utf-8"), limit, True
     raise ValueError(f"{name} is not a query results format")
+
+
+class _Enough(Exception):
+    """Raised by :class:`_Lines` to stop a writer once the cut is passed."""
+
+
+class _Lines:
+    """A file for pyoxigraph's writer that keeps what it gets until ``limit`` lines passed."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[bytes] = []
+        self.lines = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.lines += data.count(b"\n")
+        if self.lines > self.limit:
+            raise _Enough
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _native_ntriples(triples: pyoxigraph.QueryTriples, limit: int) -> QueryAnswer:
+    """N-Triples written by pyoxigraph (one triple a line), stopped and cut at ``limit``."""
+    out = _Lines(limit)
+    truncated = False
+    try:
+        triples.serialize(out, format=pyoxigraph.RdfFormat.N_TRIPLES)  # type: ignore[arg-type]
+    except _Enough:
+        truncated = True
+    body = b"".join(out.parts)
+    if truncated:
+        rest = body.split(b"\n", limit)[-1]
+        body = body[:len(body) - len(rest)]
+    return QueryAnswer("GRAPH", "ntriples", body, min(out.lines, limit), truncated)
 
 
 def _chosen(name: str | None, kind: formats.Kind, form: str) -> formats.Format:

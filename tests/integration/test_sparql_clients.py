@@ -354,6 +354,20 @@ def test_row_cap_in_every_format(limited_server: str, http: Any, accept: str, ro
         assert ("x-sparql-maxrows" in headers) == cut
 
 
+@pytest.mark.parametrize("accept", ["application/n-triples", "text/turtle"])
+def test_row_cap_of_a_graph(limited_server: str, http: Any, accept: str) -> None:
+    """CONSTRUCT answers are cut at max_results triples too (N-Triples by the native writer)."""
+    for query, cut, count in (("CONSTRUCT WHERE { ?s ?p ?o }", True, 5),
+                              ("CONSTRUCT WHERE { ?s ?p ?o } LIMIT 5", False, 5),
+                              ("CONSTRUCT WHERE { ?s ?p ?o } LIMIT 3", False, 3)):
+        status, headers, body = http(f"{limited_server}/sparql?{urlencode({'query': query})}",
+                                     headers={"Accept": accept})
+        assert status == 200, body
+        syntax = {"application/n-triples": "nt"}.get(accept, "turtle")
+        assert len(Graph().parse(data=body.decode(), format=syntax)) == count
+        assert ("x-sparql-maxrows" in headers) == cut
+
+
 def test_a_cut_around_values_that_look_like_separators(limited_server: str, http: Any) -> None:
     """A value holding "},{" or a line break does not fool the cut."""
     query = ('SELECT ?s ?v WHERE { ?s ?p ?o BIND("a},{b\\r\\n},{c" AS ?v) }')
