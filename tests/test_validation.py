@@ -13,16 +13,14 @@ from tipgraph.mapping import Mapped, map_records
 from tipgraph.reasoning import infer, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
+from tipgraph.shacl_fast import _sure_regex, compile_shapes, load_triples
 from tipgraph.sources import read_sources
 from tipgraph.statistics import add_statistics
 from tipgraph.synth import synthesize, write_catalogue
 from tipgraph.validation import (
     SHAPES_PATH,
     UnsupportedShapes,
-    _sure_regex,
-    compile_shapes,
     load_shapes,
-    load_triples,
     validate_graph,
     validate_store,
     validate_triples,
