@@ -138,6 +138,10 @@ SHAPES_PREFIXES = """
     ("sh:sparql [ sh:select 'SELECT $this WHERE {}' ]", "sh:select, sh:sparql"),
     ("sh:closed true", "sh:closed"),
     ("sh:property [ sh:path ex:p ; sh:class ex:C ]", "sh:message"),
+    ("sh:property [ sh:path ex:p ; sh:or () ; sh:message 'm' ]", "sh:or"),
+    ("sh:property [ sh:path ex:p ; sh:qualifiedMinCount 1 ; sh:message 'm' ]",
+     "sh:qualifiedValueShape"),
+    ("a <http://www.w3.org/2000/01/rdf-schema#Class>", "implicit class targets"),
 ])
 def test_fast_engine_refuses_what_it_cannot_check(shape: str, name: str) -> None:
     shapes = Graph().parse(data=f"{SHAPES_PREFIXES} ex:S a sh:NodeShape ; "

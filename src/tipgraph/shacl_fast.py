@@ -479,8 +479,9 @@ def compile_shapes(shapes: Graph) -> CompiledShapes:
         if _true(disjoint):
             raise UnsupportedShapes(f"the fast engine cannot check sh:qualifiedValueShapesDisjoint "
                                     f"true ({shape}); use pyshacl")
+    classes = {RDFS.Class, OWL_CLASS, *shapes.transitive_subjects(RDFS.subClassOf, RDFS.Class)}
     for shape in _shape_nodes(shapes):
-        if set(shapes.objects(shape, RDF.type)) & {RDFS.Class, OWL_CLASS}:
+        if set(shapes.objects(shape, RDF.type)) & classes:
             raise UnsupportedShapes(f"the fast engine cannot check implicit class targets "
                                     f"({shape} is a shape and a class); use sh:targetClass")
     checks: list[Check] = []
@@ -512,10 +513,11 @@ OWL_CLASS = URIRef("http://www.w3.org/2002/07/owl#Class")
 
 
 def _shape_nodes(shapes: Graph) -> set[Node]:
-    nodes = set(shapes.subjects(SH.targetClass, None)) | set(shapes.objects(None, SH.property))
-    nodes |= set(shapes.subjects(RDF.type, SH.NodeShape)) | set(shapes.subjects(RDF.type,
-                                                                               SH.PropertyShape))
-    return nodes
+    """Every node that says something in SHACL's terms, or is said to be a shape."""
+    nodes = {s for s, p, _ in shapes if str(p).startswith(str(SH))}
+    nodes |= set(shapes.objects(None, SH.property))
+    return nodes | {s for s, _, o in shapes.triples((None, RDF.type, None))
+                    if str(o).startswith(str(SH))}
 
 
 def _path(shapes: Graph, shape: Node) -> str | None:
@@ -573,6 +575,8 @@ def _own_checks(shapes: Graph, shape: Node, targets: tuple[str, ...],
     if high is not None:
         checks.append(Check(kind="maxCount", high=high, **base))
     qualified = list(shapes.objects(shape, SH.qualifiedValueShape))
+    if not qualified and any((shape, p, None) in shapes for p in PATH_ONLY[3:]):
+        raise UnsupportedShapes(f"{shape} has a qualified count without sh:qualifiedValueShape")
     if qualified:
         if len(qualified) > 1:
             raise UnsupportedShapes(f"{shape} has more than one sh:qualifiedValueShape")
@@ -617,6 +621,8 @@ def _tests(shapes: Graph, shape: Node) -> list[Leaf | Disjunction]:
             tests.append(Leaf(kind, param, flags if kind == SH.pattern else 0, members))
     for head in shapes.objects(shape, SH["or"]):
         members = tuple(Collection(shapes, head))
+        if not members:
+            raise UnsupportedShapes(f"the sh:or of {shape} has no shapes")
         tests.append(Disjunction(tuple(_node_test(shapes, m) for m in members)))
     return tests
 
