@@ -34,6 +34,7 @@ from tipgraph.queries import shipped_queries
 from tipgraph.testing import answers_sparql, find_binary, free_port, running, serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load import wait_idle
 from results import append, machine
 
 JSON = "application/sparql-results+json"
@@ -149,6 +150,9 @@ def main() -> None:
         base = stack.enter_context(serving(build, workers=args.workers, startup_limit=180))
         endpoints = {"tipgraph": f"{base}/sparql",
                      "oxigraph": oxigraph_server(stack, build / "current" / "store")}
+        for _ in range(4):  # each worker's first request starts its background indexes
+            request(endpoints["tipgraph"], "ASK { ?s ?p ?o }", JSON)
+        wait_idle(base.pid)  # which are not what is measured here
         sections = [f"{machine()}; `benchmarks/http_overhead.py --repeat {args.repeat}` on a "
                     f"build of {build.joinpath('current').resolve().name}: `tipgraph serve` "
                     f"({args.workers} workers, default settings) and `oxigraph "

@@ -493,6 +493,10 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
     file's name is sent back.
     """
     stores: OrderedDict[str, pyoxigraph.Store] = OrderedDict()
+    try:
+        conn.send(_READY)  # imported and listening: the time limit counts from here
+    except OSError:
+        return
     while True:
         try:
             if not conn.poll(1.0):
@@ -516,6 +520,12 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
 # -- in the web worker -------------------------------------------------------------------------
 
 
+_READY = "ready"
+#: Seconds a new query process may take to start (a fresh interpreter importing pyoxigraph
+#: on a busy machine), not counted in the time limit of the query it is given first.
+STARTUP_LIMIT = 120.0
+
+
 class _Process:
     def __init__(self, context: Any, spool: str | None) -> None:
         self.conn, child = context.Pipe()
@@ -523,6 +533,17 @@ class _Process:
                                        daemon=True, name="tipgraph-query")
         self.process.start()
         child.close()
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Wait for the process to say it has started (once).
+
+        :raises EOFError: when it ended, or did not start within :data:`STARTUP_LIMIT`
+        """
+        if not self.ready:
+            if not self.conn.poll(STARTUP_LIMIT) or self.conn.recv() != _READY:
+                raise EOFError("the query process did not start")
+            self.ready = True
 
     def stop(self) -> None:
         self.process.kill()
@@ -572,6 +593,7 @@ class QueryEngine:
             raise EngineBusy(f"Every query process was busy for {self.timeout:g} s; "
                              "try again later.") from None
         try:
+            worker.wait_ready()
             worker.conn.send(job)
             if not worker.conn.poll(self.timeout):
                 worker.stop()

@@ -6,6 +6,7 @@ import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -129,6 +130,28 @@ def test_a_budget_of_zero_turns_the_cache_off(build_dir: Path) -> None:
             answer = client.get("/sparql", query_string={"query": COUNT}, headers=JSON)
             assert answer.headers["X-Cache"] == "miss"
         assert "result_cache" not in client.get("/health").get_json()
+
+
+def test_a_replayed_answer_is_the_answer(build_dir: Path) -> None:
+    """A request answered again before routing has the same status, headers and body; a
+    request differing in what selects the answer (Accept, Origin, body) is not replayed."""
+    with _app(build_dir, cors_origins="https://a.example, https://b.example") as app:
+        client = app.test_client()
+        post = {**JSON, "Content-Type": "application/sparql-query", "Origin": "https://a.example"}
+        answers = [client.post("/sparql", data=COUNT, headers=post) for _ in range(3)]
+        assert [a.headers["X-Cache"] for a in answers] == ["miss", "hit", "hit"]
+
+        def same(response: Any) -> tuple:
+            return response.status_code, response.data, sorted(
+                (k, v) for k, v in response.headers.items() if k not in ("Date", "X-Cache"))
+
+        assert same(answers[0]) == same(answers[1]) == same(answers[2])
+        other = client.post("/sparql", data=COUNT, headers={**post, "Origin": "https://b.example"})
+        assert other.headers["Access-Control-Allow-Origin"] == "https://b.example"
+        csv = client.post("/sparql", data=COUNT, headers={**post, "Accept": "text/csv"})
+        assert csv.headers["Content-Type"].startswith("text/csv")
+        longer = client.post("/sparql", data=COUNT + " LIMIT 1", headers=post)
+        assert longer.headers["X-Cache"] == "miss"
 
 
 # -- over real HTTP: gunicorn's workers share one cache ---------------------------------------

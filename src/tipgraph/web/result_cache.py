@@ -16,6 +16,13 @@ All workers together stay within ``result_cache_mb``: the bytes kept are
 counted in a small file under a lock, and when they pass the budget the least
 recently used answers (by modification time, set on every hit) are removed
 until a tenth of the budget is free. 0 turns the cache off.
+
+A request a worker has already answered from a kept file, byte for byte the
+same (method, URL, body, and the headers the answer depends on: ``Accept``,
+``Origin``, ``Host``), is answered again by :class:`Replay` before Flask routes
+it: the same headers, the same file, no parsing, negotiation or look-up of the
+query (measured: a third of the time of a hit through the whole app). Anything
+else, or a conditional request, or a new build, takes the whole way.
 """
 
 from __future__ import annotations
@@ -23,17 +30,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import os
 import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from flask import Flask, current_app
+from werkzeug.http import http_date
+from werkzeug.wsgi import wrap_file
 
 from tipgraph.sparql_engine import QueryAnswer, QueryJob, open_answer_file, write_answer_file
 
@@ -185,14 +196,115 @@ class ResultCache:
         return size
 
 
+# -- answering a repeated request before Flask routes it --------------------------------------
+
+#: What selects an answer besides the method, path, query string and body.
+_KEY_HEADERS = ("CONTENT_TYPE", "HTTP_ACCEPT", "HTTP_ORIGIN", "HTTP_HOST", "SERVER_NAME",
+                "SERVER_PORT", "SCRIPT_NAME", "wsgi.url_scheme")
+_CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH",
+                "HTTP_IF_UNMODIFIED_SINCE", "HTTP_RANGE")
+#: Set by the endpoint on a response served from a kept file: (build id, file).
+REPLAYABLE = "tipgraph.replayable"
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class Replay:
+    """WSGI middleware: a request this worker answered from a kept file, answered again.
+
+    :param app: the Flask app's ``wsgi_app``
+    :param current_build: the id of the build in service (a ``readlink``)
+    :param entries: how many requests to remember
+    """
+
+    def __init__(self, app: WSGIApp, cache: ResultCache, current_build: Callable[[], str],
+                 *, path: str = "/sparql", max_body: int = 1_000_000,
+                 entries: int = 4096) -> None:
+        self.app, self.cache, self.current_build = app, cache, current_build
+        self.path, self.max_body, self.entries = path, max_body, entries
+        self._seen: OrderedDict[bytes, tuple[str, str, int, list[tuple[str, str]]]] = \
+            OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        key = self._key(environ)
+        if key is None:
+            return self.app(environ, start_response)
+        with self._lock:
+            seen = self._seen.get(key)
+        if seen is not None:
+            build, path, length, headers = seen
+            try:
+                if build != self.current_build():
+                    raise OSError("a new build")
+                file = open_answer_file(path)[1]
+                if os.fstat(file.fileno()).st_size - file.tell() != length:
+                    file.close()  # kept again meanwhile, differently
+                    raise OSError("another answer")
+            except Exception:  # evicted, a new build, no build: the whole way
+                with self._lock:
+                    self._seen.pop(key, None)
+            else:
+                with contextlib.suppress(OSError):
+                    os.utime(file.fileno())
+                self.cache.hits += 1
+                start_response("200 OK", [*headers, ("Date", http_date())])
+                return wrap_file(environ, file, 65536)  # gunicorn's: sent with sendfile
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+            captured[:] = [status, headers]
+            return start_response(status, headers, *rest)
+
+        body = self.app(environ, capture)
+        replayable = environ.get(REPLAYABLE)
+        if replayable and captured and captured[0].startswith("200 "):
+            headers = [(name, "hit" if name == "X-Cache" else value)
+                       for name, value in captured[1] if name != "Date"]
+            length = int(dict(headers).get("Content-Length", -1))
+            with self._lock:
+                self._seen[key] = (*replayable, length, headers)
+                while len(self._seen) > self.entries:
+                    self._seen.popitem(last=False)
+        return body
+
+    def _key(self, environ: dict[str, Any]) -> bytes | None:
+        """A digest of all that selects the answer, or None for a request not to replay
+        (another path or method, conditional, or a body too long to read here)."""
+        method = environ.get("REQUEST_METHOD")
+        if environ.get("PATH_INFO") != self.path or method not in ("GET", "POST") or any(
+                name in environ for name in _CONDITIONAL):
+            return None
+        digest = hashlib.sha256()
+        for name in ("REQUEST_METHOD", "QUERY_STRING", *_KEY_HEADERS):
+            digest.update(str(environ.get(name, "")).encode("utf-8", "surrogateescape") + b"\0")
+        if method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return None
+            if length > self.max_body or environ.get("HTTP_TRANSFER_ENCODING"):
+                return None
+            data = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(data)  # read again by the app
+            digest.update(data)
+        return digest.digest()
+
+
 def init_app(app: Flask) -> None:
     """Make this worker's handle on the cache (the setting ``result_cache_dir``, shared
-    with the other workers of ``tipgraph serve``, or a directory of its own)."""
+    with the other workers of ``tipgraph serve``, or a directory of its own), and answer
+    repeated requests before routing (:class:`Replay`)."""
     config = app.config["TIPGRAPH"]
     megabytes = float(config["result_cache_mb"])
     if megabytes > 0:
-        app.extensions["tipgraph.result_cache"] = ResultCache(
-            int(megabytes * 1024 * 1024), config["result_cache_dir"] or None)
+        cache = ResultCache(int(megabytes * 1024 * 1024), config["result_cache_dir"] or None)
+        app.extensions["tipgraph.result_cache"] = cache
+        service = app.extensions["tipgraph"]
+        app.wsgi_app = Replay(app.wsgi_app, cache,  # type: ignore[method-assign]
+                              lambda: service.current().id,
+                              max_body=int(config["max_request_bytes"]))
 
 
 def get_result_cache() -> ResultCache | None:

@@ -25,7 +25,7 @@ from tipgraph.namespaces import PREFIXES
 from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryEngine, QueryError, QueryJob
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import conditional
-from tipgraph.web.result_cache import get_result_cache
+from tipgraph.web.result_cache import REPLAYABLE, get_result_cache
 
 bp = Blueprint("sparql", __name__)
 
@@ -164,6 +164,7 @@ def sparql() -> Response:
             response = Response(wrap_file(request.environ, file), direct_passthrough=True,
                                 content_type=formats.find(answer.format).content_type)
             response.content_length = length
+            request.environ[REPLAYABLE] = (build.id, answer.path)  # the same again: Replay
     elif answer.format == "html":
         response = Response(_results_page(queries[0], answer, answer.read()),
                             content_type="text/html; charset=utf-8")
