@@ -94,9 +94,11 @@ def validate_triples(triples: Iterable[Triple], shapes: Graph,
                      provenance: dict[str, tuple[str, int]] | None = None) -> ValidationReport:
     """Check rdflib triples with the fast engine, through an in-memory Oxigraph store.
 
+    Triples with a literal subject are left out: RDF stores hold none, and the
+    published closure has none (``reasoning.py``).
+
     :raises UnsupportedShapes: also when a literal subject is typed with a class the shapes
-        target: RDF stores (Oxigraph's included) hold no literal subjects, pyshacl would
-        validate it
+        target, since pyshacl would validate that literal as a focus node
     """
     checks = compile_shapes(shapes)
     store = ox.Store()
@@ -128,6 +130,8 @@ def validate_graph(graph: Graph, shapes: Graph,
     """
     if engine == "fast":
         return validate_triples(graph, shapes, provenance)
+    if engine != "pyshacl":
+        raise ValueError(f"unknown validation engine {engine!r}: use 'fast' or 'pyshacl'")
     chunks = _chunks(graph, chunk_size) if workers > 1 else []
     if len(chunks) > 1:
         global _WORK
