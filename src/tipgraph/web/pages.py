@@ -69,15 +69,11 @@ def statistics(build: Build) -> Statistics | None:
     return cache.get(build.id, build.store)
 
 
-@bp.before_app_request
-def _warm() -> None:
-    """On a build's first request in this worker, make its indexes (browse, labels) in the
-    background, so that the first browse or document does not wait seconds for them."""
+def warm(build: Build) -> None:
+    """On a build's first page or document in this worker, make its indexes (browse,
+    labels) in the background, so that the first browse or busy document does not wait
+    seconds for them. Called by the views, which have the build already."""
     warmed: set[str] = current_app.extensions.setdefault("tipgraph.warmed", set())
-    try:
-        build = get_build()
-    except Exception:  # no build: the view says so
-        return
     if build.id in warmed:
         return
     warmed.add(build.id)
@@ -106,6 +102,7 @@ def html(body: str, build: Build) -> Response:
 def home() -> Response:
     """What the dataset is, its size, where its services are, and two charts."""
     build = get_build()
+    warm(build)
     # the published statistics when the build has them: no scan of every publication
     stats = statistics(build)
     source: Statistics | Catalogue = stats or catalogue(build)
@@ -198,6 +195,7 @@ def _browse_url(**params: str | list[str]) -> str:
 def browse() -> Response:
     """Publications, paginated, filtered by a search over titles and abstracts and by facets."""
     build = get_build()
+    warm(build)
     cat = catalogue(build)
     query = request.args.get("q", "").strip()
     chosen = {name: request.args.getlist(name) for name in FACETS}

@@ -133,6 +133,9 @@ def see_other(path: str) -> Response:
 
 def document(build: Build, path: str, fmt: Format) -> Response:
     """Page ``?page=`` (default 1) of the document of ``path`` in ``fmt``; 404 past the last."""
+    from tipgraph.web.pages import render_resource, warm
+
+    warm(build)
     uri = uri_of(build, path)
     try:
         page = int(request.args.get("page", "1"))
@@ -157,8 +160,6 @@ def document(build: Build, path: str, fmt: Format) -> Response:
     doc = doc.with_paging(lambda n: f"{root}{path}.{fmt.extension}" + (f"?page={n}" if n > 1
                                                                        else ""))
     if fmt.name == "html":
-        from tipgraph.web.pages import render_resource
-
         body: str | bytes = render_resource(build, doc, path=path, fragments=fragments)
     else:
         body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
