@@ -229,14 +229,14 @@ def interleave(servers: dict[str, Server], texts: dict[str, str], accepts: dict[
                 server = servers[name]
                 if not server.alive:
                     entry.note = entry.note or "not run"
-                if entry.note in ("timeout", "not run"):
+                if entry.note in ("timeout", "no answer", "not run"):
                     continue
                 sent = f"{text}\n# request {number}.{round_}" if unique else text
                 answer = request(server.endpoint, body=query_body(server, sent),
                                  accept=accepts[query], timeout=timeout)
                 if answer.status == 0:
-                    entry.note = "timeout"
-                    progress(f"{query}: {name} gave no answer within {timeout:.0f} s")
+                    entry.note = "timeout" if answer.seconds >= timeout else "no answer"
+                    progress(f"{query}: {name}: {entry.note} after {answer.seconds:.1f} s")
                     if server.restart():
                         progress(f"{name}: restarted")
                     elif not server.alive:
@@ -274,9 +274,13 @@ def ratio(value: float | None, base: float | None) -> str:
     return "—" if value is None or not base else f"{value / base:.2f}"
 
 
+def row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def cell(entry: Samples, digits: int = 1) -> str:
     """``cold / median / p95`` in ms, or what went wrong."""
-    if entry.note in ("timeout", "not run") and not entry.warm:
+    if entry.note in ("timeout", "no answer", "not run") and not entry.warm:
         return entry.note
     text = f"{ms(entry.cold, digits)} / {ms(entry.median(), digits)} / {ms(entry.p95(), digits)}"
     return f"{text} ({entry.note})" if entry.note else text
@@ -286,20 +290,19 @@ def shipped_table(samples: dict[tuple[str, str], Samples], queries: Sequence[str
                   servers: Sequence[str], disagree: dict[str, str], *,
                   timeout: float) -> list[str]:
     peers = [s for s in servers if s not in ("tipgraph", "oxigraph")]
-    lines = ["| query | rows | " + " | ".join(f"{s} cold / median / p95" for s in servers)
-             + " | tipgraph cold ÷ oxigraph | tipgraph warm ÷ oxigraph | "
-             + " | ".join(f"{s} ÷ oxigraph" for s in peers) + " |",
-             "|---|--:|" + "--:|" * len(servers) + "--:|--:|" + "--:|" * len(peers)]
+    header = ["query", "rows", *(f"{s} cold / median / p95" for s in servers),
+              "tipgraph cold ÷ oxigraph", "tipgraph warm ÷ oxigraph",
+              *(f"{s} ÷ oxigraph" for s in peers)]
+    lines = [row(header), "|---|" + "--:|" * (len(header) - 1)]
     for query in queries:
         base = samples[query, "oxigraph"].median()
         tip = samples[query, "tipgraph"]
         rows = samples[query, "oxigraph"].rows
-        lines.append(
-            f"| {query} | {'≠' if query in disagree else ''}"
-            f"{'—' if rows is None else f'{rows:,}'} | "
-            + " | ".join(cell(samples[query, s], 2 if s == "tipgraph" else 1) for s in servers)
-            + f" | {ratio(tip.cold, base)} | {ratio(tip.median(), base)} | "
-            + " | ".join(ratio(samples[query, s].median(), base) for s in peers) + " |")
+        lines.append(row([
+            query, ("≠" if query in disagree else "") + ("—" if rows is None else f"{rows:,}"),
+            *(cell(samples[query, s], 2 if s == "tipgraph" else 1) for s in servers),
+            ratio(tip.cold, base), ratio(tip.median(), base),
+            *(ratio(samples[query, s].median(), base) for s in peers)]))
 
     def mean(server: str, pick: Callable[[Samples], float | None]) -> tuple[float | None, str]:
         """The geometric mean; a timeout counts as ``timeout`` seconds, making it a bound."""
@@ -318,10 +321,11 @@ def shipped_table(samples: dict[tuple[str, str], Samples], queries: Sequence[str
         (value, bound), (base, _) = mean(server, pick), mean("oxigraph", Samples.median)
         return "—" if value is None else bound + ratio(value, base)
 
-    lines.append("| **geometric mean** | | " + " | ".join(
-        f"{shown(s, lambda e: e.cold)} / {shown(s, Samples.median)} / —" for s in servers)
-        + f" | {versus('tipgraph', lambda e: e.cold)} | {versus('tipgraph', Samples.median)} | "
-        + " | ".join(versus(s, Samples.median) for s in peers) + " |")
+    lines.append(row([
+        "**geometric mean**", "",
+        *(f"{shown(s, lambda e: e.cold)} / {shown(s, Samples.median)} / —" for s in servers),
+        versus("tipgraph", lambda e: e.cold), versus("tipgraph", Samples.median),
+        *(versus(s, Samples.median) for s in peers)]))
     return lines
 
 
