@@ -5,18 +5,18 @@ of what is left, so the index is made once per build (the first time a build is
 browsed) and kept while that build is in service. Its shape keeps a request
 independent of the catalogue's size:
 
-- the entries, in the order pages show them (title, then URI), each with its
-  year and links (shared :class:`Link` objects), but not its abstract, which a
-  page reads from the store for the 20 entries it shows;
+- the publications' IRIs in the order pages show them (title, then IRI), and
+  for each its title, year and links (shared :class:`Link` objects), but not its
+  abstract, which a page reads from the store for the 20 entries it shows;
 - one bitmap per facet value (a Python ``int``, bit *i* for entry *i*), so a
   filter is an ``&`` and a facet count under it a ``bit_count``;
 - one posting per word of the titles and abstracts (a bitmap for common words,
   a sorted array for rare ones). A search word matches the words it begins
-  (``traffick`` finds *trafficking*), every word of the query must match.
+  (``traffick`` finds *trafficking*); every word of the query must match.
 
-At 100,000 publications (measured with the synthetic catalogue) the index
-takes seconds to make and tens of MiB per worker (see ``benchmarks/``); a
-request then takes a few bitmap operations whatever the catalogue's size.
+The web app makes it in the background on a build's first page (``pages.warm``).
+Its cost is measured by ``benchmarks/pages.py``; a request then takes a few
+bitmap operations whatever the catalogue's size.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ documents ``/place/ng.html|.ttl|.jsonld|.rdf|.nt`` name each other in ``Link``
 headers. A URI that an earlier build published and this one no longer has is
 ``410 Gone`` (``published.json`` carries them forward); anything else unknown is
 ``404`` with a page that helps.
+
+A document carries at most ``document_links`` incoming links per property
+(``documents`` says why and how): ``/place/ng.ttl?page=2`` is its next page, in
+every format, and a page past the last is ``404``.
 """
 
 from __future__ import annotations
