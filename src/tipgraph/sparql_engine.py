@@ -307,66 +307,92 @@ def write_answer(result: Any, job: QueryJob) -> QueryAnswer:
 
 
 def bounded_select(text: str, limit: int) -> str | None:
-    """A SELECT query as a sub-query with at most ``limit + 1`` solutions, or None.
+    """A SELECT query that gives at most ``limit + 1`` solutions, the same ones, or None.
 
-    ``PROLOGUE SELECT ?a ?b ... WHERE {...} MODIFIERS VALUES`` becomes
-    ``PROLOGUE SELECT ?a ?b WHERE { SELECT ?a ?b ... } LIMIT limit+1``: the same
+    The native writer writes every solution it is given, so the query itself must
+    stop one past the cut. Cheapest first: a query whose own ``LIMIT`` is within the
+    cut is left as it is; one without ``LIMIT`` (and without a final ``VALUES``) gets
+    ``LIMIT limit+1`` appended; any other becomes a sub-query,
+    ``PROLOGUE SELECT ?a ?b WHERE { SELECT ?a ?b ... } LIMIT limit+1``, with the same
     variables in the same order (``*`` stays ``*``: Oxigraph orders it by name in
-    both), the same solutions in the same order, and never more than one beyond
-    the cut, so the native writer can write them all. None for any other form and
-    for a ``FROM`` clause (a sub-query may not have one).
+    both) and the same solutions in the same order. None for any other form, and
+    for a sub-query that would need a ``FROM`` clause.
 
+    >>> bounded_select("SELECT ?s WHERE { ?s ?p ?o } ORDER BY ?s # last", 10)[-27:]
+    'ORDER BY ?s # last\\nLIMIT 11'
     >>> print(bounded_select("PREFIX x: <http://x/> SELECT (COUNT(*) AS ?n) ?t "
-    ...                      "WHERE { ?s a ?t } GROUP BY ?t", 10))
+    ...                      "WHERE { ?s a ?t } GROUP BY ?t LIMIT 20", 10))
     PREFIX x: <http://x/> SELECT ?n ?t WHERE {
-    SELECT (COUNT(*) AS ?n) ?t WHERE { ?s a ?t } GROUP BY ?t
+    SELECT (COUNT(*) AS ?n) ?t WHERE { ?s a ?t } GROUP BY ?t LIMIT 20
     } LIMIT 11
     >>> bounded_select("CONSTRUCT WHERE { ?s ?p ?o }", 10) is None
     True
     """
     names: list[str] = []
-    star = False
-    start = depth = None
-    pending = None
+    star = dataset = values = False
+    start = group = end = own_limit = None
+    parens = braces = 0
+    pending: str | None = None
+    previous = ""
     for kind, token, offset in tokens(text):
         if kind == "comment":
             continue
-        if start is None:  # the prologue: BASE <iri>, PREFIX p: <iri>
-            if kind == "iri" or (kind == "word" and (token.upper() in ("BASE", "PREFIX")
-                                                   or token.endswith(":"))):
-                continue
-            if kind != "word" or token.upper() != "SELECT":
-                return None
-            start, depth = offset, 0
-            continue
         word = token.upper() if kind == "word" else ""
-        if depth == 0:
-            if token == "{" or word == "WHERE":
-                break
-            if word == "FROM":
+        if start is None:  # the prologue: BASE <iri>, PREFIX p: <iri>
+            if kind == "iri" or word in ("BASE", "PREFIX") or (word and token.endswith(":")):
+                continue
+            if word != "SELECT":
                 return None
-            if token == "*":
-                star = True
-            elif kind == "var":
-                names.append(token[1:])
+            start = offset
+        elif group is None:  # the projection, FROM clauses, up to the WHERE group
+            if parens == 0:
+                if token == "{":
+                    group, braces = offset, 1
+                elif word == "FROM":
+                    dataset = True
+                elif token == "*":
+                    star = True
+                elif kind == "var":
+                    names.append(token[1:])
+                elif token == "(":
+                    parens, pending = 1, None
             elif token == "(":
-                depth, pending = 1, None
-        else:
-            if token == "(":
-                depth += 1
+                parens += 1
             elif token == ")":
-                depth -= 1
-                if depth == 0 and pending:
+                parens -= 1
+                if parens == 0 and pending:
                     names.append(pending)
-            elif kind == "var" and depth == 1 and pending == "":
+            elif kind == "var" and parens == 1 and pending == "":
                 pending = token[1:]
-            elif word == "AS" and depth == 1:
+            elif word == "AS" and parens == 1:
                 pending = ""
-    else:
-        return None
-    if start is None or (star and names) or len(set(names)) != len(names):
+        elif end is None:  # inside the WHERE group
+            if token == "{":
+                braces += 1
+            elif token == "}":
+                braces -= 1
+                if braces == 0:
+                    end = offset
+        else:  # GROUP BY, HAVING, ORDER BY, LIMIT, OFFSET, VALUES
+            if token in "({":
+                parens += 1
+            elif token in ")}":
+                parens -= 1
+            elif parens == 0 and word == "VALUES":
+                values = True
+            elif parens == 0 and previous == "LIMIT" and kind == "number":
+                own_limit = int(token) if token.isdigit() else limit + 1
+        previous = word or token
+    if end is None:
+        return None  # malformed: the query as sent says how
+    if own_limit is not None and own_limit <= limit:
+        return text
+    if own_limit is None and not values:
+        return f"{text}\nLIMIT {limit + 1}"
+    if dataset or (star and names) or len(set(names)) != len(names):
         return None
     projection = "*" if star else " ".join(f"?{name}" for name in names)
+    assert start is not None
     return f"{text[:start]}SELECT {projection} WHERE {{\n{text[start:]}\n}} LIMIT {limit + 1}"
 
 
