@@ -12,7 +12,7 @@ grow with the catalogue. It carries:
   the next pages of the same document (``place/x.ttl?page=2``), and the
   statistic the build published about the resource (a ``tip:Statistic`` whose
   ``rdf:value`` is the resource, with its ``void:entities``: the total) is
-  carried whole, so the first page states the total it does not list;
+  carried whole on every page, so a page states the total it does not list;
 - when there is more than one page, how to walk them: the document names its
   next page (``<resource> rdfs:seeAlso <next>``, and Hydra's ``hydra:next``,
   ``hydra:previous``, ``hydra:first`` on the page itself).
@@ -20,8 +20,9 @@ grow with the catalogue. It carries:
 Pages follow the order of the store's own index (stable within a build). The
 embedded store is read with ``quads_for_pattern`` directly: a document costs a
 few index look-ups and no query parsing, no rdflib and no per-request
-conversion; the labels come from a per-build :class:`Labels` map. A remote
-store is asked with a few SPARQL queries instead, pages ordered by IRI.
+conversion; the labels come from a per-build :class:`Labels` map, and a busy
+node's incoming properties from :class:`Linking`. A remote store is asked with
+a few SPARQL queries instead, its pages ordered by IRI.
 
 The ontology, the shapes and the dataset description are documents too (from
 a file, or made by the app), so every document is a :class:`Document`: plain
