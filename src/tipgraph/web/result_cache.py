@@ -35,6 +35,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -185,6 +186,7 @@ class ResultCache:
                 stat = entry.stat()
                 entries.append((stat.st_mtime_ns, stat.st_size + _OVERHEAD, entry.path))
         entries.sort()
+        self._sweep_spool()
         size = sum(cost for _, cost, _ in entries)
         for _, cost, path in entries:
             if size <= target:
@@ -194,6 +196,15 @@ class ResultCache:
                 size -= cost
                 self.evictions += 1
         return size
+
+    def _sweep_spool(self, age: float = 600.0) -> None:
+        """Remove spool files left by query processes stopped while writing (old ones only:
+        a file being written now is young)."""
+        now = time.time()
+        for entry in os.scandir(self.spool):
+            with contextlib.suppress(OSError):
+                if now - entry.stat().st_mtime > age:
+                    os.unlink(entry.path)
 
 
 # -- answering a repeated request before Flask routes it --------------------------------------
