@@ -113,15 +113,26 @@ class Catalogue:
     labels: dict[str, dict[str, str]]
     #: facet -> key -> bitmap of the positions having it
     postings: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: word -> bitmap (common words) or sorted positions (rare ones)
-    words: dict[str, int | array] = field(default_factory=dict)
-    vocabulary: list[str] = field(default_factory=list)
     #: the nodes publications link to (places, agents, categories): IRI -> (slot, link)
     nodes: dict[str, tuple[str, Link]] = field(default_factory=dict)
     #: what a page shows of each entry but its abstract: (title, year, links), by position
     shown: list[tuple[str, str | None, tuple[Link, ...]]] = field(default_factory=list)
     #: reads the abstracts of a page's entries from the store: uris -> uri -> abstract
     read_abstracts: Callable[[list[str]], dict[str, str]] | None = None
+    #: makes the word index (on the first search, or ahead of it: :meth:`word_index`)
+    index_words: Callable[[], dict[str, int | array]] | None = None
+    _words: tuple[dict[str, int | array], list[str]] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def word_index(self) -> tuple[dict[str, int | array], list[str]]:
+        """word -> bitmap (common words) or sorted positions (rare ones), and the words
+        in order; made once, apart from the rest, so browsing need not wait for it."""
+        if self._words is None:
+            with self._lock:
+                if self._words is None:
+                    found = self.index_words() if self.index_words else {}
+                    self._words = (found, sorted(found))
+        return self._words
 
     @property
     def everything(self) -> int:
@@ -149,9 +160,10 @@ class Catalogue:
         """The entries having a word that begins with ``word``."""
         bits = 0
         size = len(self.uris)
-        i = bisect_left(self.vocabulary, word)
-        while i < len(self.vocabulary) and self.vocabulary[i].startswith(word):
-            posting = self.words[self.vocabulary[i]]
+        index, vocabulary = self.word_index()
+        i = bisect_left(vocabulary, word)
+        while i < len(vocabulary) and vocabulary[i].startswith(word):
+            posting = index[vocabulary[i]]
             bits |= posting if isinstance(posting, int) else _bitmap(posting, size)
             i += 1
         return bits
@@ -341,9 +353,14 @@ def load_catalogue(store: GraphStore) -> Catalogue:
     postings = {facet: {key: _bitmap(found, size) for key, found in values.items()}
                 for facet, values in positions.items()}
     del positions
-    index = _index_words(pairs, position, titles, size)
-    return Catalogue(uris, labels, postings, index, sorted(index), nodes, shown,
-                     read_abstracts=_abstract_reader(store))
+    position.clear()  # the index keeps positions in `uris` alone
+    titles.clear()
+
+    def index_words() -> dict[str, int | array]:
+        return _index_words(_Pairs(store), uris, [title for title, _, _ in shown])
+
+    return Catalogue(uris, labels, postings, nodes, shown,
+                     read_abstracts=_abstract_reader(store), index_words=index_words)
 
 
 def _labels(store: GraphStore, prop: Any) -> Iterator[tuple[str, str, str | None]]:
@@ -357,11 +374,12 @@ def _labels(store: GraphStore, prop: Any) -> Iterator[tuple[str, str, str | None
         yield row["s"].value, row["l"].value, getattr(row["l"], "language", None)
 
 
-def _index_words(pairs: _Pairs, position: dict[str, int], titles: dict[str, str], size: int
-                 ) -> dict[str, int | array]:
+def _index_words(pairs: _Pairs, uris: list[str], titles: list[str]) -> dict[str, int | array]:
     """word -> entries having it in their title or abstract."""
     found: dict[str, list[int]] = {}
-    texts: dict[int, str] = {position[uri]: title for uri, title in titles.items()}
+    size = len(uris)
+    position = {uri: i for i, uri in enumerate(uris)}
+    texts: dict[int, str] = dict(enumerate(titles))
     for s, abstract in pairs(DCT.abstract):
         i = position.get(s)
         if i is not None:

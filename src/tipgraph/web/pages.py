@@ -84,7 +84,7 @@ def warm(build: Build) -> None:
             try:
                 statistics(build)
                 warm_documents(build.id, build.store)
-                catalogue(build)
+                catalogue(build).word_index()
             except Exception:  # the request that needs it will report it
                 app.logger.exception("could not prepare the indexes of build %s", build.id)
 
