@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +23,9 @@ from rdflib import URIRef
 from tipgraph import __version__
 from tipgraph.builds import BuildDir
 from tipgraph.errors import BuildFailed, Problem
-from tipgraph.formats import jsonld_context, rdf_format, write_rdf
+from tipgraph.formats import jsonld_context
 from tipgraph.graphs import Triple, ntriples_lines
+from tipgraph.jsonld import compact
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.reasoning import closure, load_ontology
@@ -194,18 +195,24 @@ def _rdflib(term):
 
 
 def write_dumps(target: Path) -> None:
-    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streaming from it."""
+    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streamed from it.
+
+    pyoxigraph parses and writes in Rust; the JSON-LD is compacted as text
+    (:mod:`tipgraph.jsonld`), so no stage holds the dump as Python objects.
+    """
     nt = target / NTRIPLES
     with nt.open("rb") as raw, gzip.GzipFile(target / "tipgraph.nt.gz", "wb", compresslevel=6,
-                                                 mtime=0) as gz:
+                                             mtime=0) as gz:
         shutil.copyfileobj(raw, gz)
     context = jsonld_context()
-    pyoxigraph.serialize(pyoxigraph.parse(path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES),
-                         str(target / "tipgraph.ttl"), format=pyoxigraph.RdfFormat.TURTLE,
-                         prefixes=context)
-    triples = [quad.triple for quad in pyoxigraph.parse(
-        path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES)]
-    (target / "tipgraph.jsonld").write_bytes(write_rdf(rdf_format("jsonld"), triples, context))
+    pyoxigraph.serialize(_parse(nt), str(target / "tipgraph.ttl"),
+                         format=pyoxigraph.RdfFormat.TURTLE, prefixes=context)
+    expanded = pyoxigraph.serialize(_parse(nt), format=pyoxigraph.RdfFormat.JSON_LD)
+    (target / "tipgraph.jsonld").write_bytes(compact(expanded, context))
+
+
+def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:
+    return pyoxigraph.parse(path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES)
 
 
 def peak_memory_mb() -> float | None:

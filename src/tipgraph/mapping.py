@@ -45,19 +45,46 @@ KINDS = {"publication": "publication", "place": "place", "organisation": "organi
 
 CATEGORY_SCHEME = "categories"
 
+#: The terms written for every publication, as plain URIRefs: a namespace attribute costs
+#: a call and makes a new URIRef on every access, millions of times in a large build.
+TYPE = URIRef(str(RDF.type))
+PUBLICATION = URIRef(str(TIP.Publication))
+TITLE = URIRef(str(DCT.title))
+IDENTIFIER = URIRef(str(DCT.identifier))
+ABSTRACT = URIRef(str(DCT.abstract))
+ISSUED = URIRef(str(DCT.issued))
+GYEAR = URIRef(str(XSD.gYear))
+STATED_COUNTRY = URIRef(str(TIP.statedCountry))
+STATED_REGION = URIRef(str(TIP.statedRegion))
+CREATOR = URIRef(str(DCT.creator))
+SUBJECT = URIRef(str(DCT.subject))
+CITATION = URIRef(str(DCT.bibliographicCitation))
+PART_OF = URIRef(str(DCT.isPartOf))
+DERIVED_FROM = URIRef(str(PROV.wasDerivedFrom))
+SOURCE_RECORD = URIRef(str(TIP.SourceRecord))
+SOURCE_FILE = URIRef(str(TIP.sourceFile))
+SOURCE_LINE = URIRef(str(TIP.sourceLine))
+INTEGER = URIRef(str(XSD.integer))
+URL = URIRef(str(SCHEMA.url))
+
 
 @dataclass
 class UriMinter:
     """Mints instance URIs under ``base``."""
 
     base: str
+    _made: dict[tuple[str, str], URIRef] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if not self.base.endswith(("/", "#")):
             self.base += "/"
 
     def __call__(self, kind: str, slug: str) -> URIRef:
-        return URIRef(f"{self.base}{KINDS[kind]}/{slug}")
+        """The node's URI; one object per node, shared by every triple that names it."""
+        made = self._made.get((kind, slug))
+        if made is None:
+            made = self._made[kind, slug] = URIRef(f"{self.base}{KINDS[kind]}/{slug}")
+        return made
 
     def source_record(self, file: str, line: int) -> URIRef:
         return URIRef(f"{self.base}source/{file}#line-{line}")
@@ -107,38 +134,38 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
         mapped.slugs[key] = slugs[key]
         mapped.provenance[str(subject)] = (publication.source, publication.line)
         add = graph.add
-        add((subject, RDF.type, TIP.Publication))
-        add((subject, DCT.title, Literal(publication.title, lang="en")))
-        add((subject, DCT.identifier, Literal(slugs[key])))
+        add((subject, TYPE, PUBLICATION))
+        add((subject, TITLE, Literal(publication.title, lang="en")))
+        add((subject, IDENTIFIER, Literal(slugs[key])))
         if publication.description:
-            add((subject, DCT.abstract, Literal(publication.description, lang="en")))
+            add((subject, ABSTRACT, Literal(publication.description, lang="en")))
         if publication.year is not None:
-            add((subject, DCT.issued, Literal(str(publication.year), datatype=XSD.gYear)))
+            add((subject, ISSUED, Literal(str(publication.year), datatype=GYEAR)))
         for code in publication.countries:
-            add((subject, TIP.statedCountry, uri("place", code.lower())))
+            add((subject, STATED_COUNTRY, uri("place", code.lower())))
             countries.add(code)
         for slug in publication.regions:
-            add((subject, TIP.statedRegion, uri("place", slug)))
+            add((subject, STATED_REGION, uri("place", slug)))
             regions.add(slug)
         for agent in publication.creators:
             node = uri(agent.kind, agent.slug)
-            add((subject, DCT.creator, node))
+            add((subject, CREATOR, node))
             agents[node] = agent
         for label in publication.categories:
-            add((subject, DCT.subject, uri("concept", slugify(label))))
+            add((subject, SUBJECT, uri("concept", slugify(label))))
             categories.add(label)
         if publication.citation:
-            add((subject, DCT.bibliographicCitation, Literal(publication.citation)))
+            add((subject, CITATION, Literal(publication.citation)))
         if publication.part_of:
-            add((subject, DCT.isPartOf, _map_volume(graph, uri, publication.part_of, agents)))
+            add((subject, PART_OF, _map_volume(graph, uri, publication.part_of, agents)))
         record = uri.source_record(publication.source, publication.line)
-        add((subject, PROV.wasDerivedFrom, record))
-        add((record, RDF.type, TIP.SourceRecord))
-        add((record, TIP.sourceFile, Literal(publication.source)))
-        add((record, TIP.sourceLine, Literal(publication.line, datatype=XSD.integer)))
+        add((subject, DERIVED_FROM, record))
+        add((record, TYPE, SOURCE_RECORD))
+        add((record, SOURCE_FILE, Literal(publication.source)))
+        add((record, SOURCE_LINE, Literal(publication.line, datatype=INTEGER)))
         if publication.source_url:
-            add((subject, PROV.wasDerivedFrom, URIRef(publication.source_url)))
-            add((subject, SCHEMA.url, URIRef(publication.source_url)))
+            add((subject, DERIVED_FROM, URIRef(publication.source_url)))
+            add((subject, URL, URIRef(publication.source_url)))
     for code in sorted(countries):
         _map_country(graph, uri, reference, code)
         regions.add(reference.countries[code].region)

@@ -84,12 +84,14 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
     :param base: the instance base; closure triples about other subjects are dropped
     :param engine: ``fast`` (compiled rules) or ``owlrl`` (the reference reasoner)
     """
-    identity = {t for t in data if t[1] == SAME_AS}
+    identity: set[Triple] = set()
+    facts: list[Triple] = []
+    for triple in data:  # str.__eq__: rdflib's own == is a Python call, for millions of triples
+        (identity.add if str.__eq__(triple[1], SAME_AS) else facts.append)(triple)
     if engine == "owlrl":
-        entailed: Iterable[Triple] = _owlrl_closure(data, ontology, identity)
+        entailed: Iterable[Triple] = _owlrl_closure(facts, ontology)
     else:
-        rules = compile_rules(ontology)
-        entailed = rules.entail(t for t in data if t not in identity)
+        entailed = compile_rules(ontology).entail(facts)
     terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
     published = {t for t in entailed if _is_published(t, base, terms)}
     published |= identity
@@ -99,15 +101,15 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
 
 def _is_published(triple: Triple, base: str, terms: set[Node]) -> bool:
     subject, predicate, obj = triple
-    if not isinstance(subject, URIRef) or not str(subject).startswith(base) or subject in terms:
+    if type(subject) is not URIRef or not subject.startswith(base) or subject in terms:
         return False
-    if predicate == SAME_AS or (predicate == TYPE and obj in TRIVIAL_TYPES):
+    if str.__eq__(predicate, SAME_AS) or (str.__eq__(predicate, TYPE) and obj in TRIVIAL_TYPES):
         return False
     return isinstance(obj, Literal | URIRef)
 
 
-def _owlrl_closure(data: Iterable[Triple], ontology: Graph, identity: set[Triple]) -> Graph:
-    working = add_all(Graph(), (t for t in data if t not in identity))
+def _owlrl_closure(facts: list[Triple], ontology: Graph) -> Graph:
+    working = add_all(Graph(), facts)
     working += ontology
     owlrl.DeductiveClosure(owlrl.OWLRL_Semantics, axiomatic_triples=False,
                            datatype_axioms=False).expand(working)
@@ -127,21 +129,27 @@ class Rules:
     def entail(self, triples: Iterable[Triple]) -> set[Triple]:
         """Forward-chain the rules over ``triples`` to a fixpoint; returns the closure."""
         closure: set[Triple] = set()
+        add, consequences = closure.add, self._consequences
+        linked = {p for links, _ in self.chains for p in links}
+        links: dict[Node, list[tuple[Node, Node]]] = {p: [] for p in linked}  # chain index
         pending = list(triples)
         while pending:
             new: list[Triple] = []
             for triple in pending:
-                if triple not in closure:
-                    closure.add(triple)
-                    new.extend(self._consequences(triple))
-            pending = [t for t in new if t not in closure]
+                size = len(closure)
+                add(triple)
+                if len(closure) != size:  # one hash per triple, not two
+                    new.extend(consequences(triple))
+                    if triple[1] in linked:
+                        links[triple[1]].append((triple[0], triple[2]))
+            pending = new
             if not pending and self.chains:
-                pending = [t for t in self._chain(closure) if t not in closure]
+                pending = [t for t in self._chain(links) if t not in closure]
         return closure
 
     def _consequences(self, triple: Triple) -> Iterable[Triple]:
         subject, predicate, obj = triple
-        if predicate == TYPE:
+        if str.__eq__(predicate, TYPE):
             for cls in self.superclasses.get(obj, ()):
                 yield subject, TYPE, cls
             return
@@ -152,16 +160,14 @@ class Rules:
         for cls in self.ranges.get(predicate, ()):
             yield obj, TYPE, cls
 
-    def _chain(self, closure: set[Triple]) -> Iterable[Triple]:
-        by_predicate: dict[Node, dict[Node, list[Node]]] = defaultdict(lambda: defaultdict(list))
-        wanted = {p for links, _ in self.chains for p in links}
-        for subject, predicate, obj in closure:
-            if predicate in wanted:
-                by_predicate[predicate][subject].append(obj)
-        for links, target in self.chains:
-            frontier = {(s, o) for s, objs in by_predicate[links[0]].items() for o in objs}
-            for link in links[1:]:
-                step = by_predicate[link]
+    def _chain(self, links: dict[Node, list[tuple[Node, Node]]]) -> Iterable[Triple]:
+        """What the property chains imply, from the closure's index of their links."""
+        for chain, target in self.chains:
+            frontier = set(links[chain[0]])
+            for link in chain[1:]:
+                step: dict[Node, list[Node]] = defaultdict(list)
+                for subject, obj in links[link]:
+                    step[subject].append(obj)
                 frontier = {(s, o2) for s, o in frontier for o2 in step.get(o, ())}
             for subject, obj in frontier:
                 yield subject, target, obj

@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyoxigraph
-
 from tipgraph.builds import BuildDir
 from tipgraph.errors import TipgraphError
 from tipgraph.sparql_engine import QueryEngine, QueryError
@@ -198,9 +196,7 @@ def _copy_from_store(store: RemoteSparqlStore, report: dict[str, Any], path: Pat
     partial.mkdir(parents=True)
     with (partial / "tipgraph.nt").open("wb") as out:
         store.export(out)
-    triples = [quad.triple for quad in pyoxigraph.parse(
-        path=str(partial / "tipgraph.nt"), format=pyoxigraph.RdfFormat.N_TRIPLES)]
-    write_dumps(partial, triples)
+    write_dumps(partial)
     (partial / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(path, ignore_errors=True)
     os.replace(partial, path)
