@@ -600,7 +600,9 @@ class QueryEngine:
         self.spool = spool
         self._size = max(1, processes)
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded server
-        self._idle: queue.Queue[_Process] = queue.Queue()
+        # the process used last is woken first: alternating between idle processes cost
+        # twice the time of a trivial query (each wake-up of a cold process)
+        self._idle: queue.LifoQueue[_Process] = queue.LifoQueue()
         self._started = False
         self._lock = threading.Lock()
         self._owner = os.getpid()
