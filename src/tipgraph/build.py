@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
+import multiprocessing
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +22,7 @@ from rdflib import URIRef
 
 from tipgraph import __version__
 from tipgraph.builds import BuildDir
-from tipgraph.errors import BuildFailed, Problem
+from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.formats import jsonld_context
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.jsonld import compact
@@ -34,7 +34,7 @@ from tipgraph.reference import load_reference
 from tipgraph.sources import read_sources
 from tipgraph.statistics import statistics_triples
 from tipgraph.store import load_store
-from tipgraph.validation import ValidationReport, load_shapes, validate_graph
+from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
 DEFAULT_SOURCES = (Path(__file__).resolve().parents[2] / "data" / "sources",)
 PUBLISHED_FILE = "published.json"
@@ -96,22 +96,30 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
     target = build_dir.new_build()
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
+    dumps: multiprocessing.Process | None = None
     try:
         triples, mapped, published = _make_triples(sources, base, build_dir, report, progress)
         with _stage("load", report, progress):
             store = _load(triples, target, report)
             del triples  # the store and tipgraph.nt hold them now
+        # the dumps are written from tipgraph.nt in a second process while the shapes are
+        # checked: two cores, two independent jobs (discarded with the build if it fails)
+        dumps = _start(write_dumps, target)
         with _stage("validate", report, progress):
-            report.shacl = _validate(store, mapped)
+            report.shacl = validate_store(store, load_shapes(), mapped.provenance)
         del store  # release the store's write lock before readers open it
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        with _stage("dumps", report, progress):
-            write_dumps(target)
+        with _stage("dumps", report, progress):  # what is left of them once validation is done
+            dumps.join()
+            if dumps.exitcode != 0:
+                raise TipgraphError(f"writing the dumps failed (exit code {dumps.exitcode})")
         (target / PUBLISHED_FILE).write_text(json.dumps(published, indent=1, sort_keys=True),
                                              encoding="utf-8")
     except BaseException:
+        if dumps is not None and dumps.is_alive():
+            dumps.kill()
         report.status = "failed"
         report.write(target / "report.json")
         shutil.rmtree(target / "store", ignore_errors=True)
@@ -175,25 +183,6 @@ def _load(triples: set[Triple], target: Path, report: BuildReport) -> pyoxigraph
     return load_store(nt, target / "store")
 
 
-def _validate(store: pyoxigraph.Store, mapped: Mapped) -> ValidationReport:
-    from rdflib import Graph  # interim: until validation reads the store itself
-    graph = Graph()
-    for quad in store:
-        graph.add(tuple(_rdflib(t) for t in quad.triple))
-    return validate_graph(graph, load_shapes(), mapped.provenance, workers=os.cpu_count() or 1)
-
-
-def _rdflib(term):
-    from rdflib import BNode, Literal
-    if isinstance(term, pyoxigraph.NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, pyoxigraph.BlankNode):
-        return BNode(term.value)
-    if term.language:
-        return Literal(term.value, lang=term.language)
-    return Literal(term.value, datatype=URIRef(term.datatype.value))
-
-
 def write_dumps(target: Path) -> None:
     """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streamed from it.
 
@@ -209,6 +198,13 @@ def write_dumps(target: Path) -> None:
                          format=pyoxigraph.RdfFormat.TURTLE, prefixes=context)
     expanded = pyoxigraph.serialize(_parse(nt), format=pyoxigraph.RdfFormat.JSON_LD)
     (target / "tipgraph.jsonld").write_bytes(compact(expanded, context))
+
+
+def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
+    process = multiprocessing.get_context("fork").Process(target=job, args=(target,),
+                                                          name=job.__name__, daemon=True)
+    process.start()
+    return process
 
 
 def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:
