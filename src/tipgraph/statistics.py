@@ -78,8 +78,9 @@ def count(triples: Iterable[Triple]) -> dict[str, Counter]:
     kinds = {kind for _, kind in FACETS.values() if kind is not None} | set(CLASSES)
     members: dict[Node, set[Node]] = {kind: set() for kind in kinds}
     uses: dict[Node, list[tuple[Node, Node]]] = {prop: [] for prop in props}
-    for s, p, o in triples:
-        if p == RDF.type:
+    rdf_type = str(RDF.type)
+    for s, p, o in triples:  # str.__eq__: rdflib's == (and RDF.type) is a Python call each
+        if str.__eq__(p, rdf_type):
             if o in members:
                 members[o].add(s)
         elif p in uses:
