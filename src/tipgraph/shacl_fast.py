@@ -4,6 +4,14 @@ pyshacl (:mod:`tipgraph.validation`) is the reference; this engine reports exact
 same results for the SHACL Core subset ``shapes/tipgraph.ttl`` uses, and refuses shapes
 with any other construct (:class:`UnsupportedShapes`), as the fast reasoner does.
 
+Supported: node shapes with ``sh:targetClass`` (subclasses included, as SHACL
+instances are), property shapes with an IRI ``sh:path``, ``sh:minCount``,
+``sh:maxCount``, ``sh:class``, ``sh:datatype``, ``sh:nodeKind``, ``sh:in``,
+``sh:pattern`` (with ``sh:flags``), ``sh:minInclusive`` and its three siblings,
+``sh:or`` and ``sh:qualifiedValueShape`` (of shapes made of those value tests),
+``sh:qualifiedMinCount``/``MaxCount``, ``sh:severity``, ``sh:message`` (one per
+shape) and ``sh:deactivated``.
+
 Each constraint of each shape becomes a :class:`Check`, answered by a query over the
 store's default graph. Where pyshacl's answer is Python's own (``sh:pattern`` is a
 Python regular expression, a datatype's well-formedness is rdflib's), SPARQL only
