@@ -55,9 +55,28 @@ _SHARED_MEMORY = Path("/dev/shm")
 
 
 def answers_directory() -> str:
-    """A new directory for answers: in shared memory where there is one."""
-    where = _SHARED_MEMORY if os.access(_SHARED_MEMORY, os.W_OK) else None
-    return tempfile.mkdtemp(prefix="tipgraph-answers-", dir=where)
+    """A new directory for answers: in shared memory where there is one.
+
+    Its name carries this process's id; the directories of processes that are gone
+    (killed before they could remove theirs) are removed first, so shared memory
+    does not fill up with them.
+    """
+    where = _SHARED_MEMORY if os.access(_SHARED_MEMORY, os.W_OK) else Path(tempfile.gettempdir())
+    for old in where.glob("tipgraph-answers-*-*"):
+        owner = old.name.split("-")[2]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"tipgraph-answers-{os.getpid()}-", dir=where)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 class ResultCache:
