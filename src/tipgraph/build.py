@@ -8,6 +8,7 @@ service.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import multiprocessing
@@ -92,6 +93,15 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
     :raises BuildFailed: when the graph has SHACL violations (nothing is published)
     :raises TipgraphError: when a source cannot be read at all
     """
+    gc.disable()  # millions of triples, no cycles: the collector would walk them again and again
+    try:
+        return _run_build(sources, out, base, progress)
+    finally:
+        gc.enable()
+
+
+def _run_build(sources: Sequence[Path], out: Path, base: str,
+               progress: Progress) -> BuildReport:
     build_dir = BuildDir(Path(out))
     target = build_dir.new_build()
     report = BuildReport(build_id=target.name, base=base,
@@ -158,7 +168,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
         mapped.triples.clear()
         # counts per facet value, read by the pages and the counting queries (statistics.py)
         triples.update(statistics_triples(triples, base))
-    uris = {str(s) for s, _, _ in triples if isinstance(s, URIRef) and s.startswith(base)}
+    uris = {str(s) for s, _, _ in triples if type(s) is URIRef and str.startswith(s, base)}
     published = {"slugs": {**previous.get("slugs", {}), **mapped.slugs},
                  "uris": sorted(uris | set(previous.get("uris", [])))}
     return triples, mapped, published
