@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 import pyoxigraph
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wsgi import wrap_file
 
@@ -75,6 +75,13 @@ def _protocol_params() -> MultiDict[str, str]:
 
     :raises QueryError: (as an HTTP error) for an update, a wrong media type or charset
     """
+    params = g.get("tipgraph_params")
+    if params is None:  # the guard reads them first, the endpoint again
+        params = g.tipgraph_params = _read_protocol_params()
+    return params
+
+
+def _read_protocol_params() -> MultiDict[str, str]:
     config = current_app.config["TIPGRAPH"]
     if len(request.query_string) > config["max_request_bytes"]:
         abort(_error(414, "Request too long", "the query string is longer than "
