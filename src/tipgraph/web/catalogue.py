@@ -375,20 +375,28 @@ def _labels(store: GraphStore, prop: Any) -> Iterator[tuple[str, str, str | None
 
 
 def _index_words(pairs: _Pairs, uris: list[str], titles: list[str]) -> dict[str, int | array]:
-    """word -> entries having it in their title or abstract."""
-    found: dict[str, list[int]] = {}
+    """word -> entries having it in their title or abstract (texts read one at a time:
+    nothing but the postings is held)."""
+    found: dict[str, array] = {}  # 4 bytes a position, not a Python int
     size = len(uris)
+
+    def add(i: int, text: str) -> None:
+        for word in set(words(text)):
+            postings = found.get(word)
+            if postings is None:
+                found[word] = postings = array("I")
+            postings.append(i)
+
+    for i, title in enumerate(titles):
+        add(i, title)
     position = {uri: i for i, uri in enumerate(uris)}
-    texts: dict[int, str] = dict(enumerate(titles))
     for s, abstract in pairs(DCT.abstract):
         i = position.get(s)
         if i is not None:
-            texts[i] = f"{texts[i]}\n{abstract}"
-    for i in range(size):
-        for word in set(words(texts.pop(i, ""))):
-            found.setdefault(word, []).append(i)
+            add(i, abstract)
+    del position
     common = max(1, size // 32)  # a bitmap is smaller than 32-bit positions from here on
-    return {word: _bitmap(where, size) if len(where) >= common else array("I", where)
+    return {word: _bitmap(where, size) if len(where) >= common else array("I", sorted(set(where)))
             for word, where in found.items()}
 
 

@@ -64,6 +64,7 @@ RDF_VALUE = NamedNode(str(RDF.value))
 SEE_ALSO = NamedNode(str(RDFS.seeAlso))
 PRIMARY_TOPIC = NamedNode(str(FOAF.primaryTopic))
 SOURCE_FILE = NamedNode(str(TIP.sourceFile))
+TITLE = NamedNode(str(DCT.title))
 STATISTIC = NamedNode(str(TIP.Statistic))
 _DEFAULT = DefaultGraph()
 _VALUES_LABELS = " ".join(str(p) for p in LABELS)
@@ -163,22 +164,28 @@ def label_of(doc: Document, node: Term) -> str | None:
 # -- the embedded store ---------------------------------------------------------------------
 
 class Labels:
-    """Every label triple of a build's store by subject: made once per build, so that a
-    document with a hundred incoming links needs no look-up per link.
+    """The labels of a build's nodes, but titles: by subject, made once per build.
 
-    At 100,000 publications this is about 110,000 triples (the titles, mostly). They
-    are kept as pyoxigraph triples: as strings they take a third less memory, but
-    making a triple again costs more than the look-up saved.
+    Titles (``dct:title``) are most of a catalogue's labels (one per publication:
+    200 MiB as triples at 100,000 publications), and a document needs a few dozen:
+    they are looked up, one index look-up per node. The other labels (names of
+    places, agents, categories: tens of thousands at most) are kept, so that a
+    node's labels cost one dictionary look-up and one index look-up.
     """
 
     def __init__(self, store: pyoxigraph.Store) -> None:
+        self.store = store
         self._by_node: dict[Term, list[Triple]] = {}
         for prop in LABELS:
-            for quad in store.quads_for_pattern(None, prop, None, _DEFAULT):
-                self._by_node.setdefault(quad.subject, []).append(quad.triple)
+            if prop != TITLE:
+                for quad in store.quads_for_pattern(None, prop, None, _DEFAULT):
+                    self._by_node.setdefault(quad.subject, []).append(quad.triple)
 
     def of(self, node: Term) -> list[Triple]:
-        return self._by_node.get(node, [])
+        titles = [q.triple for q in self.store.quads_for_pattern(node, TITLE, None, _DEFAULT)] \
+            if isinstance(node, NamedNode) else []
+        kept = self._by_node.get(node)
+        return kept + titles if kept else titles
 
 
 class Linking:
