@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 from tipgraph.errors import Problem
@@ -123,7 +124,8 @@ class _Notes:
 
 
 def _clean(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+    """Runs of white space as one space (str.split's white space is re's ``\\s``)."""
+    return " ".join(text.split())
 
 
 def _year(value: Value | None, notes: _Notes) -> int | None:
@@ -190,13 +192,18 @@ def _countries(values: list[Value], reference: Reference,
     return codes, world
 
 
+@cache
+def _fragment_keys(fragments: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(name_key(f) for f in fragments)
+
+
 def _regions(values: list[Value], reference: Reference, notes: _Notes) -> list[str]:
     """Resolve region names; re-join the fragments of one region, order-free."""
     slugs: list[str] = []
     remaining = list(values)
     # Whole sets first: every fragment of a region present makes that region.
     for region in reference.regions.values():
-        keys = {name_key(f) for f in region.fragments}
+        keys = _fragment_keys(region.fragments)
         present = [v for v in remaining if name_key(v.value) in keys]
         if keys and {name_key(v.value) for v in present} == keys:
             notes.repair(present[0].line, "regions",
