@@ -88,13 +88,15 @@ def oxigraph_server(stack: ExitStack, store: Path) -> str:
     return endpoint
 
 
-def arbitrary(endpoints: dict[str, str], repeat: int) -> list[str]:
+def arbitrary(endpoints: dict[str, str], repeat: int, names: set[str] | None = None
+              ) -> list[str]:
     counter = itertools.count()
+    chosen = [entry for entry in ARBITRARY if names is None or entry[0] in names]
     times: dict[tuple[str, str], list[float]] = {}
     sizes: dict[tuple[str, str], int] = {}
     for round_ in range(repeat + 1):
         order = list(endpoints) if round_ % 2 else list(reversed(endpoints))
-        for name, query, accept in ARBITRARY:
+        for name, query, accept in chosen:
             for server in order:
                 text = f"{query}\n# {next(counter)}"  # never the same text: no cache hit
                 seconds, status, size = request(endpoints[server], text, accept)
@@ -105,7 +107,7 @@ def arbitrary(endpoints: dict[str, str], repeat: int) -> list[str]:
                 sizes[name, server] = size
     lines = ["| query | tipgraph ms | oxigraph ms | ratio | added ms | bytes (tipgraph / "
              "oxigraph) |", "|---|--:|--:|--:|--:|---|"]
-    for name, _, accept in ARBITRARY:
+    for name, _, accept in chosen:
         t = statistics.median(times[name, "tipgraph"])
         o = statistics.median(times[name, "oxigraph"])
         lines.append(f"| {name} ({accept.split('/')[1]}) | {t:.2f} | {o:.2f} | {t / o:.2f} | "
@@ -143,6 +145,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-warm", action="store_true")
     parser.add_argument("--skip-arbitrary", action="store_true")
+    parser.add_argument("--arbitrary", default=None, metavar="NAME,...",
+                        help="Only these arbitrary queries (" + ", ".join(
+                            name for name, _, _ in ARBITRARY) + ").")
     parser.add_argument("--dry-run", action="store_true", help="Print, do not record.")
     args = parser.parse_args()
     build = args.build_dir.resolve()
@@ -161,7 +166,8 @@ def main() -> None:
                     "noisy; the servers are interleaved request by request.", ""]
         if not args.skip_arbitrary:
             sections += ["Arbitrary queries (never answered from the cache):", "",
-                         *arbitrary(endpoints, args.repeat), ""]
+                         *arbitrary(endpoints, args.repeat, set(args.arbitrary.split(","))
+                                    if args.arbitrary else None), ""]
         if not args.skip_warm:
             sections += ["Shipped queries, warm (from the result cache), a new connection "
                          "per request:", "", *warm(endpoints["tipgraph"], args.repeat)]
