@@ -12,6 +12,7 @@ import gc
 import gzip
 import json
 import multiprocessing
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -60,6 +61,9 @@ class BuildReport:
     triples: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     peak_memory_mb: dict[str, float] = field(default_factory=dict)  # process peak after a stage
+    #: CPU seconds per stage (this process and its finished children): on a shared
+    #: machine the wall time says little, the CPU time what the stage costs
+    cpu: dict[str, float] = field(default_factory=dict)
     status: str = "running"
 
     def as_dict(self) -> dict[str, object]:
@@ -78,6 +82,7 @@ class BuildReport:
             "shacl": self.shacl.as_dict() if self.shacl else None,
             "triples": self.triples,
             "timings_seconds": self.timings,
+            "cpu_seconds": self.cpu,
             "peak_memory_mb": self.peak_memory_mb,
         }
 
@@ -233,6 +238,11 @@ def peak_memory_mb() -> float | None:
     return None
 
 
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 class _stage:
     """Time a stage and tell ``progress`` when it starts and ends."""
 
@@ -240,12 +250,13 @@ class _stage:
         self.name, self.report, self.progress = name, report, progress
 
     def __enter__(self) -> None:
-        self.started = time.perf_counter()
+        self.started, self.cpu_started = time.perf_counter(), _cpu_seconds()
         self.progress(f"{self.name} ...")
 
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self.started
         self.report.timings[self.name] = round(elapsed, 3)
+        self.report.cpu[self.name] = round(_cpu_seconds() - self.cpu_started, 3)
         peak = peak_memory_mb()
         if peak is not None:
             self.report.peak_memory_mb[self.name] = peak
