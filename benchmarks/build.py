@@ -58,7 +58,7 @@ def main() -> None:
     for row in rows:
         stages = " | ".join(f"{row['timings'].get(s, 0):.2f}" for s in STAGES)
         lines.append(f"| {row['size']:,} | {row['triples']:,} | {stages} | {row['wall']:.1f} | "
-                     f"{max(row['peak'].values()):.0f} |")
+                     f"{sum(row['cpu'].values()):.1f} | {max(row['peak'].values()):.0f} |")
     append("Build", lines)
 
 
