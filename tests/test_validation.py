@@ -108,6 +108,21 @@ def test_fast_engine_reports_violations_exactly_as_pyshacl(tmp_path: Path) -> No
     assert any(v.value == "abc" for v in report.violations)  # rdflib's ill-typed literal
 
 
+def test_store_validation_split_over_processes_equals_one_run(tmp_path: Path) -> None:
+    graph, mapped = synthetic(tmp_path, 300, seed=5)
+    pubs = sorted(graph.subjects(ns.RDF.type, ns.TIP.Publication))
+    graph.add((pubs[0], ns.DCT.issued, Literal("19", datatype=ns.XSD.gYear)))
+    graph.remove((pubs[1], ns.DCT.title, None))
+    store = pyoxigraph.Store(str(tmp_path / "store"))
+    load_triples(store, graph)
+    store.flush()
+    shapes = load_shapes()
+    one = validate_store(store, shapes, mapped.provenance)
+    split = validate_store(store, shapes, mapped.provenance, path=tmp_path / "store", workers=2)
+    assert split == one == validate_graph(graph, shapes, mapped.provenance, engine="pyshacl")
+    assert {v.focus for v in one.violations} == {str(pubs[0]), str(pubs[1])}
+
+
 def test_split_validation_equals_one_run(tmp_path: Path) -> None:
     graph, mapped = synthetic(tmp_path, 600, seed=3)
     # Break two publications in different chunks, so violations come from two workers.

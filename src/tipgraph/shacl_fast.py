@@ -466,6 +466,13 @@ class CompiledShapes:
                          else run.check(checks[0]))
         return found
 
+    def split(self, parts: int) -> list[CompiledShapes]:
+        """The checks in ``parts`` shares, a path's checks together (they share scans)."""
+        paths = sorted({c.path or "" for c in self.checks})
+        share = {path: i % parts for i, path in enumerate(paths)}
+        return [CompiledShapes([c for c in self.checks if share[c.path or ""] == part])
+                for part in range(parts)]
+
     def focus_classes(self, store: ox.Store) -> set[str]:
         """Every class whose instances some shape targets (subclasses included)."""
         run = _Run(store)
