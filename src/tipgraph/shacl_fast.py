@@ -400,7 +400,14 @@ def _sure_regex(pattern: str, flags: int) -> str | None:
             after_atom = c not in "|^$"
         out.append(c)
         i += 1
-    return None if in_class else "".join(out)
+    if in_class:
+        return None
+    sure = "".join(out)
+    try:  # Oxigraph must take it, or a query would fail rather than fall back to Python
+        rows = list(ox.Store().query(f"SELECT (REGEX(\"\", {_string(sure)}) AS ?x) {{}}"))
+    except (SyntaxError, ValueError, OSError):
+        return None
+    return sure if rows and rows[0][0] is not None else None
 
 
 def _string(text: str) -> str:
