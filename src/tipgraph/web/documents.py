@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ SEE_ALSO = NamedNode(str(RDFS.seeAlso))
 PRIMARY_TOPIC = NamedNode(str(FOAF.primaryTopic))
 SOURCE_FILE = NamedNode(str(TIP.sourceFile))
 TITLE = NamedNode(str(DCT.title))
+_STRING = NamedNode("http://www.w3.org/2001/XMLSchema#string")
 STATISTIC = NamedNode(str(TIP.Statistic))
 _DEFAULT = DefaultGraph()
 _VALUES_LABELS = " ".join(str(p) for p in LABELS)
@@ -164,28 +166,41 @@ def label_of(doc: Document, node: Term) -> str | None:
 # -- the embedded store ---------------------------------------------------------------------
 
 class Labels:
-    """The labels of a build's nodes, but titles: by subject, made once per build.
+    """The labels of a build's nodes by subject, made once per build, so that a document
+    with a hundred incoming links needs no index look-up per link.
 
-    Titles (``dct:title``) are most of a catalogue's labels (one per publication:
-    200 MiB as triples at 100,000 publications), and a document needs a few dozen:
-    they are looked up, one index look-up per node. The other labels (names of
-    places, agents, categories: tens of thousands at most) are kept, so that a
-    node's labels cost one dictionary look-up and one index look-up.
+    Titles (``dct:title``) are most of a catalogue's labels, one per publication:
+    as pyoxigraph triples they take 200 MiB at 100,000 publications, so they are
+    kept as strings (the subject's IRI, the text, its language) and made triples
+    again for the few dozen a document carries. The other labels (names of places,
+    agents, categories) are kept as triples.
     """
 
     def __init__(self, store: pyoxigraph.Store) -> None:
-        self.store = store
         self._by_node: dict[Term, list[Triple]] = {}
+        self._titles: dict[str, tuple[str, str | None, str | None]] = {}
         for prop in LABELS:
-            if prop != TITLE:
-                for quad in store.quads_for_pattern(None, prop, None, _DEFAULT):
-                    self._by_node.setdefault(quad.subject, []).append(quad.triple)
+            for quad in store.quads_for_pattern(None, prop, None, _DEFAULT):
+                subject, value = quad.subject, quad.object
+                if (prop == TITLE and isinstance(subject, NamedNode) and isinstance(value, Literal)
+                        and subject.value not in self._titles):
+                    language = value.language
+                    self._titles[subject.value] = (
+                        value.value, sys.intern(language) if language else None,
+                        None if language or value.datatype == _STRING
+                        else sys.intern(value.datatype.value))
+                else:
+                    self._by_node.setdefault(subject, []).append(quad.triple)
 
     def of(self, node: Term) -> list[Triple]:
-        titles = [q.triple for q in self.store.quads_for_pattern(node, TITLE, None, _DEFAULT)] \
-            if isinstance(node, NamedNode) else []
-        kept = self._by_node.get(node)
-        return kept + titles if kept else titles
+        kept = self._by_node.get(node, [])
+        title = self._titles.get(node.value) if isinstance(node, NamedNode) else None
+        if title is None:
+            return kept
+        text, language, datatype = title
+        literal = (Literal(text, language=language) if language else
+                   Literal(text, datatype=NamedNode(datatype)) if datatype else Literal(text))
+        return [*kept, Triple(node, TITLE, literal)]
 
 
 class Linking:
