@@ -124,7 +124,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     lines = [f"{publications} publications; {machine()}; load average {load:.1f} at the end; "
              f"1 worker; {args.rounds} rounds.", "",
-             "| per-build index | seconds to make | MiB kept |", "|---|---:|---:|"]
+             "| per-build index | seconds to make | resident MiB added (with the store's "
+             "block cache it filled) |", "|---|---:|---:|"]
     lines += [f"| {name} | {seconds:.2f} | {mib:.0f} |" for name, seconds, mib in indexes]
     lines += ["", f"First browse and busiest region document after start: {warm:.0f} ms.", "",
               "| request | median ms | p90 ms |", "|---|---:|---:|"]
