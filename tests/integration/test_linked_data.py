@@ -493,3 +493,9 @@ def test_the_page_of_a_busy_resource_lists_the_cap_and_links_on(
     assert 'rel="next" href="/place/world.html?page=2"' in page
     last = get(f"{capped}/place/world.html?page={-(-len(expected) // CAP)}").text
     assert 'rel="prev"' in last and 'rel="next"' not in last
+
+
+def test_the_page_shows_no_paging_triples_as_links(capped: str) -> None:
+    page = get(f"{capped}/place/world.html?page=2").text
+    assert "primaryTopic" not in page and "hydra" not in page
+    assert 'rel="prev" href="/place/world.html"' in page

@@ -161,11 +161,11 @@ def document(build: Build, path: str, fmt: Format) -> Response:
             return error_page(404, "Not found", f"The document of {uri} has fewer than {page} "
                               "pages.")
     root = public_root()
-    doc = doc.with_paging(lambda n: f"{root}{path}.{fmt.extension}" + (f"?page={n}" if n > 1
-                                                                       else ""))
-    if fmt.name == "html":
+    if fmt.name == "html":  # the page links to its neighbours itself (rel="next")
         body: str | bytes = render_resource(build, doc, path=path, fragments=fragments)
     else:
+        doc = doc.with_paging(lambda n: f"{root}{path}.{fmt.extension}"
+                              + (f"?page={n}" if n > 1 else ""))
         body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
     response = Response(body, content_type=fmt.content_type)
     response.headers["Link"] = alternates(path) + f', <{uri}>; rel="describes"'
