@@ -96,7 +96,7 @@ def validate_store(store: ox.Store, shapes: Graph,
     if path is None or workers < 2:
         return _report(compiled.run(store), provenance)
     global _STORE_WORK
-    _STORE_WORK = (path, compiled.split(workers))
+    _STORE_WORK = (path, compiled.split(workers, store))
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             found = set().union(*pool.map(_validate_share, range(workers)))
