@@ -23,7 +23,9 @@ from tipgraph.errors import TipgraphError
 from tipgraph.web import create_app
 from tipgraph.web.result_cache import answers_directory
 
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+#: The size is the Content-Length sent: gunicorn counts no bytes for a body it sends with
+#: ``sendfile`` (kept answers of /sparql), so ``%(b)s`` would log 0 for them.
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %({content-length}o)s %(M)sms "%(a)s"'
 
 
 class TipgraphServer(BaseApplication):
