@@ -1,4 +1,5 @@
-"""The result cache of /sparql: repeated queries from memory, 304s, a new build, the budget."""
+"""The result cache of /sparql: repeated queries answered from kept files (by every worker,
+replayed before routing), 304s, a new build, one budget for all workers."""
 
 from __future__ import annotations
 
