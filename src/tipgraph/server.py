@@ -75,11 +75,22 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int,
 
 
 def _start_query_processes(worker: Any) -> None:
-    """Start a new worker's query processes now, not on its first query."""
+    """Start a new worker's query processes now, not on its first query, and have each
+    open the build's store: the first query after start-up then costs what it costs."""
+    from tipgraph.sparql_engine import QueryJob
+    from tipgraph.web import get_build
     from tipgraph.web.sparql import get_engine
 
     with worker.wsgi.app_context():
-        get_engine().start()
+        engine = get_engine()
+        try:
+            path = getattr(get_build().store, "path", None)  # None: a remote store
+        except TipgraphError:  # no build yet: the processes start, the store opens later
+            path = None
+        if path is None:
+            engine.start()
+        else:
+            engine.warm(QueryJob("ASK { ?s ?p ?o }", "json", None, 1, store_path=str(path)))
 
 
 def check_build(build_dir: Path) -> str:

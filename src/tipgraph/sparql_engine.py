@@ -616,6 +616,30 @@ class QueryEngine:
                     self._idle.put(_Process(self._context, self.spool))
                 self._started = True
 
+    def warm(self, job: QueryJob) -> None:
+        """Start the processes and have each answer ``job`` (a trivial query on the build's
+        store), so the first real query finds them imported and the store open."""
+        self.start()
+        processes = []
+        while True:
+            try:
+                processes.append(self._idle.get_nowait())
+            except queue.Empty:
+                break
+        for process in processes:
+            try:
+                process.wait_ready()
+                process.conn.send(job)
+                if process.conn.poll(self.timeout):
+                    reply = process.conn.recv()
+                    if isinstance(reply, QueryAnswer) and reply.path:
+                        os.unlink(reply.path)  # nobody asked for it
+            except (EOFError, OSError):
+                process.stop()
+                process = _Process(self._context, self.spool)
+            finally:
+                self._idle.put(process)
+
     def run(self, job: QueryJob) -> QueryAnswer:
         """Evaluate ``job`` in a query process.
 
