@@ -108,7 +108,8 @@ def test_fast_engine_reports_violations_exactly_as_pyshacl(tmp_path: Path) -> No
     assert any(v.value == "abc" for v in report.violations)  # rdflib's ill-typed literal
 
 
-def test_store_validation_split_over_processes_equals_one_run(tmp_path: Path) -> None:
+def test_on_disk_store_validation_equals_pyshacl(tmp_path: Path) -> None:
+    """The build validates its on-disk store, read-only."""
     graph, mapped = synthetic(tmp_path, 300, seed=5)
     pubs = sorted(graph.subjects(ns.RDF.type, ns.TIP.Publication))
     graph.add((pubs[0], ns.DCT.issued, Literal("19", datatype=ns.XSD.gYear)))
@@ -117,10 +118,10 @@ def test_store_validation_split_over_processes_equals_one_run(tmp_path: Path) ->
     load_triples(store, graph)
     store.flush()
     shapes = load_shapes()
-    one = validate_store(store, shapes, mapped.provenance)
-    split = validate_store(store, shapes, mapped.provenance, path=tmp_path / "store", workers=2)
-    assert split == one == validate_graph(graph, shapes, mapped.provenance, engine="pyshacl")
-    assert {v.focus for v in one.violations} == {str(pubs[0]), str(pubs[1])}
+    report = validate_store(pyoxigraph.Store.read_only(str(tmp_path / "store")), shapes,
+                            mapped.provenance)
+    assert report == validate_graph(graph, shapes, mapped.provenance, engine="pyshacl")
+    assert {v.focus for v in report.violations} == {str(pubs[0]), str(pubs[1])}
 
 
 def test_split_validation_equals_one_run(tmp_path: Path) -> None:

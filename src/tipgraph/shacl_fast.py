@@ -473,34 +473,6 @@ class CompiledShapes:
                          else run.check(checks[0]))
         return found
 
-    def split(self, parts: int, store: ox.Store) -> list[CompiledShapes]:
-        """The checks in ``parts`` shares of about equal work, a path's checks together.
-
-        A path's work is its triples times the queries that scan them (counting a
-        path's triples costs Oxigraph next to nothing).
-        """
-        by_path: dict[str, list[Check]] = {}
-        for check in self.checks:
-            by_path.setdefault(check.path or "", []).append(check)
-        run = _Run(store)
-        work = {}
-        for path, checks in by_path.items():
-            shared = any(c.kind == "maxCount" or (c.kind == "value" and _as_minus(
-                c.test, run.instance_of) is None) for c in checks)
-            scans = shared + sum(c.kind in ("minCount", "qualified") or (
-                c.kind == "value" and _as_minus(c.test, run.instance_of) is not None)
-                for c in checks)
-            query = f"SELECT (COUNT(*) AS ?n) WHERE {{ ?s <{path}> ?o }}"
-            triples = int(next(iter(store.query(query)))[0].value) if path else 1
-            work[path] = scans * (triples + 1)
-        shares: list[list[Check]] = [[] for _ in range(parts)]
-        loads = [0] * parts
-        for path in sorted(by_path, key=lambda p: (-work[p], p)):  # largest first, to the lightest
-            lightest = loads.index(min(loads))
-            shares[lightest] += by_path[path]
-            loads[lightest] += work[path]
-        return [CompiledShapes(share) for share in shares]
-
     def focus_classes(self, store: ox.Store) -> set[str]:
         """Every class whose instances some shape targets (subclasses included)."""
         run = _Run(store)

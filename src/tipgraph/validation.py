@@ -30,7 +30,6 @@ from tipgraph.namespaces import PROV, RDF, TIP
 from tipgraph.shacl_fast import (
     SH,
     SUBCLASS,
-    CompiledShapes,
     Result,
     Triple,
     UnsupportedShapes,
@@ -80,39 +79,15 @@ def load_shapes(path: Path = SHAPES_PATH) -> Graph:
 
 
 def validate_store(store: ox.Store, shapes: Graph,
-                   provenance: dict[str, tuple[str, int]] | None = None, *,
-                   path: Path | None = None, workers: int = 1) -> ValidationReport:
+                   provenance: dict[str, tuple[str, int]] | None = None) -> ValidationReport:
     """Check the default graph of ``store`` (the reasoned graph) against ``shapes``, fast.
 
     The same results as :func:`validate_graph` with ``engine="pyshacl"`` on the same triples.
-    With the store's directory as ``path`` and ``workers`` > 1, the checks are shared
-    among forked processes, each reading the store through its own read-only handle.
 
     :param provenance: publication URI -> (file, line), to point results at the source
-    :param path: where ``store`` is on disk (an in-memory store is checked in this process)
     :raises UnsupportedShapes: when the shapes use a construct outside the supported subset
     """
-    compiled = compile_shapes(shapes)
-    if path is None or workers < 2:
-        return _report(compiled.run(store), provenance)
-    global _STORE_WORK
-    _STORE_WORK = (path, compiled.split(workers, store))
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            found = set().union(*pool.map(_validate_share, range(workers)))
-    finally:
-        _STORE_WORK = None
-    return _report(found, provenance)
-
-
-#: (store directory, shares of the checks) for the forked workers of one validate_store call.
-_STORE_WORK: tuple[Path, list[CompiledShapes]] | None = None
-
-
-def _validate_share(index: int) -> set[Result]:
-    assert _STORE_WORK is not None
-    path, shares = _STORE_WORK
-    return shares[index].run(ox.Store.read_only(str(path)))
+    return _report(compile_shapes(shapes).run(store), provenance)
 
 
 def validate_triples(triples: Iterable[Triple], shapes: Graph,
