@@ -223,6 +223,10 @@ class Linking:
             (row["p"] for row in rows), key=lambda p: p.value)  # type: ignore[union-attr]
         self._into: dict[NamedNode, list[NamedNode]] = {}
 
+    def busy(self, node: NamedNode) -> bool:
+        """Whether ``node`` was found to have more incoming links than a page carries."""
+        return node in self._into
+
     def into(self, node: NamedNode) -> list[NamedNode]:
         """The properties of some triple whose object is ``node``."""
         found = self._into.get(node)
@@ -379,20 +383,20 @@ class _Embedded(_Reader):
         return [q.triple for q in self.store.quads_for_pattern(node, None, None, _DEFAULT)]
 
     def incoming(self, node: NamedNode, offset: int, limit: int) -> tuple[list[Triple], bool]:
-        # most resources have a few incoming links: one look-up finds them all
-        few = list(islice(self.store.quads_for_pattern(None, None, node, _DEFAULT), limit + 1))
+        linking: Linking = _linking.get(self.build_id, self.store)  # type: ignore[assignment]
         triples: list[Triple] = []
         more = False
-        if len(few) <= limit:
-            if offset == 0:
-                triples = [q.triple for q in few]
-        else:
-            linking: Linking = _linking.get(self.build_id, self.store)  # type: ignore[assignment]
-            for prop in linking.into(node):
-                quads = list(islice(self.store.quads_for_pattern(None, prop, node, _DEFAULT),
-                                    offset, offset + limit + 1))
-                more = more or len(quads) > limit
-                triples += (q.triple for q in quads[:limit])
+        if not linking.busy(node):
+            # most resources have a few incoming links: one look-up finds them all
+            few = list(islice(self.store.quads_for_pattern(None, None, node, _DEFAULT),
+                              limit + 1))
+            if len(few) <= limit:
+                return ([q.triple for q in few] if offset == 0 else []), False
+        for prop in linking.into(node):
+            quads = list(islice(self.store.quads_for_pattern(None, prop, node, _DEFAULT),
+                                offset, offset + limit + 1))
+            more = more or len(quads) > limit
+            triples += (q.triple for q in quads[:limit])
         return triples, more
 
     def statistics(self, node: NamedNode, names: list[NamedNode]) -> list[Triple]:
