@@ -30,6 +30,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import pyoxigraph
 
+from tipgraph.jsonld import compact
+
 Kind = KindLiteral["results", "rdf", "html"]
 
 
@@ -320,60 +322,15 @@ def write_boolean(fmt: Format, value: bool) -> bytes:
 def write_rdf(fmt: Format, triples: Iterable[pyoxigraph.Triple],
               prefixes: dict[str, str] | None = None) -> bytes:
     """Triples in an RDF format; Turtle and RDF/XML use ``prefixes``, and JSON-LD is
-    compacted with them as its context (:func:`compact_jsonld`)."""
+    compacted with them as its context (:func:`tipgraph.jsonld.compact`)."""
     if fmt.oxigraph is None:
         raise ValueError(f"{fmt.name} is not an RDF format")
     if fmt.oxigraph in (pyoxigraph.RdfFormat.TURTLE, pyoxigraph.RdfFormat.RDF_XML):
         return pyoxigraph.serialize(triples, format=fmt.oxigraph, prefixes=prefixes or {})
     data = pyoxigraph.serialize(triples, format=fmt.oxigraph)
     if fmt.oxigraph == pyoxigraph.RdfFormat.JSON_LD and prefixes:
-        document = compact_jsonld(json.loads(data or b"[]"), prefixes)
-        return json.dumps(document, ensure_ascii=False).encode("utf-8")
+        return compact(data, prefixes)
     return data
-
-
-def compact_jsonld(expanded: list[dict], prefixes: dict[str, str]) -> dict:
-    """Compact expanded JSON-LD with a context of prefixes only: IRIs become ``prefix:local``.
-
-    Expanding the result with the same context gives back exactly the input's triples
-    (every prefix ends in ``/`` or ``#``, so JSON-LD treats it as a prefix), and no
-    context is ever fetched.
-
-    >>> compact_jsonld([{"@id": "http://ex.org/a", "http://ex.org/p": [{"@id": "http://ex.org/b"}]}],
-    ...                {"ex": "http://ex.org/"})
-    {'@context': {'ex': 'http://ex.org/'}, '@graph': [{'@id': 'ex:a', 'ex:p': [{'@id': 'ex:b'}]}]}
-    """
-    spaces = sorted(((ns, prefix) for prefix, ns in prefixes.items()
-                     if ns.endswith(("/", "#"))), key=lambda item: -len(item[0]))
-
-    def iri(value: str) -> str:
-        for namespace, prefix in spaces:
-            if value.startswith(namespace):
-                local = value[len(namespace):]
-                if local and not local.startswith("//"):
-                    return f"{prefix}:{local}"
-                break
-        return value
-
-    def node(item: object) -> object:
-        if isinstance(item, list):
-            return [node(x) for x in item]
-        if not isinstance(item, dict):
-            return item
-        out = {}
-        for key, value in item.items():
-            if key in ("@id", "@type") and isinstance(value, str):
-                out[key] = iri(value)
-            elif key == "@type" and isinstance(value, list):
-                out[key] = [iri(v) for v in value]
-            elif key == "@value" or key == "@language":
-                out[key] = value
-            else:
-                out[key if key.startswith("@") else iri(key)] = node(value)
-        return out
-
-    return {"@context": {p: ns for ns, p in sorted(spaces, key=lambda x: x[1])},
-            "@graph": node(expanded)}
 
 
 #: The JSON-LD context the project ships: our prefixes, with ``schema:`` as ``https://``.

@@ -2,7 +2,9 @@
 
 pyoxigraph writes expanded JSON-LD in Rust, fast and streaming. Compacting it
 with the usual JSON-LD algorithm means loading the whole document into Python
-objects: at 100,000 publications that is gigabytes and tens of seconds. Our
+objects: for the dump of 100,000 publications that is gigabytes and tens of
+seconds. Every JSON-LD we write (dumps, documents, CONSTRUCT answers) goes
+through here. Our
 context is prefixes only, so compaction is a rewrite of IRIs in two places,
 property keys and the values of ``@id`` and ``@type``, which a regular
 expression finds exactly: in JSON text an unescaped ``"`` always starts or ends
