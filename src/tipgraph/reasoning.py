@@ -101,7 +101,7 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
 
 def _is_published(triple: Triple, base: str, terms: set[Node]) -> bool:
     subject, predicate, obj = triple
-    if type(subject) is not URIRef or not subject.startswith(base) or subject in terms:
+    if type(subject) is not URIRef or not str.startswith(subject, base) or subject in terms:
         return False
     if str.__eq__(predicate, SAME_AS) or (str.__eq__(predicate, TYPE) and obj in TRIVIAL_TYPES):
         return False
