@@ -219,19 +219,30 @@ class Leaf:
         return not _in_range(node, self.param, self.kind)
 
 
-@dataclass(eq=False)
-class Conjunction:
-    """A node shape's value-type constraints: the node conforms when it passes all."""
+class _Combined:
+    """What a conjunction and a disjunction of tests share: their leaves, and whether the
+    store's answer for all of them is exact (else Python decides, as pyshacl does)."""
 
-    tests: tuple[Leaf | Disjunction, ...]
+    def parts(self) -> tuple[Leaf | Conjunction | Disjunction, ...]:
+        raise NotImplementedError
 
     def leaves(self) -> Iterator[Leaf]:
-        for test in self.tests:
-            yield from test.leaves()
+        for part in self.parts():
+            yield from part.leaves()
 
     @property
     def exact(self) -> bool:
         return all(leaf.exact for leaf in self.leaves())
+
+
+@dataclass(eq=False)
+class Conjunction(_Combined):
+    """A node shape's value-type constraints: the node conforms when it passes all."""
+
+    tests: tuple[Leaf | Disjunction, ...]
+
+    def parts(self) -> tuple[Leaf | Disjunction, ...]:
+        return self.tests
 
     def may_fail(self, classes: Classes) -> str:
         return "(" + " || ".join([t.may_fail(classes) for t in self.tests] or ["false"]) + ")"
@@ -243,18 +254,13 @@ class Conjunction:
 
 
 @dataclass(eq=False)
-class Disjunction:
+class Disjunction(_Combined):
     """``sh:or``: the node conforms when it conforms to one of the shapes."""
 
     shapes: tuple[Conjunction, ...]
 
-    def leaves(self) -> Iterator[Leaf]:
-        for shape in self.shapes:
-            yield from shape.leaves()
-
-    @property
-    def exact(self) -> bool:
-        return all(leaf.exact for leaf in self.leaves())
+    def parts(self) -> tuple[Conjunction, ...]:
+        return self.shapes
 
     def may_fail(self, classes: Classes) -> str:
         return "(" + " && ".join([s.may_fail(classes) for s in self.shapes] or ["true"]) + ")"
