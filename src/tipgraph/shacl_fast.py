@@ -797,10 +797,8 @@ class _Run:
             yield from (self._focused(targets, head, rows) if not focus
                         else (_result(head, row[0], row[1]) for row in rows))
             return
-        leaves = list(test.leaves())
-        binds = " ".join(f"BIND({leaf.may_fail(self.instance_of)} AS ?c{i})"
-                         for i, leaf in enumerate(leaves))
-        query = (f"SELECT ?f ?v {' '.join(f'?c{i}' for i in range(len(leaves)))} WHERE {{ "
+        leaves, binds, columns = self._leaf_columns(test)
+        query = (f"SELECT ?f ?v {columns} WHERE {{ "
                  f"{focus} {values} FILTER({test.may_fail(self.instance_of)}) {binds} }}")
         verdicts: dict[tuple, bool] = {}
         failing = []
@@ -818,6 +816,14 @@ class _Run:
         else:
             yield from self._focused(targets, head, failing)
 
+    def _leaf_columns(self, test: Test) -> tuple[list[Leaf], str, str]:
+        """For a test Python decides: its leaves, a BIND of each leaf's SPARQL answer to
+        ``?c<i>``, and those variables for the SELECT."""
+        leaves = list(test.leaves())
+        binds = " ".join(f"BIND({leaf.may_fail(self.instance_of)} AS ?c{i})"
+                         for i, leaf in enumerate(leaves))
+        return leaves, binds, " ".join(f"?c{i}" for i in range(len(leaves)))
+
     def _qualified(self, check: Check, focus: str, values: str,
                    head: tuple) -> Iterator[Result]:
         test = check.test
@@ -832,11 +838,8 @@ class _Run:
             for row in self.store.query(query):
                 yield _result(head, row[0])
             return
-        leaves = list(test.leaves())
-        binds = " ".join(f"BIND({leaf.may_fail(self.instance_of)} AS ?c{i})"
-                         for i, leaf in enumerate(leaves))
-        query = (f"SELECT ?f ?v {' '.join(f'?c{i}' for i in range(len(leaves)))} WHERE {{ "
-                 f"{focus} OPTIONAL {{ {values} {binds} }} }}")
+        leaves, binds, columns = self._leaf_columns(test)
+        query = f"SELECT ?f ?v {columns} WHERE {{ {focus} OPTIONAL {{ {values} {binds} }} }}"
         conforming: dict[Term, set[Term]] = {}
         for row in self.store.query(query):
             found = conforming.setdefault(row[0], set())
