@@ -27,12 +27,11 @@ a few SPARQL queries instead, its pages ordered by IRI.
 The ontology, the shapes and the dataset description are documents too (from
 a file, or made by the app), so every document is a :class:`Document`: plain
 pyoxigraph triples that pyoxigraph serialises; JSON-LD is compacted with the
-shipped context here. No Flask here: the views pass the store in.
+shipped context by :mod:`tipgraph.jsonld`. No Flask here: the views pass the store in.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import threading
@@ -47,6 +46,7 @@ import pyoxigraph
 from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Triple
 
 from tipgraph.formats import jsonld_context
+from tipgraph.jsonld import compact
 from tipgraph.namespaces import DCT, FOAF, GN, PREFIXES, RDF, RDFS, SCHEMA, SKOS, TIP
 from tipgraph.store import GraphStore, OxigraphStore
 
@@ -489,53 +489,10 @@ def serialize(doc: Document, fmt: pyoxigraph.RdfFormat | None) -> bytes:
 
 
 def to_jsonld(triples: Iterable[Triple]) -> bytes:
-    """JSON-LD with the shipped context inline: one node object per subject, compact IRIs.
-
-    Every value is written as an explicit ``@id`` or ``@value`` object, so the context
-    only shortens IRIs and the document expands to exactly ``triples``.
-    """
-    context = {**jsonld_context(), "hydra": HYDRA}
-    compact = _compactor(tuple(sorted(context.items())))
-    nodes: dict[str, dict[str, object]] = {}
-    for t in triples:
-        subject = _id(t.subject, compact)
-        item = nodes.setdefault(subject, {"@id": subject})
-        if t.predicate == RDF_TYPE and isinstance(t.object, NamedNode):
-            item.setdefault("@type", []).append(compact(t.object.value))  # type: ignore[union-attr]
-            continue
-        obj = t.object
-        if isinstance(obj, Literal):
-            value: dict[str, str] = {"@value": obj.value}
-            if obj.language:
-                value["@language"] = obj.language
-            elif obj.datatype.value != "http://www.w3.org/2001/XMLSchema#string":
-                value["@type"] = compact(obj.datatype.value)
-        else:
-            value = {"@id": _id(obj, compact)}
-        item.setdefault(compact(t.predicate.value), []).append(value)  # type: ignore[union-attr]
-    body = {"@context": context, "@graph": list(nodes.values())}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _id(node: Term, compact: Callable[[str], str]) -> str:
-    if isinstance(node, BlankNode):
-        return f"_:{node.value}"
-    return node.value
-
-
-@cache
-def _compactor(context: tuple[tuple[str, str], ...]) -> Callable[[str], str]:
-    """Shortens an IRI to ``prefix:rest`` with the longest namespace of ``context``."""
-    namespaces = sorted(((ns, prefix) for prefix, ns in context if isinstance(ns, str)),
-                        key=lambda item: -len(item[0]))
-
-    def compact(iri: str) -> str:
-        for ns, prefix in namespaces:
-            if iri.startswith(ns) and len(iri) > len(ns) and not iri[len(ns):].startswith("//"):
-                return f"{prefix}:{iri[len(ns):]}"
-        return iri
-
-    return compact
+    """JSON-LD with the shipped context (and ``hydra:``) inline, IRIs compacted by
+    :func:`tipgraph.jsonld.compact`, the one compaction every JSON-LD we write goes through."""
+    expanded = pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.JSON_LD)
+    return compact(expanded, {**jsonld_context(), "hydra": HYDRA})
 
 
 def labels_of(doc: Document, nodes: Iterable[Term]) -> Mapping[Term, str]:
