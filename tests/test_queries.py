@@ -138,7 +138,7 @@ def test_region_query_reads_the_materialised_region_of_each_country() -> None:
         @prefix gn: <https://www.geonames.org/ontology#> .
         @prefix skos: <http://www.w3.org/2004/02/skos/core#> .
         <{T}p> a tip:Publication ; dct:title "P"@en ; dct:spatial <{T}place/ng> ;
-            tip:statedCountry <{T}place/ng> .
+            tip:statedCountry <{T}place/ng> ; tip:sortKey 0 .
         <{T}place/ng> gn:parentFeature <{T}place/wca> ; skos:prefLabel "Nigeria"@en .
         <{T}place/wca> a tip:Region ; skos:prefLabel "West and Central Africa"@en .
     """, format=pyoxigraph.RdfFormat.TURTLE)
@@ -359,7 +359,7 @@ COUNTED = {
     "countries-outside-stated-regions": """
         SELECT DISTINCT ?publication ?title ?countryName ?countryRegion ?statedRegionName
         WHERE {
-          ?publication a tip:Publication ; dct:title ?title ;
+          ?publication a tip:Publication ; dct:title ?title ; tip:sortKey ?key ;
                        tip:statedCountry ?country ; tip:statedRegion ?stated .
           ?stated skos:prefLabel ?statedRegionName .
           ?country skos:prefLabel ?countryName ; gn:parentFeature ?parent .
@@ -367,7 +367,7 @@ COUNTED = {
           FILTER NOT EXISTS { ?publication tip:statedRegion ?parent }
           FILTER NOT EXISTS { ?publication tip:statedRegion ?world .
                               ?world gn:featureCode <https://www.geonames.org/ontology#L.AREA> }
-        } ORDER BY ?title ?countryName ?statedRegionName""",
+        } ORDER BY ?key ?countryName ?statedRegionName""",
 }
 
 
