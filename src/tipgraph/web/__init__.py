@@ -28,13 +28,14 @@ def create_app(settings: Mapping[str, object] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config["max_request_bytes"]
     app.extensions["tipgraph"] = Service(config, BuildDir(Path(config["build_dir"])),
                                          engine=_engine)
-    from tipgraph.web import blueprints, cors, errors, limits, result_cache
+    from tipgraph.web import blueprints, cors, errors, limits, result_cache, sparql
 
     for blueprint in blueprints.ALL:
         app.register_blueprint(blueprint)
     cors.init_app(app)
     errors.init_app(app)
     limits.init_app(app)
+    sparql.init_app(app)  # inside Replay: a request answered here may be replayed
     result_cache.init_app(app)
     return app
 
