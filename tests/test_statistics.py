@@ -81,3 +81,24 @@ def test_statistics_from_plain_triples_match_those_from_a_graph(seed_build_dir: 
         again.add(triple)
     assert add_statistics(again, T) == len(statistic)
     assert set(again) == set(closure) | set(from_triples)
+
+
+def test_sort_keys_list_publications_as_the_browse_pages_do(store: OxigraphStore) -> None:
+    """``tip:sortKey`` (the shipped queries' order) is the browse pages' order."""
+    rows = store.query(f"SELECT ?p ?k WHERE {{ ?p <{TIP.sortKey}> ?k }} ORDER BY ?k")
+    keyed = [(row["p"].value, int(row["k"].value)) for row in rows]
+    assert [k for _, k in keyed] == list(range(10))
+    assert [p for p, _ in keyed] == load_catalogue(store).uris
+
+
+def test_sort_keys_follow_casefolded_titles_then_uris() -> None:
+    graph = Graph().parse(data=f"""
+        @prefix tip: <https://w3id.org/tipgraph/ontology#> .
+        @prefix dct: <http://purl.org/dc/terms/> .
+        <{T}z> a tip:Publication ; dct:title "Zebra"@en .
+        <{T}b> a tip:Publication ; dct:title "apple"@en .
+        <{T}a> a tip:Publication ; dct:title "Apple"@en .
+        <{T}volume> dct:title "A volume, not a publication"@en .
+    """, format="turtle")
+    keys = {(str(s), int(o)) for s, p, o in statistics_triples(graph, T) if p == TIP.sortKey}
+    assert keys == {(T + "a", 0), (T + "b", 1), (T + "z", 2)}
