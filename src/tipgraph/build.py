@@ -1,5 +1,8 @@
 """Run the pipeline: read -> reconcile -> map -> reason -> validate -> write -> load.
 
+Beside the store, the build writes the web app's per-build indexes
+(:mod:`tipgraph.web.indexes`), made in a process of its own from the closure.
+
 :func:`run_build` writes a new build beside the current one and makes it
 current only when it is complete and conforms to the shapes; a failed build
 keeps its report (``DIR/failed/report.json``) and the previous build stays in
@@ -8,15 +11,18 @@ service.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import gzip
 import json
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pyoxigraph
@@ -111,8 +117,10 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
     dumps: list[multiprocessing.Process] = []
+    indexes = _IndexWriter(target)
     try:
-        triples, mapped, published = _make_triples(sources, base, build_dir, report, progress)
+        triples, mapped, published = _make_triples(sources, base, build_dir, report, progress,
+                                                   indexes)
         with _stage("load", report, progress):
             nt = _write_ntriples(triples, target, report)
             del triples  # tipgraph.nt holds them now
@@ -120,6 +128,10 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
             # loaded and the shapes are checked (discarded with the build if it fails)
             dumps = [_start(job, target) for job in DUMPS]
             store = load_store(nt, target / "store")
+        # made while this process counted and wrote N-Triples: usually done by now (joined
+        # before validating, so that a build stopped here has a stage left to do)
+        with _stage("indexes", report, progress):
+            indexes.join()
         with _stage("validate", report, progress):
             report.shacl = validate_store(store, load_shapes(), mapped.provenance)
         del store  # release the store's write lock before readers open it
@@ -135,7 +147,7 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
         (target / PUBLISHED_FILE).write_text(json.dumps(published, sort_keys=True),
                                              encoding="utf-8")
     except BaseException:
-        for process in dumps:
+        for process in [*dumps, *indexes.processes]:
             if process.is_alive():
                 process.kill()
         report.status = "failed"
@@ -152,8 +164,13 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
 
 
 def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
-                  progress: Progress) -> tuple[set[Triple], Mapped, dict[str, object]]:
-    """Read, reconcile, map and reason: the triples to publish, as a plain set."""
+                  progress: Progress, indexes: _IndexWriter
+                  ) -> tuple[set[Triple], Mapped, dict[str, object]]:
+    """Read, reconcile, map and reason: the triples to publish, as a plain set.
+
+    The web indexes are made from them by ``indexes``, a process forked with the closure
+    as soon as it exists and sent what the statistics add to it.
+    """
     with _stage("read", report, progress):
         read = read_sources(sources)
         report.records_read = len(read.records) + len(read.rejected)
@@ -174,9 +191,13 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     with _stage("reason", report, progress):
         triples = closure(mapped.triples, load_ontology(), base=base)
         mapped.triples.clear()
+    # the second core is idle while this process counts and writes N-Triples
+    indexes.start(triples)
     with _stage("statistics", report, progress):
         # counts per facet value, read by the pages and the counting queries (statistics.py)
-        triples.update(statistics_triples(triples, base))
+        added = list(statistics_triples(triples, base))
+        triples.update(added)
+        indexes.send(added)
         subjects = {s for s, _, _ in triples}
         uris = {str(s) for s in subjects if type(s) is URIRef and str.startswith(s, base)}
     published = {"slugs": {**previous.get("slugs", {}), **mapped.slugs},
@@ -236,6 +257,80 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
                                                           name=job.__name__, daemon=True)
     process.start()
     return process
+
+
+class _IndexWriter:
+    """The process that makes the web indexes (:mod:`tipgraph.web.indexes`) and writes them
+    into the build, beside its store.
+
+    Forked with the reasoned closure (a plain set the child reads as it was at the fork),
+    it groups the triples by property while this process computes the statistics, then
+    is sent the triples those add (down a pipe, read by a thread of the child as they
+    come, so the sender never waits for it). A child that fails, or is left without a
+    parent, writes nothing; :meth:`join` turns a failure into a :class:`TipgraphError`.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.processes: list[multiprocessing.Process] = []
+        self._send: Connection | None = None
+
+    def start(self, closure: set[Triple]) -> None:
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_write_indexes, name="indexes", daemon=True,
+                                  args=(closure, receive, send, self.target, os.getpid()))
+        process.start()
+        receive.close()
+        self.processes.append(process)
+        self._send = send
+
+    def send(self, added: list[Triple]) -> None:
+        """The triples added to the closure since the fork (all of them, in one go)."""
+        assert self._send is not None
+        try:
+            self._send.send(added)
+        except OSError:  # the child is gone: join() says how it ended
+            pass
+        finally:
+            self._send.close()  # before other children are forked, which would keep it open
+
+    def join(self) -> None:
+        """Wait for the indexes.
+
+        :raises TipgraphError: when the process making them failed
+        """
+        for process in self.processes:
+            process.join()
+            if process.exitcode != 0:
+                raise TipgraphError(f"making the web indexes failed ({process.name}: exit code "
+                                    f"{process.exitcode}); see the messages above")
+
+
+def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, target: Path,
+                   parent: int) -> None:
+    """In the child: group ``closure`` by property, take in the triples the parent added,
+    make the indexes and write them to ``target/indexes.pickle``."""
+    from tipgraph.web.indexes import INDEX_FILE, TriplesSource, make_indexes, write_indexes
+
+    send.close()  # the parent's end: without it here, a parent gone would not end recv()
+    added: list[list[Triple]] = []
+
+    def take() -> None:
+        with contextlib.suppress(EOFError):  # the parent died before it sent them
+            added.append(receive.recv())
+
+    taker = threading.Thread(target=take, name="receive-added", daemon=True)
+    taker.start()
+    source = TriplesSource(closure)
+    taker.join()
+    if not added:
+        raise SystemExit("the build stopped before the statistics were made: no indexes")
+    source.add(added[0])
+    indexes = make_indexes(source)
+    if os.getppid() != parent:
+        raise SystemExit("the build is gone: its indexes are not written")
+    write_indexes(indexes, target / INDEX_FILE)
 
 
 def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:

@@ -14,9 +14,13 @@ independent of the catalogue's size:
   a sorted array for rare ones). A search word matches the words it begins
   (``traffick`` finds *trafficking*); every word of the query must match.
 
-The web app makes it in the background on a build's first page (``pages.warm``).
-Its cost is measured by ``benchmarks/pages.py``; a request then takes a few
-bitmap operations whatever the catalogue's size.
+The build makes it from the triples it holds (:mod:`tipgraph.web.indexes`) and
+writes it beside the store; a web worker reads that file when it opens the build.
+For a build without the file (made before, or served from a remote store) the
+worker makes it from the store in the background on the build's first page
+(``pages.warm``). Both go through :func:`index_catalogue` and :func:`index_words`
+over a :class:`Source`. Its cost is measured by ``benchmarks/pages.py``; a
+request then takes a few bitmap operations whatever the catalogue's size.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pyoxigraph
 from rdflib.namespace import VOID
@@ -123,6 +127,25 @@ class Catalogue:
     index_words: Callable[[], dict[str, int | array]] | None = None
     _words: tuple[dict[str, int | array], list[str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reading(self, store: GraphStore) -> Catalogue:
+        """This catalogue, reading the abstracts of the entries it shows from ``store``."""
+        self.read_abstracts = _abstract_reader(store)
+        return self
+
+    def indexed(self) -> tuple[Any, ...]:
+        """What the index holds (no readers, no locks): what a file of it keeps, and what
+        two indexes of the same build agree on."""
+        return (self.uris, self.labels, self.postings, self.nodes, self.shown)
+
+    @classmethod
+    def from_indexed(cls, indexed: tuple[Any, ...],
+                     word_index: dict[str, int | array] | None = None) -> Catalogue:
+        """The catalogue :meth:`indexed` gave, with its word index when it was made."""
+        catalogue = cls(*indexed)
+        if word_index is not None:
+            catalogue._words = (word_index, sorted(word_index))
+        return catalogue
 
     def word_index(self) -> tuple[dict[str, int | array], list[str]]:
         """word -> bitmap (common words) or sorted positions (rare ones), and the words
@@ -243,26 +266,84 @@ def _set_bits(bits: int, start: int, count: int) -> list[int]:
     return found
 
 
-# -- reading the index from a store ---------------------------------------------------------
+# -- the source the index is made from ---------------------------------------------------
 
-class _Pairs:
-    """(subject, object) pairs of one property, from the store's index when it is embedded."""
+class Source(Protocol):
+    """A build's triples, one property at a time: what every per-build index is made from.
+
+    Two kinds feed it: the store (:class:`StoreSource`, for a remote store and for builds
+    made before the build wrote its indexes) and the triples the build holds in memory
+    (:class:`tipgraph.web.indexes.TriplesSource`). Subjects are IRIs: blank nodes are left
+    out on both sides, since the store renames them and the two could not agree on them.
+    A source may repeat a pair (two rdflib literals that the store holds as one): what is
+    made from it does not change.
+    """
+
+    def pairs(self, prop: str, value: str | None = None) -> Iterable[tuple[str, str]]:
+        """(subject, object) of the ``prop`` triples, the object as text (an IRI or a
+        literal's lexical form); only those whose object is the IRI ``value`` if given."""
+        ...
+
+    def literals(self, prop: str) -> Iterable[tuple[str, str, str | None, str | None]]:
+        """(subject, text, language, datatype) of the ``prop`` triples whose object is a
+        literal; the datatype is None for a plain or language-tagged string."""
+        ...
+
+    def properties(self) -> set[str]:
+        """Every property of the build's triples, whatever their subject."""
+        ...
+
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
+
+class StoreSource:
+    """A :class:`Source` reading a store: the embedded one through its indexes
+    (``quads_for_pattern``), a remote one through SPARQL."""
 
     def __init__(self, store: GraphStore) -> None:
         self.store = store
 
-    def __call__(self, prop: Any, value: Any = None) -> Iterator[tuple[str, str]]:
+    def _quads(self, prop: str, value: str | None = None) -> Iterator[pyoxigraph.Quad]:
+        return self.store.store.quads_for_pattern(  # type: ignore[attr-defined]
+            None, pyoxigraph.NamedNode(str(prop)),
+            None if value is None else pyoxigraph.NamedNode(str(value)),
+            pyoxigraph.DefaultGraph())
+
+    def pairs(self, prop: str, value: str | None = None) -> Iterator[tuple[str, str]]:
         if isinstance(self.store, OxigraphStore):
-            quads = self.store.store.quads_for_pattern(
-                None, pyoxigraph.NamedNode(str(prop)),
-                None if value is None else pyoxigraph.NamedNode(str(value)),
-                pyoxigraph.DefaultGraph())
-            return ((q.subject.value, q.object.value) for q in quads)
-        where = f"?s <{prop}> " + ("?o" if value is None else f"<{value}>")
-        rows = self.store.query(f"SELECT ?s ?o WHERE {{ {where} }}" if value is None
-                                else f"SELECT ?s WHERE {{ {where} }}")
-        return ((row["s"].value, row["o"].value if value is None else str(value))
-                for row in rows)
+            return ((q.subject.value, q.object.value) for q in self._quads(prop, value)
+                    if type(q.subject) is pyoxigraph.NamedNode
+                    and type(q.object) is not pyoxigraph.BlankNode)
+        if value is not None:
+            rows = self.store.query(f"SELECT ?s WHERE {{ ?s <{prop}> <{value}> "
+                                    "FILTER(isIRI(?s)) }")
+            return ((row["s"].value, str(value)) for row in rows)
+        rows = self.store.query(f"SELECT ?s ?o WHERE {{ ?s <{prop}> ?o "
+                                "FILTER(isIRI(?s) && !isBlank(?o)) }")
+        return ((row["s"].value, row["o"].value) for row in rows)
+
+    def literals(self, prop: str) -> Iterator[tuple[str, str, str | None, str | None]]:
+        if isinstance(self.store, OxigraphStore):
+            found: Iterable[tuple[Any, Any]] = (
+                (q.subject, q.object) for q in self._quads(prop)
+                if type(q.subject) is pyoxigraph.NamedNode)
+        else:
+            found = ((row["s"], row["l"]) for row in self.store.query(
+                f"SELECT ?s ?l WHERE {{ ?s <{prop}> ?l FILTER(isIRI(?s)) }}"))
+        for subject, value in found:
+            if not isinstance(value, pyoxigraph.Literal):
+                continue
+            language = value.language
+            datatype = None if language or value.datatype.value == _XSD_STRING \
+                else value.datatype.value
+            yield subject.value, value.value, language, datatype
+
+    def properties(self) -> set[str]:
+        # a GROUP BY decodes no object: 0.2 s at 10,000 publications, where a
+        # FILTER(isIRI(?o)) takes ten times as long
+        rows = self.store.query("SELECT ?p WHERE { ?s ?p ?o } GROUP BY ?p")
+        return {row["p"].value for row in rows}  # type: ignore[union-attr]
 
 
 def _abstract_reader(store: GraphStore) -> Callable[[list[str]], dict[str, str]]:
@@ -296,12 +377,25 @@ def best_label(labels: Iterable[tuple[str, str, str | None]]) -> str | None:
 
 
 def load_catalogue(store: GraphStore) -> Catalogue:
-    """Read every publication with its facets from ``store`` and index them."""
-    pairs = _Pairs(store)
-    publications = {s for s, _ in pairs(RDF.type, TIP.Publication)}
+    """Read every publication with its facets from ``store`` and index them (the word
+    index on the first search, or ahead of it: :meth:`Catalogue.word_index`)."""
+    catalogue = index_catalogue(StoreSource(store)).reading(store)
+    uris, titles = catalogue.uris, [title for title, _, _ in catalogue.shown]
+    catalogue.index_words = lambda: index_words(StoreSource(store), uris, titles)
+    return catalogue
+
+
+def index_catalogue(source: Source) -> Catalogue:
+    """Every publication of ``source`` with its facets, indexed (without its word index,
+    :func:`index_words`, and without a reader of abstracts: :meth:`Catalogue.reading`).
+
+    Where a publication has two titles or two years (the shapes allow one), the least is
+    the one shown, whatever order the source gives them in.
+    """
+    publications = {s for s, _ in source.pairs(str(RDF.type), str(TIP.Publication))}
     titles: dict[str, str] = {}
-    for s, title in pairs(DCT.title):
-        if s in publications and s not in titles:
+    for s, title in source.pairs(str(DCT.title)):
+        if s in publications and (s not in titles or title < titles[s]):
             titles[s] = title
     del publications
     uris = sorted(titles, key=lambda uri: (titles[uri].casefold(), uri))
@@ -312,13 +406,13 @@ def load_catalogue(store: GraphStore) -> Catalogue:
              str(SKOS.Concept): "categories"}
     kind_of: dict[str, str] = {}
     for kind, slot in kinds.items():
-        for s, _ in pairs(RDF.type, kind):
+        for s, _ in source.pairs(str(RDF.type), kind):
             kind_of.setdefault(s, slot)
-    names: dict[str, list[tuple[str, str, str | None]]] = {}
-    for prop in (SKOS.prefLabel, SCHEMA.name):
-        for s, text, language in _labels(store, prop):
+    names: dict[str, set[tuple[str, str, str | None]]] = {}
+    for prop in (str(SKOS.prefLabel), str(SCHEMA.name)):
+        for s, text, language, _ in source.literals(prop):
             if s in kind_of:
-                names.setdefault(s, []).append((str(prop), text, language))
+                names.setdefault(s, set()).add((prop, text, language))
     nodes = {uri: (slot, Link(uri, best_label(names.get(uri, ())) or uri))
              for uri, slot in kind_of.items()}
     facet_of = {"countries": "country", "regions": "region", "organisations": "organisation",
@@ -330,7 +424,7 @@ def load_catalogue(store: GraphStore) -> Catalogue:
     for prop, allowed in ((DCT.spatial, ("countries", "regions")),
                           (DCT.creator, ("organisations", "persons")),
                           (DCT.subject, ("categories",))):
-        for s, o in pairs(prop):
+        for s, o in source.pairs(str(prop)):
             i = position.get(s)
             slot, link = nodes.get(o, (None, None))
             if i is None or slot not in allowed:
@@ -348,10 +442,12 @@ def load_catalogue(store: GraphStore) -> Catalogue:
                     labels[facet][key] = link.label
                 positions[facet][key].append(i)
     years: list[str | None] = [None] * size
-    for s, year in pairs(DCT.issued):
+    for s, year in source.pairs(str(DCT.issued)):
         i = position.get(s)
-        if i is not None and years[i] is None:  # the first, as pages show it
+        if i is not None and (years[i] is None or year < years[i]):  # type: ignore[operator]
             years[i] = year
+    for i, year in enumerate(years):
+        if year is not None:
             positions["year"].setdefault(year, array("I")).append(i)
             labels["year"][year] = year
     order = lambda link: (link.label, link.uri)  # noqa: E731
@@ -363,28 +459,13 @@ def load_catalogue(store: GraphStore) -> Catalogue:
     del positions
     position.clear()  # the index keeps positions in `uris` alone
     titles.clear()
-
-    def index_words() -> dict[str, int | array]:
-        return _index_words(_Pairs(store), uris, [title for title, _, _ in shown])
-
-    return Catalogue(uris, labels, postings, nodes, shown,
-                     read_abstracts=_abstract_reader(store), index_words=index_words)
+    return Catalogue(uris, labels, postings, nodes, shown)
 
 
-def _labels(store: GraphStore, prop: Any) -> Iterator[tuple[str, str, str | None]]:
-    """(subject, text, language) of every ``prop`` label."""
-    if isinstance(store, OxigraphStore):
-        for q in store.store.quads_for_pattern(None, pyoxigraph.NamedNode(str(prop)), None,
-                                               pyoxigraph.DefaultGraph()):
-            yield q.subject.value, q.object.value, getattr(q.object, "language", None)
-        return
-    for row in store.query(f"SELECT ?s ?l WHERE {{ ?s <{prop}> ?l }}"):
-        yield row["s"].value, row["l"].value, getattr(row["l"], "language", None)
-
-
-def _index_words(pairs: _Pairs, uris: list[str], titles: list[str]) -> dict[str, int | array]:
-    """word -> entries having it in their title or abstract (texts read one at a time:
-    nothing but the postings is held)."""
+def index_words(source: Source, uris: list[str], titles: list[str]) -> dict[str, int | array]:
+    """word -> entries having it in their title or abstract: a bitmap for a common word,
+    sorted positions for a rare one (texts read one at a time: nothing but the postings
+    is held)."""
     found: dict[str, array] = {}  # 4 bytes a position, not a Python int
     size = len(uris)
 
@@ -398,14 +479,18 @@ def _index_words(pairs: _Pairs, uris: list[str], titles: list[str]) -> dict[str,
     for i, title in enumerate(titles):
         add(i, title)
     position = {uri: i for i, uri in enumerate(uris)}
-    for s, abstract in pairs(DCT.abstract):
+    for s, abstract in source.pairs(str(DCT.abstract)):
         i = position.get(s)
         if i is not None:
             add(i, abstract)
     del position
     common = max(1, size // 32)  # a bitmap is smaller than 32-bit positions from here on
-    return {word: _bitmap(where, size) if len(where) >= common else array("I", sorted(set(where)))
-            for word, where in found.items()}
+    index: dict[str, int | array] = {}
+    for word, where in found.items():
+        distinct = sorted(set(where))  # a source may give an abstract twice
+        index[word] = _bitmap(distinct, size) if len(distinct) >= common \
+            else array("I", distinct)
+    return index
 
 
 @dataclass(frozen=True)
@@ -485,3 +570,8 @@ class BuildCache:
                 # older builds are out of service
                 self._by_build = {build_id: self._load(store)}
             return self._by_build[build_id]
+
+    def put(self, build_id: str, value: Any) -> None:
+        """Serve ``value`` for ``build_id`` (made elsewhere: read from the build's file)."""
+        with self._lock:
+            self._by_build = {build_id: value}

@@ -21,7 +21,9 @@ Pages follow the order of the store's own index (stable within a build). The
 embedded store is read with ``quads_for_pattern`` directly: a document costs a
 few index look-ups and no query parsing, no rdflib and no per-request
 conversion; the labels come from a per-build :class:`Labels` map, and a busy
-node's incoming properties from :class:`Linking`. A remote store is asked with
+node's incoming properties from :class:`Linking`, both read from the file the
+build wrote beside its store (:mod:`tipgraph.web.indexes`), or made from the
+store for a build without one. A remote store is asked with
 a few SPARQL queries instead, its pages ordered by IRI.
 
 The ontology, the shapes and the dataset description are documents too (from
@@ -49,6 +51,7 @@ from tipgraph.formats import jsonld_context
 from tipgraph.jsonld import compact
 from tipgraph.namespaces import DCT, FOAF, GN, PREFIXES, RDF, RDFS, SCHEMA, SKOS, TIP
 from tipgraph.store import GraphStore, OxigraphStore
+from tipgraph.web.catalogue import Source, StoreSource
 
 Term = NamedNode | BlankNode | Literal
 Subject = NamedNode | BlankNode
@@ -66,7 +69,6 @@ SEE_ALSO = NamedNode(str(RDFS.seeAlso))
 PRIMARY_TOPIC = NamedNode(str(FOAF.primaryTopic))
 SOURCE_FILE = NamedNode(str(TIP.sourceFile))
 TITLE = NamedNode(str(DCT.title))
-_STRING = NamedNode("http://www.w3.org/2001/XMLSchema#string")
 STATISTIC = NamedNode(str(TIP.Statistic))
 _DEFAULT = DefaultGraph()
 _VALUES_LABELS = " ".join(str(p) for p in LABELS)
@@ -165,62 +167,100 @@ def label_of(doc: Document, node: Term) -> str | None:
 
 # -- the embedded store ---------------------------------------------------------------------
 
+#: A label as a :class:`LabelIndex` keeps it: (property's place in :data:`LABELS`, text,
+#: language, datatype; both None for a plain string).
+Label = tuple[int, str, str | None, str | None]
+
+
+@dataclass
+class LabelIndex:
+    """The labels of a build's named nodes, as strings: what :class:`Labels` serves.
+
+    Titles (``dct:title``) are most of a catalogue's labels, one per publication:
+    as pyoxigraph triples they would take 200 MiB at 100,000 publications, so they
+    are kept as strings and made triples again for the few dozen a document carries.
+    """
+
+    #: IRI -> its (least) title: text, language, datatype
+    titles: dict[str, tuple[str, str | None, str | None]]
+    #: IRI -> its other labels (names of places, agents, categories; a second title)
+    others: dict[str, tuple[Label, ...]]
+
+
+def index_labels(source: Source) -> LabelIndex:
+    """The labels of the named nodes of ``source``, in an order of their own (so that the
+    build and the store agree, whatever order each gives them in)."""
+    found: dict[str, set[Label]] = {}
+    for rank, prop in enumerate(LABELS):
+        for subject, text, language, datatype in source.literals(prop.value):
+            found.setdefault(subject, set()).add(
+                (rank, text, sys.intern(language) if language else None,
+                 sys.intern(datatype) if datatype else None))
+    title_rank = LABELS.index(TITLE)
+    titles: dict[str, tuple[str, str | None, str | None]] = {}
+    others: dict[str, tuple[Label, ...]] = {}
+    for subject, labels in found.items():
+        ordered = sorted(labels, key=lambda label: (label[0], label[1], label[2] or "",
+                                                    label[3] or ""))
+        title = next((label for label in ordered if label[0] == title_rank), None)
+        if title is not None:
+            titles[subject] = title[1:]
+            ordered.remove(title)
+        if ordered:
+            others[subject] = tuple(ordered)
+    return LabelIndex(titles, others)
+
+
+def _literal(text: str, language: str | None, datatype: str | None) -> Literal:
+    return (Literal(text, language=language) if language else
+            Literal(text, datatype=NamedNode(datatype)) if datatype else Literal(text))
+
+
 class Labels:
     """The labels of a build's nodes by subject, made once per build, so that a document
     with a hundred incoming links needs no index look-up per link.
 
-    Titles (``dct:title``) are most of a catalogue's labels, one per publication:
-    as pyoxigraph triples they take 200 MiB at 100,000 publications, so they are
-    kept as strings (the subject's IRI, the text, its language) and made triples
-    again for the few dozen a document carries. The other labels (names of places,
-    agents, categories) are kept as triples.
+    Kept as strings (:class:`LabelIndex`, read from the file the build wrote, or made
+    from ``store``) and made triples for the few dozen a document carries. A blank
+    node's labels (the store names blank nodes its own way) are looked up in ``store``.
     """
 
-    def __init__(self, store: pyoxigraph.Store) -> None:
-        self._by_node: dict[Term, list[Triple]] = {}
-        self._titles: dict[str, tuple[str, str | None, str | None]] = {}
-        for prop in LABELS:
-            for quad in store.quads_for_pattern(None, prop, None, _DEFAULT):
-                subject, value = quad.subject, quad.object
-                if (prop == TITLE and isinstance(subject, NamedNode) and isinstance(value, Literal)
-                        and subject.value not in self._titles):
-                    language = value.language
-                    self._titles[subject.value] = (
-                        value.value, sys.intern(language) if language else None,
-                        None if language or value.datatype == _STRING
-                        else sys.intern(value.datatype.value))
-                else:
-                    self._by_node.setdefault(subject, []).append(quad.triple)
+    def __init__(self, store: pyoxigraph.Store, index: LabelIndex | None = None) -> None:
+        self.store = store
+        self.index = index or index_labels(StoreSource(OxigraphStore(store)))
 
     def of(self, node: Term) -> list[Triple]:
-        kept = self._by_node.get(node, [])
-        title = self._titles.get(node.value) if isinstance(node, NamedNode) else None
-        if title is None:
-            return kept
-        text, language, datatype = title
-        literal = (Literal(text, language=language) if language else
-                   Literal(text, datatype=NamedNode(datatype)) if datatype else Literal(text))
-        return [*kept, Triple(node, TITLE, literal)]
+        if isinstance(node, BlankNode):
+            return [q.triple for prop in LABELS
+                    for q in self.store.quads_for_pattern(node, prop, None, _DEFAULT)]
+        if not isinstance(node, NamedNode):
+            return []
+        found = [Triple(node, LABELS[rank], _literal(text, language, datatype))
+                 for rank, text, language, datatype in self.index.others.get(node.value, ())]
+        title = self.index.titles.get(node.value)
+        if title is not None:
+            found.append(Triple(node, TITLE, _literal(*title)))
+        return found
 
 
 class Linking:
     """Which properties link into a node, per build.
 
-    The store's properties are listed once (a ``GROUP BY``, which needs no decoding of
-    objects: 0.2 s at 10,000 publications, where ``FILTER(isIRI(?o))`` takes ten times
-    as long); for a node with many incoming links, the properties that have any are
-    found by one look-up each the first time and remembered (a few thousand such
-    nodes at most: the places, agents and categories publications name).
+    The build's properties are listed once (from the file the build wrote, or a
+    ``GROUP BY`` of the store: :meth:`StoreSource.properties`); for a node with many
+    incoming links, the properties that have any are found by one look-up each the
+    first time and remembered (a few thousand such nodes at most: the places,
+    agents and categories publications name).
     """
 
     #: Nodes remembered per build; past it, the memory starts again.
     REMEMBERED = 10_000
 
-    def __init__(self, store: pyoxigraph.Store) -> None:
+    def __init__(self, store: pyoxigraph.Store, properties: Iterable[str] | None = None) -> None:
         self.store = store
-        rows = store.query("SELECT ?p WHERE { ?s ?p ?o } GROUP BY ?p")
-        self.properties: list[NamedNode] = sorted(
-            (row["p"] for row in rows), key=lambda p: p.value)  # type: ignore[union-attr]
+        if properties is None:
+            properties = StoreSource(OxigraphStore(store)).properties()
+        self.properties: list[NamedNode] = [NamedNode(p) for p in sorted(properties)]
         self._into: dict[NamedNode, list[NamedNode]] = {}
 
     def busy(self, node: NamedNode) -> bool:
@@ -257,6 +297,11 @@ class PerBuild:
                     self._by_build = {build_id: value}
         return value
 
+    def put(self, build_id: str, value: object) -> None:
+        """Serve ``value`` for ``build_id`` (made elsewhere: read from the build's file)."""
+        with self._lock:
+            self._by_build = {build_id: value}
+
 
 _labels = PerBuild(Labels)
 _linking = PerBuild(Linking)
@@ -267,6 +312,15 @@ def warm_documents(build_id: str, store: GraphStore) -> None:
     if isinstance(store, OxigraphStore):
         _labels.get(build_id, store.store)
         _linking.get(build_id, store.store)
+
+
+def serve_documents(build_id: str, store: GraphStore, labels: LabelIndex,
+                    properties: Iterable[str]) -> None:
+    """Serve the documents of ``build_id`` with the labels and properties the build wrote
+    (embedded store only: a remote store's documents are read by SPARQL)."""
+    if isinstance(store, OxigraphStore):
+        _labels.put(build_id, Labels(store.store, labels))
+        _linking.put(build_id, Linking(store.store, properties))
 
 
 def exists(store: GraphStore, uri: str, *, fragments: bool = False) -> bool:

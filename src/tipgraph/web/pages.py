@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask.blueprints import BlueprintSetupState
 from pyoxigraph import BlankNode, NamedNode
 from rdflib.namespace import VOID
 
@@ -32,6 +34,7 @@ from tipgraph.namespaces import (
     SKOS,
     TIP,
 )
+from tipgraph.store import OxigraphStore
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import conditional
 from tipgraph.web.catalogue import (
@@ -43,8 +46,9 @@ from tipgraph.web.catalogue import (
     load_catalogue,
     load_statistics,
 )
-from tipgraph.web.documents import Document, label_of, warm_documents
-from tipgraph.web.service import Build
+from tipgraph.web.documents import Document, label_of, serve_documents, warm_documents
+from tipgraph.web.indexes import INDEX_FILE, read_indexes
+from tipgraph.web.service import Build, Service
 
 bp = Blueprint("pages", __name__)
 
@@ -70,14 +74,24 @@ def statistics(build: Build) -> Statistics | None:
 
 
 def warm(build: Build) -> None:
-    """On a build's first page or document in this worker, make its indexes (browse,
-    labels) in the background, so that the first browse or busy document does not wait
-    seconds for them. Called by the views, which have the build already."""
-    warmed: set[str] = current_app.extensions.setdefault("tipgraph.warmed", set())
-    if build.id in warmed:
-        return
-    warmed.add(build.id)
+    """On a build's first page or document in this worker, have its indexes (browse,
+    labels, linking): read from the file the build wrote beside its store (a fraction of
+    a second, done here; usually done already when the worker started, see
+    :func:`_open_at_start`), or, for a build without one (made before the build wrote
+    it, or in a remote store), made from the store in the background, so that the first
+    browse or busy document does not wait seconds for them. Called by the views, which
+    have the build already."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    warmed: _Warmed = app.extensions.setdefault("tipgraph.warmed", _Warmed())
+    if build.id in warmed.builds:
+        return
+    with warmed.lock:  # the other first requests wait for the file: it is quick
+        if build.id in warmed.builds:
+            return
+        if _read_indexes(app, build):
+            warmed.builds.add(build.id)
+            return
+        warmed.builds.add(build.id)
 
     def run() -> None:
         with app.app_context():
@@ -89,6 +103,57 @@ def warm(build: Build) -> None:
                 app.logger.exception("could not prepare the indexes of build %s", build.id)
 
     threading.Thread(target=run, name=f"warm-{build.id}", daemon=True).start()
+
+
+@dataclass
+class _Warmed:
+    """The builds whose indexes this worker has (or is making), per app."""
+
+    builds: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _read_indexes(app: Flask, build: Build) -> bool:
+    """Serve ``build`` with the indexes it wrote beside its store; False when it has none
+    (or none this version reads: :func:`tipgraph.web.indexes.read_indexes` says why)."""
+    if not isinstance(build.store, OxigraphStore):
+        return False  # a remote store's build has no file of the build's own
+    started = time.perf_counter()
+    indexes = read_indexes(build.file(INDEX_FILE))
+    if indexes is None:
+        return False
+    with app.app_context():
+        cache = current_app.extensions.setdefault("tipgraph.catalogue",
+                                                  BuildCache(load_catalogue))
+        cache.put(build.id, indexes.catalogue.reading(build.store))
+        serve_documents(build.id, build.store, indexes.labels, indexes.properties)
+        try:
+            statistics(build)  # a query of a few thousand nodes: not worth a file of its own
+        except Exception:  # the page that needs them will report it
+            app.logger.exception("could not read the statistics of build %s", build.id)
+    app.logger.info("build %s: indexes read from %s in %.2f s", build.id, INDEX_FILE,
+                    time.perf_counter() - started)
+    return True
+
+
+@bp.record_once
+def _open_at_start(state: BlueprintSetupState) -> None:
+    """When the app is made (each gunicorn worker makes its own), open the current build
+    and read the indexes it wrote, so that the worker's first request finds them ready.
+    A build without the file waits for its first page, as :func:`warm` says."""
+    app = state.app
+    service: Service = app.extensions["tipgraph"]
+    if service.settings.get("store_url"):
+        return
+    current = service.build_dir.current()
+    if current is None or not (current / INDEX_FILE).is_file():
+        return
+    try:
+        build = service.current()
+        with app.app_context():
+            warm(build)
+    except Exception:  # the first request opens it again, and says what is wrong
+        app.logger.exception("could not open the current build at start-up")
 
 
 def html(body: str, build: Build) -> Response:

@@ -1,0 +1,149 @@
+"""The web indexes a build writes beside its store (tipgraph.web.indexes).
+
+What the build makes from the triples it holds must be what a worker would make
+from the store; a worker serves a build from the file without making anything
+itself; a file it cannot read (another format) is set aside with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from tipgraph.build import run_build
+from tipgraph.errors import TipgraphError
+from tipgraph.store import OxigraphStore
+from tipgraph.synth import synthesize, write_catalogue
+from tipgraph.web import create_app, pages
+from tipgraph.web.catalogue import StoreSource, load_catalogue
+from tipgraph.web.documents import index_labels
+from tipgraph.web.indexes import FORMAT, INDEX_FILE, read_indexes, write_indexes
+
+BASE = "https://w3id.org/tipgraph/"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def synthetic_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build of 800 synthetic publications (``tipgraph synth --seed 1``)."""
+    out = tmp_path_factory.mktemp("synthetic-indexes")
+    write_catalogue(synthesize(800, seed=1), out / "synthetic.jsonl")
+    run_build([out / "synthetic.jsonl"], out / "build", base=BASE)
+    return out / "build"
+
+
+@pytest.mark.parametrize("build", ["seed_build_dir", "synthetic_build_dir"])
+def test_the_indexes_the_build_wrote_are_those_made_from_its_store(
+        request: pytest.FixtureRequest, build: str) -> None:
+    current = request.getfixturevalue(build) / "current"
+    written = read_indexes(current / INDEX_FILE)
+    assert written is not None
+    store = OxigraphStore.open(current / "store")
+    from_store = load_catalogue(store)
+    assert len(from_store.uris) in (10, 800)
+    assert written.catalogue.indexed() == from_store.indexed()
+    assert written.word_index() == from_store.word_index()[0]
+    assert written.labels == index_labels(StoreSource(store))
+    assert written.properties == sorted(StoreSource(store).properties())
+
+
+@pytest.fixture
+def build_copy(seed_build_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "build"
+    shutil.copytree(seed_build_dir, copy, symlinks=True)
+    return copy
+
+
+def retitle(build_dir: Path, title: str) -> tuple[str, str]:
+    """Give the first publication of the build's index file another title, there only (the
+    store keeps its own): a page showing it was served from the file. Returns its URI and
+    the path of a node it links to."""
+    path = build_dir / "current" / INDEX_FILE
+    indexes = read_indexes(path)
+    assert indexes is not None
+    uri = indexes.catalogue.uris[0]
+    _, year, links = indexes.catalogue.shown[0]
+    indexes.catalogue.shown[0] = (title, year, links)
+    indexes.labels.titles[uri] = (title, *indexes.labels.titles[uri][1:])
+    write_indexes(indexes, path)
+    return uri, links[0].uri.removeprefix(BASE)
+
+
+def _no_threads(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a worker with the index file made its indexes in a thread")
+
+
+def test_a_worker_serves_browse_and_documents_from_the_file(
+        build_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    uri, linked = retitle(build_copy, "Zz from the index file")
+    monkeypatch.setattr(pages.threading, "Thread", _no_threads)
+    client: FlaskClient = create_app({"build_dir": str(build_copy)}).test_client()
+    browse = client.get("/browse?page=1")
+    assert browse.status_code == 200
+    assert "Zz from the index file" in browse.get_data(as_text=True)
+    # a document names the publications linking to a node with the labels of the file
+    place = client.get(f"/{linked}.ttl")
+    assert place.status_code == 200
+    assert uri in place.get_data(as_text=True)
+    assert "Zz from the index file" in place.get_data(as_text=True)
+
+
+def test_a_file_of_another_format_is_set_aside_with_a_warning(
+        build_copy: Path, caplog: pytest.LogCaptureFixture) -> None:
+    retitle(build_copy, "Zz from the index file")
+    path = build_copy / "current" / INDEX_FILE
+    body = path.read_bytes()[len(FORMAT):]
+    path.write_bytes(b"tipgraph web indexes 0\n" + body)
+    with caplog.at_level(logging.WARNING, logger="tipgraph.web.indexes"):
+        client = create_app({"build_dir": str(build_copy)}).test_client()
+        page = client.get("/browse").get_data(as_text=True)
+    assert "Zz from the index file" not in page  # made from the store
+    assert page.count('<a class="title"') == 10
+    assert any(INDEX_FILE in r.getMessage() and "format" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_build_whose_index_process_fails_is_not_published(
+        seed_build_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tipgraph.build as build
+
+    out = tmp_path / "build"
+    shutil.copytree(seed_build_dir, out, symlinks=True)
+    current = (out / "current").resolve()
+
+    def fail(*args: object) -> None:
+        raise SystemExit("no indexes today")
+
+    monkeypatch.setattr(build, "_write_indexes", fail)
+    with pytest.raises(TipgraphError, match="making the web indexes failed"):
+        run_build([ROOT / "data" / "sources"], out, base=BASE)
+    assert (out / "current").resolve() == current
+    assert (out / "failed" / "report.json").is_file()
+
+
+def test_an_index_process_left_without_its_build_writes_nothing(seed_build_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    import multiprocessing
+    import os
+
+    from rdflib import Graph
+
+    from tipgraph.build import _write_indexes
+
+    closure = set(Graph().parse(seed_build_dir / "tipgraph.nt"))
+    # the build died before it sent what the statistics add: its end of the pipe is closed
+    receive, send = multiprocessing.Pipe(duplex=False)
+    other = multiprocessing.Pipe(duplex=False)[1]
+    send.close()
+    with pytest.raises(SystemExit, match="stopped before"):
+        _write_indexes(closure, receive, other, tmp_path, os.getppid())
+    # the build died after it sent them: the indexes are made but not written
+    receive, send = multiprocessing.Pipe(duplex=False)
+    send.send([])
+    with pytest.raises(SystemExit, match="is gone"):
+        _write_indexes(closure, receive, send, tmp_path, os.getpid())
+    assert not list(tmp_path.iterdir())
