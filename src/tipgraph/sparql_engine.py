@@ -13,9 +13,11 @@ in the negotiated format. Solutions are written by pyoxigraph's own (Rust)
 writers: the query is asked as a sub-query under ``LIMIT max_results + 1``
 (:func:`bounded_select`), so the cut costs no Python per row (writing 10,000
 rows in Python took twice as long as evaluating them). Given a spool directory
-(the result cache's, in shared memory), the process writes the answer there and
+(the result cache's, in shared memory), the process writes a large answer there and
 only its file name crosses the pipe: a web worker then sends the file with
-``sendfile`` and keeps it as the cached answer, without copying it.
+``sendfile`` and keeps it as the cached answer, without copying it. A small
+answer (most) crosses the pipe: opening, reading and renaming its file cost more
+than the copy, so the web worker sends it and writes its file only afterwards.
 
 Outbound requests: pyoxigraph evaluates ``SERVICE`` by sending HTTP requests,
 so a query naming ``SERVICE`` is checked with rdflib's full SPARQL parser
@@ -521,11 +523,16 @@ def _open(stores: OrderedDict[str, pyoxigraph.Store], path: str) -> pyoxigraph.S
     return stores[path]
 
 
+#: Bytes up to which an answer comes back through the pipe even with a spool directory:
+#: the web worker sends it at once and keeps it (writes its file) after it is sent.
+SMALL_ANSWER = 65536
+
+
 def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
     """Loop of a query process: answer jobs until the pipe closes or the parent dies.
 
-    With a ``spool`` directory, each answer is written to a file there and only the
-    file's name is sent back.
+    With a ``spool`` directory, an answer larger than :data:`SMALL_ANSWER` is written
+    to a file there and only the file's name is sent back.
     """
     stores: OrderedDict[str, pyoxigraph.Store] = OrderedDict()
     try:
@@ -542,9 +549,10 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
         except (EOFError, OSError):
             return
         try:
-            reply: object = evaluate(_open(stores, job.store_path), job)
-            if spool is not None:
-                reply = write_answer_file(spool, reply)  # type: ignore[arg-type]
+            answer = evaluate(_open(stores, job.store_path), job)
+            reply: object = answer
+            if spool is not None and len(answer.body) > SMALL_ANSWER:
+                reply = write_answer_file(spool, answer)
         except QueryError as error:
             reply = (type(error).__name__, error.message)
         except Exception as error:  # a store or writer failure: report it, keep serving

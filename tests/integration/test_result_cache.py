@@ -28,9 +28,21 @@ def build_dir(seed_build_dir: Path, tmp_path: Path) -> Path:
     return root
 
 
+class ClosingClient(FlaskClient):
+    """A test client that closes each response once read, as a WSGI server does once it
+    has sent it: a small answer is kept in the cache then (after it was sent)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        response.get_data()
+        response.close()
+        return response
+
+
 @contextlib.contextmanager
 def _app(build_dir: Path, **settings: object) -> Iterator[Flask]:
     app = create_app({"build_dir": str(build_dir), **settings})
+    app.test_client_class = ClosingClient
     try:
         yield app
     finally:

@@ -22,9 +22,21 @@ JSON = "application/sparql-results+json"
 SELECT = "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 5"
 
 
+class ClosingClient(FlaskClient):
+    """Closes each response once read, as a WSGI server does once it has sent it (a small
+    answer is kept in the result cache then)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        response.get_data()
+        response.close()
+        return response
+
+
 @pytest.fixture()
 def app(seed_build_dir: Path) -> Iterator[Flask]:
     app = create_app({"build_dir": str(seed_build_dir), "max_results": 3})
+    app.test_client_class = ClosingClient
     yield app
     from tipgraph.web.sparql import get_engine
 

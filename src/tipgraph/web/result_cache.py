@@ -125,6 +125,10 @@ class ResultCache:
         self.hits += 1
         return answer, file
 
+    def path_of(self, build: str, job: QueryJob) -> Path:
+        """Where the answer to ``job`` on ``build`` is kept (when it is)."""
+        return self.root / build / self.key(job)
+
     def put(self, build: str, job: QueryJob, answer: QueryAnswer
             ) -> tuple[QueryAnswer, BinaryIO]:
         """Keep ``answer`` (its spool file, or its body) when it fits the budget.
@@ -136,11 +140,24 @@ class ResultCache:
             answer = write_answer_file(str(self.spool), answer)
         assert answer.path is not None
         kept, file = open_answer_file(answer.path)
-        cost = os.fstat(file.fileno()).st_size + _OVERHEAD
+        final = self._keep(build, job, answer.path, os.fstat(file.fileno()).st_size)
+        return replace(kept, path=str(final) if final else None), file
+
+    def keep(self, build: str, job: QueryJob, answer: QueryAnswer) -> None:
+        """Keep ``answer``, already sent from its body, when it fits the budget."""
+        assert answer.path is None
+        spooled = write_answer_file(str(self.spool), answer)
+        assert spooled.path is not None
+        self._keep(build, job, spooled.path, os.stat(spooled.path).st_size)
+
+    def _keep(self, build: str, job: QueryJob, path: str, length: int) -> Path | None:
+        """Move the spool file ``path`` (``length`` bytes) to its place; None when it
+        does not fit at all."""
+        cost = length + _OVERHEAD
         if cost > self.budget:  # larger than the whole budget: never kept
-            os.unlink(answer.path)
-            return kept, file
-        final = self.root / build / self.key(job)
+            os.unlink(path)
+            return None
+        final = self.path_of(build, job)
         with self._locked():
             size = self._size()
             if not final.parent.is_dir():  # a new build: the old answers can never be asked for
@@ -150,14 +167,14 @@ class ResultCache:
                 final.parent.mkdir()
                 size = 0
             if final.exists():  # another worker kept it meanwhile
-                os.unlink(answer.path)
+                os.unlink(path)
             else:
-                os.rename(answer.path, final)
+                os.rename(path, final)
                 size += cost
                 if size > self.budget:
                     size = self._evict(final.parent, int(self.budget * 0.9))
             self._set_size(size)
-        return replace(kept, path=str(final)), file
+        return final
 
     def discard(self, answer: QueryAnswer) -> tuple[QueryAnswer, BinaryIO]:
         """Open an answer that is not to be kept, and remove its spool file."""

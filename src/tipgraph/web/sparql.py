@@ -8,11 +8,12 @@ other requests go on. The endpoint is read-only: SPARQL Update is refused.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 from urllib.parse import parse_qsl
 
@@ -133,9 +134,17 @@ def _choose(params: MultiDict[str, str], kind: formats.Kind, accept: str | None
             ) -> str | None:
     """The format name to answer a ``kind`` query with: ``format=`` first, then ``accept``
     (the request's Accept header)."""
+    asked = tuple(token for name in _FORMAT_PARAMS for value in params.getlist(name)
+                  for token in value.split(",") if token.strip())
+    return _chosen_format(asked, kind, accept)
+
+
+@functools.lru_cache(maxsize=512)
+def _chosen_format(asked: tuple[str, ...], kind: formats.Kind, accept: str | None
+                   ) -> str | None:
+    """:func:`_choose`'s answer, remembered: clients send the same few Accept headers
+    again and again, and negotiating one took a tenth of a trivial query's time here."""
     kinds: list[formats.Kind] = [kind, "html"]
-    asked = [token for name in _FORMAT_PARAMS for value in params.getlist(name)
-             for token in value.split(",") if token.strip()]
     for token in asked:
         fmt = formats.find(token, kinds)
         if fmt is not None:
@@ -228,7 +237,8 @@ def sparql() -> Response:
         response = Response(wrap_file(request.environ, file), direct_passthrough=True,
                             content_type=formats.find(answer.format).content_type)
         response.content_length = length
-        request.environ[REPLAYABLE] = (build.id, answer.path)  # the same again: Replay
+        if answer.path:
+            request.environ[REPLAYABLE] = (build.id, answer.path)  # the same again: Replay
     else:
         response = Response(answer.read(), content_type=formats.find(answer.format).content_type)
     response.headers.extend(answer_headers(answer, build, config, hit=hit))
@@ -465,9 +475,20 @@ class FastPath:
             slot.__enter__()
         except QueryError:  # out of slots: the whole way answers 429 with Retry-After
             return self.wsgi_app(environ, start_response)
+        keep = None
         try:
             with self.app.app_context():
-                answer, file, hit = find_answer(build, job)
+                cache = get_result_cache()
+                kept = cache.get(build.id, job) if cache else None
+                if kept is None:
+                    answer, file, hit = build.store.answer(job), None, False
+                    if cache and answer.path is None:  # small: sent first, kept after
+                        keep = functools.partial(cache.keep, build.id, job, answer)
+                        environ[REPLAYABLE] = (build.id, str(cache.path_of(build.id, job)))
+                    elif cache:
+                        answer, file = cache.put(build.id, job, answer)
+                else:
+                    (answer, file), hit = kept, True
         except QueryError as error:
             return self._send(start_response, f"{error.status} {_reason(error.status)}",
                               [("Content-Type", "text/plain; charset=utf-8"),
@@ -487,9 +508,11 @@ class FastPath:
                                     content_type.partition(";")[0].strip().lower(),
                                     repr(job))]
         if file is None:
-            return self._send(start_response, "200 OK", headers, answer.read())
+            body = self._send(start_response, "200 OK", headers, answer.read())
+            return body if keep is None else _ThenKeep(body, keep, self.app)
         length = os.fstat(file.fileno()).st_size - file.tell()
-        environ[REPLAYABLE] = (build.id, answer.path)  # the same again: Replay
+        if answer.path:
+            environ[REPLAYABLE] = (build.id, answer.path)  # the same again: Replay
         headers.insert(1, ("Content-Length", str(length)))
         start_response("200 OK", self._cors(headers))
         return wrap_file(environ, file, 65536)  # gunicorn's: sent with sendfile
@@ -506,6 +529,24 @@ class FastPath:
             headers += [("Access-Control-Allow-Origin", "*"),
                         ("Access-Control-Expose-Headers", EXPOSED_HEADERS)]
         return headers
+
+
+class _ThenKeep:
+    """A response body that keeps its answer in the result cache once it has been sent:
+    writing and renaming the file then costs the client nothing (gunicorn calls
+    ``close`` after the last byte is written)."""
+
+    def __init__(self, body: Iterable[bytes], keep: Callable[[], None], app: Flask) -> None:
+        self.body, self.keep, self.app = body, keep, app
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            self.keep()
+        except OSError:  # shared memory full, the directory gone: only a cache miss later
+            self.app.logger.exception("could not keep an answer in the result cache")
 
 
 def _reason(status: int) -> str:
