@@ -442,10 +442,11 @@ def index_catalogue(source: Source) -> Catalogue:
                     labels[facet][key] = link.label
                 positions[facet][key].append(i)
     years: list[str | None] = [None] * size
+    same: dict[str, str] = {}  # one string per year, not one per publication
     for s, year in source.pairs(str(DCT.issued)):
         i = position.get(s)
         if i is not None and (years[i] is None or year < years[i]):  # type: ignore[operator]
-            years[i] = year
+            years[i] = same.setdefault(year, year)
     for i, year in enumerate(years):
         if year is not None:
             positions["year"].setdefault(year, array("I")).append(i)

@@ -23,6 +23,7 @@ is ignored, with a warning, and the indexes are made from the store.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import pickle
@@ -42,7 +43,7 @@ from tipgraph.web.documents import LabelIndex, index_labels
 INDEX_FILE = "indexes.pickle"
 #: The first line of the file: what it holds and in which version of the format (bump it
 #: whenever what :func:`write_indexes` pickles changes shape).
-FORMAT = b"tipgraph web indexes 1\n"
+FORMAT = b"tipgraph web indexes 2\n"
 
 Triple = tuple[Node, Node, Node]
 log = logging.getLogger(__name__)
@@ -66,15 +67,22 @@ class BuildIndexes:
 def make_indexes(source: Source) -> BuildIndexes:
     """The web indexes of the build ``source`` reads."""
     catalogue = index_catalogue(source)
-    words = index_words(source, catalogue.uris, [title for title, _, _ in catalogue.shown])
-    return BuildIndexes(Catalogue.from_indexed(catalogue.indexed(), words),
-                        index_labels(source), sorted(source.properties()))
+    titles = [title for title, _, _ in catalogue.shown]
+    words = index_words(source, catalogue.uris, titles)
+    labels = index_labels(source)
+    # one string for a title that both indexes hold: a worker keeps it once
+    for uri, title in zip(catalogue.uris, titles, strict=True):
+        label = labels.titles.get(uri)
+        if label is not None and label[0] == title:
+            labels.titles[uri] = (title, *label[1:])
+    return BuildIndexes(Catalogue.from_indexed(catalogue.indexed(), words), labels,
+                        sorted(source.properties()))
 
 
 def write_indexes(indexes: BuildIndexes, path: Path) -> None:
     """Write ``indexes`` to ``path`` whole or not at all (a temporary file, then renamed)."""
     partial = path.with_name(f".{path.name}.{os.getpid()}")
-    payload = {"catalogue": indexes.catalogue.indexed(), "words": indexes.word_index(),
+    payload = {"catalogue": indexes.catalogue.indexed(), "words": _packed(indexes.word_index()),
                "titles": indexes.labels.titles, "others": indexes.labels.others,
                "properties": indexes.properties}
     try:
@@ -97,16 +105,44 @@ def read_indexes(path: Path) -> BuildIndexes | None:
                 log.warning("ignoring %s: its format is %r, not %r; the indexes are made "
                             "from the store", path.name, found.strip()[:60], FORMAT.strip())
                 return None
-            payload = pickle.load(source)
-        return BuildIndexes(Catalogue.from_indexed(payload["catalogue"], payload["words"]),
-                            LabelIndex(payload["titles"], payload["others"]),
-                            payload["properties"])
+            collecting = gc.isenabled()
+            gc.disable()  # a million new objects, no garbage: collections would halve the pace
+            try:
+                payload = pickle.load(source)
+                return BuildIndexes(Catalogue.from_indexed(payload["catalogue"],
+                                                           _unpacked(payload["words"])),
+                                    LabelIndex(payload["titles"], payload["others"]),
+                                    payload["properties"])
+            finally:
+                if collecting:
+                    gc.enable()
     except FileNotFoundError:
         return None
     except Exception as error:  # a truncated or foreign file: the store is still there
         log.warning("ignoring %s (%s); the indexes are made from the store", path.name,
                     str(error) or type(error).__name__)
         return None
+
+
+def _packed(index: dict[str, int | array]) -> tuple[dict[str, int], list[str], array, array]:
+    """A word index as its bitmaps, and its rare words' positions in one array (with where
+    each word's begin): a hundred thousand arrays are slow to unpickle one by one."""
+    bitmaps = {word: where for word, where in index.items() if isinstance(where, int)}
+    rare = [word for word, where in index.items() if not isinstance(where, int)]
+    flat, starts = array("I"), array("Q", [0])
+    for word in rare:
+        flat.extend(index[word])  # type: ignore[arg-type]
+        starts.append(len(flat))
+    return bitmaps, rare, flat, starts
+
+
+def _unpacked(packed: tuple[dict[str, int], list[str], array, array]
+              ) -> dict[str, int | array]:
+    bitmaps, rare, flat, starts = packed
+    index: dict[str, int | array] = dict(bitmaps)
+    for word, start, end in zip(rare, starts[:-1], starts[1:], strict=True):
+        index[word] = flat[start:end]
+    return index
 
 
 class TriplesSource:
