@@ -30,10 +30,12 @@ import csv
 import io
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import queue
 import re
+import select
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -539,9 +541,11 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
         conn.send(_READY)  # imported and listening: the time limit counts from here
     except OSError:
         return
+    waiting = select.poll()  # Connection.poll makes a new selector per call
+    waiting.register(conn.fileno(), select.POLLIN)
     while True:
         try:
-            if not conn.poll(1.0):
+            if not waiting.poll(1000):
                 if os.getppid() != parent:  # the web worker is gone: so are we
                     return
                 continue
@@ -577,6 +581,12 @@ class _Process:
         self.process.start()
         child.close()
         self.ready = False
+        self._waiting = select.poll()  # Connection.poll makes a new selector per call
+        self._waiting.register(self.conn.fileno(), select.POLLIN)
+
+    def answered(self, timeout: float) -> bool:
+        """Whether the process has sent something within ``timeout`` seconds."""
+        return bool(self._waiting.poll(max(0, math.ceil(timeout * 1000))))
 
     def wait_ready(self) -> None:
         """Wait for the process to say it has started (once).
@@ -664,7 +674,7 @@ class QueryEngine:
         try:
             worker.wait_ready()
             worker.conn.send(job)
-            if not worker.conn.poll(self.timeout):
+            if not worker.answered(self.timeout):
                 worker.stop()
                 worker = _Process(self._context, self.spool)
                 self.replaced += 1

@@ -102,6 +102,7 @@ class ResultCache:
             directory = answers_directory()
             weakref.finalize(self, shutil.rmtree, directory, True)
         self.root = Path(directory)
+        self._root = str(directory)  # joined as a string on every look-up: pathlib costs
         self.spool = self.root / "spool"
         self.spool.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()  # flock excludes other processes, not other threads
@@ -116,7 +117,7 @@ class ResultCache:
     def get(self, build: str, job: QueryJob) -> tuple[QueryAnswer, BinaryIO] | None:
         """The answer kept for ``job`` on ``build`` and its file at the body, or None."""
         try:
-            answer, file = open_answer_file(str(self.root / build / self.key(job)))
+            answer, file = open_answer_file(os.path.join(self._root, build, self.key(job)))
         except OSError:
             self.misses += 1
             return None
