@@ -177,7 +177,7 @@ def _count(index: _Index) -> dict[str, Counter]:
     return counts
 
 
-def sort_key_triples(index: _Index) -> list[Triple]:
+def _sort_keys(index: _Index) -> list[Triple]:
     """``<publication> tip:sortKey N``: each publication's position in title order, from 0.
 
     A publication has one title (the shapes require it); were there two, the least
@@ -206,7 +206,7 @@ def statistics_triples(triples: Iterable[Triple], base: str) -> list[Triple]:
     """
     dataset = base.rstrip("/#") + "/dataset"
     index = _index(triples)
-    out: list[Triple] = sort_key_triples(index)
+    out: list[Triple] = _sort_keys(index)
     for facet, counter in _count(index).items():
         for value, n in sorted(counter.items(), key=lambda kv: str(kv[0])):
             if isinstance(value, tuple):  # one rdf:value each; '~' joins the escaped keys
