@@ -35,14 +35,14 @@ from werkzeug.wsgi import get_current_url, wrap_file
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
-from tipgraph.guard import check_graph_iris, check_query, check_utf8, redact_paths
+from tipgraph.guard import check_graph_iris, check_query, redact_paths
 from tipgraph.namespaces import PREFIXES
 from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryEngine, QueryError, QueryJob
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import caching_headers, conditional
 from tipgraph.web.cors import EXPOSED_HEADERS
 from tipgraph.web.result_cache import REPLAYABLE, get_result_cache
-from tipgraph.web.service import Build
+from tipgraph.web.service import Build, Service
 
 bp = Blueprint("sparql", __name__)
 
@@ -395,6 +395,10 @@ class FastPath:
         self.max_bytes = int(self.config["max_request_bytes"])
         self.max_depth = int(self.config["max_query_depth"])
         self.any_origin = str(self.config["cors_origins"]).strip() == "*"
+        self.service: Service = app.extensions["tipgraph"]
+        self._link = None if self.config.get("store_url") else \
+            os.path.join(self.service.build_dir.root, "current")
+        self._last: tuple[str, Build] | None = None  # the current link's target, its build
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
@@ -417,22 +421,43 @@ class FastPath:
             if raw:
                 if len(raw) > self.max_bytes:
                     return None
-                check_utf8(raw, "the query string")
-                pairs = parse_qsl(raw.decode(), keep_blank_values=True,
-                                  errors="werkzeug.url_quote")
+                pairs = _parse_utf8(raw)
             if method == "POST" and not self._read_body(environ, pairs):
                 return None
             params = MultiDict(pairs)
             queries = params.getlist("query")
             if len(queries) != 1 or "update" in params:
                 return None
-            check_query(queries[0], max_depth=self.max_depth)
+            # the brackets counted bound the nesting: most queries need no lexer
+            if sum(map(queries[0].count, "{([")) > self.max_depth:
+                check_query(queries[0], max_depth=self.max_depth)
             check_graph_iris(params.getlist("default-graph-uri")
                              + params.getlist("named-graph-uri"))
-            build = self.app.extensions["tipgraph"].current()
-        except TipgraphError:  # QueryError too: the whole way says what is wrong
+            build = self._current_build()
+        except (TipgraphError, ValueError):  # QueryError, not UTF-8: the whole way says
             return None
         return queries[0], params, build
+
+    def _current_build(self) -> Build:
+        """The build in service, as :meth:`Service.current` says.
+
+        That resolves the ``current`` link's path on every call (44 us, the largest
+        cost of a trivial query here); when the link's target, one ``readlink``, is
+        the one it pointed to last time, the build it gave then is the build.
+        """
+        if self._link is None:  # a remote store: its own pointer, its own poll
+            return self.service.current()
+        try:
+            target = os.readlink(self._link)
+        except OSError:
+            return self.service.current()  # no build, or one being switched in
+        last = self._last
+        if last is not None and last[0] == target:
+            return last[1]
+        build = self.service.current()
+        if build.id == os.path.basename(target.rstrip("/")):  # not the old one, kept while
+            self._last = (target, build)  # another thread opens the new one
+        return build
 
     def _read_body(self, environ: dict[str, Any], pairs: list[tuple[str, str]]) -> bool:
         """Add the body's parameters to ``pairs``; False for a body the view should read."""
@@ -449,9 +474,7 @@ class FastPath:
         data = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(data)  # for the view, should it read it
         if media_type == _FORM:
-            check_utf8(data, "the form body")
-            pairs += parse_qsl(data.decode(), keep_blank_values=True,
-                               errors="werkzeug.url_quote")
+            pairs += _parse_utf8(data)
             return True
         if options and parse_options_header(environ["CONTENT_TYPE"])[1].get(
                 "charset", "utf-8").lower() not in ("utf-8", "utf8"):
@@ -547,6 +570,22 @@ class _ThenKeep:
             self.keep()
         except OSError:  # shared memory full, the directory gone: only a cache miss later
             self.app.logger.exception("could not keep an answer in the result cache")
+
+
+def _parse_utf8(raw: bytes) -> list[tuple[str, str]]:
+    """URL-encoded parameters as werkzeug reads them, but strict: the bytes, raw or
+    percent-encoded, must be UTF-8 (what :func:`tipgraph.guard.check_utf8` checks).
+
+    >>> _parse_utf8(b"query=ASK+%7B%7D&format=json")
+    [('query', 'ASK {}'), ('format', 'json')]
+    >>> _parse_utf8(b"query=%ff")
+    Traceback (most recent call last):
+    ...
+    UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte
+
+    :raises UnicodeDecodeError: when they are not
+    """
+    return parse_qsl(raw.decode(), keep_blank_values=True, errors="strict")
 
 
 def _reason(status: int) -> str:
