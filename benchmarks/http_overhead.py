@@ -8,7 +8,9 @@ servers request by request (the order alternating each round):
 - **arbitrary queries**: a fixed set, from trivial to large answers. Every request
   carries a fresh comment so tipgraph's result cache never answers it: this is
   the cost of evaluating, writing and sending. The ratio to the Oxigraph server
-  and the difference in ms are reported per query;
+  and the difference in ms are reported per query, and the CPU time each server's
+  processes used per request (from /proc: unlike latency, it hardly moves when
+  others load the machine, so it shows a change in our overhead on a busy machine);
 - **warm shipped queries**: each ``queries/*.rq`` (defaults bound) asked again
   and again of tipgraph, a new connection per request as most clients do (so
   gunicorn's workers take turns), JSON results (N-Triples for CONSTRUCT).
@@ -22,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import statistics
 import sys
 import time
+import uuid
 from contextlib import ExitStack
 from http.client import HTTPConnection
 from pathlib import Path
@@ -34,15 +38,19 @@ from tipgraph.queries import shipped_queries
 from tipgraph.testing import answers_sparql, find_binary, free_port, running, serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import wait_idle
+from load import cpu_seconds, process_tree, wait_idle
 from results import append, machine
 
 JSON = "application/sparql-results+json"
+RUN = uuid.uuid4().hex[:12]  # in every arbitrary query: no answer kept by an earlier run
 NT = "application/n-triples"
 
 #: (name, query, Accept): trivial ones first, then ones whose answers are large.
 ARBITRARY: tuple[tuple[str, str, str], ...] = (
     ("ask", "ASK { ?s ?p ?o }", JSON),
+    ("ask-a-publication", "PREFIX tip: <https://w3id.org/tipgraph/ontology#>\n"
+     "ASK { ?p a tip:Publication }", JSON),
+    ("one-resource", "SELECT ?p ?o WHERE { <{publication}> ?p ?o }", JSON),  # as endpoint.py
     ("one-row", "SELECT ?s WHERE { ?s ?p ?o } LIMIT 1", JSON),
     ("count-types", "SELECT ?t (COUNT(*) AS ?n) WHERE { ?s a ?t } GROUP BY ?t", JSON),
     ("1000-rows", "SELECT ?s ?p ?o WHERE { ?s ?p ?o } LIMIT 1000", JSON),
@@ -76,42 +84,68 @@ def request(endpoint: str, query: str, accept: str, *,
             connection.close()
 
 
-def oxigraph_server(stack: ExitStack, store: Path) -> str:
+def oxigraph_server(stack: ExitStack, store: Path) -> tuple[str, int]:
+    """The Oxigraph server on ``store``: its endpoint and process id."""
     binary = find_binary(["oxigraph"])
     if binary is None:
         raise SystemExit("the Oxigraph server is not installed (pip install oxigraph)")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}/query"
-    stack.enter_context(running(
+    process = stack.enter_context(running(
         [binary, "serve-read-only", "--location", str(store), "--bind", f"127.0.0.1:{port}"],
         lambda: answers_sparql(endpoint), name="oxigraph", startup_limit=120.0))
-    return endpoint
+    return endpoint, process.pid
 
 
-def arbitrary(endpoints: dict[str, str], repeat: int, names: set[str] | None = None
-              ) -> list[str]:
+def one_publication(endpoint: str) -> str:
+    """A publication's IRI, for the one-resource query."""
+    text = ("PREFIX tip: <https://w3id.org/tipgraph/ontology#>\n"
+            "SELECT ?p WHERE { ?p a tip:Publication } LIMIT 1")
+    parts = urlsplit(endpoint)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=600)
+    try:
+        connection.request("POST", parts.path, body=text.encode("utf-8"), headers={
+            "Content-Type": "application/sparql-query", "Accept": JSON})
+        answer = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+    return answer["results"]["bindings"][0]["p"]["value"]
+
+
+def arbitrary(endpoints: dict[str, str], pids: dict[str, int], repeat: int,
+              names: set[str] | None = None) -> list[str]:
     counter = itertools.count()
     chosen = [entry for entry in ARBITRARY if names is None or entry[0] in names]
+    publication = one_publication(endpoints["oxigraph"])
     times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], float] = {}
     sizes: dict[tuple[str, str], int] = {}
+    trees = {server: process_tree(pid) for server, pid in pids.items()}
     for round_ in range(repeat + 1):
         order = list(endpoints) if round_ % 2 else list(reversed(endpoints))
         for name, query, accept in chosen:
             for server in order:
-                text = f"{query}\n# {next(counter)}"  # never the same text: no cache hit
+                # never the same text, in this run or another: no cache hit
+                text = f"{query.replace('{publication}', publication)}\n# {RUN} {next(counter)}"
+                used = cpu_seconds(trees[server])
                 seconds, status, size = request(endpoints[server], text, accept)
+                used = cpu_seconds(trees[server]) - used  # in clock ticks: right on average
                 if status != 200:
                     raise RuntimeError(f"{server} answered {status} to {name}")
                 if round_:  # the first round warms both servers' pages and handles
                     times.setdefault((name, server), []).append(seconds * 1000)
+                    cpu[name, server] = cpu.get((name, server), 0.0) + used * 1000
                 sizes[name, server] = size
-    lines = ["| query | tipgraph ms | oxigraph ms | ratio | added ms | bytes (tipgraph / "
-             "oxigraph) |", "|---|--:|--:|--:|--:|---|"]
+    lines = ["| query | tipgraph ms | oxigraph ms | ratio | added ms | CPU ms per request "
+             "(tipgraph / oxigraph) | bytes (tipgraph / oxigraph) |",
+             "|---|--:|--:|--:|--:|--:|---|"]
     for name, _, accept in chosen:
         t = statistics.median(times[name, "tipgraph"])
         o = statistics.median(times[name, "oxigraph"])
         lines.append(f"| {name} ({accept.split('/')[1]}) | {t:.2f} | {o:.2f} | {t / o:.2f} | "
-                     f"{t - o:+.2f} | {sizes[name, 'tipgraph']} / {sizes[name, 'oxigraph']} |")
+                     f"{t - o:+.2f} | {cpu[name, 'tipgraph'] / repeat:.2f} / "
+                     f"{cpu[name, 'oxigraph'] / repeat:.2f} | "
+                     f"{sizes[name, 'tipgraph']} / {sizes[name, 'oxigraph']} |")
     return lines
 
 
@@ -153,8 +187,9 @@ def main() -> None:
     build = args.build_dir.resolve()
     with ExitStack() as stack:
         base = stack.enter_context(serving(build, workers=args.workers, startup_limit=180))
-        endpoints = {"tipgraph": f"{base}/sparql",
-                     "oxigraph": oxigraph_server(stack, build / "current" / "store")}
+        oxigraph, oxigraph_pid = oxigraph_server(stack, build / "current" / "store")
+        endpoints = {"tipgraph": f"{base}/sparql", "oxigraph": oxigraph}
+        pids = {"tipgraph": base.pid, "oxigraph": oxigraph_pid}
         for _ in range(4):  # each worker's first request starts its background indexes
             request(endpoints["tipgraph"], "ASK { ?s ?p ?o }", JSON)
         wait_idle(base.pid)  # which are not what is measured here
@@ -166,8 +201,9 @@ def main() -> None:
                     "noisy; the servers are interleaved request by request.", ""]
         if not args.skip_arbitrary:
             sections += ["Arbitrary queries (never answered from the cache):", "",
-                         *arbitrary(endpoints, args.repeat, set(args.arbitrary.split(","))
-                                    if args.arbitrary else None), ""]
+                         *arbitrary(endpoints, pids, args.repeat,
+                                    set(args.arbitrary.split(",")) if args.arbitrary else None),
+                         ""]
         if not args.skip_warm:
             sections += ["Shipped queries, warm (from the result cache), a new connection "
                          "per request:", "", *warm(endpoints["tipgraph"], args.repeat)]

@@ -43,9 +43,10 @@ from tipgraph.testing import answers_sparql, find_binary, free_port, running, se
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = os.sysconf("SC_PAGE_SIZE")
+HERTZ = os.sysconf("SC_CLK_TCK")
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     """``pid`` and its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -65,7 +66,7 @@ def _tree(pid: int) -> list[int]:
 
 def rss_mb(pid: int) -> float:
     total = 0
-    for member in _tree(pid):
+    for member in process_tree(pid):
         with contextlib.suppress(OSError):  # a process that just ended
             total += int(Path(f"/proc/{member}/statm").read_text().split()[1]) * PAGE
     return total / 2**20
@@ -191,23 +192,24 @@ def main() -> None:
     report(runs, args)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user and system) the processes ``pids`` have used so far."""
+    total = 0
+    for member in pids:
+        with contextlib.suppress(OSError):  # a process that just ended
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / HERTZ
+
+
 def wait_idle(pid: int, limit: float = 600.0) -> None:
     """Wait until ``pid`` and its children use less than a tenth of a core."""
-    def ticks() -> int:
-        total = 0
-        for member in _tree(pid):
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
-        return total
-
-    hertz = os.sysconf("SC_CLK_TCK")
     deadline = time.monotonic() + limit
-    before = ticks()
+    before = cpu_seconds(process_tree(pid))
     while time.monotonic() < deadline:
         time.sleep(2.0)
-        after = ticks()
-        if (after - before) / hertz / 2.0 < 0.1:
+        after = cpu_seconds(process_tree(pid))
+        if (after - before) / 2.0 < 0.1:
             return
         before = after
 
