@@ -8,6 +8,7 @@ resource page embeds goes through ``tojson``, which escapes ``<``, ``>`` and
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 import threading
@@ -122,6 +123,11 @@ def _read_indexes(app: Flask, build: Build) -> bool:
     indexes = read_indexes(build.file(INDEX_FILE))
     if indexes is None:
         return False
+    # the index lives as long as the build is served and holds no cycles: out of the
+    # collector's sight, a later full collection does not walk its million objects again
+    # (140 ms at 100,000 publications, in whichever request it falls on)
+    gc.collect()
+    gc.freeze()
     with app.app_context():
         cache = current_app.extensions.setdefault("tipgraph.catalogue",
                                                   BuildCache(load_catalogue))
@@ -152,6 +158,8 @@ def _open_at_start(state: BlueprintSetupState) -> None:
         build = service.current()
         with app.app_context():
             warm(build)
+            for name in ("home.html", "browse.html", "resource.html"):
+                app.jinja_env.get_template(name)  # compiled now, not on a first page
     except Exception:  # the first request opens it again, and says what is wrong
         app.logger.exception("could not open the current build at start-up")
 
