@@ -145,6 +145,9 @@ def _unpacked(packed: tuple[dict[str, int], list[str], array, array]
     return index
 
 
+_NOT_BLANK = (URIRef, Literal)
+
+
 class TriplesSource:
     """A :class:`~tipgraph.web.catalogue.Source` over the triples a build holds: rdflib
     terms, as the build's reasoned closure has them, grouped by property once.
@@ -156,6 +159,7 @@ class TriplesSource:
 
     def __init__(self, triples: Iterable[Triple] = ()) -> None:
         self._by_property: dict[Node, list[Triple]] = {}
+        self._by_object: dict[str, dict[str, list[str]]] = {}
         self.add(triples)
 
     def add(self, triples: Iterable[Triple]) -> None:
@@ -165,27 +169,44 @@ class TriplesSource:
             if found is None:
                 by_property[triple[1]] = found = []
             found.append(triple)  # the triple itself: no new tuple per pair
+        self._by_object.clear()
 
     def _triples(self, prop: str) -> list[Triple]:
         return self._by_property.get(URIRef(prop), [])
 
     def pairs(self, prop: str, value: str | None = None) -> Iterator[tuple[str, str]]:
+        if value is not None:  # rdf:type, asked once per class: grouped by class once
+            return ((s, value) for s in self._subjects(prop).get(value, ()))
+        return self._pairs(prop)
+
+    def _pairs(self, prop: str) -> Iterator[tuple[str, str]]:
         text = str.__str__
         for s, _, o in self._triples(prop):
-            if not isinstance(s, URIRef) or isinstance(o, BNode):
-                continue
-            if value is None:
+            # the exact classes first: isinstance goes through rdflib's ABCs, 10 times slower
+            if (type(s) is URIRef or isinstance(s, URIRef)) and type(o) is not BNode \
+                    and (type(o) in _NOT_BLANK or not isinstance(o, BNode)):
                 yield text(s), text(o)
-            elif isinstance(o, URIRef) and text(o) == value:
-                yield text(s), value
+
+    def _subjects(self, prop: str) -> dict[str, list[str]]:
+        """object IRI -> the subjects having it (``prop`` triples between IRIs)."""
+        found = self._by_object.get(prop)
+        if found is None:
+            found = self._by_object[prop] = {}
+            text = str.__str__
+            for s, _, o in self._triples(prop):
+                if (type(s) is URIRef or isinstance(s, URIRef)) and (type(o) is URIRef
+                                                              or isinstance(o, URIRef)):
+                    found.setdefault(text(o), []).append(text(s))
+        return found
 
     def literals(self, prop: str) -> Iterator[tuple[str, str, str | None, str | None]]:
         text = str.__str__
         for s, _, o in self._triples(prop):
-            if not isinstance(s, URIRef) or not isinstance(o, Literal):
+            if not (type(s) is URIRef or isinstance(s, URIRef)) \
+                    or not (type(o) is Literal or isinstance(o, Literal)):
                 continue
-            language = o.language
-            datatype = o.datatype
+            language = o.language  # type: ignore[union-attr]
+            datatype = o.datatype  # type: ignore[union-attr]
             yield (text(s), text(o), language,
                    None if language or datatype is None or datatype == XSD.string
                    else text(datatype))
