@@ -350,8 +350,10 @@ def init_app(app: Flask) -> None:
         cache = ResultCache(int(megabytes * 1024 * 1024), config["result_cache_dir"] or None)
         app.extensions["tipgraph.result_cache"] = cache
         service = app.extensions["tipgraph"]
-        app.wsgi_app = Replay(app.wsgi_app, cache,  # type: ignore[method-assign]
-                              lambda: service.current().id,
+        # /sparql's fast path knows the build from one readlink (Service.current resolves)
+        current = getattr(app.wsgi_app, "current_build_id", None) or \
+            (lambda: service.current().id)
+        app.wsgi_app = Replay(app.wsgi_app, cache, current,  # type: ignore[method-assign]
                               max_body=int(config["max_request_bytes"]))
 
 

@@ -438,6 +438,10 @@ class FastPath:
             return None
         return queries[0], params, build
 
+    def current_build_id(self) -> str:
+        """The id of the build in service (for :class:`Replay`)."""
+        return self._current_build().id
+
     def _current_build(self) -> Build:
         """The build in service, as :meth:`Service.current` says.
 
