@@ -138,3 +138,19 @@ def test_a_form_body_is_still_readable_by_the_view(app: Flask, views: list[str])
                                       headers={"Accept": "text/html"})
     assert response.status_code == 200 and b"true" in response.get_data().lower()
     assert views == ["view"]
+
+
+def test_a_failure_is_a_plain_500_as_through_the_view(app: Flask, views: list[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipgraph.store.embedded import OxigraphStore
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("/srv/secret/path went away")
+
+    monkeypatch.setattr(OxigraphStore, "answer", broken)
+    client = app.test_client()
+    fast, whole = _both(client, client.get, path="/sparql",
+                        query_string={"query": "ASK { ?s ?p ?o }"}, headers={"Accept": JSON})
+    assert fast.status_code == 500 and b"secret" not in fast.get_data()
+    _same(fast, whole)
+    assert views == ["view"]

@@ -41,6 +41,7 @@ from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryEngine, QueryErr
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import caching_headers, conditional
 from tipgraph.web.cors import EXPOSED_HEADERS
+from tipgraph.web.errors import plain_page
 from tipgraph.web.result_cache import REPLAYABLE, get_result_cache
 from tipgraph.web.service import Build, Service
 
@@ -523,9 +524,16 @@ class FastPath:
                               f"{error.title}: {error.message}\n".encode())
         except TipgraphError as error:
             message = f"No build in service: {redact_paths(str(error))}\n"
-            return self._send(start_response, "503 Service Unavailable",
+            return self._send(start_response, f"503 {_reason(503)}",
                               [("Content-Type", "text/plain; charset=utf-8"),
                                ("Vary", "Accept")], message.encode())
+        except Exception:  # as Flask does: logged with its traceback, a plain page says so
+            self.app.logger.exception("Exception on /sparql [%s]", environ.get("REQUEST_METHOD"))
+            page = plain_page(500, "Internal error", "Something went wrong on the server "
+                              "while answering this request. It has been logged; please "
+                              "try again later.")
+            return self._send(start_response, f"500 {_reason(500)}",
+                              [("Content-Type", page.content_type)], page.get_data())
         finally:
             slot.__exit__(None, None, None)
         content_type = formats.find(answer.format).content_type
@@ -593,7 +601,8 @@ def _parse_utf8(raw: bytes) -> list[tuple[str, str]]:
 
 
 def _reason(status: int) -> str:
-    return HTTP_STATUS_CODES.get(status, "Error")
+    """The reason phrase werkzeug sends (upper case)."""
+    return HTTP_STATUS_CODES.get(status, "Unknown").upper()
 
 
 def init_app(app: Flask) -> None:
