@@ -6,8 +6,10 @@ open a file. The answers are files in one directory (in shared memory,
 ``/dev/shm``, unless the setting ``result_cache_dir`` names another), so an
 answer computed by one gunicorn worker is served by the others too, and is sent
 with ``sendfile`` without being read into Python at all. The query processes
-write each answer straight into the directory's ``spool/``
+write each large answer straight into the directory's ``spool/``
 (:func:`tipgraph.sparql_engine.write_answer_file`); keeping it is a ``rename``.
+A small answer comes back through the pipe, is sent from memory, and is written
+and renamed once it has been sent (:meth:`ResultCache.keep`).
 
 The name of a kept answer is a digest of the whole :class:`QueryJob` (query
 text, dataset, negotiated formats, limits) under a directory named after the
