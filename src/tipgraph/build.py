@@ -265,15 +265,17 @@ class _IndexWriter:
 
     Forked with the reasoned closure (a plain set the child reads as it was at the fork),
     it groups the triples by property while this process computes the statistics, then
-    is sent the triples those add (down a pipe, read by a thread of the child as they
-    come, so the sender never waits for it). A child that fails, or is left without a
-    parent, writes nothing; :meth:`join` turns a failure into a :class:`TipgraphError`.
+    is sent the triples those add (down a pipe, written by a thread of this process and
+    read by a thread of the child, so that neither waits for the other). A child that
+    fails, or is left without a parent, writes nothing; :meth:`join` turns a failure
+    into a :class:`TipgraphError`.
     """
 
     def __init__(self, target: Path) -> None:
         self.target = target
         self.processes: list[multiprocessing.Process] = []
         self._send: Connection | None = None
+        self._sender: threading.Thread | None = None
 
     def start(self, closure: set[Triple]) -> None:
         context = multiprocessing.get_context("fork")
@@ -286,20 +288,30 @@ class _IndexWriter:
         self._send = send
 
     def send(self, added: list[Triple]) -> None:
-        """The triples added to the closure since the fork (all of them, in one go)."""
-        assert self._send is not None
-        try:
-            self._send.send(added)
-        except OSError:  # the child is gone: join() says how it ended
-            pass
-        finally:
-            self._send.close()  # before other children are forked, which would keep it open
+        """Send the triples added to the closure since the fork (all of them, in one go),
+        from a thread: a pipe holds 64 KiB, and this process must not wait for the child
+        to read the rest when the machine is busy."""
+        connection = self._send
+        assert connection is not None
+
+        def run() -> None:
+            try:
+                connection.send(added)
+            except OSError:  # the child is gone: join() says how it ended
+                pass
+            finally:
+                connection.close()
+
+        self._sender = threading.Thread(target=run, name="send-added", daemon=True)
+        self._sender.start()
 
     def join(self) -> None:
         """Wait for the indexes.
 
         :raises TipgraphError: when the process making them failed
         """
+        if self._sender is not None:
+            self._sender.join()
         for process in self.processes:
             process.join()
             if process.exitcode != 0:
