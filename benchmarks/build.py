@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append, machine
 
-STAGES = ("read", "reconcile", "map", "reason", "statistics", "load", "validate", "dumps")
+STAGES = ("read", "reconcile", "map", "reason", "statistics", "load", "indexes", "validate",
+          "dumps")
 TIPGRAPH = str(Path(sys.executable).with_name("tipgraph"))
 
 

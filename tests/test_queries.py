@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import pyoxigraph
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rdflib import Graph
 
 from tipgraph.build import run_build
 from tipgraph.client import Client, Results
@@ -23,7 +23,6 @@ from tipgraph.queries import (
     parse_query,
     shipped_queries,
 )
-from tipgraph.statistics import statistics_triples
 from tipgraph.synth import synthesize, write_catalogue
 
 T = "https://w3id.org/tipgraph/"
@@ -249,17 +248,8 @@ def test_data_quality_query_is_empty_on_the_consistent_seed(client: Client) -> N
     assert client.run("countries-outside-stated-regions").rows == []
 
 
-def store_with_statistics(turtle: str) -> pyoxigraph.Store:
-    """A store holding ``turtle`` and the statistics a build would publish about it."""
-    graph = Graph().parse(data=turtle, format="turtle")
-    for triple in [*graph, *statistics_triples(list(graph), T)]:
-        graph.add(triple)
-    store = pyoxigraph.Store()
-    store.load(graph.serialize(format="nt"), format=pyoxigraph.RdfFormat.N_TRIPLES)
-    return store
-
-
-def test_data_quality_query_finds_a_country_outside_the_stated_regions() -> None:
+def test_data_quality_query_finds_a_country_outside_the_stated_regions(
+        store_with_statistics: Callable[[str], pyoxigraph.Store]) -> None:
     store = store_with_statistics(f"""
         @prefix tip: <https://w3id.org/tipgraph/ontology#> .
         @prefix dct: <http://purl.org/dc/terms/> .

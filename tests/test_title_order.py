@@ -19,12 +19,11 @@ from typing import Any
 
 import pyoxigraph
 import pytest
-from rdflib import Graph
 
 from tipgraph.build import run_build
 from tipgraph.client import Client, Results
 from tipgraph.queries import get_query, parse_query
-from tipgraph.statistics import statistics_triples, title_key, title_order
+from tipgraph.statistics import title_key, title_order
 from tipgraph.synth import synthesize, write_catalogue
 
 T = "https://w3id.org/tipgraph/"
@@ -338,19 +337,10 @@ def test_every_publication_has_one_key_its_place_in_title_order(synthetic: Clien
     assert keyed == [{"n": 400}]  # nothing but the publications has one
 
 
-def _store(turtle: str) -> Client:
-    """A store holding ``turtle`` with the statistics and sort keys a build would add."""
-    graph = Graph().parse(data=turtle, format="turtle")
-    for triple in [*graph, *statistics_triples(list(graph), T)]:
-        graph.add(triple)
-    store = pyoxigraph.Store()
-    store.load(graph.serialize(format="nt"), format=pyoxigraph.RdfFormat.N_TRIPLES)
-    return Client(store=store)
-
-
-def test_titles_differing_by_case_are_listed_case_insensitively() -> None:
+def test_titles_differing_by_case_are_listed_case_insensitively(
+        store_with_statistics: Callable[[str], pyoxigraph.Store]) -> None:
     # the old queries put every capital before every small letter ("Zebra" < "apple")
-    client = _store(f"""
+    client = Client(store=store_with_statistics(f"""
         @prefix tip: <https://w3id.org/tipgraph/ontology#> .
         @prefix dct: <http://purl.org/dc/terms/> .
         @prefix gn: <https://www.geonames.org/ontology#> .
@@ -364,7 +354,7 @@ def test_titles_differing_by_case_are_listed_case_insensitively() -> None:
             gn:parentFeature <{T}place/wca> .
         <{T}place/wca> a tip:Region ; skos:prefLabel "West and Central Africa"@en .
         <{T}place/car> a tip:Region ; skos:prefLabel "the Caribbean"@en .
-    """)
+    """))
     listed = [row["publication"] for row in client.run("publications-without-author").rows]
     assert listed == [T + "a", T + "b", T + "z"]
     old = [row["publication"] for row in run_old(client, "publications-without-author", {}).rows]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from tipgraph.synth import synthesize, write_catalogue
 from tipgraph.web import create_app, pages
 from tipgraph.web.catalogue import StoreSource, load_catalogue
 from tipgraph.web.documents import index_labels
-from tipgraph.web.indexes import FORMAT, INDEX_FILE, read_indexes, write_indexes
+from tipgraph.web.indexes import FORMAT, INDEX_FILE, read_indexes
 
 BASE = "https://w3id.org/tipgraph/"
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,27 +59,13 @@ def build_copy(seed_build_dir: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def retitle(build_dir: Path, title: str) -> tuple[str, str]:
-    """Give the first publication of the build's index file another title, there only (the
-    store keeps its own): a page showing it was served from the file. Returns its URI and
-    the path of a node it links to."""
-    path = build_dir / "current" / INDEX_FILE
-    indexes = read_indexes(path)
-    assert indexes is not None
-    uri = indexes.catalogue.uris[0]
-    _, year, links = indexes.catalogue.shown[0]
-    indexes.catalogue.shown[0] = (title, year, links)
-    indexes.labels.titles[uri] = (title, *indexes.labels.titles[uri][1:])
-    write_indexes(indexes, path)
-    return uri, links[0].uri.removeprefix(BASE)
-
-
 def _no_threads(*args: object, **kwargs: object) -> None:
     raise AssertionError("a worker with the index file made its indexes in a thread")
 
 
 def test_a_worker_serves_browse_and_documents_from_the_file(
-        build_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        build_copy: Path, monkeypatch: pytest.MonkeyPatch,
+        retitle: Callable[[Path, str], tuple[str, str]]) -> None:
     uri, linked = retitle(build_copy, "Zz from the index file")
     monkeypatch.setattr(pages.threading, "Thread", _no_threads)
     client: FlaskClient = create_app({"build_dir": str(build_copy)}).test_client()
@@ -93,7 +80,8 @@ def test_a_worker_serves_browse_and_documents_from_the_file(
 
 
 def test_a_file_of_another_format_is_set_aside_with_a_warning(
-        build_copy: Path, caplog: pytest.LogCaptureFixture) -> None:
+        build_copy: Path, caplog: pytest.LogCaptureFixture,
+        retitle: Callable[[Path, str], tuple[str, str]]) -> None:
     retitle(build_copy, "Zz from the index file")
     path = build_copy / "current" / INDEX_FILE
     body = path.read_bytes()[len(FORMAT):]

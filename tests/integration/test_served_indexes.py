@@ -8,32 +8,24 @@ from indexes the worker made out of the store.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from tipgraph.web.indexes import INDEX_FILE, read_indexes, write_indexes
 
 BASE = "https://w3id.org/tipgraph/"
 TITLE = "Zz the title in the index file"
 
 
 @pytest.fixture(scope="module")
-def retitled(seed_build_dir: Path, tmp_path_factory: pytest.TempPathFactory
-             ) -> tuple[Path, str, str]:
+def retitled(seed_build_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+             retitle: Callable[[Path, str], tuple[str, str]]) -> tuple[Path, str, str]:
     """A copy of the seed build whose index file retitles a publication: (build, the
     publication's URI, the path of a node it links to)."""
     copy = tmp_path_factory.mktemp("served-indexes") / "build"
     shutil.copytree(seed_build_dir, copy, symlinks=True)
-    path = copy / "current" / INDEX_FILE
-    indexes = read_indexes(path)
-    assert indexes is not None
-    uri = indexes.catalogue.uris[0]
-    _, year, links = indexes.catalogue.shown[0]
-    indexes.catalogue.shown[0] = (TITLE, year, links)
-    indexes.labels.titles[uri] = (TITLE, *indexes.labels.titles[uri][1:])
-    write_indexes(indexes, path)
-    return copy, uri, links[0].uri.removeprefix(BASE)
+    uri, linked = retitle(copy, TITLE)
+    return copy, uri, linked
 
 
 def test_a_served_build_answers_browse_and_documents_from_its_file(
