@@ -52,7 +52,9 @@ from tipgraph.web.service import Build, Service
 bp = Blueprint("sparql", __name__)
 
 _FORMAT_PARAMS = ("format", "output", "results")  # SPARQLWrapper sends all three
-_POST_TYPES = ("application/x-www-form-urlencoded", "application/sparql-query")
+_FORM = "application/x-www-form-urlencoded"
+_SPARQL_QUERY = "application/sparql-query"
+_POST_TYPES = (_FORM, _SPARQL_QUERY)
 _engine_lock = threading.Lock()
 
 
@@ -105,34 +107,64 @@ def _protocol_params() -> MultiDict[str, str]:
 
 def _read_protocol_params() -> MultiDict[str, str]:
     config = current_app.config["TIPGRAPH"]
-    if len(request.query_string) > config["max_request_bytes"]:
-        abort(_error(414, "Request too long", "the query string is longer than "
-                     f"{config['max_request_bytes']} bytes (setting max_request_bytes); "
-                     "POST the query instead."))
-    params: MultiDict[str, str] = MultiDict(request.args)
-    if request.method == "POST":
-        media_type = request.mimetype
+    media_type, options = request.mimetype, request.mimetype_params
+    try:
+        body = request.get_data(cache=True) if request.method == "POST" else b""
+        return protocol_params(request.method, request.query_string, media_type,
+                               options.get("charset"), body, config["max_request_bytes"])
+    except Refused as refused:
+        abort(_error(refused.status, refused.title, refused.message))
+
+
+class Refused(Exception):
+    """A protocol request the endpoint refuses, with the status and words to say so."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.title, self.message = status, title, message
+
+
+def protocol_params(method: str, query_string: bytes, media_type: str, charset: str | None,
+                    body: bytes, max_bytes: int) -> MultiDict[str, str]:
+    """The protocol parameters of a request, from its URL and, for a POST, its body: the
+    one reading of a request both the view and :class:`FastPath` use.
+
+    >>> protocol_params("GET", b"query=ASK+%7B%7D&format=json", "", None, b"", 1000)
+    MultiDict([('query', 'ASK {}'), ('format', 'json')])
+
+    :raises Refused: for an update, a wrong media type or charset, bytes that are not
+        UTF-8, a query string over ``max_bytes``
+    """
+    if len(query_string) > max_bytes:
+        raise Refused(414, "Request too long", "the query string is longer than "
+                      f"{max_bytes} bytes (setting max_request_bytes); POST the query instead.")
+    pairs = _decoded(_parse_utf8, query_string, "the query string")
+    if method == "POST":
         if media_type == "application/sparql-update":
-            abort(_error(403, "SPARQL Update refused", READ_ONLY))
-        if media_type == "application/x-www-form-urlencoded":
-            for name, value in request.form.items(multi=True):
-                params.add(name, value)
-        elif media_type == "application/sparql-query":
-            charset = request.mimetype_params.get("charset", "utf-8").lower()
-            if charset not in ("utf-8", "utf8"):
-                abort(_error(415, "Unsupported media type", f"a query must be sent in UTF-8, "
-                             f"not {charset}."))
-            try:
-                params.add("query", request.get_data().decode("utf-8"))
-            except UnicodeDecodeError:
-                abort(_error(400, "Malformed request", "the query is not valid UTF-8."))
+            raise Refused(403, "SPARQL Update refused", READ_ONLY)
+        if media_type == _FORM:
+            pairs += _decoded(_parse_utf8, body, "the form body")
+        elif media_type == _SPARQL_QUERY:
+            encoding = (charset or "utf-8").lower()
+            if encoding not in ("utf-8", "utf8"):
+                raise Refused(415, "Unsupported media type",
+                              f"a query must be sent in UTF-8, not {encoding}.")
+            pairs.append(("query", _decoded(bytes.decode, body, "the query")))
         else:
             sent = media_type or "no Content-Type"
-            abort(_error(415, "Unsupported media type", f"POST a query as "
-                         f"{' or '.join(_POST_TYPES)}, not {sent}."))
+            raise Refused(415, "Unsupported media type",
+                          f"POST a query as {' or '.join(_POST_TYPES)}, not {sent}.")
+    params = MultiDict(pairs)
     if params.getlist("update"):
-        abort(_error(403, "SPARQL Update refused", READ_ONLY))
+        raise Refused(403, "SPARQL Update refused", READ_ONLY)
     return params
+
+
+def _decoded(decode: Callable[[bytes], Any], raw: bytes, what: str) -> Any:
+    try:
+        return decode(raw)
+    except UnicodeDecodeError:
+        raise Refused(400, "Malformed request", f"{what} is not valid UTF-8.") from None
 
 
 def _choose(params: MultiDict[str, str], kind: formats.Kind, accept: str | None
@@ -369,9 +401,6 @@ def health() -> Response:
 #: Request headers that make a request conditional: answered by the view (304, 206).
 _CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH",
                 "HTTP_IF_UNMODIFIED_SINCE", "HTTP_RANGE")
-_FORM = "application/x-www-form-urlencoded"
-_SPARQL_QUERY = "application/sparql-query"
-
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -421,17 +450,12 @@ class FastPath:
         if not self.any_origin and environ.get("HTTP_ORIGIN"):
             return None  # an origin to check against the list: cors.py decides
         raw = environ.get("QUERY_STRING", "").encode("latin-1")  # as werkzeug reads it
-        pairs: list[tuple[str, str]] = []
         try:
-            if raw:
-                if len(raw) > self.max_bytes:
-                    return None
-                pairs = _parse_utf8(raw)
-            if method == "POST" and not self._read_body(environ, pairs):
-                return None
-            params = MultiDict(pairs)
+            media_type, charset, body = self._read_body(environ) if method == "POST" else \
+                ("", None, b"")
+            params = protocol_params(method, raw, media_type, charset, body, self.max_bytes)
             queries = params.getlist("query")
-            if len(queries) != 1 or "update" in params:
+            if len(queries) != 1:
                 return None
             # the brackets counted bound the nesting: most queries need no lexer
             if sum(map(queries[0].count, "{([")) > self.max_depth:
@@ -439,7 +463,7 @@ class FastPath:
             check_graph_iris(params.getlist("default-graph-uri")
                              + params.getlist("named-graph-uri"))
             build = self._current_build()
-        except (TipgraphError, ValueError):  # QueryError, not UTF-8: the whole way says
+        except (TipgraphError, Refused, _ReadByTheView):  # the whole way says why
             return None
         return queries[0], params, build
 
@@ -468,31 +492,26 @@ class FastPath:
             self._last = (target, build)  # another thread opens the new one
         return build
 
-    def _read_body(self, environ: dict[str, Any], pairs: list[tuple[str, str]]) -> bool:
-        """Add the body's parameters to ``pairs``; False for a body the view should read."""
-        media_type, _, options = environ.get("CONTENT_TYPE", "").partition(";")
-        media_type = media_type.strip().lower()
+    def _read_body(self, environ: dict[str, Any]) -> tuple[str, str | None, bytes]:
+        """A POST's media type, charset and body, read here when it is plain (a length
+        given and within the limit).
+
+        :raises _ReadByTheView: for a body werkzeug should read (chunked, too long ...)
+        """
+        content_type = environ.get("CONTENT_TYPE", "")
+        media_type, options = parse_options_header(content_type)
+        media_type = media_type.lower()
         if media_type not in (_FORM, _SPARQL_QUERY) or environ.get("HTTP_TRANSFER_ENCODING"):
-            return False
+            raise _ReadByTheView
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return False
+            raise _ReadByTheView from None
         if length > self.max_bytes:
-            return False
-        data = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(data)  # for the view, should it read it
-        if media_type == _FORM:
-            pairs += _parse_utf8(data)
-            return True
-        if options and parse_options_header(environ["CONTENT_TYPE"])[1].get(
-                "charset", "utf-8").lower() not in ("utf-8", "utf8"):
-            return False
-        try:
-            pairs.append(("query", data.decode("utf-8")))
-        except UnicodeDecodeError:
-            return False
-        return True
+            raise _ReadByTheView
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)  # for the view, should it read it
+        return media_type, options.get("charset"), body
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any],
                 query: str, params: MultiDict[str, str], build: Build) -> Iterable[bytes]:
@@ -568,6 +587,10 @@ class FastPath:
             headers += [("Access-Control-Allow-Origin", "*"),
                         ("Access-Control-Expose-Headers", EXPOSED_HEADERS)]
         return headers
+
+
+class _ReadByTheView(Exception):
+    """A request :class:`FastPath` leaves to the view."""
 
 
 class _ThenKeep:
