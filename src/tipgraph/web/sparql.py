@@ -457,9 +457,7 @@ class FastPath:
             queries = params.getlist("query")
             if len(queries) != 1:
                 return None
-            # the brackets counted bound the nesting: most queries need no lexer
-            if sum(map(queries[0].count, "{([")) > self.max_depth:
-                check_query(queries[0], max_depth=self.max_depth)
+            check_query(queries[0], max_depth=self.max_depth)
             check_graph_iris(params.getlist("default-graph-uri")
                              + params.getlist("named-graph-uri"))
             build = self._current_build()
