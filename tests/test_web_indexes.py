@@ -14,13 +14,20 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from rdflib.compare import isomorphic
 
 from tipgraph.build import run_build
 from tipgraph.errors import TipgraphError
 from tipgraph.store import OxigraphStore
 from tipgraph.synth import synthesize, write_catalogue
-from tipgraph.web import create_app, pages
+from tipgraph.web import create_app, dataset, get_build, pages
 from tipgraph.web.catalogue import StoreSource, load_catalogue
+from tipgraph.web.dataset import (
+    _resource_pages,
+    counts_from_store,
+    dataset_counts,
+    describe_dataset,
+)
 from tipgraph.web.documents import index_labels
 from tipgraph.web.indexes import FORMAT, INDEX_FILE, read_indexes
 
@@ -128,10 +135,52 @@ def test_an_index_process_left_without_its_build_writes_nothing(seed_build_dir: 
     other = multiprocessing.Pipe(duplex=False)[1]
     send.close()
     with pytest.raises(SystemExit, match="stopped before"):
-        _write_indexes(closure, receive, other, tmp_path, os.getppid())
+        _write_indexes(closure, receive, other, tmp_path, BASE, os.getppid())
     # the build died after it sent them: the indexes are made but not written
     receive, send = multiprocessing.Pipe(duplex=False)
     send.send([])
     with pytest.raises(SystemExit, match="is gone"):
-        _write_indexes(closure, receive, send, tmp_path, os.getpid())
+        _write_indexes(closure, receive, send, tmp_path, BASE, os.getpid())
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("build", ["seed_build_dir", "synthetic_build_dir"])
+def test_the_description_the_build_counted_is_the_one_sparql_counts(
+        request: pytest.FixtureRequest, build: str) -> None:
+    """The counts and pages the file holds are what the store says: the description made
+    from either is the same graph."""
+    build_dir = request.getfixturevalue(build)
+    written = read_indexes(build_dir / "current" / INDEX_FILE)
+    assert written is not None
+    store = OxigraphStore.open(build_dir / "current" / "store")
+    counted = counts_from_store(store, BASE)
+    assert written.counts == counted
+    assert written.counts.example is not None and written.counts.classes
+    app = create_app({"build_dir": str(build_dir)})
+    with app.test_request_context("/dataset"):
+        served = get_build()
+        assert isomorphic(describe_dataset(served, "http://localhost/", written.counts),
+                          describe_dataset(served, "http://localhost/", counted))
+        assert dataset_counts(served) == counted  # the file's, in the view
+        assert written.page_paths() == sorted(_resource_pages(served))  # the file's too
+    scanned = {row["s"].value.removeprefix(BASE).split("#")[0] + ".html" for row in store.query(
+        f'SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(STRSTARTS(STR(?s), "{BASE}")) }}')}
+    assert written.page_paths() == sorted(path for path in scanned if "/" in path)
+
+
+def test_a_worker_describes_the_dataset_from_the_file_without_counting(
+        build_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_counting(*args: object) -> None:
+        raise AssertionError("the description was counted over the store")
+
+    with_file = create_app({"build_dir": str(build_copy)}).test_client().get("/dataset.ttl")
+    assert with_file.status_code == 200
+    monkeypatch.setattr(dataset, "counts_from_store", no_counting)
+    client = create_app({"build_dir": str(build_copy)}).test_client()
+    assert client.get("/dataset.ttl").data == with_file.data
+    assert client.get("/sitemap.xml").status_code == 200
+    # without the file, the store is counted and scanned
+    monkeypatch.undo()
+    (build_copy / "current" / INDEX_FILE).unlink()
+    client = create_app({"build_dir": str(build_copy)}).test_client()
+    assert client.get("/dataset.ttl").data == with_file.data

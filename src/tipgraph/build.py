@@ -117,7 +117,7 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
     dumps: list[multiprocessing.Process] = []
-    indexes = _IndexWriter(target)
+    indexes = _IndexWriter(target, base)
     try:
         triples, mapped, published = _make_triples(sources, base, build_dir, report, progress,
                                                    indexes)
@@ -271,8 +271,9 @@ class _IndexWriter:
     into a :class:`TipgraphError`.
     """
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, base: str) -> None:
         self.target = target
+        self.base = base
         self.processes: list[multiprocessing.Process] = []
         self._send: Connection | None = None
         self._sender: threading.Thread | None = None
@@ -281,7 +282,8 @@ class _IndexWriter:
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_write_indexes, name="indexes", daemon=True,
-                                  args=(closure, receive, send, self.target, os.getpid()))
+                                  args=(closure, receive, send, self.target, self.base,
+                                        os.getpid()))
         process.start()
         receive.close()
         self.processes.append(process)
@@ -320,7 +322,7 @@ class _IndexWriter:
 
 
 def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, target: Path,
-                   parent: int) -> None:
+                   base: str, parent: int) -> None:
     """In the child: group ``closure`` by property, take in the triples the parent added,
     make the indexes and write them to ``target/indexes.pickle``."""
     from tipgraph.web.indexes import INDEX_FILE, TriplesSource, make_indexes, write_indexes
@@ -338,8 +340,9 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
     taker.join()
     if not added:
         raise SystemExit("the build stopped before the statistics were made: no indexes")
-    source.add(added[0])
-    indexes = make_indexes(source)
+    # the triples the closure has already are not added twice: the counts count the set
+    source.add(t for t in dict.fromkeys(added[0]) if t not in closure)
+    indexes = make_indexes(source, base if base.endswith(("/", "#")) else base + "/")
     if os.getppid() != parent:
         raise SystemExit("the build is gone: its indexes are not written")
     write_indexes(indexes, target / INDEX_FILE)

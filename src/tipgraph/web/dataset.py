@@ -9,16 +9,19 @@ harvester fetches them only when a new build has been switched in.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, abort, request, send_file
+from flask import Blueprint, Flask, Response, abort, current_app, request, send_file
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 
 from tipgraph.formats import Format, negotiate
 from tipgraph.namespaces import DCT, PREFIXES, RDF, RDFS, XSD, bind_prefixes
+from tipgraph.store import GraphStore, OxigraphStore
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import MAX_AGE, conditional, etag_for
 from tipgraph.web.documents import Document, from_rdflib, serialize
+from tipgraph.web.indexes import INDEX_FILE, BuildIndexes, DatasetCounts
 from tipgraph.web.service import Build
 
 bp = Blueprint("dataset", __name__)
@@ -71,14 +74,81 @@ class _Descriptions:
 _descriptions = _Descriptions()
 
 
-def _count(build: Build, query: str) -> int:
-    return int(next(iter(build.store.query(query)))["n"].value)
+@dataclass(frozen=True)
+class _Served:
+    """What the dataset's views take from the index file of the build a worker serves."""
+
+    build_id: str
+    counts: DatasetCounts
+    pages: str  # BuildIndexes.pages
 
 
-def describe_dataset(build: Build, root: str) -> Graph:
-    """VoID and DCAT for ``build``, with its services and dumps under ``root``."""
+def serve_dataset(app: Flask, build: Build, indexes: BuildIndexes) -> None:
+    """Have the views of ``app`` describe ``build`` and list its pages from ``indexes``,
+    read from its file (called where the worker reads it, :mod:`tipgraph.web.pages`)."""
+    app.extensions["tipgraph.dataset"] = _Served(build.id, indexes.counts, indexes.pages)
+
+
+def _served(build: Build) -> _Served | None:
+    """The file's counts and pages for ``build``; None for a build without them (a remote
+    store, an older build), described and listed from its store."""
+    from tipgraph.web.pages import warm
     from tipgraph.web.resources import base_of
 
+    if not isinstance(build.store, OxigraphStore) or not build.file(INDEX_FILE).is_file():
+        return None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    served = app.extensions.get("tipgraph.dataset")
+    if served is None or served.build_id != build.id:
+        warm(build)  # reads the file, unless this worker has already tried
+        served = app.extensions.get("tipgraph.dataset")
+    if served is None or served.build_id != build.id or served.counts.base != base_of(build):
+        return None
+    return served
+
+
+def dataset_counts(build: Build) -> DatasetCounts:
+    """The counts of ``build``'s description: those the build wrote in its index file
+    (read when the worker opened the build), or else counted by SPARQL over its store (a
+    remote store, a build made before the file held them): 15 s at 100,000 publications,
+    once per worker and build."""
+    from tipgraph.web.resources import base_of
+
+    served = _served(build)
+    if served is not None:
+        return served.counts
+    return counts_from_store(build.store, base_of(build))
+
+
+def counts_from_store(store: GraphStore, base: str) -> DatasetCounts:
+    """The counts of the description, by SPARQL over ``store``."""
+    def count(query: str) -> int:
+        return int(next(iter(store.query(query)))["n"].value)
+
+    in_space = f'FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{base}"))'
+    classes = {row["c"].value: int(row["n"].value) for row in store.query(
+        "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c FILTER(isIRI(?c)) } GROUP BY ?c")}
+    properties = {row["p"].value: int(row["n"].value) for row in store.query(
+        "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p")}
+    example = next(iter(store.query(
+        f"SELECT ?s WHERE {{ ?s a <{PREFIXES['tip']}Publication> FILTER(isIRI(?s)) }} "
+        "ORDER BY ?s LIMIT 1")), None)
+    return DatasetCounts(
+        base=base, triples=count("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"),
+        entities=count(f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s ?p ?o {in_space} }}"),
+        distinct_subjects=count("SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o }"),
+        distinct_objects=count("SELECT (COUNT(DISTINCT ?o) AS ?n) WHERE { ?s ?p ?o }"),
+        classes=dict(sorted(classes.items())), properties=dict(sorted(properties.items())),
+        example=None if example is None else example["s"].value)
+
+
+def describe_dataset(build: Build, root: str, counts: DatasetCounts | None = None) -> Graph:
+    """VoID and DCAT for ``build``, with its services and dumps under ``root``; its counts
+    are ``counts`` (by default :func:`dataset_counts`)."""
+    from tipgraph.web.resources import base_of
+
+    if counts is None:
+        counts = dataset_counts(build)
     base = base_of(build)
     settings = get_service().settings
     graph = bind_prefixes(Graph(), base)
@@ -103,43 +173,28 @@ def describe_dataset(build: Build, root: str) -> Graph:
     add((ds, DCT.identifier, Literal(build.id)))
     add((ds, VOID.uriSpace, Literal(base)))
     add((ds, VOID.sparqlEndpoint, URIRef(root + "sparql")))
-    in_space = f'FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{base}"))'
-    add((ds, VOID.triples, _literal(_count(build, "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"))))
-    add((ds, VOID.entities, _literal(_count(
-        build, f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s ?p ?o {in_space} }}"))))
-    add((ds, VOID.distinctSubjects, _literal(_count(
-        build, "SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s ?p ?o }"))))
-    add((ds, VOID.distinctObjects, _literal(_count(
-        build, "SELECT (COUNT(DISTINCT ?o) AS ?n) WHERE { ?s ?p ?o }"))))
-    used: set[str] = set()
-    classes = build.store.query(
-        "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c } GROUP BY ?c ORDER BY ?c")
-    count = 0
-    for row in classes:
-        count += 1
+    add((ds, VOID.triples, _literal(counts.triples)))
+    add((ds, VOID.entities, _literal(counts.entities)))
+    add((ds, VOID.distinctSubjects, _literal(counts.distinct_subjects)))
+    add((ds, VOID.distinctObjects, _literal(counts.distinct_objects)))
+    for cls, n in counts.classes.items():
         part = BNode()
         add((ds, VOID.classPartition, part))
-        add((part, VOID["class"], URIRef(row["c"].value)))
-        add((part, VOID.entities, _literal(int(row["n"].value))))
-        used.add(row["c"].value)
-    add((ds, VOID.classes, _literal(count)))
-    count = 0
-    for row in build.store.query(
-            "SELECT ?p (COUNT(*) AS ?n) WHERE { ?s ?p ?o } GROUP BY ?p ORDER BY ?p"):
-        count += 1
+        add((part, VOID["class"], URIRef(cls)))
+        add((part, VOID.entities, _literal(n)))
+    add((ds, VOID.classes, _literal(len(counts.classes))))
+    for prop, n in counts.properties.items():
         part = BNode()
         add((ds, VOID.propertyPartition, part))
-        add((part, VOID.property, URIRef(row["p"].value)))
-        add((part, VOID.triples, _literal(int(row["n"].value))))
-        used.add(row["p"].value)
-    add((ds, VOID.properties, _literal(count)))
+        add((part, VOID.property, URIRef(prop)))
+        add((part, VOID.triples, _literal(n)))
+    add((ds, VOID.properties, _literal(len(counts.properties))))
+    used = {*counts.classes, *counts.properties}
     for prefix, namespace in sorted(PREFIXES.items()):
         if prefix not in ("rdf", "xsd") and any(term.startswith(namespace) for term in used):
             add((ds, VOID.vocabulary, URIRef(namespace)))
-    example = next(iter(build.store.query(
-        f"SELECT ?s WHERE {{ ?s a <{PREFIXES['tip']}Publication> }} ORDER BY ?s LIMIT 1")), None)
-    if example is not None:
-        add((ds, VOID.exampleResource, URIRef(example["s"].value)))
+    if counts.example is not None:
+        add((ds, VOID.exampleResource, URIRef(counts.example)))
     _distributions(graph, build, ds, root)
     catalog = URIRef(f"{ds}#catalog")
     add((catalog, RDF.type, DCAT.Catalog))
@@ -251,28 +306,91 @@ def dump(name: str) -> Response:
                      max_age=MAX_AGE, download_name=name)
 
 
-@bp.route("/sitemap.xml")
-def sitemap() -> Response:
-    """Every HTML page: home, browse, the query page, the description, each resource."""
+#: The most URLs one sitemap lists (the sitemaps.org protocol's limit, 50,000 URLs and
+#: 50 MB): a build with more pages is listed by a sitemap index of parts of this size.
+SITEMAP_URLS = 50_000
+#: The pages of the site besides the resources'.
+SITE_PAGES = ("", "browse", "query", "dataset.html", "ontology.html")
+_SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+
+class _PagePaths:
+    """Every HTML page's path, sorted, for the build in service: from the index file, or
+    else a scan of the store's subjects (7 s at 100,000 publications), kept per worker."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._paths: tuple[str, list[str]] | None = None
+
+    def get(self, build: Build) -> list[str]:
+        found = self._paths
+        if found is None or found[0] != build.id:
+            with self._lock:
+                found = self._paths
+                if found is None or found[0] != build.id:
+                    found = self._paths = (build.id, sorted({*SITE_PAGES, *_resource_pages(build)}))
+        return found[1]
+
+
+_page_paths = _PagePaths()
+
+
+def _resource_pages(build: Build) -> list[str]:
     from tipgraph.web.resources import base_of
 
-    build = get_build()
-    root = public_root()
+    served = _served(build)
+    if served is not None:
+        return served.pages.split("\n") if served.pages else []
     base = base_of(build)
-    paths = {"", "browse", "query", "dataset.html", "ontology.html"}
     rows = build.store.query(
         f'SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{base}"))'
         " }")
-    for row in rows:
-        path = row["s"].value[len(base):].split("#", 1)[0]
-        if "/" in path:
-            paths.add(path + ".html")
+    paths = (row["s"].value[len(base):].split("#", 1)[0] for row in rows)
+    return [path + ".html" for path in paths if "/" in path]
+
+
+@bp.route("/sitemap.xml")
+def sitemap() -> Response:
+    """Every HTML page: home, browse, the query page, the description, each resource; as a
+    sitemap index of parts (``/sitemap-1.xml``, ...) when they are more than one sitemap
+    may list (:data:`SITEMAP_URLS`)."""
+    build = get_build()
+    paths = _page_paths.get(build)
+    if len(paths) <= SITEMAP_URLS:
+        return _urlset(build, paths)
+    root = public_root()
     modified = build.modified.date().isoformat()
-    urls = "".join(f"<url><loc>{escape(root + p)}</loc><lastmod>{modified}</lastmod></url>\n"
-                   for p in sorted(paths))
+    parts = "".join(f"<sitemap><loc>{escape(root)}sitemap-{n}.xml</loc>"
+                    f"<lastmod>{modified}</lastmod></sitemap>\n"
+                    for n in range(1, _parts(paths) + 1))
     body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + urls
-            + "</urlset>\n")
+            f'<sitemapindex xmlns="{_SITEMAP}">\n' + parts + "</sitemapindex>\n")
+    return conditional(Response(body, content_type="application/xml; charset=utf-8"), build)
+
+
+@bp.route("/sitemap-<int:part>.xml")
+def sitemap_part(part: int) -> Response:
+    """Part ``part`` (from 1) of a sitemap too long for one file."""
+    build = get_build()
+    paths = _page_paths.get(build)
+    count = _parts(paths) if len(paths) > SITEMAP_URLS else 0
+    if not 1 <= part <= count:
+        abort(404, f"There is no sitemap part {part}: /sitemap.xml lists "
+              + (f"parts 1 to {count}." if count else "every page itself."))
+    return _urlset(build, paths[(part - 1) * SITEMAP_URLS:part * SITEMAP_URLS])
+
+
+def _parts(paths: list[str]) -> int:
+    return -(-len(paths) // SITEMAP_URLS)
+
+
+def _urlset(build: Build, paths: list[str]) -> Response:
+    root = escape(public_root())
+    modified = build.modified.date().isoformat()
+    urls = "".join(f"<url><loc>{root}{escape(p)}</loc><lastmod>{modified}</lastmod></url>\n"
+                   for p in paths)
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<urlset xmlns="{_SITEMAP}">\n' + urls + "</urlset>\n")
     return conditional(Response(body, content_type="application/xml; charset=utf-8"), build)
 
 

@@ -47,6 +47,7 @@ from tipgraph.web.catalogue import (
     load_catalogue,
     load_statistics,
 )
+from tipgraph.web.dataset import serve_dataset
 from tipgraph.web.documents import Document, label_of, serve_documents, warm_documents
 from tipgraph.web.indexes import INDEX_FILE, read_indexes
 from tipgraph.web.service import Build, Service
@@ -133,6 +134,7 @@ def _read_indexes(app: Flask, build: Build) -> bool:
                                                   BuildCache(load_catalogue))
         cache.put(build.id, indexes.catalogue.reading(build.store))
         serve_documents(build.id, build.store, indexes.labels, indexes.properties)
+        serve_dataset(app, build, indexes)
         try:
             statistics(build)  # a query of a few thousand nodes: not worth a file of its own
         except Exception:  # the page that needs them will report it
