@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from rdflib import Graph
 from rdflib.compare import isomorphic
 
 from tipgraph.build import run_build
@@ -173,14 +174,15 @@ def test_a_worker_describes_the_dataset_from_the_file_without_counting(
     def no_counting(*args: object) -> None:
         raise AssertionError("the description was counted over the store")
 
-    with_file = create_app({"build_dir": str(build_copy)}).test_client().get("/dataset.ttl")
-    assert with_file.status_code == 200
+    def described() -> Graph:
+        monkeypatch.setattr(dataset, "_descriptions", dataset._Descriptions())  # not cached
+        response = create_app({"build_dir": str(build_copy)}).test_client().get("/dataset.ttl")
+        assert response.status_code == 200
+        return Graph().parse(data=response.data, format="turtle")
+
     monkeypatch.setattr(dataset, "counts_from_store", no_counting)
-    client = create_app({"build_dir": str(build_copy)}).test_client()
-    assert client.get("/dataset.ttl").data == with_file.data
-    assert client.get("/sitemap.xml").status_code == 200
-    # without the file, the store is counted and scanned
-    monkeypatch.undo()
+    with_file = described()
+    # without the file, the store is counted
+    monkeypatch.setattr(dataset, "counts_from_store", counts_from_store)
     (build_copy / "current" / INDEX_FILE).unlink()
-    client = create_app({"build_dir": str(build_copy)}).test_client()
-    assert client.get("/dataset.ttl").data == with_file.data
+    assert len(with_file) > 50 and isomorphic(described(), with_file)

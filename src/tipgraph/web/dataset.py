@@ -316,7 +316,7 @@ _SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 class _PagePaths:
     """Every HTML page's path, sorted, for the build in service: from the index file, or
-    else a scan of the store's subjects (7 s at 100,000 publications), kept per worker."""
+    else a scan of the store's subjects (7 s at 100,000 publications), kept per app."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -332,7 +332,9 @@ class _PagePaths:
         return found[1]
 
 
-_page_paths = _PagePaths()
+def _page_paths(build: Build) -> list[str]:
+    paths: _PagePaths = current_app.extensions.setdefault("tipgraph.sitemap", _PagePaths())
+    return paths.get(build)
 
 
 def _resource_pages(build: Build) -> list[str]:
@@ -355,7 +357,7 @@ def sitemap() -> Response:
     sitemap index of parts (``/sitemap-1.xml``, ...) when they are more than one sitemap
     may list (:data:`SITEMAP_URLS`)."""
     build = get_build()
-    paths = _page_paths.get(build)
+    paths = _page_paths(build)
     if len(paths) <= SITEMAP_URLS:
         return _urlset(build, paths)
     root = public_root()
@@ -372,7 +374,7 @@ def sitemap() -> Response:
 def sitemap_part(part: int) -> Response:
     """Part ``part`` (from 1) of a sitemap too long for one file."""
     build = get_build()
-    paths = _page_paths.get(build)
+    paths = _page_paths(build)
     count = _parts(paths) if len(paths) > SITEMAP_URLS else 0
     if not 1 <= part <= count:
         abort(404, f"There is no sitemap part {part}: /sitemap.xml lists "
