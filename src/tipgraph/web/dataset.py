@@ -1,9 +1,15 @@
 """The dataset's description (VoID + DCAT), its dumps, the sitemap and robots.txt.
 
-The description is computed from the store of the build in service, so its
-counts are what a SPARQL count over the endpoint returns; the dumps are the
-files the build wrote beside its store, served with ranges and validators so a
-harvester fetches them only when a new build has been switched in.
+The description's counts are what a SPARQL count over the endpoint returns: the
+build counts them from the triples it loads into the store and writes them in its
+index file (:class:`~tipgraph.web.indexes.DatasetCounts`), with the pages the
+sitemap lists; counting them over the store instead takes 15 s at 100,000
+publications, and is left for a remote store and a build without the file. The
+dumps are the files the build wrote beside its store, served with ranges and
+validators so a harvester fetches them only when a new build has been switched in.
+
+The sitemap follows the sitemaps.org protocol: past :data:`SITEMAP_URLS` pages,
+``/sitemap.xml`` is a sitemap index of parts (``/sitemap-1.xml``, ...).
 """
 
 from __future__ import annotations
