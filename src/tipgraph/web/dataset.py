@@ -27,7 +27,7 @@ from tipgraph.store import GraphStore, OxigraphStore
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import MAX_AGE, conditional, etag_for
 from tipgraph.web.documents import Document, from_rdflib, serialize
-from tipgraph.web.indexes import INDEX_FILE, BuildIndexes, DatasetCounts
+from tipgraph.web.indexes import INDEX_FILE, BuildIndexes, DatasetCounts, resource_pages
 from tipgraph.web.service import Build
 
 bp = Blueprint("dataset", __name__)
@@ -353,8 +353,7 @@ def _resource_pages(build: Build) -> list[str]:
     rows = build.store.query(
         f'SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{base}"))'
         " }")
-    paths = (row["s"].value[len(base):].split("#", 1)[0] for row in rows)
-    return [path + ".html" for path in paths if "/" in path]
+    return resource_pages((row["s"].value for row in rows), base)
 
 
 @bp.route("/sitemap.xml")

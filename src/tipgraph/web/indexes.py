@@ -285,8 +285,7 @@ class TriplesSource:
                 instances.setdefault(text(o), set()).add(text(s))
         publications = instances.get(_PUBLICATION, set())
         in_space = [s for s in subjects if s.startswith(base)]
-        pages = sorted({path + ".html" for path in (s[len(base):].split("#", 1)[0]
-                                                    for s in in_space) if "/" in path})
+        pages = resource_pages(in_space, base)
         counts = DatasetCounts(
             base=base, triples=sum(properties.values()), entities=len(in_space),
             distinct_subjects=len(subjects), distinct_objects=len(objects),
@@ -294,6 +293,15 @@ class TriplesSource:
             properties=dict(sorted(properties.items())),
             example=min((s for s in publications if ":" in s), default=None))
         return counts, pages
+
+
+def resource_pages(subjects: Iterable[str], base: str) -> list[str]:
+    """The HTML pages (``place/ng.html``) of the resources ``subjects`` name under
+    ``base``, sorted: a ``#`` IRI is on its document's page, and an IRI without a kind
+    step (the dataset's own) is a site page, listed apart."""
+    return sorted({path + ".html" for path in (s[len(base):].split("#", 1)[0]
+                                               for s in subjects if s.startswith(base))
+                   if "/" in path})
 
 
 _SUBJECT, _OBJECT = itemgetter(0), itemgetter(2)
