@@ -27,6 +27,18 @@ def seed_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def synthetic_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build of 400 synthetic publications (seed 11), made once per test session: counts
+    above one, years, co-authors, long lists, every region."""
+    from tipgraph.synth import synthesize, write_catalogue
+
+    out = tmp_path_factory.mktemp("synthetic-build")
+    write_catalogue(synthesize(400, seed=11), out / "synthetic.jsonl")
+    run_build([out / "synthetic.jsonl"], out / "build", base=BASE)
+    return out / "build"
+
+
+@pytest.fixture(scope="session")
 def seed_report(seed_build_dir: Path) -> BuildReport:
     import json
 
@@ -37,7 +49,7 @@ def seed_report(seed_build_dir: Path) -> BuildReport:
 def store_with_statistics() -> Callable[[str], pyoxigraph.Store]:
     """Makes a store holding a Turtle text and what the build's statistics stage adds to
     it (counts per facet, sort keys), for the queries that read them."""
-    def make(turtle: str, base: str = "https://w3id.org/tipgraph/") -> pyoxigraph.Store:
+    def make(turtle: str, base: str = BASE) -> pyoxigraph.Store:
         graph = Graph().parse(data=turtle, format="turtle")
         for triple in [*graph, *statistics_triples(list(graph), base)]:
             graph.add(triple)
@@ -61,5 +73,5 @@ def retitle() -> Callable[[Path, str], tuple[str, str]]:
         indexes.catalogue.shown[0] = (title, year, links)
         indexes.labels.titles[uri] = (title, *indexes.labels.titles[uri][1:])
         write_indexes(indexes, path)
-        return uri, links[0].uri.removeprefix("https://w3id.org/tipgraph/")
+        return uri, links[0].uri.removeprefix(BASE)
     return change

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tipgraph.build import run_build
 from tipgraph.client import Client, Results
 from tipgraph.queries import (
     QUERIES_DIR,
@@ -23,7 +22,6 @@ from tipgraph.queries import (
     parse_query,
     shipped_queries,
 )
-from tipgraph.synth import synthesize, write_catalogue
 
 T = "https://w3id.org/tipgraph/"
 NIGERIA_RECORD = T + "publication/community-engagement-in-preventing-and-responding-to-gender"
@@ -362,12 +360,8 @@ COUNTED = {
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Client:
-    """A build of 400 synthetic publications: counts above one, years, co-authors."""
-    out = tmp_path_factory.mktemp("synthetic-build")
-    write_catalogue(synthesize(400, seed=11), out / "synthetic.jsonl")
-    run_build([out / "synthetic.jsonl"], out / "build")
-    return Client.from_build(out / "build")
+def synthetic(synthetic_build_dir: Path) -> Client:
+    return Client.from_build(synthetic_build_dir)
 
 
 @pytest.mark.parametrize("name", sorted(COUNTED))

@@ -20,11 +20,9 @@ from typing import Any
 import pyoxigraph
 import pytest
 
-from tipgraph.build import run_build
 from tipgraph.client import Client, Results
 from tipgraph.queries import get_query, parse_query
 from tipgraph.statistics import title_key, title_order
-from tipgraph.synth import synthesize, write_catalogue
 
 T = "https://w3id.org/tipgraph/"
 ALL = "100000"  # a limit above any catalogue here: the whole answer in one page
@@ -274,12 +272,8 @@ def seed(seed_build_dir: Path) -> Client:
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Client:
-    """400 synthetic publications: long lists, co-authors, every region."""
-    out = tmp_path_factory.mktemp("title-order-build")
-    write_catalogue(synthesize(400, seed=11), out / "synthetic.jsonl")
-    run_build([out / "synthetic.jsonl"], out / "build")
-    return Client.from_build(out / "build")
+def synthetic(synthetic_build_dir: Path) -> Client:
+    return Client.from_build(synthetic_build_dir)
 
 
 CASES = [(name, params) for name, runs in PARAMS.items() for params in runs]
