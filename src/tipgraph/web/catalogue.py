@@ -38,6 +38,7 @@ import pyoxigraph
 from rdflib.namespace import VOID
 
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
+from tipgraph.statistics import title_order
 from tipgraph.store import GraphStore, OxigraphStore
 
 #: Facets of the browse page: URL parameter -> heading.
@@ -398,7 +399,7 @@ def index_catalogue(source: Source) -> Catalogue:
         if s in publications and (s not in titles or title < titles[s]):
             titles[s] = title
     del publications
-    uris = sorted(titles, key=lambda uri: (titles[uri].casefold(), uri))
+    uris = title_order(titles)  # the order of tip:sortKey and the shipped queries
     position = {uri: i for i, uri in enumerate(uris)}
     size = len(uris)
     kinds = {str(TIP.Country): "countries", str(TIP.Region): "regions",
