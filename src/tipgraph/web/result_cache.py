@@ -119,7 +119,7 @@ class ResultCache:
     def get(self, build: str, job: QueryJob) -> tuple[QueryAnswer, BinaryIO] | None:
         """The answer kept for ``job`` on ``build`` and its file at the body, or None."""
         try:
-            answer, file = open_answer_file(os.path.join(self._root, build, self.key(job)))
+            answer, file = open_answer_file(self.path_of(build, job))
         except OSError:
             self.misses += 1
             return None
@@ -128,9 +128,10 @@ class ResultCache:
         self.hits += 1
         return answer, file
 
-    def path_of(self, build: str, job: QueryJob) -> Path:
-        """Where the answer to ``job`` on ``build`` is kept (when it is)."""
-        return self.root / build / self.key(job)
+    def path_of(self, build: str, job: QueryJob) -> str:
+        """Where the answer to ``job`` on ``build`` is kept (when it is): a string, since
+        it is joined on every look-up and pathlib costs there."""
+        return os.path.join(self._root, build, self.key(job))
 
     def put(self, build: str, job: QueryJob, answer: QueryAnswer
             ) -> tuple[QueryAnswer, BinaryIO]:
@@ -160,7 +161,7 @@ class ResultCache:
         if cost > self.budget:  # larger than the whole budget: never kept
             os.unlink(path)
             return None
-        final = self.path_of(build, job)
+        final = Path(self.path_of(build, job))
         with self._locked():
             size = self._size()
             if not final.parent.is_dir():  # a new build: the old answers can never be asked for

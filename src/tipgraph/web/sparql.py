@@ -533,7 +533,7 @@ class FastPath:
                     answer, file, hit = build.store.answer(job), None, False
                     if cache and answer.path is None:  # small: sent first, kept after
                         keep = functools.partial(cache.keep, build.id, job, answer)
-                        environ[REPLAYABLE] = (build.id, str(cache.path_of(build.id, job)))
+                        environ[REPLAYABLE] = (build.id, cache.path_of(build.id, job))
                     elif cache:
                         answer, file = cache.put(build.id, job, answer)
                 else:
