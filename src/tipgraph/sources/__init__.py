@@ -1,0 +1,93 @@
+"""Read: catalogue files -> raw records, every value with its file and line.
+
+Three formats, chosen by the file's extension:
+
+- ``.txt``: a listing page scraped from IOM's resource catalogue: a page
+  heading (the category), then per record a title line, a description and
+  labelled blocks (``Country``, ``Region``, ``Authors``, ``Year``,
+  ``Category``) with one value per line.
+- ``.jsonl``: one JSON object per line, the curated fields of :data:`FIELDS`;
+  lists are JSON arrays.
+- ``.csv``: a header row naming the same fields; lists are ``;``-separated.
+
+Nothing here interprets values; that is :mod:`tipgraph.reconcile`'s job.
+
+>>> text = "Trafficking\\n\\nA title\\n\\nAbout it.\\nCountry\\nNigeria\\nYear\\n2020\\n"
+>>> batch = read_text(text, "x.txt")
+>>> [(r.title.value, r.title.line, [c.value for c in r.countries]) for r in batch.records]
+[('A title', 3, ['Nigeria'])]
+>>> batch.records[0].category.value
+'Trafficking'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from tipgraph.errors import Problem, TipgraphError
+from tipgraph.sources.curated import read_csv, read_jsonl
+from tipgraph.sources.listing import read_text
+from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, Value
+
+SUFFIXES = (".txt", ".jsonl", ".csv")
+
+
+def read_sources(paths: Iterable[Path]) -> ReadResult:
+    """Read every catalogue file in ``paths`` (directories are read file by file).
+
+    :raises TipgraphError: when a path does not exist or has no readable format.
+    """
+    result = ReadResult()
+    for path in _expand(paths):
+        result.extend(read_file(path))
+    return result
+
+
+def _expand(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file())
+            if not files:
+                raise TipgraphError(f"{path.name}/ holds no catalogue file ({', '.join(SUFFIXES)})")
+            yield from files
+        elif path.is_file():
+            if path.suffix not in SUFFIXES:
+                raise TipgraphError(
+                    f"{path.name}: unknown source format {path.suffix!r}; "
+                    f"use one of {', '.join(SUFFIXES)}")
+            yield path
+        else:
+            raise TipgraphError(f"source {path.name} does not exist")
+
+
+def read_file(path: Path) -> ReadResult:
+    """Read one file, by its extension."""
+    text, problems = decode(path.read_bytes(), path.name)
+    reader = {".txt": read_text, ".jsonl": read_jsonl, ".csv": read_csv}[path.suffix]
+    result = reader(text, path.name)
+    result.problems[:0] = problems
+    return result
+
+
+def decode(data: bytes, name: str) -> tuple[str, list[Problem]]:
+    """Decode UTF-8, replacing each invalid byte with U+FFFD and warning with its line."""
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError:
+        pass
+    lines, problems = [], []
+    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            lines.append(raw.decode("utf-8", errors="replace"))
+            problems.append(Problem(name, number, None,
+                                    f"invalid UTF-8 byte {raw[error.start]:#04x} at column "
+                                    f"{error.start + 1} replaced with U+FFFD"))
+    return "".join(lines).removeprefix("\ufeff"), problems
+
+
+__all__ = ["FIELDS", "LIST_FIELDS", "ReadResult", "Record", "Value", "decode", "read_csv",
+           "read_file", "read_jsonl", "read_sources", "read_text"]

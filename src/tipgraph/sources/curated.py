@@ -1,0 +1,103 @@
+"""Read curated records: JSON Lines and CSV with the fields of :data:`FIELDS`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from tipgraph.errors import Problem, TipgraphError
+from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, Value
+
+# -- curated input ---------------------------------------------------------------------------
+
+
+def read_jsonl(text: str, name: str) -> ReadResult:
+    """Read JSON Lines: one object per line with the fields of :data:`FIELDS`."""
+    result = ReadResult()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            why = f"not a JSON object: {error.msg} at column {error.colno}"
+            result.rejected.append(Problem(name, number, None, why, "error"))
+            continue
+        if not isinstance(data, dict):
+            result.rejected.append(Problem(name, number, None,
+                                           f"not a JSON object but a {type(data).__name__}",
+                                           "error"))
+            continue
+        result.extend(_curated_record(name, number, data))
+    return result
+
+
+def read_csv(text: str, name: str) -> ReadResult:
+    """Read CSV with a header row naming the fields; lists are ``;``-separated."""
+    result = ReadResult()
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return result
+    except csv.Error as error:
+        raise TipgraphError(f"{name}:1: cannot read the CSV header: {error}") from error
+    line = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            result.rejected.append(Problem(name, line, None, f"cannot parse CSV row: {error}",
+                                           "error"))
+            line = reader.line_num + 1
+            continue
+        if any(cell.strip() for cell in row):
+            if reader.line_num > line:
+                # Quoted line breaks are legal, but an unclosed quote swallows the rows
+                # after it into one cell: name the lines so a curator can check.
+                result.problems.append(Problem(name, line, None,
+                                               f"record spans lines {line}-{reader.line_num} "
+                                               "(a quoted cell holds line breaks; check for "
+                                               "an unclosed quote)"))
+            if len(row) > len(header):
+                result.problems.append(Problem(name, line, None,
+                                               f"{len(row) - len(header)} cell(s) beyond the "
+                                               "header's columns ignored"))
+            data: dict[str, object] = {}
+            for key, cell in zip(header, row, strict=False):
+                data[key] = [p.strip() for p in cell.split(";")] if key in LIST_FIELDS else cell
+            result.extend(_curated_record(name, line, data))
+        line = reader.line_num + 1
+    return result
+
+
+def _curated_record(name: str, line: int, data: dict[str, object]) -> ReadResult:
+    result = ReadResult()
+    record = Record(source=name, line=line)
+    for key, raw in data.items():
+        if key not in FIELDS:
+            result.problems.append(Problem(name, line, key, f"unknown field {key!r} ignored"))
+            continue
+        if raw is None or raw == "" or raw == []:
+            continue
+        if key in LIST_FIELDS:
+            items = raw if isinstance(raw, list) else str(raw).split(";")
+            for item in items:
+                if not isinstance(item, str | int):
+                    result.problems.append(Problem(name, line, key,
+                                                   f"{item!r} is not text: ignored"))
+                elif str(item).strip():
+                    getattr(record, key).append(Value(str(item).strip(), line))
+        elif isinstance(raw, str | int | float):
+            setattr(record, key, Value(str(raw).strip(), line))
+        else:
+            result.problems.append(Problem(name, line, key, f"{raw!r} is not text: ignored"))
+    if record.title is None or not record.title.value:
+        result.rejected.append(Problem(name, line, "title", "record has no title: rejected",
+                                       "error"))
+    else:
+        result.records.append(record)
+    return result

@@ -1,0 +1,49 @@
+"""The raw record every reader produces: values with the file and line they stand on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tipgraph.errors import Problem
+
+#: The fields of a record, in the curated formats and after reading a listing.
+FIELDS = ("title", "description", "countries", "regions", "authors", "year", "category",
+          "source_url")
+LIST_FIELDS = frozenset({"countries", "regions", "authors"})
+
+@dataclass(frozen=True)
+class Value:
+    """One value as the source gave it, and the line it stands on."""
+
+    value: str
+    line: int
+
+
+@dataclass
+class Record:
+    """A record as read: raw values with provenance, not yet interpreted."""
+
+    source: str  # the file's name (never its path: builds are published)
+    line: int  # the line the record starts on
+    title: Value | None = None
+    description: Value | None = None
+    countries: list[Value] = field(default_factory=list)
+    regions: list[Value] = field(default_factory=list)
+    authors: list[Value] = field(default_factory=list)
+    year: Value | None = None
+    category: Value | None = None
+    source_url: Value | None = None
+
+
+@dataclass
+class ReadResult:
+    """The records read from one or more files, and what was wrong with them."""
+
+    records: list[Record] = field(default_factory=list)
+    rejected: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def extend(self, other: ReadResult) -> None:
+        self.records.extend(other.records)
+        self.rejected.extend(other.rejected)
+        self.problems.extend(other.problems)
