@@ -10,7 +10,7 @@ import click
 from rdflib import Graph
 
 from tipgraph.build import DEFAULT_SOURCES, run_build
-from tipgraph.builds import BuildDir
+from tipgraph.builds import BuildDir, BuildRefused, shrink_refusal
 from tipgraph.config import SETTINGS, load_settings
 from tipgraph.errors import BuildFailed, TipgraphError
 from tipgraph.reasoning import infer, load_ontology
@@ -56,8 +56,16 @@ def build_option(function):
 @click.option("--base", default=None, help="Base of the instance URIs.")
 @click.option("--quiet", is_flag=True,
               help="Print only the summary (report.json has every problem).")
-def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: bool) -> None:
+@click.option("--allow-shrink", is_flag=True, help="Switch the build in even when it has no "
+              "publication or removes more than max_shrink and min_shrink of them.")
+@click.option("--no-wait", is_flag=True, help="Fail at once when another build holds the "
+              "build directory, instead of waiting for it.")
+def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: bool,
+          allow_shrink: bool, no_wait: bool) -> None:
     """Build the knowledge graph and switch it in when it is valid.
+
+    A build that has no publication, or would remove more than max_shrink and
+    min_shrink of the publications in service, is kept but not switched in.
 
     \b
     Example:
@@ -67,11 +75,17 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
     out = out or Path(settings["build_dir"])
     try:
         report = run_build(sources or DEFAULT_SOURCES, out, base=settings["base_uri"],
-                           progress=(lambda _: None) if quiet else _say)
+                           progress=(lambda _: None) if quiet else _say,
+                           allow_shrink=allow_shrink, max_shrink=settings["max_shrink"],
+                           min_shrink=settings["min_shrink"], wait=not no_wait)
+    except BuildRefused as error:
+        raise click.ClickException(str(error)) from error
     except BuildFailed as error:
         failed = BuildDir(out).failed()
-        if failed and (failed / "report.json").exists():
-            _print_failures(json.loads((failed / "report.json").read_text(encoding="utf-8")))
+        report = json.loads((failed / "report.json").read_text(encoding="utf-8")) \
+            if failed and (failed / "report.json").is_file() else {}
+        if report.get("reason") == str(error):  # this build's report, not an older one's
+            _print_failures(report)
             _say(f"report kept in {out / 'failed' / 'report.json'}; the previous build "
                  "is still current")
         raise click.ClickException(str(error)) from error
@@ -217,6 +231,72 @@ def publish(build_dir: Path | None, endpoint: str, update_url: str | None,
     click.echo(f"{report.triples} triples of build {report.build_id} in <{report.graph}> "
                f"({report.chunks} chunks by {report.method}, {report.seconds:g} s); "
                f"in service")
+
+
+@cli.group(invoke_without_command=True)
+@build_option
+@click.pass_context
+def builds(ctx: click.Context, build_dir: Path | None) -> None:
+    """List the builds: id, time, publications, triples, status; * marks the current one.
+
+    \b
+    Examples:
+        tipgraph builds
+        tipgraph builds use 20261202T101500 --allow-shrink
+        tipgraph builds prune --keep 3
+    """
+    ctx.obj = BuildDir(build_dir or Path(load_settings()["build_dir"]))
+    if ctx.invoked_subcommand is not None:
+        return
+    for info in ctx.obj.list():
+        when = info.time.strftime("%Y-%m-%d %H:%M:%S") if info.time else "?"
+        count = lambda n: "?" if n is None else f"{n:,}"  # noqa: E731
+        click.echo(f"{'*' if info.current else ' '} {info.id}  {when}  "
+                   f"{count(info.publications):>9} publications  {count(info.triples):>11} "
+                   f"triples  {info.status}" + (f": {info.reason}" if info.reason else ""))
+
+
+@builds.command("use")
+@click.argument("build_id", metavar="ID")
+@click.option("--allow-shrink", is_flag=True, help="Switch even when the build has no "
+              "publication or has fewer than max_shrink and min_shrink allow.")
+@click.option("--no-wait", is_flag=True, help="Fail at once when a build is running.")
+@click.pass_obj
+def builds_use(build_dir: BuildDir, build_id: str, allow_shrink: bool, no_wait: bool) -> None:
+    """Make build ID (or a unique start of it) current again; a running server serves it
+    from its next request, URIs only later builds published answer 410."""
+    settings = load_settings()
+    with build_dir.locked(f"`tipgraph builds use {build_id}`", wait=not no_wait,
+                          progress=_say):
+        info = build_dir.find(build_id)
+        if info.status not in ("published", "refused"):
+            raise click.ClickException(f"build {info.id} is {info.status}: it cannot be "
+                                       "served")
+        if info.current:
+            click.echo(f"build {info.id} is already current")
+            return
+        report = json.loads((info.path / "report.json").read_text(encoding="utf-8"))
+        refusal = None if allow_shrink else shrink_refusal(
+            info.path, report, build_dir.current(), max_shrink=settings["max_shrink"],
+            min_shrink=settings["min_shrink"])
+        if refusal:
+            raise click.ClickException(f"{refusal}; --allow-shrink switches anyway")
+        switch = build_dir.publish(info.path, how="use")
+    click.echo(f"build {info.id} is current since {switch.switched_at:%Y-%m-%d %H:%M:%S}Z")
+
+
+@builds.command("prune")
+@click.option("--keep", type=click.IntRange(0), required=True,
+              help="How many builds to keep besides the current one and the one before it.")
+@click.option("--no-wait", is_flag=True, help="Fail at once when a build is running.")
+@click.pass_obj
+def builds_prune(build_dir: BuildDir, keep: int, no_wait: bool) -> None:
+    """Remove old builds, never the current one nor the one before it, and the remains
+    of builds that never finished; only directories tipgraph made are touched."""
+    with build_dir.locked("`tipgraph builds prune`", wait=not no_wait, progress=_say):
+        removed = build_dir.prune(keep)
+    click.echo(f"{len(removed)} build(s) removed" + (f": {', '.join(removed)}" if removed
+                                                     else ""))
 
 
 @cli.command("settings")

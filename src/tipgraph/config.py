@@ -45,6 +45,13 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("base_uri", DEFAULT_BASE, "Base of every instance URI the build mints."),
     Setting("build_dir", "build", "Directory of the builds; `current` names the one served."),
+    Setting("max_shrink", 0.1, "Largest fraction of the publications in service (0.1: 10 %) "
+            "a build may remove and still be switched in; a build removing more than this "
+            "and more than min_shrink publications is kept but refused (`tipgraph build "
+            "--allow-shrink` publishes it anyway). A build without any publication is always "
+            "refused."),
+    Setting("min_shrink", 10, "Publications a build may always remove, whatever max_shrink "
+            "says (a small catalogue may lose a few)."),
     Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
