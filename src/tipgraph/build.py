@@ -109,13 +109,14 @@ class BuildReport:
 def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build"), *,
               base: str = DEFAULT_BASE, progress: Progress = lambda _: None,
               allow_shrink: bool = False, max_shrink: float = 0.1, min_shrink: int = 10,
-              wait: bool = True) -> BuildReport:
+              wait: bool = True, on_wait: Progress | None = None) -> BuildReport:
     """Build the graph from ``sources`` into ``out`` and switch it in when it is valid
     and loses no more than ``max_shrink`` (a fraction) and ``min_shrink`` of the
     publications in service (``allow_shrink``: whatever it loses).
 
-    One build at a time: it waits for the lock of ``out`` (``wait``) and reads the
-    sources only once it holds it, so the last build to take it is the current one.
+    One build at a time: it waits for the lock of ``out`` (``wait``; ``on_wait`` is told
+    who holds it, by default ``progress``) and reads the sources only once it holds it,
+    so the last build to take it is the current one.
 
     :raises BuildRefused: when the switch is refused (the build is kept, complete)
     :raises BuildFailed: when the graph has SHACL violations or the disk is full
@@ -126,7 +127,7 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
     build_dir = BuildDir(Path(out))
     gc.disable()  # millions of triples, no cycles: the collector would walk them again and again
     try:
-        with build_dir.locked("a build", wait=wait, progress=progress) as lock:
+        with build_dir.locked("a build", wait=wait, progress=on_wait or progress) as lock:
             for removed in build_dir.clean_debris():
                 progress(f"removed {removed}, a build that never finished")
             build_dir.adopt_published_json()

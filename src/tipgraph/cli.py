@@ -77,7 +77,7 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
         report = run_build(sources or DEFAULT_SOURCES, out, base=settings["base_uri"],
                            progress=(lambda _: None) if quiet else _say,
                            allow_shrink=allow_shrink, max_shrink=settings["max_shrink"],
-                           min_shrink=settings["min_shrink"], wait=not no_wait)
+                           min_shrink=settings["min_shrink"], wait=not no_wait, on_wait=_say)
     except BuildRefused as error:
         raise click.ClickException(str(error)) from error
     except BuildFailed as error:

@@ -22,7 +22,8 @@ from tipgraph.synth import synthesize, write_catalogue
 from tipgraph.testing import fetch, serving
 
 BASE = "https://w3id.org/tipgraph/"
-COUNT = "SELECT (COUNT(DISTINCT ?p) AS ?n) WHERE { ?p a <https://w3id.org/tipgraph/ontology#Publication> }"
+COUNT = ("SELECT (COUNT(DISTINCT ?p) AS ?n) "
+         "WHERE { ?p a <https://w3id.org/tipgraph/ontology#Publication> }")
 
 
 def tipgraph(*args: str | Path) -> subprocess.CompletedProcess[str]:
