@@ -182,15 +182,13 @@ class BuildDir:
         The ledger is written first: a reader that sees the new ``current`` finds its
         switch there.
         """
-        if not (build / URIS_FILE).is_file():
-            raise TipgraphError(f"build {build.name} was made before tipgraph kept the URIs "
-                                "a build publishes: build it again instead")
         switch = self.ledger.record_switch(build.name, read_uris(build),
                                            _read_json(build / SLUGS_FILE) or {}, how=how)
         report = _read_json(build / "report.json") or {}
         if report.get("status") != "published":
             report.update(status="published", reason=None)
             _write_json(build / "report.json", report)
+        self.finish(build)
         self._link("current", build)
         for name in BUILD_FILES:
             link = self.root / name

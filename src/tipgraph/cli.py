@@ -10,7 +10,7 @@ import click
 from rdflib import Graph
 
 from tipgraph.build import DEFAULT_SOURCES, run_build
-from tipgraph.builds import BuildDir, BuildRefused, shrink_refusal
+from tipgraph.builds import URIS_FILE, BuildDir, BuildRefused, shrink_refusal
 from tipgraph.config import SETTINGS, load_settings
 from tipgraph.errors import BuildFailed, TipgraphError
 from tipgraph.reasoning import infer, load_ontology
@@ -275,6 +275,9 @@ def builds_use(build_dir: BuildDir, build_id: str, allow_shrink: bool, no_wait: 
         if info.current:
             click.echo(f"build {info.id} is already current")
             return
+        if not (info.path / URIS_FILE).is_file():
+            raise click.ClickException(f"build {info.id} was made before tipgraph kept the "
+                                       "URIs a build publishes: build it again instead")
         report = json.loads((info.path / "report.json").read_text(encoding="utf-8"))
         refusal = None if allow_shrink else shrink_refusal(
             info.path, report, build_dir.current(), max_shrink=settings["max_shrink"],
