@@ -62,12 +62,15 @@ FIELD_LABELS = {"countries": "Country", "regions": "Region", "authors": "Authors
 #: the last record. Only blocks at the top or the bottom of a page are taken for it.
 PAGE_CHROME = frozenset({"skip to main content", "pagination", "pager", "first page",
                          "previous page", "next page", "last page", "current page",
-                         "load more", "« first", "‹ previous", "next ›", "last »", "first",
-                         "previous", "next", "last", "…", "‹‹", "››", "«", "»", "‹", "›"})
+                         "load more", "first", "previous", "next", "last", "\u2026",
+                         # the pager's arrows: « First, \u2039 Previous, Next \u203a, Last »
+                         "\u00ab first", "\u2039 previous", "next \u203a", "last \u00bb",
+                         "\u2039\u2039", "\u203a\u203a", "\u00ab", "\u00bb", "\u2039",
+                         "\u203a"})
 _PAGE_NUMBER = re.compile(r"(current page|page)?\s*\d{1,4}", re.IGNORECASE)
 
 #: How a paragraph ends: sentence punctuation, perhaps then closing quotes or brackets.
-_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
+_SENTENCE_END = re.compile("[.!?\u2026:;][\"'\u201d\u2019\u00bb)\\]]*$")
 
 
 def ends_sentence(text: str) -> bool:
@@ -121,10 +124,13 @@ def _blocks(text: str) -> list[_Block]:
     return blocks
 
 
+def is_page_chrome(line: str) -> bool:
+    """Whether a line, alone in a block at the page's top or bottom, is page furniture."""
+    return line.casefold() in PAGE_CHROME or _PAGE_NUMBER.fullmatch(line) is not None
+
+
 def _is_chrome(block: _Block) -> bool:
-    lines = [v.value for v in block.text]
-    return not block.fields and all(
-        line.casefold() in PAGE_CHROME or _PAGE_NUMBER.fullmatch(line) for line in lines)
+    return not block.fields and all(is_page_chrome(v.value) for v in block.text)
 
 
 def _without_chrome(blocks: list[_Block]) -> list[_Block]:
@@ -224,13 +230,18 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def _heading(blocks: list[_Block], name: str) -> tuple[Value | None, list[Problem]]:
-    """The page heading: a first block of one line with a one-line block (a title) after it."""
-    if len(blocks) < 2 or not (blocks[0].is_title and blocks[1].is_title):
+    """The page heading: a first block of one line with a one-line block (a title) after
+    it, or alone (a page of no records)."""
+    if not blocks or not blocks[0].is_title:
+        return None, []
+    if len(blocks) == 1:
+        return blocks[0].text[0], []
+    if not blocks[1].is_title:
         return None, []
     heading, title = blocks[0].text[0], blocks[1].text[0]
-    if len(blocks) > 2 and blocks[2].is_title:
-        # The title's own description is one line with no label: the heading could be a
-        # title, and the title a description.
+    if ends_sentence(title.value) and len(blocks) > 2 and blocks[2].is_title:
+        # A title that ends like a sentence, then a one-line description: the heading
+        # could be the first record's title, and the title a paragraph of it.
         return heading, [Problem(name, heading.line, "category",
                                  f"line {heading.line} {_short(heading.value)} read as the "
                                  f"page heading (the category) and line {title.line} "
@@ -291,22 +302,25 @@ def _record(name: str, draft: _Draft, heading: Value | None, last: bool) -> Read
 # -- writing ---------------------------------------------------------------------------------
 
 
-def write_listing(records: Iterable[Record], *, heading: str | None = None) -> str:
-    """Write records as a listing page that :func:`read_text` reads back.
+def write_listing(records: Iterable[Record], *, heading: str) -> str:
+    """Write records as a listing page (under its heading) that :func:`read_text` reads.
 
-    A record's category is written only when it is not the heading (a reader gives a
-    record without one the heading's). Values are written as they are, one per line.
+    A record's category is written only when it is not the heading: read back, a record
+    without a category has the heading's. Values are written as they are, one per line.
+    What reads back differently is said by the reader's warnings (the rule in this
+    module's docstring decides where a record with no labelled field ends).
 
-    :raises ValueError: when a record cannot be written so that it reads back the same:
-        no title or no description, a value with a line break, blank or padded with
-        white space, a line equal to a label, or a ``source_url`` (no listing field).
+    :raises ValueError: when a record cannot be written in the format at all: no title
+        or no description, a value with a line break, blank or padded with white space,
+        a line equal to a label, a heading, title or paragraph that is page chrome, or a
+        ``source_url`` (a listing has no field for it).
     """
-    parts = [] if heading is None else [_line(heading, "heading") + "\n"]
+    parts = [_line(heading, "heading", text_block=True) + "\n"]
     parts.extend("\n".join(_record_lines(record, heading)) + "\n" for record in records)
     return "\n".join(parts)
 
 
-def _record_lines(record: Record, heading: str | None) -> Iterator[str]:
+def _record_lines(record: Record, heading: str) -> Iterator[str]:
     if record.title is None:
         raise ValueError("a listing record needs a title")
     if record.description is None:
@@ -314,10 +328,10 @@ def _record_lines(record: Record, heading: str | None) -> Iterator[str]:
                          "(without one, its title would read as the next record's)")
     if record.source_url is not None:
         raise ValueError(f"{record.title.value!r}: a listing has no field for source_url")
-    yield _line(record.title.value, "title")
+    yield _line(record.title.value, "title", text_block=True)
     for paragraph in record.description.value.split("\n\n"):
         yield ""
-        yield _line(paragraph, "description")
+        yield _line(paragraph, "description", text_block=True)
     for key, label in FIELD_LABELS.items():
         value = getattr(record, key)
         values = value if key in LIST_FIELDS else [] if value is None else [value]
@@ -328,7 +342,8 @@ def _record_lines(record: Record, heading: str | None) -> Iterator[str]:
             yield from (_line(v.value, key) for v in values)
 
 
-def _line(text: str, what: str) -> str:
-    if not text or text != text.strip() or "\n" in text or text in LABELS:
+def _line(text: str, what: str, *, text_block: bool = False) -> str:
+    if (not text or text != text.strip() or "\n" in text or text in LABELS
+            or (text_block and is_page_chrome(text))):
         raise ValueError(f"{what} {text!r} cannot be one line of a listing")
     return text
