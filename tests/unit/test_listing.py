@@ -257,3 +257,19 @@ def test_never_a_different_record_in_silence(records: list[Record]) -> None:
     end = len(write_listing(records[:first + 2], heading=HEADING).split("\n"))
     assert any(start - 1 <= p.line <= end and _names_two_lines(p.why)
                for p in result.problems), (text, result.problems)
+
+
+def test_pages_saved_in_one_file_are_read_one_by_one() -> None:
+    page = FOUR.read_text(encoding="utf-8")
+    result = read_text(page + "\n" + page.replace("Trafficking", "Smuggling"), "x.txt")
+    assert len(result.records) == 8
+    assert {r.category.value for r in result.records[4:]} == {"Smuggling"}
+    assert result.records[4].line == result.records[0].line + len(page.split("\n"))
+
+
+def test_a_title_like_first_paragraph_is_reported() -> None:
+    text = "Trafficking\n\nFirst\n\nSecond\n\nAbout the second.\nYear\n2001\n"
+    [record] = read_text(text, "x.txt").records
+    [problem] = read_text(text, "x.txt").problems
+    assert record.year.value == "2001"  # the rule: a title is followed by a description
+    assert (problem.line, "line 3") == (5, re.search(r"line 3\b", problem.why)[0])

@@ -10,6 +10,8 @@ A page is a heading (the category), then records. A record is:
    none; ``Category`` is often printed with no value, and then says nothing.
 
 A labelled block ends its record, so the block after it is the next record's title.
+Pages saved one after another in one file are read one by one (each starts at its skip
+link, and has its own heading).
 Where no label marks the end of a record, one rule decides (:func:`read_text`):
 
     After a description paragraph, a block of one line with no label that is followed
@@ -67,6 +69,7 @@ PAGE_CHROME = frozenset({"skip to main content", "pagination", "pager", "first p
                          "\u00ab first", "\u2039 previous", "next \u203a", "last \u00bb",
                          "\u2039\u2039", "\u203a\u203a", "\u00ab", "\u00bb", "\u2039",
                          "\u203a"})
+SKIP_LINK = "skip to main content"
 _PAGE_NUMBER = re.compile(r"(current page|page)?\s*\d{1,4}", re.IGNORECASE)
 
 #: How a paragraph ends: sentence punctuation, perhaps then closing quotes or brackets.
@@ -185,6 +188,8 @@ class _Reader:
                     continue
                 current.paragraphs.append(block.text)
             else:
+                if not current.paragraphs and block.is_title and index + 1 < len(blocks):
+                    self._check_description(block.text[0], current)
                 current.paragraphs.append(block.text)
             current.fields.extend(block.fields)
             ended = bool(block.fields)
@@ -225,6 +230,15 @@ class _Reader:
         return True
 
 
+    def _check_description(self, line: Value, current: _Draft) -> None:
+        """A title's first paragraph that reads like a title, with more blocks after it:
+        the record above might have no description (the rule reads a description)."""
+        if current.title is not None and not ends_sentence(line.value):
+            self.warn(line.line, f"line {line.line} {_short(line.value)} does not end like a "
+                                 f"sentence: read as the description of the record titled "
+                                 f"at line {current.line}, not as the title of a new record")
+
+
 def _short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit - 1] + "…")
 
@@ -254,15 +268,27 @@ def read_text(text: str, name: str) -> ReadResult:
 
     Every record the page shows is counted: kept, or rejected when it has no title.
     """
-    blocks = _without_chrome(_blocks(text))
-    heading, problems = _heading(blocks, name)
-    reader = _Reader(name)
-    reader.read(blocks[1:] if heading else blocks)
-    result = ReadResult(problems=problems + reader.problems)
-    for index, draft in enumerate(reader.drafts):
-        last = index == len(reader.drafts) - 1
-        result.extend(_record(name, draft, heading, last))
+    result = ReadResult()
+    for page in _pages(_blocks(text)):
+        blocks = _without_chrome(page)
+        heading, problems = _heading(blocks, name)
+        reader = _Reader(name)
+        reader.read(blocks[1:] if heading else blocks)
+        result.problems.extend(problems + reader.problems)
+        for index, draft in enumerate(reader.drafts):
+            last = index == len(reader.drafts) - 1
+            result.extend(_record(name, draft, heading, last))
     return result
+
+
+def _pages(blocks: list[_Block]) -> Iterator[list[_Block]]:
+    """Pages saved one after the other in a file: each starts at a skip link."""
+    start = 0
+    for index, block in enumerate(blocks):
+        if index > start and [v.value.casefold() for v in block.text] == [SKIP_LINK]:
+            yield blocks[start:index]
+            start = index
+    yield blocks[start:]
 
 
 def _record(name: str, draft: _Draft, heading: Value | None, last: bool) -> ReadResult:
