@@ -4,8 +4,8 @@ Three formats, chosen by the file's extension:
 
 - ``.txt``: a listing page scraped from IOM's resource catalogue: a page
   heading (the category), then per record a title line, a description and
-  labelled blocks (``Country``, ``Region``, ``Authors``, ``Year``,
-  ``Category``) with one value per line.
+  zero or more labelled blocks (``Country``, ``Region``, ``Authors``, ``Year``,
+  ``Category``) with one value per line (:mod:`tipgraph.sources.listing`).
 - ``.jsonl``: one JSON object per line, the curated fields of :data:`FIELDS`;
   lists are JSON arrays.
 - ``.csv``: a header row naming the same fields; lists are ``;``-separated.
@@ -63,7 +63,7 @@ def _expand(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def read_file(path: Path) -> ReadResult:
-    """Read one file, by its extension."""
+    """Read one file, by its extension, and note the line each of its records starts on."""
     text, problems = decode(path.read_bytes(), path.name)
     reader = {".txt": read_text, ".jsonl": read_jsonl, ".csv": read_csv}[path.suffix]
     result = reader(text, path.name)
