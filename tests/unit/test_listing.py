@@ -28,6 +28,7 @@ from tipgraph.sources.listing import (
     write_listing,
 )
 from tipgraph.sources.model import LIST_FIELDS, Record, Value
+from tipgraph.web import create_app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "listings"
 FOUR = DATA / "four_records.txt"
@@ -54,11 +55,16 @@ def test_a_record_without_labels_is_a_record_of_its_own() -> None:
 
 
 @pytest.fixture(scope="module")
-def four_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Graph, dict]:
+def four_build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("four")
     run_build([FOUR], out, base=BASE)
-    graph = Graph().parse(out / "tipgraph.nt", format="nt")
-    return graph, json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def four_build(four_build_dir: Path) -> tuple[Graph, dict]:
+    graph = Graph().parse(four_build_dir / "tipgraph.nt", format="nt")
+    return graph, json.loads((four_build_dir / "report.json").read_text(encoding="utf-8"))
 
 
 def _stated(graph: Graph, publication: URIRef) -> dict[str, set[str]]:
@@ -99,6 +105,17 @@ def test_the_issue_listing_builds_four_publications_with_their_own_fields(four_b
     assert report["files"] == [{"file": "four_records.txt", "records": 4,
                                 "record_lines": [5, 18, 22, 29]}]
     assert report["shacl"]["conforms"] is True
+
+
+def test_the_publication_page_shows_both_paragraphs(four_build_dir: Path) -> None:
+    client = create_app({"build_dir": str(four_build_dir)}).test_client()
+    page = client.get("/publication/delta-guide-with-two-paragraphs",
+                      headers={"Accept": "text/html"}, follow_redirects=True)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert ("The first paragraph of a longer description.\n\nThe second paragraph" in html)
+    css = client.get("/static/tipgraph.css").get_data(as_text=True)
+    assert ".literal" in css and "white-space: pre-line" in css
 
 
 def test_a_description_with_no_title_is_rejected_and_counted() -> None:
