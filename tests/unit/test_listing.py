@@ -128,10 +128,14 @@ def test_a_description_with_no_title_is_rejected_and_counted() -> None:
 
 def test_labels_after_a_blank_line_stay_with_the_record_they_follow() -> None:
     text = ("Trafficking\n\nFirst\n\nAbout it.\n\nCountry\nGhana\n\nCategory\n\n"
-            "Second\n\nAbout that.\n")
-    first, second = read_text(text, "x.txt").records
+            "Second\n\nAbout that.\nYear\n2001\n\nYear\n2002\n")
+    result = read_text(text, "x.txt")
+    first, second = result.records
     assert [c.value for c in first.countries] == ["Ghana"]
-    assert (second.title.value, second.countries) == ("Second", [])
+    assert (second.title.value, second.countries, second.year.value) == ("Second", [], "2001")
+    # Values under labels after a record's own: a record whose title is missing.
+    [rejected] = result.rejected
+    assert (rejected.line, rejected.field) == (18, "title")
 
 
 def test_lines_are_split_on_newline_only() -> None:

@@ -9,7 +9,9 @@ A page is a heading (the category), then records. A record is:
    line. The site prints a label only for a field that has a value, so a record may have
    none; ``Category`` is often printed with no value, and then says nothing.
 
-A labelled block ends its record, so the block after it is the next record's title.
+A labelled block ends its record, so the block after it is the next record's title
+(a block that starts with a label there is a record with no title, which is rejected,
+unless its labels are empty).
 Pages saved one after another in one file are read one by one (each starts at its skip
 link, and has its own heading).
 Where no label marks the end of a record, one rule decides (:func:`read_text`):
@@ -173,9 +175,13 @@ class _Reader:
         ended = True  # the last block had labels: the next one starts a record
         for index, block in enumerate(blocks):
             if not block.text:
-                # A labelled block belongs to the record it follows.
-                if current is None:
+                if current is None or ended:
+                    # The record above has had its labels: these start a record with no
+                    # title (rejected), unless they are empty labels (page chrome).
+                    if not any(values for _, values in block.fields):
+                        continue
                     current = self._start(None, block.first.line)
+                # A labelled block belongs to the record it follows.
                 current.fields.extend(block.fields)
                 ended = True
                 continue
