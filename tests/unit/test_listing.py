@@ -294,3 +294,10 @@ def test_a_title_like_first_paragraph_is_reported() -> None:
     [problem] = read_text(text, "x.txt").problems
     assert record.year.value == "2001"  # the rule: a title is followed by a description
     assert (problem.line, "line 3") == (5, re.search(r"line 3\b", problem.why)[0])
+
+
+def test_a_page_without_records_says_so() -> None:
+    result = read_text("Trafficking\r\rA title\r\rAbout it.\rYear\r2001\r", "x.txt")
+    assert result.records == []
+    [problem] = result.problems
+    assert "no record" in problem.why

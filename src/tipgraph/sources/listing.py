@@ -284,6 +284,11 @@ def read_text(text: str, name: str) -> ReadResult:
         for index, draft in enumerate(reader.drafts):
             last = index == len(reader.drafts) - 1
             result.extend(_record(name, draft, heading, last))
+        if not reader.drafts and blocks:
+            first = blocks[0].first
+            result.problems.append(Problem(name, first.line, None,
+                                           f"no record on the page that starts at line "
+                                           f"{first.line}: only {_short(first.value)}"))
     return result
 
 
