@@ -228,7 +228,7 @@ _unambiguous_records = _records(
     paragraphs=_sentence).filter(_unambiguous)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow,
                                                    HealthCheck.filter_too_much])
 @given(_unambiguous_records)
 def test_written_records_read_back_the_same(records: list[Record]) -> None:
@@ -265,7 +265,7 @@ def _names_two_lines(why: str) -> bool:
     return len(set(re.findall(r"\bline (\d+)", why))) >= 2
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(_records(titles=st.one_of(_text, _sentence, _long_text),
                 paragraphs=st.one_of(_text, _sentence)))
 def test_never_a_different_record_in_silence(records: list[Record]) -> None:
