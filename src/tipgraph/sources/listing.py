@@ -9,11 +9,11 @@ A page is a heading (the category), then records. A record is:
    line. The site prints a label only for a field that has a value, so a record may have
    none; ``Category`` is often printed with no value, and then says nothing.
 
-A labelled block ends its record, so the block after it is the next record's title
-(a block that starts with a label there is a record with no title, which is rejected,
-unless its labels are empty).
-Pages saved one after another in one file are read one by one (each starts at its skip
-link, and has its own heading).
+A labelled block ends its record, so the block after it is the next record's title (a
+block that starts with a label there is a record with no title, rejected, unless its
+labels are empty). Pages saved one after another in one file are read one by one: each
+starts at its skip link and has its own heading.
+
 Where no label marks the end of a record, one rule decides (:func:`read_text`):
 
     After a description paragraph, a block of one line with no label that is followed
