@@ -47,7 +47,7 @@ from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
-from tipgraph.sources import read_sources
+from tipgraph.sources import SourceFile, read_sources
 from tipgraph.statistics import statistics_triples
 from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
@@ -67,6 +67,7 @@ class BuildReport:
     sources: list[str]
     records_read: int = 0
     records_built: int = 0
+    files: list[SourceFile] = field(default_factory=list)  # the records each file holds
     rejected: list[Problem] = field(default_factory=list)
     repairs: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
@@ -92,6 +93,7 @@ class BuildReport:
             "records_read": self.records_read,
             "records_built": self.records_built,
             "records_rejected": len(self.rejected),
+            "files": [f.as_dict() for f in self.files],
             "rejected": [p.as_dict() for p in self.rejected],
             "repairs": [p.as_dict() for p in self.repairs],
             "warnings": [p.as_dict() for p in self.warnings],
@@ -238,6 +240,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     with _stage("read", report, progress):
         read = read_sources(sources)
         report.records_read = len(read.records) + len(read.rejected)
+        report.files = read.files
         report.rejected = read.rejected
     with _stage("reconcile", report, progress):
         reference = load_reference()
