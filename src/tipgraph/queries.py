@@ -48,9 +48,10 @@ from pathlib import Path
 import pyoxigraph
 
 from tipgraph.errors import TipgraphError
+from tipgraph.shipped import shipped
 
 #: Where the shipped queries live: ``queries/`` at the top of the project.
-QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
+QUERIES_DIR = shipped("queries")
 
 _XSD = "http://www.w3.org/2001/XMLSchema#"
 

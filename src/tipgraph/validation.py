@@ -37,11 +37,12 @@ from tipgraph.shacl_fast import (
     load_triples,
     local_name,
 )
+from tipgraph.shipped import shipped
 
 __all__ = ["SHAPES_PATH", "ShapeResult", "UnsupportedShapes", "ValidationReport", "load_shapes",
            "validate_graph", "validate_store", "validate_triples"]
 
-SHAPES_PATH = Path(__file__).resolve().parents[2] / "shapes" / "tipgraph.ttl"
+SHAPES_PATH = shipped("shapes", "tipgraph.ttl")
 
 Engine = Choice["fast", "pyshacl"]
 
