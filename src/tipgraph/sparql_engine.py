@@ -47,7 +47,7 @@ import pyoxigraph
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
-from tipgraph.queries import tokens
+from tipgraph.queries import looks_like_update, tokens
 
 # -- what crosses the pipe ----------------------------------------------------------------
 
@@ -190,25 +190,6 @@ READ_ONLY = ("SPARQL Update is not accepted: this endpoint is read-only. Send a 
              "(SELECT, ASK, CONSTRUCT or DESCRIBE) instead.")
 
 # -- checks that need no store --------------------------------------------------------------
-
-_UPDATE_WORDS = {"insert", "delete", "load", "clear", "create", "drop", "copy", "move",
-                 "add", "with"}
-_PROLOGUE = re.compile(r"""(?ix)
-    (?: \s+ | \#[^\n\r]* | BASE \s* <[^>]*> | PREFIX \s* [^\s:]* : \s* <[^>]*> )*""")
-
-
-def looks_like_update(text: str) -> bool:
-    """Whether ``text`` starts (after its prologue) with an update operation's keyword.
-
-    >>> looks_like_update("PREFIX ex: <http://e/> # wipe\\nCLEAR ALL")
-    True
-    >>> looks_like_update("SELECT * {}")
-    False
-    """
-    rest = text[_PROLOGUE.match(text).end():]
-    word = re.match(r"[A-Za-z]+", rest)
-    return bool(word) and word.group(0).lower() in _UPDATE_WORDS
-
 
 def check_services(text: str, allowlist: Sequence[str], base_iri: str | None = None) -> None:
     """Refuse a query whose ``SERVICE`` clauses name an endpoint outside ``allowlist``.
@@ -503,7 +484,8 @@ def _chosen(name: str | None, kind: formats.Kind, form: str) -> formats.Format:
     fmt = formats.find(name, [kind, "html"]) if name else None
     if fmt is None:
         offered = ", ".join(f.media_type for f in formats.formats_of(kind))
-        raise NotAcceptable(f"None of the requested formats can carry a {form} answer; "
+        article = "an" if form[:1] in "AEIOU" else "a"  # an ASK, a SELECT
+        raise NotAcceptable(f"None of the requested formats can carry {article} {form} answer; "
                             f"this endpoint offers {offered}.")
     return fmt
 

@@ -259,6 +259,10 @@ def sparql() -> Response:
         return _error(400, "Malformed request", "send one query per request; this one "
                       f"has {len(queries)} query parameters.")
     if not queries:
+        if request.method == "POST":  # a form sent without its query: say which is missing
+            return _error(400, "Malformed request", "the form has no query parameter; send "
+                          "the SPARQL query as query=... (a GET without one describes "
+                          "the service).")
         return _service_description()
     config = current_app.config["TIPGRAPH"]
     build = get_build()
