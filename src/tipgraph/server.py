@@ -8,9 +8,11 @@ its own query processes.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -124,6 +126,27 @@ def check_build(build_dir: Path) -> str:
         raise TipgraphError(f"the store of build {current.name} cannot be read "
                             f"({str(error).strip() or type(error).__name__}); {how}") from error
     return current.name
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as gunicorn will, and let it go.
+
+    Done before the build and the workers start, so a port in use is one sentence rather
+    than gunicorn's retries and errors.
+
+    :raises TipgraphError: naming the port and how to choose another
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise TipgraphError(f"port {port} is in use; choose another with --port") \
+                    from error
+            raise TipgraphError(f"cannot listen on {host}:{port} ({error.strerror}); choose "
+                                "another --host or --port") from error
 
 
 def run_server(settings: Mapping[str, object], *, host: str, port: int, workers: int,
