@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,11 +67,14 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int,
         "limit_request_field_size": 0,
         # queries are stopped by the app at query_timeout; the worker must outlive that
         "timeout": int(timeout) + 30,
-        "graceful_timeout": 10,
+        # a stop (or a recycling) lets the requests in flight finish, none of which runs
+        # longer than the query time limit; a worker with none in flight leaves at once
+        "graceful_timeout": int(timeout) + 5,
         "accesslog": "-",
         "errorlog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "post_worker_init": _start_query_processes,
+        "worker_exit": _leave_worker,
         # gunicorn >= 25 opens one control socket per user by default: two servers clash
         "control_socket_disable": True,
     }
@@ -93,6 +97,30 @@ def _start_query_processes(worker: Any) -> None:
             engine.start()
         else:
             engine.warm(QueryJob("ASK { ?s ?p ?o }", "json", None, 1, store_path=str(path)))
+
+
+def _leave_worker(server: Any, worker: Any) -> None:
+    """The last thing a worker does (stopped, or recycled after its in-flight requests):
+    end its query processes, then leave without Python's interpreter teardown.
+
+    The teardown runs the native destructors of the open Oxigraph stores while their
+    threads still run, and the worker dies with SIGSEGV; ``os._exit`` skips it, with
+    the exit status the worker was leaving with (gunicorn calls this hook while the
+    worker's ``SystemExit`` propagates).
+    """
+    from tipgraph.web.sparql import ENGINE_KEY
+
+    engine = worker.wsgi.extensions.get(ENGINE_KEY) if worker.wsgi else None
+    if engine is not None and engine._owner == os.getpid():
+        engine.close(wait=2.0)
+    leaving = sys.exc_info()[1]
+    if isinstance(leaving, SystemExit):
+        status = leaving.code if isinstance(leaving.code, int) else (leaving.code is not None)
+    else:
+        status = 0 if leaving is None else 1
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(status)
 
 
 def check_build(build_dir: Path) -> str:

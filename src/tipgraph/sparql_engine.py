@@ -36,6 +36,7 @@ import os
 import queue
 import re
 import select
+import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -518,6 +519,9 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
     With a ``spool`` directory, an answer larger than :data:`SMALL_ANSWER` is written
     to a file there and only the file's name is sent back.
     """
+    # Ctrl-C reaches every process of the terminal's group: this one ends when its web
+    # worker closes the pipe or dies, not with a KeyboardInterrupt traceback of its own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stores: OrderedDict[str, pyoxigraph.Store] = OrderedDict()
     try:
         conn.send(_READY)  # imported and listening: the time limit counts from here
@@ -584,6 +588,14 @@ class _Process:
         self.process.kill()
         self.process.join(5)
         self.conn.close()
+
+    def end(self, wait: float) -> None:
+        """Close the pipe: the process ends its loop and exits; killed if it has not
+        within ``wait`` seconds."""
+        self.conn.close()
+        self.process.join(wait)
+        if self.process.is_alive():
+            self.stop()
 
 
 class QueryEngine:
@@ -676,11 +688,19 @@ class QueryEngine:
         name, message = reply
         raise _ERRORS.get(name, EngineFailure)(message)
 
-    def close(self) -> None:
-        """Stop every idle query process (busy ones end with their parent)."""
+    def close(self, wait: float = 0.0) -> None:
+        """Stop every idle query process (busy ones end with their parent).
+
+        :param wait: seconds each may take to exit on its own (its pipe closed) before
+            it is killed; 0: killed at once
+        """
         while True:
             try:
-                self._idle.get_nowait().stop()
+                process = self._idle.get_nowait()
             except queue.Empty:
                 break
+            if wait > 0:
+                process.end(wait)
+            else:
+                process.stop()
         self._started = False

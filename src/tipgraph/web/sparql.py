@@ -58,9 +58,13 @@ _POST_TYPES = (_FORM, _SPARQL_QUERY)
 _engine_lock = threading.Lock()
 
 
+#: Where a worker's query engine is kept in ``app.extensions``.
+ENGINE_KEY = "tipgraph.queries"
+
+
 def get_engine() -> QueryEngine:
     """This process's query engine, started on first use (each gunicorn worker has its own)."""
-    key = "tipgraph.queries"
+    key = ENGINE_KEY
     engine = current_app.extensions.get(key)
     if engine is None or engine._owner != os.getpid():
         with _engine_lock:
