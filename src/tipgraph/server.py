@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 from collections.abc import Mapping
@@ -82,7 +83,14 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int,
 
 def _start_query_processes(worker: Any) -> None:
     """Start a new worker's query processes now, not on its first query, and have each
-    open the build's store: the first query after start-up then costs what it costs."""
+    open the build's store: the first query after start-up then costs what it costs.
+
+    First the worker ignores Ctrl-C (SIGINT, sent to the terminal's whole process group):
+    the master stops it with SIGQUIT, one signal rather than two racing through its exit,
+    and the query processes it starts inherit the ignoring, so a Ctrl-C while they import
+    is no KeyboardInterrupt traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from tipgraph.sparql_engine import QueryJob
     from tipgraph.web import get_build
     from tipgraph.web.sparql import get_engine
@@ -103,19 +111,24 @@ def _leave_worker(server: Any, worker: Any) -> None:
     """The last thing a worker does (stopped, or recycled after its in-flight requests):
     end its query processes, then leave without Python's interpreter teardown.
 
-    The teardown runs the native destructors of the open Oxigraph stores while their
-    threads still run, and the worker dies with SIGSEGV; ``os._exit`` skips it, with
-    the exit status the worker was leaving with (gunicorn calls this hook while the
-    worker's ``SystemExit`` propagates).
+    A worker that had answered queries died with SIGSEGV in that teardown (in native
+    code: the open Oxigraph stores and their threads); ``os._exit`` skips it, with the
+    exit status the worker was leaving with (gunicorn calls this hook while the worker's
+    ``SystemExit`` propagates). Its requests in flight are finished by then: gunicorn
+    waits for them (``graceful_timeout``) before the worker leaves its loop.
     """
     from tipgraph.web.sparql import ENGINE_KEY
 
     engine = worker.wsgi.extensions.get(ENGINE_KEY) if worker.wsgi else None
     if engine is not None and engine._owner == os.getpid():
         engine.close(wait=2.0)
-    leaving = sys.exc_info()[1]
+    _exit_worker(sys.exc_info()[1])
+
+
+def _exit_worker(leaving: BaseException | None) -> None:
+    """Leave a worker process at once, with the status ``leaving`` (its exception) means."""
     if isinstance(leaving, SystemExit):
-        status = leaving.code if isinstance(leaving.code, int) else (leaving.code is not None)
+        status = leaving.code if isinstance(leaving.code, int) else int(leaving.code is not None)
     else:
         status = 0 if leaving is None else 1
     for stream in (sys.stdout, sys.stderr):
@@ -197,6 +210,10 @@ def run_server(settings: Mapping[str, object], *, host: str, port: int, workers:
     try:
         TipgraphServer(settings, gunicorn_options(host=host, port=port, workers=workers,
                                                   threads=threads, timeout=timeout)).run()
+    except BaseException as leaving:
+        if os.getpid() != master:  # a worker that left gunicorn's loop some other way
+            _exit_worker(leaving)
+        raise
     finally:
         if made and os.getpid() == master:  # a worker leaving through here must not
             shutil.rmtree(made, ignore_errors=True)

@@ -521,6 +521,7 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
     """
     # Ctrl-C reaches every process of the terminal's group: this one ends when its web
     # worker closes the pipe or dies, not with a KeyboardInterrupt traceback of its own
+    # (a gunicorn worker ignores it already, and a process it starts inherits that)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stores: OrderedDict[str, pyoxigraph.Store] = OrderedDict()
     try:
