@@ -5,9 +5,11 @@ Each case of issue 15's list, through the command line as a user types it.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,12 @@ from click.testing import CliRunner, Result
 
 from tipgraph.cli import cli
 from tipgraph.testing import fetch, serving
+
+
+@pytest.fixture(scope="module")
+def server(seed_build_dir: Path) -> Iterator[str]:
+    with serving(seed_build_dir, workers=1) as base:
+        yield base
 
 
 def _error(result: Result) -> str:
@@ -70,14 +78,13 @@ def test_a_port_in_use_is_named_before_anything_is_built(tmp_path: Path) -> None
     assert not (tmp_path / "b").exists()
 
 
-def test_a_port_in_use_by_a_running_server(seed_build_dir: Path) -> None:
+def test_a_port_in_use_by_a_running_server(seed_build_dir: Path, server: str) -> None:
     """The case users meet: a second `tipgraph serve` on the port of the first."""
-    with serving(seed_build_dir, workers=1) as base:
-        port = base.rsplit(":", 1)[1]
-        second = subprocess.run([sys.executable, "-m", "tipgraph", "serve", "--build",
-                                 str(seed_build_dir), "--port", port],
-                                capture_output=True, text=True, timeout=120)
-        assert fetch(base + "/health")[0] == 200  # the first goes on
+    port = server.rsplit(":", 1)[1]
+    second = subprocess.run([sys.executable, "-m", "tipgraph", "serve", "--build",
+                             str(seed_build_dir), "--port", port],
+                            capture_output=True, text=True, timeout=120)
+    assert fetch(server + "/health")[0] == 200  # the first goes on
     assert second.returncode == 1
     assert second.stderr.strip() == f"Error: port {port} is in use; choose another with --port"
 
@@ -129,17 +136,32 @@ def test_an_update_is_refused_by_name(seed_build_dir: Path) -> None:
                               "and DESCRIBE queries are run")
 
 
-def test_406_says_an_ask(seed_build_dir: Path) -> None:
-    with serving(seed_build_dir, workers=1) as base:
-        status, _, body = fetch(base + "/sparql?query=ASK%7B%3Fs%20%3Fp%20%3Fo%7D",
-                                headers={"Accept": "text/turtle"})
-        form_status, _, form_body = fetch(
-            base + "/sparql", method="POST", data=b"format=json",
-            headers={"Content-Type": "application/x-www-form-urlencoded"})
+def test_406_says_an_ask(server: str) -> None:
+    status, _, body = fetch(server + "/sparql?query=ASK%7B%3Fs%20%3Fp%20%3Fo%7D",
+                            headers={"Accept": "text/turtle"})
+    form_status, _, form_body = fetch(
+        server + "/sparql", method="POST", data=b"format=json",
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 406
     assert b"carry an ASK answer" in body
     assert form_status == 400
     assert b"the form has no query parameter" in form_body
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_curl_example_of_serve_help_works_as_printed(server: str) -> None:
+    help_text = CliRunner().invoke(cli, ["serve", "--help"]).output
+    lines = help_text[help_text.index("curl "):].splitlines()
+    command = lines[0].strip()
+    while command.endswith("\\"):  # the example's continued lines
+        lines.pop(0)
+        command = command[:-1] + " " + lines[0].strip()
+    assert "http://127.0.0.1:5000/sparql" in command
+    command = command.replace("http://127.0.0.1:5000", server)
+    answered = subprocess.run(["bash", "-c", command + " --silent --show-error --fail"],
+                              capture_output=True, text=True, timeout=60)
+    assert answered.returncode == 0, answered.stderr
+    assert '"boolean": true' in answered.stdout
 
 
 def test_python_m_runs_every_command() -> None:

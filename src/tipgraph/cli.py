@@ -235,7 +235,6 @@ def settings_command() -> None:
         click.echo(f"{setting.name} (default: {setting.default!r})\n    {setting.help}")
 
 
-
 @cli.command()
 @click.option("--publications", "count", type=click.IntRange(min=1), required=True,
               help="How many records to make.")
