@@ -47,12 +47,13 @@ from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
+from tipgraph.shipped import shipped
 from tipgraph.sources import SourceFile, read_sources
 from tipgraph.statistics import statistics_triples
 from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
-DEFAULT_SOURCES = (Path(__file__).resolve().parents[2] / "data" / "sources",)
+DEFAULT_SOURCES = (shipped("data", "sources"),)
 NTRIPLES = "tipgraph.nt"
 
 Progress = Callable[[str], None]
@@ -245,7 +246,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     with _stage("reconcile", report, progress):
         reference = load_reference()
         reconciled = reconcile_records(read.records, reference)
-        problems = read.problems + reconciled.problems
+        problems = read.problems + list(reference.problems) + reconciled.problems
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
         report.records_built = len(reconciled.publications)

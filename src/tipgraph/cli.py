@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 
 import click
-from rdflib import Graph
 
 from tipgraph.build import DEFAULT_SOURCES, run_build
 from tipgraph.builds import URIS_FILE, BuildDir, BuildRefused, shrink_refusal
-from tipgraph.config import SETTINGS, load_settings
+from tipgraph.config import CONFIG_FILE, SETTINGS, load_settings
 from tipgraph.errors import BuildFailed, TipgraphError
 from tipgraph.reasoning import infer, load_ontology
-from tipgraph.validation import load_shapes, validate_graph
+from tipgraph.validation import load_shapes, read_graph_file, validate_graph
 
 
 class TipgraphGroup(click.Group):
@@ -117,17 +116,16 @@ def _print_failures(report: dict) -> None:
               help="Reason with the ontology before checking (the build does).")
 @click.option("--base", default=None, help="Instance base of the file's URIs.")
 def validate(file: Path, reason: bool, base: str | None) -> None:
-    """Check a Turtle file against the shapes; exit 1 when it has a violation.
+    """Check an RDF file against the shapes; exit 1 when it has a violation.
+
+    The format is read from the extension: .ttl, .nt, .jsonld, .rdf.
 
     \b
     Example:
         tipgraph validate build/tipgraph.ttl
     """
     settings = load_settings({"base_uri": base} if base else None)
-    try:
-        graph = Graph().parse(file, format="turtle")
-    except Exception as error:  # rdflib raises many kinds for bad Turtle
-        raise click.ClickException(f"{file.name} is not valid Turtle: {error}") from error
+    graph = read_graph_file(file)
     if reason:
         graph = infer(graph, load_ontology(), base=settings["base_uri"])
     report = validate_graph(graph, load_shapes())
@@ -143,7 +141,8 @@ def validate(file: Path, reason: bool, base: str | None) -> None:
 @build_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback only unless you mean to publish it).")
-@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
               help="gunicorn worker processes; they share the store read-only.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1),
@@ -170,10 +169,10 @@ def serve(build_dir: Path | None, host: str, port: int, workers: int, threads: i
     Example:
         tipgraph serve --port 5000
         curl -H 'Accept: application/sparql-results+json' \\
-            'http://127.0.0.1:5000/sparql?query=ASK{?s ?p ?o}'
+            --data-urlencode 'query=ASK { ?s ?p ?o }' http://127.0.0.1:5000/sparql
         tipgraph serve --store http://127.0.0.1:8890/sparql
     """
-    from tipgraph.server import check_build, run_server
+    from tipgraph.server import check_build, check_port, run_server
 
     settings: dict[str, object] = dict(overrides)
     if build_dir is not None:
@@ -182,6 +181,7 @@ def serve(build_dir: Path | None, host: str, port: int, workers: int, threads: i
         settings["store_url"] = store_url
     config = load_settings(settings)
     out = Path(config["build_dir"])
+    check_port(host, port)  # before any build: a port in use is one sentence, nothing written
     if not config["store_url"] and BuildDir(out).current() is None:
         _say(f"no build in {out}: building the shipped catalogue first")
         run_build(DEFAULT_SOURCES, out, base=config["base_uri"], progress=_say)
@@ -307,14 +307,15 @@ def settings_command() -> None:
     """List every setting with its default and what it does.
 
     \b
-    Settings come from defaults, then tipgraph.toml, then TIPGRAPH_<NAME> variables.
+    Settings come from defaults, then tipgraph.toml (in the directory the command
+    runs in), then TIPGRAPH_<NAME> variables.
     """
+    config_file = CONFIG_FILE.resolve()
+    found = "found" if config_file.is_file() else "none there now"
+    click.echo(f"Settings file: {config_file} ({found}); TIPGRAPH_<NAME> variables "
+               "override it.\n")
     for setting in SETTINGS:
         click.echo(f"{setting.name} (default: {setting.default!r})\n    {setting.help}")
-
-
-if __name__ == "__main__":
-    cli()
 
 
 @cli.command()
@@ -336,6 +337,8 @@ def synth(count: int, seed: int, out: Path) -> None:
 
     if out.suffix not in {".jsonl", ".csv"}:
         raise click.BadParameter("the file must end in .jsonl or .csv", param_hint="--out")
+    if not out.resolve().parent.is_dir():
+        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
     write_catalogue(synthesize(count, seed=seed), out)
     click.echo(f"{count} records written to {out.name}")
 
@@ -396,3 +399,7 @@ def query_command(query_ref: str | None, text: str | None, params: tuple[str, ..
     if output is None:
         output = "ttl" if results.form in ("CONSTRUCT", "DESCRIBE") else "table"
     click.echo(results.serialize(output), nl=output in ("table", "json"))
+
+
+if __name__ == "__main__":  # last: every command is registered by now
+    cli()

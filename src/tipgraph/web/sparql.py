@@ -58,9 +58,13 @@ _POST_TYPES = (_FORM, _SPARQL_QUERY)
 _engine_lock = threading.Lock()
 
 
+#: Where a worker's query engine is kept in ``app.extensions``.
+ENGINE_KEY = "tipgraph.queries"
+
+
 def get_engine() -> QueryEngine:
     """This process's query engine, started on first use (each gunicorn worker has its own)."""
-    key = "tipgraph.queries"
+    key = ENGINE_KEY
     engine = current_app.extensions.get(key)
     if engine is None or engine._owner != os.getpid():
         with _engine_lock:
@@ -259,6 +263,10 @@ def sparql() -> Response:
         return _error(400, "Malformed request", "send one query per request; this one "
                       f"has {len(queries)} query parameters.")
     if not queries:
+        if request.method == "POST":  # a form sent without its query: say which is missing
+            return _error(400, "Malformed request", "the form has no query parameter; send "
+                          "the SPARQL query as query=... (a GET without one describes "
+                          "the service).")
         return _service_description()
     config = current_app.config["TIPGRAPH"]
     build = get_build()
