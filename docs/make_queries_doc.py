@@ -39,7 +39,7 @@ prefixes, so it runs on any endpoint.
 
 The counting queries read the counts the build publishes as data (`tip:Statistic`
 nodes: a facet, its value or values as `rdf:value`, the number of publications as
-`void:entities`) instead of counting 100,000 publications on every request; the
+`tip:count`) instead of counting 100,000 publications on every request; the
 tests check that each gives the answer counting would give.
 
 Lists of publications come in title order: titles compared case-insensitively, then

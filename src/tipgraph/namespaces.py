@@ -50,6 +50,7 @@ class TIP(DefinedNamespace):
     sourceLine: URIRef  # line of the record in its source file
     Statistic: URIRef  # a count published as data: publications per facet value
     facet: URIRef  # the browse facet a statistic counts by
+    count: URIRef  # how many a statistic counts (xsd:integer)
     sortKey: URIRef  # a publication's position in title order (xsd:integer, for paging)
 
 

@@ -2,14 +2,14 @@
 
 Counting 100,000 publications per facet value takes the store seconds on every
 request; the build knows the answer already. So after reasoning it adds one
-``tip:Statistic`` per facet value (a VoID-style subset: its ``void:entities``
+``tip:Statistic`` per facet value (its ``tip:count``
 is how many publications have that value) and one per class (how many
 instances it has), and the pages read those few nodes instead of counting::
 
     <https://w3id.org/tipgraph/dataset#statistic-region-west-and-central-africa>
         a tip:Statistic ; tip:facet "region" ;
         rdf:value <https://w3id.org/tipgraph/place/west-and-central-africa> ;
-        void:entities 8276 .
+        tip:count 8276 .
 
 The facets are those of the browse page, with the same meaning: a region
 counts the publications that name it and those that name one of its countries
@@ -23,7 +23,7 @@ the last of each organisation::
     <https://w3id.org/tipgraph/dataset#statistic-country-last-year-ng~2020>
         a tip:Statistic ; tip:facet "country-last-year" ;
         rdf:value <https://w3id.org/tipgraph/place/ng>, "2020"^^xsd:gYear ;
-        void:entities 31 .
+        tip:count 31 .
 
 Each is named in the dataset's document
 (``<base>dataset#statistic-<facet>-<key>``) rather than by a blank node, which
@@ -49,7 +49,7 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import RDF, SKOS, VOID, XSD
+from rdflib.namespace import RDF, SKOS, XSD
 from rdflib.term import Node
 
 from tipgraph.namespaces import DCT, SCHEMA, TIP
@@ -217,7 +217,7 @@ def statistics_triples(triples: Iterable[Triple], base: str) -> list[Triple]:
             node = URIRef(f"{dataset}#statistic-{facet}-{key}")
             out += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet))]
             out += [(node, RDF.value, v) for v in vals]
-            out.append((node, VOID.entities, Literal(n, datatype=XSD.integer)))
+            out.append((node, TIP.count, Literal(n, datatype=XSD.integer)))
     return out
 
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyoxigraph
-from rdflib.namespace import VOID
 
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
 from tipgraph.statistics import title_order
@@ -520,7 +519,7 @@ def load_statistics(store: GraphStore) -> Statistics | None:
     rows = store.query(f"""
         SELECT ?s ?facet ?value ?n ?lp ?l WHERE {{
           ?s a <{TIP.Statistic}> ; <{TIP.facet}> ?facet ; <{RDF.value}> ?value ;
-             <{VOID.entities}> ?n .
+             <{TIP.count}> ?n .
           OPTIONAL {{ ?value ?lp ?l VALUES ?lp {{ <{SKOS.prefLabel}> <{SCHEMA.name}> }} }}
         }}""")
     found: dict[str, tuple[str, str, int]] = {}  # statistic -> (facet, value, n)

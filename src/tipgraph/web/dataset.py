@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, send_file
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib import Graph, URIRef
 
+from tipgraph import description
 from tipgraph.formats import Format, negotiate
-from tipgraph.namespaces import DCT, PREFIXES, RDF, RDFS, XSD, bind_prefixes
+from tipgraph.namespaces import PREFIXES
 from tipgraph.store import GraphStore, OxigraphStore
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import MAX_AGE, conditional, etag_for
@@ -32,17 +33,20 @@ from tipgraph.web.service import Build
 
 bp = Blueprint("dataset", __name__)
 
-VOID = Namespace("http://rdfs.org/ns/void#")
-DCAT = Namespace("http://www.w3.org/ns/dcat#")
-IANA = "https://www.iana.org/assignments/media-types/"
-
-#: The dumps a build writes: file -> (media type of the content, compression or None).
+#: The dumps a build serves: name -> (media type of the content, compression or None).
 DUMPS: dict[str, tuple[str, str | None]] = {
     "tipgraph.ttl": ("text/turtle", None),
     "tipgraph.nt.gz": ("application/n-triples", "application/gzip"),
     "tipgraph.jsonld": ("application/ld+json", None),
     "tipgraph.nt": ("application/n-triples", None),
+    "tipgraph.nq": ("application/n-quads", None),
+    "tipgraph.nq.gz": ("application/n-quads", "application/gzip"),
+    "tipgraph.trig": ("application/trig", None),
 }
+#: Dumps served from another's file: the graph is one default graph, so its N-Triples
+#: file is an N-Quads file and its Turtle file a TriG file, byte for byte.
+DUMP_FILES: dict[str, str] = {"tipgraph.nq": "tipgraph.nt", "tipgraph.nq.gz": "tipgraph.nt.gz",
+                              "tipgraph.trig": "tipgraph.ttl"}
 
 
 def public_root() -> str:
@@ -149,103 +153,27 @@ def counts_from_store(store: GraphStore, base: str) -> DatasetCounts:
 
 
 def describe_dataset(build: Build, root: str, counts: DatasetCounts | None = None) -> Graph:
-    """VoID and DCAT for ``build``, with its services and dumps under ``root``; its counts
-    are ``counts`` (by default :func:`dataset_counts`)."""
+    """VoID and DCAT-AP for ``build`` (:func:`tipgraph.description.describe_dataset`), with
+    its services and dumps under ``root``; its counts are ``counts`` (by default
+    :func:`dataset_counts`)."""
     from tipgraph.web.resources import base_of
 
-    if counts is None:
-        counts = dataset_counts(build)
-    base = base_of(build)
-    settings = get_service().settings
-    graph = bind_prefixes(Graph(), base)
-    graph.bind("void", VOID)
-    graph.bind("dcat", DCAT)
-    ds = dataset_uri(build)
-    add = graph.add
-    for kind in (VOID.Dataset, DCAT.Dataset):
-        add((ds, RDF.type, kind))
-    add((ds, DCT.title, Literal("tipgraph: publications on trafficking in persons", lang="en")))
-    add((ds, DCT.description, Literal(
-        "A catalogue of publications on trafficking in persons (IOM's counter-trafficking "
-        "resource catalogue), linked to the countries and IOM regions they are about, their "
-        "authors and organisations.", lang="en")))
-    add((ds, DCT.license, URIRef(settings["license"])))
-    rights = BNode()
-    add((ds, DCT.rights, rights))
-    add((rights, RDF.type, DCT.RightsStatement))
-    add((rights, RDFS.label, Literal(settings["rights"], lang="en")))
-    add((ds, DCT.modified, Literal(build.modified.isoformat().replace("+00:00", "Z"),
-                                   datatype=XSD.dateTime)))
-    add((ds, DCT.identifier, Literal(build.id)))
-    add((ds, VOID.uriSpace, Literal(base)))
-    add((ds, VOID.sparqlEndpoint, URIRef(root + "sparql")))
-    add((ds, VOID.triples, _literal(counts.triples)))
-    add((ds, VOID.entities, _literal(counts.entities)))
-    add((ds, VOID.distinctSubjects, _literal(counts.distinct_subjects)))
-    add((ds, VOID.distinctObjects, _literal(counts.distinct_objects)))
-    for cls, n in counts.classes.items():
-        part = BNode()
-        add((ds, VOID.classPartition, part))
-        add((part, VOID["class"], URIRef(cls)))
-        add((part, VOID.entities, _literal(n)))
-    add((ds, VOID.classes, _literal(len(counts.classes))))
-    for prop, n in counts.properties.items():
-        part = BNode()
-        add((ds, VOID.propertyPartition, part))
-        add((part, VOID.property, URIRef(prop)))
-        add((part, VOID.triples, _literal(n)))
-    add((ds, VOID.properties, _literal(len(counts.properties))))
-    used = {*counts.classes, *counts.properties}
-    for prefix, namespace in sorted(PREFIXES.items()):
-        if prefix not in ("rdf", "xsd") and any(term.startswith(namespace) for term in used):
-            add((ds, VOID.vocabulary, URIRef(namespace)))
-    if counts.example is not None:
-        add((ds, VOID.exampleResource, URIRef(counts.example)))
-    _distributions(graph, build, ds, root)
-    catalog = URIRef(f"{ds}#catalog")
-    add((catalog, RDF.type, DCAT.Catalog))
-    add((catalog, DCT.title, Literal("tipgraph", lang="en")))
-    add((catalog, DCAT.dataset, ds))
-    add((catalog, DCT.license, URIRef(settings["license"])))
-    add((catalog, DCT.modified, graph.value(ds, DCT.modified)))
-    add((catalog, DCAT.service, URIRef(f"{ds}#sparql")))
-    return graph
+    return description.describe_dataset(
+        counts if counts is not None else dataset_counts(build),
+        description.read_facts(build.store), dump_files(build),
+        settings=get_service().settings, base=base_of(build), root=root, version=build.id,
+        modified=build.modified)
 
 
-def _distributions(graph: Graph, build: Build, ds: URIRef, root: str) -> None:
-    add = graph.add
+def dump_files(build: Build) -> list[description.DumpFile]:
+    """The dumps ``build`` serves: its files, and those served from them as another type."""
+    found = []
     for name, (media_type, compression) in DUMPS.items():
-        path = build.file(name)
-        if not path.is_file():
-            continue
-        url = URIRef(root + "dumps/" + name)
-        dist = URIRef(f"{ds}#dump-{name.removeprefix('tipgraph.').replace('.', '-')}")
-        add((ds, VOID.dataDump, url))
-        add((ds, DCAT.distribution, dist))
-        add((dist, RDF.type, DCAT.Distribution))
-        add((dist, DCT.title, Literal(f"{name}: the whole graph", lang="en")))
-        add((dist, DCAT.downloadURL, url))
-        add((dist, DCAT.accessURL, url))
-        add((dist, DCAT.mediaType, URIRef(IANA + media_type)))
-        add((dist, DCAT.byteSize, Literal(path.stat().st_size, datatype=XSD.nonNegativeInteger)))
-        if compression:
-            add((dist, DCAT.compressFormat, URIRef(IANA + compression)))
-        add((dist, DCT.modified, graph.value(ds, DCT.modified)))
-    service = URIRef(f"{ds}#sparql")
-    add((service, RDF.type, DCAT.DataService))
-    add((service, DCT.title, Literal("SPARQL 1.1 endpoint", lang="en")))
-    add((service, DCAT.endpointURL, URIRef(root + "sparql")))
-    add((service, DCT.conformsTo, URIRef("https://www.w3.org/TR/sparql11-protocol/")))
-    add((service, DCAT.servesDataset, ds))
-    dist = URIRef(f"{ds}#sparql-distribution")
-    add((ds, DCAT.distribution, dist))
-    add((dist, RDF.type, DCAT.Distribution))
-    add((dist, DCAT.accessURL, URIRef(root + "sparql")))
-    add((dist, DCAT.accessService, service))
-
-
-def _literal(n: int) -> Literal:
-    return Literal(n, datatype=XSD.integer)
+        path = build.file(DUMP_FILES.get(name, name))
+        if path.is_file():
+            found.append(description.DumpFile(name, media_type, compression,
+                                              path.stat().st_size))
+    return found
 
 
 # -- views ----------------------------------------------------------------------------------

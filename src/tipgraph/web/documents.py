@@ -11,7 +11,7 @@ grow with the catalogue. It carries:
   has tens of thousands of publications at 100,000 records: the rest are on
   the next pages of the same document (``place/x.ttl?page=2``), and the
   statistic the build published about the resource (a ``tip:Statistic`` whose
-  ``rdf:value`` is the resource, with its ``void:entities``: the total) is
+  ``rdf:value`` is the resource, with its ``tip:count``: the total) is
   carried whole on every page, so a page states the total it does not list;
 - when there is more than one page, how to walk them: the document names its
   next page (``<resource> rdfs:seeAlso <next>``, and Hydra's ``hydra:next``,

@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 from pyoxigraph import BlankNode, NamedNode
-from rdflib.namespace import VOID
 
 from tipgraph.namespaces import (
     DCT,
@@ -395,7 +394,7 @@ _N = {name: NamedNode(str(term)) for name, term in {
     "Country": TIP.Country, "Region": TIP.Region, "Feature": GN.Feature,
     "Organization": SCHEMA.Organization, "Person": SCHEMA.Person,
     "EditedVolume": TIP.EditedVolume, "Statistic": TIP.Statistic, "facet": TIP.facet,
-    "entities": VOID.entities}.items()}
+    "count": TIP.count}.items()}
 
 
 def _natural(text: str) -> tuple[Any, ...]:
@@ -442,7 +441,7 @@ def _total(doc: Document, node: NamedNode) -> dict[str, Any] | None:
     browse page listing them all."""
     for subject, prop in doc.incoming(node):
         if prop == _N["value"] and _N["Statistic"] in doc.objects(subject, _N["type"]):
-            facet, n = doc.value(subject, _N["facet"]), doc.value(subject, _N["entities"])
+            facet, n = doc.value(subject, _N["facet"]), doc.value(subject, _N["count"])
             if facet is None or n is None or facet.value not in FACETS:
                 continue
             key = facet.value if facet.value == "year" else Link(node.value, "").key
