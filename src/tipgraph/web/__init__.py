@@ -28,7 +28,7 @@ def create_app(settings: Mapping[str, object] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config["max_request_bytes"]
     app.extensions["tipgraph"] = Service(config, BuildDir(Path(config["build_dir"])),
                                          engine=_engine)
-    from tipgraph.web import blueprints, cors, errors, limits, result_cache, sparql
+    from tipgraph.web import blueprints, compression, cors, errors, limits, result_cache, sparql
 
     for blueprint in blueprints.ALL:
         app.register_blueprint(blueprint)
@@ -37,6 +37,7 @@ def create_app(settings: Mapping[str, object] | None = None) -> Flask:
     limits.init_app(app)
     sparql.init_app(app)  # inside Replay: a request answered here may be replayed
     result_cache.init_app(app)
+    compression.init_app(app)  # outermost: the fast path's answers too
     return app
 
 

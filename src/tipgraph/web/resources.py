@@ -17,13 +17,15 @@ every format, and a page past the last is ``404``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from flask import Blueprint, Response, redirect, render_template, request
 
-from tipgraph.formats import Format, find, negotiate
+from tipgraph.formats import Format, find
 from tipgraph.mapping import KINDS
 from tipgraph.namespaces import ONTOLOGY_IRI, SHAPES_IRI
+from tipgraph.negotiation import choose
 from tipgraph.reasoning import ONTOLOGY_PATH
 from tipgraph.validation import SHAPES_PATH
 from tipgraph.web import get_build, get_service
@@ -43,7 +45,8 @@ bp = Blueprint("resources", __name__)
 
 #: The documents of a resource, the server's favourite first (browsers get HTML).
 DOCUMENT_FORMATS: tuple[Format, ...] = tuple(
-    f for f in (find(name) for name in ("html", "turtle", "jsonld", "rdfxml", "ntriples"))
+    f for f in (find(name) for name in ("html", "turtle", "jsonld", "rdfxml", "ntriples",
+                                        "nquads", "trig"))
     if f is not None)
 BY_EXTENSION = {f.extension: f for f in DOCUMENT_FORMATS}
 #: Resources published from a file rather than the store: path -> (IRI, file).
@@ -120,13 +123,10 @@ def dereference(path: str) -> Response:
 
 def see_other(path: str) -> Response:
     """The 303 from a thing to the document the client's ``Accept`` prefers (406: none)."""
-    offered = [m for f in DOCUMENT_FORMATS for m in f.media_types]
-    chosen = negotiate(request.headers.get("Accept"), offered)
-    if chosen is None:
-        response = error_page(406, "Not acceptable", "This resource is available as " + ", ".join(
-            f.media_type for f in DOCUMENT_FORMATS) + ".")
+    fmt = choose(request.headers.get("Accept"), DOCUMENT_FORMATS)
+    if fmt is None:
+        response = not_acceptable("This resource", DOCUMENT_FORMATS)
     else:
-        fmt = next(f for f in DOCUMENT_FORMATS if chosen in f.media_types)
         response = redirect(f"{request.script_root}/{path}.{fmt.extension}", code=303)
     response.headers["Vary"] = "Accept"
     response.headers["Link"] = alternates(path)
@@ -176,6 +176,12 @@ def _has_page(doc: Document, fragments: bool) -> bool:
         return bool(doc.triples)
     node = doc.node
     return any(t.object == node and t.predicate.value != RDF_VALUE.value for t in doc.triples)
+
+
+def not_acceptable(what: str, offered: Iterable[Format]) -> Response:
+    """406, naming the formats ``what`` (a sentence's subject) is available in."""
+    return error_page(406, "Not acceptable", f"{what} is available as "
+                      + ", ".join(f.media_type for f in offered) + ".")
 
 
 def error_page(status: int, title: str, message: str, *, query: str = "") -> Response:

@@ -41,6 +41,7 @@ from tipgraph import formats
 from tipgraph.errors import TipgraphError
 from tipgraph.guard import check_graph_iris, check_query, redact_paths
 from tipgraph.namespaces import PREFIXES
+from tipgraph.negotiation import choose
 from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryEngine, QueryError, QueryJob
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import caching_headers, conditional
@@ -192,9 +193,8 @@ def _chosen_format(asked: tuple[str, ...], kind: formats.Kind, accept: str | Non
             return fmt.name
     if asked and any(formats.find(token) for token in asked):
         return None  # a known format, but not one for this kind of answer
-    offered = formats.media_types_of(kind) + formats.media_types_of("html")
-    chosen = formats.negotiate(accept, offered)
-    return formats.find(chosen, kinds).name if chosen else None
+    chosen = choose(accept, formats.formats_of(kind) + formats.formats_of("html"))
+    return chosen.name if chosen else None
 
 
 # -- the endpoint ------------------------------------------------------------------------------
@@ -320,9 +320,7 @@ RDFS_SEE_ALSO = "http://www.w3.org/2000/01/rdf-schema#seeAlso"
 
 
 def _service_description() -> Response:
-    offered = formats.media_types_of("rdf") + formats.media_types_of("html")
-    chosen = formats.negotiate(request.headers.get("Accept"), offered)
-    fmt = formats.find(chosen) if chosen else None
+    fmt = choose(request.headers.get("Accept"), formats.formats_of("rdf", "html"))
     if fmt is None:
         return _error(406, "Not acceptable", "the service description is offered as "
                       + ", ".join(f.media_type for f in formats.formats_of("rdf", "html")))
