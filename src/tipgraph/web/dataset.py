@@ -223,8 +223,13 @@ def _description(extension: str | None) -> Response:
     return conditional(response, build)
 
 
+def description_of(build: Build) -> Document:
+    """The description of ``build`` as served at this request's root (made once)."""
+    return _descriptions.get(build, public_root())
+
+
 def _render(build: Build, fmt: Format) -> Response:
-    doc = _descriptions.get(build, public_root())
+    doc = description_of(build)
     if fmt.name == "html":
         from tipgraph.web.pages import render_resource
 

@@ -13,7 +13,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -34,6 +34,7 @@ from tipgraph.namespaces import (
     SKOS,
     TIP,
 )
+from tipgraph.schema_org import dataset_jsonld, resource_jsonld
 from tipgraph.store import OxigraphStore
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import conditional
@@ -189,7 +190,14 @@ def home() -> Response:
         "home.html", build=build, counts=counts, publications=publications,
         year_chart=_column_chart(years), region_chart=_bar_chart(
             [(link.label, n, _browse_url(region=link.key)) for link, n in regions]),
-        settings=get_service().settings), build)
+        settings=get_service().settings, schema_org=_dataset_jsonld(build)), build)
+
+
+def _dataset_jsonld(build: Build) -> dict[str, Any]:
+    """The schema.org Dataset of the home page, read from the dataset's description."""
+    from tipgraph.web.dataset import description_of
+
+    return dataset_jsonld(description_of(build))
 
 
 def _type_counts(build: Build, stats: Statistics | None) -> list[tuple[str, int]]:
@@ -433,7 +441,7 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
         documents=[(f.extension, f.media_type, f"{request.script_root}/{path}.{f.extension}"
                     + (f"?page={doc.page}" if doc.page > 1 else ""))
                    for f in DOCUMENT_FORMATS if f.name != "html"],
-        schema_org=schema_org(doc, node, page_url, base))
+        schema_org=resource_jsonld(doc, node, page_url, base))
 
 
 def _total(doc: Document, node: NamedNode) -> dict[str, Any] | None:
@@ -506,64 +514,3 @@ def _incoming(build: Build, doc: Document, node: NamedNode, base: str
     return listed, [{"property": g["property"], "values": sorted(
         g["values"].values(), key=lambda i: i["text"].casefold())}
         for g in sorted(others.values(), key=lambda g: g["property"])]
-
-
-def _names(doc: Document, nodes: Iterable[Any], kind: str) -> list[dict[str, str]]:
-    return [{"@type": kind, "@id": n.value, "name": label_of(doc, n) or n.value}
-            for n in sorted((n for n in nodes if isinstance(n, NamedNode)),
-                            key=lambda n: n.value)]
-
-
-def schema_org(doc: Document, node: NamedNode, page_url: str, base: str) -> dict[str, Any]:
-    """The schema.org description of ``node`` that the page embeds for search engines.
-
-    The context is inline (``@vocab`` https://schema.org/), so nothing is fetched to read it.
-    """
-    types = set(doc.objects(node, _N["type"]))
-    data: dict[str, Any] = {"@context": {"@vocab": "https://schema.org/"}, "@id": node.value,
-                            "url": page_url, "name": label_of(doc, node) or node.value}
-    if _N["Publication"] in types:
-        data["@type"] = "CreativeWork"
-        abstract = doc.value(node, _N["abstract"])
-        if abstract is not None:
-            data["abstract"] = abstract.value
-        year = doc.value(node, _N["issued"])
-        if year is not None:
-            data["datePublished"] = year.value
-        authors = []
-        for agent in sorted((a for a in doc.objects(node, _N["creator"])
-                             if isinstance(a, NamedNode)), key=lambda a: a.value):
-            person = agent.value.startswith(base + "person/")
-            authors += _names(doc, [agent], "Person" if person else "Organization")
-        if authors:
-            data["author"] = authors
-        places = _names(doc, doc.objects(node, _N["spatial"]), "Place")
-        if places:
-            data["spatialCoverage"] = places
-        keywords = [label_of(doc, c) for c in doc.objects(node, _N["subject"])]
-        if any(keywords):
-            data["keywords"] = sorted(k for k in keywords if k)
-        part = doc.value(node, _N["isPartOf"])
-        if part is not None:
-            data["isPartOf"] = _names(doc, [part], "Book")[0]
-        data["isBasedOn"] = [u.value for u in doc.objects(node, _N["url"])]
-    elif _N["Country"] in types:
-        data["@type"] = "Country"
-    elif _N["Region"] in types or _N["Feature"] in types:
-        data["@type"] = "Place"
-    elif _N["Organization"] in types:
-        data["@type"] = "Organization"
-        data["alternateName"] = sorted(v.value for v in doc.objects(node, _N["altLabel"]))
-    elif _N["Person"] in types:
-        data["@type"] = "Person"
-    elif _N["EditedVolume"] in types:
-        data["@type"] = "Book"
-    else:
-        data["@type"] = "Thing"
-    same = sorted(v.value for v in doc.objects(node, _N["sameAs"]))
-    if same:
-        data["sameAs"] = same
-    parent = doc.value(node, _N["parentFeature"])
-    if parent is not None:
-        data["containedInPlace"] = _names(doc, [parent], "Place")[0]
-    return {k: v for k, v in data.items() if v not in ([], None, "")}
