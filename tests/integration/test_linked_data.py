@@ -160,10 +160,18 @@ def test_thing_redirects_to_its_document(site: str, resources: dict[str, str], k
 @pytest.mark.parametrize("kind", KINDS)
 def test_jsonld_document_expands_to_the_turtle_triples(site: str, resources: dict[str, str],
                                                        kind: str) -> None:
+    """The same triples, but for those each document states about itself (its URL names
+    its format): that it is in the dataset, under its licence."""
     path = resources[kind]
     turtle = Graph().parse(data=get(f"{site}/{path}.ttl").body, format="turtle")
     expanded = expand_jsonld(get(f"{site}/{path}.jsonld").text)
     assert len(turtle) > 0
+    for graph, extension in ((turtle, "ttl"), (expanded, "jsonld")):
+        here = URIRef(f"{site}/{path}.{extension}")
+        if kind not in ("ontology", "shapes"):
+            assert (here, VOID.inDataset, URIRef(BASE + "dataset")) in graph
+            assert graph.value(here, URIRef("http://purl.org/dc/terms/license")) is not None
+        graph.remove((here, None, None))
     assert isomorphic(turtle, expanded)
 
 

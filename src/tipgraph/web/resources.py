@@ -162,8 +162,13 @@ def document(build: Build, path: str, fmt: Format) -> Response:
     if fmt.name == "html":  # the page links to its neighbours itself (rel="next")
         body: str | bytes = render_resource(build, doc, path=path, fragments=fragments)
     else:
-        doc = doc.with_paging(lambda n: f"{root}{path}.{fmt.extension}"
-                              + (f"?page={n}" if n > 1 else ""))
+        def url(n: int) -> str:
+            return f"{root}{path}.{fmt.extension}" + (f"?page={n}" if n > 1 else "")
+
+        doc = doc.with_paging(url)
+        if path not in FILE_RESOURCES:  # the ontology and shapes are not in the dataset
+            doc = doc.in_dataset(url(page), base_of(build) + "dataset",
+                                 get_service().settings["license"])
         body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
     response = Response(body, content_type=fmt.content_type)
     response.headers["Link"] = alternates(path) + f', <{uri}>; rel="describes"'
