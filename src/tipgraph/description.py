@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib import Graph, Literal, Namespace, URIRef
 
 from tipgraph.namespaces import (
     DCT,
@@ -206,7 +206,7 @@ def describe_dataset(counts: DatasetCounts, facts: DataFacts, dumps: Sequence[Du
     add((ds, DCT.language, context.typed(URIRef(EU + "language/ENG"), DCT.LinguisticSystem)))
     add((ds, DCT.accrualPeriodicity, context.typed(URIRef(EU + "frequency/IRREG"),
                                                    DCT.Frequency)))
-    rights = BNode()
+    rights = URIRef(f"{ds}#rights")
     add((ds, DCT.rights, rights))
     add((rights, RDF.type, DCT.RightsStatement))
     add((rights, RDFS.label, Literal(settings["rights"], lang="en")))
@@ -329,14 +329,15 @@ def _void(graph: Graph, ds: URIRef, counts: DatasetCounts, facts: DataFacts,
     add((ds, VOID.entities, _integer(counts.entities)))
     add((ds, VOID.distinctSubjects, _integer(counts.distinct_subjects)))
     add((ds, VOID.distinctObjects, _integer(counts.distinct_objects)))
-    for cls, n in counts.classes.items():
-        part = BNode()
+    # partitions are named, not blank: every worker writes the same bytes (one strong ETag)
+    for number, (cls, n) in enumerate(sorted(counts.classes.items()), 1):
+        part = URIRef(f"{ds}#class-{number}")
         add((ds, VOID.classPartition, part))
         add((part, VOID["class"], URIRef(cls)))
         add((part, VOID.entities, _integer(n)))
     add((ds, VOID.classes, _integer(len(counts.classes))))
-    for prop, n in counts.properties.items():
-        part = BNode()
+    for number, (prop, n) in enumerate(sorted(counts.properties.items()), 1):
+        part = URIRef(f"{ds}#property-{number}")
         add((ds, VOID.propertyPartition, part))
         add((part, VOID.property, URIRef(prop)))
         add((part, VOID.triples, _integer(n)))
