@@ -4,8 +4,8 @@ One WSGI layer, outermost, so it also compresses what ``/sparql``'s fast path an
 replay answer before Flask routes them. It compresses a response when the client's
 ``Accept-Encoding`` takes gzip (:func:`tipgraph.negotiation.accepts_gzip`), the
 response is a 200 of a textual type (HTML, RDF, JSON, XML, CSV...) with no encoding
-of its own, and the request asks no ``Range`` (a range of the identity bytes cannot
-be re-encoded). Compressed, the answer says ``Content-Encoding: gzip``, drops its
+of its own (nor ``Cache-Control: no-transform``), and the request asks no ``Range``
+(a range of the identity bytes cannot be re-encoded). Compressed, the answer says ``Content-Encoding: gzip``, drops its
 ``Content-Length`` (it is streamed, chunk by chunk, never held whole) and carries an
 ETag of its own (``"...-gzip"``, RFC 9110 section 8.8.3: another representation);
 ``If-None-Match`` with that tag is read as the identity tag, so revalidation still
@@ -108,7 +108,8 @@ class Compression:
             code = int(status.split(" ", 1)[0])
             kind = _header(headers, "content-type")
             textual = compressible(kind)
-            if environ.get(NOT_COMPRESSED) or _header(headers, "content-encoding"):
+            if environ.get(NOT_COMPRESSED) or _header(headers, "content-encoding") \
+                    or "no-transform" in (_header(headers, "cache-control") or ""):
                 return start_response(status, headers, exc_info)
             if code == 304:
                 if wanted and sent_gzip_tag:  # the client holds the gzip representation
