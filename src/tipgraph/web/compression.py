@@ -6,9 +6,9 @@ replay answer before Flask routes them. It compresses a response when the client
 response is a 200 of a textual type (HTML, RDF, JSON, XML, CSV...) with no encoding
 of its own (nor ``Cache-Control: no-transform``), and the request asks no ``Range``
 (a range of the identity bytes cannot be re-encoded). Compressed, the answer says
-``Content-Encoding: gzip``, drops its ``Content-Length`` (it is streamed, chunk by chunk, never held whole) and carries an
-ETag of its own (``"...-gzip"``, RFC 9110 section 8.8.3: another representation);
-``If-None-Match`` with that tag is read as the identity tag, so revalidation still
+``Content-Encoding: gzip``, drops its ``Content-Length`` (it is streamed, chunk by
+chunk, never held whole) and carries an ETag of its own (``"...-gzip"``, RFC 9110
+section 8.8.3: another representation); ``If-None-Match`` with that tag is read as the identity tag, so revalidation still
 answers 304. Every compressible answer says ``Vary: Accept-Encoding``.
 
 Dumps are never compressed here: the dump view serves a build's precompressed
