@@ -9,7 +9,8 @@ of its own (nor ``Cache-Control: no-transform``), and the request asks no ``Rang
 ``Content-Encoding: gzip``, drops its ``Content-Length`` (it is streamed, chunk by
 chunk, never held whole) and carries an ETag of its own (``"...-gzip"``, RFC 9110
 section 8.8.3: another representation); ``If-None-Match`` with that tag is read as
-the identity tag, so revalidation still answers 304. Every compressible answer says ``Vary: Accept-Encoding``.
+the identity tag, so revalidation still answers 304. Every compressible answer says
+``Vary: Accept-Encoding``.
 
 Dumps are never compressed here: the dump view serves a build's precompressed
 ``.gz`` file when there is one, and marks the request (:data:`NOT_COMPRESSED`).
