@@ -46,7 +46,7 @@ _N = {name: NamedNode(str(term)) for name, term in {
     "homepage": FOAF.homepage, "Dataset": DCAT.Dataset, "Catalog": DCAT.Catalog,
     "dataset": DCAT.dataset, "distribution": DCAT.distribution,
     "downloadURL": DCAT.downloadURL, "mediaType": DCAT.mediaType,
-    "compressFormat": DCAT.compressFormat, "byteSize": DCAT.byteSize,
+    "compressFormat": DCAT.compressFormat,
     "keyword": DCAT.keyword, "landingPage": DCAT.landingPage, "version": DCAT.version,
     "startDate": DCAT.startDate, "endDate": DCAT.endDate, "prefLabel": SKOS.prefLabel,
     "sparqlEndpoint": VOID.sparqlEndpoint,
@@ -124,9 +124,6 @@ def dataset_jsonld(doc: Document) -> dict[str, Any]:
         download: dict[str, Any] = {"@type": "DataDownload", "contentUrl": url.value,
                                     "encodingFormat": media.value.removeprefix(IANA),
                                     "name": _text(doc, dist, "title")}
-        size = _text(doc, dist, "byteSize")
-        if size:
-            download["contentSize"] = f"{size} B"
         downloads.append(download)
     data["distribution"] = downloads
     data["spatialCoverage"] = [
