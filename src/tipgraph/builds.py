@@ -25,6 +25,12 @@ from pathlib import Path
 BUILD_FILES = ("tipgraph.ttl", "tipgraph.nt", "tipgraph.nt.gz", "tipgraph.jsonld",
                "report.json", "store")
 
+#: The URIs and slugs every build so far has published (carried forward: a URI gone is 410).
+PUBLISHED_FILE = "published.json"
+#: The per-build indexes the read side loads when it opens the build
+#: (:mod:`tipgraph.serving.indexes` documents its schema).
+INDEX_FILE = "indexes.pickle"
+
 #: How many finished builds to keep besides the current one (a server may still read one).
 KEEP_PREVIOUS = 2
 

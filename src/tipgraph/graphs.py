@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
+#: A triple of rdflib terms, as the build's stages hand them on (the one definition).
 Triple = tuple[Node, Node, Node]
 
 

@@ -78,8 +78,7 @@ def _start_query_processes(worker: Any) -> None:
     """Start a new worker's query processes now, not on its first query, and have each
     open the build's store: the first query after start-up then costs what it costs."""
     from tipgraph.sparql_engine import QueryJob
-    from tipgraph.web import get_build
-    from tipgraph.web.sparql import get_engine
+    from tipgraph.web.context import get_build, get_engine
 
     with worker.wsgi.app_context():
         engine = get_engine()

@@ -26,7 +26,7 @@ import pyshacl
 from rdflib import Graph
 from rdflib.term import Node
 
-from tipgraph.namespaces import PROV, RDF, TIP
+from tipgraph.namespaces import PROV, RDF, SHAPES_PATH, TIP
 from tipgraph.shacl_fast import (
     SH,
     SUBCLASS,
@@ -40,8 +40,6 @@ from tipgraph.shacl_fast import (
 
 __all__ = ["SHAPES_PATH", "ShapeResult", "UnsupportedShapes", "ValidationReport", "load_shapes",
            "validate_graph", "validate_store", "validate_triples"]
-
-SHAPES_PATH = Path(__file__).resolve().parents[2] / "shapes" / "tipgraph.ttl"
 
 Engine = Choice["fast", "pyshacl"]
 

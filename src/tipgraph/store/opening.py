@@ -1,0 +1,183 @@
+"""Which store the settings name, chosen once: a build directory's embedded stores, or a
+remote SPARQL store's published graphs.
+
+Either way the store serves one build after another. :func:`open_store` returns
+the :class:`BuildSource` that finds the build in service (:meth:`BuildSource.locate`,
+cheap enough to ask before every request) and opens it (:meth:`BuildSource.open`);
+the read side (:mod:`tipgraph.serving`) follows it and never asks which kind it has.
+
+A remote store's build has no directory of its own: its dumps (and its
+``report.json``) are made from the store once, into ``<build_dir>/remote/<id>/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from tipgraph.builds import BuildDir
+from tipgraph.dumps import NTRIPLES, write_dumps
+from tipgraph.errors import TipgraphError
+from tipgraph.sparql_engine import QueryEngine
+from tipgraph.store.embedded import OxigraphStore
+from tipgraph.store.interface import GraphStore
+from tipgraph.store.publish import GraphRecord, current_graph, graphs_prefix
+from tipgraph.store.remote import RemoteSparqlStore
+
+
+@dataclass(frozen=True)
+class StoredBuild:
+    """One build as its store serves it: what the read side opens its models on."""
+
+    key: object  # what BuildSource.locate returns while this build is in service
+    id: str
+    path: Path  # its files: dumps, report.json (for a remote store, copies made from it)
+    store: GraphStore
+    report: dict[str, Any]
+    modified: datetime  # when the build was made: Last-Modified of what it serves
+
+
+class BuildSource(Protocol):
+    """The builds a store serves, one after another."""
+
+    #: A symbolic link whose target changes exactly when the build in service does (one
+    #: ``readlink`` tells), or None when there is none (a remote store).
+    link: str | None
+
+    def locate(self) -> object | None:
+        """The key of the build in service now, or None when there is none.
+
+        :raises QueryError: when the store cannot be reached
+        """
+        ...
+
+    def missing(self) -> str:
+        """A sentence saying there is no build and how to make one."""
+        ...
+
+    def open(self, key: object) -> StoredBuild:
+        """Open the build ``key`` names (or the one in service since, for a remote store).
+
+        :raises TipgraphError: when it cannot be read
+        """
+        ...
+
+
+def open_store(settings: Mapping[str, Any], *,
+               engine: Callable[[], QueryEngine] | None = None) -> BuildSource:
+    """The builds of the store ``settings`` name: the remote store at ``store_url`` when it
+    is set, else the embedded stores of the builds in ``build_dir``.
+
+    :param engine: the query processes of this process, for the embedded store
+    """
+    if settings.get("store_url"):
+        return RemoteBuilds(settings, Path(settings["build_dir"]))
+    return LocalBuilds(BuildDir(Path(settings["build_dir"])), engine)
+
+
+class LocalBuilds:
+    """Builds on disk: the key is the current build's directory."""
+
+    def __init__(self, build_dir: BuildDir, engine: Callable[[], QueryEngine] | None) -> None:
+        self.build_dir = build_dir
+        self.engine = engine
+        self.link = os.path.join(build_dir.root, "current")
+
+    def locate(self) -> Path | None:
+        return self.build_dir.current()
+
+    def missing(self) -> str:
+        return f"no build in {self.build_dir.root}: run `tipgraph build`"
+
+    def open(self, key: object) -> StoredBuild:
+        path = Path(str(key))
+        try:
+            report = json.loads((path / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise TipgraphError(f"build {path.name} has no readable report.json: {error}") \
+                from error
+        store = OxigraphStore.open(path / "store", engine=self.engine)
+        modified = datetime.fromtimestamp((path / "report.json").stat().st_mtime, UTC)
+        return StoredBuild(key=path, id=path.name, path=path, store=store, report=report,
+                           modified=modified.replace(microsecond=0))
+
+
+class RemoteBuilds:
+    """Graphs in a remote store: the key is the graph the store's meta graph names."""
+
+    link = None
+
+    def __init__(self, settings: Mapping[str, Any], root: Path) -> None:
+        self.url = settings["store_url"]
+        self.graphs = graphs_prefix(settings["base_uri"], settings["store_graphs"] or None)
+        self.timeout = float(settings["query_timeout"])
+        self.poll = float(settings["store_poll"])
+        self.cache = root / "remote"
+        self.pointer = RemoteSparqlStore(self.url, timeout=self.timeout)
+        self._record: GraphRecord | None = None
+        self._looked = float("-inf")
+
+    def locate(self) -> str | None:
+        if time.monotonic() - self._looked >= self.poll:
+            self._record = current_graph(self.pointer, self.graphs)
+            self._looked = time.monotonic()
+        return self._record.graph if self._record else None
+
+    def missing(self) -> str:
+        return (f"{self.url} serves no tipgraph graph under {self.graphs}: run "
+                "`tipgraph publish`")
+
+    def open(self, key: object) -> StoredBuild:
+        record = self._record
+        if record is None or record.graph != key:  # moved on since: take what it is now
+            record = current_graph(self.pointer, self.graphs)
+            if record is None:
+                raise TipgraphError(self.missing())
+        graph = record.graph
+        store = RemoteSparqlStore(self.url, graph=graph, identity=record.build_id,
+                                  timeout=self.timeout)
+        report = {"build_id": record.build_id, "status": "published", "base": record.base,
+                  "triples": record.triples, "graph": graph}
+        path = self.cache / record.build_id
+        with _locked(self.cache / f".{record.build_id}.lock"):
+            if not (path / "report.json").is_file():
+                _copy_from_store(store, report, path)
+        return StoredBuild(key=graph, id=record.build_id, path=path, store=store,
+                           report=report, modified=record.modified)
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    """One process at a time (every gunicorn worker opens the same build)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _copy_from_store(store: RemoteSparqlStore, report: dict[str, Any], path: Path) -> None:
+    """The dumps of the graph, made from the store; the directory appears when complete."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    with (partial / NTRIPLES).open("wb") as out:
+        store.export(out)
+    write_dumps(partial)
+    (partial / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(partial, path)
+    for old in sorted(p for p in path.parent.iterdir() if p.is_dir() and p != path
+                      and not p.name.startswith("."))[:-1]:
+        shutil.rmtree(old, ignore_errors=True)  # keep this one and the one before
