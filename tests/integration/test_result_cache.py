@@ -46,7 +46,7 @@ def _app(build_dir: Path, **settings: object) -> Iterator[Flask]:
     try:
         yield app
     finally:
-        from tipgraph.web.sparql import get_engine
+        from tipgraph.web.context import get_engine
 
         with app.app_context():
             get_engine().close()
