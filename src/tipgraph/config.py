@@ -1,7 +1,8 @@
 """Settings: declared once here, read from defaults, ``tipgraph.toml``, then ``TIPGRAPH_*``.
 
 Each :class:`Setting` drives ``--setting NAME VALUE``, ``tipgraph settings``
-(the help) and the documentation test that fails when one is undocumented.
+(the help) and the documentation test that fails when one is undocumented
+(``tests/test_settings_documented.py``: help text here, a line in ``docs/settings.md``).
 
 >>> load_settings(environ={"TIPGRAPH_QUERY_TIMEOUT": "5"}, config_file=None)["query_timeout"]
 5.0
