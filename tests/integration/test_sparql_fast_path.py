@@ -1,4 +1,4 @@
-"""/sparql's fast path (:class:`tipgraph.web.sparql.FastPath`) answers as the view does.
+"""/sparql's fast path (:class:`tipgraph.web.fast_path.FastPath`) answers as the view does.
 
 Each request is sent twice: plain (answered before Flask routes it) and with an
 ``If-None-Match`` that matches nothing (a conditional request: the whole way,

@@ -4,9 +4,11 @@ Queries run in the query processes of :mod:`tipgraph.sparql_engine`, never in
 the request thread, so a runaway query is stopped at ``query_timeout`` while
 other requests go on. The endpoint is read-only: SPARQL Update is refused.
 
-A plain query request (one query, a protocol format) is answered by
-:class:`FastPath` before Flask routes it, with the same guards, job and headers
-as the view (:func:`make_job`, :func:`answer_headers`); the view answers the rest.
+The view is the last of the layers that answer ``/sparql``; :func:`init_app` declares
+them all, in order. A plain query request (one query, a protocol format) is answered by
+:class:`~tipgraph.web.fast_path.FastPath` before Flask routes it, with the same reader,
+guards, job, headers and error writer as the view (:mod:`tipgraph.web.protocol`); the
+view answers the rest.
 """
 
 from __future__ import annotations
