@@ -33,6 +33,7 @@ from tipgraph.builds import BuildDir
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.formats import jsonld_context
 from tipgraph.graphs import Triple, ntriples_lines
+from tipgraph.identity import Duplicate
 from tipgraph.jsonld import compact
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
@@ -40,6 +41,7 @@ from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
 from tipgraph.sources import read_sources
+from tipgraph.sources.values import MAX_FIELD_CHARS
 from tipgraph.statistics import statistics_triples
 from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
@@ -61,6 +63,8 @@ class BuildReport:
     records_read: int = 0
     records_built: int = 0
     rejected: list[Problem] = field(default_factory=list)
+    #: records left out for an earlier record's identity: read = built + rejected + duplicates
+    duplicates: list[Duplicate] = field(default_factory=list)
     repairs: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     shacl: ValidationReport | None = None
@@ -83,6 +87,8 @@ class BuildReport:
             "records_built": self.records_built,
             "records_rejected": len(self.rejected),
             "rejected": [p.as_dict() for p in self.rejected],
+            "records_duplicate": len(self.duplicates),
+            "duplicates": [d.as_dict() for d in self.duplicates],
             "repairs": [p.as_dict() for p in self.repairs],
             "warnings": [p.as_dict() for p in self.warnings],
             "shacl": self.shacl.as_dict() if self.shacl else None,
@@ -97,7 +103,8 @@ class BuildReport:
 
 
 def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build"), *,
-              base: str = DEFAULT_BASE, progress: Progress = lambda _: None) -> BuildReport:
+              base: str = DEFAULT_BASE, progress: Progress = lambda _: None,
+              max_field_chars: int = MAX_FIELD_CHARS) -> BuildReport:
     """Build the graph from ``sources`` into ``out`` and switch it in when it is valid.
 
     :raises BuildFailed: when the graph has SHACL violations (nothing is published)
@@ -105,13 +112,13 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
     """
     gc.disable()  # millions of triples, no cycles: the collector would walk them again and again
     try:
-        return _run_build(sources, out, base, progress)
+        return _run_build(sources, out, base, progress, max_field_chars)
     finally:
         gc.enable()
 
 
 def _run_build(sources: Sequence[Path], out: Path, base: str,
-               progress: Progress) -> BuildReport:
+               progress: Progress, max_field_chars: int) -> BuildReport:
     build_dir = BuildDir(Path(out))
     target = build_dir.new_build()
     report = BuildReport(build_id=target.name, base=base,
@@ -120,7 +127,7 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
     indexes = _IndexWriter(target, base)
     try:
         triples, mapped, published = _make_triples(sources, base, build_dir, report, progress,
-                                                   indexes)
+                                                   indexes, max_field_chars)
         with _stage("load", report, progress):
             nt = _write_ntriples(triples, target, report)
             del triples  # tipgraph.nt holds them now
@@ -164,7 +171,7 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
 
 
 def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
-                  progress: Progress, indexes: _IndexWriter
+                  progress: Progress, indexes: _IndexWriter, max_field_chars: int
                   ) -> tuple[set[Triple], Mapped, dict[str, object]]:
     """Read, reconcile, map and reason: the triples to publish, as a plain set.
 
@@ -172,7 +179,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     as soon as it exists and sent what the statistics add to it.
     """
     with _stage("read", report, progress):
-        read = read_sources(sources)
+        read = read_sources(sources, max_field_chars)
         report.records_read = len(read.records) + len(read.rejected)
         report.rejected = read.rejected
     with _stage("reconcile", report, progress):
@@ -182,6 +189,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
         report.records_built = len(reconciled.publications)
+        report.duplicates = reconciled.duplicates
         del read
     with _stage("map", report, progress):
         previous = _previous_published(build_dir)

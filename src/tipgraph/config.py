@@ -18,6 +18,7 @@ from typing import Any
 
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE
+from tipgraph.sources.values import MAX_FIELD_CHARS
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("base_uri", DEFAULT_BASE, "Base of every instance URI the build mints."),
     Setting("build_dir", "build", "Directory of the builds; `current` names the one served."),
+    Setting("max_field_chars", MAX_FIELD_CHARS, "Longest value, in characters, one field of a "
+            "source record may hold (each author or country counts alone); a longer one is "
+            "dropped with a warning naming file, line and field, and a record whose title "
+            "is dropped is rejected."),
     Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
