@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+import pyoxigraph
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
@@ -93,3 +94,41 @@ def _plain(node: Node) -> Node:
     if isinstance(node, URIRef | BNode):
         return (URIRef if isinstance(node, URIRef) else BNode)(str.__str__(node))
     raise TypeError(f"not an RDF term: {node!r}")
+
+
+def sparql_iri(text: str) -> str:
+    """``text`` as an IRI in SPARQL (or N-Triples) text, ``<...>``: the one way a value that
+    is not a constant of the code enters a query or an update as an IRI.
+
+    :raises ValueError: when ``text`` is not a valid IRI (so it cannot close the ``<>``)
+
+    >>> sparql_iri("https://example.org/g/1")
+    '<https://example.org/g/1>'
+    >>> sparql_iri("https://example.org/> } ; DROP ALL ; #")
+    Traceback (most recent call last):
+    ValueError: Invalid IRI code point '>'
+    """
+    return str(pyoxigraph.NamedNode(text))
+
+
+def sparql_string(text: str) -> str:
+    """``text`` as a string literal in SPARQL (or N-Triples) text, quoted and escaped.
+
+    >>> print(sparql_string('a "b"\\n'))
+    "a \\"b\\"\\n"
+    """
+    return str(pyoxigraph.Literal(text))
+
+
+def sparql_term(term: pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal) -> str:
+    """A pyoxigraph term as SPARQL text: its own serialisation (a term made by pyoxigraph is
+    valid, and writes itself escaped).
+
+    :raises TypeError: for anything else (a plain string would be written raw)
+
+    >>> sparql_term(pyoxigraph.Literal("x", language="en"))
+    '"x"@en'
+    """
+    if not isinstance(term, pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal):
+        raise TypeError(f"not a pyoxigraph term: {type(term).__name__}")
+    return str(term)

@@ -24,6 +24,7 @@ from flask.blueprints import BlueprintSetupState
 from pyoxigraph import BlankNode, NamedNode
 from rdflib.namespace import VOID
 
+from tipgraph.graphs import sparql_iri
 from tipgraph.namespaces import (
     DCT,
     FOAF,
@@ -198,7 +199,7 @@ def _type_counts(build: Build, stats: Statistics | None) -> list[tuple[str, int]
              ("organisations", SCHEMA.Organization), ("persons", SCHEMA.Person)]
     if stats:
         return [(name, stats.classes.get(str(t), 0)) for name, t in types]
-    values = " ".join(f"<{t}>" for _, t in types)
+    values = " ".join(sparql_iri(str(t)) for _, t in types)
     rows = build.store.query(f"SELECT ?t (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s a ?t "
                              f"VALUES ?t {{ {values} }} }} GROUP BY ?t")
     found = {row["t"].value: int(row["n"].value) for row in rows}
