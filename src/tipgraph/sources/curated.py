@@ -58,7 +58,10 @@ def read_csv(text: str, name: str) -> ReadResult:
     if "title" not in header:
         raise TipgraphError(f"{name}: the CSV header has no 'title' column, which every "
                             "record needs")
-    unknown = _UnknownFields(name)
+    unknown = _UnknownFields(name, "column")
+    for key in header:
+        if key not in FIELDS:
+            unknown.add(key, reader.line_num)  # named once, in the header
     line = reader.line_num + 1
     while True:
         try:
@@ -94,8 +97,8 @@ def read_csv(text: str, name: str) -> ReadResult:
 class _UnknownFields:
     """The unknown fields of one file, each reported once with the first line it is on."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, noun: str = "field") -> None:
+        self.name, self.noun = name, noun
         self.first_line: dict[str, int] = {}
 
     def add(self, key: str, line: int) -> None:
@@ -103,8 +106,8 @@ class _UnknownFields:
 
     def problems(self) -> list[Problem]:
         return [Problem(self.name, line, None,
-                        f"unknown field {shorten(key)} ignored in every record of the file "
-                        f"(first on line {line})")
+                        f"unknown {self.noun} {shorten(key)} ignored in every record of the "
+                        f"file (first on line {line})")
                 for key, line in self.first_line.items()]
 
 
