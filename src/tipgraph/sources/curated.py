@@ -105,7 +105,7 @@ class _UnknownFields:
         self.first_line.setdefault(key, line)
 
     def problems(self) -> list[Problem]:
-        return [Problem(self.name, line, None,
+        return [Problem(self.name, line, key,
                         f"unknown {self.noun} {shorten(key)} ignored in every record of the "
                         f"file (first on line {line})")
                 for key, line in self.first_line.items()]
