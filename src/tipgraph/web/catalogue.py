@@ -319,7 +319,7 @@ class StoreSource:
                     and type(q.object) is not pyoxigraph.BlankNode)
         if value is not None:
             rows = self.store.query(f"SELECT ?s WHERE {{ ?s {sparql_iri(prop)} "
-                                    f"{sparql_iri(value)} FILTER(isIRI(?s)) }}}}")
+                                    f"{sparql_iri(value)} FILTER(isIRI(?s)) }}")
             return ((row["s"].value, str(value)) for row in rows)
         rows = self.store.query(f"SELECT ?s ?o WHERE {{ ?s {sparql_iri(prop)} ?o "
                                 "FILTER(isIRI(?s) && !isBlank(?o)) }")
