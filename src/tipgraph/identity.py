@@ -36,8 +36,11 @@ def title_key(title: str) -> str:
     """A title folded to what tells titles apart: case, accents, punctuation and spacing
     folded, ``&`` read as "and"; letters of every script kept (a title in Arabic or Chinese
     keeps its words)."""
-    text = unicodedata.normalize("NFKD", title)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    if title.isascii():  # most titles: nothing to decompose
+        text = title.lower()
+    else:
+        text = unicodedata.normalize("NFKD", title)
+        text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     text = text.replace("&", " and ").replace("'", "").replace("\u2019", "")
     return " ".join(re.findall(r"[^\W_]+", text))
 

@@ -149,13 +149,13 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
     graph = Triples()
     mapped = Mapped(graph, uri.base)
     publications = list(publications)
-    slugs = _publication_slugs(publications, published or {})
+    keys = [record_identity(p) for p in publications]  # once each: it folds the title
+    slugs = _publication_slugs(publications, keys, published or {})
     countries: set[str] = set()
     regions: set[str] = set()
     agents: dict[URIRef, Agent] = {}
     categories: set[str] = set()
-    for publication in publications:
-        key = record_identity(publication)
+    for publication, key in zip(publications, keys, strict=True):
         subject = uri("publication", slugs[key])
         mapped.slugs[key] = slugs[key]
         mapped.provenance[str(subject)] = (publication.source, publication.line)
@@ -204,18 +204,16 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
     return mapped
 
 
-def _publication_slugs(publications: list[Publication],
+def _publication_slugs(publications: list[Publication], keys: list[str],
                        published: Mapping[str, str]) -> dict[str, str]:
     """One slug per identity key: the published one if any, else from the title."""
     slugs: dict[str, str] = {}
     taken: set[str] = set()
-    for publication in publications:  # published slugs first, so newcomers never take them
-        key = record_identity(publication)
+    for key in keys:  # published slugs first, so newcomers never take them
         if key in published:
             slugs[key] = published[key]
             taken.add(published[key])
-    for publication in publications:
-        key = record_identity(publication)
+    for publication, key in zip(publications, keys, strict=True):
         if key in slugs:
             continue
         slug = slugify(publication.title)

@@ -45,6 +45,7 @@ IRI_FIELDS = frozenset({"source_url"})
 #: C0 and C1 controls and DEL, but tab and newline; and the lone surrogates.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 #: What may not stand in an IRI at all, so that encoding it would guess at the meaning:
 #: controls (a line break means two values ran together), the line and paragraph separators.
 _AMBIGUOUS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -67,6 +68,8 @@ def clean_text(text: str, max_chars: int) -> tuple[str | None, list[str]]:
     if len(text) > max_chars:
         return None, [f"value of {len(text):,} characters is longer than max_field_chars "
                       f"({max_chars:,}): field dropped"]
+    if _UNSAFE.search(text) is None:  # most values: one scan in C
+        return (text if text.isascii() else unicodedata.normalize("NFC", text)), []
     notes: list[str] = []
     if _CONTROL.search(text):
         found = sorted(set(_CONTROL.findall(text)))
@@ -140,6 +143,8 @@ def check_record(record: Record, max_chars: int = MAX_FIELD_CHARS) -> ReadResult
                 report(f"percent-encoded as {iri!r}", "repair")
             text = iri
         text = text.strip()
+        if text == value.value:
+            return value
         return Value(text, value.line) if text else None
 
     for field in ("id", "title", "description", "year", "category", "source_url"):
