@@ -10,8 +10,6 @@ re-exported as ``SCHEMA``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rdflib import Graph, Namespace, URIRef
 from rdflib.namespace import (
     DCAT,
@@ -28,6 +26,8 @@ from rdflib.namespace import (
     DefinedNamespace,
     NamespaceManager,
 )
+
+from tipgraph.shipped import shipped
 
 DEFAULT_BASE = "https://w3id.org/tipgraph/"
 ONTOLOGY_IRI = URIRef("https://w3id.org/tipgraph/ontology")
@@ -49,8 +49,8 @@ KINDS = {"publication": "publication", "place": "place", "organisation": "organi
          "source": "source"}
 
 #: The ontology and the shapes, published as they are at ``ONTOLOGY_IRI`` / ``SHAPES_IRI``.
-ONTOLOGY_PATH = Path(__file__).resolve().parents[2] / "ontology" / "tipgraph.ttl"
-SHAPES_PATH = Path(__file__).resolve().parents[2] / "shapes" / "tipgraph.ttl"
+ONTOLOGY_PATH = shipped("ontology", "tipgraph.ttl")
+SHAPES_PATH = shipped("shapes", "tipgraph.ttl")
 
 
 class TIP(DefinedNamespace):

@@ -57,13 +57,23 @@ def _imported(node: ast.Import | ast.ImportFrom, name: str) -> Iterator[str]:
         yield candidate if candidate in modules() else base
 
 
+def _typing_only(tree: ast.Module) -> set[int]:
+    """The ids of the import statements under ``if TYPE_CHECKING:`` (never run)."""
+    return {id(node) for branch in ast.walk(tree) if isinstance(branch, ast.If)
+            and getattr(branch.test, "id", getattr(branch.test, "attr", None)) == "TYPE_CHECKING"
+            for statement in branch.body for node in ast.walk(statement)}
+
+
 @cache
 def imports() -> dict[str, set[str]]:
-    """Module -> every module it imports, at the top or inside a function."""
+    """Module -> every module it imports when run, at the top or inside a function (not
+    the annotations' imports under ``if TYPE_CHECKING:``, which are never run)."""
     found: dict[str, set[str]] = {}
     for name, (_, tree) in modules().items():
+        typing_only = _typing_only(tree)
         found[name] = {target for node in ast.walk(tree)
                        if isinstance(node, ast.Import | ast.ImportFrom)
+                       and id(node) not in typing_only
                        for target in _imported(node, name)}
     return found
 

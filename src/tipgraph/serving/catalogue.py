@@ -407,7 +407,7 @@ def index_catalogue(source: Source) -> Catalogue:
             found = links[i]
             if found is None:
                 links[i] = [link]
-            elif link not in found:
+            else:  # repeats dropped below, at once: a test per link is quadratic
                 found.append(link)
             facet = facet_of.get(slot)
             if facet:
@@ -427,7 +427,8 @@ def index_catalogue(source: Source) -> Catalogue:
             positions["year"].setdefault(year, array("I")).append(i)
             labels["year"][year] = year
     order = lambda link: (link.label, link.uri)  # noqa: E731
-    shown = [(titles[uri], years[i], tuple(sorted(found, key=order)) if found else _NONE)
+    shown = [(titles[uri], years[i],
+              tuple(sorted(dict.fromkeys(found), key=order)) if found else _NONE)
              for i, (uri, found) in enumerate(zip(uris, links, strict=True))]
     del links, years
     postings = {facet: {key: _bitmap(found, size) for key, found in values.items()}

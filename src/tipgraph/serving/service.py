@@ -11,17 +11,16 @@ on with the old build while it opens. Nothing is copied or loaded per request.
 
 A :class:`Build` owns its read models, as Datasette's ``Datasette`` owns its
 databases and their caches: the catalogue (browse and search), the statistics,
-the labels and linking properties documents read, the dataset's counts and pages,
-the URIs earlier builds published, and the description of the dataset. Those the
-build wrote in its index file (:mod:`tipgraph.serving.indexes`) are loaded when the
-build is opened; the others are made from the store on first use, each once (and
-ahead of it, in the background, once a page asks: :meth:`Build.warm`).
+the labels and linking properties documents read, the dataset's counts, pages and
+description, and whether a URI was ever published (the store's, for ``410 Gone``).
+Those the build wrote in its index file (:mod:`tipgraph.serving.indexes`) are loaded
+when the build is opened; the others are made from the store on first use, each once
+(and ahead of it, in the background, once a page asks: :meth:`Build.warm`).
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 import time
@@ -31,8 +30,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tipgraph.builds import INDEX_FILE, PUBLISHED_FILE
+from tipgraph.builds import INDEX_FILE
 from tipgraph.errors import TipgraphError
+from tipgraph.graphs import sparql_string
 from tipgraph.namespaces import TIP
 from tipgraph.serving.catalogue import Catalogue, Statistics, load_catalogue, load_statistics
 from tipgraph.serving.documents import Document, Labels, Linking
@@ -52,11 +52,14 @@ class Build:
 
     def __init__(self, id: str, path: Path, store: GraphStore, report: dict[str, Any],
                  modified: datetime | None, *, settings: Mapping[str, Any] | None = None,
-                 key: object = None) -> None:
+                 key: object = None,
+                 ever_published: Callable[[str], bool] = lambda uri: False) -> None:
         self.id, self.path, self.store, self.report = id, path, store, report
-        self.modified = modified
+        self.modified = modified  # when it was switched in: Last-Modified of what it serves
         self.settings: Mapping[str, Any] = settings or {}
         self.key = key
+        #: whether any build of the store ever published a URI (or a ``uri#...``)
+        self.ever_published = ever_published
         self.indexes: BuildIndexes | None = None  # the build's index file, when it is read
         self._models: dict[str, Any] = {}
         self._locks: dict[str, threading.Lock] = {}
@@ -67,7 +70,7 @@ class Build:
     def open(cls, stored: StoredBuild, settings: Mapping[str, Any]) -> Build:
         """The build ``stored`` names, with the indexes it wrote loaded."""
         build = cls(stored.id, stored.path, stored.store, stored.report, stored.modified,
-                    settings=settings, key=stored.key)
+                    settings=settings, key=stored.key, ever_published=stored.ever_published)
         build.load_indexes()
         return build
 
@@ -123,11 +126,6 @@ class Build:
         if self.indexes is not None and self.indexes.counts.base == self.base:
             return self.model("pages", self.indexes.page_paths)
         return self.model("pages", self._scan_pages)
-
-    @property
-    def published(self) -> frozenset[str]:
-        """Every URI the builds so far have published (``published.json``)."""
-        return self.model("published", self._read_published)
 
     def description(self, root: str, make: Callable[[], Document]) -> Document:
         """The dataset's description served under ``root`` (``make`` makes it once)."""
@@ -198,16 +196,9 @@ class Build:
 
     def _scan_pages(self) -> list[str]:
         rows = self.store.query(
-            "SELECT DISTINCT ?s WHERE { ?s ?p ?o FILTER(isIRI(?s) && "
-            f'STRSTARTS(STR(?s), "{self.base}")) }}')
+            "SELECT DISTINCT ?s WHERE { ?s ?p ?o "
+            f"FILTER(isIRI(?s) && STRSTARTS(STR(?s), {sparql_string(self.base)})) }}")
         return resource_pages((row["s"].value for row in rows), self.base)  # type: ignore
-
-    def _read_published(self) -> frozenset[str]:
-        try:
-            data = json.loads(self.file(PUBLISHED_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-        return frozenset(data.get("uris", []))
 
 
 def counts_from_store(store: GraphStore, base: str) -> DatasetCounts:
@@ -215,7 +206,7 @@ def counts_from_store(store: GraphStore, base: str) -> DatasetCounts:
     def count(query: str) -> int:
         return int(next(iter(store.query(query)))["n"].value)  # type: ignore
 
-    in_space = f'FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{base}"))'
+    in_space = f"FILTER(isIRI(?s) && STRSTARTS(STR(?s), {sparql_string(base)}))"
     classes = {row["c"].value: int(row["n"].value) for row in store.query(  # type: ignore
         "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c FILTER(isIRI(?c)) } GROUP BY ?c")}
     properties = {row["p"].value: int(row["n"].value) for row in store.query(  # type: ignore

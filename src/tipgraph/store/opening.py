@@ -43,7 +43,10 @@ class StoredBuild:
     path: Path  # its files: dumps, report.json (for a remote store, copies made from it)
     store: GraphStore
     report: dict[str, Any]
-    modified: datetime  # when the build was made: Last-Modified of what it serves
+    modified: datetime  # when it was switched in: Last-Modified of what it serves
+    #: whether a build of this store ever published the URI (or a ``uri#...``): a URI that
+    #: one did and this one has not is gone (410)
+    ever_published: Callable[[str], bool] = lambda uri: False
 
 
 class BuildSource(Protocol):
@@ -54,7 +57,8 @@ class BuildSource(Protocol):
     link: str | None
 
     def locate(self) -> object | None:
-        """The key of the build in service now, or None when there is none.
+        """The key of the build in service now (it changes with every switch, also back to
+        a build served before), or None when there is none.
 
         :raises QueryError: when the store cannot be reached
         """
@@ -85,30 +89,39 @@ def open_store(settings: Mapping[str, Any], *,
 
 
 class LocalBuilds:
-    """Builds on disk: the key is the current build's directory."""
+    """Builds on disk: the key is the current switch (the build's directory and the link's
+    inode), the time it was made current from the build directory's ledger."""
 
     def __init__(self, build_dir: BuildDir, engine: Callable[[], QueryEngine] | None) -> None:
         self.build_dir = build_dir
         self.engine = engine
         self.link = os.path.join(build_dir.root, "current")
 
-    def locate(self) -> Path | None:
-        return self.build_dir.current()
+    def locate(self) -> tuple[Path, int] | None:
+        return self.build_dir.current_switch()
 
     def missing(self) -> str:
         return f"no build in {self.build_dir.root}: run `tipgraph build`"
 
     def open(self, key: object) -> StoredBuild:
-        path = Path(str(key))
+        path = key[0]  # type: ignore[index]
         try:
             report = json.loads((path / "report.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise TipgraphError(f"build {path.name} has no readable report.json: {error}") \
                 from error
         store = OxigraphStore.open(path / "store", engine=self.engine)
-        modified = datetime.fromtimestamp((path / "report.json").stat().st_mtime, UTC)
-        return StoredBuild(key=path, id=path.name, path=path, store=store, report=report,
-                           modified=modified.replace(microsecond=0))
+        # the last switch (written before the link it is read after): never goes back,
+        # also when an older build is switched in again
+        switch = self.build_dir.ledger.last_switch()
+        modified = switch.switched_at if switch else \
+            datetime.fromtimestamp((path / "report.json").stat().st_mtime, UTC)
+        return StoredBuild(key=key, id=path.name, path=path, store=store, report=report,
+                           modified=modified.replace(microsecond=0),
+                           ever_published=self.ever_published)
+
+    def ever_published(self, uri: str) -> bool:
+        return self.build_dir.ledger.ever_published(uri, fragments=True)
 
 
 class RemoteBuilds:
@@ -151,6 +164,7 @@ class RemoteBuilds:
         with _locked(self.cache / f".{record.build_id}.lock"):
             if not (path / "report.json").is_file():
                 _copy_from_store(store, report, path)
+        # no ledger here: the local builds' (docs/deploy.md), so nothing is known to be gone
         return StoredBuild(key=graph, id=record.build_id, path=path, store=store,
                            report=report, modified=record.modified)
 

@@ -23,6 +23,7 @@ import pyoxigraph
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
+from tipgraph.graphs import sparql_term
 from tipgraph.queries import query_form
 from tipgraph.sparql_engine import (
     READ_ONLY,
@@ -199,9 +200,9 @@ class RemoteSparqlStore:
         if isinstance(subject, pyoxigraph.BlankNode) or isinstance(object,
                                                                    pyoxigraph.BlankNode):
             return iter(())  # the store's blank nodes have other names: none is this one
-        terms = [("?s" if subject is None else str(subject)),
-                 ("?p" if predicate is None else str(predicate)),
-                 ("?o" if object is None else str(object))]
+        terms = [("?s" if subject is None else sparql_term(subject)),
+                 ("?p" if predicate is None else sparql_term(predicate)),
+                 ("?o" if object is None else sparql_term(object))]
         pattern = " ".join(terms)
         if not offset and limit is None:
             query = f"CONSTRUCT {{ {pattern} }} WHERE {{ {pattern} }}"

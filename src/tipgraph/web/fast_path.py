@@ -68,7 +68,7 @@ class FastPath:
         self.max_depth = int(self.config["max_query_depth"])
         self.any_origin = str(self.config["cors_origins"]).strip() == "*"
         self._link = service.builds.link  # None: a remote store, its own pointer
-        self._last: tuple[str, Build] | None = None  # the current link's target, its build
+        self._last: tuple[tuple[str, int], Build] | None = None  # current link, its build
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
@@ -111,15 +111,15 @@ class FastPath:
         """
         if self._link is None:  # a remote store: its own pointer, its own poll
             return self.service.current()
-        try:
-            target = os.readlink(self._link)
+        try:  # the target and the link itself: a switch back to the same target is a switch
+            target = (os.readlink(self._link), os.lstat(self._link).st_ino)
         except OSError:
             return self.service.current()  # no build, or one being switched in
         last = self._last
         if last is not None and last[0] == target:
             return last[1]
         build = self.service.current()
-        if build.id == os.path.basename(target.rstrip("/")):  # not the old one, kept while
+        if build.id == os.path.basename(target[0].rstrip("/")):  # not the old one, kept while
             self._last = (target, build)  # another thread opens the new one
         return build
 

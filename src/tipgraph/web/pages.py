@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
+from tipgraph.graphs import sparql_iri
 from tipgraph.namespaces import SCHEMA, TIP
 from tipgraph.queries import QueryTextError, query_form
 from tipgraph.queries import shipped_queries as load_shipped_queries
@@ -22,7 +23,7 @@ from tipgraph.serving import Build
 from tipgraph.serving.catalogue import FACETS, Catalogue, Statistics
 from tipgraph.web.caching import conditional
 from tipgraph.web.context import browse_url, get_build, get_settings
-from tipgraph.web.resources import linker, local_path
+from tipgraph.web.resources import link_of, linker
 
 bp = Blueprint("pages", __name__)
 
@@ -63,7 +64,7 @@ def _type_counts(build: Build, stats: Statistics | None) -> list[tuple[str, int]
              ("organisations", SCHEMA.Organization), ("persons", SCHEMA.Person)]
     if stats:
         return [(name, stats.classes.get(str(t), 0)) for name, t in types]
-    values = " ".join(f"<{t}>" for _, t in types)
+    values = " ".join(sparql_iri(str(t)) for _, t in types)
     rows = build.store.query(f"SELECT ?t (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s a ?t "
                              f"VALUES ?t {{ {values} }} }} GROUP BY ?t")
     found = {row["t"].value: int(row["n"].value) for row in rows}
@@ -205,4 +206,4 @@ def query_form_of(text: str) -> str:
 @bp.app_template_global()
 def resource_href(uri: str) -> str:
     """Where a result's URI is served: our own URIs on this server, others as they are."""
-    return local_path(get_build(), uri) or uri
+    return link_of(get_build(), uri)

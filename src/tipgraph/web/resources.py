@@ -6,7 +6,8 @@ a base onto its server: ``<base>place/ng`` is ``/place/ng``. The thing answers
 ``303 See Other`` to its document, chosen by ``Accept`` (``Vary: Accept``); the
 documents ``/place/ng.html|.ttl|.jsonld|.rdf|.nt`` name each other in ``Link``
 headers. A URI that an earlier build published and this one no longer has is
-``410 Gone`` (``published.json`` carries them forward); anything else unknown is
+``410 Gone`` (the build directory's ledger, :mod:`tipgraph.ledger`, has every URI
+ever published, whichever build is current); anything else unknown is
 ``404`` with a page that helps.
 
 A document carries at most ``document_links`` incoming links per property
@@ -212,9 +213,8 @@ def _known(build: Build, path: str) -> bool:
 
 
 def _gone(build: Build, path: str) -> bool:
-    uri = uri_of(build, path)
-    uris = build.published
-    return uri in uris or any(u.startswith(uri + "#") for u in uris)
+    """Whether ``path`` was published once (by any build, a later one too) and is not now."""
+    return build.ever_published(uri_of(build, path))
 
 
 #: Shown in this order at the top of a resource's table; the rest follow by name.
@@ -225,22 +225,43 @@ FIRST_PROPERTIES = (RDF.type, SKOS.prefLabel, DCT.title, GN.name, FOAF.name, SCH
 
 # -- resource pages -------------------------------------------------------------------------
 
-def _href(build: Build, uri: str) -> str:
-    return local_path(build, uri) or uri
+@bp.app_template_global()
+def safe_href(target: str) -> str:
+    """``target`` when a page may link to it: a path on this server, or an ``http``/``https``
+    IRI; else "" (and the page shows the text without a link). Whatever the store holds,
+    a ``javascript:``, ``data:`` or ``vbscript:`` IRI is never a link.
+
+    >>> safe_href("https://example.org/a"), safe_href("/place/ng"), safe_href("javascript:x")
+    ('https://example.org/a', '/place/ng', '')
+    >>> safe_href("//elsewhere.example/x"), safe_href(" JavaScript:x")
+    ('', '')
+    """
+    if target.startswith("/"):
+        return "" if target.startswith("//") or target.startswith("/\\") else target
+    scheme = target.partition(":")[0].lower()
+    return target if scheme in _WEB_SCHEMES and target[len(scheme):].startswith("://") else ""
+
+
+_WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def link_of(build: Build, uri: str) -> str:
+    """Where a link to ``uri`` goes: our own URIs on this server, others' http(s) IRIs as
+    they are, anything else nowhere ("")."""
+    return safe_href(local_path(build, uri) or uri)
 
 
 def linker(build: Build) -> Callable[[str], str]:
-    """:func:`local_path` for the many links of one page (others' URIs as they are): the
-    base and root looked up once."""
+    """:func:`link_of` for the many links of one page: the base and root looked up once."""
     base, root = build.base, request.script_root + "/"
     files = tuple(iri for iri, _ in FILE_RESOURCES.values())
 
-    def href(uri: str) -> str:
+    def link(uri: str) -> str:
         if uri.startswith(base) and len(uri) > len(base) and not uri.startswith(files):
-            return root + uri[len(base):]
-        return _href(build, uri)
+            return safe_href(root + uri[len(base):])
+        return link_of(build, uri)
 
-    return href
+    return link
 
 
 def _curie(uri: str, base: str) -> str:
@@ -318,7 +339,7 @@ def _total(doc: Document, node: NamedNode) -> dict[str, Any] | None:
 def _value(build: Build, doc: Document, value: Any, base: str, prop: NamedNode,
            depth: int = 0) -> dict[str, Any]:
     if isinstance(value, NamedNode):
-        local = _href(build, value.value)
+        local = link_of(build, value.value)
         return {"text": label_of(doc, value) or _curie(value.value, base), "href": local,
                 "external": local == value.value, "uri": value.value}
     if isinstance(value, BlankNode):
@@ -361,7 +382,7 @@ def _incoming(build: Build, doc: Document, node: NamedNode, base: str
                 or subject.value.startswith(statistics):
             continue
         item = {"text": label_of(doc, subject) or _curie(subject.value, base),
-                "href": _href(build, subject.value)}
+                "href": link_of(build, subject.value)}
         if subject.value.startswith(prefix) and "#" not in subject.value:
             publications[subject.value] = item
         else:

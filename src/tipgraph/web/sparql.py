@@ -93,6 +93,9 @@ def sparql() -> Response:
         raise MalformedRequest("send one query per request; this one has "
                                f"{len(queries)} query parameters.")
     if not queries:
+        if request.method == "POST":  # a form sent without its query: say which is missing
+            raise MalformedRequest("the form has no query parameter; send the SPARQL query "
+                                   "as query=... (a GET without one describes the service).")
         return _service_description()
     config = get_settings()
     build = get_build()
