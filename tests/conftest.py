@@ -10,7 +10,7 @@ import pytest
 from rdflib import Graph
 
 from tipgraph.build import BuildReport, run_build
-from tipgraph.builds import INDEX_FILE
+from tipgraph.build_dir import INDEX_FILE
 from tipgraph.serving.indexes import read_indexes, write_indexes
 from tipgraph.statistics import statistics_triples
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
-from tipgraph.builds import INDEX_FILE
+from tipgraph.build_dir import INDEX_FILE
 from tipgraph.web import create_app, dataset
 
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"

@@ -18,7 +18,7 @@ from rdflib import Graph
 from rdflib.compare import isomorphic
 
 from tipgraph.build import run_build
-from tipgraph.builds import INDEX_FILE
+from tipgraph.build_dir import INDEX_FILE
 from tipgraph.errors import TipgraphError
 from tipgraph.serving import service
 from tipgraph.serving.catalogue import StoreSource, load_catalogue

@@ -5,7 +5,7 @@ Beside the store, the build writes the web app's per-build indexes
 
 :func:`run_build` takes the build directory's lock, writes a new build beside
 the current one and makes it current only when it is complete, conforms to the
-shapes and would not lose the catalogue (:func:`tipgraph.builds.shrink_refusal`);
+shapes and would not lose the catalogue (:func:`tipgraph.build_dir.shrink_refusal`);
 a failed or refused build keeps its report (with its ``reason``) and the previous
 build stays in service.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 from rdflib import URIRef
 
 from tipgraph import __version__
-from tipgraph.builds import (
+from tipgraph.build_dir import (
     INDEX_FILE,
     BuildDir,
     BuildRefused,

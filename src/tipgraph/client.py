@@ -30,7 +30,7 @@ from typing import Any
 import pyoxigraph
 
 from tipgraph import formats
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
 from tipgraph.queries import QUERIES_DIR, Query, get_query, query_form, shipped_queries

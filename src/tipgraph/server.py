@@ -21,7 +21,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.config import load_settings
 from tipgraph.errors import TipgraphError
 from tipgraph.web import create_app

@@ -14,7 +14,7 @@ import pyoxigraph
 import pytest
 
 from tipgraph.build import run_build
-from tipgraph.builds import INDEX_FILE
+from tipgraph.build_dir import INDEX_FILE
 from tipgraph.web import create_app
 
 BASE = "https://w3id.org/tipgraph/"

@@ -6,7 +6,7 @@ properties 2 s, the dataset's counts 15 s and its pages 7 s of SPARQL), on a
 build's first requests, in every worker at once. So the build makes them once,
 in a process of its own, from the triples it holds in memory
 (:class:`TriplesSource`), and writes them beside the store (``builds/<id>/``
-:data:`~tipgraph.builds.INDEX_FILE`); :class:`~tipgraph.serving.service.Build`
+:data:`~tipgraph.build_dir.INDEX_FILE`); :class:`~tipgraph.serving.service.Build`
 loads that file when it opens the build, in a fraction of a second.
 
 **One registry.** Every entry of the file is made by one :class:`IndexMaker` of

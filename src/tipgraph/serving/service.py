@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tipgraph.builds import INDEX_FILE
+from tipgraph.build_dir import INDEX_FILE
 from tipgraph.errors import TipgraphError
 from tipgraph.graphs import sparql_string
 from tipgraph.namespaces import TIP

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.dumps import NTRIPLES, write_dumps
 from tipgraph.errors import TipgraphError
 from tipgraph.sparql_engine import QueryEngine

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.errors import TipgraphError
 from tipgraph.graphs import sparql_iri, sparql_string
 from tipgraph.namespaces import DCT, TIP, VOID, XSD
