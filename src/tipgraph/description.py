@@ -48,8 +48,8 @@ from tipgraph.namespaces import (
 )
 
 if TYPE_CHECKING:
+    from tipgraph.serving.indexes import DatasetCounts
     from tipgraph.store import GraphStore
-    from tipgraph.web.indexes import DatasetCounts
 
 VOID = Namespace("http://rdfs.org/ns/void#")
 DCAT = Namespace("http://www.w3.org/ns/dcat#")

@@ -24,7 +24,7 @@ from pyoxigraph import BlankNode, Literal, NamedNode
 
 from tipgraph.description import DCAT, VOID
 from tipgraph.namespaces import DCT, FOAF, GN, OWL, RDF, SCHEMA, SKOS, TIP
-from tipgraph.web.documents import Document, label_of
+from tipgraph.serving.documents import Document, label_of
 
 #: The inline context of every schema.org description we write.
 CONTEXT: dict[str, Any] = {

@@ -26,8 +26,8 @@ from rdflib.compare import isomorphic
 from rdflib.namespace import SH
 
 from tipgraph.description import DataFacts, describe_dataset
+from tipgraph.serving.indexes import DatasetCounts
 from tipgraph.testing import fetch
-from tipgraph.web.indexes import DatasetCounts
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = ROOT / "tests" / "data" / "dcat-ap"
