@@ -353,6 +353,55 @@ def resource_href(uri: str) -> str:
     return _href(get_build(), uri)
 
 
+@bp.app_template_global()
+def short_iri(uri: str) -> str:
+    """An IRI as people read it in a results table: ``xsd:integer``, ``place/ng``."""
+    from tipgraph.web.resources import base_of
+
+    return _curie(uri, base_of(get_build()))
+
+
+_NUMBERS = {f"http://www.w3.org/2001/XMLSchema#{name}" for name in (
+    "integer", "decimal", "double", "float", "int", "long", "short", "byte",
+    "nonNegativeInteger", "positiveInteger", "negativeInteger", "nonPositiveInteger",
+    "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte")}
+#: Most bars a chart of a query's answer draws (its first rows).
+ANSWER_BARS = 40
+
+
+def answer_chart(variables: list[str], rows: list[dict[str, Any]]) -> tuple[Chart, str] | None:
+    """A bar chart of a SELECT answer (SPARQL JSON bindings) that has a label column (its
+    values are text, or years) and a number column: the first of each, each bar linked to
+    the row's first IRI, for its first :data:`ANSWER_BARS` rows; None for any other answer.
+    """
+    def kind(term: dict[str, str] | None) -> str | None:
+        if term is None:
+            return None
+        if term["type"] != "literal":
+            return "iri" if term["type"] == "uri" else "other"
+        return "number" if term.get("datatype") in _NUMBERS else "label"
+
+    kinds = {v: {kind(row.get(v)) for row in rows} - {None} for v in variables}
+    label = next((v for v in variables if kinds[v] == {"label"}), None)
+    number = next((v for v in variables if kinds[v] == {"number"}), None)
+    if label is None or number is None:
+        return None
+    link = next((v for v in variables if kinds[v] == {"iri"}), None)
+    bars = []
+    for row in rows[:ANSWER_BARS]:
+        if label in row and number in row:
+            value = float(row[number]["value"])
+            if not math.isfinite(value):
+                continue
+            href = resource_href(row[link]["value"]) if link and link in row else ""
+            bars.append((row[label]["value"], int(value) if value.is_integer() else value, href))
+    if not bars or max(n for _, n, _ in bars) <= 0:
+        return None  # nothing to draw bars of
+    caption = f"{number} by {label}" + (f" (the first {ANSWER_BARS} rows)"
+                                         if len(rows) > ANSWER_BARS else "")
+    return _bar_chart(bars), caption
+
+
 # -- resource pages -------------------------------------------------------------------------
 
 def _href(build: Build, uri: str) -> str:

@@ -16,6 +16,7 @@ import functools
 import io
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
@@ -83,6 +84,14 @@ def _error(status: int, title: str, message: str) -> Response:
 
 @bp.errorhandler(QueryError)
 def _query_error(error: QueryError) -> Response:
+    """The error as plain text; to a person who asked for the results page, the query
+    page again, the query kept in the editor and the error shown there."""
+    params = g.get("tipgraph_params")
+    queries = params.getlist("query") if params is not None else []
+    if len(queries) == 1 and _choose(params, "results", request.headers.get("Accept")) == "html":
+        body = query_page(query=queries[0], error=error)
+        return Response(body, status=error.status, content_type="text/html; charset=utf-8",
+                        headers={"Vary": "Accept"})
     return _error(error.status, error.title, error.message)
 
 
@@ -291,14 +300,32 @@ def _read_and_close(file: BinaryIO) -> bytes:
         return file.read()
 
 
+#: Rows of an answer the results page shows at a time.
+RESULTS_PAGE = 100
+
+
 def _results_page(query: str, answer: QueryAnswer, body: bytes) -> str:
+    """The answer as a page of a table (``page=`` picks which), with a bar chart when it
+    has a label column and a number column."""
+    from tipgraph.web.pages import answer_chart
+
     data = json.loads(body)
     rows = data.get("results", {}).get("bindings", [])
     if answer.count is None:
         answer = dataclasses.replace(answer, count=len(rows))
+    variables = data["head"].get("vars", [])
+    pages = max(1, -(-len(rows) // RESULTS_PAGE))
+    try:
+        page = min(max(1, int(_protocol_params().get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    first = (page - 1) * RESULTS_PAGE
+    chart = answer_chart(variables, rows)
     return render_template("sparql_results.html", query=query, answer=answer,
-                           variables=data["head"].get("vars", []),
-                           rows=rows,
+                           variables=variables, rows=rows[first:first + RESULTS_PAGE],
+                           page=page, pages=pages, first=first + 1,
+                           chart=chart[0] if chart else None,
+                           chart_caption=chart[1] if chart else "",
                            boolean=data.get("boolean"),
                            max_results=current_app.config["TIPGRAPH"]["max_results"])
 
@@ -369,9 +396,15 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
 # -- pages -----------------------------------------------------------------------------------------
 
 
-def query_page() -> str:
-    return render_template("query.html", endpoint=url_for("sparql.sparql"),
-                           example="SELECT ?s ?p ?o\nWHERE { ?s ?p ?o }\nLIMIT 25")
+def query_page(query: str | None = None, error: QueryError | None = None) -> str:
+    """The query page; with ``query`` and ``error``, that query kept and its error shown
+    (with the line and column the parser names, for the editor to mark)."""
+    where = re.search(r"error at (\d+):(\d+)", error.message) if error else None
+    return render_template(
+        "query.html", endpoint=url_for("sparql.sparql"), query=query,
+        example="SELECT ?s ?p ?o\nWHERE { ?s ?p ?o }\nLIMIT 25", prefixes=sorted(PREFIXES.items()),
+        error=error and {"title": error.title, "message": error.message,
+                         "line": where and int(where[1]), "column": where and int(where[2])})
 
 
 @bp.route("/query")

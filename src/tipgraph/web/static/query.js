@@ -1,0 +1,159 @@
+/* The query page's editor: YASQE (vendored in static/editor/) over the page's own form.
+ *
+ * Without this script (or without YASQE) the form still works: it sends the query to
+ * /sparql, which answers with the results page, or with this page again showing the
+ * error. With it, the query is edited with highlighting, its syntax checked as it is
+ * typed and the project's prefixes completed; results and errors are loaded into this
+ * page, so the query stays in the editor. Nothing is fetched from another host.
+ */
+(function () {
+  "use strict";
+  const form = document.getElementById("query-form");
+  if (!form || !window.Yasqe) return;
+  const Yasqe = window.Yasqe;
+  const textarea = document.getElementById("query");
+  const results = document.getElementById("results");
+  const errorBox = document.getElementById("query-error");
+  const runButton = document.getElementById("run");
+  const data = JSON.parse(document.getElementById("editor-data").textContent);
+
+  // the project's prefixes, offered (and declared) when one is typed; YASQE's own list
+  // of common prefixes is bundled too, so nothing is asked of prefix.cc
+  Yasqe.forkAutocompleter("prefixes", {
+    name: "tipgraph-prefixes",
+    get: () => Promise.resolve(data.prefixes.map(([prefix, iri]) => `${prefix}: <${iri}>`)),
+  }, false);
+
+  const holder = document.createElement("div");
+  holder.className = "editor";
+  textarea.parentNode.insertBefore(holder, textarea);
+  textarea.hidden = true;
+  const run = () => { runQuery(1); };
+  const editor = new Yasqe(holder, {
+    value: textarea.value,
+    persistenceId: null,          // the page's query, not one kept from an earlier visit
+    consumeShareLink: null,
+    createShareableLink: null,
+    showQueryButton: false,
+    autocompleters: ["tipgraph-prefixes", "variables"],  // the others ask a remote service
+    editorHeight: "22rem",
+    extraKeys: { "Ctrl-Enter": run, "Cmd-Enter": run },
+  });
+  window.tipgraphEditor = editor;  // for the browser tests and the console
+
+  let shown = "";     // the query whose results are on the page (pages are of it)
+  let marks = [];
+
+  function clearError() {
+    marks.forEach((clear) => clear());
+    marks = [];
+    errorBox.hidden = true;
+    errorBox.textContent = "";
+  }
+
+  /* Show an error (an element of the server's page, or a sentence) and mark where the
+   * parser stopped: the line's background and the character at the column. */
+  function showError(source, line, column) {
+    clearError();
+    if (typeof source === "string") {
+      errorBox.textContent = source;
+    } else {
+      errorBox.replaceChildren(...Array.from(source.childNodes, (n) => document.importNode(n, true)));
+    }
+    errorBox.hidden = false;
+    if (line > 0) {
+      const doc = editor.getDoc();
+      const at = Math.min(line, doc.lineCount()) - 1;
+      const ch = Math.max(0, Math.min((column || 1) - 1, doc.getLine(at).length));
+      const handle = editor.addLineClass(at, "background", "query-error-line");
+      const mark = doc.markText({ line: at, ch: Math.max(0, ch - 1) },
+                                { line: at, ch: Math.max(ch, 1) },
+                                { className: "query-error-mark" });
+      marks.push(() => editor.removeLineClass(handle, "background", "query-error-line"),
+                 () => mark.clear());
+      doc.setCursor({ line: at, ch: ch });
+      editor.scrollIntoView({ line: at, ch: ch }, 80);
+    }
+  }
+
+  function showServerError(page) {
+    const box = page.getElementById("query-error");
+    if (box) {
+      showError(box, Number(box.dataset.line), Number(box.dataset.column));
+    }
+    return Boolean(box);
+  }
+
+  async function load(query, page) {
+    const body = new URLSearchParams({ query: query, format: "html", page: String(page) });
+    results.setAttribute("aria-busy", "true");
+    runButton.disabled = true;
+    try {
+      const response = await fetch(form.action, {
+        method: "POST", body: body, headers: { Accept: "text/html" },
+      });
+      const text = await response.text();
+      const type = response.headers.get("Content-Type") || "";
+      const html = type.startsWith("text/html")
+        ? new DOMParser().parseFromString(text, "text/html") : null;
+      if (!response.ok) {
+        if (!html || !showServerError(html)) showError(text.trim() || response.statusText);
+        return;
+      }
+      const section = html && html.getElementById("results");
+      if (!section) {
+        showError("The endpoint answered with no results table.");
+        return;
+      }
+      clearError();
+      shown = query;
+      results.replaceChildren(...Array.from(section.childNodes, (n) => document.importNode(n, true)));
+    } catch (error) {
+      showError(`The endpoint could not be reached: ${error}`);
+    } finally {
+      results.removeAttribute("aria-busy");
+      runButton.disabled = false;
+    }
+  }
+
+  function runQuery(page) {
+    textarea.value = editor.getValue();
+    return load(textarea.value, page);
+  }
+
+  form.addEventListener("submit", (event) => {
+    textarea.value = editor.getValue();
+    if (form.elements.format.value !== "html") return;  // a download: the browser saves it
+    event.preventDefault();
+    runQuery(1);
+  });
+
+  // the pages of a long answer, loaded here too
+  results.addEventListener("click", (event) => {
+    const link = event.target.closest("a.page");
+    if (!link || !shown) return;
+    event.preventDefault();
+    load(shown, Number(link.dataset.page));
+  });
+
+  // the shipped queries: "edit" puts one in the editor, "run" runs it too
+  document.querySelectorAll(".examples a[data-example]").forEach((link) => {
+    link.addEventListener("click", (event) => {
+      const text = data.examples[link.dataset.example];
+      if (text === undefined) return;
+      event.preventDefault();
+      editor.setValue(text);
+      clearError();
+      holder.scrollIntoView({ block: "start" });
+      if (link.classList.contains("run")) runQuery(1);
+    });
+  });
+
+  editor.on("change", () => { if (marks.length) clearError(); });
+
+  // the page came back with an error (the form was sent without this script): mark it
+  if (!errorBox.hidden && errorBox.dataset.line) {
+    showError(errorBox.cloneNode(true), Number(errorBox.dataset.line),
+              Number(errorBox.dataset.column));
+  }
+})();
