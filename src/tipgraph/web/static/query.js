@@ -29,13 +29,16 @@
   textarea.parentNode.insertBefore(holder, textarea);
   textarea.hidden = true;
   const run = () => { runQuery(1); };
+  // the completers of properties and classes ask a remote service (LOV): not these.
+  // (Set on the defaults: YASQE merges a list given to it into theirs, item by item.)
+  Yasqe.defaults.autocompleters = ["tipgraph-prefixes", "variables"];
   const editor = new Yasqe(holder, {
     value: textarea.value,
     persistenceId: null,          // the page's query, not one kept from an earlier visit
     consumeShareLink: null,
     createShareableLink: null,
     showQueryButton: false,
-    autocompleters: ["tipgraph-prefixes", "variables"],  // the others ask a remote service
+    requestConfig: { endpoint: form.action },  // never YASQE's default remote endpoint
     editorHeight: "22rem",
     extraKeys: { "Ctrl-Enter": run, "Cmd-Enter": run },
   });
@@ -61,6 +64,8 @@
       errorBox.replaceChildren(...Array.from(source.childNodes, (n) => document.importNode(n, true)));
     }
     errorBox.hidden = false;
+    errorBox.dataset.line = line > 0 ? String(line) : "";
+    errorBox.dataset.column = column > 0 ? String(column) : "";
     if (line > 0) {
       const doc = editor.getDoc();
       const at = Math.min(line, doc.lineCount()) - 1;
@@ -97,6 +102,8 @@
       const html = type.startsWith("text/html")
         ? new DOMParser().parseFromString(text, "text/html") : null;
       if (!response.ok) {
+        results.replaceChildren();  // those of another query
+        shown = "";
         if (!html || !showServerError(html)) showError(text.trim() || response.statusText);
         return;
       }
