@@ -347,18 +347,20 @@ def query_form_of(text: str) -> str:
         return ""
 
 
-@bp.app_template_global()
-def resource_href(uri: str) -> str:
-    """Where a result's URI is served: our own URIs on this server, others as they are."""
-    return _href(get_build(), uri)
-
-
-@bp.app_template_global()
-def short_iri(uri: str) -> str:
-    """An IRI as people read it in a results table: ``xsd:integer``, ``place/ng``."""
+def results_view(build: Build, variables: list[str], rows: list[dict[str, Any]]
+                 ) -> dict[str, Any]:
+    """What the results page shows beside its rows: ``href`` (where an IRI is served: our
+    own on this server, others as they are) and ``short`` (an IRI as people read it,
+    ``xsd:integer``, ``place/ng``), the build's base looked up once for a page's many
+    IRIs; and the answer's ``chart`` with its ``chart_caption`` (see :func:`answer_chart`).
+    """
     from tipgraph.web.resources import base_of
 
-    return _curie(uri, base_of(get_build()))
+    base = base_of(build)
+    href = _linker(build)
+    chart = answer_chart(variables, rows, href)
+    return {"href": href, "short": lambda uri: _curie(uri, base),
+            "chart": chart[0] if chart else None, "chart_caption": chart[1] if chart else ""}
 
 
 _NUMBERS = {f"http://www.w3.org/2001/XMLSchema#{name}" for name in (
@@ -369,7 +371,8 @@ _NUMBERS = {f"http://www.w3.org/2001/XMLSchema#{name}" for name in (
 ANSWER_BARS = 40
 
 
-def answer_chart(variables: list[str], rows: list[dict[str, Any]]) -> tuple[Chart, str] | None:
+def answer_chart(variables: list[str], rows: list[dict[str, Any]],
+                 href: Callable[[str], str]) -> tuple[Chart, str] | None:
     """A bar chart of a SELECT answer (SPARQL JSON bindings) that has a label column (its
     values are text, or years) and a number column: the first of each, each bar linked to
     the row's first IRI, for its first :data:`ANSWER_BARS` rows; None for any other answer.
@@ -393,8 +396,8 @@ def answer_chart(variables: list[str], rows: list[dict[str, Any]]) -> tuple[Char
             value = float(row[number]["value"])
             if not math.isfinite(value):
                 continue
-            href = resource_href(row[link]["value"]) if link and link in row else ""
-            bars.append((row[label]["value"], int(value) if value.is_integer() else value, href))
+            bars.append((row[label]["value"], int(value) if value.is_integer() else value,
+                         href(row[link]["value"]) if link and link in row else ""))
     if not bars or max(n for _, n, _ in bars) <= 0:
         return None  # nothing to draw bars of
     caption = f"{number} by {label}" + (f" (the first {ANSWER_BARS} rows)"

@@ -307,7 +307,7 @@ RESULTS_PAGE = 100
 def _results_page(query: str, answer: QueryAnswer, body: bytes) -> str:
     """The answer as a page of a table (``page=`` picks which), with a bar chart when it
     has a label column and a number column."""
-    from tipgraph.web.pages import answer_chart
+    from tipgraph.web.pages import results_view
 
     data = json.loads(body)
     rows = data.get("results", {}).get("bindings", [])
@@ -320,12 +320,10 @@ def _results_page(query: str, answer: QueryAnswer, body: bytes) -> str:
     except ValueError:
         page = 1
     first = (page - 1) * RESULTS_PAGE
-    chart = answer_chart(variables, rows)
     return render_template("sparql_results.html", query=query, answer=answer,
                            variables=variables, rows=rows[first:first + RESULTS_PAGE],
                            page=page, pages=pages, first=first + 1,
-                           chart=chart[0] if chart else None,
-                           chart_caption=chart[1] if chart else "",
+                           **results_view(get_build(), variables, rows),
                            boolean=data.get("boolean"),
                            max_results=current_app.config["TIPGRAPH"]["max_results"])
 
