@@ -89,8 +89,10 @@ _TOKEN = re.compile(r"""
 FORMS = ("SELECT", "CONSTRUCT", "ASK", "DESCRIBE")
 
 
-class QueryError(TipgraphError, ValueError):
-    """A query or a parameter value that cannot be used, said in one sentence."""
+class QueryTextError(TipgraphError, ValueError):
+    """A query text or a parameter value that cannot be used, said in one sentence: found
+    by reading it, before any store sees it (a store's failure to answer a query is a
+    :class:`tipgraph.sparql_engine.QueryError`)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class Param:
         >>> str(Param("label", None, "string@en").term('say "hi"'))
         '"say \\\\"hi\\\\""@en'
 
-        :raises QueryError: when ``value`` is not of the declared type
+        :raises QueryTextError: when ``value`` is not of the declared type
         """
         kind, _, language = self.type.partition("@")
         try:
@@ -131,8 +133,8 @@ class Param:
                 raise ValueError(value)
             return pyoxigraph.Literal(value, datatype=pyoxigraph.NamedNode(PARAM_TYPES[kind]))
         except (ValueError, InvalidOperation) as error:
-            raise QueryError(f"parameter {self.name}: {value!r} is not a valid "
-                             f"{self.type}") from error
+            raise QueryTextError(f"parameter {self.name}: {value!r} is not a valid "
+                                 f"{self.type}") from error
 
 
 @dataclass(frozen=True)
@@ -156,12 +158,12 @@ class Query:
             if param.name == name:
                 return param
         declared = ", ".join(p.name for p in self.params) or "no parameters"
-        raise QueryError(f"{self.name} has no parameter {name!r} (it takes {declared})")
+        raise QueryTextError(f"{self.name} has no parameter {name!r} (it takes {declared})")
 
     def values(self, values: Mapping[str, str] | None = None) -> dict[str, str]:
         """Each parameter's value: the one given, else its default.
 
-        :raises QueryError: for an unknown parameter, or a missing one without default
+        :raises QueryTextError: for an unknown parameter, or a missing one without default
         """
         values = dict(values or {})
         for name in values:
@@ -169,8 +171,8 @@ class Query:
         for param in self.params:
             if param.name not in values:
                 if param.default is None:
-                    raise QueryError(f"{self.name} needs a value for the parameter "
-                                     f"{param.name} ({param.type})")
+                    raise QueryTextError(f"{self.name} needs a value for the parameter "
+                                         f"{param.name} ({param.type})")
                 values[param.name] = param.default
         return values
 
@@ -178,7 +180,7 @@ class Query:
         """The query text with each parameter's constants replaced by its value (given,
         else the default: the text as stored).
 
-        :raises QueryError: for an unknown parameter, a value not of its type, or a
+        :raises QueryTextError: for an unknown parameter, a value not of its type, or a
             negative number after ``LIMIT`` or ``OFFSET``
         """
         values = self.values(values)
@@ -197,23 +199,23 @@ class Query:
         """Where each parameter stands: the constants that write its default (on the
         lines its header names).
 
-        :raises QueryError: when a parameter has no default, its default is not written
+        :raises QueryTextError: when a parameter has no default, its default is not written
             on a line its header names, or two parameters claim the same constant
         """
         defaults = {}
         for param in self.params:
             if param.default is None:
-                raise QueryError(f"{self.name}: the parameter {param.name} has no default; "
-                                 "write one in the header and as a constant in the query")
+                raise QueryTextError(f"{self.name}: the parameter {param.name} has no default; "
+                                     "write one in the header and as a constant in the query")
             defaults[param] = param.term(param.default)
         places: dict[Param, list[Constant]] = {param: [] for param in self.params}
         for constant in constants(self.text):
             owners = [p for p in self.params if constant.term == defaults[p]
                       and (not p.lines or constant.line in p.lines)]
             if len(owners) > 1:
-                raise QueryError(f"{self.name}: the parameters {owners[0].name} and "
-                                 f"{owners[1].name} both stand at {constant.term} on line "
-                                 f"{constant.line}: give each its own line or default")
+                raise QueryTextError(f"{self.name}: the parameters {owners[0].name} and "
+                                     f"{owners[1].name} both stand at {constant.term} on line "
+                                     f"{constant.line}: give each its own line or default")
             if owners:
                 places[owners[0]].append(constant)
         for param, found in places.items():
@@ -224,8 +226,8 @@ class Query:
                 hint = (f" (it uses ?{param.name}: write the default there instead)"
                         if param.name in variables(self.text) else "")
                 shown = (param.default if param.type == "integer" else defaults[param])
-                raise QueryError(f"{self.name}: the default of the parameter {param.name}, "
-                                 f"{shown}, is not written {where}{hint}")
+                raise QueryTextError(f"{self.name}: the default of the parameter {param.name}, "
+                                     f"{shown}, is not written {where}{hint}")
         return places
 
 
@@ -247,8 +249,8 @@ def _written(term: pyoxigraph.NamedNode | pyoxigraph.Literal, param: Param,
     that after ``LIMIT`` and ``OFFSET``), any other term as pyoxigraph writes it."""
     if isinstance(term, pyoxigraph.Literal) and term.datatype.value == _XSD + "integer":
         if place.after in ("LIMIT", "OFFSET") and int(term.value) < 0:
-            raise QueryError(f"parameter {param.name} follows {place.after}: it must be a "
-                             f"non-negative integer, not {term.value}")
+            raise QueryTextError(f"parameter {param.name} follows {place.after}: it must be a "
+                                 f"non-negative integer, not {term.value}")
         return str(int(term.value))
     return str(term)
 
@@ -285,15 +287,15 @@ def query_form(text: str) -> str:
     >>> query_form("PREFIX a: <x:> # SELECT\\nconstruct { ?s ?p ?o } WHERE { ?s ?p ?o }")
     'CONSTRUCT'
 
-    :raises QueryError: when it has none of them (an update: updates are not accepted)
+    :raises QueryTextError: when it has none of them (an update: updates are not accepted)
     """
     if looks_like_update(text):
-        raise QueryError("updates are not accepted: only SELECT, CONSTRUCT, ASK and DESCRIBE "
-                         "queries are run")
+        raise QueryTextError("updates are not accepted: only SELECT, CONSTRUCT, ASK and DESCRIBE "
+                             "queries are run")
     for kind, token, _ in tokens(text):
         if kind == "word" and token.upper() in FORMS:
             return token.upper()
-    raise QueryError("the query has no SELECT, CONSTRUCT, ASK or DESCRIBE")
+    raise QueryTextError("the query has no SELECT, CONSTRUCT, ASK or DESCRIBE")
 
 
 def variables(text: str) -> set[str]:
@@ -384,7 +386,7 @@ def parse_query(text: str, *, name: str = "query", path: Path | None = None) -> 
     Header lines are the comment lines before the first line of SPARQL; a query
     without a header gets its name as title and no parameters.
 
-    :raises QueryError: for a ``# param:`` line that does not read ``name = default (type)``
+    :raises QueryTextError: for a ``# param:`` line that does not read ``name = default (type)``
         (then, optionally, ``, on line N``), or whose default is not where it says
     """
     fields: dict[str, str] = {}
@@ -404,8 +406,8 @@ def parse_query(text: str, *, name: str = "query", path: Path | None = None) -> 
             continue
         param = _PARAM.match(value)
         if not param or param["type"].partition("@")[0] not in PARAM_TYPES:
-            raise QueryError(f"{name}: '# param: {value}' should read 'name = default (type)' "
-                             f"with a type among {', '.join(PARAM_TYPES)}")
+            raise QueryTextError(f"{name}: '# param: {value}' should read 'name = default (type)' "
+                                 f"with a type among {', '.join(PARAM_TYPES)}")
         default = param["default"]
         if default and len(default) >= 2 and default[0] == default[-1] == '"':
             default = default[1:-1]
@@ -431,10 +433,10 @@ def shipped_queries(directory: Path = QUERIES_DIR) -> list[Query]:
 def get_query(name: str, directory: Path = QUERIES_DIR) -> Query:
     """The shipped query called ``name`` (its file name, with or without ``.rq``).
 
-    :raises QueryError: when there is none, naming the ones there are
+    :raises QueryTextError: when there is none, naming the ones there are
     """
     path = directory / (name if name.endswith(".rq") else f"{name}.rq")
     if "/" in name or not path.is_file():
         known = ", ".join(q.name for q in shipped_queries(directory))
-        raise QueryError(f"no shipped query {name!r}; the shipped queries are: {known}")
+        raise QueryTextError(f"no shipped query {name!r}; the shipped queries are: {known}")
     return load_query(path)
