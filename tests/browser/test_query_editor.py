@@ -117,20 +117,27 @@ def test_a_long_answer_is_paged_in_the_page(editor: Any, store: pyoxigraph.Store
                     " === 'page 1 of ' + " + str(pages))
 
 
-def test_a_syntax_error_is_shown_inline_with_the_query_kept(editor: Any) -> None:
+def test_a_syntax_error_is_shown_inline_with_the_query_kept(
+        editor: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     broken = "SELECT ?s WHERE {\n  ?s ?p ?o .\n  FILTER(?o = )\n}"
     run(editor, broken)
     message = editor.wait_for("!document.getElementById('query-error').hidden && "
                               "document.getElementById('query-error').textContent")
     assert "Malformed query" in message
+    # the server's parser names the furthest place it reached (here the closing brace);
+    # the editor marks and names where the query goes wrong: the ")" of line 3
     line = int(editor.evaluate("document.getElementById('query-error').dataset.line"))
-    assert f"line {line}" in message
+    column = int(editor.evaluate("document.getElementById('query-error').dataset.column"))
+    assert (line, column) == (3, 15)
+    assert f"(line {line}, column {column})" in message
     assert editor.evaluate("location.pathname") == "/query"
     assert editor.evaluate("tipgraphEditor.getValue()") == broken
-    # the line the parser names is marked in the editor, and the mark goes with the edit
+    # that place is marked in the editor, and the mark goes with the edit
     assert editor.evaluate(f"tipgraphEditor.lineInfo({line - 1}).bgClass") == "query-error-line"
-    assert editor.evaluate("document.querySelectorAll('.query-error-mark').length") == 1
+    assert editor.evaluate("document.querySelector('.query-error-mark').textContent") == ")"
     assert editor.evaluate("document.querySelector('#results table')") is None
+    shot = editor.screenshot(tmp_path_factory.mktemp("query-editor") / "query-error.png")
+    assert shot.stat().st_size > 10_000
     editor.evaluate("tipgraphEditor.replaceRange(' 1', {line: 2, ch: 13})")
     assert editor.evaluate("document.getElementById('query-error').hidden") is True
     assert editor.evaluate(f"tipgraphEditor.lineInfo({line - 1}).bgClass") is None

@@ -54,8 +54,22 @@
     errorBox.textContent = "";
   }
 
+  /* Where the editor's own grammar check (YASQE's, as the gutter's warning shows it)
+   * stops reading the query: the first token it cannot take, or null. */
+  function checkerError() {
+    const doc = editor.getDoc();
+    for (let at = 0; at < doc.lineCount(); at++) {
+      const token = editor.getLineTokens(at, true).find((t) => t.state && t.state.OK === false);
+      if (token) return { at: at, from: token.start, to: token.end };
+    }
+    return null;
+  }
+
   /* Show an error (an element of the server's page, or a sentence) and mark where the
-   * parser stopped: the line's background and the character at the column. */
+   * query goes wrong: the line's background and the characters there. The server's
+   * parser names the furthest place it reached (often the end of the query: "error at
+   * 4:2" for a mistake on line 3); when the editor's own check stops earlier, that is
+   * the place marked and named. */
   function showError(source, line, column) {
     clearError();
     if (typeof source === "string") {
@@ -64,20 +78,30 @@
       errorBox.replaceChildren(...Array.from(source.childNodes, (n) => document.importNode(n, true)));
     }
     errorBox.hidden = false;
-    errorBox.dataset.line = line > 0 ? String(line) : "";
-    errorBox.dataset.column = column > 0 ? String(column) : "";
+    let place = null;
     if (line > 0) {
       const doc = editor.getDoc();
       const at = Math.min(line, doc.lineCount()) - 1;
       const ch = Math.max(0, Math.min((column || 1) - 1, doc.getLine(at).length));
-      const handle = editor.addLineClass(at, "background", "query-error-line");
-      const mark = doc.markText({ line: at, ch: Math.max(0, ch - 1) },
-                                { line: at, ch: Math.max(ch, 1) },
+      place = { at: at, from: Math.max(0, ch - 1), to: Math.max(ch, 1) };
+      const own = checkerError();
+      if (own && (own.at < place.at || (own.at === place.at && own.from < place.from))) {
+        place = own;
+        const where = errorBox.querySelector(".where");
+        if (where) where.textContent = ` (line ${own.at + 1}, column ${own.from + 1})`;
+      }
+    }
+    errorBox.dataset.line = place ? String(place.at + 1) : "";
+    errorBox.dataset.column = place ? String(place.from + 1) : "";
+    if (place) {
+      const doc = editor.getDoc();
+      const handle = editor.addLineClass(place.at, "background", "query-error-line");
+      const mark = doc.markText({ line: place.at, ch: place.from }, { line: place.at, ch: place.to },
                                 { className: "query-error-mark" });
       marks.push(() => editor.removeLineClass(handle, "background", "query-error-line"),
                  () => mark.clear());
-      doc.setCursor({ line: at, ch: ch });
-      editor.scrollIntoView({ line: at, ch: ch }, 80);
+      doc.setCursor({ line: place.at, ch: place.from });
+      editor.scrollIntoView({ line: place.at, ch: place.from }, 80);
     }
   }
 
