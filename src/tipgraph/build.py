@@ -36,6 +36,8 @@ from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.jsonld import compact
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
+from tipgraph.oai.datestamps import switched
+from tipgraph.oai.records import publication_hashes
 from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
@@ -158,6 +160,7 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
     report.status = "published"
     report.write(target / "report.json")
     build_dir.publish(target)
+    switched(build_dir.root, target)  # OAI-PMH datestamps: after `current` names it
     progress(f"build {target.name} is current: {report.records_built} publications, "
              f"{report.triples} triples")
     return report
@@ -187,12 +190,14 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
         previous = _previous_published(build_dir)
         mapped = map_records(reconciled.publications, reference, base=base,
                              published=previous.get("slugs", {}))
+        hashes = publication_hashes(reconciled.publications,
+                                    {where: uri for uri, where in mapped.provenance.items()})
         del reconciled
     with _stage("reason", report, progress):
         triples = closure(mapped.triples, load_ontology(), base=base)
         mapped.triples.clear()
     # the second core is idle while this process counts and writes N-Triples
-    indexes.start(triples)
+    indexes.start(triples, hashes)
     with _stage("statistics", report, progress):
         # counts per facet value, read by the pages and the counting queries (statistics.py)
         added = list(statistics_triples(triples, base))
@@ -278,12 +283,13 @@ class _IndexWriter:
         self._send: Connection | None = None
         self._sender: threading.Thread | None = None
 
-    def start(self, closure: set[Triple]) -> None:
+    def start(self, closure: set[Triple], hashes: dict[str, str]) -> None:
+        """:param hashes: publication URI -> content hash (for the OAI-PMH records)"""
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_write_indexes, name="indexes", daemon=True,
                                   args=(closure, receive, send, self.target, self.base,
-                                        os.getpid()))
+                                        os.getpid(), hashes))
         process.start()
         receive.close()
         self.processes.append(process)
@@ -322,9 +328,11 @@ class _IndexWriter:
 
 
 def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, target: Path,
-                   base: str, parent: int) -> None:
+                   base: str, parent: int, hashes: dict[str, str]) -> None:
     """In the child: group ``closure`` by property, take in the triples the parent added,
-    make the indexes and write them to ``target/indexes.pickle``."""
+    make the indexes and write them to ``target/indexes.pickle`` (and the OAI-PMH records,
+    made from the browse index, to ``target/oai-records.json``)."""
+    from tipgraph.oai.records import RECORDS_FILE, build_records, write_records
     from tipgraph.web.indexes import INDEX_FILE, TriplesSource, make_indexes, write_indexes
 
     send.close()  # the parent's end: without it here, a parent gone would not end recv()
@@ -346,6 +354,7 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
     if os.getppid() != parent:
         raise SystemExit("the build is gone: its indexes are not written")
     write_indexes(indexes, target / INDEX_FILE)
+    write_records(build_records(indexes.catalogue, hashes), target / RECORDS_FILE)
 
 
 def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:

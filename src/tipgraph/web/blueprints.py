@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tipgraph.web import dataset, pages, resources, sparql
+from tipgraph.web import dataset, oai, pages, resources, sparql
 
-ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp]
+ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp, oai.bp]

@@ -1,0 +1,171 @@
+"""Datestamps that mean something: when a record's change became visible.
+
+A record's datestamp is the switch time of the first build in which its content hash
+differs from the build in service before it; a record the new build lacks is deleted
+from that switch on, for ever (until a build publishes it again: then it changed). The
+switch may be a new build or a rollback (``tipgraph builds use``): a rollback changes
+the records it changes *at its own switch time*, so no datestamp ever goes back.
+
+The state lives in ``DIR/oai.sqlite`` (:data:`DATESTAMPS_FILE`), beside the ledger and
+outside ``builds/``, so that no prune or rollback loses it. Only the holder of the build
+directory's lock writes it, once per switch (:func:`record_switch`), after ``current``
+names the new build: a harvest answered before that saw the old build and has a
+``responseDate`` no later than the datestamps the switch writes, so its next incremental
+harvest (``from`` = that ``responseDate``) gets every record the switch changed.
+
+Between the switch of ``current`` and the write (or for a build directory that never
+wrote the file), the read side applies the same step in memory (:func:`advance`) with the
+time of the switch of ``current``: what it serves is what the file will say.
+
+Table (``PRAGMA user_version`` 1)::
+
+    records(uri TEXT PRIMARY KEY, hash TEXT, datestamp INTEGER, deleted INTEGER,
+            sets TEXT)           -- datestamp: seconds since the epoch, UTC
+    applied(build_id TEXT, switched_at INTEGER)   -- the last switch written
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from tipgraph.oai.records import BuildRecords
+
+DATESTAMPS_FILE = "oai.sqlite"
+FORMAT_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (uri TEXT PRIMARY KEY, hash TEXT NOT NULL,
+    datestamp INTEGER NOT NULL, deleted INTEGER NOT NULL, sets TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied (build_id TEXT NOT NULL, switched_at INTEGER NOT NULL);
+"""
+_SEPARATOR = " "  # setSpecs hold no space
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What the datestamps say of one record."""
+
+    hash: str
+    datestamp: int  # seconds since the epoch, UTC
+    deleted: bool
+    sets: tuple[str, ...]
+
+
+@dataclass
+class State:
+    """Every record ever published, as of the switch to ``build_id`` (None: no switch)."""
+
+    stamps: dict[str, Stamp]
+    build_id: str | None = None
+    switched_at: int | None = None
+
+
+def advance(state: State, build_id: str, records: BuildRecords, at: int
+            ) -> dict[str, Stamp]:
+    """The stamps that change when ``build_id`` with ``records`` becomes current at ``at``
+    (seconds since the epoch): new or changed records, records deleted now, records
+    published again. ``at`` is never earlier than the last switch's."""
+    if state.switched_at is not None:
+        at = max(at, state.switched_at)
+    changed: dict[str, Stamp] = {}
+    stamps = state.stamps
+    for uri, (digest, sets) in records.records.items():
+        old = stamps.get(uri)
+        if old is None or old.deleted or old.hash != digest:
+            changed[uri] = Stamp(digest, at, False, sets)
+        elif old.sets != sets:  # the same record in other sets (a region renamed): no change
+            changed[uri] = Stamp(old.hash, old.datestamp, False, sets)
+    for uri, old in stamps.items():
+        if not old.deleted and uri not in records.records:
+            changed[uri] = Stamp(old.hash, at, True, old.sets)
+    return changed
+
+
+class Datestamps:
+    """The datestamps of the build directory ``root`` (``root/oai.sqlite``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = Path(root) / DATESTAMPS_FILE
+
+    def version(self) -> tuple[int, int] | None:
+        """Changes whenever a switch is written (for caches); None without the file."""
+        try:
+            found = self.path.stat()
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size
+
+    def state(self) -> State:
+        """Every record's stamp as of the last switch written (empty without the file)."""
+        if not self.path.is_file():
+            return State({})
+        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT uri, hash, datestamp, deleted, sets FROM records")
+            stamps = {uri: Stamp(digest, stamp, bool(deleted),
+                                 tuple(sets.split(_SEPARATOR)) if sets else ())
+                      for uri, digest, stamp, deleted, sets in rows}
+            applied = db.execute("SELECT build_id, switched_at FROM applied").fetchone()
+        return State(stamps, *(applied or (None, None)))
+
+    def record_switch(self, build_id: str, records: BuildRecords, at: int) -> State:
+        """Write what the switch to ``build_id`` at ``at`` changes, in one transaction.
+
+        :return: the state after it
+        """
+        state = self.state()
+        changed = advance(state, build_id, records, at)
+        with closing(sqlite3.connect(self.path, isolation_level=None)) as db:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?)",
+                               ((uri, s.hash, s.datestamp, int(s.deleted),
+                                 _SEPARATOR.join(s.sets)) for uri, s in changed.items()))
+                db.execute("DELETE FROM applied")
+                switched = max(at, state.switched_at or at)
+                db.execute("INSERT INTO applied VALUES (?, ?)", (build_id, switched))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        state.stamps.update(changed)
+        return State(state.stamps, build_id, switched)
+
+
+def served_state(state: State, build_id: str, records: BuildRecords, switched_at: int
+                 ) -> State:
+    """The state to serve ``build_id`` with: ``state`` itself when its last switch written
+    is that build's, else ``state`` advanced in memory to it at ``switched_at``."""
+    if state.build_id == build_id:
+        return state
+    stamps: Mapping[str, Stamp] = state.stamps
+    changed = advance(state, build_id, records, switched_at)
+    return State({**stamps, **changed}, build_id,
+                 max(switched_at, state.switched_at or switched_at))
+
+
+def switched(root: Path, build: Path, *, at: int | None = None) -> State | None:
+    """Record the switch of ``root``'s ``current`` to ``build`` (called by whoever switched
+    it, holding the build directory's lock); nothing for a build without OAI records.
+
+    :param at: the switch time (seconds since the epoch); default: when ``current`` was
+        last replaced, as :func:`switch_time` reads it
+    """
+    from tipgraph.oai.records import RECORDS_FILE, read_records
+
+    records = read_records(build / RECORDS_FILE)
+    if records is None:
+        return None
+    when = switch_time(root) if at is None else at
+    return Datestamps(root).record_switch(build.name, records, when)
+
+
+def switch_time(root: Path) -> int:
+    """When ``root/current`` was last switched: the time its link was made (a switch
+    replaces the link), in whole seconds: a harvest answered from the build before it has
+    a ``responseDate`` no later (``from`` is inclusive, to the second)."""
+    return int((Path(root) / "current").lstat().st_mtime)

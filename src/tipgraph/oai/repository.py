@@ -1,0 +1,173 @@
+"""The read model of OAI-PMH: one build's records, by datestamp and by set.
+
+Made once per build and per datestamp state (:func:`load_repository`): every record
+ever published (the deleted ones too, ``deletedRecord`` is persistent), sorted by
+(datestamp, identifier), with the positions of each set's records in that order. A
+selection (``from``, ``until``, ``set``, and where the last page ended) is then a few
+binary searches, whatever the catalogue's size; paging resumes *after a key*, not at an
+offset, so a list stays right when a build switches between two of its pages.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tipgraph.oai.datestamps import Datestamps, State, served_state, switch_time
+from tipgraph.oai.records import RECORDS_FILE, SET_FACETS, BuildRecords, read_records
+
+#: The kind step of a publication's URI under the base (``publication/{slug}``).
+PUBLICATION_PATH = "publication/"
+_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
+
+
+def default_repository_id(base: str) -> str:
+    """The repository identifier derived from the base URI: its host, preceded by the
+    steps of its path, last first, so that two datasets under one host (w3id.org) differ.
+    Each part is made a domain-name label (oai-identifier scheme).
+
+    >>> default_repository_id("https://w3id.org/tipgraph/")
+    'tipgraph.w3id.org'
+    >>> default_repository_id("http://example.org/")
+    'example.org'
+    """
+    parts = urlsplit(base)
+    labels = [step for step in reversed(parts.path.split("/")) if step]
+    labels += (parts.hostname or "localhost").split(".")
+    fixed = []
+    for label in labels:
+        label = re.sub(r"[^A-Za-z0-9\-]", "-", label).strip("-") or "x"
+        fixed.append(label if _LABEL.fullmatch(label) else "x" + label)
+    if len(fixed) == 1:
+        fixed.append("local")
+    return ".".join(fixed)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record's header."""
+
+    datestamp: int  # seconds since the epoch, UTC
+    identifier: str
+    uri: str
+    deleted: bool
+    sets: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.datestamp, self.identifier)
+
+
+@dataclass
+class Selection:
+    """The entries a list request selects, from a position on."""
+
+    entries: list[Entry]
+    remaining: int  # entries selected from here on, this page included
+
+
+@dataclass
+class Repository:
+    """The records of one build, every record ever published."""
+
+    repository_id: str
+    base: str
+    build_id: str
+    entries: list[Entry]
+    sets: dict[str, str]
+    #: setSpec -> positions (in ``entries``) of the records in it or in a set under it
+    members: dict[str, list[int]] = field(default_factory=dict)
+    #: the earliest datestamp a record has (or the build's switch time when none)
+    earliest: int = 0
+    _keys: list[tuple[int, str]] = field(default_factory=list)
+    _by_identifier: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.entries.sort(key=lambda e: e.key)
+        self._keys = [e.key for e in self.entries]
+        self._by_identifier = {e.identifier: i for i, e in enumerate(self.entries)}
+        members: dict[str, list[int]] = {}
+        for position, entry in enumerate(self.entries):
+            for spec in entry.sets:
+                members.setdefault(spec, []).append(position)
+                parent = spec.split(":", 1)[0]
+                if parent != spec:
+                    found = members.setdefault(parent, [])
+                    if not found or found[-1] != position:
+                        found.append(position)
+        self.members = members
+        if self.entries:
+            self.earliest = min(self.earliest or self._keys[0][0], self._keys[0][0])
+
+    @property
+    def prefix(self) -> str:
+        return f"oai:{self.repository_id}:"
+
+    def identifier(self, uri: str) -> str | None:
+        """The OAI identifier of a publication URI (None for another URI)."""
+        root = self.base + PUBLICATION_PATH
+        return self.prefix + uri[len(root):] if uri.startswith(root) else None
+
+    def entry(self, identifier: str) -> Entry | None:
+        """The record ``identifier`` names, deleted or not; None when it never existed."""
+        position = self._by_identifier.get(identifier)
+        return None if position is None else self.entries[position]
+
+    def select(self, *, start: int | None = None, until: int | None = None,
+               set_spec: str | None = None, after: tuple[int, str] | None = None,
+               count: int) -> Selection:
+        """Up to ``count`` entries with ``start <= datestamp <= until`` in ``set_spec``,
+        following the key ``after`` (where the page before ended), and how many remain."""
+        low = 0 if start is None else bisect_left(self._keys, (start, ""))
+        if after is not None:
+            low = max(low, bisect_right(self._keys, after))
+        high = len(self._keys) if until is None else bisect_left(self._keys, (until + 1, ""))
+        if high <= low:
+            return Selection([], 0)
+        if set_spec is None:
+            return Selection(self.entries[low:min(high, low + count)], high - low)
+        positions: Sequence[int] = self.members.get(set_spec, [])
+        first, last = bisect_left(positions, low), bisect_left(positions, high)
+        chosen = [self.entries[p] for p in positions[first:min(last, first + count)]]
+        return Selection(chosen, last - first)
+
+
+def repository_from(state: State, records: BuildRecords, *, repository_id: str, base: str,
+                    build_id: str) -> Repository:
+    """The repository a build's records and their datestamps make."""
+    root = base + PUBLICATION_PATH
+    entries = []
+    for uri, stamp in state.stamps.items():
+        if not uri.startswith(root):
+            continue
+        live = uri in records.records
+        if stamp.deleted == live:  # the state is not this build's: trust the build
+            continue
+        entries.append(Entry(stamp.datestamp, f"oai:{repository_id}:{uri[len(root):]}", uri,
+                             stamp.deleted, stamp.sets))
+    sets = dict(records.sets)
+    for entry in entries:  # a deleted record's sets may be gone from the build
+        for spec in entry.sets:
+            sets.setdefault(spec, spec.split(":", 1)[1])
+    for facet, name in SET_FACETS.items():
+        sets.setdefault(facet, name)
+    return Repository(repository_id, base, build_id, entries, dict(sorted(sets.items())),
+                      earliest=state.switched_at or 0)
+
+
+def load_repository(root: Path, build: Path, *, repository_id: str, base: str
+                    ) -> Repository | None:
+    """The repository of the build directory ``root`` serving ``build``; None for a build
+    that wrote no OAI records (made before this version)."""
+    records = read_records(build / RECORDS_FILE)
+    if records is None:
+        return None
+    state = Datestamps(root).state()
+    if state.build_id != build.name:
+        state = served_state(state, build.name, records, switch_time(root))
+    return repository_from(state, records, repository_id=repository_id, base=base,
+                           build_id=build.name)
