@@ -309,6 +309,9 @@ SD = "http://www.w3.org/ns/sparql-service-description#"
 VOID = "http://rdfs.org/ns/void#"
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 RDFS_SEE_ALSO = "http://www.w3.org/2000/01/rdf-schema#seeAlso"
+DCAT = "http://www.w3.org/ns/dcat#"
+DCT_CONFORMS_TO = "http://purl.org/dc/terms/conformsTo"
+OAI_PMH = "http://www.openarchives.org/OAI/2.0/openarchivesprotocol.htm"
 
 
 def _service_description() -> Response:
@@ -363,6 +366,10 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
     ]
     if current_app.config["TIPGRAPH"]["service_allowlist"]:
         triples.append(t(service, SD + "feature", iri(SD + "BasicFederatedQuery")))
+    oai = iri(request.url_root + "oai")  # the same dataset's records, harvested by OAI-PMH
+    triples += [t(oai, RDF_TYPE, iri(DCAT + "DataService")),
+                t(oai, DCAT + "servesDataset", dataset),
+                t(oai, DCT_CONFORMS_TO, iri(OAI_PMH))]
     return triples
 
 
