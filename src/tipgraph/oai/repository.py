@@ -15,6 +15,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from tipgraph.oai.datestamps import Datestamps, State, served_state, switch_time
@@ -47,19 +48,14 @@ def default_repository_id(base: str) -> str:
     return ".".join(fixed)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One record's header."""
+class Entry(NamedTuple):
+    """One record's header; entries sort by (datestamp, identifier), their key."""
 
     datestamp: int  # seconds since the epoch, UTC
     identifier: str
     uri: str
     deleted: bool
     sets: tuple[str, ...]
-
-    @property
-    def key(self) -> tuple[int, str]:
-        return (self.datestamp, self.identifier)
 
 
 @dataclass
@@ -87,8 +83,8 @@ class Repository:
     _by_identifier: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.entries.sort(key=lambda e: e.key)
-        self._keys = [e.key for e in self.entries]
+        self.entries.sort()
+        self._keys = [(e[0], e[1]) for e in self.entries]
         self._by_identifier = {e.identifier: i for i, e in enumerate(self.entries)}
         members: dict[str, list[int]] = {}
         for position, entry in enumerate(self.entries):
