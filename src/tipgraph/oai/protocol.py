@@ -299,14 +299,16 @@ class Request:
         if not selection.entries:
             if after is None:
                 raise OaiError("noRecordsMatch", "no record matches these arguments")
-            node = etree.SubElement(self.root, f"{{{OAI}}}{verb}")
+            # a list holds one item at least: every record left in it changed since
+            raise OaiError("noRecordsMatch", "the records left in this list were changed by "
+                           "a build switched in since it began: harvest from "
+                           f"{stamp(until)} to get them")
+        node = etree.SubElement(self.root, f"{{{OAI}}}{verb}")
+        if verb == "ListRecords":
+            self._records(node, selection.entries, prefix)
         else:
-            node = etree.SubElement(self.root, f"{{{OAI}}}{verb}")
-            if verb == "ListRecords":
-                self._records(node, selection.entries, prefix)
-            else:
-                for entry in selection.entries:
-                    self._header(node, entry)
+            for entry in selection.entries:
+                self._header(node, entry)
         token = etree.SubElement(node, f"{{{OAI}}}resumptionToken",
                                  completeListSize=str(cursor + selection.remaining),
                                  cursor=str(cursor))

@@ -62,12 +62,19 @@ def publication_hashes(publications: Iterable[Any],
 
 
 def _digest(publication: Any) -> str:
-    fields = dataclasses.asdict(publication)
+    fields = dict(vars(publication))
     fields.pop("source", None)
     fields.pop("line", None)
     text = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str)
+                      default=_plain)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """A nested value (an agent, a volume) as JSON can write it: its fields."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return str(value)
 
 
 def set_spec(facet: str, key: str) -> str | None:
