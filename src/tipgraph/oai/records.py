@@ -56,8 +56,8 @@ def publication_hashes(publications: Iterable[Any],
         uri = uri_of.get((publication.source, publication.line))
         if uri is None:
             continue
-        own = getattr(publication, "content_hash", None)
-        hashes[uri] = own if isinstance(own, str) else _digest(publication)
+        own = getattr(publication, "content_hash", None)  # the reader's, where it has one
+        hashes[uri] = own if isinstance(own, str) and own else _digest(publication)
     return hashes
 
 
