@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -160,7 +161,11 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
     report.status = "published"
     report.write(target / "report.json")
     build_dir.publish(target)
-    switched(build_dir.root, target)  # OAI-PMH datestamps: after `current` names it
+    try:  # OAI-PMH datestamps, once `current` names the build
+        switched(build_dir.root, target)
+    except (OSError, sqlite3.Error) as error:  # served as they will be: see oai.datestamps
+        progress(f"warning: the OAI-PMH datestamps of this switch were not written ({error}); "
+                 "the next switch writes them")
     progress(f"build {target.name} is current: {report.records_built} publications, "
              f"{report.triples} triples")
     return report
@@ -328,7 +333,7 @@ class _IndexWriter:
 
 
 def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, target: Path,
-                   base: str, parent: int, hashes: dict[str, str]) -> None:
+                   base: str, parent: int, hashes: dict[str, str] | None = None) -> None:
     """In the child: group ``closure`` by property, take in the triples the parent added,
     make the indexes and write them to ``target/indexes.pickle`` (and the OAI-PMH records,
     made from the browse index, to ``target/oai-records.json``)."""
@@ -354,7 +359,7 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
     if os.getppid() != parent:
         raise SystemExit("the build is gone: its indexes are not written")
     write_indexes(indexes, target / INDEX_FILE)
-    write_records(build_records(indexes.catalogue, hashes), target / RECORDS_FILE)
+    write_records(build_records(indexes.catalogue, hashes or {}), target / RECORDS_FILE)
 
 
 def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:
