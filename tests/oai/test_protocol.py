@@ -13,6 +13,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from tipgraph.store import OxigraphStore
@@ -236,3 +238,18 @@ def test_token_of_another_repository_is_refused_with_a_reason(seed_build_dir, as
     assert "other.org" in refused.findtext("oai:error", namespaces=NS)
     wrong_verb = ask(verb="ListRecords", resumptionToken=token)
     assert _error(wrong_verb) == "badResumptionToken"
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(verb=st.sampled_from(["Identify", "ListRecords", "ListIdentifiers", "GetRecord",
+                             "ListSets", "ListMetadataFormats", "", "list records"]),
+       arguments=st.dictionaries(
+           st.sampled_from(["metadataPrefix", "identifier", "from", "until", "set",
+                            "resumptionToken", "x"]),
+           st.text(max_size=40), max_size=4))
+def test_any_arguments_get_a_valid_answer(client, oai_valid, verb: str,
+                                          arguments: dict[str, str]) -> None:
+    response = client.get("/oai?" + urlencode({"verb": verb, **arguments}))
+    assert response.status_code == 200
+    oai_valid(response.data)

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from tipgraph.oai.metadata import FORMATS, XSI, Metadata
+from tipgraph.oai.metadata import FORMATS, XSI, Metadata, xml_text
 from tipgraph.oai.repository import Entry, Repository
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
@@ -159,7 +159,7 @@ class Request:
         try:
             verb, args = self._checked()
             for name, value in args.items():
-                self.request.set(name, value)
+                self.request.set(name, xml_text(value))
             self.request.set("verb", verb)
             getattr(self, _METHODS[verb])(args)
         except OaiError as error:
@@ -168,7 +168,7 @@ class Request:
             for element in self.root[2:]:
                 self.root.remove(element)
             node = etree.SubElement(self.root, f"{{{OAI}}}error", code=error.code)
-            node.text = error.message
+            node.text = xml_text(error.message)
         return etree.tostring(self.root, xml_declaration=True, encoding="UTF-8")
 
     def _checked(self) -> tuple[str, dict[str, str]]:
