@@ -193,6 +193,8 @@ ERRORS = [
       "until": "2021-01-01T00:00:00Z"}, "badArgument"),
     ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "resumptionToken": "x"},
      "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": ""}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "set": "country:"}, "badArgument"),
     ({"verb": "ListRecords", "resumptionToken": "not-a-token"}, "badResumptionToken"),
     ({"verb": "ListSets", "resumptionToken": "x"}, "badResumptionToken"),
     ({"verb": "ListRecords", "metadataPrefix": "marc21"}, "cannotDisseminateFormat"),
@@ -240,7 +242,7 @@ def test_token_of_another_repository_is_refused_with_a_reason(seed_build_dir, as
     assert _error(wrong_verb) == "badResumptionToken"
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(verb=st.sampled_from(["Identify", "ListRecords", "ListIdentifiers", "GetRecord",
                              "ListSets", "ListMetadataFormats", "", "list records"]),

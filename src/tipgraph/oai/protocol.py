@@ -52,6 +52,10 @@ _METHODS = {"Identify": "_identify", "ListMetadataFormats": "_list_metadata_form
             "ListSets": "_list_sets", "GetRecord": "_get_record",
             "ListIdentifiers": "_list_identifiers", "ListRecords": "_list_records"}
 _LISTS = ("ListIdentifiers", "ListRecords", "ListSets")
+#: What the values of these arguments may be (OAI-PMH.xsd: metadataPrefixType,
+#: setSpecType); another value is a badArgument.
+_SYNTAX = {"metadataPrefix": re.compile(r"[A-Za-z0-9\-_.!~*'()]+"),
+           "set": re.compile(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*")}
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
@@ -202,6 +206,12 @@ class Request:
         missing = sorted(required - set(args))
         if missing:
             raise OaiError("badArgument", f"{verb} needs the argument {missing[0]!r}")
+        for name, syntax in _SYNTAX.items():
+            if name in args and not syntax.fullmatch(args[name]):
+                raise OaiError("badArgument", f"{args[name]!r} cannot be a {name}")
+        for name in ("from", "until"):  # every argument is checked before it is used
+            if name in args:
+                parse_date(args[name], end=name == "until")
         return verb, args
 
     # -- the verbs ---------------------------------------------------------------------
@@ -349,16 +359,17 @@ class Request:
 
     def _records(self, parent: etree._Element, entries: Iterable[Entry], prefix: str) -> None:
         entries = list(entries)
-        found = self.read([e.uri for e in entries if not e.deleted])
+        uri = self.repository.uri
+        found = self.read([uri(e) for e in entries if not e.deleted])
         write = FORMATS[prefix].write
         for entry in entries:
             record = etree.SubElement(parent, f"{{{OAI}}}record")
             self._header(record, entry)
-            meta = found.get(entry.uri)
+            meta = found.get(uri(entry))
             if entry.deleted:
                 continue
             metadata = etree.SubElement(record, f"{{{OAI}}}metadata")
-            metadata.append(write(meta or Metadata(entry.uri)))
+            metadata.append(write(meta or Metadata(uri(entry))))
 
 
 def respond(arguments: Mapping[str, Sequence[str]], repository: Repository,

@@ -53,7 +53,6 @@ class Entry(NamedTuple):
 
     datestamp: int  # seconds since the epoch, UTC
     identifier: str
-    uri: str
     deleted: bool
     sets: tuple[str, ...]
 
@@ -108,6 +107,11 @@ class Repository:
         root = self.base + PUBLICATION_PATH
         return self.prefix + uri[len(root):] if uri.startswith(root) else None
 
+    def uri(self, entry: Entry) -> str:
+        """The publication URI of ``entry`` (entries do not keep it: 100,000 of them are
+        held by every worker)."""
+        return self.base + PUBLICATION_PATH + entry.identifier[len(self.prefix):]
+
     def entry(self, identifier: str) -> Entry | None:
         """The record ``identifier`` names, deleted or not; None when it never existed."""
         position = self._by_identifier.get(identifier)
@@ -143,7 +147,7 @@ def repository_from(state: State, records: BuildRecords, *, repository_id: str, 
         live = uri in records.records
         if stamp.deleted == live:  # the state is not this build's: trust the build
             continue
-        entries.append(Entry(stamp.datestamp, f"oai:{repository_id}:{uri[len(root):]}", uri,
+        entries.append(Entry(stamp.datestamp, f"oai:{repository_id}:{uri[len(root):]}",
                              stamp.deleted, stamp.sets))
     sets = dict(records.sets)
     for entry in entries:  # a deleted record's sets may be gone from the build
