@@ -181,7 +181,9 @@ def _publication_slugs(publications: list[Publication],
                        published: Mapping[str, str]) -> dict[str, str]:
     """One slug per identity key: the published one if any, else from the title."""
     slugs: dict[str, str] = {}
-    taken: set[str] = set()
+    # every slug ever published is taken, its record here or not: a retired URI is never
+    # given to another publication
+    taken: set[str] = set(published.values())
     for publication in publications:  # published slugs first, so newcomers never take them
         key = identity_key(publication)
         if key in published:

@@ -92,7 +92,7 @@ def reconcile_records(records: Iterable[Record], reference: Reference,
         publication = Publication(source=record.source, line=record.line,
                                   title=_clean(record.title.value))
         if record.description:
-            publication.description = _clean(record.description.value)
+            publication.description = _clean_paragraphs(record.description.value)
         publication.year = _year(record.year, notes)
         publication.countries, world = _countries(record.countries, reference, notes)
         publication.regions = _regions(record.regions, reference, notes)
@@ -126,6 +126,13 @@ class _Notes:
 def _clean(text: str) -> str:
     """Runs of white space as one space (str.split's white space is re's ``\\s``)."""
     return " ".join(text.split())
+
+
+def _clean_paragraphs(text: str) -> str:
+    """Each paragraph :func:`_clean`, paragraphs (apart by a blank line) kept apart by one:
+    a description's paragraphs are the source's, and ``dct:abstract`` keeps them."""
+    paragraphs = (_clean(p) for p in re.split(r"\n[^\S\n]*\n", text))
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def _year(value: Value | None, notes: _Notes) -> int | None:

@@ -8,8 +8,10 @@ the records it changes *at its own switch time*, so no datestamp ever goes back.
 
 The state lives in ``DIR/oai.sqlite`` (:data:`DATESTAMPS_FILE`), beside the ledger and
 outside ``builds/``, so that no prune or rollback loses it. Only the holder of the build
-directory's lock writes it, once per switch (:func:`record_switch`), after ``current``
-names the new build: a harvest answered before that saw the old build and has a
+directory's lock writes it, once per switch (:func:`switched`, called by
+:meth:`tipgraph.builds.BuildDir.publish` for a new build and for ``builds use``), after
+``current`` names the new build, at the switch's time (:func:`switch_time`: the ledger's,
+or the link's when later): a harvest answered before that saw the old build and has a
 ``responseDate`` no later than the datestamps the switch writes, so its next incremental
 harvest (``from`` = that ``responseDate``) gets every record the switch changed.
 
@@ -26,6 +28,7 @@ Table (``PRAGMA user_version`` 1)::
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Mapping
 from contextlib import closing
@@ -34,6 +37,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from tipgraph.oai.records import BuildRecords
+
+log = logging.getLogger(__name__)
 
 DATESTAMPS_FILE = "oai.sqlite"
 FORMAT_VERSION = 1
@@ -148,24 +153,33 @@ def served_state(state: State, build_id: str, records: BuildRecords, switched_at
                  max(switched_at, state.switched_at or switched_at))
 
 
-def switched(root: Path, build: Path, *, at: int | None = None) -> State | None:
-    """Record the switch of ``root``'s ``current`` to ``build`` (called by whoever switched
-    it, holding the build directory's lock); nothing for a build without OAI records.
-
-    :param at: the switch time (seconds since the epoch); default: when ``current`` was
-        last replaced, as :func:`switch_time` reads it
-    """
+def switched(root: Path, build: Path) -> State | None:
+    """Record the switch of ``root``'s ``current`` to ``build``: called by whoever switched
+    it (holding the build directory's lock), once ``current`` names it. Nothing for a build
+    without OAI records; a failure to write is logged, not raised (the build is current
+    already, and the read side serves the datestamps as they would have been written)."""
     from tipgraph.oai.records import RECORDS_FILE, read_records
 
     records = read_records(build / RECORDS_FILE)
     if records is None:
         return None
-    when = switch_time(root) if at is None else at
-    return Datestamps(root).record_switch(build.name, records, when)
+    try:
+        return Datestamps(root).record_switch(build.name, records, switch_time(root, build.name))
+    except (OSError, sqlite3.Error) as error:
+        log.warning("the OAI-PMH datestamps of the switch to %s were not written (%s)",
+                    build.name, error)
+        return None
 
 
-def switch_time(root: Path) -> int:
-    """When ``root/current`` was last switched: the time its link was made (a switch
-    replaces the link), in whole seconds: a harvest answered from the build before it has
-    a ``responseDate`` no later (``from`` is inclusive, to the second)."""
-    return int((Path(root) / "current").lstat().st_mtime)
+def switch_time(root: Path, build_id: str) -> int:
+    """When ``build_id`` became current in ``root``, in whole seconds: the ledger's time of
+    the switch, or the time the ``current`` link was replaced, whichever is later (the
+    ledger is written just before the link: a harvest answered from the build before has
+    a ``responseDate`` no later than this, and ``from`` is inclusive, to the second)."""
+    from tipgraph.ledger import Ledger
+
+    linked = int((Path(root) / "current").lstat().st_mtime)
+    last = Ledger(root).last_switch()
+    if last is not None and last.build_id == build_id:
+        return max(linked, int(last.switched_at.timestamp()))
+    return linked

@@ -168,6 +168,6 @@ def load_repository(root: Path, build: Path, *, repository_id: str, base: str
         return None
     state = Datestamps(root).state()
     if state.build_id != build.name:
-        state = served_state(state, build.name, records, switch_time(root))
+        state = served_state(state, build.name, records, switch_time(root, build.name))
     return repository_from(state, records, repository_id=repository_id, base=base,
                            build_id=build.name)

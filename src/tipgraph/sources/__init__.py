@@ -4,8 +4,8 @@ Three formats, chosen by the file's extension:
 
 - ``.txt``: a listing page scraped from IOM's resource catalogue: a page
   heading (the category), then per record a title line, a description and
-  labelled blocks (``Country``, ``Region``, ``Authors``, ``Year``,
-  ``Category``) with one value per line.
+  zero or more labelled blocks (``Country``, ``Region``, ``Authors``, ``Year``,
+  ``Category``) with one value per line (:mod:`tipgraph.sources.listing`).
 - ``.jsonl``: one JSON object per line, the curated fields of :data:`FIELDS`;
   lists are JSON arrays.
 - ``.csv``: a header row naming the same fields; lists are ``;``-separated.
@@ -27,8 +27,8 @@ from pathlib import Path
 
 from tipgraph.errors import Problem, TipgraphError
 from tipgraph.sources.curated import read_csv, read_jsonl
-from tipgraph.sources.listing import read_text
-from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, Value
+from tipgraph.sources.listing import read_text, write_listing
+from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, SourceFile, Value
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
 
@@ -63,11 +63,13 @@ def _expand(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def read_file(path: Path) -> ReadResult:
-    """Read one file, by its extension."""
+    """Read one file, by its extension, and note the line each of its records starts on."""
     text, problems = decode(path.read_bytes(), path.name)
     reader = {".txt": read_text, ".jsonl": read_jsonl, ".csv": read_csv}[path.suffix]
     result = reader(text, path.name)
     result.problems[:0] = problems
+    starts = [r.line for r in result.records] + [p.line or 0 for p in result.rejected]
+    result.files = [SourceFile(path.name, tuple(sorted(starts)))]
     return result
 
 
@@ -89,5 +91,5 @@ def decode(data: bytes, name: str) -> tuple[str, list[Problem]]:
     return "".join(lines).removeprefix("\ufeff"), problems
 
 
-__all__ = ["FIELDS", "LIST_FIELDS", "ReadResult", "Record", "Value", "decode", "read_csv",
-           "read_file", "read_jsonl", "read_sources", "read_text"]
+__all__ = ["FIELDS", "LIST_FIELDS", "ReadResult", "Record", "SourceFile", "Value", "decode",
+           "read_csv", "read_file", "read_jsonl", "read_sources", "read_text", "write_listing"]

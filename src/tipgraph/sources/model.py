@@ -35,6 +35,19 @@ class Record:
     source_url: Value | None = None
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """One file read and the line each of its records starts on, kept or rejected: what
+    the report shows per file, so that a record lost on the way can be named."""
+
+    file: str
+    record_lines: tuple[int, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "records": len(self.record_lines),
+                "record_lines": list(self.record_lines)}
+
+
 @dataclass
 class ReadResult:
     """The records read from one or more files, and what was wrong with them."""
@@ -42,8 +55,10 @@ class ReadResult:
     records: list[Record] = field(default_factory=list)
     rejected: list[Problem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    files: list[SourceFile] = field(default_factory=list)
 
     def extend(self, other: ReadResult) -> None:
         self.records.extend(other.records)
         self.rejected.extend(other.rejected)
         self.problems.extend(other.problems)
+        self.files.extend(other.files)

@@ -133,7 +133,11 @@ def publish(build_dir: Path, endpoint: str, *, graphs: str | None = None,
     if previous is not None and previous.graph == graph:
         progress(f"<{graph}> is already the graph in service")
         return PublishReport(graph, build_id, total, 0, "none", 0.0, graph)
-    modified = datetime.fromtimestamp((build / "report.json").stat().st_mtime, UTC)
+    # when it was switched in locally (the ledger), as the embedded store says: a build
+    # made current again (`tipgraph builds use`) and published is not sent back in time
+    switch = BuildDir(build_dir).ledger.last_switch()
+    modified = switch.switched_at if switch and switch.build_id == build_id else \
+        datetime.fromtimestamp((build / "report.json").stat().st_mtime, UTC)
     modified = modified.replace(microsecond=0)
     # recorded first, so that a later publish finds and drops what a killed one left
     writer.update(f"DROP SILENT GRAPH <{graph}>")
