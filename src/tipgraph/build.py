@@ -41,6 +41,7 @@ from tipgraph.builds import (
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.formats import jsonld_context
 from tipgraph.graphs import Triple, ntriples_lines
+from tipgraph.identity import Duplicate
 from tipgraph.jsonld import compact
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
@@ -50,6 +51,7 @@ from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
 from tipgraph.shipped import shipped
 from tipgraph.sources import SourceFile, read_sources
+from tipgraph.sources.values import MAX_FIELD_CHARS
 from tipgraph.statistics import statistics_triples
 from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
@@ -71,6 +73,8 @@ class BuildReport:
     records_built: int = 0
     files: list[SourceFile] = field(default_factory=list)  # the records each file holds
     rejected: list[Problem] = field(default_factory=list)
+    #: records left out for an earlier record's identity: read = built + rejected + duplicates
+    duplicates: list[Duplicate] = field(default_factory=list)
     repairs: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     shacl: ValidationReport | None = None
@@ -97,6 +101,8 @@ class BuildReport:
             "records_rejected": len(self.rejected),
             "files": [f.as_dict() for f in self.files],
             "rejected": [p.as_dict() for p in self.rejected],
+            "records_duplicate": len(self.duplicates),
+            "duplicates": [d.as_dict() for d in self.duplicates],
             "repairs": [p.as_dict() for p in self.repairs],
             "warnings": [p.as_dict() for p in self.warnings],
             "shacl": self.shacl.as_dict() if self.shacl else None,
@@ -113,7 +119,8 @@ class BuildReport:
 def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build"), *,
               base: str = DEFAULT_BASE, progress: Progress = lambda _: None,
               allow_shrink: bool = False, max_shrink: float = 0.1, min_shrink: int = 10,
-              wait: bool = True, on_wait: Progress | None = None) -> BuildReport:
+              wait: bool = True, on_wait: Progress | None = None,
+              max_field_chars: int = MAX_FIELD_CHARS) -> BuildReport:
     """Build the graph from ``sources`` into ``out`` and switch it in when it is valid
     and loses no more than ``max_shrink`` (a fraction) and ``min_shrink`` of the
     publications in service (``allow_shrink``: whatever it loses).
@@ -143,7 +150,8 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
                                       "previous build is still current") from error
                 raise
             lock.say(f"build {target.name}")
-            report = _run_build(sources, build_dir, target, base, progress)
+            report = _run_build(sources, build_dir, target, base, progress,
+                                  max_field_chars)
             return _switch(build_dir, target, report, progress, allow_shrink=allow_shrink,
                            max_shrink=max_shrink, min_shrink=min_shrink)
     finally:
@@ -179,7 +187,7 @@ def _switch(build_dir: BuildDir, target: Path, report: BuildReport, progress: Pr
 
 
 def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
-               progress: Progress) -> BuildReport:
+               progress: Progress, max_field_chars: int) -> BuildReport:
     """Make the build ``target``, complete and valid; it is not switched in yet."""
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
@@ -187,7 +195,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     indexes = _IndexWriter(target, base)
     try:
         triples, mapped, uris = _make_triples(sources, base, build_dir, report, progress,
-                                              indexes)
+                                              indexes, max_field_chars)
         with _stage("load", report, progress):
             nt = _write_ntriples(triples, target, report)
             del triples  # tipgraph.nt holds them now
@@ -231,7 +239,8 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
 
 
 def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
-                  progress: Progress, indexes: _IndexWriter
+                  progress: Progress, indexes: _IndexWriter,
+                  max_field_chars: int
                   ) -> tuple[set[Triple], Mapped, list[str]]:
     """Read, reconcile, map and reason: the triples to publish, as a plain set, and the
     URIs under ``base`` they describe.
@@ -240,7 +249,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     as soon as it exists and sent what the statistics add to it.
     """
     with _stage("read", report, progress):
-        read = read_sources(sources)
+        read = read_sources(sources, max_field_chars)
         report.records_read = len(read.records) + len(read.rejected)
         report.files = read.files
         report.rejected = read.rejected
@@ -251,6 +260,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
         report.records_built = len(reconciled.publications)
+        report.duplicates = reconciled.duplicates
         del read
     with _stage("map", report, progress):
         # slugs by identity from every build ever published, so that none is minted twice

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE
+from tipgraph.sources.values import MAX_FIELD_CHARS
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ SETTINGS: tuple[Setting, ...] = (
             "refused."),
     Setting("min_shrink", 10, "Publications a build may always remove, whatever max_shrink "
             "says (a small catalogue may lose a few)."),
+    Setting("max_field_chars", MAX_FIELD_CHARS, "Longest value, in characters, one field of a "
+            "source record may hold (each author or country counts alone); a longer one is "
+            "dropped with a warning naming file, line and field, and a record whose title "
+            "is dropped is rejected."),
     Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
