@@ -36,9 +36,9 @@ def test_a_rollback_never_moves_a_datestamp_back(tmp_path: Path) -> None:
     stamps.record_switch("b", _records(one="1", two="changed"), at=200)
     # back to build a, even with a clock that went back: its record two changed again
     state = stamps.record_switch("a", first, at=150)
-    assert _stamps(state) == {"one": (100, False), "two": (200, False)}
+    assert _stamps(state) == {"one": (100, False), "two": (201, False)}
     state = stamps.record_switch("a2", first, at=300)
-    assert _stamps(state)["two"] == (200, False)  # same content: no change
+    assert _stamps(state)["two"] == (201, False)  # same content: no change
 
 
 def test_deleted_is_persistent_and_a_return_is_a_change(tmp_path: Path) -> None:

@@ -68,13 +68,22 @@ class State:
     switched_at: int | None = None
 
 
-def advance(state: State, build_id: str, records: BuildRecords, at: int
-            ) -> dict[str, Stamp]:
-    """The stamps that change when ``build_id`` with ``records`` becomes current at ``at``
-    (seconds since the epoch): new or changed records, records deleted now, records
-    published again. ``at`` is never earlier than the last switch's."""
-    if state.switched_at is not None:
-        at = max(at, state.switched_at)
+def switch_second(state: State, at: int) -> int:
+    """The time a switch at ``at`` is recorded with: ``at``, or a second after the switch
+    before it when that is later. Switch times only ever increase, so a record changed by
+    a switch has a datestamp later than every datestamp before it (what a list resumed
+    across a switch relies on: :mod:`tipgraph.oai.protocol`).
+
+    >>> switch_second(State({}, "a", 100), 100), switch_second(State({}, "a", 100), 250)
+    (101, 250)
+    """
+    return at if state.switched_at is None else max(at, state.switched_at + 1)
+
+
+def advance(state: State, records: BuildRecords, at: int) -> dict[str, Stamp]:
+    """The stamps that change when a build with ``records`` becomes current at ``at``
+    (seconds since the epoch, from :func:`switch_second`): new or changed records,
+    records deleted now, records published again."""
     changed: dict[str, Stamp] = {}
     stamps = state.stamps
     for uri, (digest, sets) in records.records.items():
@@ -121,7 +130,8 @@ class Datestamps:
         :return: the state after it
         """
         state = self.state()
-        changed = advance(state, build_id, records, at)
+        switched = switch_second(state, at)
+        changed = advance(state, records, switched)
         with closing(sqlite3.connect(self.path, isolation_level=None)) as db:
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA user_version = {FORMAT_VERSION}")
@@ -131,7 +141,6 @@ class Datestamps:
                                ((uri, s.hash, s.datestamp, int(s.deleted),
                                  _SEPARATOR.join(s.sets)) for uri, s in changed.items()))
                 db.execute("DELETE FROM applied")
-                switched = max(at, state.switched_at or at)
                 db.execute("INSERT INTO applied VALUES (?, ?)", (build_id, switched))
             except BaseException:
                 db.execute("ROLLBACK")
@@ -148,9 +157,8 @@ def served_state(state: State, build_id: str, records: BuildRecords, switched_at
     if state.build_id == build_id:
         return state
     stamps: Mapping[str, Stamp] = state.stamps
-    changed = advance(state, build_id, records, switched_at)
-    return State({**stamps, **changed}, build_id,
-                 max(switched_at, state.switched_at or switched_at))
+    at = switch_second(state, switched_at)
+    return State({**stamps, **advance(state, records, at)}, build_id, at)
 
 
 def switched(root: Path, build: Path) -> State | None:

@@ -12,11 +12,12 @@ is what the tests validate the answers with.
 
 Resumption tokens are not stored anywhere: a token is the request's arguments, the key
 (datestamp, identifier) of the last record sent and the count sent so far, encoded
-(base64url JSON). A list without ``until`` is given one, the time of its first page, so
-a record changed by a build that switches during the harvest is not in this list but
-in the next incremental harvest's (``from`` = this harvest's ``responseDate``): its
-datestamp is the switch time. Tokens therefore stay valid across builds and workers;
-one that does not decode, or names another repository, is a ``badResumptionToken``.
+(base64url JSON). A list is given an ``until`` no later than the last switch when it
+began (switch times only increase), so a record changed by a build that switches during
+the harvest is not in this list, and never twice in it, but in the next incremental
+harvest's (``from`` = this harvest's ``responseDate``): its datestamp is that switch's
+time. Tokens therefore stay valid across builds and workers; one that does not decode,
+or names another repository, is a ``badResumptionToken``.
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ _METHODS = {"Identify": "_identify", "ListMetadataFormats": "_list_metadata_form
             "ListSets": "_list_sets", "GetRecord": "_get_record",
             "ListIdentifiers": "_list_identifiers", "ListRecords": "_list_records"}
 _LISTS = ("ListIdentifiers", "ListRecords", "ListSets")
-#: What the values of these arguments may be (OAI-PMH.xsd: metadataPrefixType,
-#: setSpecType); another value is a badArgument.
-_SYNTAX = {"metadataPrefix": re.compile(r"[A-Za-z0-9\-_.!~*'()]+"),
+#: What the values of these arguments may be (OAI-PMH.xsd: identifierType, an absolute
+#: URI; metadataPrefixType; setSpecType); another value is a badArgument.
+_SYNTAX = {"identifier": re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?:[^%\s]|%[0-9A-Fa-f]{2})*"),
+           "metadataPrefix": re.compile(r"[A-Za-z0-9\-_.!~*'()]+"),
            "set": re.compile(r"[A-Za-z0-9\-_.!~*'()]+(:[A-Za-z0-9\-_.!~*'()]+)*")}
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SECOND = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -332,7 +334,8 @@ class Request:
             node.remove(token)
 
     def _window(self, args: dict[str, str]) -> tuple[int | None, int, str | None]:
-        """``from``, ``until`` (the time of this first page when not given) and ``set``."""
+        """``from``, ``until`` (the time of this first page when not given; never after the
+        last switch) and ``set``."""
         start = until = None
         granularities = set()
         if "from" in args:
@@ -346,7 +349,12 @@ class Request:
                            "both as days or both to the second")
         if start is not None and until is not None and start > until:
             raise OaiError("badArgument", "from is later than until")
-        return start, self.now if until is None else until, args.get("set")
+        # the list holds what was published when it began: the records a build switched in
+        # later change (datestamps after the last switch's) are in the next harvest
+        frozen = self.now if until is None else until
+        if self.repository.switched_at:
+            frozen = min(frozen, self.repository.switched_at)
+        return start, frozen, args.get("set")
 
     def _header(self, parent: etree._Element, entry: Entry) -> None:
         header = etree.SubElement(parent, f"{{{OAI}}}header")

@@ -78,6 +78,9 @@ class Repository:
     members: dict[str, list[int]] = field(default_factory=dict)
     #: the earliest datestamp a record has (or the build's switch time when none)
     earliest: int = 0
+    #: the time of the last switch: no record has a later datestamp, and every record a
+    #: later switch changes will (see :func:`~tipgraph.oai.datestamps.switch_second`)
+    switched_at: int = 0
     _keys: list[tuple[int, str]] = field(default_factory=list)
     _by_identifier: dict[str, int] = field(default_factory=dict)
 
@@ -156,7 +159,7 @@ def repository_from(state: State, records: BuildRecords, *, repository_id: str, 
     for facet, name in SET_FACETS.items():
         sets.setdefault(facet, name)
     return Repository(repository_id, base, build_id, entries, dict(sorted(sets.items())),
-                      earliest=state.switched_at or 0)
+                      earliest=state.switched_at or 0, switched_at=state.switched_at or 0)
 
 
 def load_repository(root: Path, build: Path, *, repository_id: str, base: str
