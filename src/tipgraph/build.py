@@ -1,11 +1,11 @@
 """Run the pipeline: read -> reconcile -> map -> reason -> validate -> write -> load.
 
 Beside the store, the build writes the web app's per-build indexes
-(:mod:`tipgraph.web.indexes`), made in a process of its own from the closure.
+(:mod:`tipgraph.serving.indexes`), made in a process of its own from the closure.
 
 :func:`run_build` takes the build directory's lock, writes a new build beside
 the current one and makes it current only when it is complete, conforms to the
-shapes and would not lose the catalogue (:func:`tipgraph.builds.shrink_refusal`);
+shapes and would not lose the catalogue (:func:`tipgraph.build_dir.shrink_refusal`);
 a failed or refused build keeps its report (with its ``reason``) and the previous
 build stays in service.
 """
@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import gzip
 import json
 import multiprocessing
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-import pyoxigraph
 from rdflib import URIRef
 
 from tipgraph import __version__
-from tipgraph.builds import (
+from tipgraph.build_dir import (
+    INDEX_FILE,
     BuildDir,
     BuildRefused,
     disk_full,
@@ -38,17 +37,18 @@ from tipgraph.builds import (
     shrink_refusal,
     write_published,
 )
+from tipgraph.datestamps import RECORDS_FILE, publication_hashes, write_records
+from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
-from tipgraph.formats import jsonld_context
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate
-from tipgraph.jsonld import compact
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
-from tipgraph.oai.records import publication_hashes
 from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
+from tipgraph.serving.indexes import TriplesSource, make_indexes, write_indexes
+from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import SourceFile, read_sources
 from tipgraph.sources.values import MAX_FIELD_CHARS
@@ -57,7 +57,6 @@ from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
 DEFAULT_SOURCES = (shipped("data", "sources"),)
-NTRIPLES = "tipgraph.nt"
 
 Progress = Callable[[str], None]
 
@@ -201,7 +200,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
             del triples  # tipgraph.nt holds them now
             # the dumps are written from tipgraph.nt by other processes while the store is
             # loaded and the shapes are checked (discarded with the build if it fails)
-            dumps = [_start(job, target) for job in DUMPS]
+            dumps = [_start(job, target) for job in DUMP_JOBS]
             store = load_store(nt, target / "store")
         # made while this process counted and wrote N-Triples: usually done by now (joined
         # before validating, so that a build stopped here has a stage left to do)
@@ -266,6 +265,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
         # slugs by identity from every build ever published, so that none is minted twice
         mapped = map_records(reconciled.publications, reference, base=base,
                              published=build_dir.ledger.slugs())
+        # what dates the OAI-PMH records: the content hash of each publication's record
         hashes = publication_hashes(reconciled.publications,
                                     {where: uri for uri, where in mapped.provenance.items()})
         del reconciled
@@ -295,35 +295,6 @@ def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport) -> 
     return nt
 
 
-def write_dumps(target: Path) -> None:
-    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streamed from it.
-
-    pyoxigraph parses and writes in Rust; the JSON-LD is compacted as text
-    (:mod:`tipgraph.jsonld`), so no dump is ever held as Python objects.
-    """
-    for job in DUMPS:
-        job(target)
-
-
-def _write_turtle(target: Path) -> None:
-    pyoxigraph.serialize(_parse(target / NTRIPLES), str(target / "tipgraph.ttl"),
-                         format=pyoxigraph.RdfFormat.TURTLE, prefixes=jsonld_context())
-
-
-def _write_jsonld_and_gzip(target: Path) -> None:
-    expanded = pyoxigraph.serialize(_parse(target / NTRIPLES), format=pyoxigraph.RdfFormat.JSON_LD)
-    (target / "tipgraph.jsonld").write_bytes(compact(expanded, jsonld_context()))
-    del expanded
-    with (target / NTRIPLES).open("rb") as raw, \
-            gzip.GzipFile(target / "tipgraph.nt.gz", "wb", compresslevel=6, mtime=0) as gz:
-        shutil.copyfileobj(raw, gz, 1 << 20)
-
-
-#: The dumps made from ``tipgraph.nt``, in jobs of about equal cost: the build runs each
-#: in its own process while it validates.
-DUMPS: tuple[Callable[[Path], None], ...] = (_write_turtle, _write_jsonld_and_gzip)
-
-
 def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
     process = multiprocessing.get_context("fork").Process(target=job, args=(target,),
                                                           name=job.__name__, daemon=True)
@@ -332,7 +303,7 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
 
 
 class _IndexWriter:
-    """The process that makes the web indexes (:mod:`tipgraph.web.indexes`) and writes them
+    """The process that makes the web indexes (:mod:`tipgraph.serving.indexes`) and writes them
     into the build, beside its store.
 
     Forked with the reasoned closure (a plain set the child reads as it was at the fork),
@@ -351,7 +322,7 @@ class _IndexWriter:
         self._sender: threading.Thread | None = None
 
     def start(self, closure: set[Triple], hashes: dict[str, str]) -> None:
-        """:param hashes: publication URI -> content hash (for the OAI-PMH records)"""
+        """:param hashes: publication URI -> its content hash (what dates OAI-PMH records)"""
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_write_indexes, name="indexes", daemon=True,
@@ -397,11 +368,7 @@ class _IndexWriter:
 def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, target: Path,
                    base: str, parent: int, hashes: dict[str, str] | None = None) -> None:
     """In the child: group ``closure`` by property, take in the triples the parent added,
-    make the indexes and write them to ``target/indexes.pickle`` (and the OAI-PMH records,
-    made from the browse index, to ``target/oai-records.json``)."""
-    from tipgraph.oai.records import RECORDS_FILE, build_records, write_records
-    from tipgraph.web.indexes import INDEX_FILE, TriplesSource, make_indexes, write_indexes
-
+    make the indexes and write them to ``target/indexes.pickle``."""
     send.close()  # the parent's end: without it here, a parent gone would not end recv()
     added: list[list[Triple]] = []
 
@@ -421,11 +388,8 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
     if os.getppid() != parent:
         raise SystemExit("the build is gone: its indexes are not written")
     write_indexes(indexes, target / INDEX_FILE)
+    # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
     write_records(build_records(indexes.catalogue, hashes or {}), target / RECORDS_FILE)
-
-
-def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:
-    return pyoxigraph.parse(path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES)
 
 
 def json_lines(value: object, indent: str = "") -> str:

@@ -1,7 +1,8 @@
 """Settings: declared once here, read from defaults, ``tipgraph.toml``, then ``TIPGRAPH_*``.
 
 Each :class:`Setting` drives ``--setting NAME VALUE``, ``tipgraph settings``
-(the help) and the documentation test that fails when one is undocumented.
+(the help) and the documentation test that fails when one is undocumented
+(``tests/test_settings_documented.py``: help text here, a line in ``docs/settings.md``).
 
 >>> load_settings(environ={"TIPGRAPH_QUERY_TIMEOUT": "5"}, config_file=None)["query_timeout"]
 5.0
@@ -19,7 +20,10 @@ from urllib.parse import urlsplit
 
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE
-from tipgraph.sources.values import MAX_FIELD_CHARS
+
+#: Default of the ``max_field_chars`` setting, and of the readers that take it
+#: (:mod:`tipgraph.sources.values`): defined here, so the settings need no build stage.
+MAX_FIELD_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ SETTINGS: tuple[Setting, ...] = (
             "publish`); empty: the embedded store of the current build in build_dir."),
     Setting("store_graphs", "", "Prefix of the named graphs `tipgraph publish` writes to the "
             "remote store; empty: <base_uri>graph/."),
+    Setting("store_poll", 5.0, "Seconds between two looks at which graph the remote store "
+            "serves (a newly published graph is served within this time)."),
     Setting("oai_repository_id", "", "Repository identifier of the OAI-PMH identifiers "
             "(oai:<id>:<slug>) at /oai: a domain name the publisher controls; empty: made "
             "from base_uri (its host, preceded by its path's steps, last first: "
@@ -103,8 +109,6 @@ SETTINGS: tuple[Setting, ...] = (
             "names for the repository's administrator; empty: tipgraph@<oai repository id>."),
     Setting("oai_page_size", 100, "Records (or headers) per ListRecords and ListIdentifiers "
             "response of /oai; the rest follows through a resumptionToken."),
-    Setting("store_poll", 5.0, "Seconds between two looks at which graph the remote store "
-            "serves (a newly published graph is served within this time)."),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tipgraph.oai.datestamps import Datestamps, State, served_state
-from tipgraph.oai.records import BuildRecords
-from tipgraph.oai.repository import repository_from
+from tipgraph.datestamps import BuildRecords, Datestamps, State, served_state
+from tipgraph.serving.oai import repository_from
 
 BASE = "https://example.org/"
 

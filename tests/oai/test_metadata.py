@@ -3,12 +3,16 @@ element each format gives it, valid against the format's schema."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyoxigraph
 import pytest
 from lxml import etree
 
-from tipgraph.oai.metadata import Metadata, oai_dc, oai_openaire, read_metadata
+from tipgraph.serving import Build
+from tipgraph.serving.oai import Metadata, read_metadata
 from tipgraph.store import OxigraphStore
+from tipgraph.web.oai_formats import oai_dc, oai_openaire
 
 from .conftest import NS
 
@@ -52,8 +56,8 @@ volume:a-volume a tip:EditedVolume ; dct:title "A Volume"@en .
 def metadata() -> Metadata:
     store = pyoxigraph.Store()
     store.load(TURTLE.encode(), format=pyoxigraph.RdfFormat.TURTLE)
-    return read_metadata(OxigraphStore(store), BASE + "publication/a-chapter", base=BASE,
-                         build_id="test")
+    build = Build("test", Path("test"), OxigraphStore(store), {"base": BASE}, None)
+    return read_metadata(build, BASE + "publication/a-chapter")
 
 
 def test_read_from_the_graph(metadata: Metadata) -> None:

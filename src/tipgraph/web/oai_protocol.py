@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
-from tipgraph.oai.metadata import FORMATS, XSI, Metadata, xml_text
-from tipgraph.oai.repository import Entry, Repository
+from tipgraph.serving.oai import Entry, Metadata, Repository
+from tipgraph.web.oai_formats import FORMATS, XSI, xml_text
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"

@@ -1,4 +1,4 @@
-"""Datestamps that mean something: when a record's change became visible.
+"""Datestamps that mean something: when a record's change became visible (OAI-PMH).
 
 A record's datestamp is the switch time of the first build in which its content hash
 differs from the build in service before it; a record the new build lacks is deleted
@@ -6,18 +6,28 @@ from that switch on, for ever (until a build publishes it again: then it changed
 switch may be a new build or a rollback (``tipgraph builds use``): a rollback changes
 the records it changes *at its own switch time*, so no datestamp ever goes back.
 
-The state lives in ``DIR/oai.sqlite`` (:data:`DATESTAMPS_FILE`), beside the ledger and
-outside ``builds/``, so that no prune or rollback loses it. Only the holder of the build
-directory's lock writes it, once per switch (:func:`switched`, called by
-:meth:`tipgraph.builds.BuildDir.publish` for a new build and for ``builds use``), after
-``current`` names the new build, at the switch's time (:func:`switch_time`: the ledger's,
-or the link's when later): a harvest answered before that saw the old build and has a
-``responseDate`` no later than the datestamps the switch writes, so its next incremental
-harvest (``from`` = that ``responseDate``) gets every record the switch changed.
+What a build publishes for OAI-PMH (:class:`BuildRecords`: each publication's content
+hash, :func:`tipgraph.identity.content_hash`, and its sets) is written by the build beside
+its store, in ``builds/<id>/oai-records.json`` (:data:`RECORDS_FILE`, made from the browse
+index by :mod:`tipgraph.serving.oai_records`): a file of its own, like ``uris.txt`` and
+``slugs.json`` that the ledger takes at a switch, because the switch reads it (from
+:mod:`tipgraph.build_dir`, which the read side imports, so it cannot import the read
+side's index file: the import walls) and needs a tenth of what that file holds. The
+web workers read it too, for the records they list. The datestamps live in
+``DIR/oai.sqlite`` (:data:`DATESTAMPS_FILE`), beside the ledger and outside ``builds/``,
+so that no prune or rollback loses them. Only the holder of the build directory's lock
+writes them, once per switch (:func:`switched`, called by
+:meth:`tipgraph.build_dir.BuildDir.publish` for a new build and for ``builds use``),
+after ``current`` names the new build, at the switch's time (:func:`switch_time`: the
+ledger's, or the link's when later): a harvest answered before that saw the old build
+and has a ``responseDate`` no later than the datestamps the switch writes, so its next
+incremental harvest (``from`` = that ``responseDate``) gets every record the switch
+changed.
 
 Between the switch of ``current`` and the write (or for a build directory that never
-wrote the file), the read side applies the same step in memory (:func:`advance`) with the
-time of the switch of ``current``: what it serves is what the file will say.
+wrote the file), the read side (:mod:`tipgraph.serving.oai`) applies the same step in
+memory (:func:`served_state`) with the time of the switch of ``current``: what it serves
+is what the file will say.
 
 Table (``PRAGMA user_version`` 1)::
 
@@ -28,19 +38,25 @@ Table (``PRAGMA user_version`` 1)::
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from tipgraph.oai.records import BuildRecords
+from tipgraph.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
 DATESTAMPS_FILE = "oai.sqlite"
+#: The file a build writes beside its store.
+RECORDS_FILE = "oai-records.json"
+#: What that file holds and in which version (bump it when its shape changes).
+RECORDS_FORMAT = "tipgraph oai records 1"
 FORMAT_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (uri TEXT PRIMARY KEY, hash TEXT NOT NULL,
@@ -48,6 +64,57 @@ CREATE TABLE IF NOT EXISTS records (uri TEXT PRIMARY KEY, hash TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS applied (build_id TEXT NOT NULL, switched_at INTEGER NOT NULL);
 """
 _SEPARATOR = " "  # setSpecs hold no space
+
+
+@dataclass
+class BuildRecords:
+    """The publications of one build as OAI-PMH sees them."""
+
+    #: publication URI -> (content hash, setSpecs)
+    records: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: setSpec -> set name
+    sets: dict[str, str] = field(default_factory=dict)
+
+
+def write_records(records: BuildRecords, path: Path) -> None:
+    """Write ``records`` to ``path`` whole or not at all."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    payload = {"format": RECORDS_FORMAT, "sets": records.sets,
+               "records": {uri: [h, list(s)] for uri, (h, s) in records.records.items()}}
+    try:
+        partial.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                           encoding="utf-8")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def read_records(build: Path) -> BuildRecords | None:
+    """The records the build in ``build`` wrote, or None for a build without them (made
+    before they were written, or of another format)."""
+    try:
+        payload = json.loads((build / RECORDS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(payload, dict) or payload.get("format") != RECORDS_FORMAT:
+        return None
+    return BuildRecords({uri: (h, tuple(s)) for uri, (h, s) in payload["records"].items()},
+                        payload["sets"])
+
+
+def publication_hashes(publications: Iterable[Any],
+                       uri_of: Mapping[tuple[str, int], str]) -> dict[str, str]:
+    """Publication URI -> its content hash (what its record says, never its file or line).
+
+    :param publications: reconciled publications (:class:`tipgraph.reconcile.Publication`)
+    :param uri_of: (source file, line) -> the URI the mapping minted for that record
+    """
+    hashes = {}
+    for publication in publications:
+        uri = uri_of.get((publication.source, publication.line))
+        if uri is not None and publication.content_hash:
+            hashes[uri] = publication.content_hash
+    return hashes
 
 
 class Stamp(NamedTuple):
@@ -72,7 +139,7 @@ def switch_second(state: State, at: int) -> int:
     """The time a switch at ``at`` is recorded with: ``at``, or a second after the switch
     before it when that is later. Switch times only ever increase, so a record changed by
     a switch has a datestamp later than every datestamp before it (what a list resumed
-    across a switch relies on: :mod:`tipgraph.oai.protocol`).
+    across a switch relies on: :mod:`tipgraph.web.oai_protocol`).
 
     >>> switch_second(State({}, "a", 100), 100), switch_second(State({}, "a", 100), 250)
     (101, 250)
@@ -166,9 +233,7 @@ def switched(root: Path, build: Path) -> State | None:
     it (holding the build directory's lock), once ``current`` names it. Nothing for a build
     without OAI records; a failure to write is logged, not raised (the build is current
     already, and the read side serves the datestamps as they would have been written)."""
-    from tipgraph.oai.records import RECORDS_FILE, read_records
-
-    records = read_records(build / RECORDS_FILE)
+    records = read_records(build)
     if records is None:
         return None
     try:
@@ -184,8 +249,6 @@ def switch_time(root: Path, build_id: str) -> int:
     the switch, or the time the ``current`` link was replaced, whichever is later (the
     ledger is written just before the link: a harvest answered from the build before has
     a ``responseDate`` no later than this, and ``from`` is inclusive, to the second)."""
-    from tipgraph.ledger import Ledger
-
     linked = int((Path(root) / "current").lstat().st_mtime)
     last = Ledger(root).last_switch()
     if last is not None and last.build_id == build_id:

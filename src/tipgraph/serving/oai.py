@@ -1,25 +1,46 @@
-"""The read model of OAI-PMH: one build's records, by datestamp and by set.
+"""The read model of OAI-PMH: one build's records, by datestamp and by set, and what
+each record says.
 
-Made once per build and per datestamp state (:func:`load_repository`): every record
-ever published (the deleted ones too, ``deletedRecord`` is persistent), sorted by
-(datestamp, identifier), with the positions of each set's records in that order. A
-selection (``from``, ``until``, ``set``, and where the last page ended) is then a few
-binary searches, whatever the catalogue's size; paging resumes *after a key*, not at an
-offset, so a list stays right when a build switches between two of its pages.
+Made once per build and per datestamp state (:func:`repository_of`): every record ever
+published (the deleted ones too, ``deletedRecord`` is persistent), sorted by (datestamp,
+identifier), with the positions of each set's records in that order, from the records
+the build wrote (:func:`tipgraph.datestamps.read_records`) and the datestamps beside the
+ledger (:mod:`tipgraph.datestamps`). A selection (``from``, ``until``, ``set``,
+and where the last page ended) is then a few binary searches, whatever the catalogue's
+size; paging resumes *after a key*, not at an offset, so a list stays right when a build
+switches between two of its pages.
+
+What a record says (:class:`Metadata`) is read from the build's store through the
+documents the resource pages show (:func:`read_metadata`), so labels are the pages'
+labels; the formats harvesters ask for are written from it by
+:mod:`tipgraph.web.oai_formats`.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from tipgraph.oai.datestamps import Datestamps, State, served_state, switch_time
-from tipgraph.oai.records import RECORDS_FILE, SET_FACETS, BuildRecords, read_records
+from pyoxigraph import Literal, NamedNode
+
+from tipgraph.datestamps import (
+    BuildRecords,
+    Datestamps,
+    State,
+    read_records,
+    served_state,
+    switch_time,
+)
+from tipgraph.namespaces import DCT, PROV, RDF, SCHEMA, TIP
+from tipgraph.serving.documents import Document, describe, label_of
+from tipgraph.serving.oai_records import SET_FACETS
+from tipgraph.serving.service import Build
 
 #: The kind step of a publication's URI under the base (``publication/{slug}``).
 PUBLICATION_PATH = "publication/"
@@ -79,7 +100,7 @@ class Repository:
     #: the earliest datestamp a record has (or the build's switch time when none)
     earliest: int = 0
     #: the time of the last switch: no record has a later datestamp, and every record a
-    #: later switch changes will (see :func:`~tipgraph.oai.datestamps.switch_second`)
+    #: later switch changes will (see :func:`~tipgraph.datestamps.switch_second`)
     switched_at: int = 0
     _keys: list[tuple[int, str]] = field(default_factory=list)
     _by_identifier: dict[str, int] = field(default_factory=dict)
@@ -162,15 +183,112 @@ def repository_from(state: State, records: BuildRecords, *, repository_id: str, 
                       earliest=state.switched_at or 0, switched_at=state.switched_at or 0)
 
 
-def load_repository(root: Path, build: Path, *, repository_id: str, base: str
-                    ) -> Repository | None:
+def load_repository(root: Path, build: Build, *, repository_id: str) -> Repository | None:
     """The repository of the build directory ``root`` serving ``build``; None for a build
-    that wrote no OAI records (made before this version)."""
-    records = read_records(build / RECORDS_FILE)
+    without OAI records (made before this version, or a remote store's)."""
+    records = read_records(build.path)
     if records is None:
         return None
     state = Datestamps(root).state()
-    if state.build_id != build.name:
-        state = served_state(state, build.name, records, switch_time(root, build.name))
-    return repository_from(state, records, repository_id=repository_id, base=base,
-                           build_id=build.name)
+    if state.build_id != build.id:
+        state = served_state(state, build.id, records, switch_time(root, build.id))
+    return repository_from(state, records, repository_id=repository_id, base=build.base,
+                           build_id=build.id)
+
+
+def repository_id(settings: Mapping[str, Any]) -> str:
+    """The repository identifier of the OAI identifiers: the setting, else derived from
+    the base URI (never from the request's host, so identifiers never change)."""
+    return settings.get("oai_repository_id") or default_repository_id(settings["base_uri"])
+
+
+class _Latest:
+    """The repository of one build for the datestamps' latest state (made again when a
+    switch is written: the read side served the state it would write until then)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.key: object = None
+        self.value: Repository | None = None
+
+    def get(self, key: object, make: Callable[[], Repository | None]) -> Repository | None:
+        if key != self.key:
+            with self.lock:
+                if key != self.key:
+                    self.value = make()
+                    self.key = key
+        return self.value
+
+
+def repository_of(build: Build) -> Repository | None:
+    """The OAI-PMH repository of ``build`` (the build in service), as the datestamps
+    written so far date it; None for a build without OAI records."""
+    root = Path(build.settings["build_dir"])
+    latest: _Latest = build.model("oai", _Latest)
+    return latest.get(Datestamps(root).version(), lambda: load_repository(
+        root, build, repository_id=repository_id(build.settings)))
+
+
+# -- what a record says ----------------------------------------------------------------------
+
+@dataclass
+class Metadata:
+    """What a publication's record says, as text."""
+
+    uri: str
+    title: str | None = None
+    abstract: str | None = None
+    year: str | None = None
+    #: (name, "Personal" or "Organizational")
+    creators: list[tuple[str, str]] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)
+    citation: str | None = None
+    #: the publication's page at its source (schema:url), when known
+    page: str | None = None
+    part_of: str | None = None
+
+
+def _node(term: object) -> NamedNode:
+    return NamedNode(str(term))
+
+
+def _text(doc: Document, node: NamedNode, prop: object) -> str | None:
+    texts = sorted(v.value for v in doc.objects(node, _node(prop)) if isinstance(v, Literal))
+    return texts[0] if texts else None
+
+
+def _labels(doc: Document, node: NamedNode, prop: object) -> list[str]:
+    found = [label_of(doc, v) or v.value for v in doc.objects(node, _node(prop))
+             if isinstance(v, NamedNode)]
+    return sorted(set(found))
+
+
+def read_metadata(build: Build, uri: str) -> Metadata:
+    """The metadata of the publication ``uri`` as ``build``'s store holds it."""
+    base = build.base
+    doc = describe(build.store, uri, base=base, labels=build.labels, linking=build.linking,
+                   limit=1)
+    node = NamedNode(uri)
+    creators = []
+    for agent in doc.objects(node, _node(DCT.creator)):
+        if not isinstance(agent, NamedNode):
+            continue
+        kinds = {t.value for t in doc.objects(agent, _node(RDF.type))}
+        personal = str(SCHEMA.Person) in kinds or "/person/" in agent.value
+        creators.append((label_of(doc, agent) or agent.value,
+                         "Personal" if personal else "Organizational"))
+    places = _labels(doc, node, TIP.statedCountry) + _labels(doc, node, TIP.statedRegion)
+    pages = sorted(v.value for v in doc.objects(node, _node(SCHEMA.url))
+                   if isinstance(v, NamedNode))
+    derived = sorted(v.value for v in doc.objects(node, _node(PROV.wasDerivedFrom))
+                     if isinstance(v, NamedNode) and v.value.startswith(("http://", "https://"))
+                     and not v.value.startswith(base))
+    volumes = [v for v in doc.objects(node, _node(DCT.isPartOf)) if isinstance(v, NamedNode)]
+    return Metadata(
+        uri=uri, title=_text(doc, node, DCT.title), abstract=_text(doc, node, DCT.abstract),
+        year=_text(doc, node, DCT.issued), creators=sorted(set(creators)),
+        subjects=_labels(doc, node, DCT.subject), places=list(dict.fromkeys(places)),
+        citation=_text(doc, node, DCT.bibliographicCitation),
+        page=(pages or derived or [None])[0],
+        part_of=label_of(doc, volumes[0]) if volumes else None)

@@ -1,26 +1,22 @@
-"""A publication's metadata in the formats harvesters ask for: ``oai_dc`` and
+"""A publication's record in the formats harvesters ask for: ``oai_dc`` and
 ``oai_openaire`` (OpenAIRE Guidelines for Literature Repositories v4).
 
-:func:`read_metadata` reads what a record says from the build's store (through the
-documents the resource pages show, so labels are the pages' labels); each format is a
-function from that :class:`Metadata` to an lxml element, registered in
-:data:`FORMATS`. The XML is written with lxml: every value is a text node or an
-attribute value that lxml escapes, never pasted into markup, and a value XML 1.0 cannot
-carry (a control character) is left out of the text.
+Each format is a function from what the record says (:class:`~tipgraph.serving.oai.
+Metadata`, read by the read side) to an lxml element, registered in :data:`FORMATS`. The
+XML is written with lxml: every value is a text node or an attribute value that lxml
+escapes, never pasted into markup, and a value XML 1.0 cannot carry (a control
+character) is left out of the text.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lxml import etree
-from pyoxigraph import Literal, NamedNode
 
-from tipgraph.namespaces import DCT, PROV, RDF, SCHEMA, TIP
-from tipgraph.store import GraphStore
-from tipgraph.web.documents import Document, describe, label_of
+from tipgraph.serving.oai import Metadata
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -33,67 +29,6 @@ DATACITE = "http://datacite.org/schema/kernel-4"
 #: the metadata only (the publications themselves are on their publishers' sites).
 COAR_TEXT = "http://purl.org/coar/resource_type/c_18cf"
 COAR_METADATA_ONLY = "http://purl.org/coar/access_right/c_14cb"
-
-
-@dataclass
-class Metadata:
-    """What a publication's record says, as text."""
-
-    uri: str
-    title: str | None = None
-    abstract: str | None = None
-    year: str | None = None
-    #: (name, "Personal" or "Organizational")
-    creators: list[tuple[str, str]] = field(default_factory=list)
-    subjects: list[str] = field(default_factory=list)
-    places: list[str] = field(default_factory=list)
-    citation: str | None = None
-    #: the publication's page at its source (schema:url), when known
-    page: str | None = None
-    part_of: str | None = None
-
-
-def _node(term: object) -> NamedNode:
-    return NamedNode(str(term))
-
-
-def _text(doc: Document, node: NamedNode, prop: object) -> str | None:
-    texts = sorted(v.value for v in doc.objects(node, _node(prop)) if isinstance(v, Literal))
-    return texts[0] if texts else None
-
-
-def _labels(doc: Document, node: NamedNode, prop: object) -> list[str]:
-    found = [label_of(doc, v) or v.value for v in doc.objects(node, _node(prop))
-             if isinstance(v, NamedNode)]
-    return sorted(set(found))
-
-
-def read_metadata(store: GraphStore, uri: str, *, base: str, build_id: str) -> Metadata:
-    """The metadata of the publication ``uri`` as the build's store holds it."""
-    doc = describe(store, uri, base=base, build_id=build_id, limit=1)
-    node = NamedNode(uri)
-    creators = []
-    for agent in doc.objects(node, _node(DCT.creator)):
-        if not isinstance(agent, NamedNode):
-            continue
-        kinds = {t.value for t in doc.objects(agent, _node(RDF.type))}
-        personal = str(SCHEMA.Person) in kinds or "/person/" in agent.value
-        creators.append((label_of(doc, agent) or agent.value,
-                         "Personal" if personal else "Organizational"))
-    places = _labels(doc, node, TIP.statedCountry) + _labels(doc, node, TIP.statedRegion)
-    pages = sorted(v.value for v in doc.objects(node, _node(SCHEMA.url))
-                   if isinstance(v, NamedNode))
-    derived = sorted(v.value for v in doc.objects(node, _node(PROV.wasDerivedFrom))
-                     if isinstance(v, NamedNode) and v.value.startswith(("http://", "https://"))
-                     and not v.value.startswith(base))
-    volumes = [v for v in doc.objects(node, _node(DCT.isPartOf)) if isinstance(v, NamedNode)]
-    return Metadata(
-        uri=uri, title=_text(doc, node, DCT.title), abstract=_text(doc, node, DCT.abstract),
-        year=_text(doc, node, DCT.issued), creators=sorted(set(creators)),
-        subjects=_labels(doc, node, DCT.subject), places=list(dict.fromkeys(places)),
-        citation=_text(doc, node, DCT.bibliographicCitation),
-        page=(pages or derived or [None])[0],
-        part_of=label_of(doc, volumes[0]) if volumes else None)
 
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
