@@ -8,6 +8,7 @@ and added between builds.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from oaipmh_scythe import NoRecordsMatch, Scythe
 from oaipmh_scythe.iterator import OAIResponseIterator
 
 from tipgraph.build import run_build
+from tipgraph.build_dir import BuildDir
 from tipgraph.synth import synthesize, write_catalogue
 from tipgraph.testing import serving
 
@@ -168,3 +170,39 @@ def test_tokens_from_before_a_switch_stay_valid(site, responses, oai_valid) -> N
     assert root.find("oai:error", NS) is None
     cursor = root.find(".//oai:resumptionToken", NS).get("cursor")
     assert int(cursor) == PAGE
+
+
+def test_a_build_started_before_a_harvest_and_switched_after_it_is_in_the_next_one(
+        site, responses, monkeypatch) -> None:
+    """The datestamp is the switch's time, not the build's: a build made while nobody
+    harvested but switched in only after a harvest is in that harvest's successor."""
+    next_second()
+    started, _ = harvest(responses)  # the harvest before the build
+    records = [dict(r) for r in site["records"]]
+    records[5]["title"] = "A Title Changed by a Slow Build"
+    write_catalogue(records, site["source"])
+    reached, go = threading.Event(), threading.Event()
+    publish = BuildDir.publish
+
+    def held(self: BuildDir, build, **options):  # the build is made: hold its switch
+        reached.set()
+        assert go.wait(120)
+        return publish(self, build, **options)
+
+    monkeypatch.setattr(BuildDir, "publish", held)
+    builder = threading.Thread(target=run_build, args=([site["source"]], site["build"]))
+    builder.start()
+    try:
+        assert reached.wait(300)
+        next_second()
+        with pytest.raises(NoRecordsMatch):  # made, not switched: not visible yet
+            harvest(responses, from_=started)
+        # the time of that harvest, which found nothing (its answer was the error)
+        nothing_at = responses.harvest({"verb": "Identify"}).xml.findtext(
+            "oai:responseDate", namespaces=NS)
+    finally:
+        go.set()
+        builder.join()
+    site["records"] = records
+    _, after = harvest(responses, from_=nothing_at)
+    assert {title for _, title in after.values()} == {records[5]["title"]}
