@@ -27,8 +27,9 @@ from werkzeug.wsgi import wrap_file
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
 from tipgraph.guard import ClientLimiter, MalformedRequest, redact_paths
-from tipgraph.namespaces import PREFIXES, RDF, RDFS, SD, VOID, XSD
+from tipgraph.namespaces import DCAT, DCT, PREFIXES, RDF, RDFS, SD, VOID, XSD
 from tipgraph.serving import Build
+from tipgraph.serving.dataset import OAI_PMH
 from tipgraph.sparql_engine import NotAcceptable, QueryAnswer, QueryError, QueryJob
 from tipgraph.web.caching import conditional
 from tipgraph.web.context import (
@@ -225,6 +226,10 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
     ]
     if get_settings()["service_allowlist"]:
         triples.append(t(service, SD + "feature", iri(SD + "BasicFederatedQuery")))
+    oai = iri(request.url_root + "oai")  # the same dataset's records, harvested by OAI-PMH
+    triples += [t(oai, RDF_TYPE, iri(str(DCAT.DataService))),
+                t(oai, str(DCAT.servesDataset), dataset),
+                t(oai, str(DCT.conformsTo), iri(OAI_PMH))]
     return triples
 
 
