@@ -226,7 +226,7 @@ def describe_dataset(counts: DatasetCounts, facts: DataFacts, dumps: Sequence[Du
         add((period, DCAT.endDate, Literal(facts.last_year, datatype=XSD.gYear)))
 
     _void(graph, ds, counts, facts, dumps, root)
-    service = _sparql_service(context, ds)
+    services = [_service(context, ds, spec) for spec in SERVICES]
     for dump in dumps:
         _distribution(context, ds, dump)
 
@@ -244,7 +244,8 @@ def describe_dataset(counts: DatasetCounts, facts: DataFacts, dumps: Sequence[Du
     for place in facts.places:
         add((catalog, DCT.spatial, URIRef(place.iri)))
     add((catalog, DCAT.dataset, ds))
-    add((catalog, DCAT.service, service))
+    for service in services:
+        add((catalog, DCAT.service, service))
     return graph
 
 
@@ -387,33 +388,68 @@ def vocabularies(terms: Sequence[str]) -> list[str]:
     return sorted(found)
 
 
-def _sparql_service(context: _Context, ds: URIRef) -> URIRef:
+@dataclass(frozen=True)
+class Service:
+    """A service that serves the dataset (a ``dcat:DataService``), and the distribution
+    through it (a dataset is reached through a service as one of its distributions)."""
+
+    name: str  #: the node's fragment: ``<dataset>#<name>``, ``#<name>-distribution``
+    path: str  #: its endpoint under the server's root
+    description_path: str  #: what describes the endpoint, under the root
+    title: str
+    description: str
+    standard: str  #: the specification it conforms to
+    keywords: tuple[str, ...]
+    distribution_title: str
+    distribution_description: str
+    file_type: str  #: the EU file-type code of what it answers
+
+
+#: What the OAI-PMH data provider at ``/oai`` conforms to.
+OAI_PMH = "http://www.openarchives.org/OAI/2.0/openarchivesprotocol.htm"
+#: The services of every description: the SPARQL endpoint (also the catalogue's first
+#: ``dcat:service``) and the OAI-PMH provider of the publications' records.
+SERVICES = (
+    Service("sparql", "sparql", "sparql", "SPARQL 1.1 endpoint",
+            "A read-only SPARQL 1.1 Protocol endpoint over the dataset; a GET without a query "
+            "describes the service (SPARQL 1.1 Service Description).",
+            "https://www.w3.org/TR/sparql11-protocol/", ("SPARQL", "linked data"),
+            "The dataset through its SPARQL endpoint",
+            "Query the dataset with SPARQL 1.1: answers in JSON, XML, CSV, TSV, Turtle, "
+            "JSON-LD, RDF/XML, N-Triples, N-Quads and TriG.", "SPARQLQ"),
+    Service("oai-pmh", "oai", "oai?verb=Identify",
+            "OAI-PMH 2.0 data provider (oai_dc, oai_openaire)",
+            "The publications' records for the aggregators that harvest OAI-PMH: Dublin Core "
+            "(oai_dc) and the OpenAIRE Guidelines for Literature Repositories (oai_openaire), "
+            "incrementally by datestamp.",
+            OAI_PMH, ("OAI-PMH", "metadata harvesting"),
+            "The publications' records through OAI-PMH",
+            "Harvest the publications' metadata records (XML) with OAI-PMH 2.0.", "XML"),
+)
+
+
+def _service(context: _Context, ds: URIRef, spec: Service) -> URIRef:
     graph, root = context.graph, context.root
     add = graph.add
-    service = URIRef(f"{ds}#sparql")
+    service = URIRef(f"{ds}#{spec.name}")
     add((service, RDF.type, DCAT.DataService))
-    add((service, DCT.title, Literal("SPARQL 1.1 endpoint", lang="en")))
-    add((service, DCT.description, Literal(
-        "A read-only SPARQL 1.1 Protocol endpoint over the dataset; a GET without a query "
-        "describes the service (SPARQL 1.1 Service Description).", lang="en")))
-    add((service, DCAT.endpointURL, URIRef(root + "sparql")))
-    add((service, DCAT.endpointDescription, URIRef(root + "sparql")))
-    add((service, DCT.conformsTo, context.typed(
-        URIRef("https://www.w3.org/TR/sparql11-protocol/"), DCT.Standard)))
+    add((service, DCT.title, Literal(spec.title, lang="en")))
+    add((service, DCT.description, Literal(spec.description, lang="en")))
+    add((service, DCAT.endpointURL, URIRef(root + spec.path)))
+    add((service, DCAT.endpointDescription, URIRef(root + spec.description_path)))
+    add((service, DCT.conformsTo, context.typed(URIRef(spec.standard), DCT.Standard)))
     add((service, DCAT.servesDataset, ds))
     context.common(service)
-    for keyword in ("SPARQL", "linked data"):
+    for keyword in spec.keywords:
         add((service, DCAT.keyword, Literal(keyword, lang="en")))
-    dist = URIRef(f"{ds}#sparql-distribution")
+    dist = URIRef(f"{ds}#{spec.name}-distribution")
     add((ds, DCAT.distribution, dist))
     add((dist, RDF.type, DCAT.Distribution))
-    add((dist, DCT.title, Literal("The dataset through its SPARQL endpoint", lang="en")))
-    add((dist, DCT.description, Literal(
-        "Query the dataset with SPARQL 1.1: answers in JSON, XML, CSV, TSV, Turtle, JSON-LD, "
-        "RDF/XML, N-Triples, N-Quads and TriG.", lang="en")))
-    add((dist, DCAT.accessURL, URIRef(root + "sparql")))
+    add((dist, DCT.title, Literal(spec.distribution_title, lang="en")))
+    add((dist, DCT.description, Literal(spec.distribution_description, lang="en")))
+    add((dist, DCAT.accessURL, URIRef(root + spec.path)))
     add((dist, DCAT.accessService, service))
-    add((dist, DCT["format"], context.typed(URIRef(EU + "file-type/SPARQLQ"),
+    add((dist, DCT["format"], context.typed(URIRef(f"{EU}file-type/{spec.file_type}"),
                                             DCT.MediaTypeOrExtent)))
     add((dist, DCT.license, context.license))
     _availability(context, dist)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from tipgraph.web import dataset, pages, resources, sparql
+from tipgraph.web import dataset, oai, pages, resources, sparql
 
-ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp]
+ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp, oai.bp]
 #: Compiled when a worker starts, not on its first page.
 TEMPLATES = ("home.html", "browse.html", "resource.html")
 
