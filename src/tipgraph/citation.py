@@ -303,9 +303,27 @@ def format_references(items: Sequence[dict[str, Any]], style: str) -> list[Refer
     """
     from citeproc import formatter
 
-    return [Reference(_finish(text, style), _finish(html, style)) for text, html in zip(
-        _render(items, style, formatter.plain), _render(items, style, formatter.html),
-        strict=True)]
+    # citeproc-py's HTML output does not escape the data: its markup characters go in as
+    # private-use stand-ins that no text-casing touches, and come out as entities
+    hidden = [_hide_markup(item) for item in items]
+    html = [_finish(text, style).translate(_ENTITIES)
+            for text in _render(hidden, style, formatter.html)]
+    return [Reference(_finish(text, style), markup) for text, markup in zip(
+        _render(items, style, formatter.plain), html, strict=True)]
+
+
+_STAND_INS = str.maketrans({"&": "\ue000", "<": "\ue001", ">": "\ue002"})
+_ENTITIES = str.maketrans({"\ue000": "&amp;", "\ue001": "&lt;", "\ue002": "&gt;"})
+
+
+def _hide_markup(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.translate(_STAND_INS)
+    if isinstance(value, dict):
+        return {k: v if k == "id" else _hide_markup(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide_markup(v) for v in value]
+    return value
 
 
 def _render(items: Sequence[dict[str, Any]], style: str, output: Any) -> list[str]:
