@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tipgraph.web import dataset, pages, resources, site, sparql
+from tipgraph.web import dataset, exports, pages, resources, site, sparql
 
-ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp, site.bp]
+ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp, site.bp, exports.bp]

@@ -47,7 +47,7 @@ from tipgraph.web.documents import LabelIndex, index_labels
 INDEX_FILE = "indexes.pickle"
 #: The first line of the file: what it holds and in which version of the format (bump it
 #: whenever what :func:`write_indexes` pickles changes shape).
-FORMAT = b"tipgraph web indexes 3\n"
+FORMAT = b"tipgraph web indexes 4\n"
 
 Triple = tuple[Node, Node, Node]
 log = logging.getLogger(__name__)

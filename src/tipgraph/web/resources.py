@@ -81,10 +81,16 @@ def local_path(build: Build, uri: str) -> str | None:
 
 
 def alternates(path: str) -> str:
-    """``Link`` header value naming every document of ``path``."""
+    """``Link`` header value naming every document of ``path`` (a publication's citations
+    too)."""
+    from tipgraph.web.exports import CITATION_FORMATS
+
     root = request.script_root
-    return ", ".join(f'<{root}/{path}.{f.extension}>; rel="alternate"; type="{f.media_type}"'
-                     for f in DOCUMENT_FORMATS)
+    formats = [(f.extension, f.media_type) for f in DOCUMENT_FORMATS]
+    if path.startswith("publication/"):
+        formats += [(f.extension, f.media_type) for f in CITATION_FORMATS.values()]
+    return ", ".join(f'<{root}/{path}.{extension}>; rel="alternate"; type="{media_type}"'
+                     for extension, media_type in formats)
 
 
 @bp.route(f"/<any({_KINDS}):kind>/<path:rest>")
@@ -107,9 +113,18 @@ def shapes(extension: str | None) -> Response:
 
 def dereference(path: str) -> Response:
     """303 from a thing to its document, the document itself, 410 or 404."""
+    from tipgraph.web.exports import citation_document, split_extension
+
     build = get_build()
     if _known(build, path):
         return see_other(path)
+    cited, citation = split_extension(path)  # .bib, .ris, .csl.json of a publication
+    if citation and cited.startswith("publication/") and _known(build, cited):
+        response = citation_document(build, [uri_of(build, cited)], citation,
+                                     cited.rsplit("/", 1)[-1])
+        response.headers["Link"] = alternates(cited) + f', <{uri_of(build, cited)}>; ' \
+            'rel="describes"'
+        return response
     stem, dot, extension = path.rpartition(".")
     if dot and extension in BY_EXTENSION and _known(build, stem):
         return document(build, stem, BY_EXTENSION[extension])
@@ -121,15 +136,20 @@ def dereference(path: str) -> Response:
 
 
 def see_other(path: str) -> Response:
-    """The 303 from a thing to the document the client's ``Accept`` prefers (406: none)."""
-    offered = [m for f in DOCUMENT_FORMATS for m in f.media_types]
-    chosen = negotiate(request.headers.get("Accept"), offered)
+    """The 303 from a thing to the document the client's ``Accept`` prefers (406: none);
+    a publication is a citation too (BibTeX, RIS, CSL-JSON)."""
+    from tipgraph.web.exports import CITATION_FORMATS
+
+    documents = [(m, f.extension) for f in DOCUMENT_FORMATS for m in f.media_types]
+    if path.startswith("publication/"):
+        documents += [(f.media_type, f.extension) for f in CITATION_FORMATS.values()]
+    chosen = negotiate(request.headers.get("Accept"), [m for m, _ in documents])
     if chosen is None:
         response = error_page(406, "Not acceptable", "This resource is available as " + ", ".join(
-            f.media_type for f in DOCUMENT_FORMATS) + ".")
+            dict.fromkeys(m for m, _ in documents)) + ".")
     else:
-        fmt = next(f for f in DOCUMENT_FORMATS if chosen in f.media_types)
-        response = redirect(f"{request.script_root}/{path}.{fmt.extension}", code=303)
+        extension = next(e for m, e in documents if m == chosen)
+        response = redirect(f"{request.script_root}/{path}.{extension}", code=303)
     response.headers["Vary"] = "Accept"
     response.headers["Link"] = alternates(path)
     return response
