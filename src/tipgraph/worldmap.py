@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.util import find_spec
@@ -31,6 +31,11 @@ _SVG = "{http://www.w3.org/2000/svg}"
 #: Sequential colours, fewest publications first (ColorBrewer "Blues", 5 classes).
 COLOURS = ("#bdd7e7", "#6baed6", "#3182bd", "#08519c", "#08306b")
 EMPTY = "#e4e4e4"
+#: The countries of the area a map is about, without publications.
+AREA = "#d3dce6"
+#: Shapes not drawn: Antarctica (no publication is about it; it would take a fifth of
+#: the map's height).
+LEFT_OUT = frozenset({"aq"})
 _TOKEN = re.compile(r"[MmLlHhVvCcSsQqTtZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _ARGS = {"m": 2, "l": 2, "h": 1, "v": 1, "c": 6, "s": 4, "q": 4, "t": 2, "z": 0}
 
@@ -43,11 +48,13 @@ _GAP = 1.5
 @dataclass(frozen=True)
 class Shapes:
     """The simplified shapes: code -> path data (absolute), code -> marker circle for
-    the countries too small to see (cx, cy, r), and the view box."""
+    the countries too small to see (its centre), and the view box."""
 
     paths: dict[str, str]
-    markers: dict[str, tuple[float, float, float]]
+    markers: dict[str, tuple[float, float]]
     view_box: str
+    #: code -> (min x, min y, max x, max y) of the country's shapes
+    boxes: dict[str, tuple[float, float, float, float]]
 
 
 def shapes_file() -> Path:
@@ -63,12 +70,14 @@ def load_shapes() -> Shapes:
     """The shapes of every country, simplified (read once per process)."""
     root = ET.parse(shapes_file()).getroot()  # a file of an installed package
     paths: dict[str, list[str]] = {}
-    markers: dict[str, tuple[float, float, float]] = {}
+    markers: dict[str, tuple[float, float]] = {}
     for group in root.iter(f"{_SVG}g"):
         classes = (group.get("class") or "").split()
         if "country" not in classes:
             continue
         code = classes[0]
+        if code in LEFT_OUT:
+            continue
         for element, matrix in _walk(group, _IDENTITY):
             if element.tag == f"{_SVG}path":
                 data = _simplify(element.get("d", ""), matrix)
@@ -76,9 +85,41 @@ def load_shapes() -> Shapes:
                     paths.setdefault(code, []).append(data)
             elif element.tag == f"{_SVG}circle":
                 x, y = _apply(matrix, float(element.get("cx", 0)), float(element.get("cy", 0)))
-                markers[code] = (round(x), round(y), float(element.get("r", 6)))
-    return Shapes({code: " ".join(parts) for code, parts in paths.items()}, markers,
-                  root.get("viewBox", "0 0 2754 1398"))
+                markers[code] = (round(x), round(y))
+    joined = {code: " ".join(parts) for code, parts in paths.items()}
+    boxes = {code: _box(data) for code, data in joined.items()}
+    left, top, right, bottom = _union(boxes.values())
+    view_box = f"{left - 10:g} {top - 10:g} {right - left + 20:g} {bottom - top + 20:g}"
+    return Shapes(joined, markers, view_box, boxes)
+
+
+def _box(data: str) -> tuple[float, float, float, float]:
+    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", data)]
+    xs, ys = numbers[0::2], numbers[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _union(boxes: Iterable[tuple[float, float, float, float]]
+           ) -> tuple[float, float, float, float]:
+    found = list(boxes)
+    return (min(b[0] for b in found), min(b[1] for b in found), max(b[2] for b in found),
+            max(b[3] for b in found))
+
+
+def focus_box(codes: Iterable[str], shapes: Shapes) -> str | None:
+    """A view box around the countries ``codes`` (a margin around them, at least a fifth
+    of the world wide, the world's proportions kept), or None when none has a shape."""
+    found = [shapes.boxes[c.lower()] for c in codes if c.lower() in shapes.boxes]
+    if not found:
+        return None
+    left, top, right, bottom = _union(found)
+    world = [float(v) for v in shapes.view_box.split()]
+    ratio = world[2] / world[3]
+    width = max(right - left, world[2] / 5) * 1.2
+    height = max(bottom - top, width / ratio) * 1.2
+    width = max(width, height * ratio)
+    cx, cy = (left + right) / 2, (top + bottom) / 2
+    return f"{cx - width / 2:.0f} {cy - height / 2:.0f} {width:.0f} {height:.0f}"
 
 
 def _walk(element: ET.Element, matrix: Matrix):  # type: ignore[no-untyped-def]
@@ -194,18 +235,23 @@ def colour(count: int, bounds: list[int]) -> str:
 
 def world_map(counts: Mapping[str, int], *, names: Mapping[str, str],
               href: Callable[[str], str | None], title: str = "Publications per country",
-              ) -> str:
+              area: Iterable[str] = ()) -> str:
     """The SVG of the world with each country of ``counts`` (ISO code, any case ->
     publications) coloured by its count and linked to ``href(code)``.
 
     :param names: code -> the country's name, for its tooltip and accessible label
     :param href: code -> the URL of the country's page (None: drawn, not linked)
+    :param area: the countries the map is about (a region's): the map shows them, those
+        without publications tinted
     """
     shapes = load_shapes()
     found = {code.lower(): n for code, n in counts.items() if n > 0}
     bounds = classes(found)
+    area = {code.lower() for code in area}
+    view_box = focus_box(area, shapes) or shapes.view_box
+    zoom = float(view_box.split()[2]) / float(shapes.view_box.split()[2])
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="worldmap" '
-             f'viewBox="{shapes.view_box}" role="img" aria-labelledby="worldmap-title">',
+             f'viewBox="{view_box}" role="img" aria-labelledby="worldmap-title">',
              f'<title id="worldmap-title">{escape(title)}</title>',
              f'<g fill="{EMPTY}" stroke="#ffffff" stroke-width="0.8">']
     linked = []
@@ -214,7 +260,8 @@ def world_map(counts: Mapping[str, int], *, names: Mapping[str, str],
         if n:
             linked.append(code)
             continue
-        parts.append(f'<path class="country" data-code="{code}" d="{data}"/>')
+        tint = f' fill="{AREA}"' if code in area else ""
+        parts.append(f'<path class="country" data-code="{code}"{tint} d="{data}"/>')
     parts.append("</g>")
     parts.append('<g stroke="#ffffff" stroke-width="0.8">')
     for code in linked:
@@ -224,9 +271,9 @@ def world_map(counts: Mapping[str, int], *, names: Mapping[str, str],
         fill = colour(n, bounds)
         shape = f'<path d="{shapes.paths[code]}" fill="{fill}"/>'
         if code in shapes.markers:  # too small to find without a marker
-            cx, cy, r = shapes.markers[code]
-            shape += f'<circle cx="{cx}" cy="{cy}" r="{max(r, 7)}" fill="{fill}" ' \
-                     'stroke="#08306b"/>'
+            cx, cy = shapes.markers[code]
+            shape += f'<circle cx="{cx}" cy="{cy}" r="{9 * zoom:.1f}" fill="{fill}" ' \
+                     f'stroke="#08306b" stroke-width="{zoom:.2f}"/>'
         url = href(code)
         body = f"<title>{label}</title>{shape}"
         if url:
@@ -235,7 +282,7 @@ def world_map(counts: Mapping[str, int], *, names: Mapping[str, str],
         else:
             parts.append(f'<g class="country" data-code="{code}">{body}</g>')
     parts.append("</g>")
-    parts.append(_legend(bounds, shapes.view_box))
+    parts.append(_legend(bounds, view_box))
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -244,17 +291,20 @@ def _legend(bounds: list[int], view_box: str) -> str:
     """The colour classes, bottom left: "1", "2-3", ... publications."""
     if not bounds:
         return ""
-    x0, y0, _, height = (float(v) for v in view_box.split())
-    y = y0 + height - 40 * (len(bounds) + 1)
-    rows = ['<g class="legend" font-family="sans-serif" font-size="26" fill="#333">',
-            f'<text x="{x0 + 60}" y="{y}">Publications</text>']
+    x0, y0, width, height = (float(v) for v in view_box.split())
+    k = width / 2754  # the legend is the same size on the page whatever the view
+    step, left = 50 * k, x0 + 30 * k
+    y = y0 + height - step * (len(bounds) + 0.6)
+    rows = [f'<g class="legend" font-family="sans-serif" font-size="{36 * k:.1f}" fill="#333">',
+            f'<text x="{left:.1f}" y="{y:.1f}">Publications</text>']
     low = 1
     for i, bound in enumerate(bounds):
         fill = COLOURS[i + len(COLOURS) - len(bounds)]
         label = str(bound) if low >= bound else f"{low}\u2013{bound}"
-        ty = y + 40 * (i + 1)
-        rows.append(f'<rect x="{x0 + 60}" y="{ty - 24}" width="40" height="28" fill="{fill}"/>'
-                    f'<text x="{x0 + 112}" y="{ty}">{label}</text>')
+        ty = y + step * (i + 1)
+        rows.append(f'<rect x="{left:.1f}" y="{ty - 32 * k:.1f}" width="{50 * k:.1f}" '
+                    f'height="{38 * k:.1f}" fill="{fill}"/>'
+                    f'<text x="{left + 64 * k:.1f}" y="{ty:.1f}">{label}</text>')
         low = bound + 1
     rows.append("</g>")
     return "".join(rows)

@@ -186,8 +186,16 @@ def home() -> Response:
     regions = source.per_region()
     publications = (stats.classes.get(str(TIP.Publication), 0) if stats
                     else len(catalogue(build).entries))
+    if stats:
+        country_rows = stats.counts["country"]
+        world = _map(None, country_rows, title="Publications per country",
+                     uris={key: stats.uris[key] for key, _, _ in country_rows})
+    else:
+        cat = catalogue(build)
+        world = _map(cat, cat.counts(cat.entries, ["country"])["country"],
+                     title="Publications per country")
     return html(render_template(
-        "home.html", build=build, counts=counts, publications=publications,
+        "home.html", build=build, counts=counts, publications=publications, world=world,
         year_chart=_column_chart(years), region_chart=_bar_chart(
             [(link.label, n, _browse_url(region=link.key)) for link, n in regions]),
         settings=get_service().settings), build)
@@ -469,8 +477,10 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
     types = sorted(_curie(t.value, base) for t in doc.objects(node, _N["type"]))
     page_url = request.host_url.rstrip("/") + request.script_root + f"/{path}.html"
     here = f"{request.script_root}/{path}.html"
+    record, summary = _record_or_summary(build, doc, path=path, page_url=page_url)
     return render_template(
         "resource.html", build=build, uri=uri, title=title, types=types, sections=sections,
+        record=record, summary=summary,
         publications=publications, incoming=incoming, total=_total(doc, node),
         page=doc.page, first=(doc.page - 1) * get_service().settings["document_links"] + 1,
         previous=(here + (f"?page={doc.page - 1}" if doc.page > 2 else "")
@@ -480,6 +490,62 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
                     + (f"?page={doc.page}" if doc.page > 1 else ""))
                    for f in DOCUMENT_FORMATS if f.name != "html"],
         schema_org=schema_org(doc, node, page_url, base))
+
+
+def _record_or_summary(build: Build, doc: Document, *, path: str, page_url: str
+                       ) -> tuple[Any, Any]:
+    """A publication's record, or a place's, organisation's or person's summary (a region's
+    with its map), for the first page of its document; (None, None) for anything else."""
+    from tipgraph.web.record import node_summary, publication_record
+
+    kind = path.split("/", 1)[0]
+    if doc.page != 1 or kind not in ("publication", "place", "organisation", "person",
+                                     "concept"):
+        return None, None
+    cat = catalogue(build)
+    href = _linker(build)
+    if kind == "publication":
+        return publication_record(build, doc, cat, href=href, browse=_browse_url,
+                                  page_url=page_url, path=f"{request.script_root}/{path}"), None
+    summary = node_summary(cat, doc.uri, href=href, browse=_browse_url)
+    if summary is not None and summary.facet == "region":
+        node = doc.node
+        inside = {s.value for s, p in doc.incoming(node) if p == _N["parentFeature"]}
+        rows = [(key, label, n) for key, label, n in
+                cat.counts(cat.select("", {"region": [Link(doc.uri, "").key]}), ["country"])
+                ["country"] if not inside or _country_uri(cat, key) in inside]
+        area = [Link(u, "").key for u in inside]
+        if rows or area:
+            summary.map_svg = _map(cat, rows, area=area,
+                                   title=f"Publications per country: {summary.heading}")
+    return None, summary
+
+
+def _country_uri(cat: Catalogue, key: str) -> str | None:
+    return next((uri for uri, (slot, link) in cat.nodes.items()
+                 if slot == "countries" and link.key == key), None)
+
+
+def _map(cat: Catalogue | None, rows: list[tuple[str, str, int]], *, title: str,
+         uris: dict[str, str] | None = None, area: list[str] | None = None) -> Any:
+    """The world map of ``rows`` (country key, label, publications), countries linked to
+    their pages."""
+    from markupsafe import Markup
+
+    from tipgraph.worldmap import world_map
+
+    href = _linker(get_build())
+    if uris is None:
+        uris = {link.key: uri for uri, (slot, link) in (cat.nodes.items() if cat else ())
+                if slot == "countries"}
+
+    def link(code: str) -> str | None:
+        uri = uris.get(code) or uris.get(code.lower())
+        return href(uri) if uri else None
+
+    svg = world_map({key: n for key, _, n in rows}, names={key: label for key, label, _ in rows},
+                    href=link, title=title, area=area or ())
+    return Markup(svg)  # escaped by world_map
 
 
 def _total(doc: Document, node: NamedNode) -> dict[str, Any] | None:
