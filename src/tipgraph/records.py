@@ -42,8 +42,11 @@ def _describe(store: GraphStore, uris: Sequence[str], props: Sequence[str]
     found: dict[str, dict[str, list[tuple[str, str | None]]]] = {}
     for start in range(0, len(uris), CHUNK):
         chunk = uris[start:start + CHUNK]
+        # the properties as a FILTER: a second VALUES block makes Oxigraph scan every
+        # triple (1.5 s for 500 publications of 20,000, against 0.02 s)
         rows = store.query(f"SELECT ?s ?p ?o WHERE {{ VALUES ?s {{ {_values(chunk)} }} "
-                           f"VALUES ?p {{ {_values(props)} }} ?s ?p ?o }}")
+                           f"?s ?p ?o FILTER(?p IN ({', '.join(str(NamedNode(p)) for p in props)}"
+                           ")) }")
         for row in rows:  # type: ignore[union-attr]
             value = row["o"]
             found.setdefault(row["s"].value, {}).setdefault(row["p"].value, []).append(

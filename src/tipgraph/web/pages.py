@@ -162,6 +162,9 @@ def _open_at_start(state: BlueprintSetupState) -> None:
             warm(build)
             for name in ("home.html", "browse.html", "resource.html"):
                 app.jinja_env.get_template(name)  # compiled now, not on a first page
+            from tipgraph.worldmap import load_shapes  # read once per worker, here: 1 s
+
+            load_shapes()
     except Exception:  # the first request opens it again, and says what is wrong
         app.logger.exception("could not open the current build at start-up")
 
