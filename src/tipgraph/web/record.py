@@ -220,6 +220,11 @@ class Summary:
     parent: Named | None = None
     map_svg: Markup | None = None
 
+    @property
+    def kind(self) -> str:
+        """What the node is, in a reader's word."""
+        return KINDS[self.facet]
+
 
 #: For each kind of node, the facets its page counts its publications by (heading first).
 RELATED = {"country": (("organisation", "Organisations"), ("person", "Authors"),
@@ -231,6 +236,8 @@ RELATED = {"country": (("organisation", "Organisations"), ("person", "Authors"),
            "person": (("person", "Co-authors"), ("organisation", "Organisations"),
                       ("country", "Countries")),
            "category": (("country", "Countries"), ("organisation", "Organisations"))}
+KINDS = {"country": "Country", "region": "Region", "organisation": "Organisation",
+         "person": "Person", "category": "Category"}
 HEADINGS = {"country": "Publications about this country",
             "region": "Publications about this region (its countries included)",
             "organisation": "Publications of this organisation",
