@@ -228,6 +228,7 @@ def test_failed_build_keeps_previous_build_and_its_own_report(tmp_path: Path,
     assert "Good" in (out / "tipgraph.ttl").read_text(encoding="utf-8")
     failed = json.loads((build_dir.failed() / "report.json").read_text(encoding="utf-8"))
     assert failed["status"] == "failed"
+    assert "violation" in failed["reason"]
     assert failed["shacl"]["violations"][0]["message"] == "needs urn:p"
     assert not (build_dir.failed() / "store").exists()
 

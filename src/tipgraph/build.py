@@ -3,10 +3,11 @@
 Beside the store, the build writes the web app's per-build indexes
 (:mod:`tipgraph.web.indexes`), made in a process of its own from the closure.
 
-:func:`run_build` writes a new build beside the current one and makes it
-current only when it is complete and conforms to the shapes; a failed build
-keeps its report (``DIR/failed/report.json``) and the previous build stays in
-service.
+:func:`run_build` takes the build directory's lock, writes a new build beside
+the current one and makes it current only when it is complete, conforms to the
+shapes and would not lose the catalogue (:func:`tipgraph.builds.shrink_refusal`);
+a failed or refused build keeps its report (with its ``reason``) and the previous
+build stays in service.
 """
 
 from __future__ import annotations
@@ -29,23 +30,32 @@ import pyoxigraph
 from rdflib import URIRef
 
 from tipgraph import __version__
-from tipgraph.builds import BuildDir
+from tipgraph.builds import (
+    BuildDir,
+    BuildRefused,
+    disk_full,
+    remove_build,
+    shrink_refusal,
+    write_published,
+)
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.formats import jsonld_context
 from tipgraph.graphs import Triple, ntriples_lines
+from tipgraph.identity import Duplicate
 from tipgraph.jsonld import compact
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
-from tipgraph.sources import read_sources
+from tipgraph.shipped import shipped
+from tipgraph.sources import SourceFile, read_sources
+from tipgraph.sources.values import MAX_FIELD_CHARS
 from tipgraph.statistics import statistics_triples
 from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
-DEFAULT_SOURCES = (Path(__file__).resolve().parents[2] / "data" / "sources",)
-PUBLISHED_FILE = "published.json"
+DEFAULT_SOURCES = (shipped("data", "sources"),)
 NTRIPLES = "tipgraph.nt"
 
 Progress = Callable[[str], None]
@@ -60,7 +70,10 @@ class BuildReport:
     sources: list[str]
     records_read: int = 0
     records_built: int = 0
+    files: list[SourceFile] = field(default_factory=list)  # the records each file holds
     rejected: list[Problem] = field(default_factory=list)
+    #: records left out for an earlier record's identity: read = built + rejected + duplicates
+    duplicates: list[Duplicate] = field(default_factory=list)
     repairs: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     shacl: ValidationReport | None = None
@@ -71,18 +84,24 @@ class BuildReport:
     #: machine the wall time says little, the CPU time what the stage costs
     cpu: dict[str, float] = field(default_factory=dict)
     status: str = "running"
+    #: why a build was refused or failed, in one sentence (None when it was published)
+    reason: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
             "build_id": self.build_id,
             "status": self.status,
+            "reason": self.reason,
             "tipgraph_version": __version__,
             "base": self.base,
             "sources": self.sources,
             "records_read": self.records_read,
             "records_built": self.records_built,
             "records_rejected": len(self.rejected),
+            "files": [f.as_dict() for f in self.files],
             "rejected": [p.as_dict() for p in self.rejected],
+            "records_duplicate": len(self.duplicates),
+            "duplicates": [d.as_dict() for d in self.duplicates],
             "repairs": [p.as_dict() for p in self.repairs],
             "warnings": [p.as_dict() for p in self.warnings],
             "shacl": self.shacl.as_dict() if self.shacl else None,
@@ -97,30 +116,85 @@ class BuildReport:
 
 
 def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build"), *,
-              base: str = DEFAULT_BASE, progress: Progress = lambda _: None) -> BuildReport:
-    """Build the graph from ``sources`` into ``out`` and switch it in when it is valid.
+              base: str = DEFAULT_BASE, progress: Progress = lambda _: None,
+              allow_shrink: bool = False, max_shrink: float = 0.1, min_shrink: int = 10,
+              wait: bool = True, on_wait: Progress | None = None,
+              max_field_chars: int = MAX_FIELD_CHARS) -> BuildReport:
+    """Build the graph from ``sources`` into ``out`` and switch it in when it is valid
+    and loses no more than ``max_shrink`` (a fraction) and ``min_shrink`` of the
+    publications in service (``allow_shrink``: whatever it loses).
 
-    :raises BuildFailed: when the graph has SHACL violations (nothing is published)
+    One build at a time: it waits for the lock of ``out`` (``wait``; ``on_wait`` is told
+    who holds it, by default ``progress``) and reads the sources only once it holds it,
+    so the last build to take it is the current one.
+
+    :raises BuildRefused: when the switch is refused (the build is kept, complete)
+    :raises BuildFailed: when the graph has SHACL violations or the disk is full
+        (nothing is published)
+    :raises BuildLocked: when another build holds ``out`` and ``wait`` is False
     :raises TipgraphError: when a source cannot be read at all
     """
+    build_dir = BuildDir(Path(out))
     gc.disable()  # millions of triples, no cycles: the collector would walk them again and again
     try:
-        return _run_build(sources, out, base, progress)
+        with build_dir.locked("a build", wait=wait, progress=on_wait or progress) as lock:
+            for removed in build_dir.clean_debris():
+                progress(f"removed {removed}, a build that never finished")
+            build_dir.adopt_published_json()
+            try:
+                target = build_dir.new_build()
+            except OSError as error:
+                if disk_full(error, build_dir.root):
+                    raise BuildFailed(f"the disk holding {build_dir.root} is full; the "
+                                      "previous build is still current") from error
+                raise
+            lock.say(f"build {target.name}")
+            report = _run_build(sources, build_dir, target, base, progress,
+                                  max_field_chars)
+            return _switch(build_dir, target, report, progress, allow_shrink=allow_shrink,
+                           max_shrink=max_shrink, min_shrink=min_shrink)
     finally:
         gc.enable()
 
 
-def _run_build(sources: Sequence[Path], out: Path, base: str,
-               progress: Progress) -> BuildReport:
-    build_dir = BuildDir(Path(out))
-    target = build_dir.new_build()
+def _switch(build_dir: BuildDir, target: Path, report: BuildReport, progress: Progress, *,
+            allow_shrink: bool, max_shrink: float, min_shrink: int) -> BuildReport:
+    """Make the complete build ``target`` current, unless it would lose the catalogue."""
+    refusal = None if allow_shrink else shrink_refusal(
+        target, report.as_dict(), build_dir.current(), max_shrink=max_shrink,
+        min_shrink=min_shrink)
+    if refusal:
+        report.status, report.reason = "refused", refusal
+        report.write(target / "report.json")
+        build_dir.finish(target)
+        raise BuildRefused(f"{refusal}; it is kept, and `tipgraph builds use {target.name} "
+                           "--allow-shrink` publishes it anyway")
+    report.status = "published"
+    report.write(target / "report.json")
+    try:
+        build_dir.finish(target)
+        build_dir.publish(target)
+    except OSError as error:
+        if not disk_full(error, build_dir.root):
+            raise
+        remove_build(target)
+        raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
+                          "was removed and the previous build is still current") from error
+    progress(f"build {target.name} is current: {report.records_built} publications, "
+             f"{report.triples} triples")
+    return report
+
+
+def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
+               progress: Progress, max_field_chars: int) -> BuildReport:
+    """Make the build ``target``, complete and valid; it is not switched in yet."""
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
     dumps: list[multiprocessing.Process] = []
     indexes = _IndexWriter(target, base)
     try:
-        triples, mapped, published = _make_triples(sources, base, build_dir, report, progress,
-                                                   indexes)
+        triples, mapped, uris = _make_triples(sources, base, build_dir, report, progress,
+                                              indexes, max_field_chars)
         with _stage("load", report, progress):
             nt = _write_ntriples(triples, target, report)
             del triples  # tipgraph.nt holds them now
@@ -144,49 +218,53 @@ def _run_build(sources: Sequence[Path], out: Path, base: str,
                 if process.exitcode != 0:
                     raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
                                         f"{process.exitcode})")
-        (target / PUBLISHED_FILE).write_text(json.dumps(published, sort_keys=True),
-                                             encoding="utf-8")
-    except BaseException:
+        write_published(target, uris, mapped.slugs)
+    except BaseException as error:
         for process in [*dumps, *indexes.processes]:
             if process.is_alive():
                 process.kill()
-        report.status = "failed"
-        report.write(target / "report.json")
+        if isinstance(error, Exception) and disk_full(error, target):
+            remove_build(target)
+            raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
+                              "was removed and the previous build is still current") from error
+        report.status, report.reason = "failed", str(error) or type(error).__name__
+        with contextlib.suppress(OSError):  # its report is a courtesy; the error is the news
+            report.write(target / "report.json")
         shutil.rmtree(target / "store", ignore_errors=True)
+        build_dir.finish(target)
         build_dir.mark_failed(target)
         raise
-    report.status = "published"
-    report.write(target / "report.json")
-    build_dir.publish(target)
-    progress(f"build {target.name} is current: {report.records_built} publications, "
-             f"{report.triples} triples")
     return report
 
 
 def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
-                  progress: Progress, indexes: _IndexWriter
-                  ) -> tuple[set[Triple], Mapped, dict[str, object]]:
-    """Read, reconcile, map and reason: the triples to publish, as a plain set.
+                  progress: Progress, indexes: _IndexWriter,
+                  max_field_chars: int
+                  ) -> tuple[set[Triple], Mapped, list[str]]:
+    """Read, reconcile, map and reason: the triples to publish, as a plain set, and the
+    URIs under ``base`` they describe.
 
     The web indexes are made from them by ``indexes``, a process forked with the closure
     as soon as it exists and sent what the statistics add to it.
     """
     with _stage("read", report, progress):
-        read = read_sources(sources)
+        read = read_sources(sources, max_field_chars)
         report.records_read = len(read.records) + len(read.rejected)
+        report.files = read.files
         report.rejected = read.rejected
     with _stage("reconcile", report, progress):
         reference = load_reference()
         reconciled = reconcile_records(read.records, reference)
-        problems = read.problems + reconciled.problems
+        problems = read.problems + list(reference.problems) + reconciled.problems
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
         report.records_built = len(reconciled.publications)
+        report.duplicates = reconciled.duplicates
         del read
     with _stage("map", report, progress):
-        previous = _previous_published(build_dir)
+        # slugs by identity from every build ever published, so that none is minted twice
         mapped = map_records(reconciled.publications, reference, base=base,
-                             published=previous.get("slugs", {}))
+                             published=build_dir.ledger.slugs())
         del reconciled
     with _stage("reason", report, progress):
         triples = closure(mapped.triples, load_ontology(), base=base)
@@ -199,17 +277,8 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
         triples.update(added)
         indexes.send(added)
         subjects = {s for s, _, _ in triples}
-        uris = {str(s) for s in subjects if type(s) is URIRef and str.startswith(s, base)}
-    published = {"slugs": {**previous.get("slugs", {}), **mapped.slugs},
-                 "uris": sorted(uris | set(previous.get("uris", [])))}
-    return triples, mapped, published
-
-
-def _previous_published(build_dir: BuildDir) -> dict:
-    current = build_dir.current()
-    if current is None or not (current / PUBLISHED_FILE).exists():
-        return {}
-    return json.loads((current / PUBLISHED_FILE).read_text(encoding="utf-8"))
+        uris = [str(s) for s in subjects if type(s) is URIRef and str.startswith(s, base)]
+    return triples, mapped, uris
 
 
 def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport) -> Path:

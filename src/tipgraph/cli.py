@@ -7,14 +7,13 @@ import sys
 from pathlib import Path
 
 import click
-from rdflib import Graph
 
 from tipgraph.build import DEFAULT_SOURCES, run_build
-from tipgraph.builds import BuildDir
-from tipgraph.config import SETTINGS, load_settings
+from tipgraph.builds import URIS_FILE, BuildDir, BuildRefused, shrink_refusal
+from tipgraph.config import CONFIG_FILE, SETTINGS, load_settings
 from tipgraph.errors import BuildFailed, TipgraphError
 from tipgraph.reasoning import infer, load_ontology
-from tipgraph.validation import load_shapes, validate_graph
+from tipgraph.validation import load_shapes, read_graph_file, validate_graph
 
 
 class TipgraphGroup(click.Group):
@@ -56,8 +55,16 @@ def build_option(function):
 @click.option("--base", default=None, help="Base of the instance URIs.")
 @click.option("--quiet", is_flag=True,
               help="Print only the summary (report.json has every problem).")
-def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: bool) -> None:
+@click.option("--allow-shrink", is_flag=True, help="Switch the build in even when it has no "
+              "publication or removes more than max_shrink and min_shrink of them.")
+@click.option("--no-wait", is_flag=True, help="Fail at once when another build holds the "
+              "build directory, instead of waiting for it.")
+def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: bool,
+          allow_shrink: bool, no_wait: bool) -> None:
     """Build the knowledge graph and switch it in when it is valid.
+
+    A build that has no publication, or would remove more than max_shrink and
+    min_shrink of the publications in service, is kept but not switched in.
 
     \b
     Example:
@@ -67,17 +74,25 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
     out = out or Path(settings["build_dir"])
     try:
         report = run_build(sources or DEFAULT_SOURCES, out, base=settings["base_uri"],
-                           progress=(lambda _: None) if quiet else _say)
+                           progress=(lambda _: None) if quiet else _say,
+                           allow_shrink=allow_shrink, max_shrink=settings["max_shrink"],
+                           min_shrink=settings["min_shrink"], wait=not no_wait, on_wait=_say,
+                           max_field_chars=settings["max_field_chars"])
+    except BuildRefused as error:
+        raise click.ClickException(str(error)) from error
     except BuildFailed as error:
         failed = BuildDir(out).failed()
-        if failed and (failed / "report.json").exists():
-            _print_failures(json.loads((failed / "report.json").read_text(encoding="utf-8")))
+        report = json.loads((failed / "report.json").read_text(encoding="utf-8")) \
+            if failed and (failed / "report.json").is_file() else {}
+        if report.get("reason") == str(error):  # this build's report, not an older one's
+            _print_failures(report)
             _say(f"report kept in {out / 'failed' / 'report.json'}; the previous build "
                  "is still current")
         raise click.ClickException(str(error)) from error
     if not quiet:
         shape_warnings = report.shacl.warnings if report.shacl else []
-        for kind, items in (("rejected", report.rejected), ("warning", report.warnings),
+        for kind, items in (("rejected", report.rejected), ("duplicate", report.duplicates),
+                            ("warning", report.warnings),
                             ("repair", report.repairs), ("shape", shape_warnings)):
             for item in items[:SHOWN_PER_KIND]:
                 _say(f"{kind:<9} {item}")
@@ -85,7 +100,8 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
                 _say(f"{kind:<9} ... and {len(items) - SHOWN_PER_KIND} more in "
                      f"{out / 'report.json'}")
     click.echo(f"{report.records_read} records read, {report.records_built} built, "
-               f"{len(report.rejected)} rejected; {len(report.repairs)} repairs, "
+               f"{len(report.rejected)} rejected, {len(report.duplicates)} duplicates; "
+               f"{len(report.repairs)} repairs, "
                f"{len(report.warnings)} warnings, {len(report.shacl.warnings)} shape warnings; "
                f"{report.triples} triples in {out / 'current'} ({report.build_id})")
 
@@ -103,17 +119,16 @@ def _print_failures(report: dict) -> None:
               help="Reason with the ontology before checking (the build does).")
 @click.option("--base", default=None, help="Instance base of the file's URIs.")
 def validate(file: Path, reason: bool, base: str | None) -> None:
-    """Check a Turtle file against the shapes; exit 1 when it has a violation.
+    """Check an RDF file against the shapes; exit 1 when it has a violation.
+
+    The format is read from the extension: .ttl, .nt, .jsonld, .rdf.
 
     \b
     Example:
         tipgraph validate build/tipgraph.ttl
     """
     settings = load_settings({"base_uri": base} if base else None)
-    try:
-        graph = Graph().parse(file, format="turtle")
-    except Exception as error:  # rdflib raises many kinds for bad Turtle
-        raise click.ClickException(f"{file.name} is not valid Turtle: {error}") from error
+    graph = read_graph_file(file)
     if reason:
         graph = infer(graph, load_ontology(), base=settings["base_uri"])
     report = validate_graph(graph, load_shapes())
@@ -129,7 +144,8 @@ def validate(file: Path, reason: bool, base: str | None) -> None:
 @build_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback only unless you mean to publish it).")
-@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1),
               help="gunicorn worker processes; they share the store read-only.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1),
@@ -156,10 +172,10 @@ def serve(build_dir: Path | None, host: str, port: int, workers: int, threads: i
     Example:
         tipgraph serve --port 5000
         curl -H 'Accept: application/sparql-results+json' \\
-            'http://127.0.0.1:5000/sparql?query=ASK{?s ?p ?o}'
+            --data-urlencode 'query=ASK { ?s ?p ?o }' http://127.0.0.1:5000/sparql
         tipgraph serve --store http://127.0.0.1:8890/sparql
     """
-    from tipgraph.server import check_build, run_server
+    from tipgraph.server import check_build, check_port, run_server
 
     settings: dict[str, object] = dict(overrides)
     if build_dir is not None:
@@ -168,6 +184,7 @@ def serve(build_dir: Path | None, host: str, port: int, workers: int, threads: i
         settings["store_url"] = store_url
     config = load_settings(settings)
     out = Path(config["build_dir"])
+    check_port(host, port)  # before any build: a port in use is one sentence, nothing written
     if not config["store_url"] and BuildDir(out).current() is None:
         _say(f"no build in {out}: building the shipped catalogue first")
         run_build(DEFAULT_SOURCES, out, base=config["base_uri"], progress=_say)
@@ -219,19 +236,89 @@ def publish(build_dir: Path | None, endpoint: str, update_url: str | None,
                f"in service")
 
 
+@cli.group(invoke_without_command=True)
+@build_option
+@click.pass_context
+def builds(ctx: click.Context, build_dir: Path | None) -> None:
+    """List the builds: id, time, publications, triples, status; * marks the current one.
+
+    \b
+    Examples:
+        tipgraph builds
+        tipgraph builds use 20261202T101500 --allow-shrink
+        tipgraph builds prune --keep 3
+    """
+    ctx.obj = BuildDir(build_dir or Path(load_settings()["build_dir"]))
+    if ctx.invoked_subcommand is not None:
+        return
+    for info in ctx.obj.list():
+        when = info.time.strftime("%Y-%m-%d %H:%M:%S") if info.time else "?"
+        count = lambda n: "?" if n is None else f"{n:,}"  # noqa: E731
+        click.echo(f"{'*' if info.current else ' '} {info.id}  {when}  "
+                   f"{count(info.publications):>9} publications  {count(info.triples):>11} "
+                   f"triples  {info.status}" + (f": {info.reason}" if info.reason else ""))
+
+
+@builds.command("use")
+@click.argument("build_id", metavar="ID")
+@click.option("--allow-shrink", is_flag=True, help="Switch even when the build has no "
+              "publication or has fewer than max_shrink and min_shrink allow.")
+@click.option("--no-wait", is_flag=True, help="Fail at once when a build is running.")
+@click.pass_obj
+def builds_use(build_dir: BuildDir, build_id: str, allow_shrink: bool, no_wait: bool) -> None:
+    """Make build ID (or a unique start of it) current again; a running server serves it
+    from its next request, URIs only later builds published answer 410."""
+    settings = load_settings()
+    with build_dir.locked(f"`tipgraph builds use {build_id}`", wait=not no_wait,
+                          progress=_say):
+        info = build_dir.find(build_id)
+        if info.status not in ("published", "refused"):
+            raise click.ClickException(f"build {info.id} is {info.status}: it cannot be "
+                                       "served")
+        if info.current:
+            click.echo(f"build {info.id} is already current")
+            return
+        if not (info.path / URIS_FILE).is_file():
+            raise click.ClickException(f"build {info.id} was made before tipgraph kept the "
+                                       "URIs a build publishes: build it again instead")
+        report = json.loads((info.path / "report.json").read_text(encoding="utf-8"))
+        refusal = None if allow_shrink else shrink_refusal(
+            info.path, report, build_dir.current(), max_shrink=settings["max_shrink"],
+            min_shrink=settings["min_shrink"])
+        if refusal:
+            raise click.ClickException(f"{refusal}; --allow-shrink switches anyway")
+        switch = build_dir.publish(info.path, how="use")
+    click.echo(f"build {info.id} is current since {switch.switched_at:%Y-%m-%d %H:%M:%S}Z")
+
+
+@builds.command("prune")
+@click.option("--keep", type=click.IntRange(0), required=True,
+              help="How many builds to keep besides the current one and the one before it.")
+@click.option("--no-wait", is_flag=True, help="Fail at once when a build is running.")
+@click.pass_obj
+def builds_prune(build_dir: BuildDir, keep: int, no_wait: bool) -> None:
+    """Remove old builds, never the current one nor the one before it, and the remains
+    of builds that never finished; only directories tipgraph made are touched."""
+    with build_dir.locked("`tipgraph builds prune`", wait=not no_wait, progress=_say):
+        removed = build_dir.prune(keep)
+    click.echo(f"{len(removed)} build(s) removed" + (f": {', '.join(removed)}" if removed
+                                                     else ""))
+
+
 @cli.command("settings")
 def settings_command() -> None:
     """List every setting with its default and what it does.
 
     \b
-    Settings come from defaults, then tipgraph.toml, then TIPGRAPH_<NAME> variables.
+    Settings come from defaults, then tipgraph.toml (in the directory the command
+    runs in), then TIPGRAPH_<NAME> variables.
     """
+    config_file = CONFIG_FILE.resolve()
+    found = "found" if config_file.is_file() else "none there now"
+    click.echo(f"Settings file: {config_file} ({found}); TIPGRAPH_<NAME> variables "
+               "override it.\n")
     for setting in SETTINGS:
         click.echo(f"{setting.name} (default: {setting.default!r})\n    {setting.help}")
-
-
-if __name__ == "__main__":
-    cli()
 
 
 @cli.command()
@@ -253,6 +340,8 @@ def synth(count: int, seed: int, out: Path) -> None:
 
     if out.suffix not in {".jsonl", ".csv"}:
         raise click.BadParameter("the file must end in .jsonl or .csv", param_hint="--out")
+    if not out.resolve().parent.is_dir():
+        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
     write_catalogue(synthesize(count, seed=seed), out)
     click.echo(f"{count} records written to {out.name}")
 
@@ -313,3 +402,7 @@ def query_command(query_ref: str | None, text: str | None, params: tuple[str, ..
     if output is None:
         output = "ttl" if results.form in ("CONSTRUCT", "DESCRIBE") else "table"
     click.echo(results.serialize(output), nl=output in ("table", "json"))
+
+
+if __name__ == "__main__":  # last: every command is registered by now
+    cli()

@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE
+from tipgraph.sources.values import MAX_FIELD_CHARS
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,17 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("base_uri", DEFAULT_BASE, "Base of every instance URI the build mints."),
     Setting("build_dir", "build", "Directory of the builds; `current` names the one served."),
+    Setting("max_shrink", 0.1, "Largest fraction of the publications in service (0.1: 10 %) "
+            "a build may remove and still be switched in; a build removing more than this "
+            "and more than min_shrink publications is kept but refused (`tipgraph build "
+            "--allow-shrink` publishes it anyway). A build without any publication is always "
+            "refused."),
+    Setting("min_shrink", 10, "Publications a build may always remove, whatever max_shrink "
+            "says (a small catalogue may lose a few)."),
+    Setting("max_field_chars", MAX_FIELD_CHARS, "Longest value, in characters, one field of a "
+            "source record may hold (each author or country counts alone); a longer one is "
+            "dropped with a warning naming file, line and field, and a record whose title "
+            "is dropped is rejected."),
     Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
@@ -87,18 +100,48 @@ SETTINGS: tuple[Setting, ...] = (
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
+#: The settings file, read from the directory a command runs in.
+CONFIG_FILE = Path("tipgraph.toml")
+
+#: Characters no IRI may hold (RFC 3987), which a base would pass on to every URI minted.
+_NOT_IN_IRI = set(' <>"{}|\\^`') | {chr(c) for c in range(0x20)}
+
+
+def check_base_uri(value: str) -> str:
+    """``value`` if it can be the base of instance URIs: absolute http(s), a host, ending in /.
+
+    Checked before a build starts, so a bad ``--base`` is one sentence and no file is written.
+
+    >>> check_base_uri("http://data.example.org/tip/")
+    'http://data.example.org/tip/'
+    >>> check_base_uri("not a uri")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tipgraph.errors.TipgraphError: base URI 'not a uri' is not an absolute http or https URI...
+    """
+    parts = urlsplit(value)
+    if (parts.scheme not in ("http", "https") or not parts.netloc or not value.endswith("/")
+            or parts.query or parts.fragment or _NOT_IN_IRI & set(value)):
+        raise TipgraphError(f"base URI {value!r} is not an absolute http or https URI ending "
+                            f"in / (such as {DEFAULT_BASE})")
+    return value
+
 
 def load_settings(overrides: Mapping[str, object] | None = None, *,
                   environ: Mapping[str, str] | None = None,
-                  config_file: Path | None = Path("tipgraph.toml")) -> dict[str, Any]:
+                  config_file: Path | None = CONFIG_FILE) -> dict[str, Any]:
     """Defaults, then ``tipgraph.toml``, then ``TIPGRAPH_*`` variables, then ``overrides``.
 
-    :raises TipgraphError: for an unknown setting name or a value of the wrong type
+    :raises TipgraphError: for an unknown setting name, a value of the wrong type, a
+        ``tipgraph.toml`` that is not TOML or a base URI that cannot be one
     """
     settings = {s.name: s.default for s in SETTINGS}
     layers: list[Mapping[str, object]] = []
     if config_file is not None and config_file.is_file():
-        layers.append(tomllib.loads(config_file.read_text(encoding="utf-8")))
+        try:
+            layers.append(tomllib.loads(config_file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise TipgraphError(f"{config_file} cannot be read as TOML: {error}") from error
     environ = os.environ if environ is None else environ
     layers.append({k.removeprefix("TIPGRAPH_").lower(): v for k, v in environ.items()
                    if k.startswith("TIPGRAPH_")})
@@ -108,4 +151,5 @@ def load_settings(overrides: Mapping[str, object] | None = None, *,
             if name not in SETTINGS_BY_NAME:
                 raise TipgraphError(f"unknown setting {name!r}; see `tipgraph settings`")
             settings[name] = SETTINGS_BY_NAME[name].parse(value)
+    check_base_uri(settings["base_uri"])
     return settings

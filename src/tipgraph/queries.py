@@ -48,9 +48,10 @@ from pathlib import Path
 import pyoxigraph
 
 from tipgraph.errors import TipgraphError
+from tipgraph.shipped import shipped
 
 #: Where the shipped queries live: ``queries/`` at the top of the project.
-QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
+QUERIES_DIR = shipped("queries")
 
 _XSD = "http://www.w3.org/2001/XMLSchema#"
 
@@ -190,14 +191,36 @@ def tokens(text: str) -> Iterator[tuple[str, str, int]]:
             yield match.lastgroup or "other", match.group(), match.start()
 
 
+_UPDATE_WORDS = {"insert", "delete", "load", "clear", "create", "drop", "copy", "move",
+                 "add", "with"}
+_PROLOGUE = re.compile(r"""(?ix)
+    (?: \s+ | \#[^\n\r]* | BASE \s* <[^>]*> | PREFIX \s* [^\s:]* : \s* <[^>]*> )*""")
+
+
+def looks_like_update(text: str) -> bool:
+    """Whether ``text`` starts (after its prologue) with an update operation's keyword.
+
+    >>> looks_like_update("PREFIX ex: <http://e/> # wipe\\nCLEAR ALL")
+    True
+    >>> looks_like_update("SELECT * {}")
+    False
+    """
+    rest = text[_PROLOGUE.match(text).end():]
+    word = re.match(r"[A-Za-z]+", rest)
+    return bool(word) and word.group(0).lower() in _UPDATE_WORDS
+
+
 def query_form(text: str) -> str:
     """The form of a query: the first of SELECT, CONSTRUCT, ASK, DESCRIBE it uses.
 
     >>> query_form("PREFIX a: <x:> # SELECT\\nconstruct { ?s ?p ?o } WHERE { ?s ?p ?o }")
     'CONSTRUCT'
 
-    :raises QueryError: when it has none of them
+    :raises QueryError: when it has none of them (an update: updates are not accepted)
     """
+    if looks_like_update(text):
+        raise QueryError("updates are not accepted: only SELECT, CONSTRUCT, ASK and DESCRIBE "
+                         "queries are run")
     for kind, token, _ in tokens(text):
         if kind == "word" and token.upper() in FORMS:
             return token.upper()

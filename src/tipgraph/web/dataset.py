@@ -22,6 +22,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, request, send_
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 
 from tipgraph.formats import Format, negotiate
+from tipgraph.graphs import sparql_string
 from tipgraph.namespaces import DCT, PREFIXES, RDF, RDFS, XSD, bind_prefixes
 from tipgraph.store import GraphStore, OxigraphStore
 from tipgraph.web import get_build, get_service
@@ -131,7 +132,7 @@ def counts_from_store(store: GraphStore, base: str) -> DatasetCounts:
     def count(query: str) -> int:
         return int(next(iter(store.query(query)))["n"].value)
 
-    in_space = f'FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{base}"))'
+    in_space = f"FILTER(isIRI(?s) && STRSTARTS(STR(?s), {sparql_string(base)}))"
     classes = {row["c"].value: int(row["n"].value) for row in store.query(
         "SELECT ?c (COUNT(DISTINCT ?s) AS ?n) WHERE { ?s a ?c FILTER(isIRI(?c)) } GROUP BY ?c")}
     properties = {row["p"].value: int(row["n"].value) for row in store.query(
@@ -351,8 +352,8 @@ def _resource_pages(build: Build) -> list[str]:
         return served.pages.split("\n") if served.pages else []
     base = base_of(build)
     rows = build.store.query(
-        f'SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(isIRI(?s) && STRSTARTS(STR(?s), "{base}"))'
-        " }")
+        "SELECT DISTINCT ?s WHERE { ?s ?p ?o "
+        f"FILTER(isIRI(?s) && STRSTARTS(STR(?s), {sparql_string(base)})) }}")
     return resource_pages((row["s"].value for row in rows), base)
 
 

@@ -48,6 +48,7 @@ import pyoxigraph
 from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Triple
 
 from tipgraph.formats import jsonld_context
+from tipgraph.graphs import sparql_term
 from tipgraph.jsonld import compact
 from tipgraph.namespaces import DCT, FOAF, GN, PREFIXES, RDF, RDFS, SCHEMA, SKOS, TIP
 from tipgraph.store import GraphStore, OxigraphStore
@@ -486,7 +487,7 @@ class _Remote(_Reader):
         triples: list[Triple] = []
         more = False
         for row in rows:
-            prop = row["p"]
+            prop = sparql_term(row["p"])
             found = self._construct(
                 f"CONSTRUCT {{ ?s {prop} {node} }} WHERE {{ {{ SELECT ?s WHERE {{ "
                 f"?s {prop} {node} }} ORDER BY ?s LIMIT {limit + 1} OFFSET {offset} }} }}")
@@ -497,7 +498,7 @@ class _Remote(_Reader):
         return triples, more
 
     def statistics(self, node: NamedNode, names: list[NamedNode]) -> list[Triple]:
-        values = " ".join(str(n) for n in names)
+        values = " ".join(sparql_term(n) for n in names)
         return self._construct(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ VALUES ?s {{ {values} }} "
                                f"?s {RDF_VALUE} {node} ; ?p ?o }}")
 
@@ -507,7 +508,7 @@ class _Remote(_Reader):
         return [row["s"] for row in rows]
 
     def labels(self, nodes: Iterable[Term]) -> list[Triple]:
-        iris = " ".join(str(n) for n in nodes if isinstance(n, NamedNode))
+        iris = " ".join(sparql_term(n) for n in nodes if isinstance(n, NamedNode))
         if not iris:
             return []
         return self._construct(f"CONSTRUCT {{ ?n ?p ?l }} WHERE {{ VALUES ?n {{ {iris} }} "

@@ -24,6 +24,7 @@ from flask.blueprints import BlueprintSetupState
 from pyoxigraph import BlankNode, NamedNode
 from rdflib.namespace import VOID
 
+from tipgraph.graphs import sparql_iri
 from tipgraph.namespaces import (
     DCT,
     FOAF,
@@ -209,7 +210,7 @@ def _type_counts(build: Build, stats: Statistics | None) -> list[tuple[str, int]
              ("organisations", SCHEMA.Organization), ("persons", SCHEMA.Person)]
     if stats:
         return [(name, stats.classes.get(str(t), 0)) for name, t in types]
-    values = " ".join(f"<{t}>" for _, t in types)
+    values = " ".join(sparql_iri(str(t)) for _, t in types)
     rows = build.store.query(f"SELECT ?t (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s a ?t "
                              f"VALUES ?t {{ {values} }} }} GROUP BY ?t")
     found = {row["t"].value: int(row["n"].value) for row in rows}
@@ -411,10 +412,32 @@ def resource_href(uri: str) -> str:
 
 # -- resource pages -------------------------------------------------------------------------
 
+@bp.app_template_global()
+def safe_href(target: str) -> str:
+    """``target`` when a page may link to it: a path on this server, or an ``http``/``https``
+    IRI; else "" (and the page shows the text without a link). Whatever the store holds,
+    a ``javascript:``, ``data:`` or ``vbscript:`` IRI is never a link.
+
+    >>> safe_href("https://example.org/a"), safe_href("/place/ng"), safe_href("javascript:x")
+    ('https://example.org/a', '/place/ng', '')
+    >>> safe_href("//elsewhere.example/x"), safe_href(" JavaScript:x")
+    ('', '')
+    """
+    if target.startswith("/"):
+        return "" if target.startswith("//") or target.startswith("/\\") else target
+    scheme = target.partition(":")[0].lower()
+    return target if scheme in _WEB_SCHEMES and target[len(scheme):].startswith("://") else ""
+
+
+_WEB_SCHEMES = frozenset({"http", "https"})
+
+
 def _href(build: Build, uri: str) -> str:
+    """Where a link to ``uri`` goes: our own URIs on this server, others' http(s) IRIs as
+    they are, anything else nowhere ("")."""
     from tipgraph.web.resources import local_path
 
-    return local_path(build, uri) or uri
+    return safe_href(local_path(build, uri) or uri)
 
 
 def _linker(build: Build) -> Callable[[str], str]:
@@ -426,7 +449,7 @@ def _linker(build: Build) -> Callable[[str], str]:
 
     def href(uri: str) -> str:
         if uri.startswith(base) and len(uri) > len(base) and not uri.startswith(files):
-            return root + uri[len(base):]
+            return safe_href(root + uri[len(base):])
         return _href(build, uri)
 
     return href

@@ -6,7 +6,8 @@ a base onto its server: ``<base>place/ng`` is ``/place/ng``. The thing answers
 ``303 See Other`` to its document, chosen by ``Accept`` (``Vary: Accept``); the
 documents ``/place/ng.html|.ttl|.jsonld|.rdf|.nt`` name each other in ``Link``
 headers. A URI that an earlier build published and this one no longer has is
-``410 Gone`` (``published.json`` carries them forward); anything else unknown is
+``410 Gone`` (the build directory's ledger, :mod:`tipgraph.ledger`, has every URI
+ever published, whichever build is current); anything else unknown is
 ``404`` with a page that helps.
 
 A document carries at most ``document_links`` incoming links per property
@@ -16,13 +17,10 @@ every format, and a page past the last is ``404``.
 
 from __future__ import annotations
 
-import json
-import threading
 from pathlib import Path
 
 from flask import Blueprint, Response, redirect, render_template, request
 
-from tipgraph.build import PUBLISHED_FILE
 from tipgraph.formats import Format, find, negotiate
 from tipgraph.mapping import KINDS
 from tipgraph.namespaces import ONTOLOGY_IRI, SHAPES_IRI
@@ -220,30 +218,9 @@ def _known(build: Build, path: str) -> bool:
         return False
 
 
-class _Published:
-    """The URIs each build has published so far, read from its ``published.json`` once."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._uris: dict[str, frozenset[str]] = {}
-
-    def get(self, build: Build) -> frozenset[str]:
-        uris = self._uris.get(build.id)
-        if uris is None:
-            with self._lock:
-                try:
-                    data = json.loads(build.file(PUBLISHED_FILE).read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    data = {}
-                uris = frozenset(data.get("uris", []))
-                self._uris = {build.id: uris}
-        return uris
-
-
-_published = _Published()
-
-
 def _gone(build: Build, path: str) -> bool:
-    uri = uri_of(build, path)
-    uris = _published.get(build)
-    return uri in uris or any(u.startswith(uri + "#") for u in uris)
+    """Whether ``path`` was published once (by any build, a later one too) and is not now."""
+    service = get_service()
+    if service.settings.get("store_url"):  # the ledger is the local builds' (docs/deploy.md)
+        return False
+    return service.build_dir.ledger.ever_published(uri_of(build, path), fragments=True)

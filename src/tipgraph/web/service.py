@@ -43,7 +43,8 @@ class Build:
     path: Path  # its files: dumps, report.json (for a remote store, copies made from it)
     store: GraphStore
     report: dict[str, Any]
-    modified: datetime  # when the build was made: Last-Modified of what it serves
+    modified: datetime  # when it was switched in: Last-Modified of what it serves
+    switch: object = None  # which switch made it current (a key of the service's source)
 
     @property
     def triples(self) -> int:
@@ -107,26 +108,31 @@ class _LocalBuilds:
         self.build_dir = build_dir
         self.engine = engine
 
-    def locate(self) -> Path | None:
-        return self.build_dir.current()
+    def locate(self) -> tuple[Path, int] | None:
+        return self.build_dir.current_switch()
 
     def missing(self) -> str:
         return f"no build in {self.build_dir.root}: run `tipgraph build`"
 
     @staticmethod
-    def key_of(build: Build) -> Path:
-        return build.path
+    def key_of(build: Build) -> object:
+        return build.switch
 
-    def open(self, path: Path) -> Build:
+    def open(self, key: tuple[Path, int]) -> Build:
+        path = key[0]
         try:
             report = json.loads((path / "report.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise TipgraphError(f"build {path.name} has no readable report.json: {error}") \
                 from error
         store = OxigraphStore.open(path / "store", engine=self.engine)
-        modified = datetime.fromtimestamp((path / "report.json").stat().st_mtime, UTC)
+        # the last switch (written before the link it is read after): never goes back,
+        # also when an older build is switched in again
+        switch = self.build_dir.ledger.last_switch()
+        modified = switch.switched_at if switch else \
+            datetime.fromtimestamp((path / "report.json").stat().st_mtime, UTC)
         return Build(id=path.name, path=path, store=store, report=report,
-                     modified=modified.replace(microsecond=0))
+                     modified=modified.replace(microsecond=0), switch=key)
 
 
 class _RemoteBuilds:

@@ -58,9 +58,13 @@ _POST_TYPES = (_FORM, _SPARQL_QUERY)
 _engine_lock = threading.Lock()
 
 
+#: Where a worker's query engine is kept in ``app.extensions``.
+ENGINE_KEY = "tipgraph.queries"
+
+
 def get_engine() -> QueryEngine:
     """This process's query engine, started on first use (each gunicorn worker has its own)."""
-    key = "tipgraph.queries"
+    key = ENGINE_KEY
     engine = current_app.extensions.get(key)
     if engine is None or engine._owner != os.getpid():
         with _engine_lock:
@@ -259,6 +263,10 @@ def sparql() -> Response:
         return _error(400, "Malformed request", "send one query per request; this one "
                       f"has {len(queries)} query parameters.")
     if not queries:
+        if request.method == "POST":  # a form sent without its query: say which is missing
+            return _error(400, "Malformed request", "the form has no query parameter; send "
+                          "the SPARQL query as query=... (a GET without one describes "
+                          "the service).")
         return _service_description()
     config = current_app.config["TIPGRAPH"]
     build = get_build()
@@ -432,7 +440,7 @@ class FastPath:
         self.service: Service = app.extensions["tipgraph"]
         self._link = None if self.config.get("store_url") else \
             os.path.join(self.service.build_dir.root, "current")
-        self._last: tuple[str, Build] | None = None  # the current link's target, its build
+        self._last: tuple[tuple[str, int], Build] | None = None  # current link, its build
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
@@ -478,15 +486,15 @@ class FastPath:
         """
         if self._link is None:  # a remote store: its own pointer, its own poll
             return self.service.current()
-        try:
-            target = os.readlink(self._link)
+        try:  # the target and the link itself: a switch back to the same target is a switch
+            target = (os.readlink(self._link), os.lstat(self._link).st_ino)
         except OSError:
             return self.service.current()  # no build, or one being switched in
         last = self._last
         if last is not None and last[0] == target:
             return last[1]
         build = self.service.current()
-        if build.id == os.path.basename(target.rstrip("/")):  # not the old one, kept while
+        if build.id == os.path.basename(target[0].rstrip("/")):  # not the old one, kept while
             self._last = (target, build)  # another thread opens the new one
         return build
 
