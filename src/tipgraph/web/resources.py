@@ -120,8 +120,7 @@ def dereference(path: str) -> Response:
     if citation and cited.startswith("publication/") and _known(build, cited):
         response = citation_document(build, [uri_of(build, cited)], citation,
                                      cited.rsplit("/", 1)[-1])
-        response.headers["Link"] = alternates(cited) + f', <{uri_of(build, cited)}>; ' \
-            'rel="describes"'
+        response.headers["Link"] = document_links(cited, uri_of(build, cited))
         return response
     stem, dot, extension = path.rpartition(".")
     if dot and extension in BY_EXTENSION and _known(build, stem):
@@ -131,6 +130,12 @@ def dereference(path: str) -> Response:
                           "by an earlier build of the dataset and is no longer in it.")
     return error_page(404, "Not found", f"Nothing in the dataset has the URI "
                       f"{uri_of(build, path)}.", query=path.rsplit("/", 1)[-1])
+
+
+def document_links(path: str, uri: str) -> str:
+    """The ``Link`` header of a document of ``path``: its other documents, and the IRI
+    it describes."""
+    return alternates(path) + f', <{uri}>; rel="describes"'
 
 
 def see_other(path: str) -> Response:
@@ -186,7 +191,7 @@ def document(build: Build, path: str, fmt: Format) -> Response:
                               + (f"?page={n}" if n > 1 else ""))
         body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
     response = Response(body, content_type=fmt.content_type)
-    response.headers["Link"] = alternates(path) + f', <{uri}>; rel="describes"'
+    response.headers["Link"] = document_links(path, uri)
     return conditional(response, build)
 
 
