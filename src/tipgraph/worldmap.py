@@ -9,8 +9,9 @@ counts per code in, SVG text out, each country with publications coloured by its
 count (five classes) and a link to its page, the others grey; a region's map is
 zoomed to its countries.
 
-Nothing is fetched (no tiles); codes the shapes lack (the historical ``AN``,
-``CS``) are simply not drawn, and the pages list every country beside the map.
+Nothing is fetched (no tiles). Codes the shapes lack (the historical ``AN`` and
+``CS``) are not drawn: a region's page lists every country of the region beside its
+map, and browse every country.
 """
 
 from __future__ import annotations
