@@ -34,12 +34,6 @@ STYLES: dict[str, str] = {
     "harvard-cite-them-right": "Harvard (Cite Them Right)",
 }
 
-#: Media types and file extensions of the exports, by format name.
-EXPORTS: dict[str, tuple[str, str]] = {
-    "bibtex": ("application/x-bibtex", "bib"),
-    "ris": ("application/x-research-info-systems", "ris"),
-    "csl-json": ("application/vnd.citationstyles.csl+json", "csl.json"),
-}
 
 
 @dataclass(frozen=True)
@@ -81,6 +75,43 @@ class Facts:
     url: str = ""
     volume: Volume | None = None
     keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CitationFormat:
+    """An export of publications a reference manager reads."""
+
+    name: str  # bibtex, ris, csl-json
+    label: str
+    media_type: str
+    extension: str
+
+
+#: The exports, by file extension (``csl.json``: the resource router splits a path at its
+#: last dot, so :func:`split_extension` looks for the two-part extension first).
+CITATION_FORMATS: dict[str, CitationFormat] = {f.extension: f for f in (
+    CitationFormat("bibtex", "BibTeX", "application/x-bibtex", "bib"),
+    CitationFormat("ris", "RIS", "application/x-research-info-systems", "ris"),
+    CitationFormat("csl-json", "CSL-JSON", "application/vnd.citationstyles.csl+json",
+                   "csl.json"))}
+
+
+def split_extension(path: str) -> tuple[str, CitationFormat | None]:
+    """``publication/x.csl.json`` -> (``publication/x``, CSL-JSON); a path without a
+    citation's extension -> (the path, None).
+
+    >>> split_extension("publication/x.csl.json")[0], split_extension("place/ng.ttl")[1]
+    ('publication/x', None)
+    """
+    for extension, fmt in CITATION_FORMATS.items():
+        if path.endswith("." + extension) and len(path) > len(extension) + 1:
+            return path[:-len(extension) - 1], fmt
+    return path, None
+
+
+def export(items: Sequence[dict[str, Any]], fmt: CitationFormat) -> str:
+    """CSL-JSON items in the export ``fmt``."""
+    return {"bibtex": bibtex, "ris": ris, "csl-json": csl_json}[fmt.name](items)
 
 
 # -- CSL-JSON --------------------------------------------------------------------------

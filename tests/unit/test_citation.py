@@ -22,7 +22,7 @@ from tipgraph.citation import (
     format_references,
     ris,
 )
-from tipgraph.records import read_facts
+from tipgraph.serving.records import read_facts
 from tipgraph.store import OxigraphStore
 
 PUBLICATION = "https://w3id.org/tipgraph/publication/"

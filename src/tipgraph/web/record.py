@@ -21,10 +21,20 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
-from tipgraph.citation import STYLES, Agent, Facts, csl_item, csl_name, format_references
-from tipgraph.records import read_facts
-from tipgraph.web.catalogue import Catalogue, Link, Selection
-from tipgraph.web.documents import Document
+from tipgraph.citation import (
+    CITATION_FORMATS,
+    STYLES,
+    Agent,
+    Facts,
+    csl_item,
+    csl_name,
+    format_references,
+)
+from tipgraph.serving import Build
+from tipgraph.serving.catalogue import Catalogue, Link, Selection
+from tipgraph.serving.documents import Document
+from tipgraph.serving.records import read_facts
+from tipgraph.worldmap import world_map
 
 #: How many publications "more like this" and a node's page list.
 MORE_LIKE_THIS = 6
@@ -82,9 +92,8 @@ def paragraphs(text: str) -> list[str]:
     return [" ".join(p.split()) for p in parts if p.strip()]
 
 
-def publication_record(build: Any, doc: Document, cat: Catalogue, *,
-                       href: Callable[[str], str], browse: Callable[..., str],
-                       page_url: str, path: str) -> Record | None:
+def publication_record(build: Build, doc: Document, cat: Catalogue, *,
+                       href: Callable[[str], str], page_url: str, path: str) -> Record | None:
     """The record of the publication ``doc`` describes, or None when the store has none."""
     found = read_facts(build.store, [doc.uri])
     if not found:
@@ -108,8 +117,6 @@ def publication_record(build: Any, doc: Document, cat: Catalogue, *,
     citations = [(STYLES[style], Markup(ref.html), ref.text)  # escaped by citation
                  for style, ref in zip(STYLES, (format_references([item], s)[0] for s in STYLES),
                                        strict=True)]
-    from tipgraph.web.exports import CITATION_FORMATS
-
     exports = [(f.label, f"{path}.{f.extension}", f.media_type)
                for f in CITATION_FORMATS.values()]
     return Record(facts, authors, kinds["countries"], kinds["regions"], kinds["categories"],
@@ -267,3 +274,24 @@ def node_summary(cat: Catalogue, uri: str, *, href: Callable[[str], str],
                     for e in selection.page(0, LISTED)]
     return Summary(facet, HEADINGS[facet], len(selection), browse(**{facet: link.key}), years,
                    related, publications)
+
+
+# -- the map ---------------------------------------------------------------------------
+
+def country_map(cat: Catalogue | None, rows: list[tuple[str, str, int]], *,
+                href: Callable[[str], str], title: str, uris: dict[str, str] | None = None,
+                area: list[str] | None = None) -> Markup:
+    """The world map of ``rows`` (country key, label, publications), each country linked
+    to its page (``href`` of its URI: from ``uris``, else from the catalogue), zoomed to
+    ``area`` (country keys) when given."""
+    if uris is None:
+        uris = {link.key: uri for uri, (slot, link) in (cat.nodes.items() if cat else ())
+                if slot == "countries"}
+
+    def link(code: str) -> str | None:
+        uri = uris.get(code) or uris.get(code.lower())
+        return href(uri) if uri else None
+
+    svg = world_map({key: n for key, _, n in rows}, names={key: label for key, label, _ in rows},
+                    href=link, title=title, area=area or ())
+    return Markup(svg)  # escaped by world_map

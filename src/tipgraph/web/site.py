@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from tipgraph.web import get_build
+from tipgraph.dumps import DUMPS
 from tipgraph.web.caching import conditional
-from tipgraph.web.dataset import DUMPS, public_root
+from tipgraph.web.context import get_build, public_root
 
 bp = Blueprint("site", __name__)
 
