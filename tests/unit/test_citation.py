@@ -10,12 +10,15 @@ import bibtexparser
 import pytest
 import rispy
 from bibtexparser import middlewares
+from citeproc import formatter
 
 from tipgraph.citation import (
     STYLES,
     Agent,
     Facts,
     Volume,
+    _finish,
+    _render,
     bibtex,
     csl_item,
     csl_json,
@@ -139,3 +142,14 @@ def test_csl_json_is_what_citeproc_reads() -> None:
     assert item["type"] == "chapter"
     assert format_references([item], "harvard-cite-them-right")[0].text.startswith(
         "van der Berg, A. and Ärzte ohne Grenzen & Co (2010)")
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_the_plain_text_is_what_citeproc_prints(seed_facts: list[Facts], style: str) -> None:
+    """A reference's text is read off its HTML (one rendering, not two): it is what
+    citeproc-py's own plain output prints, markup characters in the data included."""
+    odd = Facts("https://example.org/p/y", "y", 'A <b> &amp; "quoted" & <i>x</i>',
+                (Agent("Ann Lee", "person"),), "2001")
+    items = [csl_item(f) for f in [*seed_facts, HOSTILE, odd]]
+    assert [r.text for r in format_references(items, style)] == [
+        _finish(text, style) for text in _render(items, style, formatter.plain)]
