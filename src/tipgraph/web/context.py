@@ -72,9 +72,15 @@ def public_root() -> str:
 
 def browse_url(**params: str | list[str]) -> str:
     """The browse page filtered by ``params`` (facet -> value or values, ``q``, ``page``)."""
+    return _url("/browse", params)
+
+
+def _url(path: str, params: dict[str, Any]) -> str:
+    """``path`` on this server with ``params`` (name -> value or values; empty ones left
+    out) as its query string."""
     pairs = [(k, v) for k, values in params.items()
              for v in ([values] if isinstance(values, str) else values) if v]
-    return request.script_root + "/browse" + (f"?{urlencode(pairs)}" if pairs else "")
+    return request.script_root + path + (f"?{urlencode(pairs)}" if pairs else "")
 
 
 @dataclass
@@ -96,11 +102,10 @@ class BrowseState:
                    "count" if request.args.get("sort") == "count" else "label")
 
     def url(self, path: str = "/browse", **changes: Any) -> str:
-        params: dict[str, Any] = {"q": self.query, **self.chosen, "all": self.expanded,
-                                  "sort": "count" if self.order == "count" else ""}
-        pairs = [(k, v) for k, values in {**params, **changes}.items()
-                 for v in ([values] if isinstance(values, str) else values) if v]
-        return request.script_root + path + (f"?{urlencode(pairs)}" if pairs else "")
+        """This view's URL at ``path`` (the browse page, or one of its exports), with
+        ``changes`` to its parameters."""
+        return _url(path, {"q": self.query, **self.chosen, "all": self.expanded,
+                           "sort": "count" if self.order == "count" else "", **changes})
 
     def select(self, cat: Catalogue) -> Selection:
         return cat.select(self.query, self.chosen)
