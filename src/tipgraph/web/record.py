@@ -26,9 +26,8 @@ from tipgraph.citation import (
     STYLES,
     Agent,
     Facts,
-    csl_item,
+    cite,
     csl_name,
-    format_references,
 )
 from tipgraph.serving import Build
 from tipgraph.serving.catalogue import Catalogue, Link, Selection
@@ -113,10 +112,8 @@ def publication_record(build: Build, doc: Document, cat: Catalogue, *,
                   "publisher": Named(v.publisher.name, href(v.publisher.uri),
                                      v.publisher.kind) if v.publisher else None,
                   "year": v.year}
-    item = csl_item(facts)
     citations = [(STYLES[style], Markup(ref.html), ref.text)  # escaped by citation
-                 for style, ref in zip(STYLES, (format_references([item], s)[0] for s in STYLES),
-                                       strict=True)]
+                 for style, ref in zip(STYLES, cite(facts), strict=True)]
     exports = [(f.label, f"{path}.{f.extension}", f.media_type)
                for f in CITATION_FORMATS.values()]
     return Record(facts, authors, kinds["countries"], kinds["regions"], kinds["categories"],
