@@ -2,7 +2,8 @@
 publication's page, browse's facets, the world map, and the site's own pages.
 
 Expected content comes from the seed build's store, not from strings copied from pages.
-Screenshots go to the session's screenshot folder (``TIPGRAPH_SCREENSHOTS`` names another).
+Screenshots go to the session's screenshot folder (``SCREENSHOT_DIR`` names another: not a
+``TIPGRAPH_*`` variable, which the app would read as a setting).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = os.environ.get("TIPGRAPH_SCREENSHOTS")
+    folder = os.environ.get("SCREENSHOT_DIR")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         return Path(folder)
