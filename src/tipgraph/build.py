@@ -37,6 +37,7 @@ from tipgraph.build_dir import (
     shrink_refusal,
     write_published,
 )
+from tipgraph.datestamps import RECORDS_FILE, publication_hashes, write_records
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import Triple, ntriples_lines
@@ -47,6 +48,7 @@ from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
 from tipgraph.serving.indexes import TriplesSource, make_indexes, write_indexes
+from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import SourceFile, read_sources
 from tipgraph.sources.values import MAX_FIELD_CHARS
@@ -263,12 +265,15 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
         # slugs by identity from every build ever published, so that none is minted twice
         mapped = map_records(reconciled.publications, reference, base=base,
                              published=build_dir.ledger.slugs())
+        # what dates the OAI-PMH records: the content hash of each publication's record
+        hashes = publication_hashes(reconciled.publications,
+                                    {where: uri for uri, where in mapped.provenance.items()})
         del reconciled
     with _stage("reason", report, progress):
         triples = closure(mapped.triples, load_ontology(), base=base)
         mapped.triples.clear()
     # the second core is idle while this process counts and writes N-Triples
-    indexes.start(triples)
+    indexes.start(triples, hashes)
     with _stage("statistics", report, progress):
         # counts per facet value, read by the pages and the counting queries (statistics.py)
         added = list(statistics_triples(triples, base))
@@ -316,12 +321,13 @@ class _IndexWriter:
         self._send: Connection | None = None
         self._sender: threading.Thread | None = None
 
-    def start(self, closure: set[Triple]) -> None:
+    def start(self, closure: set[Triple], hashes: dict[str, str]) -> None:
+        """:param hashes: publication URI -> its content hash (what dates OAI-PMH records)"""
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_write_indexes, name="indexes", daemon=True,
                                   args=(closure, receive, send, self.target, self.base,
-                                        os.getpid()))
+                                        os.getpid(), hashes))
         process.start()
         receive.close()
         self.processes.append(process)
@@ -360,7 +366,7 @@ class _IndexWriter:
 
 
 def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, target: Path,
-                   base: str, parent: int) -> None:
+                   base: str, parent: int, hashes: dict[str, str] | None = None) -> None:
     """In the child: group ``closure`` by property, take in the triples the parent added,
     make the indexes and write them to ``target/indexes.pickle``."""
     send.close()  # the parent's end: without it here, a parent gone would not end recv()
@@ -382,6 +388,8 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
     if os.getppid() != parent:
         raise SystemExit("the build is gone: its indexes are not written")
     write_indexes(indexes, target / INDEX_FILE)
+    # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
+    write_records(build_records(indexes.catalogue, hashes or {}), target / RECORDS_FILE)
 
 
 def json_lines(value: object, indent: str = "") -> str:

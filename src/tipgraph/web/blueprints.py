@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from tipgraph.web import dataset, exports, pages, resources, site, sparql
+from tipgraph.web import dataset, exports, oai, pages, resources, site, sparql
 from tipgraph.worldmap import load_shapes
 
-ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp, site.bp, exports.bp]
+ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp, oai.bp, site.bp,
+                        exports.bp]
 #: Compiled when a worker starts, not on its first page.
 TEMPLATES = ("home.html", "browse.html", "resource.html")
 

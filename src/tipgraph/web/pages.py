@@ -9,6 +9,7 @@ own page is rendered where it is dereferenced (:mod:`tipgraph.web.resources`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -25,7 +26,7 @@ from tipgraph.web.caching import conditional
 from tipgraph.web.context import BrowseState, browse_url, get_build, get_settings
 from tipgraph.web.exports import BROWSE_EXPORTS, EXPORT_LIMIT
 from tipgraph.web.record import country_map
-from tipgraph.web.resources import link_of, linker
+from tipgraph.web.resources import curie, linker
 
 bp = Blueprint("pages", __name__)
 
@@ -229,7 +230,57 @@ def query_form_of(text: str) -> str:
         return ""
 
 
-@bp.app_template_global()
-def resource_href(uri: str) -> str:
-    """Where a result's URI is served: our own URIs on this server, others as they are."""
-    return link_of(get_build(), uri)
+def results_view(build: Build, variables: list[str], rows: list[dict[str, Any]]
+                 ) -> dict[str, Any]:
+    """What the results page shows beside its rows: ``href`` (where an IRI is served: our
+    own on this server, others as they are) and ``short`` (an IRI as people read it,
+    ``xsd:integer``, ``place/ng``), the build's base looked up once for a page's many
+    IRIs; and the answer's ``chart`` with its ``chart_caption`` (see :func:`answer_chart`).
+    """
+    base = build.base
+    href = linker(build)
+    chart = answer_chart(variables, rows, href)
+    return {"href": href, "short": lambda uri: curie(uri, base),
+            "chart": chart[0] if chart else None, "chart_caption": chart[1] if chart else ""}
+
+
+_NUMBERS = {f"http://www.w3.org/2001/XMLSchema#{name}" for name in (
+    "integer", "decimal", "double", "float", "int", "long", "short", "byte",
+    "nonNegativeInteger", "positiveInteger", "negativeInteger", "nonPositiveInteger",
+    "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte")}
+#: Most bars a chart of a query's answer draws (its first rows).
+ANSWER_BARS = 40
+
+
+def answer_chart(variables: list[str], rows: list[dict[str, Any]],
+                 href: Callable[[str], str]) -> tuple[Chart, str] | None:
+    """A bar chart of a SELECT answer (SPARQL JSON bindings) that has a label column (its
+    values are text, or years) and a number column: the first of each, each bar linked to
+    the row's first IRI, for its first :data:`ANSWER_BARS` rows; None for any other answer.
+    """
+    def kind(term: dict[str, str] | None) -> str | None:
+        if term is None:
+            return None
+        if term["type"] != "literal":
+            return "iri" if term["type"] == "uri" else "other"
+        return "number" if term.get("datatype") in _NUMBERS else "label"
+
+    kinds = {v: {kind(row.get(v)) for row in rows} - {None} for v in variables}
+    label = next((v for v in variables if kinds[v] == {"label"}), None)
+    number = next((v for v in variables if kinds[v] == {"number"}), None)
+    if label is None or number is None:
+        return None
+    link = next((v for v in variables if kinds[v] == {"iri"}), None)
+    bars = []
+    for row in rows[:ANSWER_BARS]:
+        if label in row and number in row:
+            value = float(row[number]["value"])
+            if not math.isfinite(value):
+                continue
+            bars.append((row[label]["value"], int(value) if value.is_integer() else value,
+                         href(row[link]["value"]) if link and link in row else ""))
+    if not bars or max(n for _, n, _ in bars) <= 0:
+        return None  # nothing to draw bars of
+    caption = f"{number} by {label}" + (f" (the first {ANSWER_BARS} rows)"
+                                         if len(rows) > ANSWER_BARS else "")
+    return _bar_chart(bars), caption

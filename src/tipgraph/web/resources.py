@@ -286,7 +286,7 @@ def linker(build: Build) -> Callable[[str], str]:
     return link
 
 
-def _curie(uri: str, base: str) -> str:
+def curie(uri: str, base: str) -> str:
     for prefix, namespace in _BY_LENGTH:
         if uri.startswith(namespace) and len(uri) > len(namespace):
             return f"{prefix}:{uri[len(namespace):]}"
@@ -325,11 +325,11 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
                                  or path in ("ontology", "shapes"))),
                            key=lambda s: _natural(s.value))
     sections = [{"id": s.value[len(uri) + 1:] if s.value.startswith(uri + "#") else "",
-                 "uri": s.value, "label": label_of(doc, s) or _curie(s.value, base),
+                 "uri": s.value, "label": label_of(doc, s) or curie(s.value, base),
                  "rows": _rows(build, doc, s, base)} for s in subjects]
     publications, incoming = _incoming(build, doc, node, base)
-    title = label_of(doc, node) or _curie(uri, base)
-    types = sorted(_curie(t.value, base) for t in doc.objects(node, _N["type"]))
+    title = label_of(doc, node) or curie(uri, base)
+    types = sorted(curie(t.value, base) for t in doc.objects(node, _N["type"]))
     page_url = request.host_url.rstrip("/") + request.script_root + f"/{path}.html"
     here = f"{request.script_root}/{path}.html"
     record, summary = _record_or_summary(build, doc, path=path, page_url=page_url)
@@ -392,14 +392,14 @@ def _value(build: Build, doc: Document, value: Any, base: str, prop: NamedNode,
            depth: int = 0) -> dict[str, Any]:
     if isinstance(value, NamedNode):
         local = link_of(build, value.value)
-        return {"text": label_of(doc, value) or _curie(value.value, base), "href": local,
+        return {"text": label_of(doc, value) or curie(value.value, base), "href": local,
                 "external": local == value.value, "uri": value.value}
     if isinstance(value, BlankNode):
         rows = _rows(build, doc, value, base, depth + 1) if depth < 3 else []
         return {"text": "", "rows": rows}
     item: dict[str, Any] = {"text": value.value, "lang": value.language}
     if not value.language and value.datatype.value != _XSD_STRING:
-        item["datatype"] = _curie(value.datatype.value, base)
+        item["datatype"] = curie(value.datatype.value, base)
     if prop == _N["issued"]:
         item["href"] = browse_url(year=value.value)
     return item
@@ -412,12 +412,12 @@ def _rows(build: Build, doc: Document, subject: Any, base: str,
           depth: int = 0) -> list[dict[str, Any]]:
     props = sorted(doc.predicates(subject),
                    key=lambda p: (_FIRST.index(p) if p in _FIRST else len(_FIRST),
-                                  _curie(p.value, base)))
+                                  curie(p.value, base)))
     rows = []
     for prop in props:
         values = sorted(doc.objects(subject, prop), key=lambda v: (
             str(label_of(doc, v) or v.value) if isinstance(v, NamedNode) else str(v.value)))
-        rows.append({"property": _curie(prop.value, base), "uri": prop.value,
+        rows.append({"property": curie(prop.value, base), "uri": prop.value,
                      "values": [_value(build, doc, v, base, prop, depth) for v in values]})
     return rows
 
@@ -433,12 +433,12 @@ def _incoming(build: Build, doc: Document, node: NamedNode, base: str
         if subject == node or not isinstance(subject, NamedNode) \
                 or subject.value.startswith(statistics):
             continue
-        item = {"text": label_of(doc, subject) or _curie(subject.value, base),
+        item = {"text": label_of(doc, subject) or curie(subject.value, base),
                 "href": link_of(build, subject.value)}
         if subject.value.startswith(prefix) and "#" not in subject.value:
             publications[subject.value] = item
         else:
-            group = others.setdefault(prop.value, {"property": _curie(prop.value, base),
+            group = others.setdefault(prop.value, {"property": curie(prop.value, base),
                                                    "values": {}})
             group["values"][subject.value] = item
     listed = sorted(publications.values(), key=lambda i: i["text"].casefold())
