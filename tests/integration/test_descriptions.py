@@ -308,6 +308,16 @@ TABLE = [
     ("document", "application/trig", "application/trig"),
     ("document", "text/plain", "application/n-triples"),
     ("document", "image/png", 406),
+    ("document", "application/x-bibtex", 406),  # a place is no citation
+    # a publication is a citation too, reached only by naming it
+    ("publication", "*/*", "text/html"),
+    ("publication", "application/*", "application/ld+json"),
+    ("publication", "application/x-bibtex", "application/x-bibtex"),
+    ("publication", "application/x-research-info-systems;q=0.5, text/turtle;q=0.4",
+     "application/x-research-info-systems"),
+    ("publication", "application/vnd.citationstyles.csl+json",
+     "application/vnd.citationstyles.csl+json"),
+    ("publication", "image/png", 406),
     # dumps
     ("dump", "*/*", "text/turtle"),
     ("dump", "application/*", "application/n-triples"),
@@ -336,14 +346,20 @@ TABLE = [
     ("select", "text/csv;q=0.5, text/tab-separated-values", "text/tab-separated-values"),
     ("select", "text/turtle", 406),
 ]
-TARGETS = {"document": "/place/ng", "dump": "/dumps/tipgraph", "dataset": "/dataset",
+TARGETS = {"document": "/place/ng", "publication": "", "dump": "/dumps/tipgraph",
+           "dataset": "/dataset",
            "construct": f"/sparql?query={CONSTRUCT}", "select": f"/sparql?query={SELECT}"}
+
+
+def _first_publication(site: str) -> str:
+    (row,) = sparql_rows(site, f"SELECT ?p WHERE {{ ?p a <{TIP}Publication> }} ORDER BY ?p LIMIT 1")
+    return "/" + row["p"].removeprefix(BASE)
 
 
 def _negotiated(site: str, target: str, accept: str, method: str) -> tuple[int, str, bytes]:
     """Status and media type of the answer (a document: of the document the 303 names)."""
-    status, headers, body = fetch(site + TARGETS[target], method=method,
-                                  headers={"Accept": accept})
+    path = TARGETS[target] or _first_publication(site)
+    status, headers, body = fetch(site + path, method=method, headers={"Accept": accept})
     if status == 303:
         assert "Accept" in headers["vary"]
         status, headers, body = fetch(site + urlsplit(headers["location"]).path,
@@ -375,6 +391,7 @@ ANSWERS = {
     f"/sparql?query={BIG_CONSTRUCT}&format=turtle": "sparql (fast path)",
     f"/sparql?query={BIG_SELECT}&format=html": "sparql (results page)",
     "/sparql": "service description",
+    "/browse.bib": "citations (BibTeX)", "/browse.ris": "citations (RIS)",
 }
 
 

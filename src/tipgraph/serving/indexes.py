@@ -63,7 +63,7 @@ from tipgraph.serving.catalogue import Catalogue, index_catalogue, index_words
 from tipgraph.serving.documents import LabelIndex, index_labels
 
 #: The version of the file's schema (the module docstring): bump it on any change of shape.
-VERSION = 4
+VERSION = 5
 #: The first line of the file: what it holds and in which version.
 FORMAT = f"tipgraph indexes {VERSION}\n".encode()
 

@@ -36,7 +36,9 @@ LEVEL = 6
 _TEXTUAL_SUFFIXES = ("+json", "+xml")
 _TEXTUAL = {"application/json", "application/xml", "application/javascript",
             "application/n-triples", "application/n-quads", "application/trig",
-            "application/sparql-query", "image/svg+xml"}
+            "application/sparql-query", "image/svg+xml",
+            # citations (BibTeX, RIS; CSL-JSON is +json)
+            "application/x-bibtex", "application/x-research-info-systems"}
 
 StartResponse = Callable[..., Any]
 

@@ -29,6 +29,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request
 from pyoxigraph import BlankNode, NamedNode
 
+from tipgraph.citation import CITATION_FORMATS, split_extension
 from tipgraph.formats import Format, find
 from tipgraph.namespaces import (
     DCT,
@@ -46,7 +47,7 @@ from tipgraph.namespaces import (
     SKOS,
     TIP,
 )
-from tipgraph.negotiation import choose
+from tipgraph.negotiation import choose_type
 from tipgraph.schema_org import resource_jsonld
 from tipgraph.serving import Build
 from tipgraph.serving.catalogue import FACETS, Link
@@ -61,6 +62,8 @@ from tipgraph.serving.documents import (
 )
 from tipgraph.web.caching import conditional
 from tipgraph.web.context import browse_url, get_build, get_settings, public_root
+from tipgraph.web.exports import citation_document
+from tipgraph.web.record import country_map, node_summary, publication_record
 
 bp = Blueprint("resources", __name__)
 
@@ -97,10 +100,14 @@ def local_path(build: Build, uri: str) -> str | None:
 
 
 def alternates(path: str) -> str:
-    """``Link`` header value naming every document of ``path``."""
+    """``Link`` header value naming every document of ``path`` (a publication's citations
+    too)."""
     root = request.script_root
-    return ", ".join(f'<{root}/{path}.{f.extension}>; rel="alternate"; type="{f.media_type}"'
-                     for f in DOCUMENT_FORMATS)
+    formats = [(f.extension, f.media_type) for f in DOCUMENT_FORMATS]
+    if path.startswith("publication/"):
+        formats += [(f.extension, f.media_type) for f in CITATION_FORMATS.values()]
+    return ", ".join(f'<{root}/{path}.{extension}>; rel="alternate"; type="{media_type}"'
+                     for extension, media_type in formats)
 
 
 @bp.route(f"/<any({_KINDS}):kind>/<path:rest>")
@@ -126,6 +133,12 @@ def dereference(path: str) -> Response:
     build = get_build()
     if _known(build, path):
         return see_other(path)
+    cited, citation = split_extension(path)  # .bib, .ris, .csl.json of a publication
+    if citation and cited.startswith("publication/") and _known(build, cited):
+        response = citation_document(build, [uri_of(build, cited)], citation,
+                                     cited.rsplit("/", 1)[-1])
+        response.headers["Link"] = document_links(cited, uri_of(build, cited))
+        return response
     stem, dot, extension = path.rpartition(".")
     if dot and extension in BY_EXTENSION and _known(build, stem):
         return document(build, stem, BY_EXTENSION[extension])
@@ -136,13 +149,23 @@ def dereference(path: str) -> Response:
                       f"{uri_of(build, path)}.", query=path.rsplit("/", 1)[-1])
 
 
+def document_links(path: str, uri: str) -> str:
+    """The ``Link`` header of a document of ``path``: its other documents, and the IRI
+    it describes."""
+    return alternates(path) + f', <{uri}>; rel="describes"'
+
+
 def see_other(path: str) -> Response:
-    """The 303 from a thing to the document the client's ``Accept`` prefers (406: none)."""
-    fmt = choose(request.headers.get("Accept"), DOCUMENT_FORMATS)
-    if fmt is None:
-        response = not_acceptable("This resource", DOCUMENT_FORMATS)
+    """The 303 from a thing to the document the client's ``Accept`` prefers (406: none);
+    a publication is a citation too (BibTeX, RIS, CSL-JSON), offered after its documents."""
+    offered = [(f.media_type, f.also_accepts, f.extension) for f in DOCUMENT_FORMATS]
+    if path.startswith("publication/"):
+        offered += [(f.media_type, (), f.extension) for f in CITATION_FORMATS.values()]
+    index = choose_type(request.headers.get("Accept"), [(m, a) for m, a, _ in offered])
+    if index is None:
+        response = not_acceptable("This resource", [m for m, _, _ in offered])
     else:
-        response = redirect(f"{request.script_root}/{path}.{fmt.extension}", code=303)
+        response = redirect(f"{request.script_root}/{path}.{offered[index][2]}", code=303)
     response.headers["Vary"] = "Accept"
     response.headers["Link"] = alternates(path)
     return response
@@ -183,7 +206,7 @@ def document(build: Build, path: str, fmt: Format) -> Response:
             doc = doc.in_dataset(url(page), build.base + "dataset", get_settings()["license"])
         body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
     response = Response(body, content_type=fmt.content_type)
-    response.headers["Link"] = alternates(path) + f', <{uri}>; rel="describes"'
+    response.headers["Link"] = document_links(path, uri)
     return conditional(response, build)
 
 
@@ -195,10 +218,11 @@ def _has_page(doc: Document, fragments: bool) -> bool:
     return any(t.object == node and t.predicate.value != RDF_VALUE.value for t in doc.triples)
 
 
-def not_acceptable(what: str, offered: Iterable[Format]) -> Response:
-    """406, naming the formats ``what`` (a sentence's subject) is available in."""
-    return error_page(406, "Not acceptable", f"{what} is available as "
-                      + ", ".join(f.media_type for f in offered) + ".")
+def not_acceptable(what: str, offered: Iterable[Format | str]) -> Response:
+    """406, naming the formats (or media types) ``what`` (a sentence's subject) is
+    available in."""
+    return error_page(406, "Not acceptable", f"{what} is available as " + ", ".join(
+        f if isinstance(f, str) else f.media_type for f in offered) + ".")
 
 
 def error_page(status: int, title: str, message: str, *, query: str = "") -> Response:
@@ -319,8 +343,10 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
     types = sorted(curie(t.value, base) for t in doc.objects(node, _N["type"]))
     page_url = request.host_url.rstrip("/") + request.script_root + f"/{path}.html"
     here = f"{request.script_root}/{path}.html"
+    record, summary = _record_or_summary(build, doc, path=path, page_url=page_url)
     return render_template(
         "resource.html", build=build, uri=uri, title=title, types=types, sections=sections,
+        record=record, summary=summary,
         publications=publications, incoming=incoming, total=_total(doc, node),
         page=doc.page, first=(doc.page - 1) * get_settings()["document_links"] + 1,
         previous=(here + (f"?page={doc.page - 1}" if doc.page > 2 else "")
@@ -330,6 +356,34 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
                     + (f"?page={doc.page}" if doc.page > 1 else ""))
                    for f in DOCUMENT_FORMATS if f.name != "html"],
         schema_org=resource_jsonld(doc, node, page_url, base))
+
+
+def _record_or_summary(build: Build, doc: Document, *, path: str, page_url: str
+                       ) -> tuple[Any, Any]:
+    """A publication's record, or a place's, organisation's or person's summary (a region's
+    with its map), for the first page of its document; (None, None) for anything else."""
+    kind = path.split("/", 1)[0]
+    if doc.page != 1 or kind not in ("publication", "place", "organisation", "person",
+                                     "concept"):
+        return None, None
+    cat = build.catalogue
+    href = linker(build)
+    if kind == "publication":
+        return publication_record(build, doc, cat, href=href, page_url=page_url,
+                                  path=f"{request.script_root}/{path}"), None
+    summary = node_summary(cat, doc.uri, href=href, browse=browse_url)
+    if summary is not None and summary.facet == "region":
+        # the countries inside it (a place's key is its URI's last step, as a country's)
+        inside = {Link(s.value, "").key for s, p in doc.incoming(doc.node)
+                  if p == _N["parentFeature"]}
+        rows = [(key, label, n) for key, label, n in
+                cat.counts(cat.select("", {"region": [Link(doc.uri, "").key]}), ["country"])
+                ["country"] if not inside or key in inside]
+        area = sorted(inside)
+        if rows or area:
+            summary.map_svg = country_map(cat, rows, area=area, href=href,
+                                          title=f"Publications per country: {summary.heading}")
+    return None, summary
 
 
 def _total(doc: Document, node: NamedNode) -> dict[str, Any] | None:
