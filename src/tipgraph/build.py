@@ -45,6 +45,7 @@ from tipgraph.identity import Duplicate
 from tipgraph.jsonld import compact
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
+from tipgraph.progress import Display, Meter
 from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
@@ -119,14 +120,16 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
               base: str = DEFAULT_BASE, progress: Progress = lambda _: None,
               allow_shrink: bool = False, max_shrink: float = 0.1, min_shrink: int = 10,
               wait: bool = True, on_wait: Progress | None = None,
-              max_field_chars: int = MAX_FIELD_CHARS) -> BuildReport:
+              max_field_chars: int = MAX_FIELD_CHARS,
+              display: Display | None = None) -> BuildReport:
     """Build the graph from ``sources`` into ``out`` and switch it in when it is valid
     and loses no more than ``max_shrink`` (a fraction) and ``min_shrink`` of the
     publications in service (``allow_shrink``: whatever it loses).
 
     One build at a time: it waits for the lock of ``out`` (``wait``; ``on_wait`` is told
     who holds it, by default ``progress``) and reads the sources only once it holds it,
-    so the last build to take it is the current one.
+    so the last build to take it is the current one. ``display`` draws each long stage's
+    progress (:mod:`tipgraph.progress`: on a terminal only).
 
     :raises BuildRefused: when the switch is refused (the build is kept, complete)
     :raises BuildFailed: when the graph has SHACL violations or the disk is full
@@ -150,7 +153,7 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
                 raise
             lock.say(f"build {target.name}")
             report = _run_build(sources, build_dir, target, base, progress,
-                                  max_field_chars)
+                                max_field_chars, display)
             return _switch(build_dir, target, report, progress, allow_shrink=allow_shrink,
                            max_shrink=max_shrink, min_shrink=min_shrink)
     finally:
@@ -186,7 +189,8 @@ def _switch(build_dir: BuildDir, target: Path, report: BuildReport, progress: Pr
 
 
 def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
-               progress: Progress, max_field_chars: int) -> BuildReport:
+               progress: Progress, max_field_chars: int,
+               display: Display | None = None) -> BuildReport:
     """Make the build ``target``, complete and valid; it is not switched in yet."""
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
@@ -194,25 +198,26 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     indexes = _IndexWriter(target, base)
     try:
         triples, mapped, uris = _make_triples(sources, base, build_dir, report, progress,
-                                              indexes, max_field_chars)
-        with _stage("load", report, progress):
-            nt = _write_ntriples(triples, target, report)
+                                              indexes, max_field_chars, display)
+        with _stage("load", report, progress, display) as meter:
+            nt = _write_ntriples(triples, target, report, meter)
             del triples  # tipgraph.nt holds them now
             # the dumps are written from tipgraph.nt by other processes while the store is
             # loaded and the shapes are checked (discarded with the build if it fails)
             dumps = [_start(job, target) for job in DUMPS]
-            store = load_store(nt, target / "store")
+            store = load_store(nt, target / "store", meter)
         # made while this process counted and wrote N-Triples: usually done by now (joined
         # before validating, so that a build stopped here has a stage left to do)
-        with _stage("indexes", report, progress):
+        with _stage("indexes", report, progress, display):
             indexes.join()
-        with _stage("validate", report, progress):
+        with _stage("validate", report, progress, display):
             report.shacl = validate_store(store, load_shapes(), mapped.provenance)
         del store  # release the store's write lock before readers open it
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        with _stage("dumps", report, progress):  # what is left of them once validation is done
+        # what is left of the dumps once validation is done
+        with _stage("dumps", report, progress, display):
             for process in dumps:
                 process.join()
                 if process.exitcode != 0:
@@ -239,7 +244,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
 
 def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
                   progress: Progress, indexes: _IndexWriter,
-                  max_field_chars: int
+                  max_field_chars: int, display: Display | None = None
                   ) -> tuple[set[Triple], Mapped, list[str]]:
     """Read, reconcile, map and reason: the triples to publish, as a plain set, and the
     URIs under ``base`` they describe.
@@ -247,33 +252,36 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     The web indexes are made from them by ``indexes``, a process forked with the closure
     as soon as it exists and sent what the statistics add to it.
     """
-    with _stage("read", report, progress):
-        read = read_sources(sources, max_field_chars)
+    with _stage("read", report, progress, display) as meter:
+        read = read_sources(sources, max_field_chars, meter)
         report.records_read = len(read.records) + len(read.rejected)
         report.files = read.files
         report.rejected = read.rejected
-    with _stage("reconcile", report, progress):
+    with _stage("reconcile", report, progress, display) as meter:
         reference = load_reference()
-        reconciled = reconcile_records(read.records, reference)
+        meter.step("", total=len(read.records))
+        reconciled = reconcile_records(meter.count(read.records), reference)
         problems = read.problems + list(reference.problems) + reconciled.problems
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
         report.records_built = len(reconciled.publications)
         report.duplicates = reconciled.duplicates
         del read
-    with _stage("map", report, progress):
+    with _stage("map", report, progress, display) as meter:
         # slugs by identity from every build ever published, so that none is minted twice
         mapped = map_records(reconciled.publications, reference, base=base,
-                             published=build_dir.ledger.slugs())
+                             published=build_dir.ledger.slugs(), meter=meter)
         del reconciled
-    with _stage("reason", report, progress):
-        triples = closure(mapped.triples, load_ontology(), base=base)
+    with _stage("reason", report, progress, display) as meter:
+        triples = closure(mapped.triples, load_ontology(), base=base, meter=meter)
         mapped.triples.clear()
     # the second core is idle while this process counts and writes N-Triples
     indexes.start(triples)
-    with _stage("statistics", report, progress):
+    with _stage("statistics", report, progress, display) as meter:
         # counts per facet value, read by the pages and the counting queries (statistics.py)
-        added = list(statistics_triples(triples, base))
+        meter.step("counting", total=len(triples), unit="triples")
+        added = list(statistics_triples(meter.count(triples), base))
+        meter.step("adding")
         triples.update(added)
         indexes.send(added)
         subjects = {s for s, _, _ in triples}
@@ -281,10 +289,14 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     return triples, mapped, uris
 
 
-def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport) -> Path:
+def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport,
+                    meter: Meter) -> Path:
     """Write ``tipgraph.nt``, sorted so that the dumps of two builds diff well."""
-    lines = ntriples_lines(triples)
+    meter.step("N-Triples", total=len(triples), unit="triples")
+    lines = ntriples_lines(meter.count(triples))
+    meter.step("sorting")
     lines.sort()
+    meter.step("writing")
     report.triples = len(lines)
     nt = target / NTRIPLES
     with nt.open("w", encoding="utf-8") as out:
@@ -468,16 +480,23 @@ def _cpu_seconds() -> float:
 
 
 class _stage:
-    """Time a stage and tell ``progress`` when it starts and ends."""
+    """Time a stage, tell ``progress`` when it starts and ends, and have ``display`` draw
+    the :class:`Meter` the stage counts its work on (``with _stage(...) as meter``)."""
 
-    def __init__(self, name: str, report: BuildReport, progress: Progress) -> None:
-        self.name, self.report, self.progress = name, report, progress
+    def __init__(self, name: str, report: BuildReport, progress: Progress,
+                 display: Display | None = None) -> None:
+        self.name, self.report, self.progress, self.display = name, report, progress, display
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> Meter:
         self.started, self.cpu_started = time.perf_counter(), _cpu_seconds()
         self.progress(f"{self.name} ...")
+        meter = Meter()
+        self.drawing = self.display.run(self.name, meter) if self.display else None
+        return meter
 
     def __exit__(self, *exc: object) -> None:
+        if self.drawing is not None:
+            self.drawing.stop()
         elapsed = time.perf_counter() - self.started
         self.report.timings[self.name] = round(elapsed, 3)
         self.report.cpu[self.name] = round(_cpu_seconds() - self.cpu_started, 3)

@@ -16,6 +16,7 @@ from typing import BinaryIO
 import pyoxigraph
 
 from tipgraph.errors import TipgraphError
+from tipgraph.progress import Meter
 from tipgraph.sparql_engine import (
     QueryAnswer,
     QueryEngine,
@@ -26,8 +27,11 @@ from tipgraph.sparql_engine import (
 from tipgraph.store.interface import QueryResult
 
 
-def load_store(ntriples: Path, store_path: Path) -> pyoxigraph.Store:
+def load_store(ntriples: Path, store_path: Path, meter: Meter | None = None) -> pyoxigraph.Store:
     """Bulk-load an N-Triples file into a new store at ``store_path``; returns it open.
+
+    ``meter`` counts the bytes of ``ntriples`` parsed (:mod:`tipgraph.progress`): the file
+    is handed to the loader through a reader that counts them (as fast as a path).
 
     The build checks the loaded store against the shapes before anyone reads it; it must
     drop the returned handle (which holds the write lock) before readers open the store.
@@ -37,10 +41,30 @@ def load_store(ntriples: Path, store_path: Path) -> pyoxigraph.Store:
     if store_path.exists() and any(store_path.iterdir()):
         raise TipgraphError(f"{store_path.name}/ is not empty: a build's store is written once")
     store = pyoxigraph.Store(str(store_path))
-    store.bulk_load(path=str(ntriples), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    if meter is None:
+        store.bulk_load(path=str(ntriples), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    else:
+        meter.step("parsing", total=ntriples.stat().st_size, unit="bytes")
+        with ntriples.open("rb") as raw:
+            store.bulk_load(input=_Counted(raw, meter), format=pyoxigraph.RdfFormat.N_TRIPLES)
     store.flush()
     store.optimize()
     return store
+
+
+class _Counted:
+    """A binary file that tells ``meter`` how many bytes have been read from it."""
+
+    def __init__(self, raw: BinaryIO, meter: Meter) -> None:
+        self.raw, self.meter = raw, meter
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.raw.read(size)
+        if chunk:
+            self.meter.advance(len(chunk))
+        else:  # all parsed: the loader writes its files now
+            self.meter.step("writing")
+        return chunk
 
 
 def open_store(store_path: Path) -> pyoxigraph.Store:
