@@ -70,14 +70,22 @@ class TreeMemory:
         self.root, self.interval = root, interval
         self.stage = "start-up"
         self.peaks: dict[str, int] = {}
+        #: at each stage's peak: the build's own PSS and how many processes it had forked
+        self.at_peak: dict[str, tuple[int, int]] = {}
+        #: (seconds, stage, PSS KiB of each process of the tree, the build's first)
+        self.timeline: list[tuple[float, str, list[int]]] = []
+        self._started = time.monotonic()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._done.wait(self.interval):
-            total = sum(pss_kib(pid) for pid in tree(self.root))
-            self.peaks[self.stage] = max(self.peaks.get(self.stage, 0), total)
+            sizes = [pss_kib(pid) for pid in tree(self.root)]
+            self.timeline.append((round(time.monotonic() - self._started, 1), self.stage, sizes))
+            if sum(sizes) > self.peaks.get(self.stage, 0):
+                self.peaks[self.stage] = sum(sizes)
+                self.at_peak[self.stage] = (sizes[0], len(sizes) - 1)
 
     def stop(self) -> None:
         self._done.set()
@@ -112,6 +120,9 @@ def run(size: int, workdir: Path) -> dict:
                           - cpu_before.children_user - cpu_before.children_system),
             "timings": report["timings_seconds"], "cpu": report.get("cpu_seconds", {}),
             "tree_peak_mib": {stage: kib / 1024 for stage, kib in memory.peaks.items()},
+            "timeline": memory.timeline,
+            "main_at_peak_mib": {stage: (main / 1024, children)
+                                 for stage, (main, children) in memory.at_peak.items()},
             "main_peak_mib": max(report["peak_memory_mb"].values())}
 
 
