@@ -31,8 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append, machine
 
-STAGES = ("read", "reconcile", "map", "reason", "statistics", "load", "indexes", "validate",
-          "dumps")
+STAGES = ("read", "reconcile", "map", "reason", "statistics", "write", "indexes", "load",
+          "validate", "dumps")
 TIPGRAPH = str(Path(sys.executable).with_name("tipgraph"))
 STAGE_LINE = re.compile(r"^(\w+) \.\.\.$")
 

@@ -13,6 +13,7 @@ build stays in service.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import gzip
 import json
@@ -42,7 +43,7 @@ from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.formats import jsonld_context
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate
-from tipgraph.jsonld import compact
+from tipgraph.jsonld import compact_file
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.progress import Display, Meter
@@ -199,17 +200,21 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     try:
         triples, mapped, uris = _make_triples(sources, base, build_dir, report, progress,
                                               indexes, max_field_chars, display)
-        with _stage("load", report, progress, display) as meter:
+        with _stage("write", report, progress, display) as meter:
             nt = _write_ntriples(triples, target, report, meter)
             del triples  # tipgraph.nt holds them now
-            # the dumps are written from tipgraph.nt by other processes while the store is
-            # loaded and the shapes are checked (discarded with the build if it fails)
+            release_memory()
+            # the dumps are written from tipgraph.nt by other processes (in little memory)
+            # while the indexes are finished, the store is loaded and the shapes are checked
+            # (discarded with the build if it fails)
             dumps = [_start(job, target) for job in DUMPS]
-            store = load_store(nt, target / "store", meter)
-        # made while this process counted and wrote N-Triples: usually done by now (joined
-        # before validating, so that a build stopped here has a stage left to do)
+        # made while this process counted and wrote N-Triples. Joined before the store is
+        # loaded, the index writer gives its memory back before the loader takes its own:
+        # the whole tree's peak is the larger of the two, not their sum
         with _stage("indexes", report, progress, display):
             indexes.join()
+        with _stage("load", report, progress, display) as meter:
+            store = load_store(nt, target / "store", meter)
         with _stage("validate", report, progress, display):
             report.shacl = validate_store(store, load_shapes(), mapped.provenance)
         del store  # release the store's write lock before readers open it
@@ -291,9 +296,15 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
 
 def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport,
                     meter: Meter) -> Path:
-    """Write ``tipgraph.nt``, sorted so that the dumps of two builds diff well."""
+    """Write ``tipgraph.nt``, sorted so that the dumps of two builds diff well.
+
+    ``triples`` is emptied once its lines are made: the lines and the triples are not held
+    together while the lines are sorted and written (the index writer has its own copy).
+    """
     meter.step("N-Triples", total=len(triples), unit="triples")
     lines = ntriples_lines(meter.count(triples))
+    triples.clear()
+    release_memory()
     meter.step("sorting")
     lines.sort()
     meter.step("writing")
@@ -320,9 +331,13 @@ def _write_turtle(target: Path) -> None:
 
 
 def _write_jsonld_and_gzip(target: Path) -> None:
-    expanded = pyoxigraph.serialize(_parse(target / NTRIPLES), format=pyoxigraph.RdfFormat.JSON_LD)
-    (target / "tipgraph.jsonld").write_bytes(compact(expanded, jsonld_context()))
-    del expanded
+    # expanded by pyoxigraph into a file, then compacted from it a few MiB at a time: the
+    # whole text is never in memory (at 30,000 publications this process took 740 MB)
+    expanded = target / ".tipgraph.expanded.jsonld"
+    pyoxigraph.serialize(_parse(target / NTRIPLES), str(expanded),
+                         format=pyoxigraph.RdfFormat.JSON_LD)
+    compact_file(expanded, target / "tipgraph.jsonld", jsonld_context())
+    expanded.unlink()
     with (target / NTRIPLES).open("rb") as raw, \
             gzip.GzipFile(target / "tipgraph.nt.gz", "wb", compresslevel=6, mtime=0) as gz:
         shutil.copyfileobj(raw, gz, 1 << 20)
@@ -472,6 +487,14 @@ def peak_memory_mb() -> float | None:
     except OSError:
         return None
     return None
+
+
+def release_memory() -> None:
+    """Give the memory freed by Python back to the system (glibc's ``malloc_trim``), so that
+    the processes forked next, and the store's loader, do not add to a heap held in vain.
+    Nothing happens where there is no glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _cpu_seconds() -> float:

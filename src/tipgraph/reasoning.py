@@ -97,7 +97,9 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
     else:
         entailed = compile_rules(ontology).entail(facts, meter)
     terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
-    published = {t for t in entailed if _is_published(t, base, terms)}
+    # filtered in place: a second set of millions of triples would double the stage's peak
+    published = entailed if isinstance(entailed, set) else set(entailed)
+    published.difference_update([t for t in published if not _is_published(t, base, terms)])
     published |= identity
     published.update(ontology)
     return published
