@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TypeVar
 
 import pyoxigraph
 from rdflib import URIRef
@@ -61,6 +62,7 @@ DEFAULT_SOURCES = (shipped("data", "sources"),)
 NTRIPLES = "tipgraph.nt"
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -265,7 +267,8 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     with _stage("reconcile", report, progress, display) as meter:
         reference = load_reference()
         meter.step("", total=len(read.records))
-        reconciled = reconcile_records(meter.count(read.records), reference)
+        # each record let go once reconciled: records and publications are not all held
+        reconciled = reconcile_records(meter.count(_handed_over(read.records)), reference)
         problems = read.problems + list(reference.problems) + reconciled.problems
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
@@ -292,6 +295,15 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
         subjects = {s for s, _, _ in triples}
         uris = [str(s) for s in subjects if type(s) is URIRef and str.startswith(s, base)]
     return triples, mapped, uris
+
+
+def _handed_over(items: list[T]) -> Iterator[T]:
+    """``items`` one by one, each dropped from the list as it is taken (the list is left
+    empty): what the consumer does not keep is freed at once."""
+    for index in range(len(items)):
+        item, items[index] = items[index], None  # type: ignore[call-overload]
+        yield item
+    items.clear()
 
 
 def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport,
