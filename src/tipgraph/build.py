@@ -306,16 +306,21 @@ def _handed_over(items: list[T]) -> Iterator[T]:
     items.clear()
 
 
+def _drained(items: set[T]) -> Iterator[T]:
+    """The members of ``items``, each removed from it as it is taken."""
+    while items:
+        yield items.pop()
+
+
 def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport,
                     meter: Meter) -> Path:
     """Write ``tipgraph.nt``, sorted so that the dumps of two builds diff well.
 
-    ``triples`` is emptied once its lines are made: the lines and the triples are not held
-    together while the lines are sorted and written (the index writer has its own copy).
+    ``triples`` is emptied as its lines are made, each triple let go once it has its line:
+    the lines and the triples are not all held together (the index writer has its own copy).
     """
     meter.step("N-Triples", total=len(triples), unit="triples")
-    lines = ntriples_lines(meter.count(triples))
-    triples.clear()
+    lines = ntriples_lines(meter.count(_drained(triples)))
     release_memory()
     meter.step("sorting")
     lines.sort()
