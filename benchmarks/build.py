@@ -18,6 +18,7 @@ being the one the build last announced on its standard error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -29,38 +30,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import append, machine
+from results import append, machine, pss_kib, tree
 
 STAGES = ("read", "reconcile", "map", "reason", "statistics", "write", "indexes", "load",
           "validate", "dumps")
 TIPGRAPH = str(Path(sys.executable).with_name("tipgraph"))
 STAGE_LINE = re.compile(r"^(\w+) \.\.\.$")
-
-
-def tree(root: int) -> list[int]:
-    """``root`` and every process below it."""
-    found, pending = [], [root]
-    while pending:
-        pid = pending.pop()
-        found.append(pid)
-        try:
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
-                    pending.extend(int(child) for child in children.read().split())
-        except OSError:  # ended meanwhile
-            continue
-    return found
-
-
-def pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 class TreeMemory:
@@ -149,13 +124,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[10000, 100000])
     parser.add_argument("--json", type=Path, help="Also write the raw figures here.")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="Make the catalogues and builds in DIR and keep them (e.g. to "
+                        "measure a worker's start-up on the build after); by default they "
+                        "are made in a temporary directory and removed.")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            workdir = args.keep
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         for size in args.sizes:
             load = os.getloadavg()[0]
-            rows.append(run(size, Path(tmp)) | {"load_before": load,
-                                                "load_after": os.getloadavg()[0]})
+            rows.append(run(size, workdir) | {"load_before": load,
+                                              "load_after": os.getloadavg()[0]})
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     loads = ", ".join(f"{r['size']:,}: {r['load_before']:.1f} -> {r['load_after']:.1f}"
