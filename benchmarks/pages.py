@@ -32,7 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import append, machine, tree_pss_mib
+from results import append, machine, tree_cpu_seconds, tree_pss_mib
 
 from tipgraph.namespaces import DEFAULT_BASE, RDF, TIP
 from tipgraph.serving.catalogue import load_catalogue, load_statistics
@@ -113,6 +113,7 @@ def main() -> None:
     starting = time.perf_counter()
     with serving(args.build, workers=1, startup_limit=300) as base:
         ready = time.perf_counter() - starting
+        ready_cpu = tree_cpu_seconds(base.pid)
         memory_ready = tree_pss_mib(base.pid)
         parts = urlsplit(base)
         connection = HTTPConnection(parts.hostname, parts.port, timeout=300)
@@ -142,10 +143,11 @@ def main() -> None:
         lines += [f"| {name} | {seconds:.2f} | {mib:.0f} |" for name, seconds, mib in indexes]
         lines += [""]
     lines += [f"Start-up (`tipgraph serve` until /health answers, the index file read): "
-              f"{ready:.1f} s. First browse and busiest region document after start: "
-              f"{warm:.0f} ms. The server's process tree (gunicorn, its worker, its query "
-              f"processes; summed PSS): {memory_ready:.0f} MiB when ready, {memory_warm:.0f} "
-              f"MiB after those two requests, {memory_end:.0f} MiB at the end.", "",
+              f"{ready:.1f} s, {ready_cpu:.1f} CPU s. First browse and busiest region "
+              f"document after start: {warm:.0f} ms. The server's process tree (gunicorn, "
+              f"its worker, its query processes; summed PSS): {memory_ready:.0f} MiB when "
+              f"ready, {memory_warm:.0f} MiB after those two requests, {memory_end:.0f} MiB "
+              "at the end.", "",
               "| request | median ms | p90 ms |", "|---|---:|---:|"]
     for name, samples in times.items():
         ordered = sorted(samples)

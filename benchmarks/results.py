@@ -60,3 +60,18 @@ def tree_pss_mib(root: int) -> float:
     """What the process tree below ``root`` costs the machine: its summed PSS, in MiB (a
     page shared between its processes counted once)."""
     return sum(pss_kib(pid) for pid in tree(root)) / 1024
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """The CPU seconds (user and system) the processes of the tree below ``root`` have
+    used so far: on a shared machine, what a start-up costs, whatever the wait."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
