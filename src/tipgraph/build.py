@@ -41,7 +41,7 @@ from tipgraph.build_dir import (
 )
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
-from tipgraph.graphs import Triple, ntriples_lines
+from tipgraph.graphs import Triple, write_sorted_ntriples
 from tipgraph.identity import Duplicate
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
@@ -314,19 +314,14 @@ def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport,
                     meter: Meter) -> Path:
     """Write ``tipgraph.nt``, sorted so that the dumps of two builds diff well.
 
-    ``triples`` is emptied as its lines are made, each triple let go once it has its line:
-    the lines and the triples are not all held together (the index writer has its own copy).
+    ``triples`` is emptied as its lines are made, each triple let go once it has its line,
+    and the lines are sorted a run at a time and merged from disk
+    (:func:`~tipgraph.graphs.write_sorted_ntriples`): the lines and the triples are not all
+    held together, nor the lines all at once (the index writer has its own triples).
     """
     meter.step("N-Triples", total=len(triples), unit="triples")
-    lines = ntriples_lines(meter.count(_drained(triples)))
-    release_memory()
-    meter.step("sorting")
-    lines.sort()
-    meter.step("writing")
-    report.triples = len(lines)
     nt = target / NTRIPLES
-    with nt.open("w", encoding="utf-8") as out:
-        out.writelines(lines)
+    report.triples = write_sorted_ntriples(meter.count(_drained(triples)), nt, meter=meter)
     return nt
 
 
