@@ -62,6 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
             "source record may hold (each author or country counts alone); a longer one is "
             "dropped with a warning naming file, line and field, and a record whose title "
             "is dropped is rejected."),
+    Setting("progress_after", 2.0, "Seconds a stage of `tipgraph build` runs before a line "
+            "showing its progress (done, rate, time left) is drawn; on a terminal only, never "
+            "in a log or a pipe."),
     Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
