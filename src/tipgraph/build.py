@@ -394,6 +394,7 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
                    base: str, parent: int) -> None:
     """In the child: group ``closure`` by property, take in the triples the parent added,
     make the indexes and write them to ``target/indexes.pickle``."""
+    from tipgraph.textindex import TEXT_FILE, write_text_index
     from tipgraph.web.indexes import INDEX_FILE, TriplesSource, make_indexes, write_indexes
 
     send.close()  # the parent's end: without it here, a parent gone would not end recv()
@@ -415,6 +416,8 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
     if os.getppid() != parent:
         raise SystemExit("the build is gone: its indexes are not written")
     write_indexes(indexes, target / INDEX_FILE)
+    # the text index (browse search and tip:matches), its publications in browse order
+    write_text_index(source, indexes.catalogue.uris, target / TEXT_FILE)
 
 
 def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:

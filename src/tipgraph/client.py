@@ -36,6 +36,8 @@ from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
 from tipgraph.queries import QUERIES_DIR, Query, get_query, query_form, shipped_queries
 from tipgraph.sparql_engine import QueryError
 from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore
+from tipgraph.text_sparql import rewrite
+from tipgraph.textindex import TEXT_FILE, TextIndex
 
 Term = pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal | pyoxigraph.Triple
 
@@ -271,7 +273,8 @@ class Client:
 
     def __init__(self, endpoint: str | None = None, *,
                  store: GraphStore | pyoxigraph.Store | None = None,
-                 timeout: float | None = None, queries_dir: Path = QUERIES_DIR) -> None:
+                 timeout: float | None = None, queries_dir: Path = QUERIES_DIR,
+                 text_index: TextIndex | None = None) -> None:
         if (endpoint is None) == (store is None):
             raise ValueError("give a Client either an endpoint URL or a store")
         self.endpoint = endpoint
@@ -280,6 +283,8 @@ class Client:
         self.store: GraphStore = store or RemoteSparqlStore(endpoint, timeout=timeout or 60.0)
         self.timeout = timeout
         self.queries_dir = queries_dir
+        #: answers ``tip:matches`` for a local store (an endpoint answers it itself)
+        self.text_index = text_index
 
     @classmethod
     def from_build(cls, build_dir: Path | str = "build", **options: Any) -> Client:
@@ -290,7 +295,8 @@ class Client:
         current = BuildDir(Path(build_dir)).current()
         if current is None:
             raise TipgraphError(f"{build_dir} has no current build: run `tipgraph build` first")
-        return cls(store=OxigraphStore.open(current / "store"), **options)
+        return cls(store=OxigraphStore.open(current / "store"),
+                   text_index=TextIndex.open(current / TEXT_FILE), **options)
 
     def queries(self) -> list[Query]:
         """The shipped queries: name, title, description, parameters and text."""
@@ -310,7 +316,10 @@ class Client:
         return self.sparql(query.bind({**(params or {}), **more_params}))
 
     def sparql(self, text: str) -> Results:
-        """Run a SPARQL query as it is."""
+        """Run a SPARQL query as it is (its ``tip:matches`` answered from the build's text
+        index when the store is local: :mod:`tipgraph.text_sparql`)."""
+        if self.endpoint is None:
+            text = rewrite(text, self.text_index)
         return run_on_store(self.store, text)
 
 

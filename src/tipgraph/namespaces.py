@@ -51,6 +51,8 @@ class TIP(DefinedNamespace):
     Statistic: URIRef  # a count published as data: publications per facet value
     facet: URIRef  # the browse facet a statistic counts by
     sortKey: URIRef  # a publication's position in title order (xsd:integer, for paging)
+    matches: URIRef  # a node whose text matches a search (the endpoint's text index)
+    matchScore: URIRef  # how well it matches (bm25; with tip:matches)
 
 
 class GN(DefinedNamespace):

@@ -41,6 +41,7 @@ from tipgraph.graphs import sparql_iri
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
 from tipgraph.statistics import title_order
 from tipgraph.store import GraphStore, OxigraphStore
+from tipgraph.textindex import TextIndex, fts_query
 
 #: Facets of the browse page: URL parameter -> heading.
 FACETS: dict[str, str] = {"country": "Country", "region": "Region", "year": "Year",
@@ -127,6 +128,9 @@ class Catalogue:
     read_abstracts: Callable[[list[str]], dict[str, str]] | None = None
     #: makes the word index (on the first search, or ahead of it: :meth:`word_index`)
     index_words: Callable[[], dict[str, int | array]] | None = None
+    #: the build's text index, when it has one: searches ask it rather than the word
+    #: index, so the page finds what ``tip:matches`` finds (:mod:`tipgraph.textindex`)
+    text_index: TextIndex | None = None
     _words: tuple[dict[str, int | array], list[str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -169,12 +173,20 @@ class Catalogue:
 
     def select(self, query: str = "", facets: Mapping[str, Iterable[str]] | None = None
                ) -> Selection:
-        """Entries having every word of ``query`` (as a word's beginning) and every value
-        chosen for each facet."""
+        """Entries matching the search ``query`` and having every value chosen for each
+        facet. With the build's text index, ``query`` is in its search language
+        (:func:`tipgraph.textindex.fts_query`: words as beginnings, phrases, AND, OR,
+        NOT); without one, each word of it must begin a word of the entry.
+
+        :raises TextQueryError: when the text index cannot read ``query``
+        """
         bits = self.everything
         for name, chosen in (facets or {}).items():
             for value in chosen:
                 bits &= self.postings.get(name, {}).get(value, 0)
+        if self.text_index is not None and bits and fts_query(query):
+            found = self.text_index.publication_positions(query)
+            return Selection(bits & _bitmap(found, len(self.uris)), self)
         for word in dict.fromkeys(words(query)):
             if not bits:
                 break

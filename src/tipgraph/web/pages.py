@@ -37,6 +37,7 @@ from tipgraph.namespaces import (
     TIP,
 )
 from tipgraph.store import OxigraphStore
+from tipgraph.textindex import TextQueryError
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import conditional
 from tipgraph.web.catalogue import (
@@ -44,6 +45,7 @@ from tipgraph.web.catalogue import (
     BuildCache,
     Catalogue,
     Link,
+    Selection,
     Statistics,
     load_catalogue,
     load_statistics,
@@ -133,6 +135,7 @@ def _read_indexes(app: Flask, build: Build) -> bool:
     with app.app_context():
         cache = current_app.extensions.setdefault("tipgraph.catalogue",
                                                   BuildCache(load_catalogue))
+        indexes.catalogue.text_index = build.text_index  # the search tip:matches asks
         cache.put(build.id, indexes.catalogue.reading(build.store))
         serve_documents(build.id, build.store, indexes.labels, indexes.properties)
         serve_dataset(app, build, indexes)
@@ -275,7 +278,10 @@ def browse() -> Response:
     cat = catalogue(build)
     query = request.args.get("q", "").strip()
     chosen = {name: request.args.getlist(name) for name in FACETS}
-    entries = cat.select(query, chosen)
+    try:
+        entries = cat.select(query, chosen)
+    except TextQueryError:  # an operator without its words: nothing matches it
+        entries = Selection(0, cat)
     pages = max(1, math.ceil(len(entries) / PAGE_SIZE))
     try:
         page = min(max(1, int(request.args.get("page", "1"))), pages)

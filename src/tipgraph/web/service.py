@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -33,6 +34,7 @@ from tipgraph.errors import TipgraphError
 from tipgraph.sparql_engine import QueryEngine, QueryError
 from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore, current_graph
 from tipgraph.store.publish import GraphRecord, graphs_prefix
+from tipgraph.textindex import TEXT_FILE, TextIndex
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ class Build:
 
     def file(self, name: str) -> Path:
         return self.path / name
+
+    @functools.cached_property
+    def text_index(self) -> TextIndex | None:
+        """The build's text index (:mod:`tipgraph.textindex`), opened on first use; None
+        for a build without one (made before it existed, or in a remote store)."""
+        return TextIndex.open(self.path / TEXT_FILE)
 
 
 @dataclass

@@ -42,6 +42,7 @@ from tipgraph.errors import TipgraphError
 from tipgraph.guard import check_graph_iris, check_query, redact_paths
 from tipgraph.namespaces import PREFIXES
 from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryEngine, QueryError, QueryJob
+from tipgraph.text_sparql import rewrite_job
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import caching_headers, conditional
 from tipgraph.web.cors import EXPOSED_HEADERS
@@ -243,7 +244,7 @@ def find_answer(build: Build, job: QueryJob) -> tuple[QueryAnswer, BinaryIO | No
     kept = cache.get(build.id, job) if cache else None
     hit = kept is not None
     if kept is None:
-        answer = build.store.answer(job)
+        answer = build.store.answer(rewrite_job(job, build.text_index))
         if not cache:
             return answer, None, False
         kept = cache.put(build.id, job, answer)
@@ -538,7 +539,8 @@ class FastPath:
                 cache = get_result_cache()
                 kept = cache.get(build.id, job) if cache else None
                 if kept is None:
-                    answer, file, hit = build.store.answer(job), None, False
+                    answer = build.store.answer(rewrite_job(job, build.text_index))
+                    file, hit = None, False
                     if cache and answer.path is None:  # small: sent first, kept after
                         keep = functools.partial(cache.keep, build.id, job, answer)
                         environ[REPLAYABLE] = (build.id, cache.path_of(build.id, job))
