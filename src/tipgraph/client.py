@@ -36,7 +36,7 @@ from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
 from tipgraph.queries import QUERIES_DIR, Query, get_query, query_form, shipped_queries
 from tipgraph.sparql_engine import QueryError
 from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore
-from tipgraph.text_sparql import rewrite
+from tipgraph.text_sparql import rewrite, uses_text_search
 from tipgraph.textindex import TEXT_FILE, TextIndex
 
 Term = pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal | pyoxigraph.Triple
@@ -319,6 +319,8 @@ class Client:
         """Run a SPARQL query as it is (its ``tip:matches`` answered from the build's text
         index when the store is local: :mod:`tipgraph.text_sparql`)."""
         if self.endpoint is None:
+            if self.text_index is None and uses_text_search(text):  # a store, not a build
+                self.text_index = TextIndex.of_store(self.store)
             text = rewrite(text, self.text_index)
         return run_on_store(self.store, text)
 

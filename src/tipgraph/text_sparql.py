@@ -115,7 +115,9 @@ def rewrite(query: str, index: TextIndex | None) -> str:
                 hits[text] = index.hits(text)
             blocks.append(_values(head, sentence.subject_iri, hits[text],
                                   scores=search.property == MATCH_SCORE))
-        kept = f"{sentence.subject} {' ; '.join(sentence.kept)} . " if sentence.kept else ""
+        # a line break after each pair: a comment inside one ends where it did
+        kept = f"{sentence.subject} {' ;'.join(p + chr(10) for p in sentence.kept)} . " \
+            if sentence.kept else ""
         out += [query[last:sentence.start], kept, " ".join(blocks), " "]
         last = sentence.end
     out.append(query[last:])
@@ -148,7 +150,7 @@ _AFTER_SENTENCE = {"OPTIONAL", "FILTER", "BIND", "MINUS", "GRAPH", "SERVICE", "V
 def _sentences(query: str) -> list[_Sentence]:
     """The query's sentences having a ``tip:matches`` or ``tip:matchScore`` predicate,
     in text order."""
-    found = list(tokens(query))
+    found = [token for token in tokens(query) if token[0] != "comment"]
     prefixes = _prefixes(found)
     sentences: dict[int, _Sentence | None] = {}
     for i, (kind, text, _) in enumerate(found):

@@ -31,12 +31,17 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import tempfile
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from tipgraph.namespaces import DCT, FOAF, GN, RDFS, SCHEMA, SKOS
+from tipgraph.namespaces import DCT, FOAF, GN, RDFS, SCHEMA, SKOS, TIP
 from tipgraph.sparql_engine import QueryError
+
+if TYPE_CHECKING:
+    from tipgraph.store import GraphStore
 
 #: The file a build writes its text index to, beside its store.
 TEXT_FILE = "text.sqlite"
@@ -73,29 +78,38 @@ def fts_query(text: str) -> str:
     character of it is FTS5 syntax; an empty string when it has no word.
 
     >>> fts_query('Forced labour')
-    '"forced"* "labour"*'
-    >>> fts_query('"forced labour" OR (child NOT sexual)')
-    '"forced labour" OR ( "child"* NOT "sexual"* )'
+    '"forced"* AND "labour"*'
+    >>> fts_query('"forced labour" OR (child NOT sexual) wages')
+    '"forced labour" OR ( "child"* NOT "sexual"* ) AND "wages"*'
     >>> fts_query('labour-exploitation "Côte"')
-    '"labour exploitation"* "côte"'
+    '"labour exploitation"* AND "côte"'
     >>> fts_query('  !! ')
     ''
     """
     parts: list[str] = []
+
+    def operand(part: str) -> None:
+        # FTS5 reads two phrases in a row as AND, but not a group and a phrase: say it
+        if parts and (parts[-1] == ")" or parts[-1].startswith('"')):
+            parts.append("AND")
+        parts.append(part)
+
     for match in _QUERY_TOKEN.finditer(text):
         phrase, paren, bare = match.group("phrase", "paren", "bare")
-        if paren:
+        if paren == "(":
+            operand(paren)
+        elif paren:
             parts.append(paren)
         elif phrase is not None:
             found = _WORD.findall(phrase.casefold())
             if found:
-                parts.append('"' + " ".join(found) + '"')
+                operand('"' + " ".join(found) + '"')
         elif bare in _OPERATORS:
             parts.append(bare)
         else:
             found = _WORD.findall(bare.casefold())
             if found:  # hyphenated and the like: the words in a row, the last one begun
-                parts.append('"' + " ".join(found) + '"*')
+                operand('"' + " ".join(found) + '"*')
     if not any(p.startswith('"') for p in parts):
         return ""
     return " ".join(parts)
@@ -163,6 +177,24 @@ class TextIndex:
         self.publications = int(meta["publications"])
 
     @classmethod
+    def of_store(cls, store: GraphStore) -> TextIndex:
+        """An index of ``store`` made now, in a temporary file removed with the index: for
+        a store that is not a build (a client's own store, a test's)."""
+        handle, name = tempfile.mkstemp(prefix="tipgraph-text-", suffix=".sqlite")
+        os.close(handle)
+        path = Path(name)
+        try:
+            publications = sorted(row["p"].value for row in store.query(
+                f"SELECT ?p WHERE {{ ?p a <{TIP.Publication}> FILTER(isIRI(?p)) }}"))
+            write_text_index(_StoreLiterals(store), publications, path)
+            index = cls(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        weakref.finalize(index, path.unlink, missing_ok=True)
+        return index
+
+    @classmethod
     def open(cls, path: Path) -> TextIndex | None:
         """The index in ``path``; None when there is none (or one this version cannot read)."""
         if not path.is_file():
@@ -177,8 +209,8 @@ class TextIndex:
 
     def _run(self, sql: str, text: str) -> list[tuple]:
         expression = fts_query(text)
-        if not expression:
-            raise TextQueryError(f"the text search {text!r} has no word to look for")
+        if not expression:  # nothing to look for: nothing found
+            return []
         db = self._connect()  # a few hundred microseconds: no connection shared by threads
         try:
             return db.execute(sql, (expression,)).fetchall()
@@ -206,3 +238,23 @@ class TextIndex:
         """
         return [row[0] - 1 for row in self._run(
             f"SELECT rowid FROM text WHERE text MATCH ? AND rowid <= {self.publications}", text)]
+
+
+_STRING_TYPES = ("http://www.w3.org/2001/XMLSchema#string",
+                 "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString")
+
+
+class _StoreLiterals:
+    """A :class:`LiteralSource` asking a store by SPARQL."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+
+    def literals(self, prop: str) -> Iterable[tuple[str, str, str | None, str | None]]:
+        rows = self.store.query(f"SELECT ?s ?l WHERE {{ ?s <{prop}> ?l "
+                                "FILTER(isIRI(?s) && isLiteral(?l)) }")
+        for row in rows:
+            literal = row["l"]
+            datatype = literal.datatype.value
+            yield (row["s"].value, literal.value, literal.language,
+                   None if datatype in _STRING_TYPES else datatype)
