@@ -35,7 +35,10 @@ questions people ask of this catalogue. Each starts with a header: `# title:`,
 (an `integer` after `LIMIT` or `OFFSET` as a number, to page a long list), so a value
 is always one literal (or IRI) whatever characters it holds. Each query has an
 `ORDER BY`, so every SPARQL engine gives the same answer, and declares its own
-prefixes, so it runs on any endpoint.
+prefixes, so it runs on any endpoint; but for the word search, which uses tipgraph's
+text search (`?publication tip:matches "forced labour"`, a tipgraph extension answered
+from the build's text index: tipgraph's endpoint and `tipgraph query` on a build
+answer it, another store refuses it).
 
 The counting queries read the counts the build publishes as data (`tip:Statistic`
 nodes: a facet, its value or values as `rdf:value`, the number of publications as

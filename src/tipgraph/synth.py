@@ -75,6 +75,7 @@ available effective comprehensive limited increased reduced improved greater hig
 several many number part role level case area sector field region context time year
 period process form type basis means way order use need"""
 WORDS = tuple(dict.fromkeys(" ".join((FUNCTION_WORDS, FIELD_WORDS, ACADEMIC_WORDS)).split()))
+_FORMER_WORDS = range(46)
 #: Words in the vocabulary, and the Zipf exponent of their frequencies (rank r drawn with
 #: weight 1 / r ** s): about 1 in real text, so a few words are in almost every abstract,
 #: most are in a handful, and a search of two content words matches a small share.
@@ -121,6 +122,7 @@ def synthesize(count: int, *, seed: int = 0,
                reference: Reference | None = None) -> list[dict[str, object]]:
     """Make ``count`` curated records (dicts with the fields of the curated formats)."""
     rng = random.Random(seed)
+    words = random.Random(f"words {seed}")  # the text's own draws: the rest as it was drawn
     reference = reference or load_reference()
     countries = sorted(reference.countries.values(), key=lambda c: c.code)
     organisations = sorted(reference.organisations.values(), key=lambda o: o.slug)
@@ -130,8 +132,8 @@ def synthesize(count: int, *, seed: int = 0,
     for number in range(count):
         record: dict[str, object] = {
             "title": f"{rng.choice(FORMS)} {rng.choice(TOPICS)} {rng.choice(PLACES_IN_TITLES)}"
-                     f": {_title_words(rng)} ({number + 1})",
-            "description": _abstract(rng),
+                     f": {_title_words(words)} ({number + 1})",
+            "description": _abstract(words, rng),
             "category": rng.choice(CATEGORIES),
             # the seed in the URL: catalogues drawn with other seeds are other records
             "source_url": f"https://example.org/catalogue/{seed}/{number + 1}",
@@ -175,8 +177,14 @@ def synthesize(count: int, *, seed: int = 0,
     return records
 
 
-def _abstract(rng: random.Random) -> str:
-    """Sentences of words drawn by their Zipf frequency, now and then a topic's phrase."""
+def _abstract(rng: random.Random, fields: random.Random) -> str:
+    """Sentences of words drawn by their Zipf frequency, now and then a topic's phrase.
+
+    ``fields`` (the other fields' generator) makes the draws the abstracts of 46 words
+    made before, so that a seed's catalogue keeps its countries, authors and years.
+    """
+    for _ in range(fields.randint(3, 12)):
+        fields.choices(_FORMER_WORDS, k=fields.randint(8, 25))
     sentences = []
     for _ in range(rng.randint(3, 12)):
         words = rng.choices(VOCABULARY, cum_weights=_CUMULATIVE, k=rng.randint(8, 25))
