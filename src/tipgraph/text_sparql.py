@@ -68,8 +68,14 @@ class _Sentence:
 
 
 def uses_text_search(query: str) -> bool:
-    """Whether ``query`` has a ``tip:matches`` or ``tip:matchScore`` pattern."""
-    return bool(_MENTION.search(query)) and bool(_sentences(query))
+    """Whether ``query`` has a ``tip:matches`` or ``tip:matchScore`` pattern (one that
+    :func:`rewrite` can answer or not)."""
+    if not _MENTION.search(query):
+        return False
+    try:
+        return bool(_sentences(query))
+    except TextQueryError:  # one it cannot answer: still one
+        return True
 
 
 def rewrite(query: str, index: TextIndex | None) -> str:
