@@ -9,6 +9,7 @@ both with a scan of the titles and abstracts in Python for the plain forms.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import unicodedata
@@ -219,3 +220,18 @@ def test_the_rewrite_keeps_the_query_around_the_pattern() -> None:
     assert rewrite("SELECT * WHERE { ?s ?p ?o }", None) == "SELECT * WHERE { ?s ?p ?o }"
     with pytest.raises(TextQueryError, match="has none"):
         rewrite(query, None)
+
+
+def test_the_form_is_documented_where_clients_look(app_client: FlaskClient) -> None:
+    description = app_client.get("/sparql", headers={"Accept": "text/turtle"}).get_data(
+        as_text=True)
+    graph = pyoxigraph.Store()
+    graph.load(description.encode(), pyoxigraph.RdfFormat.TURTLE)
+    feature = "https://w3id.org/tipgraph/ontology#matches"
+    assert bool(graph.query(f"ASK {{ ?s <http://www.w3.org/ns/sparql-service-description#"
+                            f"feature> <{feature}> }}"))
+    page = app_client.get("/query").get_data(as_text=True)
+    example = html.unescape(re.search(r'<pre class="query">(.*?)</pre>', page, re.S)[1])
+    status, body = sparql(app_client, example)
+    assert status == 200, body
+    assert body["results"]["bindings"]  # type: ignore[index]

@@ -42,7 +42,7 @@ from tipgraph.errors import TipgraphError
 from tipgraph.guard import check_graph_iris, check_query, redact_paths
 from tipgraph.namespaces import PREFIXES
 from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryEngine, QueryError, QueryJob
-from tipgraph.text_sparql import rewrite_job
+from tipgraph.text_sparql import MATCHES, rewrite_job
 from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import caching_headers, conditional
 from tipgraph.web.cors import EXPOSED_HEADERS
@@ -372,6 +372,9 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
     ]
     if current_app.config["TIPGRAPH"]["service_allowlist"]:
         triples.append(t(service, SD + "feature", iri(SD + "BasicFederatedQuery")))
+    if build.text_index is not None:  # text search: ?x tip:matches "words" (the query page)
+        triples += [t(service, SD + "feature", iri(MATCHES)),
+                    t(iri(MATCHES), RDFS_SEE_ALSO, iri(request.url_root + "query#text-search"))]
     return triples
 
 
