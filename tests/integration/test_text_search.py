@@ -234,4 +234,9 @@ def test_the_form_is_documented_where_clients_look(app_client: FlaskClient) -> N
     example = html.unescape(re.search(r'<pre class="query">(.*?)</pre>', page, re.S)[1])
     status, body = sparql(app_client, example)
     assert status == 200, body
-    assert body["results"]["bindings"]  # type: ignore[index]
+    found = body["results"]["bindings"]  # type: ignore[index]
+    assert found
+    # the results page (answered by the view, not the fast path) shows the same
+    page = app_client.get("/sparql", query_string={"query": example, "format": "html"})
+    assert page.status_code == 200
+    assert found[0]["publication"]["value"] in page.get_data(as_text=True)
