@@ -21,6 +21,7 @@ the same bytes either way.
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,7 +37,7 @@ from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
 from tipgraph.queries import QUERIES_DIR, Query, get_query, query_form, shipped_queries
 from tipgraph.sparql_engine import QueryError
 from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore
-from tipgraph.text_sparql import rewrite, uses_text_search
+from tipgraph.text_sparql import MATCHES, rewrite, uses_text_search
 from tipgraph.textindex import TEXT_FILE, TextIndex
 
 Term = pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal | pyoxigraph.Triple
@@ -50,6 +51,9 @@ _FLOATS = {_XSD + "double", _XSD + "float"}
 #: ``--format`` names and the query forms each one can write.
 OUTPUT_FORMATS = {"table": ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE"), "csv": ("SELECT", "ASK"),
                   "json": ("SELECT", "ASK"), "ttl": ("CONSTRUCT", "DESCRIBE")}
+
+
+_SD_FEATURE = "http://www.w3.org/ns/sparql-service-description#feature"
 
 
 class ClientError(TipgraphError):
@@ -285,6 +289,7 @@ class Client:
         self.queries_dir = queries_dir
         #: answers ``tip:matches`` for a local store (an endpoint answers it itself)
         self.text_index = text_index
+        self._text_search: bool | None = None  # whether the endpoint answers it
 
     @classmethod
     def from_build(cls, build_dir: Path | str = "build", **options: Any) -> Client:
@@ -322,7 +327,27 @@ class Client:
             if self.text_index is None and uses_text_search(text):  # a store, not a build
                 self.text_index = TextIndex.of_store(self.store)
             text = rewrite(text, self.text_index)
+        elif uses_text_search(text) and not self._answers_text_search():
+            # another store would take tip:matches for a property it has no triple of
+            raise ClientError(f"{self.endpoint} does not answer tip:matches (tipgraph's text "
+                              "search: its service description names no sd:feature "
+                              "tip:matches); ask a tipgraph endpoint, or a local build")
         return run_on_store(self.store, text)
+
+    def _answers_text_search(self) -> bool:
+        """Whether the endpoint says (in its service description) it answers tip:matches."""
+        if self._text_search is None:
+            request = urllib.request.Request(str(self.endpoint),
+                                             headers={"Accept": "text/turtle"})
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout or 60.0) as response:
+                    description = pyoxigraph.Store()
+                    description.load(response.read(), pyoxigraph.RdfFormat.TURTLE)
+                self._text_search = bool(description.query(
+                    f"ASK {{ ?service <{_SD_FEATURE}> <{MATCHES}> }}"))
+            except (OSError, ValueError, SyntaxError):  # no description: no such feature
+                self._text_search = False
+        return self._text_search
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:
