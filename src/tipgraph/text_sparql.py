@@ -19,9 +19,10 @@ score; its node must have one ``tip:matches``.
 
 How: :func:`rewrite` finds those triple patterns in the query's tokens
 (:func:`tipgraph.queries.tokens`: comments, strings and IRIs are never mistaken
-for them), asks the index, and puts in each one's place a ``VALUES`` block of
-the hits (with their scores), in the same group, so the query means what it
-said; the engine then joins the rest. The search must be a literal (a
+for them), asks the index, and puts a ``VALUES`` block of the hits (with their scores)
+right after the triples sentence the pattern was part of, in the same group (a
+sentence is a join of its patterns), so the query means what it said; the
+engine then joins the rest. The search must be a literal (a
 variable bound elsewhere cannot be looked up first); its subject a variable
 or an IRI. A store without the index (``serve --store URL``) refuses such a
 query with a 400 that says so.
@@ -176,12 +177,12 @@ def _sentence(query: str, found: list[Token], first: int, prefixes: dict[str, st
     depth, j = 0, first + 1
     while j < len(found):
         text = found[j][1]
-        if depth == 0 and (text in (".", "}") or (found[j][0] == "word"
-                                                 and text.upper() in _AFTER_SENTENCE)):
+        if depth == 0 and (text in (".", "{", "}") or (found[j][0] == "word"
+                                                      and text.upper() in _AFTER_SENTENCE)):
             break
-        if text in ("(", "[", "{"):
+        if text in ("(", "["):
             depth += 1
-        elif text in (")", "]", "}"):
+        elif text in (")", "]"):
             depth -= 1
         if depth == 0 and text == ";":
             pairs.append([])
