@@ -97,10 +97,14 @@ def rewrite(query: str, index: TextIndex | None) -> str:
                              "build's text index, and this store has none: serve a build "
                              "made by `tipgraph build`, or use the store's own text search")
     texts: dict[str, set[str]] = {}
+    scored: set[str] = set()  # the subjects whose score is asked for
     for sentence in sentences:
         for search in sentence.searches:
             if search.property == MATCHES:
                 texts.setdefault(sentence.subject, set()).add(search.obj)
+            else:
+                scored.add(sentence.subject)
+    scores = {text for subject in scored for text in texts.get(subject, ())}
     hits: dict[str, list[tuple[str, float]]] = {}
     out, last = [], 0
     for sentence in sentences:
@@ -119,7 +123,7 @@ def rewrite(query: str, index: TextIndex | None) -> str:
                         f"of {sentence.subject} in the query; it has {len(found)}")
                 text, head = next(iter(found)), f"{sentence.subject} {search.obj}"
             if text not in hits:
-                hits[text] = index.hits(text)
+                hits[text] = index.hits(text, scores=text in scores)
             blocks.append(_values(head, sentence.subject_iri, hits[text],
                                   scores=search.property == MATCH_SCORE))
         # a line break after each pair: a comment inside one ends where it did

@@ -220,12 +220,16 @@ class TextIndex:
         finally:
             db.close()
 
-    def hits(self, text: str) -> list[tuple[str, float]]:
-        """The nodes whose text matches ``text``, best first: (IRI, score), the score
-        bm25's, higher for a better match.
+    def hits(self, text: str, *, scores: bool = True) -> list[tuple[str, float]]:
+        """The nodes whose text matches ``text``: (IRI, score), the score bm25's, higher for
+        a better match, best first; without ``scores``, in no order and each score 0 (bm25
+        costs 5 us a hit: 0.1 s for a search matching a quarter of 100,000 publications).
 
         :raises TextQueryError: when ``text`` cannot be read as a search
         """
+        if not scores:
+            return self._run("SELECT node.iri, 0.0 FROM text JOIN node ON node.id = text.rowid "
+                             "WHERE text MATCH ?", text)
         return self._run(f"SELECT node.iri, -bm25(text, {WEIGHTS[0]}, {WEIGHTS[1]}) AS score "
                          "FROM text JOIN node ON node.id = text.rowid WHERE text MATCH ? "
                          "ORDER BY score DESC", text)

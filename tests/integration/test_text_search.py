@@ -202,7 +202,7 @@ def test_a_constant_subject_is_a_yes_or_no(synthetic_build_dir: Path) -> None:
 
 def test_the_rewrite_keeps_the_query_around_the_pattern() -> None:
     class Hits:
-        def hits(self, text: str) -> list[tuple[str, float]]:
+        def hits(self, text: str, *, scores: bool = True) -> list[tuple[str, float]]:
             return [("urn:a", 2.0)]
 
     query = PREFIXES + """SELECT * WHERE {
