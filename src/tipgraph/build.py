@@ -1,11 +1,11 @@
 """Run the pipeline: read -> reconcile -> map -> reason -> validate -> write -> load.
 
 Beside the store, the build writes the web app's per-build indexes
-(:mod:`tipgraph.web.indexes`), made in a process of its own from the closure.
+(:mod:`tipgraph.serving.indexes`), made in a process of its own from the closure.
 
 :func:`run_build` takes the build directory's lock, writes a new build beside
 the current one and makes it current only when it is complete, conforms to the
-shapes and would not lose the catalogue (:func:`tipgraph.builds.shrink_refusal`);
+shapes and would not lose the catalogue (:func:`tipgraph.build_dir.shrink_refusal`);
 a failed or refused build keeps its report (with its ``reason``) and the previous
 build stays in service.
 """
@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import gzip
 import json
 import multiprocessing
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-import pyoxigraph
 from rdflib import URIRef
 
 from tipgraph import __version__
-from tipgraph.builds import (
+from tipgraph.build_dir import (
+    INDEX_FILE,
     BuildDir,
     BuildRefused,
     disk_full,
@@ -38,16 +37,16 @@ from tipgraph.builds import (
     shrink_refusal,
     write_published,
 )
+from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
-from tipgraph.formats import jsonld_context
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate
-from tipgraph.jsonld import compact
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
+from tipgraph.serving.indexes import TriplesSource, make_indexes, write_indexes
 from tipgraph.shipped import shipped
 from tipgraph.sources import SourceFile, read_sources
 from tipgraph.sources.values import MAX_FIELD_CHARS
@@ -56,7 +55,6 @@ from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
 DEFAULT_SOURCES = (shipped("data", "sources"),)
-NTRIPLES = "tipgraph.nt"
 
 Progress = Callable[[str], None]
 
@@ -200,7 +198,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
             del triples  # tipgraph.nt holds them now
             # the dumps are written from tipgraph.nt by other processes while the store is
             # loaded and the shapes are checked (discarded with the build if it fails)
-            dumps = [_start(job, target) for job in DUMPS]
+            dumps = [_start(job, target) for job in DUMP_JOBS]
             store = load_store(nt, target / "store")
         # made while this process counted and wrote N-Triples: usually done by now (joined
         # before validating, so that a build stopped here has a stage left to do)
@@ -292,35 +290,6 @@ def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport) -> 
     return nt
 
 
-def write_dumps(target: Path) -> None:
-    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streamed from it.
-
-    pyoxigraph parses and writes in Rust; the JSON-LD is compacted as text
-    (:mod:`tipgraph.jsonld`), so no dump is ever held as Python objects.
-    """
-    for job in DUMPS:
-        job(target)
-
-
-def _write_turtle(target: Path) -> None:
-    pyoxigraph.serialize(_parse(target / NTRIPLES), str(target / "tipgraph.ttl"),
-                         format=pyoxigraph.RdfFormat.TURTLE, prefixes=jsonld_context())
-
-
-def _write_jsonld_and_gzip(target: Path) -> None:
-    expanded = pyoxigraph.serialize(_parse(target / NTRIPLES), format=pyoxigraph.RdfFormat.JSON_LD)
-    (target / "tipgraph.jsonld").write_bytes(compact(expanded, jsonld_context()))
-    del expanded
-    with (target / NTRIPLES).open("rb") as raw, \
-            gzip.GzipFile(target / "tipgraph.nt.gz", "wb", compresslevel=6, mtime=0) as gz:
-        shutil.copyfileobj(raw, gz, 1 << 20)
-
-
-#: The dumps made from ``tipgraph.nt``, in jobs of about equal cost: the build runs each
-#: in its own process while it validates.
-DUMPS: tuple[Callable[[Path], None], ...] = (_write_turtle, _write_jsonld_and_gzip)
-
-
 def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
     process = multiprocessing.get_context("fork").Process(target=job, args=(target,),
                                                           name=job.__name__, daemon=True)
@@ -329,7 +298,7 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
 
 
 class _IndexWriter:
-    """The process that makes the web indexes (:mod:`tipgraph.web.indexes`) and writes them
+    """The process that makes the web indexes (:mod:`tipgraph.serving.indexes`) and writes them
     into the build, beside its store.
 
     Forked with the reasoned closure (a plain set the child reads as it was at the fork),
@@ -394,9 +363,6 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
                    base: str, parent: int) -> None:
     """In the child: group ``closure`` by property, take in the triples the parent added,
     make the indexes and write them to ``target/indexes.pickle``."""
-    from tipgraph.textindex import TEXT_FILE, write_text_index
-    from tipgraph.web.indexes import INDEX_FILE, TriplesSource, make_indexes, write_indexes
-
     send.close()  # the parent's end: without it here, a parent gone would not end recv()
     added: list[list[Triple]] = []
 
@@ -412,16 +378,11 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
         raise SystemExit("the build stopped before the statistics were made: no indexes")
     # the triples the closure has already are not added twice: the counts count the set
     source.add(t for t in dict.fromkeys(added[0]) if t not in closure)
-    indexes = make_indexes(source, base if base.endswith(("/", "#")) else base + "/")
+    # the text index, a file of its own, is made in the build's directory: no copy of it
+    indexes = make_indexes(source, base if base.endswith(("/", "#")) else base + "/", target)
     if os.getppid() != parent:
         raise SystemExit("the build is gone: its indexes are not written")
     write_indexes(indexes, target / INDEX_FILE)
-    # the text index (browse search and tip:matches), its publications in browse order
-    write_text_index(source, indexes.catalogue.uris, target / TEXT_FILE)
-
-
-def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:
-    return pyoxigraph.parse(path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES)
 
 
 def json_lines(value: object, indent: str = "") -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tipgraph.build import DEFAULT_SOURCES, run_build
-from tipgraph.builds import URIS_FILE, BuildDir, BuildRefused, shrink_refusal
+from tipgraph.build_dir import URIS_FILE, BuildDir, BuildRefused, shrink_refusal
 from tipgraph.config import CONFIG_FILE, SETTINGS, load_settings
 from tipgraph.errors import BuildFailed, TipgraphError
 from tipgraph.reasoning import infer, load_ontology

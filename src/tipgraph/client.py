@@ -31,14 +31,14 @@ from typing import Any
 import pyoxigraph
 
 from tipgraph import formats
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
 from tipgraph.queries import QUERIES_DIR, Query, get_query, query_form, shipped_queries
+from tipgraph.serving.text_sparql import MATCHES, rewrite, uses_text_search
+from tipgraph.serving.textindex import TEXT_FILE, TextIndex
 from tipgraph.sparql_engine import QueryError
 from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore
-from tipgraph.text_sparql import MATCHES, rewrite, uses_text_search
-from tipgraph.textindex import TEXT_FILE, TextIndex
 
 Term = pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal | pyoxigraph.Triple
 
@@ -241,9 +241,12 @@ def _cut(cell: str, width: int) -> str:
     return cell[:width - 1] + "…"
 
 
-def run_on_store(store: GraphStore | pyoxigraph.Store, text: str) -> Results:
+def run_on_store(store: GraphStore | pyoxigraph.Store, text: str, *,
+                 failed: str = "the query failed: ") -> Results:
     """Evaluate ``text`` on a store: a build's, a remote one, or a pyoxigraph store.
 
+    :param failed: what a store's error message is prefixed with (nothing for an
+        endpoint's: those name the endpoint already)
     :raises ClientError: for a query the store cannot parse or evaluate, or cannot be reached
     """
     if isinstance(store, pyoxigraph.Store):
@@ -259,9 +262,7 @@ def run_on_store(store: GraphStore | pyoxigraph.Store, text: str) -> Results:
                            terms=[tuple(solution[v] for v in variables) for solution in answer])
         return Results(form, triples=sorted(answer, key=str))  # the same order on every engine
     except QueryError as error:
-        if isinstance(store, RemoteSparqlStore):
-            raise ClientError(error.message) from error
-        raise ClientError(f"the query failed: {error.message}") from error
+        raise ClientError(failed + error.message) from error
     except (SyntaxError, ValueError, OSError) as error:
         raise ClientError(f"the query failed: {error}") from error
 
@@ -322,7 +323,7 @@ class Client:
 
     def sparql(self, text: str) -> Results:
         """Run a SPARQL query as it is (its ``tip:matches`` answered from the build's text
-        index when the store is local: :mod:`tipgraph.text_sparql`)."""
+        index when the store is local: :mod:`tipgraph.serving.text_sparql`)."""
         if self.endpoint is None:
             if self.text_index is None and uses_text_search(text):  # a store, not a build
                 self.text_index = TextIndex.of_store(self.store)
@@ -332,7 +333,8 @@ class Client:
             raise ClientError(f"{self.endpoint} does not answer tip:matches (tipgraph's text "
                               "search: its service description names no sd:feature "
                               "tip:matches); ask a tipgraph endpoint, or a local build")
-        return run_on_store(self.store, text)
+        return run_on_store(self.store, text, failed="" if self.endpoint else
+                            "the query failed: ")
 
     def _answers_text_search(self) -> bool:
         """Whether the endpoint says (in its service description) it answers tip:matches."""

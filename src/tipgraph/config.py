@@ -1,7 +1,8 @@
 """Settings: declared once here, read from defaults, ``tipgraph.toml``, then ``TIPGRAPH_*``.
 
 Each :class:`Setting` drives ``--setting NAME VALUE``, ``tipgraph settings``
-(the help) and the documentation test that fails when one is undocumented.
+(the help) and the documentation test that fails when one is undocumented
+(``tests/test_settings_documented.py``: help text here, a line in ``docs/settings.md``).
 
 >>> load_settings(environ={"TIPGRAPH_QUERY_TIMEOUT": "5"}, config_file=None)["query_timeout"]
 5.0
@@ -19,7 +20,10 @@ from urllib.parse import urlsplit
 
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE
-from tipgraph.sources.values import MAX_FIELD_CHARS
+
+#: Default of the ``max_field_chars`` setting, and of the readers that take it
+#: (:mod:`tipgraph.sources.values`): defined here, so the settings need no build stage.
+MAX_FIELD_CHARS = 100_000
 
 
 @dataclass(frozen=True)

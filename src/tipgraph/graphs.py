@@ -14,6 +14,7 @@ import pyoxigraph
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
+#: A triple of rdflib terms, as the build's stages hand them on (the one definition).
 Triple = tuple[Node, Node, Node]
 
 

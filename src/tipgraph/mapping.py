@@ -29,6 +29,7 @@ from tipgraph.namespaces import (
     GN_PCLH,
     GN_PCLI,
     GN_RGN,
+    KINDS,
     OWL,
     PROV,
     RDF,
@@ -40,12 +41,6 @@ from tipgraph.namespaces import (
 )
 from tipgraph.reconcile import Agent, Publication, Volume
 from tipgraph.reference import Reference, slugify
-
-#: The path segment of each kind of node under the instance base; none is a service
-#: path (``/sparql``, ``/dataset``, ``/dumps/``, ...), so instances never shadow one.
-KINDS = {"publication": "publication", "place": "place", "organisation": "organisation",
-         "person": "person", "concept": "concept", "volume": "volume", "scheme": "scheme",
-         "source": "source"}
 
 CATEGORY_SCHEME = "categories"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.synth import synthesize, write_catalogue
 from tipgraph.testing import fetch, serving
 

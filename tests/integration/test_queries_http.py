@@ -20,8 +20,8 @@ from click.testing import CliRunner
 from tipgraph.cli import cli
 from tipgraph.client import Client, Results
 from tipgraph.queries import Query, shipped_queries
+from tipgraph.serving.text_sparql import uses_text_search
 from tipgraph.testing import answers_sparql, free_port, running
-from tipgraph.text_sparql import uses_text_search
 
 STARTUP_LIMIT = 60.0  # seconds the Oxigraph server may take to answer
 QUERIES = shipped_queries()

@@ -21,8 +21,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from tipgraph.client import Client
-from tipgraph.text_sparql import rewrite
-from tipgraph.textindex import TEXT_FILE, TextIndex, TextQueryError
+from tipgraph.serving.text_sparql import rewrite
+from tipgraph.serving.textindex import TEXT_FILE, TextIndex, TextQueryError
 from tipgraph.web import create_app
 
 BASE = "https://w3id.org/tipgraph/"

@@ -24,9 +24,9 @@ from rdflib.compare import isomorphic
 from tipgraph.cli import cli
 from tipgraph.client import Client, ClientError, Results
 from tipgraph.queries import Query, shipped_queries
+from tipgraph.serving.text_sparql import uses_text_search
 from tipgraph.testing import fetch
 from tipgraph.testing import serving as start_server
-from tipgraph.text_sparql import uses_text_search
 from tipgraph.web import create_app
 
 from .conftest import Engine

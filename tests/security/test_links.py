@@ -14,8 +14,8 @@ import pyoxigraph
 import pytest
 
 from tipgraph.build import run_build
+from tipgraph.build_dir import INDEX_FILE
 from tipgraph.web import create_app
-from tipgraph.web.indexes import INDEX_FILE
 
 BASE = "https://w3id.org/tipgraph/"
 PUBLICATION = f"{BASE}publication/a-report"
@@ -71,7 +71,7 @@ def client(tmp_path_factory: pytest.TempPathFactory):
     (current / INDEX_FILE).unlink()  # the pages read the store as it is now
     app = create_app({"build_dir": str(root / "build")})
     yield app.test_client()
-    from tipgraph.web.sparql import get_engine
+    from tipgraph.web.context import get_engine
 
     with app.app_context():
         get_engine().close()

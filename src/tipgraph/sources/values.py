@@ -30,11 +30,9 @@ from urllib.parse import urlsplit
 
 import pyoxigraph
 
+from tipgraph.config import MAX_FIELD_CHARS
 from tipgraph.errors import Problem
 from tipgraph.sources.model import LIST_FIELDS, ReadResult, Record, Value
-
-#: Default of the ``max_field_chars`` setting (:mod:`tipgraph.config`).
-MAX_FIELD_CHARS = 100_000
 
 #: Schemes a published link may have: anything else could run code in a reader's browser.
 ALLOWED_SCHEMES = frozenset({"http", "https"})

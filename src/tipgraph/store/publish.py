@@ -25,19 +25,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.errors import TipgraphError
 from tipgraph.graphs import sparql_iri, sparql_string
+from tipgraph.namespaces import DCT, TIP, VOID, XSD
 from tipgraph.sparql_engine import QueryError, StoreUnavailable
 from tipgraph.store.remote import Http, RemoteSparqlStore
 
 META_GRAPH_NAME = "meta"
-TIP = "https://w3id.org/tipgraph/ontology#"
-CURRENT_GRAPH = TIP + "currentGraph"  # meta -> the graph in service
-PUBLISHED_GRAPH = TIP + "publishedGraph"  # meta -> every graph sent and not yet dropped
-DCT = "http://purl.org/dc/terms/"
-VOID = "http://rdfs.org/ns/void#"
-XSD = "http://www.w3.org/2001/XMLSchema#"
+CURRENT_GRAPH = str(TIP._NS) + "currentGraph"  # meta -> the graph in service
+PUBLISHED_GRAPH = str(TIP._NS) + "publishedGraph"  # meta -> every graph sent, not yet dropped
 #: Statuses that say a store has no Graph Store endpoint there: fall back to SPARQL Update.
 NO_GRAPH_STORE = (404, 405, 415, 501)
 

@@ -12,7 +12,7 @@ A tipgraph extension (Jena has ``text:query``, Virtuoso ``bif:contains``, QLever
     } ORDER BY DESC(?score)
 
 ``tip:matches`` holds between a node (a publication, place, organisation,
-person ...) and a search (:mod:`tipgraph.textindex` says the language: words,
+person ...) and a search (:mod:`tipgraph.serving.textindex` says the language: words,
 prefixes, ``"phrases"``, ``AND``/``OR``/``NOT``) its title, abstract, names or
 labels match, accents and case folded. ``tip:matchScore`` binds the match's
 score; its node must have one ``tip:matches``.
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 from tipgraph.namespaces import TIP
 from tipgraph.queries import tokens
+from tipgraph.serving.textindex import TextIndex, TextQueryError
 from tipgraph.sparql_engine import QueryJob
-from tipgraph.textindex import TextIndex, TextQueryError
 
 MATCHES = str(TIP["matches"])
 MATCH_SCORE = str(TIP["matchScore"])

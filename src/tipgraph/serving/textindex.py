@@ -2,7 +2,7 @@
 SQLite FTS5.
 
 Both the browse page's search and the SPARQL form ``?x tip:matches "..."``
-(:mod:`tipgraph.text_sparql`) ask this one index, so both find the same nodes.
+(:mod:`tipgraph.serving.text_sparql`) ask this one index, so both find the same nodes.
 It is SQLite's FTS5 (in the standard library's ``sqlite3``: nothing to install, a
 file the build writes once and every web worker opens read-only, ranked by
 ``bm25``), with the ``unicode61`` tokenizer removing diacritics: ``Côte`` and
@@ -18,11 +18,14 @@ file the build writes once and every web worker opens read-only, ranked by
 - ``labour OR work``, ``labour NOT child``, parentheses: boolean operators (in
   capitals; ``or`` in lower case is a word); ``NOT`` needs a left side.
 
-**The file** (``builds/<id>/text.sqlite``, :data:`TEXT_FILE`): a table ``node``
+**The file** (``builds/<id>/text.sqlite``, :data:`TEXT_FILE`) is the entry ``text``
+of the build's index registry (:mod:`tipgraph.serving.indexes`), made with the
+others and kept in a file of its own, which every worker reads in place (the
+operating system caches its pages once for all): a table ``node``
 (``id``, ``iri``) and a contentless FTS5 table ``text`` (``title``: titles,
 names and labels; ``body``: abstracts) keyed by the same ``id``. The
 publications come first, ``id`` = 1 + their place in the browse order (the
-catalogue's :attr:`~tipgraph.web.catalogue.Catalogue.uris`), so the page turns
+catalogue's :attr:`~tipgraph.serving.catalogue.Catalogue.uris`), so the page turns
 hits into its bitmap without looking an IRI up; the other labelled nodes follow.
 """
 
@@ -68,7 +71,7 @@ class TextQueryError(QueryError):
 
 
 class LiteralSource(Protocol):
-    """Where the index reads text from (a :class:`~tipgraph.web.catalogue.Source`)."""
+    """Where the index reads text from (a :class:`~tipgraph.serving.catalogue.Source`)."""
 
     def literals(self, prop: str) -> Iterable[tuple[str, str, str | None, str | None]]: ...
 
@@ -164,10 +167,11 @@ class TextIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._uri = f"file:{path}?mode=ro&immutable=1"
+        self._uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
         db = self._connect()
         try:
             meta = dict(db.execute("SELECT key, value FROM meta"))
+            nodes = db.execute("SELECT max(id) FROM node").fetchone()[0] or 0
         finally:
             db.close()
         if meta.get("version") != VERSION:
@@ -175,6 +179,31 @@ class TextIndex:
                                         f"not {VERSION}")
         #: how many publications come first (ids 1 to this)
         self.publications = int(meta["publications"])
+        #: how many nodes it holds: the publications, then the other labelled nodes
+        self.nodes = int(nodes)
+
+    @classmethod
+    def write(cls, source: LiteralSource, publications: Sequence[str], path: Path
+              ) -> TextIndex:
+        """The index of the text ``source`` holds, written to ``path``
+        (:func:`write_text_index`)."""
+        write_text_index(source, publications, path)
+        return cls(path)
+
+    @classmethod
+    def open_expecting(cls, path: Path, publications: int, nodes: int) -> TextIndex:
+        """The index in ``path``, which must hold ``publications`` and ``nodes`` as the
+        build's index file says it does.
+
+        :raises ValueError: when it holds others (a file of another build)
+        :raises sqlite3.Error: when there is none, or one this version cannot read
+        """
+        index = cls(path)
+        if (index.publications, index.nodes) != (publications, nodes):
+            raise ValueError(f"{path.name} holds {index.publications} publications and "
+                             f"{index.nodes} nodes, not the {publications} and {nodes} of "
+                             "its build")
+        return index
 
     @classmethod
     def of_store(cls, store: GraphStore) -> TextIndex:

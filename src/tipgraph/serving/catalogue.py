@@ -14,12 +14,12 @@ independent of the catalogue's size:
   a sorted array for rare ones). A search word matches the words it begins
   (``traffick`` finds *trafficking*); every word of the query must match.
 
-The build makes it from the triples it holds (:mod:`tipgraph.web.indexes`) and
+The build makes it from the triples it holds (:mod:`tipgraph.serving.indexes`) and
 writes it beside the store; a web worker reads that file when it opens the build.
 For a build without the file (made before, or served from a remote store) the
 worker makes it from the store in the background on the build's first page
-(``pages.warm``). Both go through :func:`index_catalogue` and :func:`index_words`
-over a :class:`Source`. Its cost is measured by ``benchmarks/pages.py``; a
+(:meth:`tipgraph.serving.service.Build.warm`). Both go through :func:`index_catalogue`
+and :func:`index_words` over a :class:`Source`. Its cost is measured by ``benchmarks/pages.py``; a
 request then takes a few bitmap operations whatever the catalogue's size.
 """
 
@@ -35,13 +35,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyoxigraph
-from rdflib.namespace import VOID
 
-from tipgraph.graphs import sparql_iri
-from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
+from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, VOID
+from tipgraph.serving.textindex import TextIndex, fts_query
 from tipgraph.statistics import title_order
-from tipgraph.store import GraphStore, OxigraphStore
-from tipgraph.textindex import TextIndex, fts_query
+from tipgraph.store import GraphStore
 
 #: Facets of the browse page: URL parameter -> heading.
 FACETS: dict[str, str] = {"country": "Country", "region": "Region", "year": "Year",
@@ -129,14 +127,16 @@ class Catalogue:
     #: makes the word index (on the first search, or ahead of it: :meth:`word_index`)
     index_words: Callable[[], dict[str, int | array]] | None = None
     #: the build's text index, when it has one: searches ask it rather than the word
-    #: index, so the page finds what ``tip:matches`` finds (:mod:`tipgraph.textindex`)
+    #: index, so the page finds what ``tip:matches`` finds (:mod:`tipgraph.serving.textindex`)
     text_index: TextIndex | None = None
     _words: tuple[dict[str, int | array], list[str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def reading(self, store: GraphStore) -> Catalogue:
-        """This catalogue, reading the abstracts of the entries it shows from ``store``."""
+    def reading(self, store: GraphStore, text_index: TextIndex | None = None) -> Catalogue:
+        """This catalogue, reading the abstracts of the entries it shows from ``store``,
+        searching with ``text_index`` (the build's) when it is given."""
         self.read_abstracts = _abstract_reader(store)
+        self.text_index = text_index
         return self
 
     def indexed(self) -> tuple[Any, ...]:
@@ -175,7 +175,7 @@ class Catalogue:
                ) -> Selection:
         """Entries matching the search ``query`` and having every value chosen for each
         facet. With the build's text index, ``query`` is in its search language
-        (:func:`tipgraph.textindex.fts_query`: words as beginnings, phrases, AND, OR,
+        (:func:`tipgraph.serving.textindex.fts_query`: words as beginnings, phrases, AND, OR,
         NOT); without one, each word of it must begin a word of the entry.
 
         :raises TextQueryError: when the text index cannot read ``query``
@@ -287,7 +287,7 @@ class Source(Protocol):
 
     Two kinds feed it: the store (:class:`StoreSource`, for a remote store and for builds
     made before the build wrote its indexes) and the triples the build holds in memory
-    (:class:`tipgraph.web.indexes.TriplesSource`). Subjects are IRIs: blank nodes are left
+    (:class:`tipgraph.serving.indexes.TriplesSource`). Subjects are IRIs: blank nodes are left
     out on both sides, since the store renames them and the two could not agree on them.
     A source may repeat a pair (two rdflib literals that the store holds as one): what is
     made from it does not change.
@@ -312,46 +312,29 @@ _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
 
 class StoreSource:
-    """A :class:`Source` reading a store: the embedded one through its indexes
-    (``quads_for_pattern``), a remote one through SPARQL."""
+    """A :class:`Source` reading a store, through :meth:`GraphStore.triples` (the embedded
+    store's indexes, a remote store's SPARQL)."""
 
     def __init__(self, store: GraphStore) -> None:
         self.store = store
 
-    def _quads(self, prop: str, value: str | None = None) -> Iterator[pyoxigraph.Quad]:
-        return self.store.store.quads_for_pattern(  # type: ignore[attr-defined]
-            None, pyoxigraph.NamedNode(str(prop)),
-            None if value is None else pyoxigraph.NamedNode(str(value)),
-            pyoxigraph.DefaultGraph())
-
     def pairs(self, prop: str, value: str | None = None) -> Iterator[tuple[str, str]]:
-        if isinstance(self.store, OxigraphStore):
-            return ((q.subject.value, q.object.value) for q in self._quads(prop, value)
-                    if type(q.subject) is pyoxigraph.NamedNode
-                    and type(q.object) is not pyoxigraph.BlankNode)
-        if value is not None:
-            rows = self.store.query(f"SELECT ?s WHERE {{ ?s {sparql_iri(prop)} "
-                                    f"{sparql_iri(value)} FILTER(isIRI(?s)) }}")
-            return ((row["s"].value, str(value)) for row in rows)
-        rows = self.store.query(f"SELECT ?s ?o WHERE {{ ?s {sparql_iri(prop)} ?o "
-                                "FILTER(isIRI(?s) && !isBlank(?o)) }")
-        return ((row["s"].value, row["o"].value) for row in rows)
+        triples = self.store.triples(None, pyoxigraph.NamedNode(prop),
+                                     None if value is None else pyoxigraph.NamedNode(value))
+        return ((t.subject.value, t.object.value) for t in triples
+                if type(t.subject) is pyoxigraph.NamedNode
+                and type(t.object) is not pyoxigraph.BlankNode)
 
     def literals(self, prop: str) -> Iterator[tuple[str, str, str | None, str | None]]:
-        if isinstance(self.store, OxigraphStore):
-            found: Iterable[tuple[Any, Any]] = (
-                (q.subject, q.object) for q in self._quads(prop)
-                if type(q.subject) is pyoxigraph.NamedNode)
-        else:
-            found = ((row["s"], row["l"]) for row in self.store.query(
-                f"SELECT ?s ?l WHERE {{ ?s {sparql_iri(prop)} ?l FILTER(isIRI(?s)) }}"))
-        for subject, value in found:
-            if not isinstance(value, pyoxigraph.Literal):
+        for t in self.store.triples(None, pyoxigraph.NamedNode(prop)):
+            value = t.object
+            if type(t.subject) is not pyoxigraph.NamedNode \
+                    or not isinstance(value, pyoxigraph.Literal):
                 continue
             language = value.language
             datatype = None if language or value.datatype.value == _XSD_STRING \
                 else value.datatype.value
-            yield subject.value, value.value, language, datatype
+            yield t.subject.value, value.value, language, datatype
 
     def properties(self) -> set[str]:
         # a GROUP BY decodes no object: 0.2 s at 10,000 publications, where a
@@ -364,20 +347,12 @@ def _abstract_reader(store: GraphStore) -> Callable[[list[str]], dict[str, str]]
     abstract = pyoxigraph.NamedNode(str(DCT.abstract))
 
     def read(uris: list[str]) -> dict[str, str]:
-        if isinstance(store, OxigraphStore):
-            found = {}
-            for uri in uris:
-                quad = next(store.store.quads_for_pattern(pyoxigraph.NamedNode(uri), abstract,
-                                                          None, pyoxigraph.DefaultGraph()), None)
-                if quad is not None:
-                    found[uri] = quad.object.value
-            return found
-        if not uris:
-            return {}
-        values = " ".join(map(sparql_iri, uris))
-        rows = store.query(f"SELECT ?s (MIN(?a) AS ?abstract) WHERE {{ VALUES ?s {{ {values} }} "
-                           f"?s <{DCT.abstract}> ?a }} GROUP BY ?s")
-        return {row["s"].value: row["abstract"].value for row in rows}
+        found = {}
+        for uri in uris:
+            triple = next(store.triples(pyoxigraph.NamedNode(uri), abstract, limit=1), None)
+            if triple is not None:
+                found[uri] = triple.object.value
+        return found
 
     return read
 
@@ -568,26 +543,3 @@ def load_statistics(store: GraphStore) -> Statistics | None:
                  else sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
         counts[facet] = [(key, labels[key], n) for key, n in order]
     return Statistics(counts, classes, uris)
-
-
-class BuildCache:
-    """One value per build in service (its catalogue, its statistics), made on first use."""
-
-    def __init__(self, load: Callable[[GraphStore], Any]) -> None:
-        self._load = load
-        self._lock = threading.Lock()
-        self._by_build: dict[str, Any] = {}
-
-    def get(self, build_id: str, store: GraphStore) -> Any:
-        if build_id in self._by_build:
-            return self._by_build[build_id]
-        with self._lock:
-            if build_id not in self._by_build:
-                # older builds are out of service
-                self._by_build = {build_id: self._load(store)}
-            return self._by_build[build_id]
-
-    def put(self, build_id: str, value: Any) -> None:
-        """Serve ``value`` for ``build_id`` (made elsewhere: read from the build's file)."""
-        with self._lock:
-            self._by_build = {build_id: value}

@@ -1,0 +1,476 @@
+"""The per-build indexes: one versioned file the build writes and the read side loads once.
+
+A worker serves a build with indexes that cost seconds of CPU to make from the
+store (at 100,000 publications: the catalogue 12 s, the labels 6 s, the linking
+properties 2 s, the dataset's counts 15 s and its pages 7 s of SPARQL), on a
+build's first requests, in every worker at once. So the build makes them once,
+in a process of its own, from the triples it holds in memory
+(:class:`TriplesSource`), and writes them beside the store (``builds/<id>/``
+:data:`~tipgraph.build_dir.INDEX_FILE`); :class:`~tipgraph.serving.service.Build`
+loads that file when it opens the build, in a fraction of a second.
+
+**One registry.** Every entry of the file is made by one :class:`IndexMaker` of
+:data:`INDEX_MAKERS`, in registration order (a maker may use what the makers
+before it made). A new index (record pages, OAI-PMH, text search, incremental
+builds) is one :func:`register` call, not a file and a loader of its own; the
+read side reaches it as ``indexes[name]``.
+
+**The file's schema** (version :data:`VERSION`)::
+
+    line 1   b"tipgraph indexes <VERSION>\n"          (:data:`FORMAT`)
+    rest     one pickle of a dict:
+               "makers"     [name, ...]                the entries, in making order
+               "catalogue"  {"indexed": Catalogue.indexed(), "words": packed word index}
+                            the browse and search index (:mod:`.catalogue`)
+               "labels"     (titles, others)           :class:`~.documents.LabelIndex`
+               "properties" [property IRI, ...]        sorted: where busy nodes' links are
+               "dataset"    {"counts": DatasetCounts as a dict, "pages": "a.html\nb.html"}
+                            the VoID counts and the sitemap's resource pages
+               "text"       {"publications": n, "nodes": m}
+                            the text index (:mod:`.textindex`): its SQLite database is
+                            the file ``text.sqlite`` beside this one
+               <name>       whatever a maker registered later packs
+
+**An entry in a file of its own.** An index that workers read in place rather than
+load, a database whose pages the operating system caches once for all of them (the
+text index, a SQLite FTS5 database), names its file (:attr:`IndexMaker.file`): its
+maker writes it into the build's directory (:attr:`BuildIndexes.directory`), the index
+file keeps what :attr:`IndexMaker.pack` says of it, and :attr:`IndexMaker.unpack` opens
+it from beside the index file.
+
+Bump :data:`VERSION` whenever an entry changes shape. A file of another version,
+one without an entry a maker of this version registered, or one that cannot be
+read, is ignored with a warning, and the read models are made from the store, as
+they are for a build made before the file existed and for a remote store
+(``serve --store URL``). The same functions make them from either source (a
+:class:`~tipgraph.serving.catalogue.Source`), so what the file holds is what the
+worker would have made from the store.
+
+The file is a pickle: only the build writes the build directory, and the app
+trusts that directory already (it serves its store and dumps as they are).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import pickle
+import shutil
+import tempfile
+import weakref
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from rdflib import BNode, Literal, URIRef
+from rdflib.term import Node
+
+from tipgraph.graphs import Triple
+from tipgraph.namespaces import RDF, TIP, XSD
+from tipgraph.serving.catalogue import Catalogue, index_catalogue, index_words
+from tipgraph.serving.documents import LabelIndex, index_labels
+from tipgraph.serving.textindex import TEXT_FILE, TextIndex
+
+#: The version of the file's schema (the module docstring): bump it on any change of shape.
+VERSION = 5
+#: The first line of the file: what it holds and in which version.
+FORMAT = f"tipgraph indexes {VERSION}\n".encode()
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DatasetCounts:
+    """What the dataset's VoID description counts (:mod:`tipgraph.serving.dataset`): made
+    by the build from its triples (:meth:`TriplesSource.dataset_counts`), or by SPARQL
+    counts over a store without the file; the same counts either way."""
+
+    #: the URI space the entities are counted in (the build's base)
+    base: str
+    #: void:triples
+    triples: int
+    #: void:entities: the distinct IRI subjects in the URI space
+    entities: int
+    #: void:distinctSubjects and void:distinctObjects
+    distinct_subjects: int
+    distinct_objects: int
+    #: class IRI -> its distinct instances (the class partitions)
+    classes: dict[str, int]
+    #: property IRI -> its triples (the property partitions)
+    properties: dict[str, int]
+    #: the first tip:Publication IRI in code-point order (void:exampleResource)
+    example: str | None
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """The ``dataset`` entry: the description's counts and the sitemap's resource pages."""
+
+    counts: DatasetCounts
+    #: the resource pages (``place/ng.html``), sorted, one per line: one string unpickles
+    #: at once where 140,000 would take a worker tens of milliseconds
+    pages: str
+
+    def page_paths(self) -> list[str]:
+        return self.pages.split("\n") if self.pages else []
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class IndexMaker:
+    """How one entry of the index file is made by the build and kept in the file.
+
+    :param make: ``(source, base, made)`` -> the entry; ``made`` holds the entries of
+        the makers registered before this one
+    :param pack: the entry as the file keeps it (plain data; default: as it is)
+    :param unpack: the entry from what the file keeps (and the path of its own file, when
+        it has one)
+    :param file: the name of the entry's own file, beside the index file, for an entry
+        read in place rather than loaded (the module docstring): ``make`` writes it into
+        ``made.directory``
+    """
+
+    name: str
+    make: Callable[[TriplesSource, str, BuildIndexes], Any]
+    pack: Callable[[Any], Any] = _same
+    unpack: Callable[..., Any] = _same
+    file: str | None = None
+
+
+#: Every entry of the index file, in making order.
+INDEX_MAKERS: list[IndexMaker] = []
+
+
+def register(maker: IndexMaker) -> IndexMaker:
+    """Add ``maker``'s entry to the index file (a later build writes it, a worker loads it).
+
+    :raises ValueError: when an entry of that name is registered already
+    """
+    if any(m.name == maker.name for m in INDEX_MAKERS):
+        raise ValueError(f"an index named {maker.name!r} is registered already")
+    INDEX_MAKERS.append(maker)
+    return maker
+
+
+class BuildIndexes(dict[str, Any]):
+    """The entries of one build's index file, by maker name (typed views of the first ones)."""
+
+    #: where the entries kept in files of their own are (:attr:`IndexMaker.file`)
+    directory: Path
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self["catalogue"]
+
+    @property
+    def labels(self) -> LabelIndex:
+        return self["labels"]
+
+    @property
+    def properties(self) -> list[str]:
+        return self["properties"]
+
+    @property
+    def counts(self) -> DatasetCounts:
+        return self["dataset"].counts
+
+    @property
+    def pages(self) -> str:
+        return self["dataset"].pages
+
+    @property
+    def text(self) -> TextIndex:
+        return self["text"]
+
+    def word_index(self) -> dict[str, int | array]:
+        return self.catalogue.word_index()[0]
+
+    def page_paths(self) -> list[str]:
+        return self["dataset"].page_paths()
+
+
+def make_indexes(source: TriplesSource, base: str, directory: Path | None = None
+                 ) -> BuildIndexes:
+    """Every registered index of the build ``source`` holds, its URIs minted under ``base``.
+
+    :param directory: where the entries kept in files of their own are made (the build's
+        directory); when None, a temporary directory removed with the indexes
+    """
+    made = BuildIndexes()
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="tipgraph-indexes-"))
+        weakref.finalize(made, shutil.rmtree, directory, ignore_errors=True)
+    made.directory = directory
+    for maker in INDEX_MAKERS:
+        made[maker.name] = maker.make(source, base, made)
+    return made
+
+
+def write_indexes(indexes: BuildIndexes, path: Path) -> None:
+    """Write ``indexes`` to ``path`` whole or not at all (a temporary file, then renamed),
+    the files of their own beside it (copied there when they were made elsewhere)."""
+    for maker in INDEX_MAKERS:
+        if maker.file is not None and indexes.directory.resolve() != path.parent.resolve():
+            copy = path.with_name(f".{maker.file}.{os.getpid()}")
+            try:
+                shutil.copyfile(indexes.directory / maker.file, copy)
+                os.replace(copy, path.with_name(maker.file))
+            finally:
+                copy.unlink(missing_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    payload: dict[str, Any] = {"makers": [m.name for m in INDEX_MAKERS]}
+    payload.update((m.name, m.pack(indexes[m.name])) for m in INDEX_MAKERS)
+    try:
+        with partial.open("wb") as out:
+            out.write(FORMAT)
+            # one dump: the objects the entries share (titles, links) stay shared once read
+            pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def read_indexes(path: Path) -> BuildIndexes | None:
+    """The indexes written to ``path``; None when there is no such file, or (with a
+    warning) when it is of another version, lacks an entry, or cannot be read."""
+    try:
+        with path.open("rb") as source:
+            found = source.readline(len(FORMAT))
+            if found != FORMAT:
+                log.warning("ignoring %s: its format is %r, not %r; the indexes are made "
+                            "from the store", path.name, found.strip()[:60], FORMAT.strip())
+                return None
+            collecting = gc.isenabled()
+            gc.disable()  # a million new objects, no garbage: collections would halve the pace
+            try:
+                payload = pickle.load(source)
+            finally:
+                if collecting:
+                    gc.enable()
+        missing = [m.name for m in INDEX_MAKERS if m.name not in payload]
+        if missing:
+            log.warning("ignoring %s: it has no %s; the indexes are made from the store",
+                        path.name, ", ".join(missing))
+            return None
+        read = BuildIndexes((m.name, m.unpack(payload[m.name]) if m.file is None
+                             else m.unpack(payload[m.name], path.with_name(m.file)))
+                            for m in INDEX_MAKERS)
+        read.directory = path.parent
+        return read
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # a truncated or foreign file: the store is still there
+        log.warning("ignoring %s (%s); the indexes are made from the store", path.name,
+                    str(error) or type(error).__name__)
+        return None
+
+
+# -- the makers of this version ------------------------------------------------------------
+
+def _make_catalogue(source: TriplesSource, base: str, made: dict[str, Any]) -> Catalogue:
+    catalogue = index_catalogue(source)
+    titles = [title for title, _, _ in catalogue.shown]
+    words = index_words(source, catalogue.uris, titles)
+    return Catalogue.from_indexed(catalogue.indexed(), words)
+
+
+def _make_labels(source: TriplesSource, base: str, made: dict[str, Any]) -> LabelIndex:
+    labels = index_labels(source)
+    catalogue: Catalogue = made["catalogue"]
+    # one string for a title that both indexes hold: a worker keeps it once
+    for uri, (title, _, _) in zip(catalogue.uris, catalogue.shown, strict=True):
+        label = labels.titles.get(uri)
+        if label is not None and label[0] == title:
+            labels.titles[uri] = (title, *label[1:])
+    return labels
+
+
+def _make_dataset(source: TriplesSource, base: str, made: dict[str, Any]) -> DatasetIndex:
+    counts, pages = source.dataset_counts(base)
+    return DatasetIndex(counts, "\n".join(pages))
+
+
+register(IndexMaker(
+    "catalogue", _make_catalogue,
+    pack=lambda c: {"indexed": c.indexed(), "words": _packed(c.word_index()[0])},
+    unpack=lambda p: Catalogue.from_indexed(p["indexed"], _unpacked(p["words"]))))
+register(IndexMaker("labels", _make_labels, pack=lambda lb: (lb.titles, lb.others),
+                    unpack=lambda p: LabelIndex(*p)))
+register(IndexMaker("properties", lambda source, base, made: sorted(source.properties())))
+register(IndexMaker(
+    "dataset", _make_dataset, pack=lambda d: {"counts": asdict(d.counts), "pages": d.pages},
+    unpack=lambda p: DatasetIndex(DatasetCounts(**p["counts"]), p["pages"])))
+register(IndexMaker(
+    "text", lambda source, base, made: TextIndex.write(source, made.catalogue.uris,
+                                                       made.directory / TEXT_FILE),
+    pack=lambda index: {"publications": index.publications, "nodes": index.nodes},
+    unpack=lambda packed, path: TextIndex.open_expecting(path, **packed), file=TEXT_FILE))
+
+
+def _packed(index: dict[str, int | array]) -> tuple[dict[str, int], list[str], array, array]:
+    """A word index as its bitmaps, and its rare words' positions in one array (with where
+    each word's begin): a hundred thousand arrays are slow to unpickle one by one."""
+    bitmaps = {word: where for word, where in index.items() if isinstance(where, int)}
+    rare = [word for word, where in index.items() if not isinstance(where, int)]
+    flat, starts = array("I"), array("Q", [0])
+    for word in rare:
+        flat.extend(index[word])  # type: ignore[arg-type]
+        starts.append(len(flat))
+    return bitmaps, rare, flat, starts
+
+
+def _unpacked(packed: tuple[dict[str, int], list[str], array, array]
+              ) -> dict[str, int | array]:
+    bitmaps, rare, flat, starts = packed
+    index: dict[str, int | array] = dict(bitmaps)
+    for word, start, end in zip(rare, starts[:-1], starts[1:], strict=True):
+        index[word] = flat[start:end]
+    return index
+
+
+_NOT_BLANK = (URIRef, Literal)
+
+
+class TriplesSource:
+    """A :class:`~tipgraph.serving.catalogue.Source` over the triples a build holds: rdflib
+    terms, as the build's reasoned closure has them, grouped by property once.
+
+    What the store makes of them is what is compared: text as N-Triples writes it
+    (``str.__str__``, not rdflib's normalisation), and a literal typed ``xsd:string``
+    as a plain one.
+    """
+
+    def __init__(self, triples: Iterable[Triple] = ()) -> None:
+        self._by_property: dict[Node, list[Triple]] = {}
+        self._by_object: dict[str, dict[str, list[str]]] = {}
+        self.add(triples)
+
+    def add(self, triples: Iterable[Triple]) -> None:
+        by_property = self._by_property
+        for triple in triples:
+            found = by_property.get(triple[1])
+            if found is None:
+                by_property[triple[1]] = found = []
+            found.append(triple)  # the triple itself: no new tuple per pair
+        self._by_object.clear()
+
+    def _triples(self, prop: str) -> list[Triple]:
+        return self._by_property.get(URIRef(prop), [])
+
+    def pairs(self, prop: str, value: str | None = None) -> Iterator[tuple[str, str]]:
+        if value is not None:  # rdf:type, asked once per class: grouped by class once
+            return ((s, value) for s in self._subjects(prop).get(value, ()))
+        return self._pairs(prop)
+
+    def _pairs(self, prop: str) -> Iterator[tuple[str, str]]:
+        text = str.__str__
+        for s, _, o in self._triples(prop):
+            # the exact classes first: isinstance goes through rdflib's ABCs, 10 times slower
+            if (type(s) is URIRef or isinstance(s, URIRef)) and type(o) is not BNode \
+                    and (type(o) in _NOT_BLANK or not isinstance(o, BNode)):
+                yield text(s), text(o)
+
+    def _subjects(self, prop: str) -> dict[str, list[str]]:
+        """object IRI -> the subjects having it (``prop`` triples between IRIs)."""
+        found = self._by_object.get(prop)
+        if found is None:
+            found = self._by_object[prop] = {}
+            text = str.__str__
+            for s, _, o in self._triples(prop):
+                if (type(s) is URIRef or isinstance(s, URIRef)) and (type(o) is URIRef
+                                                              or isinstance(o, URIRef)):
+                    found.setdefault(text(o), []).append(text(s))
+        return found
+
+    def literals(self, prop: str) -> Iterator[tuple[str, str, str | None, str | None]]:
+        text = str.__str__
+        for s, _, o in self._triples(prop):
+            if not (type(s) is URIRef or isinstance(s, URIRef)) \
+                    or not (type(o) is Literal or isinstance(o, Literal)):
+                continue
+            language = o.language  # type: ignore[union-attr]
+            datatype = o.datatype  # type: ignore[union-attr]
+            yield (text(s), text(o), language,
+                   None if language or datatype is None or datatype == XSD.string
+                   else text(datatype))
+
+    def properties(self) -> set[str]:
+        return {str.__str__(p) for p in self._by_property}  # type: ignore[arg-type]
+
+    def dataset_counts(self, base: str) -> tuple[DatasetCounts, list[str]]:
+        """The counts of the dataset's description, and the resource pages of the
+        sitemap, of the triples held, as the store holds them once loaded.
+
+        Terms are compared as the store compares them: IRIs and blank nodes by their
+        text (a blank node's label cannot be an absolute IRI), literals by (text,
+        language in lower case, datatype; none for ``xsd:string``). Mostly C-level
+        passes: 5.5 CPU-s for the 2.5 million triples of 100,000 publications, in the
+        build's index process (the build does not wait for it).
+        """
+        text = str.__str__
+        subjects: set[str] = set()
+        objects: set[str | tuple[str, str | None, str | None]] = set()
+        properties: dict[str, int] = {}
+        for prop, triples in self._by_property.items():
+            subject_texts = list(map(text, map(_SUBJECT, triples)))
+            subjects.update(subject_texts)
+            found = list(map(_OBJECT, triples))
+            if set(map(type, found)) <= _IRI_OR_BLANK:
+                objects.update(map(text, found))
+                # rdflib terms of a set, the same terms in the store: no triple repeats
+                properties[text(prop)] = len(triples)  # type: ignore[arg-type]
+            else:  # the store may hold two rdflib literals as one
+                keys = list(map(_object_key, found))
+                objects.update(keys)
+                pairs = set(zip(subject_texts, keys, strict=True))
+                properties[text(prop)] = len(pairs)  # type: ignore[arg-type]
+        instances: dict[str, set[str]] = {}
+        for s, _, o in self._by_property.get(RDF.type, ()):
+            if type(o) is URIRef or (isinstance(o, URIRef)):
+                instances.setdefault(text(o), set()).add(text(s))
+        publications = instances.get(_PUBLICATION, set())
+        in_space = [s for s in subjects if s.startswith(base)]
+        pages = resource_pages(in_space, base)
+        counts = DatasetCounts(
+            base=base, triples=sum(properties.values()), entities=len(in_space),
+            distinct_subjects=len(subjects), distinct_objects=len(objects),
+            classes={c: len(members) for c, members in sorted(instances.items())},
+            properties=dict(sorted(properties.items())),
+            example=min((s for s in publications if ":" in s), default=None))
+        return counts, pages
+
+
+def resource_pages(subjects: Iterable[str], base: str) -> list[str]:
+    """The HTML pages (``place/ng.html``) of the resources ``subjects`` name under
+    ``base``, sorted: a ``#`` IRI is on its document's page, and an IRI without a kind
+    step (the dataset's own) is a site page, listed apart."""
+    return sorted({path + ".html" for path in (s[len(base):].split("#", 1)[0]
+                                               for s in subjects if s.startswith(base))
+                   if "/" in path})
+
+
+_SUBJECT, _OBJECT = itemgetter(0), itemgetter(2)
+_IRI_OR_BLANK = {URIRef, BNode}
+_PUBLICATION = str(TIP.Publication)
+_XSD_STRING = str(XSD.string)
+
+
+def _object_key(node: Node) -> str | tuple[str, str | None, str | None]:
+    """An object as the store tells it from others (see :meth:`TriplesSource.dataset_counts`)."""
+    if not (type(node) is Literal or isinstance(node, Literal)):
+        return str.__str__(node)
+    language = node.language
+    if language:
+        return (str.__str__(node), language.lower(), None)
+    datatype = node.datatype
+    if datatype is None:
+        return (str.__str__(node), None, None)
+    datatype = str.__str__(datatype)
+    return (str.__str__(node), None, None if datatype == _XSD_STRING else datatype)
