@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -378,11 +379,16 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
         raise SystemExit("the build stopped before the statistics were made: no indexes")
     # the triples the closure has already are not added twice: the counts count the set
     source.add(t for t in dict.fromkeys(added[0]) if t not in closure)
-    # the text index, a file of its own, is made in the build's directory: no copy of it
-    indexes = make_indexes(source, base if base.endswith(("/", "#")) else base + "/", target)
-    if os.getppid() != parent:
-        raise SystemExit("the build is gone: its indexes are not written")
-    write_indexes(indexes, target / INDEX_FILE)
+    # the entries in files of their own (the text index) are made in the build's directory,
+    # apart: linked into place when written, not copied
+    work = Path(tempfile.mkdtemp(prefix=".indexes-", dir=target))
+    try:
+        indexes = make_indexes(source, base if base.endswith(("/", "#")) else base + "/", work)
+        if os.getppid() != parent:
+            raise SystemExit("the build is gone: its indexes are not written")
+        write_indexes(indexes, target / INDEX_FILE)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def json_lines(value: object, indent: str = "") -> str:

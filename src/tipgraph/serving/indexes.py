@@ -215,12 +215,18 @@ def make_indexes(source: TriplesSource, base: str, directory: Path | None = None
 
 def write_indexes(indexes: BuildIndexes, path: Path) -> None:
     """Write ``indexes`` to ``path`` whole or not at all (a temporary file, then renamed),
-    the files of their own beside it (copied there when they were made elsewhere)."""
+    the files of their own beside it (linked, or copied, there when they were made
+    elsewhere)."""
     for maker in INDEX_MAKERS:
         if maker.file is not None and indexes.directory.resolve() != path.parent.resolve():
+            made = indexes.directory / maker.file
             copy = path.with_name(f".{maker.file}.{os.getpid()}")
+            copy.unlink(missing_ok=True)
             try:
-                shutil.copyfile(indexes.directory / maker.file, copy)
+                try:
+                    os.link(made, copy)
+                except OSError:  # another file system
+                    shutil.copyfile(made, copy)
                 os.replace(copy, path.with_name(maker.file))
             finally:
                 copy.unlink(missing_ok=True)
