@@ -62,7 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
             "source record may hold (each author or country counts alone); a longer one is "
             "dropped with a warning naming file, line and field, and a record whose title "
             "is dropped is rejected."),
-    Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
+    Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped "
+            "(and, apart, its text search)."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
     Setting("max_request_bytes", 1_000_000, "Largest request body accepted, in bytes."),

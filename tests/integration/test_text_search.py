@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tipgraph.client import Client
+from tipgraph.serving import textindex
 from tipgraph.serving.text_sparql import rewrite
 from tipgraph.serving.textindex import TEXT_FILE, TextIndex, TextQueryError
 from tipgraph.web import create_app
@@ -240,3 +242,21 @@ def test_the_form_is_documented_where_clients_look(app_client: FlaskClient) -> N
     page = app_client.get("/sparql", query_string={"query": example, "format": "html"})
     assert page.status_code == 200
     assert found[0]["publication"]["value"] in page.get_data(as_text=True)
+
+
+def test_a_search_over_the_time_limit_is_stopped_with_a_503(
+        app_client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search runs in the request's thread; query_timeout stops it as it stops a query
+    (here the limit is reached at once: the timer interrupts the search's first step)."""
+    class Expired(threading.Timer):
+        def start(self) -> None:  # the search's connection is interrupted at its first step
+            self.function.__self__.set_progress_handler(lambda: 1, 1)  # type: ignore
+            self.finished.set()
+
+    monkeypatch.setattr(textindex.threading, "Timer", Expired)
+    status, body = sparql(app_client, PREFIXES + 'SELECT ?p WHERE { ?p tip:matches "labour" }')
+    assert status == 503 and "query_timeout" in str(body)
+    page = app_client.get("/browse", query_string={"q": "labour"})
+    assert page.status_code == 503 and "query_timeout" in page.get_data(as_text=True)
+    monkeypatch.undo()
+    assert matching(app_client, "labour")

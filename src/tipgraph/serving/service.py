@@ -180,6 +180,7 @@ class Build:
         gc.freeze()
         self.indexes = indexes
         # the browse search asks the text index tip:matches asks: both find the same
+        indexes.text.timeout = float(self.settings.get("query_timeout") or 0) or None
         self._models["catalogue"] = indexes.catalogue.reading(self.store, indexes.text)
         self._models["labels"] = Labels(self.store, indexes.labels)
         self._models["linking"] = Linking(self.store, indexes.properties)

@@ -35,13 +35,14 @@ import os
 import re
 import sqlite3
 import tempfile
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from tipgraph.namespaces import DCT, FOAF, GN, RDFS, SCHEMA, SKOS, TIP
-from tipgraph.sparql_engine import QueryError
+from tipgraph.sparql_engine import QueryError, QueryTimeout
 
 if TYPE_CHECKING:
     from tipgraph.store import GraphStore
@@ -163,7 +164,13 @@ def write_text_index(source: LiteralSource, publications: Sequence[str], path: P
 
 
 class TextIndex:
-    """One build's text index, open read-only (one connection per thread)."""
+    """One build's text index, open read-only (one connection per search)."""
+
+    #: seconds a search may take (the service sets its ``query_timeout``); None: no limit.
+    #: A search runs in the request's thread, not in a query process: a few words that
+    #: begin most others (``a OR e OR i``) read the whole index, seconds at 100,000
+    #: publications.
+    timeout: float | None = None
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -241,12 +248,25 @@ class TextIndex:
         if not expression:  # nothing to look for: nothing found
             return []
         db = self._connect()  # a few hundred microseconds: no connection shared by threads
+        limit = self.timeout
+        # interrupted from a timer (FTS5 merging a prefix's postings runs no VDBE step a
+        # progress handler would see)
+        timer = threading.Timer(limit, db.interrupt) if limit else None
+        if timer is not None:
+            timer.start()
         try:
             return db.execute(sql, (expression,)).fetchall()
         except sqlite3.OperationalError as error:
+            if timer is not None and timer.finished.is_set():
+                raise QueryTimeout(f"The text search {text!r} was stopped after {limit:g} s, "
+                                   "the time limit (setting query_timeout). Narrow it down: "
+                                   "longer words, fewer of them joined by OR, a phrase."
+                                   ) from None
             raise TextQueryError(f"cannot read the text search {text!r}: {error} (an operator "
                                  "AND, OR or NOT needs words on both sides)") from None
         finally:
+            if timer is not None:
+                timer.cancel()
             db.close()
 
     def hits(self, text: str, *, scores: bool = True) -> list[tuple[str, float]]:
