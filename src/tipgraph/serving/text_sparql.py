@@ -19,7 +19,8 @@ score; its node must have one ``tip:matches``.
 
 How: :func:`rewrite` finds those triple patterns in the query's tokens
 (:func:`tipgraph.queries.tokens`: comments, strings and IRIs are never mistaken
-for them), asks the index, and puts a ``VALUES`` block of the hits (with their scores)
+for them), asks the index, and puts a ``VALUES`` block of the hits (with their scores,
+in a subquery of its own: :func:`_values` says why)
 right after the triples sentence the pattern was part of, in the same group (a
 sentence is a join of its patterns), so the query means what it said; the
 engine then joins the rest. The search must be a literal (a
@@ -144,13 +145,21 @@ def rewrite_job(job: QueryJob, index: TextIndex | None) -> QueryJob:
 def _values(head: str, subject: str | None, hits: list[tuple[str, float]], *,
             scores: bool) -> str:
     """The VALUES block in a pattern's place: its variables (``head``) bound to the hits;
-    for a constant subject, one empty row when it is a hit, none when it is not."""
+    for a constant subject, one empty row when it is a hit, none when it is not.
+
+    The block is the one row set of a subquery, which means the same (a group's VALUES
+    and a subquery are both joined with the rest of it) and is evaluated apart: Oxigraph
+    joins a block written inline row by row with each solution of the rest (5 s for
+    24,000 hits joined with a country at 100,000 publications), and a subquery's rows by
+    a hash join (0.2 s).
+    """
     if not head:
         return "VALUES () { () }" if any(h == subject for h, _ in hits) else "VALUES () { }"
     if scores:
         rows = " ".join(f"(<{iri}> {score:.6e})" for iri, score in hits)
-        return f"VALUES ({head}) {{ {rows} }}"
-    return f"VALUES {head} {{ {' '.join(f'<{iri}>' for iri, _ in hits)} }}"
+        return f"{{ SELECT {head} WHERE {{ VALUES ({head}) {{ {rows} }} }} }}"
+    rows = " ".join(f"<{iri}>" for iri, _ in hits)
+    return f"{{ SELECT {head} WHERE {{ VALUES {head} {{ {rows} }} }} }}"
 
 
 #: Words that end a triples sentence written without its ".".
