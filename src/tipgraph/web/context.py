@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import current_app, request
 
 from tipgraph.serving import Build, Service
+from tipgraph.serving.catalogue import FACETS, Catalogue, Selection
+from tipgraph.serving.textindex import TextQueryError
 from tipgraph.sparql_engine import QueryEngine
 from tipgraph.web.result_cache import ResultCache
 
@@ -70,6 +73,43 @@ def public_root() -> str:
 
 def browse_url(**params: str | list[str]) -> str:
     """The browse page filtered by ``params`` (facet -> value or values, ``q``, ``page``)."""
+    return _url("/browse", params)
+
+
+def _url(path: str, params: dict[str, Any]) -> str:
+    """``path`` on this server with ``params`` (name -> value or values; empty ones left
+    out) as its query string."""
     pairs = [(k, v) for k, values in params.items()
              for v in ([values] if isinstance(values, str) else values) if v]
-    return request.script_root + "/browse" + (f"?{urlencode(pairs)}" if pairs else "")
+    return request.script_root + path + (f"?{urlencode(pairs)}" if pairs else "")
+
+
+@dataclass
+class BrowseState:
+    """What a browse URL asks for: words, chosen facet values, expanded facets, the order
+    of the facets' values; every view of the browse page (and its exports) is a URL of
+    these."""
+
+    query: str
+    chosen: dict[str, list[str]]
+    expanded: list[str]
+    order: str  # "label" (the default) or "count"
+
+    @classmethod
+    def from_request(cls) -> BrowseState:
+        return cls(request.args.get("q", "").strip(),
+                   {name: request.args.getlist(name) for name in FACETS},
+                   [name for name in request.args.getlist("all") if name in FACETS],
+                   "count" if request.args.get("sort") == "count" else "label")
+
+    def url(self, path: str = "/browse", **changes: Any) -> str:
+        """This view's URL at ``path`` (the browse page, or one of its exports), with
+        ``changes`` to its parameters."""
+        return _url(path, {"q": self.query, **self.chosen, "all": self.expanded,
+                           "sort": "count" if self.order == "count" else "", **changes})
+
+    def select(self, cat: Catalogue) -> Selection:
+        try:
+            return cat.select(self.query, self.chosen)
+        except TextQueryError:  # an operator without its words: nothing matches it
+            return Selection(0, cat)
