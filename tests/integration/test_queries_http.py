@@ -164,4 +164,8 @@ def test_query_file_as_stored_runs_on_both_servers(query: Query, live_server: st
     assert len(expected[2] if expected[0] == "SELECT" else expected[1]) > 0 \
         or query.name == "countries-outside-stated-regions"  # the seed is consistent
     assert post_unchanged(live_server + "/sparql", query) == expected
-    assert post_unchanged(oxigraph_endpoint, query) == expected
+    if uses_text_search(query.text):  # tipgraph's extension: valid SPARQL, but another
+        # server has no tip:matches triple to find
+        assert post_unchanged(oxigraph_endpoint, query)[2] == []
+    else:
+        assert post_unchanged(oxigraph_endpoint, query) == expected
