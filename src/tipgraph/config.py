@@ -65,7 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("progress_after", 2.0, "Seconds a stage of `tipgraph build` runs before a line "
             "showing its progress (done, rate, time left) is drawn; on a terminal only, never "
             "in a log or a pipe."),
-    Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
+    Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped "
+            "(and, apart, its text search)."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
     Setting("max_request_bytes", 1_000_000, "Largest request body accepted, in bytes."),

@@ -73,6 +73,8 @@ class TIP(DefinedNamespace):
     facet: URIRef  # the browse facet a statistic counts by
     count: URIRef  # how many a statistic counts (xsd:integer)
     sortKey: URIRef  # a publication's position in title order (xsd:integer, for paging)
+    matches: URIRef  # a node whose text matches a search (the endpoint's text index)
+    matchScore: URIRef  # how well it matches (bm25; with tip:matches)
 
 
 class GN(DefinedNamespace):

@@ -18,6 +18,7 @@ from flask import current_app, request
 
 from tipgraph.serving import Build, Service
 from tipgraph.serving.catalogue import FACETS, Catalogue, Selection
+from tipgraph.serving.textindex import TextQueryError
 from tipgraph.sparql_engine import QueryEngine
 from tipgraph.web.result_cache import ResultCache
 
@@ -108,4 +109,7 @@ class BrowseState:
                            "sort": "count" if self.order == "count" else "", **changes})
 
     def select(self, cat: Catalogue) -> Selection:
-        return cat.select(self.query, self.chosen)
+        try:
+            return cat.select(self.query, self.chosen)
+        except TextQueryError:  # an operator without its words: nothing matches it
+            return Selection(0, cat)

@@ -31,6 +31,7 @@ from tipgraph.guard import ClientLimiter, MalformedRequest, redact_paths
 from tipgraph.namespaces import DCAT, DCT, PREFIXES, RDF, RDFS, SD, VOID, XSD
 from tipgraph.negotiation import choose
 from tipgraph.serving import Build
+from tipgraph.serving.text_sparql import MATCHES
 from tipgraph.sparql_engine import NotAcceptable, QueryAnswer, QueryError, QueryJob
 from tipgraph.web.caching import conditional
 from tipgraph.web.context import (
@@ -82,13 +83,13 @@ def find_answer(build: Build, job: QueryJob) -> tuple[QueryAnswer, BinaryIO | No
     """The answer to ``job``: kept or evaluated (and kept), its file at the body when it
     is in one, and whether it was kept before (a cache hit).
 
-    :raises QueryError: as :meth:`GraphStore.answer` does
+    :raises QueryError: as :meth:`Build.answer` does
     """
     cache = get_result_cache()
     kept = cache.get(build.id, job) if cache else None
     hit = kept is not None
     if kept is None:
-        answer = build.store.answer(job)
+        answer = build.answer(job)
         if not cache:
             return answer, None, False
         kept = cache.put(build.id, job, answer)
@@ -225,6 +226,9 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
     ]
     if get_settings()["service_allowlist"]:
         triples.append(t(service, SD + "feature", iri(SD + "BasicFederatedQuery")))
+    if build.text_index is not None:  # text search: ?x tip:matches "words" (the query page)
+        triples += [t(service, SD + "feature", iri(MATCHES)),
+                    t(iri(MATCHES), RDFS_SEE_ALSO, iri(request.url_root + "query#text-search"))]
     oai = iri(request.url_root + "oai")  # the same dataset's records, harvested by OAI-PMH
     triples += [t(oai, RDF_TYPE, iri(str(DCAT.DataService))),
                 t(oai, str(DCAT.servesDataset), dataset),
