@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tipgraph.datestamps import switched
+from tipgraph.datestamps import switched, wait_past_last_switch
 from tipgraph.errors import BuildFailed, TipgraphError
 from tipgraph.ledger import Ledger, Switch
 from tipgraph.namespaces import KINDS
@@ -191,6 +191,7 @@ class BuildDir:
         The ledger is written first: a reader that sees the new ``current`` finds its
         switch there.
         """
+        wait_past_last_switch(self.root)  # OAI-PMH: a switch dated when it happens
         switch = self.ledger.record_switch(build.name, read_uris(build),
                                            _read_json(build / SLUGS_FILE) or {}, how=how)
         report = _read_json(build / "report.json") or {}

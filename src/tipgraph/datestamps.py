@@ -42,6 +42,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -191,6 +192,14 @@ class Datestamps:
             applied = db.execute("SELECT build_id, switched_at FROM applied").fetchone()
         return State(stamps, *(applied or (None, None)))
 
+    def last_switch_second(self) -> int | None:
+        """The second the last switch written is dated with (None without one)."""
+        if not self.path.is_file():
+            return None
+        with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
+            applied = db.execute("SELECT switched_at FROM applied").fetchone()
+        return applied[0] if applied else None
+
     def record_switch(self, build_id: str, records: BuildRecords, at: int) -> State:
         """Write what the switch to ``build_id`` at ``at`` changes, in one transaction.
 
@@ -242,6 +251,20 @@ def switched(root: Path, build: Path) -> State | None:
         log.warning("the OAI-PMH datestamps of the switch to %s were not written (%s)",
                     build.name, error)
         return None
+
+
+def wait_past_last_switch(root: Path) -> None:
+    """Sleep until the clock is past the second of the last switch (under a second, and
+    only for switches in the same second). A switch is then dated with the time it
+    happens, never :func:`switch_second`'s second after the last: no datestamp is ahead of
+    the clock, so a harvest's ``from`` taken from a ``responseDate`` never finds a record
+    twice."""
+    try:
+        last = Datestamps(root).last_switch_second()
+    except sqlite3.Error:
+        return
+    if last is not None and (wait := last + 1 - time.time()) > 0:
+        time.sleep(min(wait, 2.0))
 
 
 def switch_time(root: Path, build_id: str) -> int:
