@@ -58,7 +58,8 @@ def _check_query() -> Response | None:
         if not queries:
             return None
         for query in queries:
-            check_query(query, max_depth=int(config["max_query_depth"]))
+            check_query(query, max_depth=int(config["max_query_depth"]),
+                        max_chain=int(config["max_query_chain"]))
         check_graph_iris(params.getlist("default-graph-uri")
                          + params.getlist("named-graph-uri"))
         slot = current_app.extensions["tipgraph.limiter"].slot(request.remote_addr or "?")

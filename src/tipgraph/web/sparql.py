@@ -74,7 +74,10 @@ def get_engine() -> QueryEngine:
                 cache = get_result_cache()  # answers are written where they are kept
                 engine = QueryEngine(processes=config["query_workers"],
                                      timeout=config["query_timeout"],
-                                     spool=str(cache.spool) if cache else None)
+                                     spool=str(cache.spool) if cache else None,
+                                     memory_mb=config["query_memory_mb"],
+                                     wait=config["query_wait"],
+                                     share=config["query_share_seconds"])
                 current_app.extensions[key] = engine
     return engine
 
@@ -209,7 +212,8 @@ def make_job(query: str, params: MultiDict[str, str], accept: str | None, base_u
         query=query,
         results_format=_choose(params, "results", accept),
         rdf_format=_choose(params, "rdf", accept),
-        max_results=config["max_results"], base_iri=base_url,
+        max_results=config["max_results"], max_bytes=config["max_result_bytes"],
+        base_iri=base_url,
         default_graphs=tuple(defaults) if defaults or named else None,
         named_graphs=tuple(named) if defaults or named else None,
         prefixes=_PREFIXES,
@@ -223,7 +227,11 @@ def answer_headers(answer: QueryAnswer, build: Build, config: dict[str, Any], *,
                    ) -> list[tuple[str, str]]:
     """The headers an answer carries besides its type, length and caching headers."""
     headers = [("Vary", "Accept"), ("X-Tipgraph-Build", build.id)]
-    if answer.truncated:
+    if answer.truncated and answer.cut_by == "max_result_bytes":
+        headers += [("X-SPARQL-MaxRows", str(answer.count)),
+                    ("Warning", f'199 tipgraph "answer cut at {answer.count} results, '
+                     f'{config["max_result_bytes"]} bytes (setting max_result_bytes)"')]
+    elif answer.truncated:
         # Virtuoso's header, so clients that know it see the cut; Warning says it in words
         limit = config["max_results"]
         headers += [("X-SPARQL-MaxRows", str(limit)),
@@ -436,6 +444,7 @@ class FastPath:
         self.config = app.config["TIPGRAPH"]
         self.max_bytes = int(self.config["max_request_bytes"])
         self.max_depth = int(self.config["max_query_depth"])
+        self.max_chain = int(self.config["max_query_chain"])
         self.any_origin = str(self.config["cors_origins"]).strip() == "*"
         self.service: Service = app.extensions["tipgraph"]
         self._link = None if self.config.get("store_url") else \
@@ -465,7 +474,7 @@ class FastPath:
             queries = params.getlist("query")
             if len(queries) != 1:
                 return None
-            check_query(queries[0], max_depth=self.max_depth)
+            check_query(queries[0], max_depth=self.max_depth, max_chain=self.max_chain)
             check_graph_iris(params.getlist("default-graph-uri")
                              + params.getlist("named-graph-uri"))
             build = self._current_build()
@@ -547,10 +556,11 @@ class FastPath:
                 else:
                     (answer, file), hit = kept, True
         except QueryError as error:
+            headers = [("Content-Type", "text/plain; charset=utf-8"), ("Vary", "Accept")]
+            if getattr(error, "retry_after", None) is not None:
+                headers.append(("Retry-After", str(error.retry_after)))
             return self._send(start_response, f"{error.status} {_reason(error.status)}",
-                              [("Content-Type", "text/plain; charset=utf-8"),
-                               ("Vary", "Accept")],
-                              f"{error.title}: {error.message}\n".encode())
+                              headers, f"{error.title}: {error.message}\n".encode())
         except TipgraphError as error:
             message = f"No build in service: {redact_paths(str(error))}\n"
             return self._send(start_response, f"503 {_reason(503)}",
