@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import io
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -40,11 +41,15 @@ from gunicorn.http import wsgi
 from gunicorn.workers.base import Worker
 
 from tipgraph.guard import query_digest
+from tipgraph.web.limits import publish_pool_state
 
 #: Bytes of an answer the loop holds for a slow client before the thread writing it waits.
 OUTBOX_BYTES = 4 * 1024 * 1024
 #: Bytes of request headers accepted besides the request line.
 HEAD_BYTES = 64 * 1024
+#: Seconds a worker whose query processes all have work waits before it accepts a
+#: connection, so that a worker with an idle one takes it.
+ACCEPT_DELAY = 0.005
 #: Seconds between two heartbeats to the gunicorn master (and looks at whether to stop).
 TICK = 0.5
 
@@ -68,6 +73,7 @@ class BufferingWorker(Worker):
         self.queries = _Lane(lane)
         self.query_threads = ThreadPoolExecutor(lane, thread_name_prefix="tipgraph-query")
         self.connections: set[_Connection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
         self.requests_handled = 0
         try:
             self.loop.run_until_complete(self._serve())
@@ -76,20 +82,19 @@ class BufferingWorker(Worker):
             self.query_threads.shutdown(wait=False)
 
     async def _serve(self) -> None:
-        servers = []
-        for listener in self.sockets:
-            listener.sock.setblocking(False)
-            servers.append(await asyncio.start_server(
-                self._connected, sock=listener.sock, limit=self.max_body + HEAD_BYTES))
+        self.processes = int(self.wsgi.config["TIPGRAPH"]["query_workers"])
+        accepting = [asyncio.create_task(self._accept(listener.sock))
+                     for listener in self.sockets]
         ppid = self.ppid
         while self.alive:
             self.notify()
+            publish_pool_state(self.wsgi)
             if os.getppid() != ppid:
                 self.log.info("Parent changed, shutting down: %s", self)
                 break
             await asyncio.sleep(TICK)
-        for server in servers:
-            server.close()
+        for task in accepting:
+            task.cancel()
         deadline = time.monotonic() + self.cfg.graceful_timeout
         for connection in list(self.connections):
             connection.stop_after_request()
@@ -97,11 +102,37 @@ class BufferingWorker(Worker):
             self.notify()
             await asyncio.sleep(0.1)
 
-    async def _connected(self, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, listener: socket.socket) -> None:
+        """Accept connections on ``listener`` (shared with the other workers) one by one.
+
+        A worker whose query processes all have work leaves the next connection to
+        another worker: it waits a moment before accepting, while an idle worker waits in
+        ``accept`` and so takes it first. (asyncio's own server accepts a burst at once in
+        whichever worker wakes first: 16 runaway queries sent together all went to one
+        worker, whose queue grew while the other's processes idled.)
+        """
+        listener.setblocking(False)
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.queries.load() >= self.processes:
+                await asyncio.sleep(ACCEPT_DELAY)
+            try:
+                sock, _ = await loop.sock_accept(listener)
+            except OSError as error:  # too many open files ...: try again in a moment
+                self.log.warning("cannot accept a connection: %s", error)
+                await asyncio.sleep(0.1)
+                continue
+            task = loop.create_task(self._connected(sock))
+            self.tasks.add(task)  # kept while it runs (the loop keeps weak references)
+            task.add_done_callback(self.tasks.discard)
+            await asyncio.sleep(0)  # its request read (when sent already) before the next
+
+    async def _connected(self, sock: socket.socket) -> None:
         if len(self.connections) >= self.cfg.worker_connections or not self.alive:
-            writer.close()
+            sock.close()
             return
+        reader, writer = await asyncio.open_connection(sock=sock,
+                                                       limit=self.max_body + HEAD_BYTES)
         connection = _Connection(self, reader, writer)
         self.connections.add(connection)
         try:
@@ -329,6 +360,10 @@ class _Lane:
         self.inside: dict[str, int] = {}
         self.waiting: list[tuple[str, asyncio.Future[None]]] = []
 
+    def load(self) -> int:
+        """Query requests in the lane or waiting for it."""
+        return sum(self.inside.values()) + len(self.waiting)
+
     async def enter(self, client: str) -> None:
         if sum(self.inside.values()) < self.size and not self.waiting:
             self.inside[client] = self.inside.get(client, 0) + 1
@@ -373,6 +408,7 @@ class _Outbox:
         self._room = threading.Condition()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def sendall(self, data: bytes) -> None:
         if not data:
@@ -388,7 +424,9 @@ class _Outbox:
     def _send(self, data: bytes) -> None:
         self._idle.clear()
         self.writer.write(data)
-        self.loop.create_task(self._drained(len(data)))
+        task = self.loop.create_task(self._drained(len(data)))
+        self._tasks.add(task)  # kept while it runs (the loop keeps weak references)
+        task.add_done_callback(self._tasks.discard)
 
     async def _drained(self, size: int) -> None:
         try:

@@ -737,12 +737,13 @@ class QueryEngine:
 
     Admission (:meth:`run`): a query that finds no idle process waits in its client's
     queue. A freed process goes to the waiting client with the fewest queries running,
-    then the least process time used lately (decaying, :data:`USAGE_HALF_LIFE`), then the
-    one that came first: one client's many queries never push another's aside. The wait is
-    bounded (``wait``, then :class:`TooBusy`, 429). When the client whose turn it is runs
-    fewer queries than another, and that other's query has held its process for ``share``
-    seconds, that query is stopped (503) and its process, replaced, goes to the waiting
-    client: runaway queries from many addresses cannot keep a light client out.
+    then the fewest waiting, then the least process time used lately (decaying,
+    :data:`USAGE_HALF_LIFE`), then the one that came first: one client's many queries never
+    push another's aside. The wait is bounded (``wait``, then :class:`TooBusy`, 429). When
+    a waiting client runs fewer queries than another, and that other's query has held its
+    process for ``share`` seconds, that query is stopped (503) and its process, replaced,
+    goes to the waiting client (one such stop per waiting client, in turn): runaway queries
+    from many addresses cannot keep a light client out.
 
     :param processes: how many queries may run at once
     :param timeout: seconds a query may run before it is stopped
@@ -860,15 +861,19 @@ class QueryEngine:
         arrived = time.monotonic()
         deadline = arrived + self.wait
         with self._changed:
-            self._waiting.setdefault(client, []).append(arrived)
+            mine = self._waiting.setdefault(client, [])
+            mine.append(arrived)
             try:
                 while True:
-                    if self._next_client() == client:
-                        if self._idle:
+                    if mine[0] == arrived:  # the client's first waiting query: its turn?
+                        rank = self._turns().index(client)
+                        if rank < len(self._idle):
                             process = self._idle.pop()
                             self._busy[process] = _Running(client, time.monotonic())
                             return process
-                        self._preempt_for(client)
+                        preempting = sum(1 for r in self._busy.values() if r.preempted)
+                        if rank == len(self._idle) + preempting:
+                            self._preempt_for(client)
                     left = deadline - time.monotonic()
                     if left <= 0:
                         self.refused += 1
@@ -878,21 +883,25 @@ class QueryEngine:
                             f"Every query process was busy for {self.wait:g} s (setting "
                             f"query_wait); {len(self._busy)} queries are running and "
                             f"{self._queued()} waiting. Retry in a few seconds.", retry)
-                    self._changed.wait(min(left, 0.5))
+                    self._changed.wait(min(left, 0.25))
             finally:
-                queue_ = self._waiting[client]
-                queue_.remove(arrived)
-                if not queue_:
+                mine.remove(arrived)
+                if not mine:
                     del self._waiting[client]
                 self._changed.notify_all()  # another may be next now
 
-    def _next_client(self) -> str | None:
-        """The waiting client a free process goes to (called holding the lock)."""
-        if not self._waiting:
-            return None
+    def _turns(self) -> list[str]:
+        """The waiting clients in the order free processes go to them (holding the lock):
+        fewest queries running, then fewest waiting, then least process time used lately
+        (the running queries' time included), then the first to come."""
         running = self._running_by_client()
-        return min(self._waiting, key=lambda c: (running.get(c, 0), self._used(c),
-                                                 self._waiting[c][0]))
+        now = time.monotonic()
+        held: dict[str, float] = {}
+        for query in self._busy.values():
+            held[query.client] = held.get(query.client, 0.0) + now - query.started
+        return sorted(self._waiting, key=lambda c: (
+            running.get(c, 0), len(self._waiting[c]), self._used(c) + held.get(c, 0.0),
+            self._waiting[c][0]))
 
     def _running_by_client(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -901,15 +910,16 @@ class QueryEngine:
         return counts
 
     def _preempt_for(self, client: str) -> None:
-        """Stop the query of a heavier client that has held its process ``share`` seconds,
-        so ``client`` (whose turn it is) gets it (called holding the lock)."""
-        if self.share <= 0 or any(r.preempted for r in self._busy.values()):
-            return  # one at a time: a replaced process is on its way
+        """Stop the query of a heavier client (more queries running) that has held its
+        process ``share`` seconds, so ``client`` gets the process (holding the lock)."""
+        if self.share <= 0:
+            return
         now = time.monotonic()
         counts = self._running_by_client()
         mine = counts.get(client, 0)
         victims = [(counts[r.client], now - r.started, p, r) for p, r in self._busy.items()
-                   if counts[r.client] > mine and now - r.started >= self.share]
+                   if not r.preempted and counts[r.client] > mine
+                   and now - r.started >= self.share]
         if not victims:
             return
         _, ran, process, running = max(victims, key=lambda v: (v[0], v[1]))

@@ -46,6 +46,7 @@ from tipgraph.web import get_build, get_service
 from tipgraph.web.caching import caching_headers, conditional
 from tipgraph.web.cors import EXPOSED_HEADERS
 from tipgraph.web.errors import plain_page
+from tipgraph.web.limits import pool_state
 from tipgraph.web.result_cache import REPLAYABLE, get_result_cache
 from tipgraph.web.service import Build, Service
 
@@ -398,7 +399,9 @@ def query() -> str:
 
 @bp.route("/health")
 def health() -> Response:
-    """Which build is in service and how big it is (for monitors and test fixtures)."""
+    """Which build is in service, how big it is, and the state of the query processes
+    (for monitors and test fixtures). A liveness check: 200 while the server can answer.
+    ``/health?ready`` (for load balancers) is 503 when a query could not start soon."""
     try:
         build = get_build()
     except TipgraphError as error:
@@ -409,7 +412,12 @@ def health() -> Response:
     cache = get_result_cache()
     if cache:
         body["result_cache"] = cache.statistics()
-    return Response(json.dumps(body), content_type="application/json")
+    body["queries"] = pool_state(current_app)
+    status = 200
+    if "ready" in request.args and body["queries"]["saturated"]:
+        body["status"], status = "saturated", 503
+    return Response(json.dumps(body), status=status, content_type="application/json",
+                    headers={"Cache-Control": "no-store"})
 
 
 # -- the fast path ---------------------------------------------------------------------------
