@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append, machine
 
 from tipgraph.namespaces import DEFAULT_BASE, RDF, TIP
+from tipgraph.serving.catalogue import load_catalogue, load_statistics
+from tipgraph.serving.documents import Labels, Linking
 from tipgraph.store import OxigraphStore
 from tipgraph.testing import serving
-from tipgraph.web.catalogue import load_catalogue, load_statistics
-from tipgraph.web.documents import Labels, Linking
 
 
 def rss_mib() -> float:
@@ -51,8 +51,8 @@ def measure_indexes(store: OxigraphStore) -> list[tuple[str, float, float]]:
     found = []
     kept: list[object] = []
     for name, make in (("statistics", lambda: load_statistics(store)),
-                       ("document labels", lambda: Labels(store.store)),
-                       ("linking properties", lambda: Linking(store.store)),
+                       ("document labels", lambda: Labels(store)),
+                       ("linking properties", lambda: Linking(store)),
                        ("browse index", lambda: load_catalogue(store)),
                        ("its search words", lambda: kept[-1].word_index())):  # type: ignore
         gc.collect()

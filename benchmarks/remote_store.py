@@ -22,7 +22,7 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlencode
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.queries import shipped_queries
 from tipgraph.store import OxigraphStore, publish
 from tipgraph.testing import serving

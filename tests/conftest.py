@@ -10,8 +10,9 @@ import pytest
 from rdflib import Graph
 
 from tipgraph.build import BuildReport, run_build
+from tipgraph.build_dir import INDEX_FILE
+from tipgraph.serving.indexes import read_indexes, write_indexes
 from tipgraph.statistics import statistics_triples
-from tipgraph.web.indexes import INDEX_FILE, read_indexes, write_indexes
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_SOURCES = (ROOT / "data" / "sources",)

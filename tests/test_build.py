@@ -12,7 +12,7 @@ from rdflib import Graph
 from rdflib.namespace import DCTERMS
 
 from tipgraph.build import run_build
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.errors import BuildFailed
 
 BASE = "https://w3id.org/tipgraph/"

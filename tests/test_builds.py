@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tipgraph.builds import MARKER, PARTIAL, BuildDir
+from tipgraph.build_dir import MARKER, PARTIAL, BuildDir
 from tipgraph.ledger import Ledger
 from tipgraph.synth import synthesize, write_catalogue
 

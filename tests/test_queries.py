@@ -17,7 +17,7 @@ from tipgraph.client import Client, Results
 from tipgraph.queries import (
     QUERIES_DIR,
     Param,
-    QueryError,
+    QueryTextError,
     get_query,
     parse_query,
     shipped_queries,
@@ -393,26 +393,26 @@ def test_header_is_parsed() -> None:
 
 
 def test_bad_param_line_is_reported() -> None:
-    with pytest.raises(QueryError, match="should read 'name = default \\(type\\)'"):
+    with pytest.raises(QueryTextError, match="should read 'name = default \\(type\\)'"):
         parse_query("# param: region West Africa\nSELECT ?region WHERE {} ORDER BY ?region")
-    with pytest.raises(QueryError, match="type among"):
+    with pytest.raises(QueryTextError, match="type among"):
         parse_query("# param: region = x (colour)\nSELECT * WHERE {}")
 
 
 def test_unknown_and_missing_parameters_are_reported() -> None:
-    with pytest.raises(QueryError,
+    with pytest.raises(QueryTextError,
                        match="has no parameter 'country' \\(it takes region, limit, offset\\)"):
         get_query("publications-in-region").bind({"country": "Nigeria"})
     query = parse_query("# param: word = (string)\nSELECT ?word WHERE { BIND(?word AS ?x) }",
                         name="q")
-    with pytest.raises(QueryError, match="needs a value for the parameter word"):
+    with pytest.raises(QueryTextError, match="needs a value for the parameter word"):
         query.bind()
 
 
 def test_unknown_query_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(QueryError, match=r"no shipped query 'nope'.*publications-per-year"):
+    with pytest.raises(QueryTextError, match=r"no shipped query 'nope'.*publications-per-year"):
         get_query("nope")
-    with pytest.raises(QueryError):
+    with pytest.raises(QueryTextError):
         get_query("../pyproject")
 
 
@@ -473,7 +473,7 @@ def test_typed_parameters_become_typed_terms() -> None:
     ("boolean", "maybe"),
 ])
 def test_value_that_is_not_of_its_type_is_refused(kind: str, value: str) -> None:
-    with pytest.raises(QueryError, match=f"is not a valid {kind}"):
+    with pytest.raises(QueryTextError, match=f"is not a valid {kind}"):
         Param("p", None, kind).term(value)
 
 
@@ -505,13 +505,13 @@ def test_integer_parameters_page_a_list_with_limit_and_offset() -> None:
     assert column(client.run(query), "o") == ["0", "1"]
     assert column(client.run(query, limit="2", offset="3"), "o") == ["3", "4"]
     for bad in ("-1", "2 } UNION { ?s ?p ?o", "two"):
-        with pytest.raises(QueryError, match="limit"):
+        with pytest.raises(QueryTextError, match="limit"):
             query.bind({"limit": bad})
 
 
 def test_a_limit_takes_only_an_integer_parameter() -> None:
     query = parse_query("# param: n = 2 (string)\nSELECT ?s WHERE { ?s ?p ?o } LIMIT ?n", name="q")
-    with pytest.raises(QueryError, match="follows LIMIT: it must be a non-negative integer"):
+    with pytest.raises(QueryTextError, match="follows LIMIT: it must be a non-negative integer"):
         query.bind()
 
 

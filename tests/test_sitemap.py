@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 from flask.testing import FlaskClient
 
+from tipgraph.build_dir import INDEX_FILE
 from tipgraph.web import create_app, dataset
-from tipgraph.web.indexes import INDEX_FILE
 
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 

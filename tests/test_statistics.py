@@ -10,9 +10,9 @@ from rdflib import Graph
 from rdflib.namespace import RDF
 
 from tipgraph.namespaces import TIP
+from tipgraph.serving.catalogue import Statistics, load_catalogue, load_statistics
 from tipgraph.statistics import add_statistics, statistics_triples
 from tipgraph.store import OxigraphStore
-from tipgraph.web.catalogue import Statistics, load_catalogue, load_statistics
 
 T = "https://w3id.org/tipgraph/"
 

@@ -1,4 +1,4 @@
-"""The web indexes a build writes beside its store (tipgraph.web.indexes).
+"""The per-build indexes a build writes beside its store (tipgraph.serving.indexes).
 
 What the build makes from the triples it holds must be what a worker would make
 from the store; a worker serves a build from the file without making anything
@@ -18,19 +18,18 @@ from rdflib import Graph
 from rdflib.compare import isomorphic
 
 from tipgraph.build import run_build
+from tipgraph.build_dir import INDEX_FILE
 from tipgraph.errors import TipgraphError
+from tipgraph.serving import service
+from tipgraph.serving.catalogue import StoreSource, load_catalogue
+from tipgraph.serving.dataset import describe_dataset
+from tipgraph.serving.documents import index_labels
+from tipgraph.serving.indexes import FORMAT, read_indexes
+from tipgraph.serving.service import counts_from_store
 from tipgraph.store import OxigraphStore
 from tipgraph.synth import synthesize, write_catalogue
-from tipgraph.web import create_app, dataset, get_build, pages
-from tipgraph.web.catalogue import StoreSource, load_catalogue
-from tipgraph.web.dataset import (
-    _resource_pages,
-    counts_from_store,
-    dataset_counts,
-    describe_dataset,
-)
-from tipgraph.web.documents import index_labels
-from tipgraph.web.indexes import FORMAT, INDEX_FILE, read_indexes
+from tipgraph.web import create_app
+from tipgraph.web.context import get_build
 
 BASE = "https://w3id.org/tipgraph/"
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +74,7 @@ def test_a_worker_serves_browse_and_documents_from_the_file(
         build_copy: Path, monkeypatch: pytest.MonkeyPatch,
         retitle: Callable[[Path, str], tuple[str, str]]) -> None:
     uri, linked = retitle(build_copy, "Zz from the index file")
-    monkeypatch.setattr(pages.threading, "Thread", _no_threads)
+    monkeypatch.setattr(service.threading, "Thread", _no_threads)
     client: FlaskClient = create_app({"build_dir": str(build_copy)}).test_client()
     browse = client.get("/browse?page=1")
     assert browse.status_code == 200
@@ -94,7 +93,7 @@ def test_a_file_of_another_format_is_set_aside_with_a_warning(
     path = build_copy / "current" / INDEX_FILE
     body = path.read_bytes()[len(FORMAT):]
     path.write_bytes(b"tipgraph web indexes 0\n" + body)
-    with caplog.at_level(logging.WARNING, logger="tipgraph.web.indexes"):
+    with caplog.at_level(logging.WARNING, logger="tipgraph.serving.indexes"):
         client = create_app({"build_dir": str(build_copy)}).test_client()
         page = client.get("/browse").get_data(as_text=True)
     assert "Zz from the index file" not in page  # made from the store
@@ -162,8 +161,8 @@ def test_the_description_the_build_counted_is_the_one_sparql_counts(
         served = get_build()
         assert isomorphic(describe_dataset(served, "http://localhost/", written.counts),
                           describe_dataset(served, "http://localhost/", counted))
-        assert dataset_counts(served) == counted  # the file's, in the view
-        assert written.page_paths() == sorted(_resource_pages(served))  # the file's too
+        assert served.counts == counted  # the file's, in the view
+        assert written.page_paths() == sorted(served.page_paths)  # the file's too
     scanned = {row["s"].value.removeprefix(BASE).split("#")[0] + ".html" for row in store.query(
         f'SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(STRSTARTS(STR(?s), "{BASE}")) }}')}
     assert written.page_paths() == sorted(path for path in scanned if "/" in path)
@@ -174,15 +173,14 @@ def test_a_worker_describes_the_dataset_from_the_file_without_counting(
     def no_counting(*args: object) -> None:
         raise AssertionError("the description was counted over the store")
 
-    def described() -> Graph:
-        monkeypatch.setattr(dataset, "_descriptions", dataset._Descriptions())  # not cached
+    def described() -> Graph:  # a new app: a new Build, its description made afresh
         response = create_app({"build_dir": str(build_copy)}).test_client().get("/dataset.ttl")
         assert response.status_code == 200
         return Graph().parse(data=response.data, format="turtle")
 
-    monkeypatch.setattr(dataset, "counts_from_store", no_counting)
+    monkeypatch.setattr(service, "counts_from_store", no_counting)
     with_file = described()
     # without the file, the store is counted
-    monkeypatch.setattr(dataset, "counts_from_store", counts_from_store)
+    monkeypatch.setattr(service, "counts_from_store", counts_from_store)
     (build_copy / "current" / INDEX_FILE).unlink()
     assert len(with_file) > 50 and isomorphic(described(), with_file)

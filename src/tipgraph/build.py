@@ -1,11 +1,11 @@
 """Run the pipeline: read -> reconcile -> map -> reason -> validate -> write -> load.
 
 Beside the store, the build writes the web app's per-build indexes
-(:mod:`tipgraph.web.indexes`), made in a process of its own from the closure.
+(:mod:`tipgraph.serving.indexes`), made in a process of its own from the closure.
 
 :func:`run_build` takes the build directory's lock, writes a new build beside
 the current one and makes it current only when it is complete, conforms to the
-shapes and would not lose the catalogue (:func:`tipgraph.builds.shrink_refusal`);
+shapes and would not lose the catalogue (:func:`tipgraph.build_dir.shrink_refusal`);
 a failed or refused build keeps its report (with its ``reason``) and the previous
 build stays in service.
 """
@@ -14,23 +14,22 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import gzip
 import json
 import multiprocessing
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-import pyoxigraph
 from rdflib import URIRef
 
 from tipgraph import __version__
-from tipgraph.builds import (
+from tipgraph.build_dir import (
+    INDEX_FILE,
     BuildDir,
     BuildRefused,
     disk_full,
@@ -38,23 +37,24 @@ from tipgraph.builds import (
     shrink_refusal,
     write_published,
 )
+from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
-from tipgraph.formats import jsonld_context
 from tipgraph.graphs import Triple, ntriples_lines
-from tipgraph.jsonld import compact
+from tipgraph.identity import Duplicate
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
+from tipgraph.serving.indexes import TriplesSource, make_indexes, write_indexes
 from tipgraph.shipped import shipped
 from tipgraph.sources import SourceFile, read_sources
+from tipgraph.sources.values import MAX_FIELD_CHARS
 from tipgraph.statistics import statistics_triples
 from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
 DEFAULT_SOURCES = (shipped("data", "sources"),)
-NTRIPLES = "tipgraph.nt"
 
 Progress = Callable[[str], None]
 
@@ -70,6 +70,8 @@ class BuildReport:
     records_built: int = 0
     files: list[SourceFile] = field(default_factory=list)  # the records each file holds
     rejected: list[Problem] = field(default_factory=list)
+    #: records left out for an earlier record's identity: read = built + rejected + duplicates
+    duplicates: list[Duplicate] = field(default_factory=list)
     repairs: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     shacl: ValidationReport | None = None
@@ -96,6 +98,8 @@ class BuildReport:
             "records_rejected": len(self.rejected),
             "files": [f.as_dict() for f in self.files],
             "rejected": [p.as_dict() for p in self.rejected],
+            "records_duplicate": len(self.duplicates),
+            "duplicates": [d.as_dict() for d in self.duplicates],
             "repairs": [p.as_dict() for p in self.repairs],
             "warnings": [p.as_dict() for p in self.warnings],
             "shacl": self.shacl.as_dict() if self.shacl else None,
@@ -112,7 +116,8 @@ class BuildReport:
 def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build"), *,
               base: str = DEFAULT_BASE, progress: Progress = lambda _: None,
               allow_shrink: bool = False, max_shrink: float = 0.1, min_shrink: int = 10,
-              wait: bool = True, on_wait: Progress | None = None) -> BuildReport:
+              wait: bool = True, on_wait: Progress | None = None,
+              max_field_chars: int = MAX_FIELD_CHARS) -> BuildReport:
     """Build the graph from ``sources`` into ``out`` and switch it in when it is valid
     and loses no more than ``max_shrink`` (a fraction) and ``min_shrink`` of the
     publications in service (``allow_shrink``: whatever it loses).
@@ -142,7 +147,8 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
                                       "previous build is still current") from error
                 raise
             lock.say(f"build {target.name}")
-            report = _run_build(sources, build_dir, target, base, progress)
+            report = _run_build(sources, build_dir, target, base, progress,
+                                  max_field_chars)
             return _switch(build_dir, target, report, progress, allow_shrink=allow_shrink,
                            max_shrink=max_shrink, min_shrink=min_shrink)
     finally:
@@ -178,7 +184,7 @@ def _switch(build_dir: BuildDir, target: Path, report: BuildReport, progress: Pr
 
 
 def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
-               progress: Progress) -> BuildReport:
+               progress: Progress, max_field_chars: int) -> BuildReport:
     """Make the build ``target``, complete and valid; it is not switched in yet."""
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
@@ -186,13 +192,13 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     indexes = _IndexWriter(target, base)
     try:
         triples, mapped, uris = _make_triples(sources, base, build_dir, report, progress,
-                                              indexes)
+                                              indexes, max_field_chars)
         with _stage("load", report, progress):
             nt = _write_ntriples(triples, target, report)
             del triples  # tipgraph.nt holds them now
             # the dumps are written from tipgraph.nt by other processes while the store is
             # loaded and the shapes are checked (discarded with the build if it fails)
-            dumps = [_start(job, target) for job in DUMPS]
+            dumps = [_start(job, target) for job in DUMP_JOBS]
             store = load_store(nt, target / "store")
         # made while this process counted and wrote N-Triples: usually done by now (joined
         # before validating, so that a build stopped here has a stage left to do)
@@ -230,7 +236,8 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
 
 
 def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
-                  progress: Progress, indexes: _IndexWriter
+                  progress: Progress, indexes: _IndexWriter,
+                  max_field_chars: int
                   ) -> tuple[set[Triple], Mapped, list[str]]:
     """Read, reconcile, map and reason: the triples to publish, as a plain set, and the
     URIs under ``base`` they describe.
@@ -239,7 +246,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     as soon as it exists and sent what the statistics add to it.
     """
     with _stage("read", report, progress):
-        read = read_sources(sources)
+        read = read_sources(sources, max_field_chars)
         report.records_read = len(read.records) + len(read.rejected)
         report.files = read.files
         report.rejected = read.rejected
@@ -250,6 +257,7 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
         report.records_built = len(reconciled.publications)
+        report.duplicates = reconciled.duplicates
         del read
     with _stage("map", report, progress):
         # slugs by identity from every build ever published, so that none is minted twice
@@ -282,35 +290,6 @@ def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport) -> 
     return nt
 
 
-def write_dumps(target: Path) -> None:
-    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streamed from it.
-
-    pyoxigraph parses and writes in Rust; the JSON-LD is compacted as text
-    (:mod:`tipgraph.jsonld`), so no dump is ever held as Python objects.
-    """
-    for job in DUMPS:
-        job(target)
-
-
-def _write_turtle(target: Path) -> None:
-    pyoxigraph.serialize(_parse(target / NTRIPLES), str(target / "tipgraph.ttl"),
-                         format=pyoxigraph.RdfFormat.TURTLE, prefixes=jsonld_context())
-
-
-def _write_jsonld_and_gzip(target: Path) -> None:
-    expanded = pyoxigraph.serialize(_parse(target / NTRIPLES), format=pyoxigraph.RdfFormat.JSON_LD)
-    (target / "tipgraph.jsonld").write_bytes(compact(expanded, jsonld_context()))
-    del expanded
-    with (target / NTRIPLES).open("rb") as raw, \
-            gzip.GzipFile(target / "tipgraph.nt.gz", "wb", compresslevel=6, mtime=0) as gz:
-        shutil.copyfileobj(raw, gz, 1 << 20)
-
-
-#: The dumps made from ``tipgraph.nt``, in jobs of about equal cost: the build runs each
-#: in its own process while it validates.
-DUMPS: tuple[Callable[[Path], None], ...] = (_write_turtle, _write_jsonld_and_gzip)
-
-
 def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
     process = multiprocessing.get_context("fork").Process(target=job, args=(target,),
                                                           name=job.__name__, daemon=True)
@@ -319,7 +298,7 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
 
 
 class _IndexWriter:
-    """The process that makes the web indexes (:mod:`tipgraph.web.indexes`) and writes them
+    """The process that makes the web indexes (:mod:`tipgraph.serving.indexes`) and writes them
     into the build, beside its store.
 
     Forked with the reasoned closure (a plain set the child reads as it was at the fork),
@@ -384,8 +363,6 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
                    base: str, parent: int) -> None:
     """In the child: group ``closure`` by property, take in the triples the parent added,
     make the indexes and write them to ``target/indexes.pickle``."""
-    from tipgraph.web.indexes import INDEX_FILE, TriplesSource, make_indexes, write_indexes
-
     send.close()  # the parent's end: without it here, a parent gone would not end recv()
     added: list[list[Triple]] = []
 
@@ -405,10 +382,6 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
     if os.getppid() != parent:
         raise SystemExit("the build is gone: its indexes are not written")
     write_indexes(indexes, target / INDEX_FILE)
-
-
-def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:
-    return pyoxigraph.parse(path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES)
 
 
 def json_lines(value: object, indent: str = "") -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tipgraph.build import DEFAULT_SOURCES, run_build
-from tipgraph.builds import URIS_FILE, BuildDir, BuildRefused, shrink_refusal
+from tipgraph.build_dir import URIS_FILE, BuildDir, BuildRefused, shrink_refusal
 from tipgraph.config import CONFIG_FILE, SETTINGS, load_settings
 from tipgraph.errors import BuildFailed, TipgraphError
 from tipgraph.reasoning import infer, load_ontology
@@ -76,7 +76,8 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
         report = run_build(sources or DEFAULT_SOURCES, out, base=settings["base_uri"],
                            progress=(lambda _: None) if quiet else _say,
                            allow_shrink=allow_shrink, max_shrink=settings["max_shrink"],
-                           min_shrink=settings["min_shrink"], wait=not no_wait, on_wait=_say)
+                           min_shrink=settings["min_shrink"], wait=not no_wait, on_wait=_say,
+                           max_field_chars=settings["max_field_chars"])
     except BuildRefused as error:
         raise click.ClickException(str(error)) from error
     except BuildFailed as error:
@@ -90,7 +91,8 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
         raise click.ClickException(str(error)) from error
     if not quiet:
         shape_warnings = report.shacl.warnings if report.shacl else []
-        for kind, items in (("rejected", report.rejected), ("warning", report.warnings),
+        for kind, items in (("rejected", report.rejected), ("duplicate", report.duplicates),
+                            ("warning", report.warnings),
                             ("repair", report.repairs), ("shape", shape_warnings)):
             for item in items[:SHOWN_PER_KIND]:
                 _say(f"{kind:<9} {item}")
@@ -98,7 +100,8 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
                 _say(f"{kind:<9} ... and {len(items) - SHOWN_PER_KIND} more in "
                      f"{out / 'report.json'}")
     click.echo(f"{report.records_read} records read, {report.records_built} built, "
-               f"{len(report.rejected)} rejected; {len(report.repairs)} repairs, "
+               f"{len(report.rejected)} rejected, {len(report.duplicates)} duplicates; "
+               f"{len(report.repairs)} repairs, "
                f"{len(report.warnings)} warnings, {len(report.shacl.warnings)} shape warnings; "
                f"{report.triples} triples in {out / 'current'} ({report.build_id})")
 

@@ -30,7 +30,7 @@ from typing import Any
 import pyoxigraph
 
 from tipgraph import formats
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
 from tipgraph.queries import QUERIES_DIR, Query, get_query, query_form, shipped_queries
@@ -235,9 +235,12 @@ def _cut(cell: str, width: int) -> str:
     return cell[:width - 1] + "…"
 
 
-def run_on_store(store: GraphStore | pyoxigraph.Store, text: str) -> Results:
+def run_on_store(store: GraphStore | pyoxigraph.Store, text: str, *,
+                 failed: str = "the query failed: ") -> Results:
     """Evaluate ``text`` on a store: a build's, a remote one, or a pyoxigraph store.
 
+    :param failed: what a store's error message is prefixed with (nothing for an
+        endpoint's: those name the endpoint already)
     :raises ClientError: for a query the store cannot parse or evaluate, or cannot be reached
     """
     if isinstance(store, pyoxigraph.Store):
@@ -253,9 +256,7 @@ def run_on_store(store: GraphStore | pyoxigraph.Store, text: str) -> Results:
                            terms=[tuple(solution[v] for v in variables) for solution in answer])
         return Results(form, triples=sorted(answer, key=str))  # the same order on every engine
     except QueryError as error:
-        if isinstance(store, RemoteSparqlStore):
-            raise ClientError(error.message) from error
-        raise ClientError(f"the query failed: {error.message}") from error
+        raise ClientError(failed + error.message) from error
     except (SyntaxError, ValueError, OSError) as error:
         raise ClientError(f"the query failed: {error}") from error
 
@@ -311,7 +312,8 @@ class Client:
 
     def sparql(self, text: str) -> Results:
         """Run a SPARQL query as it is."""
-        return run_on_store(self.store, text)
+        return run_on_store(self.store, text, failed="" if self.endpoint else
+                            "the query failed: ")
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:

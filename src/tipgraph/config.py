@@ -1,7 +1,8 @@
 """Settings: declared once here, read from defaults, ``tipgraph.toml``, then ``TIPGRAPH_*``.
 
 Each :class:`Setting` drives ``--setting NAME VALUE``, ``tipgraph settings``
-(the help) and the documentation test that fails when one is undocumented.
+(the help) and the documentation test that fails when one is undocumented
+(``tests/test_settings_documented.py``: help text here, a line in ``docs/settings.md``).
 
 >>> load_settings(environ={"TIPGRAPH_QUERY_TIMEOUT": "5"}, config_file=None)["query_timeout"]
 5.0
@@ -19,6 +20,10 @@ from urllib.parse import urlsplit
 
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE
+
+#: Default of the ``max_field_chars`` setting, and of the readers that take it
+#: (:mod:`tipgraph.sources.values`): defined here, so the settings need no build stage.
+MAX_FIELD_CHARS = 100_000
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ SETTINGS: tuple[Setting, ...] = (
             "refused."),
     Setting("min_shrink", 10, "Publications a build may always remove, whatever max_shrink "
             "says (a small catalogue may lose a few)."),
+    Setting("max_field_chars", MAX_FIELD_CHARS, "Longest value, in characters, one field of a "
+            "source record may hold (each author or country counts alone); a longer one is "
+            "dropped with a warning naming file, line and field, and a record whose title "
+            "is dropped is rejected."),
     Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),

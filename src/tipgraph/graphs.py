@@ -7,11 +7,14 @@ minted ourselves, going to the store directly halves the time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
+import pyoxigraph
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
+#: A triple of rdflib terms, as the build's stages hand them on (the one definition).
 Triple = tuple[Node, Node, Node]
 
 
@@ -41,28 +44,37 @@ def add_all(graph: Graph, triples: Iterable[Triple]) -> Graph:
     return graph
 
 
-#: What N-Triples escapes in a literal's text (canonical N-Triples: just these four).
-_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r"})
+#: What N-Triples escapes in a literal's text: the four canonical N-Triples escapes, and
+#: every other control character as ``\\uXXXX`` (legal raw, but not in XML answers).
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r",
+                          **{chr(c): f"\\u{c:04X}" for c in (*range(0x20), 0x7F)
+                             if chr(c) not in "\n\r"}})
+_NEEDS_ESCAPE = re.compile('[\x00-\x1f\x7f"\\\\]')
 
 
 def ntriples_lines(triples: Iterable[Triple]) -> list[str]:
     """``triples`` of rdflib terms as N-Triples lines, written without rdflib's per-term work.
 
-    The build writes millions of them; pyoxigraph then parses the text (and refuses a
-    malformed IRI) when it loads the store, which is faster than making its term objects
-    one by one from Python.
+    The build writes millions of them; pyoxigraph then parses the text when it loads the
+    store, which is faster than making its term objects one by one from Python.
+
+    IRIs are written as they are: every one is checked when it is made
+    (:func:`tipgraph.mapping.iri`, the reference data's constants), so none can hold ``>``
+    or a line break. A literal's text is escaped here, whatever it holds.
 
     >>> from rdflib import Literal, URIRef
     >>> ntriples_lines([(URIRef("urn:s"), URIRef("urn:p"), Literal('say "hi"\\n', lang="en"))])
     ['<urn:s> <urn:p> "say \\\\"hi\\\\"\\\\n"@en .\\n']
     """
+    needs_escape = _NEEDS_ESCAPE.search
+
     def term(node: Node) -> str:
         kind = type(node)
         if kind is URIRef:
             return f"<{node}>"
         if kind is Literal:
             text = str.__str__(node)
-            if "\\" in text or '"' in text or "\n" in text or "\r" in text:
+            if needs_escape(text):
                 text = text.translate(_ESCAPES)
             if node.language:
                 return f'"{text}"@{node.language}'
@@ -83,3 +95,41 @@ def _plain(node: Node) -> Node:
     if isinstance(node, URIRef | BNode):
         return (URIRef if isinstance(node, URIRef) else BNode)(str.__str__(node))
     raise TypeError(f"not an RDF term: {node!r}")
+
+
+def sparql_iri(text: str) -> str:
+    """``text`` as an IRI in SPARQL (or N-Triples) text, ``<...>``: the one way a value that
+    is not a constant of the code enters a query or an update as an IRI.
+
+    :raises ValueError: when ``text`` is not a valid IRI (so it cannot close the ``<>``)
+
+    >>> sparql_iri("https://example.org/g/1")
+    '<https://example.org/g/1>'
+    >>> sparql_iri("https://example.org/> } ; DROP ALL ; #")
+    Traceback (most recent call last):
+    ValueError: Invalid IRI code point '>'
+    """
+    return str(pyoxigraph.NamedNode(text))
+
+
+def sparql_string(text: str) -> str:
+    """``text`` as a string literal in SPARQL (or N-Triples) text, quoted and escaped.
+
+    >>> print(sparql_string('a "b"\\n'))
+    "a \\"b\\"\\n"
+    """
+    return str(pyoxigraph.Literal(text))
+
+
+def sparql_term(term: pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal) -> str:
+    """A pyoxigraph term as SPARQL text: its own serialisation (a term made by pyoxigraph is
+    valid, and writes itself escaped).
+
+    :raises TypeError: for anything else (a plain string would be written raw)
+
+    >>> sparql_term(pyoxigraph.Literal("x", language="en"))
+    '"x"@en'
+    """
+    if not isinstance(term, pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal):
+        raise TypeError(f"not a pyoxigraph term: {type(term).__name__}")
+    return str(term)

@@ -24,7 +24,7 @@ Tables (``PRAGMA user_version`` is the format version, 1)::
     slugs(identity TEXT PRIMARY KEY, slug TEXT, first_build TEXT)
 
 Times are ISO 8601 UTC strings (``2026-12-02T20:10:03Z``), which sort as they compare.
-Only the build holding the build directory's lock writes (see :mod:`tipgraph.builds`).
+Only the build holding the build directory's lock writes (see :mod:`tipgraph.build_dir`).
 """
 
 from __future__ import annotations

@@ -9,13 +9,17 @@ it (``published``), so URIs do not move when records are added.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from urllib.parse import quote
 
+from pyoxigraph import NamedNode
 from rdflib import Graph, Literal, URIRef
 
 from tipgraph.graphs import add_all
+from tipgraph.identity import record_identity
 from tipgraph.namespaces import (
     DCT,
     FOAF,
@@ -25,6 +29,7 @@ from tipgraph.namespaces import (
     GN_PCLH,
     GN_PCLI,
     GN_RGN,
+    KINDS,
     OWL,
     PROV,
     RDF,
@@ -35,13 +40,7 @@ from tipgraph.namespaces import (
     bind_prefixes,
 )
 from tipgraph.reconcile import Agent, Publication, Volume
-from tipgraph.reference import Reference, name_key, slugify
-
-#: The path segment of each kind of node under the instance base; none is a service
-#: path (``/sparql``, ``/dataset``, ``/dumps/``, ...), so instances never shadow one.
-KINDS = {"publication": "publication", "place": "place", "organisation": "organisation",
-         "person": "person", "concept": "concept", "volume": "volume", "scheme": "scheme",
-         "source": "source"}
+from tipgraph.reference import Reference, slugify
 
 CATEGORY_SCHEME = "categories"
 
@@ -78,16 +77,18 @@ class UriMinter:
     def __post_init__(self) -> None:
         if not self.base.endswith(("/", "#")):
             self.base += "/"
+        iri(self.base)
 
     def __call__(self, kind: str, slug: str) -> URIRef:
         """The node's URI; one object per node, shared by every triple that names it."""
         made = self._made.get((kind, slug))
         if made is None:
-            made = self._made[kind, slug] = URIRef(f"{self.base}{KINDS[kind]}/{slug}")
+            made = self._made[kind, slug] = iri(f"{self.base}{KINDS[kind]}/{slug}")
         return made
 
     def source_record(self, file: str, line: int) -> URIRef:
-        return URIRef(f"{self.base}source/{file}#line-{line}")
+        """The record's node: the file's name percent-encoded (it may hold any character)."""
+        return iri(f"{self.base}source/{quote(file, safe='')}#line-{int(line)}")
 
 
 class Triples(list):
@@ -111,9 +112,29 @@ class Mapped:
         return add_all(bind_prefixes(Graph(), self.base), self.triples)
 
 
-def identity_key(publication: Publication) -> str:
-    """What makes two records the same publication across builds: title and year."""
-    return f"{name_key(publication.title)}|{publication.year or ''}"
+def iri(text: str) -> URIRef:
+    """``text`` as an IRI term, checked: absolute and valid per RFC 3987 (pyoxigraph's parser
+    decides), so that :func:`tipgraph.graphs.ntriples_lines` may write it as it is.
+
+    :raises ValueError: when ``text`` is no such IRI (a value from a source is checked,
+        and dropped with a warning, before it gets here: :mod:`tipgraph.sources.values`)
+
+    >>> iri("https://example.org/a%20b")
+    rdflib.term.URIRef('https://example.org/a%20b')
+    >>> iri("https://example.org/x> <https://example.org/y")
+    Traceback (most recent call last):
+    ValueError: not an IRI: 'https://example.org/x> <https://example.org/y' (Invalid IRI ...
+    """
+    try:
+        NamedNode(text)
+    except ValueError as error:
+        raise ValueError(f"not an IRI: {text!r} ({error})") from None
+    if not _SCHEME.match(text):
+        raise ValueError(f"not an absolute IRI: {text!r}")
+    return URIRef(text)
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 def map_records(publications: Iterable[Publication], reference: Reference, *, base: str,
@@ -123,13 +144,13 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
     graph = Triples()
     mapped = Mapped(graph, uri.base)
     publications = list(publications)
-    slugs = _publication_slugs(publications, published or {})
+    keys = [record_identity(p) for p in publications]  # once each: it folds the title
+    slugs = _publication_slugs(publications, keys, published or {})
     countries: set[str] = set()
     regions: set[str] = set()
     agents: dict[URIRef, Agent] = {}
     categories: set[str] = set()
-    for publication in publications:
-        key = identity_key(publication)
+    for publication, key in zip(publications, keys, strict=True):
         subject = uri("publication", slugs[key])
         mapped.slugs[key] = slugs[key]
         mapped.provenance[str(subject)] = (publication.source, publication.line)
@@ -164,8 +185,9 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
         add((record, SOURCE_FILE, Literal(publication.source)))
         add((record, SOURCE_LINE, Literal(publication.line, datatype=INTEGER)))
         if publication.source_url:
-            add((subject, DERIVED_FROM, URIRef(publication.source_url)))
-            add((subject, URL, URIRef(publication.source_url)))
+            link = iri(publication.source_url)
+            add((subject, DERIVED_FROM, link))
+            add((subject, URL, link))
     for code in sorted(countries):
         _map_country(graph, uri, reference, code)
         regions.add(reference.countries[code].region)
@@ -177,20 +199,18 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
     return mapped
 
 
-def _publication_slugs(publications: list[Publication],
+def _publication_slugs(publications: list[Publication], keys: list[str],
                        published: Mapping[str, str]) -> dict[str, str]:
     """One slug per identity key: the published one if any, else from the title."""
     slugs: dict[str, str] = {}
     # every slug ever published is taken, its record here or not: a retired URI is never
     # given to another publication
     taken: set[str] = set(published.values())
-    for publication in publications:  # published slugs first, so newcomers never take them
-        key = identity_key(publication)
+    for key in keys:  # published slugs first, so newcomers never take them
         if key in published:
             slugs[key] = published[key]
             taken.add(published[key])
-    for publication in publications:
-        key = identity_key(publication)
+    for publication, key in zip(publications, keys, strict=True):
         if key in slugs:
             continue
         slug = slugify(publication.title)
@@ -214,7 +234,7 @@ def _map_country(graph: Triples, uri: UriMinter, reference: Reference, code: str
     graph.add((node, GN.countryCode, Literal(code)))
     graph.add((node, GN.featureCode, GN_PCLH if country.historical else GN_PCLI))
     graph.add((node, GN.parentFeature, uri("place", country.region)))
-    graph.add((node, OWL.sameAs, URIRef(f"{GEONAMES_SWS}{country.geonames_id}/")))
+    graph.add((node, OWL.sameAs, iri(f"{GEONAMES_SWS}{int(country.geonames_id)}/")))
 
 
 def _map_region(graph: Triples, uri: UriMinter, reference: Reference, slug: str) -> None:
@@ -230,7 +250,7 @@ def _map_region(graph: Triples, uri: UriMinter, reference: Reference, slug: str)
     is_world = region.geonames_id is not None
     graph.add((node, GN.featureCode, GN_AREA if is_world else GN_RGN))
     if is_world:
-        graph.add((node, OWL.sameAs, URIRef(f"{GEONAMES_SWS}{region.geonames_id}/")))
+        graph.add((node, OWL.sameAs, iri(f"{GEONAMES_SWS}{int(region.geonames_id)}/")))
 
 
 def _map_agent(graph: Triples, node: URIRef, agent: Agent) -> None:

@@ -1,14 +1,18 @@
-"""The vocabularies tipgraph writes, as closed namespaces where we own or pin them.
+"""The vocabularies tipgraph writes, as closed namespaces where we own or pin them, and
+the published files and URI kinds every layer names (the build writes them, the web
+serves them: both import them from here, so neither imports the other).
 
-rdflib already ships DCTERMS, SKOS, FOAF, OWL, PROV, RDF, RDFS and XSD; we add
-the ontology's own namespace (``TIP``), GeoNames (``GN``) and schema.org with
-``https://`` (rdflib's ``SDO`` is the same IRI; re-exported as ``SCHEMA``).
+rdflib already ships DCTERMS, DCAT, SKOS, FOAF, OWL, PROV, RDF, RDFS, VOID and XSD;
+we add the ontology's own namespace (``TIP``), GeoNames (``GN``), Hydra's core
+vocabulary and schema.org with ``https://`` (rdflib's ``SDO`` is the same IRI;
+re-exported as ``SCHEMA``).
 """
 
 from __future__ import annotations
 
 from rdflib import Graph, Namespace, URIRef
 from rdflib.namespace import (
+    DCAT,
     DCTERMS,
     FOAF,
     OWL,
@@ -17,10 +21,13 @@ from rdflib.namespace import (
     RDFS,
     SDO,
     SKOS,
+    VOID,
     XSD,
     DefinedNamespace,
     NamespaceManager,
 )
+
+from tipgraph.shipped import shipped
 
 DEFAULT_BASE = "https://w3id.org/tipgraph/"
 ONTOLOGY_IRI = URIRef("https://w3id.org/tipgraph/ontology")
@@ -30,6 +37,20 @@ WORLD_GEONAMES_ID = 6295630
 
 SCHEMA = SDO
 DCT = DCTERMS
+#: Hydra's core vocabulary: how a paged document names its neighbours.
+HYDRA = Namespace("http://www.w3.org/ns/hydra/core#")
+#: The W3C SPARQL 1.1 Service Description vocabulary.
+SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
+
+#: The path segment of each kind of node under the instance base; none is a service
+#: path (``/sparql``, ``/dataset``, ``/dumps/``, ...), so instances never shadow one.
+KINDS = {"publication": "publication", "place": "place", "organisation": "organisation",
+         "person": "person", "concept": "concept", "volume": "volume", "scheme": "scheme",
+         "source": "source"}
+
+#: The ontology and the shapes, published as they are at ``ONTOLOGY_IRI`` / ``SHAPES_IRI``.
+ONTOLOGY_PATH = shipped("ontology", "tipgraph.ttl")
+SHAPES_PATH = shipped("shapes", "tipgraph.ttl")
 
 
 class TIP(DefinedNamespace):
@@ -98,6 +119,7 @@ def bind_prefixes(graph: Graph, base: str = DEFAULT_BASE) -> Graph:
 
 
 __all__ = [
+    "DCAT",
     "DCT",
     "DCTERMS",
     "FOAF",
@@ -109,5 +131,6 @@ __all__ = [
     "SCHEMA",
     "SKOS",
     "TIP",
+    "VOID",
     "XSD",
 ]

@@ -94,8 +94,10 @@ _TOKEN = re.compile(r"""
 FORMS = ("SELECT", "CONSTRUCT", "ASK", "DESCRIBE")
 
 
-class QueryError(TipgraphError, ValueError):
-    """A query or a parameter value that cannot be used, said in one sentence."""
+class QueryTextError(TipgraphError, ValueError):
+    """A query text or a parameter value that cannot be used, said in one sentence: found
+    by reading it, before any store sees it (a store's failure to answer a query is a
+    :class:`tipgraph.sparql_engine.QueryError`)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class Param:
         >>> str(Param("label", None, "string@en").term('say "hi"'))
         '"say \\\\"hi\\\\""@en'
 
-        :raises QueryError: when ``value`` is not of the declared type
+        :raises QueryTextError: when ``value`` is not of the declared type
         """
         kind, _, language = self.type.partition("@")
         try:
@@ -134,7 +136,7 @@ class Param:
                 raise ValueError(value)
             return pyoxigraph.Literal(value, datatype=pyoxigraph.NamedNode(PARAM_TYPES[kind]))
         except (ValueError, InvalidOperation) as error:
-            raise QueryError(f"parameter {self.name}: {value!r} is not a valid "
+            raise QueryTextError(f"parameter {self.name}: {value!r} is not a valid "
                              f"{self.type}") from error
 
 
@@ -159,12 +161,12 @@ class Query:
             if param.name == name:
                 return param
         declared = ", ".join(p.name for p in self.params) or "no parameters"
-        raise QueryError(f"{self.name} has no parameter {name!r} (it takes {declared})")
+        raise QueryTextError(f"{self.name} has no parameter {name!r} (it takes {declared})")
 
     def values(self, values: Mapping[str, str] | None = None) -> dict[str, str]:
         """Each parameter's value: the one given, else its default.
 
-        :raises QueryError: for an unknown parameter, or a missing one without default
+        :raises QueryTextError: for an unknown parameter, or a missing one without default
         """
         values = dict(values or {})
         for name in values:
@@ -172,7 +174,7 @@ class Query:
         for param in self.params:
             if param.name not in values:
                 if param.default is None:
-                    raise QueryError(f"{self.name} needs a value for the parameter "
+                    raise QueryTextError(f"{self.name} needs a value for the parameter "
                                      f"{param.name} ({param.type})")
                 values[param.name] = param.default
         return values
@@ -216,15 +218,15 @@ def query_form(text: str) -> str:
     >>> query_form("PREFIX a: <x:> # SELECT\\nconstruct { ?s ?p ?o } WHERE { ?s ?p ?o }")
     'CONSTRUCT'
 
-    :raises QueryError: when it has none of them (an update: updates are not accepted)
+    :raises QueryTextError: when it has none of them (an update: updates are not accepted)
     """
     if looks_like_update(text):
-        raise QueryError("updates are not accepted: only SELECT, CONSTRUCT, ASK and DESCRIBE "
-                         "queries are run")
+        raise QueryTextError("updates are not accepted: only SELECT, CONSTRUCT, ASK and DESCRIBE "
+                             "queries are run")
     for kind, token, _ in tokens(text):
         if kind == "word" and token.upper() in FORMS:
             return token.upper()
-    raise QueryError("the query has no SELECT, CONSTRUCT, ASK or DESCRIBE")
+    raise QueryTextError("the query has no SELECT, CONSTRUCT, ASK or DESCRIBE")
 
 
 def variables(text: str) -> set[str]:
@@ -236,7 +238,7 @@ def bind_terms(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.
                ) -> str:
     """Bind variables to terms: substituted in the WHERE group (see the module's doc).
 
-    :raises QueryError: when a variable is not in the query, or the query has no WHERE
+    :raises QueryTextError: when a variable is not in the query, or the query has no WHERE
         group to put the block in
     """
     if not terms:
@@ -244,9 +246,9 @@ def bind_terms(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.
     mentioned = variables(text)
     for name, term in terms.items():
         if name not in mentioned:
-            raise QueryError(f"the query does not use the parameter ?{name}")
+            raise QueryTextError(f"the query does not use the parameter ?{name}")
         if not isinstance(term, pyoxigraph.NamedNode | pyoxigraph.Literal):
-            raise QueryError(f"parameter {name} must be an IRI or a literal")
+            raise QueryTextError(f"parameter {name} must be an IRI or a literal")
     text = _bind_slices(text, terms)
     terms = {name: term for name, term in terms.items() if name in variables(text)}
     if not terms:
@@ -264,7 +266,7 @@ def _bind_slices(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigrap
     ``# param: limit = 100 (integer)``; the value is an integer's canonical form,
     never text, so it cannot change the query either.
 
-    :raises QueryError: when the parameter there is not a non-negative integer
+    :raises QueryTextError: when the parameter there is not a non-negative integer
     """
     edits: list[tuple[int, int, str]] = []
     previous = ""
@@ -273,7 +275,7 @@ def _bind_slices(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigrap
             term = terms[token[1:]]
             if not (isinstance(term, pyoxigraph.Literal) and term.datatype.value == _XSD + "integer"
                     and int(term.value) >= 0):
-                raise QueryError(f"parameter {token[1:]} follows {previous}: it must be a "
+                raise QueryTextError(f"parameter {token[1:]} follows {previous}: it must be a "
                                  f"non-negative integer, not {term}")
             edits.append((offset, len(token), str(int(term.value))))
         previous = token.upper() if kind == "word" else token
@@ -348,7 +350,7 @@ def _where_group(text: str) -> tuple[int, int, bool]:
                 return start, offset, first_inside == "SELECT"
         elif kind == "word" and depth == 0 and token.upper() == "WHERE":
             after_where = True
-    raise QueryError("the query has no WHERE group to bind parameters in")
+    raise QueryTextError("the query has no WHERE group to bind parameters in")
 
 
 def parse_query(text: str, *, name: str = "query", path: Path | None = None) -> Query:
@@ -357,7 +359,7 @@ def parse_query(text: str, *, name: str = "query", path: Path | None = None) -> 
     Header lines are the comment lines before the first line of SPARQL; a query
     without a header gets its name as title and no parameters.
 
-    :raises QueryError: for a ``# param:`` line that does not read ``name = default (type)``
+    :raises QueryTextError: for a ``# param:`` line that does not read ``name = default (type)``
     """
     fields: dict[str, str] = {}
     params: list[Param] = []
@@ -376,7 +378,7 @@ def parse_query(text: str, *, name: str = "query", path: Path | None = None) -> 
             continue
         param = _PARAM.match(value)
         if not param or param["type"].partition("@")[0] not in PARAM_TYPES:
-            raise QueryError(f"{name}: '# param: {value}' should read 'name = default (type)' "
+            raise QueryTextError(f"{name}: '# param: {value}' should read 'name = default (type)' "
                              f"with a type among {', '.join(PARAM_TYPES)}")
         default = param["default"]
         if default and len(default) >= 2 and default[0] == default[-1] == '"':
@@ -400,10 +402,10 @@ def shipped_queries(directory: Path = QUERIES_DIR) -> list[Query]:
 def get_query(name: str, directory: Path = QUERIES_DIR) -> Query:
     """The shipped query called ``name`` (its file name, with or without ``.rq``).
 
-    :raises QueryError: when there is none, naming the ones there are
+    :raises QueryTextError: when there is none, naming the ones there are
     """
     path = directory / (name if name.endswith(".rq") else f"{name}.rq")
     if "/" in name or not path.is_file():
         known = ", ".join(q.name for q in shipped_queries(directory))
-        raise QueryError(f"no shipped query {name!r}; the shipped queries are: {known}")
+        raise QueryTextError(f"no shipped query {name!r}; the shipped queries are: {known}")
     return load_query(path)

@@ -29,11 +29,8 @@ from rdflib.collection import Collection
 from rdflib.term import Node
 
 from tipgraph.errors import TipgraphError
-from tipgraph.graphs import add_all
-from tipgraph.namespaces import OWL, RDF, RDFS, bind_prefixes
-from tipgraph.shipped import shipped
-
-ONTOLOGY_PATH = shipped("ontology", "tipgraph.ttl")
+from tipgraph.graphs import Triple, add_all
+from tipgraph.namespaces import ONTOLOGY_PATH, OWL, RDF, RDFS, bind_prefixes
 
 #: Types every resource has under OWL RL: true, and of no use to anyone.
 TRIVIAL_TYPES = frozenset({OWL.Thing, RDFS.Resource, OWL.NamedIndividual})
@@ -51,7 +48,6 @@ UNSUPPORTED = frozenset({
 # Plain URIRefs: namespace attribute look-ups cost a call each in the hot loops below.
 TYPE, SAME_AS = URIRef(str(RDF.type)), URIRef(str(OWL.sameAs))
 
-Triple = tuple[Node, Node, Node]
 Engine = Choice["fast", "owlrl"]
 
 

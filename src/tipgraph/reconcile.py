@@ -16,6 +16,7 @@ from functools import cache
 from typing import Literal
 
 from tipgraph.errors import Problem
+from tipgraph.identity import Duplicate, content_hash, record_identity
 from tipgraph.reference import Reference, name_key, slugify
 from tipgraph.sources import Record, Value
 
@@ -74,18 +75,29 @@ class Publication:
     citation: str | None = None
     part_of: Volume | None = None
     source_url: str | None = None
+    id: str | None = None  # the curator's identifier, if the record has one
+    #: digest of the record's fields (:func:`tipgraph.identity.content_hash`)
+    content_hash: str = ""
 
 
 @dataclass
 class Reconciled:
     publications: list[Publication] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: records left out because an earlier one has their identity
+    duplicates: list[Duplicate] = field(default_factory=list)
 
 
 def reconcile_records(records: Iterable[Record], reference: Reference,
                       default_category: str | None = None) -> Reconciled:
-    """Resolve the places, agents and categories of every record."""
+    """Resolve the places, agents and categories of every record.
+
+    A record with the identity of an earlier one (:func:`record_identity`) is left out
+    and reported as a duplicate: the first is kept, so records appended to a file never
+    change what the records above them published.
+    """
     result = Reconciled()
+    first: dict[str, Publication] = {}
     for record in records:
         notes = _Notes(record.source)
         assert record.title is not None  # the reader rejects records without one
@@ -106,6 +118,15 @@ def reconcile_records(records: Iterable[Record], reference: Reference,
             publication.categories = [category]
         if record.source_url:
             publication.source_url = record.source_url.value
+        if record.id:
+            publication.id = record.id.value
+        publication.content_hash = content_hash(record)
+        identity = record_identity(publication)
+        kept = first.setdefault(identity, publication)
+        if kept is not publication:
+            result.duplicates.append(Duplicate(record.source, record.line, kept.source,
+                                               kept.line, identity))
+            continue
         result.publications.append(publication)
         result.problems.extend(notes.problems)
     return result
@@ -208,16 +229,20 @@ def _regions(values: list[Value], reference: Reference, notes: _Notes) -> list[s
     """Resolve region names; re-join the fragments of one region, order-free."""
     slugs: list[str] = []
     remaining = list(values)
+    keys_of = {name_key(v.value) for v in values}
     # Whole sets first: every fragment of a region present makes that region.
     for region in reference.regions.values():
         keys = _fragment_keys(region.fragments)
+        if not keys or not keys <= keys_of:  # cheap: most records name no fragment
+            continue
         present = [v for v in remaining if name_key(v.value) in keys]
-        if keys and {name_key(v.value) for v in present} == keys:
+        if {name_key(v.value) for v in present} == keys:
             notes.repair(present[0].line, "regions",
                          f"fragments {', '.join(repr(v.value) for v in present)} re-joined as "
                          f"{region.name}")
             _add(slugs, region.slug)
-            remaining = [v for v in remaining if v not in present]
+            taken = {id(v) for v in present}
+            remaining = [v for v in remaining if id(v) not in taken]
     fragments: list[Value] = []
     for value in remaining:
         region = reference.region_by_name(value.value)
@@ -275,14 +300,13 @@ def _authors(values: list[Value], reference: Reference, notes: _Notes
              ) -> tuple[list[Agent], str | None, Volume | None]:
     if any(_CITATION_HINT.search(v.value) for v in values):
         return _citation(values, reference, notes)
-    agents: list[Agent] = []
+    agents: dict[Agent, None] = {}  # a dict: ordered, and found in constant time
     for value in values:
         agent = resolve_agent(value.value, reference)
         if agent.kind == "organisation" and agent.name != value.value:
             notes.repair(value.line, "authors", f"{value.value!r} is the organisation {agent.name}")
-        if agent not in agents:
-            agents.append(agent)
-    return agents, None, None
+        agents.setdefault(agent)
+    return list(agents), None, None
 
 
 def resolve_agent(text: str, reference: Reference) -> Agent:

@@ -21,7 +21,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.config import load_settings
 from tipgraph.errors import TipgraphError
 from tipgraph.front import worker_options
@@ -93,8 +93,7 @@ def _start_query_processes(worker: Any) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from tipgraph.sparql_engine import QueryJob
-    from tipgraph.web import get_build
-    from tipgraph.web.sparql import get_engine
+    from tipgraph.web.context import get_build, get_engine
 
     with worker.wsgi.app_context():
         engine = get_engine()
@@ -118,9 +117,9 @@ def _leave_worker(server: Any, worker: Any) -> None:
     ``SystemExit`` propagates). Its requests in flight are finished by then: gunicorn
     waits for them (``graceful_timeout``) before the worker leaves its loop.
     """
-    from tipgraph.web.sparql import ENGINE_KEY
+    from tipgraph.web.context import ENGINE
 
-    engine = worker.wsgi.extensions.get(ENGINE_KEY) if worker.wsgi else None
+    engine = worker.wsgi.extensions.get(ENGINE) if worker.wsgi else None
     if engine is not None and engine._owner == os.getpid():
         engine.close(wait=2.0)
     _exit_worker(sys.exc_info()[1])

@@ -35,11 +35,11 @@ from rdflib.collection import Collection
 from rdflib.term import Node
 
 from tipgraph.errors import TipgraphError
+from tipgraph.graphs import Triple
 from tipgraph.namespaces import RDF, RDFS, XSD
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 
-Triple = tuple[Node, Node, Node]
 Result = tuple[str, str, str | None, str, str | None]  # severity, focus, path, message, value
 
 

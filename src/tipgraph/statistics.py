@@ -49,10 +49,10 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from rdflib import Graph, Literal, URIRef
-from rdflib.namespace import RDF, SKOS, VOID, XSD
 from rdflib.term import Node
 
-from tipgraph.namespaces import DCT, SCHEMA, TIP
+from tipgraph.graphs import Triple
+from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, VOID, XSD
 
 #: The property holding a publication's position in title order.
 SORT_KEY = TIP.sortKey
@@ -77,7 +77,6 @@ CLASSES = (TIP.Publication, TIP.Country, TIP.Region, SCHEMA.Organization, SCHEMA
 CROSSED = ("stated-region", "organisation-pair", "country-stated-region",
            "country-first-year", "country-last-year", "organisation-last-year")
 
-Triple = tuple[Node, Node, Node]
 _Index = tuple[dict[Node, set[Node]], dict[Node, list[tuple[Node, Node]]]]
 
 K = TypeVar("K", bound=str)

@@ -69,7 +69,8 @@ def synthesize(count: int, *, seed: int = 0,
                      f" ({number + 1})",
             "description": _abstract(rng),
             "category": rng.choice(CATEGORIES),
-            "source_url": f"https://example.org/catalogue/{number + 1}",
+            # the seed in the URL: catalogues drawn with other seeds are other records
+            "source_url": f"https://example.org/catalogue/{seed}/{number + 1}",
         }
         if rng.random() >= DEFECT_RATES["missing_year"]:
             record["year"] = rng.randint(1998, 2025)

@@ -28,7 +28,7 @@ from rdflib.term import Node
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
-from tipgraph.namespaces import PROV, RDF, TIP
+from tipgraph.namespaces import PROV, RDF, SHAPES_PATH, TIP
 from tipgraph.shacl_fast import (
     SH,
     SUBCLASS,
@@ -39,12 +39,9 @@ from tipgraph.shacl_fast import (
     load_triples,
     local_name,
 )
-from tipgraph.shipped import shipped
 
 __all__ = ["SHAPES_PATH", "ShapeResult", "UnsupportedShapes", "ValidationReport", "load_shapes",
            "validate_graph", "validate_store", "validate_triples"]
-
-SHAPES_PATH = shipped("shapes", "tipgraph.ttl")
 
 Engine = Choice["fast", "pyshacl"]
 

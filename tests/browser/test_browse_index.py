@@ -14,9 +14,9 @@ import pyoxigraph
 import pytest
 from flask.testing import FlaskClient
 
+from tipgraph.serving.catalogue import Catalogue, load_catalogue, words
 from tipgraph.store import OxigraphStore
 from tipgraph.web import create_app, pages
-from tipgraph.web.catalogue import Catalogue, load_catalogue, words
 
 DCT = "http://purl.org/dc/terms/"
 TIP = "https://w3id.org/tipgraph/ontology#"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.synth import synthesize, write_catalogue
 from tipgraph.testing import fetch, serving
 
@@ -72,11 +72,13 @@ def subset(catalogue: Path, path: Path, keep: int) -> Path:
     return lines(path, "".join(catalogue.read_text(encoding="utf-8").splitlines(True)[:keep]))
 
 
+# a case's source, the reason its message names, and whether a build was made and kept
+# (a CSV without a title column is refused when it is read, before any build is made)
 REFUSALS = {
     "empty": (lambda c, d: lines(d / "empty.jsonl", ""), "no publication"),
     "no title column": (lambda c, d: lines(d / "no-title.csv",
                                            "name,year\nA study,2001\nAnother,2002\n"),
-                        "every one of the 2 records read was rejected"),
+                        "the CSV header has no 'title' column"),
     "utf-16": (lambda c, d: (d / "utf16.jsonl").write_bytes(
         c.read_text(encoding="utf-8").encode("utf-16")) and d / "utf16.jsonl", "rejected"),
     "shrink": (lambda c, d: subset(c, d / "forty.jsonl", 40),
@@ -94,8 +96,9 @@ def test_refused_build_keeps_serving_the_catalogue(site: str, out: Path, catalog
     assert reason in result.stderr
     assert publications(site) == before == 60
     assert BuildDir(out).current_id() == current
-    refused = BuildDir(out).list()[-1]
-    assert refused.status == "refused" and reason in (refused.reason or "")
+    if case != "no title column":
+        refused = BuildDir(out).list()[-1]
+        assert refused.status == "refused" and reason in (refused.reason or "")
 
 
 def test_allow_shrink_publishes(site: str, out: Path, catalogue: Path, tmp_path: Path) -> None:

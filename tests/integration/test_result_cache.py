@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.web import create_app
 
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
@@ -46,7 +46,7 @@ def _app(build_dir: Path, **settings: object) -> Iterator[Flask]:
     try:
         yield app
     finally:
-        from tipgraph.web.sparql import get_engine
+        from tipgraph.web.context import get_engine
 
         with app.app_context():
             get_engine().close()

@@ -1,4 +1,4 @@
-"""/sparql's fast path (:class:`tipgraph.web.sparql.FastPath`) answers as the view does.
+"""/sparql's fast path (:class:`tipgraph.web.fast_path.FastPath`) answers as the view does.
 
 Each request is sent twice: plain (answered before Flask routes it) and with an
 ``If-None-Match`` that matches nothing (a conditional request: the whole way,
@@ -38,7 +38,7 @@ def app(seed_build_dir: Path) -> Iterator[Flask]:
     app = create_app({"build_dir": str(seed_build_dir), "max_results": 3})
     app.test_client_class = ClosingClient
     yield app
-    from tipgraph.web.sparql import get_engine
+    from tipgraph.web.context import get_engine
 
     with app.app_context():
         get_engine().close()

@@ -26,7 +26,7 @@ import pyoxigraph
 import pytest
 from rdflib import Graph
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 
 Fetch = Any  # the ``http`` fixture: (url, method=, data=, headers=) -> (status, headers, body)
 DATA = Path(__file__).resolve().parents[1] / "data" / "w3c"

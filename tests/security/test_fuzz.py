@@ -36,7 +36,7 @@ def client(seed_build_dir: Path):
     app = create_app({"build_dir": str(seed_build_dir), "query_timeout": 2,
                       "max_results": 100, "max_request_bytes": 20_000})
     yield app.test_client()
-    from tipgraph.web.sparql import get_engine
+    from tipgraph.web.context import get_engine
 
     with app.app_context():
         get_engine().close()

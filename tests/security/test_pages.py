@@ -79,7 +79,7 @@ def test_query_parameters_do_not_inject_script(guarded_server, http, path) -> No
 def defective_client(defective_build_dir: Path):
     app = create_app({"build_dir": str(defective_build_dir), "query_timeout": 10})
     yield app.test_client()
-    from tipgraph.web.sparql import get_engine
+    from tipgraph.web.context import get_engine
 
     with app.app_context():
         get_engine().close()

@@ -29,18 +29,19 @@ from tipgraph.errors import Problem, TipgraphError
 from tipgraph.sources.curated import read_csv, read_jsonl
 from tipgraph.sources.listing import read_text, write_listing
 from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, SourceFile, Value
+from tipgraph.sources.values import MAX_FIELD_CHARS, check_records
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
 
 
-def read_sources(paths: Iterable[Path]) -> ReadResult:
+def read_sources(paths: Iterable[Path], max_field_chars: int = MAX_FIELD_CHARS) -> ReadResult:
     """Read every catalogue file in ``paths`` (directories are read file by file).
 
     :raises TipgraphError: when a path does not exist or has no readable format.
     """
     result = ReadResult()
     for path in _expand(paths):
-        result.extend(read_file(path))
+        result.extend(read_file(path, max_field_chars))
     return result
 
 
@@ -62,11 +63,12 @@ def _expand(paths: Iterable[Path]) -> Iterator[Path]:
             raise TipgraphError(f"source {path.name} does not exist")
 
 
-def read_file(path: Path) -> ReadResult:
-    """Read one file, by its extension, and note the line each of its records starts on."""
+def read_file(path: Path, max_field_chars: int = MAX_FIELD_CHARS) -> ReadResult:
+    """Read one file, by its extension, every value checked (:mod:`.values`), and note the
+    line each of its records starts on."""
     text, problems = decode(path.read_bytes(), path.name)
     reader = {".txt": read_text, ".jsonl": read_jsonl, ".csv": read_csv}[path.suffix]
-    result = reader(text, path.name)
+    result = check_records(reader(text, path.name), max_field_chars)
     result.problems[:0] = problems
     starts = [r.line for r in result.records] + [p.line or 0 for p in result.rejected]
     result.files = [SourceFile(path.name, tuple(sorted(starts)))]

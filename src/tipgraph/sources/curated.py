@@ -8,14 +8,21 @@ import json
 
 from tipgraph.errors import Problem, TipgraphError
 from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, Value
+from tipgraph.sources.values import shorten
 
 # -- curated input ---------------------------------------------------------------------------
 
 
 def read_jsonl(text: str, name: str) -> ReadResult:
-    """Read JSON Lines: one object per line with the fields of :data:`FIELDS`."""
+    """Read JSON Lines: one object per line with the fields of :data:`FIELDS`.
+
+    Lines end at ``\n`` only (``\r\n`` too): U+2028, U+2029 or NEL inside a JSON string
+    are characters of the value, not line breaks.
+    """
     result = ReadResult()
-    for number, line in enumerate(text.splitlines(), start=1):
+    unknown = _UnknownFields(name)
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
@@ -24,12 +31,17 @@ def read_jsonl(text: str, name: str) -> ReadResult:
             why = f"not a JSON object: {error.msg} at column {error.colno}"
             result.rejected.append(Problem(name, number, None, why, "error"))
             continue
+        except (RecursionError, ValueError) as error:  # nested too deep, a 5,000-digit number
+            why = "JSON nested too deeply" if isinstance(error, RecursionError) else str(error)
+            result.rejected.append(Problem(name, number, None, f"not a record: {why}", "error"))
+            continue
         if not isinstance(data, dict):
             result.rejected.append(Problem(name, number, None,
                                            f"not a JSON object but a {type(data).__name__}",
                                            "error"))
             continue
-        result.extend(_curated_record(name, number, data))
+        result.extend(_curated_record(name, number, data, unknown))
+    result.problems.extend(unknown.problems())
     return result
 
 
@@ -43,6 +55,13 @@ def read_csv(text: str, name: str) -> ReadResult:
         return result
     except csv.Error as error:
         raise TipgraphError(f"{name}:1: cannot read the CSV header: {error}") from error
+    if "title" not in header:
+        raise TipgraphError(f"{name}: the CSV header has no 'title' column, which every "
+                            "record needs")
+    unknown = _UnknownFields(name, "column")
+    for key in header:
+        if key not in FIELDS:
+            unknown.add(key, reader.line_num)  # named once, in the header
     line = reader.line_num + 1
     while True:
         try:
@@ -69,35 +88,64 @@ def read_csv(text: str, name: str) -> ReadResult:
             data: dict[str, object] = {}
             for key, cell in zip(header, row, strict=False):
                 data[key] = [p.strip() for p in cell.split(";")] if key in LIST_FIELDS else cell
-            result.extend(_curated_record(name, line, data))
+            result.extend(_curated_record(name, line, data, unknown))
         line = reader.line_num + 1
+    result.problems.extend(unknown.problems())
     return result
 
 
-def _curated_record(name: str, line: int, data: dict[str, object]) -> ReadResult:
+class _UnknownFields:
+    """The unknown fields of one file, each reported once with the first line it is on."""
+
+    def __init__(self, name: str, noun: str = "field") -> None:
+        self.name, self.noun = name, noun
+        self.first_line: dict[str, int] = {}
+
+    def add(self, key: str, line: int) -> None:
+        self.first_line.setdefault(key, line)
+
+    def problems(self) -> list[Problem]:
+        return [Problem(self.name, line, key,
+                        f"unknown {self.noun} {shorten(key)} ignored in every record of the "
+                        f"file (first on line {line})")
+                for key, line in self.first_line.items()]
+
+
+def _curated_record(name: str, line: int, data: dict[str, object],
+                    unknown: _UnknownFields) -> ReadResult:
     result = ReadResult()
     record = Record(source=name, line=line)
     for key, raw in data.items():
         if key not in FIELDS:
-            result.problems.append(Problem(name, line, key, f"unknown field {key!r} ignored"))
+            unknown.add(key, line)
             continue
         if raw is None or raw == "" or raw == []:
             continue
         if key in LIST_FIELDS:
             items = raw if isinstance(raw, list) else str(raw).split(";")
             for item in items:
-                if not isinstance(item, str | int):
+                if not isinstance(item, str | int) or isinstance(item, bool):
                     result.problems.append(Problem(name, line, key,
-                                                   f"{item!r} is not text: ignored"))
+                                                   f"{_shown(item)} is not text: ignored"))
                 elif str(item).strip():
                     getattr(record, key).append(Value(str(item).strip(), line))
-        elif isinstance(raw, str | int | float):
+        elif isinstance(raw, str | int | float) and not isinstance(raw, bool):
             setattr(record, key, Value(str(raw).strip(), line))
         else:
-            result.problems.append(Problem(name, line, key, f"{raw!r} is not text: ignored"))
+            result.problems.append(Problem(name, line, key,
+                                           f"{_shown(raw)} is not text: ignored"))
     if record.title is None or not record.title.value:
         result.rejected.append(Problem(name, line, "title", "record has no title: rejected",
                                        "error"))
     else:
         result.records.append(record)
     return result
+
+
+def _shown(raw: object) -> str:
+    """A JSON value as a report quotes it: its type and the start of its text."""
+    try:
+        text = json.dumps(raw, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        text = type(raw).__name__
+    return f"{type(raw).__name__} {shorten(text)}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from tipgraph.errors import Problem
 
 #: The fields of a record, in the curated formats and after reading a listing.
-FIELDS = ("title", "description", "countries", "regions", "authors", "year", "category",
+FIELDS = ("id", "title", "description", "countries", "regions", "authors", "year", "category",
           "source_url")
 LIST_FIELDS = frozenset({"countries", "regions", "authors"})
 
@@ -25,6 +25,7 @@ class Record:
 
     source: str  # the file's name (never its path: builds are published)
     line: int  # the line the record starts on
+    id: Value | None = None  # the curator's identifier of the record (curated formats only)
     title: Value | None = None
     description: Value | None = None
     countries: list[Value] = field(default_factory=list)

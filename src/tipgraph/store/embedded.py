@@ -9,7 +9,9 @@ processes share it and none ever reads a store that is being written.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,7 +25,7 @@ from tipgraph.sparql_engine import (
     QuerySyntaxError,
     evaluate,
 )
-from tipgraph.store.interface import QueryResult
+from tipgraph.store.interface import QueryResult, Term
 
 
 def load_store(ntriples: Path, store_path: Path) -> pyoxigraph.Store:
@@ -43,7 +45,7 @@ def load_store(ntriples: Path, store_path: Path) -> pyoxigraph.Store:
     return store
 
 
-def open_store(store_path: Path) -> pyoxigraph.Store:
+def open_read_only(store_path: Path) -> pyoxigraph.Store:
     """Open a build's store for reading.
 
     :raises TipgraphError: when the store is missing or cannot be opened
@@ -54,6 +56,10 @@ def open_store(store_path: Path) -> pyoxigraph.Store:
         return pyoxigraph.Store.read_only(str(store_path))
     except OSError as error:
         raise TipgraphError(f"cannot open the store {store_path.name}/: {error}") from error
+
+
+_DEFAULT = pyoxigraph.DefaultGraph()
+_TRIPLE = attrgetter("triple")
 
 
 class OxigraphStore:
@@ -87,7 +93,7 @@ class OxigraphStore:
 
         :raises TipgraphError: when the store is missing or cannot be opened
         """
-        return cls(open_store(store_path), path=store_path, **options)  # type: ignore[arg-type]
+        return cls(open_read_only(store_path), path=store_path, **options)  # type: ignore[arg-type]
 
     @property
     def identity(self) -> str:
@@ -105,6 +111,15 @@ class OxigraphStore:
             return self.store.query(query, base_iri=base_iri, **dataset)
         except SyntaxError as error:
             raise QuerySyntaxError(f"The query is not valid SPARQL: {error}") from error
+
+    def triples(self, subject: Term | None = None, predicate: pyoxigraph.NamedNode | None = None,
+                object: Term | None = None, *, offset: int = 0, limit: int | None = None
+                ) -> Iterator[pyoxigraph.Triple]:
+        # index look-ups, no query parsed: a document costs a few of these
+        quads = self.store.quads_for_pattern(subject, predicate, object, _DEFAULT)
+        if offset or limit is not None:
+            quads = islice(quads, offset, None if limit is None else offset + limit)
+        return map(_TRIPLE, quads)
 
     def answer(self, job: QueryJob) -> QueryAnswer:
         if self._engine is None or self.path is None:

@@ -1,14 +1,16 @@
 """The store interface: the few operations everything above a store needs.
 
 A store answers SPARQL queries in a neutral form (pyoxigraph's terms:
-solutions, a boolean, or triples, whichever store they come from), answers an
-untrusted query within the endpoint's limits, counts its triples, streams the
-whole graph, and says which version of the data it serves (for ETags).
+solutions, a boolean, or triples, whichever store they come from), finds the
+triples of a pattern (what the read side's models are made of, so that they
+never ask which store they have), answers an untrusted query within the
+endpoint's limits, counts its triples, streams the whole graph, and says which
+version of the data it serves (for ETags).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import BinaryIO, Protocol, runtime_checkable
 
 import pyoxigraph
@@ -18,6 +20,8 @@ from tipgraph.sparql_engine import QueryAnswer, QueryJob
 #: What :meth:`GraphStore.query` returns: SELECT solutions (``.variables``, rows indexed
 #: by variable name), an ASK boolean (``bool(result)``), or CONSTRUCT/DESCRIBE triples.
 QueryResult = pyoxigraph.QuerySolutions | pyoxigraph.QueryBoolean | Iterable[pyoxigraph.Triple]
+#: A term a triple pattern may name (None: any).
+Term = pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal
 
 
 @runtime_checkable
@@ -40,6 +44,20 @@ class GraphStore(Protocol):
         :param timeout: seconds to wait for a remote store (an embedded query runs in this
             process and is not interrupted: only our own, bounded queries come here)
         :raises QueryError: the query is malformed, took too long, or the store failed
+        """
+        ...
+
+    def triples(self, subject: Term | None = None, predicate: pyoxigraph.NamedNode | None = None,
+                object: Term | None = None, *, offset: int = 0, limit: int | None = None
+                ) -> Iterator[pyoxigraph.Triple]:
+        """The triples of the default graph matching a pattern (None: any term), from the
+        ``offset``-th, at most ``limit``, in an order that stays the same for the data
+        served (the embedded store's index order; a remote store's ``ORDER BY``).
+
+        A blank node named in the pattern matches nothing in a store that names its blank
+        nodes its own way (a remote one).
+
+        :raises QueryError: when the store fails
         """
         ...
 

@@ -25,18 +25,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
 from tipgraph.errors import TipgraphError
+from tipgraph.graphs import sparql_iri, sparql_string
+from tipgraph.namespaces import DCT, TIP, VOID, XSD
 from tipgraph.sparql_engine import QueryError, StoreUnavailable
 from tipgraph.store.remote import Http, RemoteSparqlStore
 
 META_GRAPH_NAME = "meta"
-TIP = "https://w3id.org/tipgraph/ontology#"
-CURRENT_GRAPH = TIP + "currentGraph"  # meta -> the graph in service
-PUBLISHED_GRAPH = TIP + "publishedGraph"  # meta -> every graph sent and not yet dropped
-DCT = "http://purl.org/dc/terms/"
-VOID = "http://rdfs.org/ns/void#"
-XSD = "http://www.w3.org/2001/XMLSchema#"
+CURRENT_GRAPH = str(TIP._NS) + "currentGraph"  # meta -> the graph in service
+PUBLISHED_GRAPH = str(TIP._NS) + "publishedGraph"  # meta -> every graph sent, not yet dropped
 #: Statuses that say a store has no Graph Store endpoint there: fall back to SPARQL Update.
 NO_GRAPH_STORE = (404, 405, 415, 501)
 
@@ -83,10 +81,10 @@ def current_graph(store: RemoteSparqlStore, graphs: str) -> GraphRecord | None:
 
     :raises QueryError: when the store cannot be queried
     """
-    meta = meta_graph(graphs)
+    meta = sparql_iri(meta_graph(graphs))
     rows = list(store.query(f"""
-        SELECT ?g ?id ?modified ?triples ?base WHERE {{ GRAPH <{meta}> {{
-          <{meta}> <{CURRENT_GRAPH}> ?g .
+        SELECT ?g ?id ?modified ?triples ?base WHERE {{ GRAPH {meta} {{
+          {meta} <{CURRENT_GRAPH}> ?g .
           ?g <{DCT}identifier> ?id ; <{DCT}modified> ?modified ; <{VOID}triples> ?triples ;
              <{VOID}uriSpace> ?base }} }}""", default_graph_uris=None))
     if not rows:
@@ -125,6 +123,11 @@ def publish(build_dir: Path, endpoint: str, *, graphs: str | None = None,
     base, build_id = report["base"], build.name
     graphs = graphs_prefix(base, graphs)
     graph, meta = graphs + build_id, meta_graph(graphs)
+    try:  # every IRI and string written into the updates below is one of these, escaped
+        graph_iri, meta_iri = sparql_iri(graph), sparql_iri(meta)
+    except ValueError as error:
+        raise TipgraphError(f"the graphs' IRI {graph!r} is not a valid IRI ({error}): "
+                            "check the store_graphs setting and the build's base") from error
     reader = RemoteSparqlStore(endpoint, auth=auth, timeout=300)
     writer = _Writer(Http(auth), update or endpoint, graph_store)
     previous = current_graph(reader, graphs)
@@ -140,28 +143,30 @@ def publish(build_dir: Path, endpoint: str, *, graphs: str | None = None,
         datetime.fromtimestamp((build / "report.json").stat().st_mtime, UTC)
     modified = modified.replace(microsecond=0)
     # recorded first, so that a later publish finds and drops what a killed one left
-    writer.update(f"DROP SILENT GRAPH <{graph}>")
-    writer.update(f"""INSERT DATA {{ GRAPH <{meta}> {{
-        <{meta}> <{PUBLISHED_GRAPH}> <{graph}> .
-        <{graph}> <{DCT}identifier> {json.dumps(build_id)} ;
-          <{DCT}modified> "{modified.isoformat().replace('+00:00', 'Z')}"^^<{XSD}dateTime> ;
-          <{VOID}triples> "{total}"^^<{XSD}integer> ; <{VOID}uriSpace> {json.dumps(base)} }} }}""")
+    writer.update(f"DROP SILENT GRAPH {graph_iri}")
+    stamp = sparql_string(modified.isoformat().replace("+00:00", "Z"))
+    writer.update(f"""INSERT DATA {{ GRAPH {meta_iri} {{
+        {meta_iri} <{PUBLISHED_GRAPH}> {graph_iri} .
+        {graph_iri} <{DCT}identifier> {sparql_string(build_id)} ;
+          <{DCT}modified> {stamp}^^<{XSD}dateTime> ;
+          <{VOID}triples> {int(total)} ; <{VOID}uriSpace> {sparql_string(base)} }} }}""")
     chunks = list(_chunks(nt, chunk))
     sent = 0
     for number, lines in enumerate(chunks, 1):
-        writer.insert(graph, lines)
+        writer.insert(graph, graph_iri, lines)
         sent += len(lines)
         progress(f"chunk {number}/{len(chunks)}: {sent}/{total} triples in <{graph}> "
                  f"({writer.method})")
     found = int(next(iter(reader.query(
-        f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}")))["n"].value)
+        f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {graph_iri} {{ ?s ?p ?o }} }}")))["n"].value)
     if found != total:
         raise TipgraphError(f"<{graph}> holds {found} triples, not the build's {total}: "
                             "the graph in service is unchanged")
     # the switch: one request (a transaction in Oxigraph and Virtuoso); should a store
     # run its two operations apart, a reader finding no pointer keeps the graph it serves
-    writer.update(f"DELETE WHERE {{ GRAPH <{meta}> {{ <{meta}> <{CURRENT_GRAPH}> ?old }} }} ;\n"
-                  f"INSERT DATA {{ GRAPH <{meta}> {{ <{meta}> <{CURRENT_GRAPH}> <{graph}> }} }}")
+    pointer = f"{meta_iri} <{CURRENT_GRAPH}>"
+    writer.update(f"DELETE WHERE {{ GRAPH {meta_iri} {{ {pointer} ?old }} }} ;\n"
+                  f"INSERT DATA {{ GRAPH {meta_iri} {{ {pointer} {graph_iri} }} }}")
     now = current_graph(reader, graphs)
     if now is None or now.graph != graph:
         raise TipgraphError(f"the store took the update but does not name <{graph}> as the "
@@ -177,13 +182,15 @@ def publish(build_dir: Path, endpoint: str, *, graphs: str | None = None,
 def _drop_old(reader: RemoteSparqlStore, writer: _Writer, meta: str, *, keep: set[str],
               progress: Progress) -> None:
     """Drop the graphs older than the previous one (a reader may still be on that)."""
+    meta_iri = sparql_iri(meta)
     rows = reader.query(
-        f"SELECT ?g WHERE {{ GRAPH <{meta}> {{ <{meta}> <{PUBLISHED_GRAPH}> ?g }} }}")
+        f"SELECT ?g WHERE {{ GRAPH {meta_iri} {{ {meta_iri} <{PUBLISHED_GRAPH}> ?g }} }}")
     for old in sorted({row["g"].value for row in rows} - keep):  # type: ignore[union-attr]
-        writer.update(f"DROP SILENT GRAPH <{old}>")
-        writer.update(f"WITH <{meta}> DELETE {{ <{old}> ?p ?o . <{meta}> ?q <{old}> }} "
-                      f"WHERE {{ {{ <{old}> ?p ?o }} UNION {{ <{meta}> ?q <{old}> }} }}")
-        progress(f"dropped <{old}>")
+        old_iri = sparql_iri(old)  # the store's answer: checked like any value
+        writer.update(f"DROP SILENT GRAPH {old_iri}")
+        writer.update(f"WITH {meta_iri} DELETE {{ {old_iri} ?p ?o . {meta_iri} ?q {old_iri} }} "
+                      f"WHERE {{ {{ {old_iri} ?p ?o }} UNION {{ {meta_iri} ?q {old_iri} }} }}")
+        progress(f"dropped {old_iri}")
 
 
 def _lines(nt: Path) -> Iterator[str]:
@@ -224,7 +231,9 @@ class _Writer:
         self.http.send(self.update_url, method="POST", data=body, timeout=300, headers={
             "Content-Type": "application/x-www-form-urlencoded"}).close()
 
-    def insert(self, graph: str, lines: list[str]) -> None:
+    def insert(self, graph: str, graph_iri: str, lines: list[str]) -> None:
+        """Add ``lines`` (N-Triples the build wrote) to ``graph`` (``graph_iri``: the same,
+        as :func:`~tipgraph.graphs.sparql_iri` wrote it)."""
         data = "".join(lines)
         if self.graph_store:
             url = self.graph_store + ("&" if "?" in self.graph_store else "?") + \
@@ -238,7 +247,7 @@ class _Writer:
                     raise
                 self.graph_store = None  # no Graph Store there: SPARQL Update from now on
                 self.method = "update"
-        self.update(f"INSERT DATA {{ GRAPH <{graph}> {{\n{data}}} }}")
+        self.update(f"INSERT DATA {{ GRAPH {graph_iri} {{\n{data}}} }}")
 
 
 __all__ = ["GraphRecord", "PublishReport", "QueryError", "current_graph", "publish"]

@@ -23,6 +23,8 @@ import pyoxigraph
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
+from tipgraph.graphs import sparql_term
+from tipgraph.queries import query_form
 from tipgraph.sparql_engine import (
     READ_ONLY,
     QueryAnswer,
@@ -36,7 +38,7 @@ from tipgraph.sparql_engine import (
     looks_like_update,
     write_answer,
 )
-from tipgraph.store.interface import QueryResult
+from tipgraph.store.interface import QueryResult, Term
 
 # XML first: every engine writes it, and Virtuoso's JSON blank nodes cannot be mended safely
 RESULTS_ACCEPT = "application/sparql-results+xml, application/sparql-results+json;q=0.9"
@@ -192,6 +194,26 @@ class RemoteSparqlStore:
                                         timeout or self.timeout)
         return self._parse(reader, media_type)
 
+    def triples(self, subject: Term | None = None, predicate: pyoxigraph.NamedNode | None = None,
+                object: Term | None = None, *, offset: int = 0, limit: int | None = None
+                ) -> Iterator[pyoxigraph.Triple]:
+        if isinstance(subject, pyoxigraph.BlankNode) or isinstance(object,
+                                                                   pyoxigraph.BlankNode):
+            return iter(())  # the store's blank nodes have other names: none is this one
+        terms = [("?s" if subject is None else sparql_term(subject)),
+                 ("?p" if predicate is None else sparql_term(predicate)),
+                 ("?o" if object is None else sparql_term(object))]
+        pattern = " ".join(terms)
+        if not offset and limit is None:
+            query = f"CONSTRUCT {{ {pattern} }} WHERE {{ {pattern} }}"
+        else:
+            variables = " ".join(t for t in terms if t.startswith("?"))
+            order = f"ORDER BY {variables} " if variables else ""
+            window = f"{order}OFFSET {offset}" + (f" LIMIT {limit}" if limit is not None else "")
+            query = (f"CONSTRUCT {{ {pattern} }} WHERE {{ {{ SELECT * WHERE {{ {pattern} }} "
+                     f"{window} }} }}")
+        return iter(self.query(query))  # type: ignore[arg-type]
+
     def answer(self, job: QueryJob) -> QueryAnswer:
         # refused here, whatever the store would do: it may well accept updates
         if looks_like_update(job.query):
@@ -262,8 +284,6 @@ class RemoteSparqlStore:
 
     def _send(self, query: str, base_iri: str | None, default: Sequence[str] | None,
               named: Sequence[str] | None, timeout: float) -> tuple[_Deadline, str]:
-        from tipgraph.queries import query_form
-
         try:
             form = query_form(query)
         except TipgraphError:

@@ -1,19 +1,20 @@
 """The web app: one factory, one blueprint per area of the site.
 
 gunicorn calls the factory itself (``tipgraph.web:create_app()``); tests call
-it with their own settings.
+it with their own settings. The app speaks HTTP: what it serves of each build
+comes from the read side (:mod:`tipgraph.serving`), which views reach through
+:mod:`tipgraph.web.context`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask
 
-from tipgraph.builds import BuildDir
 from tipgraph.config import load_settings
-from tipgraph.web.service import Build, Service
+from tipgraph.serving import Service
+from tipgraph.web import blueprints, context, cors, errors, limits, sparql
 
 
 def create_app(settings: Mapping[str, object] | None = None) -> Flask:
@@ -26,30 +27,12 @@ def create_app(settings: Mapping[str, object] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["TIPGRAPH"] = config
     app.config["MAX_CONTENT_LENGTH"] = config["max_request_bytes"]
-    app.extensions["tipgraph"] = Service(config, BuildDir(Path(config["build_dir"])),
-                                         engine=_engine)
-    from tipgraph.web import blueprints, cors, errors, limits, result_cache, sparql
-
+    app.extensions[context.SERVICE] = Service(config, engine=context.get_engine)
     for blueprint in blueprints.ALL:
         app.register_blueprint(blueprint)
     cors.init_app(app)
     errors.init_app(app)
     limits.init_app(app)
-    sparql.init_app(app)  # inside Replay: a request answered here may be replayed
-    result_cache.init_app(app)
+    sparql.init_app(app)  # the layers that answer /sparql before Flask routes it
+    blueprints.open_at_start(app)
     return app
-
-
-def _engine():  # the query processes of this worker, for the embedded store
-    from tipgraph.web.sparql import get_engine
-
-    return get_engine()
-
-
-def get_service() -> Service:
-    return current_app.extensions["tipgraph"]
-
-
-def get_build() -> Build:
-    """The build this request is served from."""
-    return get_service().current()

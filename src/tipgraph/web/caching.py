@@ -17,7 +17,7 @@ import hashlib
 from flask import Response, request
 from werkzeug.http import http_date, quote_etag
 
-from tipgraph.web.service import Build
+from tipgraph.serving import Build
 
 #: Seconds a client or proxy may reuse an answer before revalidating it.
 MAX_AGE = 300

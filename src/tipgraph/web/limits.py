@@ -16,63 +16,43 @@ from __future__ import annotations
 
 import glob
 import json
-import math
 import os
 import time
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from tipgraph.guard import ClientLimiter, check_graph_iris, check_query, check_utf8
+from tipgraph.guard import check_utf8
 from tipgraph.sparql_engine import QueryError
-
-ENGINE_KEY = "tipgraph.queries"  # where a worker's query engine is kept (web.sparql)
+from tipgraph.web.context import ENGINE, LIMITER
+from tipgraph.web.protocol import FORM, checked_queries, error_response, request_params
 
 ENDPOINT = "sparql.sparql"
 
 
 def init_app(app: Flask) -> None:
-    config = app.config["TIPGRAPH"]
-    # a client's queries end within query_timeout at the latest; most much sooner
-    retry = max(1, min(5, math.ceil(float(config["query_timeout"]))))
-    app.extensions["tipgraph.limiter"] = ClientLimiter(
-        int(config["max_concurrent_queries_per_client"]), retry_after=retry)
+    """Run the guards before each request to ``/sparql``'s view, and give its slot back
+    after (the limiter itself is one of the ``/sparql`` layers' resources: made where they
+    are declared, :func:`tipgraph.web.sparql.init_app`)."""
     app.before_request(_check_query)
     app.teardown_request(_release)
-
-
-def _error(error: QueryError) -> Response:
-    response = Response(f"{error.title}: {error.message}\n", status=error.status,
-                        content_type="text/plain; charset=utf-8", headers={"Vary": "Accept"})
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    return response
 
 
 def _check_query() -> Response | None:
     if request.endpoint != ENDPOINT or request.method not in ("GET", "POST"):
         return None
-    from tipgraph.web.sparql import _protocol_params
-
     config = current_app.config["TIPGRAPH"]
     try:
         check_utf8(request.query_string, "the query string")
-        if request.mimetype == "application/x-www-form-urlencoded":
+        if request.mimetype == FORM:
             check_utf8(request.get_data(cache=True), "the form body")
-        params = _protocol_params()  # aborts with the protocol's own errors
-        queries = params.getlist("query")
-        if not queries:
+        if not checked_queries(request_params(), max_depth=int(config["max_query_depth"]),
+                               max_chain=int(config["max_query_chain"])):
             return None
-        for query in queries:
-            check_query(query, max_depth=int(config["max_query_depth"]),
-                        max_chain=int(config["max_query_chain"]))
-        check_graph_iris(params.getlist("default-graph-uri")
-                         + params.getlist("named-graph-uri"))
-        slot = current_app.extensions["tipgraph.limiter"].slot(request.remote_addr or "?")
+        slot = current_app.extensions[LIMITER].slot(request.remote_addr or "?")
         slot.__enter__()
     except QueryError as error:
-        return _error(error)
+        return error_response(error)
     g.tipgraph_slot = slot
     return None
 
@@ -95,7 +75,7 @@ def publish_pool_state(app: Flask) -> None:
     """Write this worker's query pool state where every worker's ``/health`` reads it
     (the shared answers directory); called by the server's loop twice a second."""
     directory = app.config["TIPGRAPH"].get("result_cache_dir")
-    engine = app.extensions.get(ENGINE_KEY)
+    engine = app.extensions.get(ENGINE)
     if not directory or engine is None or engine._owner != os.getpid():
         return
     path = os.path.join(directory, _POOL_FILE.format(pid=os.getpid()))
@@ -124,7 +104,7 @@ def pool_state(app: Flask) -> dict[str, Any]:
             except (OSError, ValueError):
                 continue
     if not states:
-        engine = app.extensions.get(ENGINE_KEY)
+        engine = app.extensions.get(ENGINE)
         if engine is not None and engine._owner == os.getpid():
             states = [engine.state()]
     total: dict[str, Any] = {"workers": len(states)}

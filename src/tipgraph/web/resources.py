@@ -13,31 +13,53 @@ ever published, whichever build is current); anything else unknown is
 A document carries at most ``document_links`` incoming links per property
 (``documents`` says why and how): ``/place/ng.ttl?page=2`` is its next page, in
 every format, and a page past the last is ``404``.
+
+A document's HTML page is rendered here too (:func:`render_resource`), with the
+schema.org JSON-LD it embeds: it goes through ``tojson``, which escapes ``<``, ``>``
+and ``&`` so that a title cannot close the ``<script>`` element it sits in.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request
+from pyoxigraph import BlankNode, NamedNode
 
 from tipgraph.formats import Format, find, negotiate
-from tipgraph.mapping import KINDS
-from tipgraph.namespaces import ONTOLOGY_IRI, SHAPES_IRI
-from tipgraph.reasoning import ONTOLOGY_PATH
-from tipgraph.validation import SHAPES_PATH
-from tipgraph.web import get_build, get_service
-from tipgraph.web.caching import conditional
-from tipgraph.web.dataset import public_root
-from tipgraph.web.documents import (
+from tipgraph.namespaces import (
+    DCT,
+    FOAF,
+    GN,
+    KINDS,
+    ONTOLOGY_IRI,
+    ONTOLOGY_PATH,
+    OWL,
+    PREFIXES,
+    RDF,
+    SCHEMA,
+    SHAPES_IRI,
+    SHAPES_PATH,
+    SKOS,
+    TIP,
+    VOID,
+)
+from tipgraph.serving import Build
+from tipgraph.serving.catalogue import FACETS, Link
+from tipgraph.serving.documents import (
     RDF_VALUE,
     Document,
     describe,
     exists,
     file_document,
+    label_of,
     serialize,
 )
-from tipgraph.web.service import Build
+from tipgraph.web.caching import conditional
+from tipgraph.web.context import browse_url, get_build, get_settings, public_root
 
 bp = Blueprint("resources", __name__)
 
@@ -54,17 +76,11 @@ FILE_RESOURCES: dict[str, tuple[str, Path]] = {
 _KINDS = ",".join(sorted(set(KINDS.values())))
 
 
-def base_of(build: Build) -> str:
-    """The base the build minted its URIs under (the setting, for an older report)."""
-    base = str(build.report.get("base") or get_service().base)
-    return base if base.endswith(("/", "#")) else base + "/"
-
-
 def uri_of(build: Build, path: str) -> str:
     """The URI a local path (``place/ng``) stands for."""
     if path in FILE_RESOURCES:
         return FILE_RESOURCES[path][0]
-    return base_of(build) + path
+    return build.base + path
 
 
 def local_path(build: Build, uri: str) -> str | None:
@@ -72,7 +88,7 @@ def local_path(build: Build, uri: str) -> str | None:
     for path, (iri, _) in FILE_RESOURCES.items():
         if uri == iri or uri.startswith(iri + "#"):
             return request.script_root + "/" + path + uri[len(iri):]
-    base = base_of(build)
+    base = build.base
     if uri.startswith(base) and len(uri) > len(base):
         return request.script_root + "/" + uri[len(base):]
     return None
@@ -135,9 +151,7 @@ def see_other(path: str) -> Response:
 
 def document(build: Build, path: str, fmt: Format) -> Response:
     """Page ``?page=`` (default 1) of the document of ``path`` in ``fmt``; 404 past the last."""
-    from tipgraph.web.pages import render_resource, warm
-
-    warm(build)
+    build.warm()
     uri = uri_of(build, path)
     try:
         page = int(request.args.get("page", "1"))
@@ -152,9 +166,9 @@ def document(build: Build, path: str, fmt: Format) -> Response:
             return error_page(404, "Not found", f"The document of {uri} has one page.")
     else:
         fragments = path.startswith("source/")
-        doc = describe(build.store, uri, base=base_of(build), build_id=build.id, page=page,
-                       fragments=fragments,
-                       limit=get_service().settings["document_links"])
+        doc = describe(build.store, uri, base=build.base, labels=build.labels,
+                       linking=build.linking, page=page, fragments=fragments,
+                       limit=get_settings()["document_links"])
         if page > 1 and not _has_page(doc, fragments):
             return error_page(404, "Not found", f"The document of {uri} has fewer than {page} "
                               "pages.")
@@ -200,7 +214,243 @@ def _known(build: Build, path: str) -> bool:
 
 def _gone(build: Build, path: str) -> bool:
     """Whether ``path`` was published once (by any build, a later one too) and is not now."""
-    service = get_service()
-    if service.settings.get("store_url"):  # the ledger is the local builds' (docs/deploy.md)
-        return False
-    return service.build_dir.ledger.ever_published(uri_of(build, path), fragments=True)
+    return build.ever_published(uri_of(build, path))
+
+
+#: Shown in this order at the top of a resource's table; the rest follow by name.
+FIRST_PROPERTIES = (RDF.type, SKOS.prefLabel, DCT.title, GN.name, FOAF.name, SCHEMA.name,
+                    DCT.issued, DCT.creator, TIP.statedCountry, TIP.statedRegion, DCT.spatial,
+                    DCT.abstract)
+
+
+# -- resource pages -------------------------------------------------------------------------
+
+@bp.app_template_global()
+def safe_href(target: str) -> str:
+    """``target`` when a page may link to it: a path on this server, or an ``http``/``https``
+    IRI; else "" (and the page shows the text without a link). Whatever the store holds,
+    a ``javascript:``, ``data:`` or ``vbscript:`` IRI is never a link.
+
+    >>> safe_href("https://example.org/a"), safe_href("/place/ng"), safe_href("javascript:x")
+    ('https://example.org/a', '/place/ng', '')
+    >>> safe_href("//elsewhere.example/x"), safe_href(" JavaScript:x")
+    ('', '')
+    """
+    if target.startswith("/"):
+        return "" if target.startswith("//") or target.startswith("/\\") else target
+    scheme = target.partition(":")[0].lower()
+    return target if scheme in _WEB_SCHEMES and target[len(scheme):].startswith("://") else ""
+
+
+_WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def link_of(build: Build, uri: str) -> str:
+    """Where a link to ``uri`` goes: our own URIs on this server, others' http(s) IRIs as
+    they are, anything else nowhere ("")."""
+    return safe_href(local_path(build, uri) or uri)
+
+
+def linker(build: Build) -> Callable[[str], str]:
+    """:func:`link_of` for the many links of one page: the base and root looked up once."""
+    base, root = build.base, request.script_root + "/"
+    files = tuple(iri for iri, _ in FILE_RESOURCES.values())
+
+    def link(uri: str) -> str:
+        if uri.startswith(base) and len(uri) > len(base) and not uri.startswith(files):
+            return safe_href(root + uri[len(base):])
+        return link_of(build, uri)
+
+    return link
+
+
+def _curie(uri: str, base: str) -> str:
+    for prefix, namespace in _BY_LENGTH:
+        if uri.startswith(namespace) and len(uri) > len(namespace):
+            return f"{prefix}:{uri[len(namespace):]}"
+    if uri.startswith(base):
+        return uri[len(base):]
+    return uri
+
+
+_BY_LENGTH = sorted(PREFIXES.items(), key=lambda kv: -len(kv[1]))
+_FIRST = tuple(NamedNode(str(p)) for p in FIRST_PROPERTIES)
+_N = {name: NamedNode(str(term)) for name, term in {
+    "type": RDF.type, "value": RDF.value, "abstract": DCT.abstract, "issued": DCT.issued,
+    "creator": DCT.creator, "spatial": DCT.spatial, "subject": DCT.subject,
+    "isPartOf": DCT.isPartOf, "url": SCHEMA.url, "altLabel": SKOS.altLabel,
+    "sameAs": OWL.sameAs, "parentFeature": GN.parentFeature, "Publication": TIP.Publication,
+    "Country": TIP.Country, "Region": TIP.Region, "Feature": GN.Feature,
+    "Organization": SCHEMA.Organization, "Person": SCHEMA.Person,
+    "EditedVolume": TIP.EditedVolume, "Statistic": TIP.Statistic, "facet": TIP.facet,
+    "entities": VOID.entities}.items()}
+
+
+def _natural(text: str) -> tuple[Any, ...]:
+    """Sort key that puts ``line-2`` before ``line-10``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) -> str:
+    """The HTML document of ``doc.uri`` from its document (``documents.describe``)."""
+    base = build.base
+    uri = doc.uri
+    node = doc.node
+    subjects: list[Any] = [node] if doc.describes(node) else []
+    if fragments:
+        subjects += sorted((s for s in doc.subjects() if isinstance(s, NamedNode) and s != node
+                            and (s.value.startswith(uri + "#")
+                                 or path in ("ontology", "shapes"))),
+                           key=lambda s: _natural(s.value))
+    sections = [{"id": s.value[len(uri) + 1:] if s.value.startswith(uri + "#") else "",
+                 "uri": s.value, "label": label_of(doc, s) or _curie(s.value, base),
+                 "rows": _rows(build, doc, s, base)} for s in subjects]
+    publications, incoming = _incoming(build, doc, node, base)
+    title = label_of(doc, node) or _curie(uri, base)
+    types = sorted(_curie(t.value, base) for t in doc.objects(node, _N["type"]))
+    page_url = request.host_url.rstrip("/") + request.script_root + f"/{path}.html"
+    here = f"{request.script_root}/{path}.html"
+    return render_template(
+        "resource.html", build=build, uri=uri, title=title, types=types, sections=sections,
+        publications=publications, incoming=incoming, total=_total(doc, node),
+        page=doc.page, first=(doc.page - 1) * get_settings()["document_links"] + 1,
+        previous=(here + (f"?page={doc.page - 1}" if doc.page > 2 else "")
+                  if doc.page > 1 else None),
+        next=f"{here}?page={doc.page + 1}" if doc.more else None,
+        documents=[(f.extension, f.media_type, f"{request.script_root}/{path}.{f.extension}"
+                    + (f"?page={doc.page}" if doc.page > 1 else ""))
+                   for f in DOCUMENT_FORMATS if f.name != "html"],
+        schema_org=schema_org(doc, node, page_url, base))
+
+
+def _total(doc: Document, node: NamedNode) -> dict[str, Any] | None:
+    """The publications the build counted for ``node`` (its ``tip:Statistic``), with the
+    browse page listing them all."""
+    for subject, prop in doc.incoming(node):
+        if prop == _N["value"] and _N["Statistic"] in doc.objects(subject, _N["type"]):
+            facet, n = doc.value(subject, _N["facet"]), doc.value(subject, _N["entities"])
+            if facet is None or n is None or facet.value not in FACETS:
+                continue
+            key = facet.value if facet.value == "year" else Link(node.value, "").key
+            return {"count": int(n.value), "browse": browse_url(**{facet.value: key})}
+    return None
+
+
+def _value(build: Build, doc: Document, value: Any, base: str, prop: NamedNode,
+           depth: int = 0) -> dict[str, Any]:
+    if isinstance(value, NamedNode):
+        local = link_of(build, value.value)
+        return {"text": label_of(doc, value) or _curie(value.value, base), "href": local,
+                "external": local == value.value, "uri": value.value}
+    if isinstance(value, BlankNode):
+        rows = _rows(build, doc, value, base, depth + 1) if depth < 3 else []
+        return {"text": "", "rows": rows}
+    item: dict[str, Any] = {"text": value.value, "lang": value.language}
+    if not value.language and value.datatype.value != _XSD_STRING:
+        item["datatype"] = _curie(value.datatype.value, base)
+    if prop == _N["issued"]:
+        item["href"] = browse_url(year=value.value)
+    return item
+
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+
+
+def _rows(build: Build, doc: Document, subject: Any, base: str,
+          depth: int = 0) -> list[dict[str, Any]]:
+    props = sorted(doc.predicates(subject),
+                   key=lambda p: (_FIRST.index(p) if p in _FIRST else len(_FIRST),
+                                  _curie(p.value, base)))
+    rows = []
+    for prop in props:
+        values = sorted(doc.objects(subject, prop), key=lambda v: (
+            str(label_of(doc, v) or v.value) if isinstance(v, NamedNode) else str(v.value)))
+        rows.append({"property": _curie(prop.value, base), "uri": prop.value,
+                     "values": [_value(build, doc, v, base, prop, depth) for v in values]})
+    return rows
+
+
+def _incoming(build: Build, doc: Document, node: NamedNode, base: str
+              ) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """Publications that point at ``node``, and the other links into it by property."""
+    publications: dict[str, dict[str, str]] = {}
+    others: dict[str, dict[str, Any]] = {}
+    prefix = base + "publication/"
+    statistics = base.rstrip("/#") + "/dataset#statistic-"  # the total says it; not a link
+    for subject, prop in doc.incoming(node):
+        if subject == node or not isinstance(subject, NamedNode) \
+                or subject.value.startswith(statistics):
+            continue
+        item = {"text": label_of(doc, subject) or _curie(subject.value, base),
+                "href": link_of(build, subject.value)}
+        if subject.value.startswith(prefix) and "#" not in subject.value:
+            publications[subject.value] = item
+        else:
+            group = others.setdefault(prop.value, {"property": _curie(prop.value, base),
+                                                   "values": {}})
+            group["values"][subject.value] = item
+    listed = sorted(publications.values(), key=lambda i: i["text"].casefold())
+    return listed, [{"property": g["property"], "values": sorted(
+        g["values"].values(), key=lambda i: i["text"].casefold())}
+        for g in sorted(others.values(), key=lambda g: g["property"])]
+
+
+def _names(doc: Document, nodes: Iterable[Any], kind: str) -> list[dict[str, str]]:
+    return [{"@type": kind, "@id": n.value, "name": label_of(doc, n) or n.value}
+            for n in sorted((n for n in nodes if isinstance(n, NamedNode)),
+                            key=lambda n: n.value)]
+
+
+def schema_org(doc: Document, node: NamedNode, page_url: str, base: str) -> dict[str, Any]:
+    """The schema.org description of ``node`` that the page embeds for search engines.
+
+    The context is inline (``@vocab`` https://schema.org/), so nothing is fetched to read it.
+    """
+    types = set(doc.objects(node, _N["type"]))
+    data: dict[str, Any] = {"@context": {"@vocab": "https://schema.org/"}, "@id": node.value,
+                            "url": page_url, "name": label_of(doc, node) or node.value}
+    if _N["Publication"] in types:
+        data["@type"] = "CreativeWork"
+        abstract = doc.value(node, _N["abstract"])
+        if abstract is not None:
+            data["abstract"] = abstract.value
+        year = doc.value(node, _N["issued"])
+        if year is not None:
+            data["datePublished"] = year.value
+        authors = []
+        for agent in sorted((a for a in doc.objects(node, _N["creator"])
+                             if isinstance(a, NamedNode)), key=lambda a: a.value):
+            person = agent.value.startswith(base + "person/")
+            authors += _names(doc, [agent], "Person" if person else "Organization")
+        if authors:
+            data["author"] = authors
+        places = _names(doc, doc.objects(node, _N["spatial"]), "Place")
+        if places:
+            data["spatialCoverage"] = places
+        keywords = [label_of(doc, c) for c in doc.objects(node, _N["subject"])]
+        if any(keywords):
+            data["keywords"] = sorted(k for k in keywords if k)
+        part = doc.value(node, _N["isPartOf"])
+        if part is not None:
+            data["isPartOf"] = _names(doc, [part], "Book")[0]
+        data["isBasedOn"] = [u.value for u in doc.objects(node, _N["url"])]
+    elif _N["Country"] in types:
+        data["@type"] = "Country"
+    elif _N["Region"] in types or _N["Feature"] in types:
+        data["@type"] = "Place"
+    elif _N["Organization"] in types:
+        data["@type"] = "Organization"
+        data["alternateName"] = sorted(v.value for v in doc.objects(node, _N["altLabel"]))
+    elif _N["Person"] in types:
+        data["@type"] = "Person"
+    elif _N["EditedVolume"] in types:
+        data["@type"] = "Book"
+    else:
+        data["@type"] = "Thing"
+    same = sorted(v.value for v in doc.objects(node, _N["sameAs"]))
+    if same:
+        data["sameAs"] = same
+    parent = doc.value(node, _N["parentFeature"])
+    if parent is not None:
+        data["containedInPlace"] = _names(doc, [parent], "Place")[0]
+    return {k: v for k, v in data.items() if v not in ([], None, "")}

@@ -45,11 +45,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from flask import Flask, current_app
 from werkzeug.http import http_date
 from werkzeug.wsgi import wrap_file
 
 from tipgraph.sparql_engine import QueryAnswer, QueryJob, open_answer_file, write_answer_file
+from tipgraph.web.protocol import CONDITIONAL, WSGIApp
 
 #: What an entry costs besides its file: the directory entry and the look-up.
 _OVERHEAD = 512
@@ -252,12 +252,8 @@ class ResultCache:
 #: What selects an answer besides the method, path, query string and body.
 _KEY_HEADERS = ("CONTENT_TYPE", "HTTP_ACCEPT", "HTTP_ORIGIN", "HTTP_HOST", "SERVER_NAME",
                 "SERVER_PORT", "SCRIPT_NAME", "wsgi.url_scheme")
-_CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH",
-                "HTTP_IF_UNMODIFIED_SINCE", "HTTP_RANGE")
 #: Set by the endpoint on a response served from a kept file: (build id, file).
 REPLAYABLE = "tipgraph.replayable"
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class Replay:
@@ -325,7 +321,7 @@ class Replay:
         (another path or method, conditional, or a body too long to read here)."""
         method = environ.get("REQUEST_METHOD")
         if environ.get("PATH_INFO") != self.path or method not in ("GET", "POST") or any(
-                name in environ for name in _CONDITIONAL):
+                name in environ for name in CONDITIONAL):
             return None
         digest = hashlib.sha256()
         for name in ("REQUEST_METHOD", "QUERY_STRING", *_KEY_HEADERS):
@@ -341,25 +337,3 @@ class Replay:
             environ["wsgi.input"] = io.BytesIO(data)  # read again by the app
             digest.update(data)
         return digest.digest()
-
-
-def init_app(app: Flask) -> None:
-    """Make this worker's handle on the cache (the setting ``result_cache_dir``, shared
-    with the other workers of ``tipgraph serve``, or a directory of its own), and answer
-    repeated requests before routing (:class:`Replay`)."""
-    config = app.config["TIPGRAPH"]
-    megabytes = float(config["result_cache_mb"])
-    if megabytes > 0:
-        cache = ResultCache(int(megabytes * 1024 * 1024), config["result_cache_dir"] or None)
-        app.extensions["tipgraph.result_cache"] = cache
-        service = app.extensions["tipgraph"]
-        # /sparql's fast path knows the build from one readlink (Service.current resolves)
-        current = getattr(app.wsgi_app, "current_build_id", None) or \
-            (lambda: service.current().id)
-        app.wsgi_app = Replay(app.wsgi_app, cache, current,  # type: ignore[method-assign]
-                              max_body=int(config["max_request_bytes"]))
-
-
-def get_result_cache() -> ResultCache | None:
-    """The cache, or None when the setting turns it off."""
-    return current_app.extensions.get("tipgraph.result_cache")

@@ -17,30 +17,29 @@ grow with the catalogue. It carries:
   next page (``<resource> rdfs:seeAlso <next>``, and Hydra's ``hydra:next``,
   ``hydra:previous``, ``hydra:first`` on the page itself).
 
-Pages follow the order of the store's own index (stable within a build). The
-embedded store is read with ``quads_for_pattern`` directly: a document costs a
-few index look-ups and no query parsing, no rdflib and no per-request
-conversion; the labels come from a per-build :class:`Labels` map, and a busy
-node's incoming properties from :class:`Linking`, both read from the file the
-build wrote beside its store (:mod:`tipgraph.web.indexes`), or made from the
-store for a build without one. A remote store is asked with
-a few SPARQL queries instead, its pages ordered by IRI.
+Pages follow the order of :meth:`GraphStore.triples` (the embedded store's own
+index, stable within a build; a remote store's ``ORDER BY``). On the embedded
+store a document costs a few index look-ups and no query parsing, no rdflib and
+no per-request conversion; the labels come from a per-build :class:`Labels` map,
+and a busy node's incoming properties from :class:`Linking`, both read from the
+file the build wrote beside its store (:mod:`tipgraph.serving.indexes`), or made
+from the store for a build without one; the build in service owns them
+(:class:`tipgraph.serving.service.Build`).
 
 The ontology, the shapes and the dataset description are documents too (from
 a file, or made by the app), so every document is a :class:`Document`: plain
 pyoxigraph triples that pyoxigraph serialises; JSON-LD is compacted with the
-shipped context by :mod:`tipgraph.jsonld`. No Flask here: the views pass the store in.
+shipped context by :mod:`tipgraph.jsonld`. No Flask here: the views pass the build's
+store and maps in.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import islice
 from pathlib import Path
 from urllib.parse import quote
 
@@ -49,9 +48,21 @@ from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Triple
 
 from tipgraph.formats import jsonld_context
 from tipgraph.jsonld import compact
-from tipgraph.namespaces import DCT, FOAF, GN, PREFIXES, RDF, RDFS, SCHEMA, SKOS, TIP
-from tipgraph.store import GraphStore, OxigraphStore
-from tipgraph.web.catalogue import Source, StoreSource
+from tipgraph.namespaces import (
+    DCT,
+    FOAF,
+    GN,
+    HYDRA,
+    PREFIXES,
+    RDF,
+    RDFS,
+    SCHEMA,
+    SKOS,
+    TIP,
+    VOID,
+)
+from tipgraph.serving.catalogue import Source, StoreSource
+from tipgraph.store import GraphStore
 
 Term = NamedNode | BlankNode | Literal
 Subject = NamedNode | BlankNode
@@ -59,10 +70,8 @@ Subject = NamedNode | BlankNode
 #: Properties that name a node, best first: what a page shows for a link.
 LABELS: tuple[NamedNode, ...] = tuple(NamedNode(str(p)) for p in (
     SKOS.prefLabel, DCT.title, GN.name, FOAF.name, SCHEMA.name, RDFS.label))
-HYDRA = "http://www.w3.org/ns/hydra/core#"
 #: Prefixes of the Turtle and JSON-LD documents.
-DOCUMENT_PREFIXES: dict[str, str] = {**PREFIXES, "hydra": HYDRA,
-                                     "void": "http://rdfs.org/ns/void#"}
+DOCUMENT_PREFIXES: dict[str, str] = {**PREFIXES, "hydra": str(HYDRA), "void": str(VOID)}
 RDF_TYPE = NamedNode(str(RDF.type))
 RDF_VALUE = NamedNode(str(RDF.value))
 SEE_ALSO = NamedNode(str(RDFS.seeAlso))
@@ -71,7 +80,6 @@ SOURCE_FILE = NamedNode(str(TIP.sourceFile))
 TITLE = NamedNode(str(DCT.title))
 STATISTIC = NamedNode(str(TIP.Statistic))
 _DEFAULT = DefaultGraph()
-_VALUES_LABELS = " ".join(str(p) for p in LABELS)
 
 
 @dataclass
@@ -145,12 +153,12 @@ class Document:
             return self
         here = NamedNode(url(self.page))
         extra = [Triple(here, PRIMARY_TOPIC, self.node),
-                 Triple(here, NamedNode(HYDRA + "first"), NamedNode(url(1)))]
+                 Triple(here, NamedNode(HYDRA.first), NamedNode(url(1)))]
         if self.page > 1:
-            extra.append(Triple(here, NamedNode(HYDRA + "previous"), NamedNode(url(self.page - 1))))
+            extra.append(Triple(here, NamedNode(HYDRA.previous), NamedNode(url(self.page - 1))))
         if self.more:
             following = NamedNode(url(self.page + 1))
-            extra += [Triple(here, NamedNode(HYDRA + "next"), following),
+            extra += [Triple(here, NamedNode(HYDRA.next), following),
                       Triple(self.node, SEE_ALSO, following)]
         return Document(self.uri, self.triples + extra, self.page, self.more)
 
@@ -225,14 +233,13 @@ class Labels:
     node's labels (the store names blank nodes its own way) are looked up in ``store``.
     """
 
-    def __init__(self, store: pyoxigraph.Store, index: LabelIndex | None = None) -> None:
+    def __init__(self, store: GraphStore, index: LabelIndex | None = None) -> None:
         self.store = store
-        self.index = index or index_labels(StoreSource(OxigraphStore(store)))
+        self.index = index or index_labels(StoreSource(store))
 
     def of(self, node: Term) -> list[Triple]:
         if isinstance(node, BlankNode):
-            return [q.triple for prop in LABELS
-                    for q in self.store.quads_for_pattern(node, prop, None, _DEFAULT)]
+            return [t for prop in LABELS for t in self.store.triples(node, prop)]
         if not isinstance(node, NamedNode):
             return []
         found = [Triple(node, LABELS[rank], _literal(text, language, datatype))
@@ -256,10 +263,10 @@ class Linking:
     #: Nodes remembered per build; past it, the memory starts again.
     REMEMBERED = 10_000
 
-    def __init__(self, store: pyoxigraph.Store, properties: Iterable[str] | None = None) -> None:
+    def __init__(self, store: GraphStore, properties: Iterable[str] | None = None) -> None:
         self.store = store
         if properties is None:
-            properties = StoreSource(OxigraphStore(store)).properties()
+            properties = StoreSource(store).properties()
         self.properties: list[NamedNode] = [NamedNode(p) for p in sorted(properties)]
         self._into: dict[NamedNode, list[NamedNode]] = {}
 
@@ -272,107 +279,74 @@ class Linking:
         found = self._into.get(node)
         if found is None:
             found = [p for p in self.properties
-                     if _first(self.store.quads_for_pattern(None, p, node, _DEFAULT))]
+                     if _first(self.store.triples(None, p, node, limit=1))]
             if len(self._into) >= self.REMEMBERED:
                 self._into = {}
             self._into[node] = found
         return found
 
 
-class PerBuild:
-    """One value per build in service, made on first use (older builds are dropped)."""
-
-    def __init__(self, make: Callable[[pyoxigraph.Store], object]) -> None:
-        self._make = make
-        self._lock = threading.Lock()
-        self._by_build: dict[str, object] = {}
-
-    def get(self, build_id: str, store: pyoxigraph.Store) -> object:
-        value = self._by_build.get(build_id)
-        if value is None:
-            with self._lock:
-                value = self._by_build.get(build_id)
-                if value is None:
-                    value = self._make(store)
-                    self._by_build = {build_id: value}
-        return value
-
-    def put(self, build_id: str, value: object) -> None:
-        """Serve ``value`` for ``build_id`` (made elsewhere: read from the build's file)."""
-        with self._lock:
-            self._by_build = {build_id: value}
-
-
-_labels = PerBuild(Labels)
-_linking = PerBuild(Linking)
-
-
-def warm_documents(build_id: str, store: GraphStore) -> None:
-    """Make the per-build maps documents read (embedded store only) ahead of requests."""
-    if isinstance(store, OxigraphStore):
-        _labels.get(build_id, store.store)
-        _linking.get(build_id, store.store)
-
-
-def serve_documents(build_id: str, store: GraphStore, labels: LabelIndex,
-                    properties: Iterable[str]) -> None:
-    """Serve the documents of ``build_id`` with the labels and properties the build wrote
-    (embedded store only: a remote store's documents are read by SPARQL)."""
-    if isinstance(store, OxigraphStore):
-        _labels.put(build_id, Labels(store.store, labels))
-        _linking.put(build_id, Linking(store.store, properties))
-
-
 def exists(store: GraphStore, uri: str, *, fragments: bool = False) -> bool:
     """Whether the graph says anything about ``uri`` (as subject or object; for a source
     file, whether it has records)."""
     node = NamedNode(_checked(uri))
-    if isinstance(store, OxigraphStore):
-        st = store.store
-        if fragments:
-            return _first(st.quads_for_pattern(None, SOURCE_FILE, _file_of(uri), _DEFAULT))
-        return (_first(st.quads_for_pattern(node, None, None, _DEFAULT))
-                or _first(st.quads_for_pattern(None, None, node, _DEFAULT)))
     if fragments:
-        return bool(store.query(f"ASK {{ ?r <{SOURCE_FILE.value}> {_file_of(uri)} }}"))
-    return bool(store.query(f"ASK {{ {{ {node} ?p ?o }} UNION {{ ?s ?p {node} }} }}"))
+        return _first(store.triples(None, SOURCE_FILE, _file_of(uri), limit=1))
+    return (_first(store.triples(node, limit=1))
+            or _first(store.triples(None, None, node, limit=1)))
 
 
-def describe(store: GraphStore, uri: str, *, base: str, build_id: str, page: int = 1,
-             limit: int = 50, fragments: bool = False) -> Document:
+def describe(store: GraphStore, uri: str, *, base: str, labels: Labels, linking: Linking,
+             page: int = 1, limit: int = 50, fragments: bool = False) -> Document:
     """Page ``page`` of the document of ``uri`` (see the module docstring for its bounds).
 
+    :param labels: the build's labels, :param linking: its linking properties
     :param fragments: ``uri`` is a source file: describe its records (``#line-N``)
     :param limit: most subjects per incoming property (and records per page of a file)
     """
     _checked(uri)
     limit = max(1, limit)
     offset = (page - 1) * limit
-    if isinstance(store, OxigraphStore):
-        reader: _Reader = _Embedded(store.store, build_id)
-    else:
-        reader = _Remote(store)
     node = NamedNode(uri)
     triples: list[Triple] = []
     more = False
     if fragments:
-        records = reader.subjects(SOURCE_FILE, _file_of(uri), offset, limit + 1)
+        records = [t.subject for t in store.triples(None, SOURCE_FILE, _file_of(uri),
+                                                    offset=offset, limit=limit + 1)]
         more = len(records) > limit
         for record in records[:limit]:
-            triples += reader.outgoing(record)
+            triples += store.triples(record)
     else:
-        triples += reader.outgoing(node)
-        incoming, more = reader.incoming(node, offset, limit)
+        triples += store.triples(node)
+        incoming, more = _incoming(store, linking, node, offset, limit)
         triples += incoming
         # the counts the build published about the node, on every page: they state totals
-        names = statistic_names(base, uri)
-        if names:
-            triples += reader.statistics(node, names)
+        for name in statistic_names(base, uri):
+            if _first(store.triples(name, RDF_VALUE, node, limit=1)):
+                triples += store.triples(name)
     linked = {t.object for t in triples if isinstance(t.object, NamedNode)}
     linked |= {t.subject for t in triples if t.object == node}
     linked.discard(node)
-    triples += reader.labels(linked)
+    triples += (t for n in linked for t in labels.of(n))
     return Document(uri, triples, page, more)
+
+
+def _incoming(store: GraphStore, linking: Linking, node: NamedNode, offset: int, limit: int
+              ) -> tuple[list[Triple], bool]:
+    """Page ``offset // limit`` of the triples into ``node``: at most ``limit`` subjects per
+    property, and whether there are more."""
+    if not linking.busy(node):
+        # most resources have a few incoming links: one look-up finds them all
+        few = list(store.triples(None, None, node, limit=limit + 1))
+        if len(few) <= limit:
+            return (few if offset == 0 else []), False
+    triples: list[Triple] = []
+    more = False
+    for prop in linking.into(node):
+        found = list(store.triples(None, prop, node, offset=offset, limit=limit + 1))
+        more = more or len(found) > limit
+        triples += found[:limit]
+    return triples, more
 
 
 def statistic_names(base: str, uri: str) -> list[NamedNode]:
@@ -406,112 +380,8 @@ def _file_of(uri: str) -> Literal:
     return Literal(uri.split("/source/", 1)[-1])
 
 
-def _first(quads: Iterator[pyoxigraph.Quad]) -> bool:
-    return next(quads, None) is not None
-
-
-class _Reader:
-    def outgoing(self, node: Subject) -> list[Triple]:
-        raise NotImplementedError
-
-    def incoming(self, node: NamedNode, offset: int, limit: int) -> tuple[list[Triple], bool]:
-        raise NotImplementedError
-
-    def subjects(self, prop: NamedNode, value: Term, offset: int, count: int) -> list[Subject]:
-        raise NotImplementedError
-
-    def statistics(self, node: NamedNode, names: list[NamedNode]) -> list[Triple]:
-        raise NotImplementedError
-
-    def labels(self, nodes: Iterable[Term]) -> list[Triple]:
-        raise NotImplementedError
-
-
-class _Embedded(_Reader):
-    """Index look-ups on the embedded store."""
-
-    def __init__(self, store: pyoxigraph.Store, build_id: str) -> None:
-        self.store, self.build_id = store, build_id
-
-    def outgoing(self, node: Subject) -> list[Triple]:
-        return [q.triple for q in self.store.quads_for_pattern(node, None, None, _DEFAULT)]
-
-    def incoming(self, node: NamedNode, offset: int, limit: int) -> tuple[list[Triple], bool]:
-        linking: Linking = _linking.get(self.build_id, self.store)  # type: ignore[assignment]
-        triples: list[Triple] = []
-        more = False
-        if not linking.busy(node):
-            # most resources have a few incoming links: one look-up finds them all
-            few = list(islice(self.store.quads_for_pattern(None, None, node, _DEFAULT),
-                              limit + 1))
-            if len(few) <= limit:
-                return ([q.triple for q in few] if offset == 0 else []), False
-        for prop in linking.into(node):
-            quads = list(islice(self.store.quads_for_pattern(None, prop, node, _DEFAULT),
-                                offset, offset + limit + 1))
-            more = more or len(quads) > limit
-            triples += (q.triple for q in quads[:limit])
-        return triples, more
-
-    def statistics(self, node: NamedNode, names: list[NamedNode]) -> list[Triple]:
-        found = []
-        for name in names:
-            if _first(self.store.quads_for_pattern(name, RDF_VALUE, node, _DEFAULT)):
-                found += self.outgoing(name)
-        return found
-
-    def subjects(self, prop: NamedNode, value: Term, offset: int, count: int) -> list[Subject]:
-        quads = self.store.quads_for_pattern(None, prop, value, _DEFAULT)
-        return [q.subject for q in islice(quads, offset, offset + count)]
-
-    def labels(self, nodes: Iterable[Term]) -> list[Triple]:
-        labels: Labels = _labels.get(self.build_id, self.store)  # type: ignore[assignment]
-        return [t for n in nodes for t in labels.of(n)]
-
-
-class _Remote(_Reader):
-    """A few SPARQL queries to a remote store; pages ordered by IRI."""
-
-    def __init__(self, store: GraphStore) -> None:
-        self.store = store
-
-    def _construct(self, query: str) -> list[Triple]:
-        return list(self.store.query(query))  # type: ignore[arg-type]
-
-    def outgoing(self, node: Subject) -> list[Triple]:
-        return self._construct(f"CONSTRUCT WHERE {{ {node} ?p ?o }}")
-
-    def incoming(self, node: NamedNode, offset: int, limit: int) -> tuple[list[Triple], bool]:
-        rows = self.store.query(f"SELECT DISTINCT ?p WHERE {{ ?s ?p {node} }}")
-        triples: list[Triple] = []
-        more = False
-        for row in rows:
-            prop = row["p"]
-            found = self._construct(
-                f"CONSTRUCT {{ ?s {prop} {node} }} WHERE {{ {{ SELECT ?s WHERE {{ "
-                f"?s {prop} {node} }} ORDER BY ?s LIMIT {limit + 1} OFFSET {offset} }} }}")
-            subjects = sorted({t.subject.value for t in found})
-            more = more or len(subjects) > limit
-            keep = set(subjects[:limit])
-            triples += (t for t in found if t.subject.value in keep)
-        return triples, more
-
-    def statistics(self, node: NamedNode, names: list[NamedNode]) -> list[Triple]:
-        values = " ".join(str(n) for n in names)
-        return self._construct(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ VALUES ?s {{ {values} }} "
-                               f"?s {RDF_VALUE} {node} ; ?p ?o }}")
-
-    def subjects(self, prop: NamedNode, value: Term, offset: int, count: int) -> list[Subject]:
-        rows = self.store.query(f"SELECT ?s WHERE {{ ?s {prop} {value} }} ORDER BY ?s "
-                                f"LIMIT {count} OFFSET {offset}")
-        return [row["s"] for row in rows]
-
-    def labels(self, nodes: Iterable[Term]) -> list[Triple]:
-        iris = " ".join(str(n) for n in nodes if isinstance(n, NamedNode))
-        if not iris:
-            return []
-        return self._construct(f"CONSTRUCT {{ ?n ?p ?l }} WHERE {{ VALUES ?n {{ {iris} }} "
-                               f"VALUES ?p {{ {_VALUES_LABELS} }} ?n ?p ?l }}")
+def _first(triples: Iterator[Triple]) -> bool:
+    return next(triples, None) is not None
 
 
 # -- documents from files and from rdflib ---------------------------------------------------
@@ -546,7 +416,7 @@ def to_jsonld(triples: Iterable[Triple]) -> bytes:
     """JSON-LD with the shipped context (and ``hydra:``) inline, IRIs compacted by
     :func:`tipgraph.jsonld.compact`, the one compaction every JSON-LD we write goes through."""
     expanded = pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.JSON_LD)
-    return compact(expanded, {**jsonld_context(), "hydra": HYDRA})
+    return compact(expanded, {**jsonld_context(), "hydra": str(HYDRA)})
 
 
 def labels_of(doc: Document, nodes: Iterable[Term]) -> Mapping[Term, str]:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tipgraph.errors import BuildFailed, TipgraphError
 from tipgraph.ledger import Ledger, Switch
-from tipgraph.mapping import KINDS
+from tipgraph.namespaces import KINDS
 
 #: The files of a build that ``DIR`` itself names, through ``current``.
 BUILD_FILES = ("tipgraph.ttl", "tipgraph.nt", "tipgraph.nt.gz", "tipgraph.jsonld",
@@ -47,6 +47,10 @@ SLUGS_FILE = "slugs.json"
 LOCK_FILE = "lock"
 #: Where builds made before the ledger kept the URIs and slugs published so far.
 LEGACY_PUBLISHED = "published.json"
+
+#: The per-build indexes the read side loads when it opens the build
+#: (:mod:`tipgraph.serving.indexes` documents its schema).
+INDEX_FILE = "indexes.pickle"
 
 #: How many builds a switch keeps besides the current one and the one before it.
 KEEP_PREVIOUS = 2

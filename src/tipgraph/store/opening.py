@@ -1,13 +1,10 @@
-"""The build in service: which one is current, its store, and switching to a new one.
+"""Which store the settings name, chosen once: a build directory's embedded stores, or a
+remote SPARQL store's published graphs.
 
-Each web worker holds one :class:`Service`. Before a request it asks
-:meth:`Service.current`, which is cheap: for the embedded store one ``readlink``
-of the build directory's ``current`` link; for a remote store (setting
-``store_url``) a look at the store's pointer to the graph in service, at most
-every ``store_poll`` seconds. When a new build is current, the worker opens it
-and serves it from then on; requests already running keep the build they
-started with, and other requests go on with the old build while it opens.
-Nothing is copied or loaded per request.
+Either way the store serves one build after another. :func:`open_store` returns
+the :class:`BuildSource` that finds the build in service (:meth:`BuildSource.locate`,
+cheap enough to ask before every request) and opens it (:meth:`BuildSource.open`);
+the read side (:mod:`tipgraph.serving`) follows it and never asks which kind it has.
 
 A remote store's build has no directory of its own: its dumps (and its
 ``report.json``) are made from the store once, into ``<build_dir>/remote/<id>/``.
@@ -20,93 +17,85 @@ import fcntl
 import json
 import os
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from tipgraph.builds import BuildDir
+from tipgraph.build_dir import BuildDir
+from tipgraph.dumps import NTRIPLES, write_dumps
 from tipgraph.errors import TipgraphError
-from tipgraph.sparql_engine import QueryEngine, QueryError
-from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore, current_graph
-from tipgraph.store.publish import GraphRecord, graphs_prefix
+from tipgraph.sparql_engine import QueryEngine
+from tipgraph.store.embedded import OxigraphStore
+from tipgraph.store.interface import GraphStore
+from tipgraph.store.publish import GraphRecord, current_graph, graphs_prefix
+from tipgraph.store.remote import RemoteSparqlStore
 
 
 @dataclass(frozen=True)
-class Build:
-    """One build, open for reading."""
+class StoredBuild:
+    """One build as its store serves it: what the read side opens its models on."""
 
+    key: object  # what BuildSource.locate returns while this build is in service
     id: str
     path: Path  # its files: dumps, report.json (for a remote store, copies made from it)
     store: GraphStore
     report: dict[str, Any]
     modified: datetime  # when it was switched in: Last-Modified of what it serves
-    switch: object = None  # which switch made it current (a key of the service's source)
-
-    @property
-    def triples(self) -> int:
-        return int(self.report.get("triples", 0))
-
-    def file(self, name: str) -> Path:
-        return self.path / name
+    #: whether a build of this store ever published the URI (or a ``uri#...``): a URI that
+    #: one did and this one has not is gone (410)
+    ever_published: Callable[[str], bool] = lambda uri: False
 
 
-@dataclass
-class Service:
-    settings: dict[str, Any]
-    build_dir: BuildDir
-    engine: Callable[[], QueryEngine] | None = None  # this process's query processes
-    _build: Build | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _source: Any = None
+class BuildSource(Protocol):
+    """The builds a store serves, one after another."""
 
-    def __post_init__(self) -> None:
-        if self.settings.get("store_url"):
-            self._source = _RemoteBuilds(self.settings, self.build_dir.root)
-        else:
-            self._source = _LocalBuilds(self.build_dir, self.engine)
+    #: A symbolic link whose target changes exactly when the build in service does (one
+    #: ``readlink`` tells), or None when there is none (a remote store).
+    link: str | None
 
-    @property
-    def base(self) -> str:
-        return self.settings["base_uri"]
+    def locate(self) -> object | None:
+        """The key of the build in service now (it changes with every switch, also back to
+        a build served before), or None when there is none.
 
-    def current(self) -> Build:
-        """The build in service, switching to a newer current build when there is one.
-
-        :raises TipgraphError: when there is no build, or it cannot be read
+        :raises QueryError: when the store cannot be reached
         """
-        build = self._build
-        try:
-            key = self._source.locate()
-        except QueryError:
-            if build is not None:  # the store is unreachable: its queries will say so
-                return build
-            raise
-        if key is None:
-            if build is not None:  # the pointer went away: keep serving what we have
-                return build
-            raise TipgraphError(self._source.missing())
-        if build is not None and self._source.key_of(build) == key:
-            return build
-        if not self._lock.acquire(blocking=build is None):
-            return build  # another thread is opening the new build: serve the old one
-        try:
-            if self._build is None or self._source.key_of(self._build) != key:
-                self._build = self._source.open(key)
-            return self._build
-        finally:
-            self._lock.release()
+        ...
+
+    def missing(self) -> str:
+        """A sentence saying there is no build and how to make one."""
+        ...
+
+    def open(self, key: object) -> StoredBuild:
+        """Open the build ``key`` names (or the one in service since, for a remote store).
+
+        :raises TipgraphError: when it cannot be read
+        """
+        ...
 
 
-class _LocalBuilds:
-    """Builds on disk: the key is the current build's directory."""
+def open_store(settings: Mapping[str, Any], *,
+               engine: Callable[[], QueryEngine] | None = None) -> BuildSource:
+    """The builds of the store ``settings`` name: the remote store at ``store_url`` when it
+    is set, else the embedded stores of the builds in ``build_dir``.
+
+    :param engine: the query processes of this process, for the embedded store
+    """
+    if settings.get("store_url"):
+        return RemoteBuilds(settings, Path(settings["build_dir"]))
+    return LocalBuilds(BuildDir(Path(settings["build_dir"])), engine)
+
+
+class LocalBuilds:
+    """Builds on disk: the key is the current switch (the build's directory and the link's
+    inode), the time it was made current from the build directory's ledger."""
 
     def __init__(self, build_dir: BuildDir, engine: Callable[[], QueryEngine] | None) -> None:
         self.build_dir = build_dir
         self.engine = engine
+        self.link = os.path.join(build_dir.root, "current")
 
     def locate(self) -> tuple[Path, int] | None:
         return self.build_dir.current_switch()
@@ -114,12 +103,8 @@ class _LocalBuilds:
     def missing(self) -> str:
         return f"no build in {self.build_dir.root}: run `tipgraph build`"
 
-    @staticmethod
-    def key_of(build: Build) -> object:
-        return build.switch
-
-    def open(self, key: tuple[Path, int]) -> Build:
-        path = key[0]
+    def open(self, key: object) -> StoredBuild:
+        path = key[0]  # type: ignore[index]
         try:
             report = json.loads((path / "report.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
@@ -131,14 +116,20 @@ class _LocalBuilds:
         switch = self.build_dir.ledger.last_switch()
         modified = switch.switched_at if switch else \
             datetime.fromtimestamp((path / "report.json").stat().st_mtime, UTC)
-        return Build(id=path.name, path=path, store=store, report=report,
-                     modified=modified.replace(microsecond=0), switch=key)
+        return StoredBuild(key=key, id=path.name, path=path, store=store, report=report,
+                           modified=modified.replace(microsecond=0),
+                           ever_published=self.ever_published)
+
+    def ever_published(self, uri: str) -> bool:
+        return self.build_dir.ledger.ever_published(uri, fragments=True)
 
 
-class _RemoteBuilds:
+class RemoteBuilds:
     """Graphs in a remote store: the key is the graph the store's meta graph names."""
 
-    def __init__(self, settings: dict[str, Any], root: Path) -> None:
+    link = None
+
+    def __init__(self, settings: Mapping[str, Any], root: Path) -> None:
         self.url = settings["store_url"]
         self.graphs = graphs_prefix(settings["base_uri"], settings["store_graphs"] or None)
         self.timeout = float(settings["query_timeout"])
@@ -158,17 +149,13 @@ class _RemoteBuilds:
         return (f"{self.url} serves no tipgraph graph under {self.graphs}: run "
                 "`tipgraph publish`")
 
-    @staticmethod
-    def key_of(build: Build) -> str:
-        return build.store.graph  # type: ignore[attr-defined]
-
-    def open(self, graph: str) -> Build:
+    def open(self, key: object) -> StoredBuild:
         record = self._record
-        if record is None or record.graph != graph:  # moved on since: take what it is now
+        if record is None or record.graph != key:  # moved on since: take what it is now
             record = current_graph(self.pointer, self.graphs)
             if record is None:
                 raise TipgraphError(self.missing())
-            graph = record.graph
+        graph = record.graph
         store = RemoteSparqlStore(self.url, graph=graph, identity=record.build_id,
                                   timeout=self.timeout)
         report = {"build_id": record.build_id, "status": "published", "base": record.base,
@@ -177,8 +164,9 @@ class _RemoteBuilds:
         with _locked(self.cache / f".{record.build_id}.lock"):
             if not (path / "report.json").is_file():
                 _copy_from_store(store, report, path)
-        return Build(id=record.build_id, path=path, store=store, report=report,
-                     modified=record.modified)
+        # no ledger here: the local builds' (docs/deploy.md), so nothing is known to be gone
+        return StoredBuild(key=graph, id=record.build_id, path=path, store=store,
+                           report=report, modified=record.modified)
 
 
 @contextlib.contextmanager
@@ -195,12 +183,10 @@ def _locked(lock: Path) -> Iterator[None]:
 
 def _copy_from_store(store: RemoteSparqlStore, report: dict[str, Any], path: Path) -> None:
     """The dumps of the graph, made from the store; the directory appears when complete."""
-    from tipgraph.build import write_dumps
-
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    with (partial / "tipgraph.nt").open("wb") as out:
+    with (partial / NTRIPLES).open("wb") as out:
         store.export(out)
     write_dumps(partial)
     (partial / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

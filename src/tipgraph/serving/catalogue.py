@@ -14,12 +14,12 @@ independent of the catalogue's size:
   a sorted array for rare ones). A search word matches the words it begins
   (``traffick`` finds *trafficking*); every word of the query must match.
 
-The build makes it from the triples it holds (:mod:`tipgraph.web.indexes`) and
+The build makes it from the triples it holds (:mod:`tipgraph.serving.indexes`) and
 writes it beside the store; a web worker reads that file when it opens the build.
 For a build without the file (made before, or served from a remote store) the
 worker makes it from the store in the background on the build's first page
-(``pages.warm``). Both go through :func:`index_catalogue` and :func:`index_words`
-over a :class:`Source`. Its cost is measured by ``benchmarks/pages.py``; a
+(:meth:`tipgraph.serving.service.Build.warm`). Both go through :func:`index_catalogue`
+and :func:`index_words` over a :class:`Source`. Its cost is measured by ``benchmarks/pages.py``; a
 request then takes a few bitmap operations whatever the catalogue's size.
 """
 
@@ -35,11 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyoxigraph
-from rdflib.namespace import VOID
 
-from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
+from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, VOID
 from tipgraph.statistics import title_order
-from tipgraph.store import GraphStore, OxigraphStore
+from tipgraph.store import GraphStore
 
 #: Facets of the browse page: URL parameter -> heading.
 FACETS: dict[str, str] = {"country": "Country", "region": "Region", "year": "Year",
@@ -274,7 +273,7 @@ class Source(Protocol):
 
     Two kinds feed it: the store (:class:`StoreSource`, for a remote store and for builds
     made before the build wrote its indexes) and the triples the build holds in memory
-    (:class:`tipgraph.web.indexes.TriplesSource`). Subjects are IRIs: blank nodes are left
+    (:class:`tipgraph.serving.indexes.TriplesSource`). Subjects are IRIs: blank nodes are left
     out on both sides, since the store renames them and the two could not agree on them.
     A source may repeat a pair (two rdflib literals that the store holds as one): what is
     made from it does not change.
@@ -299,46 +298,29 @@ _XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
 
 class StoreSource:
-    """A :class:`Source` reading a store: the embedded one through its indexes
-    (``quads_for_pattern``), a remote one through SPARQL."""
+    """A :class:`Source` reading a store, through :meth:`GraphStore.triples` (the embedded
+    store's indexes, a remote store's SPARQL)."""
 
     def __init__(self, store: GraphStore) -> None:
         self.store = store
 
-    def _quads(self, prop: str, value: str | None = None) -> Iterator[pyoxigraph.Quad]:
-        return self.store.store.quads_for_pattern(  # type: ignore[attr-defined]
-            None, pyoxigraph.NamedNode(str(prop)),
-            None if value is None else pyoxigraph.NamedNode(str(value)),
-            pyoxigraph.DefaultGraph())
-
     def pairs(self, prop: str, value: str | None = None) -> Iterator[tuple[str, str]]:
-        if isinstance(self.store, OxigraphStore):
-            return ((q.subject.value, q.object.value) for q in self._quads(prop, value)
-                    if type(q.subject) is pyoxigraph.NamedNode
-                    and type(q.object) is not pyoxigraph.BlankNode)
-        if value is not None:
-            rows = self.store.query(f"SELECT ?s WHERE {{ ?s <{prop}> <{value}> "
-                                    "FILTER(isIRI(?s)) }")
-            return ((row["s"].value, str(value)) for row in rows)
-        rows = self.store.query(f"SELECT ?s ?o WHERE {{ ?s <{prop}> ?o "
-                                "FILTER(isIRI(?s) && !isBlank(?o)) }")
-        return ((row["s"].value, row["o"].value) for row in rows)
+        triples = self.store.triples(None, pyoxigraph.NamedNode(prop),
+                                     None if value is None else pyoxigraph.NamedNode(value))
+        return ((t.subject.value, t.object.value) for t in triples
+                if type(t.subject) is pyoxigraph.NamedNode
+                and type(t.object) is not pyoxigraph.BlankNode)
 
     def literals(self, prop: str) -> Iterator[tuple[str, str, str | None, str | None]]:
-        if isinstance(self.store, OxigraphStore):
-            found: Iterable[tuple[Any, Any]] = (
-                (q.subject, q.object) for q in self._quads(prop)
-                if type(q.subject) is pyoxigraph.NamedNode)
-        else:
-            found = ((row["s"], row["l"]) for row in self.store.query(
-                f"SELECT ?s ?l WHERE {{ ?s <{prop}> ?l FILTER(isIRI(?s)) }}"))
-        for subject, value in found:
-            if not isinstance(value, pyoxigraph.Literal):
+        for t in self.store.triples(None, pyoxigraph.NamedNode(prop)):
+            value = t.object
+            if type(t.subject) is not pyoxigraph.NamedNode \
+                    or not isinstance(value, pyoxigraph.Literal):
                 continue
             language = value.language
             datatype = None if language or value.datatype.value == _XSD_STRING \
                 else value.datatype.value
-            yield subject.value, value.value, language, datatype
+            yield t.subject.value, value.value, language, datatype
 
     def properties(self) -> set[str]:
         # a GROUP BY decodes no object: 0.2 s at 10,000 publications, where a
@@ -351,20 +333,12 @@ def _abstract_reader(store: GraphStore) -> Callable[[list[str]], dict[str, str]]
     abstract = pyoxigraph.NamedNode(str(DCT.abstract))
 
     def read(uris: list[str]) -> dict[str, str]:
-        if isinstance(store, OxigraphStore):
-            found = {}
-            for uri in uris:
-                quad = next(store.store.quads_for_pattern(pyoxigraph.NamedNode(uri), abstract,
-                                                          None, pyoxigraph.DefaultGraph()), None)
-                if quad is not None:
-                    found[uri] = quad.object.value
-            return found
-        if not uris:
-            return {}
-        values = " ".join(f"<{u}>" for u in uris)
-        rows = store.query(f"SELECT ?s (MIN(?a) AS ?abstract) WHERE {{ VALUES ?s {{ {values} }} "
-                           f"?s <{DCT.abstract}> ?a }} GROUP BY ?s")
-        return {row["s"].value: row["abstract"].value for row in rows}
+        found = {}
+        for uri in uris:
+            triple = next(store.triples(pyoxigraph.NamedNode(uri), abstract, limit=1), None)
+            if triple is not None:
+                found[uri] = triple.object.value
+        return found
 
     return read
 
@@ -433,7 +407,7 @@ def index_catalogue(source: Source) -> Catalogue:
             found = links[i]
             if found is None:
                 links[i] = [link]
-            elif link not in found:
+            else:  # repeats dropped below, at once: a test per link is quadratic
                 found.append(link)
             facet = facet_of.get(slot)
             if facet:
@@ -453,7 +427,8 @@ def index_catalogue(source: Source) -> Catalogue:
             positions["year"].setdefault(year, array("I")).append(i)
             labels["year"][year] = year
     order = lambda link: (link.label, link.uri)  # noqa: E731
-    shown = [(titles[uri], years[i], tuple(sorted(found, key=order)) if found else _NONE)
+    shown = [(titles[uri], years[i],
+              tuple(sorted(dict.fromkeys(found), key=order)) if found else _NONE)
              for i, (uri, found) in enumerate(zip(uris, links, strict=True))]
     del links, years
     postings = {facet: {key: _bitmap(found, size) for key, found in values.items()}
@@ -554,26 +529,3 @@ def load_statistics(store: GraphStore) -> Statistics | None:
                  else sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
         counts[facet] = [(key, labels[key], n) for key, n in order]
     return Statistics(counts, classes, uris)
-
-
-class BuildCache:
-    """One value per build in service (its catalogue, its statistics), made on first use."""
-
-    def __init__(self, load: Callable[[GraphStore], Any]) -> None:
-        self._load = load
-        self._lock = threading.Lock()
-        self._by_build: dict[str, Any] = {}
-
-    def get(self, build_id: str, store: GraphStore) -> Any:
-        if build_id in self._by_build:
-            return self._by_build[build_id]
-        with self._lock:
-            if build_id not in self._by_build:
-                # older builds are out of service
-                self._by_build = {build_id: self._load(store)}
-            return self._by_build[build_id]
-
-    def put(self, build_id: str, value: Any) -> None:
-        """Serve ``value`` for ``build_id`` (made elsewhere: read from the build's file)."""
-        with self._lock:
-            self._by_build = {build_id: value}

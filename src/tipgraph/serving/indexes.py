@@ -1,26 +1,43 @@
-"""The per-build indexes of the web app, made by the build and read by each worker.
+"""The per-build indexes: one versioned file the build writes and the read side loads once.
 
-A web worker serves a build with three indexes: the browse and search catalogue
-and its word index (:mod:`tipgraph.web.catalogue`), and the labels and linking
-properties documents read (:mod:`tipgraph.web.documents`). Made from the store,
-they cost a worker seconds of CPU (at 100,000 publications: 12 s, 6 s and 2 s)
-on a build's first requests, in every worker at once. So the build makes them
-once, in a process of its own, from the triples it holds in memory
-(:class:`TriplesSource`), and writes them beside the store
-(``builds/<id>/indexes.pickle``, :data:`INDEX_FILE`); a worker reads that file
-when it opens the build, in a fraction of a second. The file also holds the
-counts of the dataset's description and the pages of its sitemap
-(:mod:`tipgraph.web.dataset`), 15 s and 7 s of SPARQL over the store.
+A worker serves a build with indexes that cost seconds of CPU to make from the
+store (at 100,000 publications: the catalogue 12 s, the labels 6 s, the linking
+properties 2 s, the dataset's counts 15 s and its pages 7 s of SPARQL), on a
+build's first requests, in every worker at once. So the build makes them once,
+in a process of its own, from the triples it holds in memory
+(:class:`TriplesSource`), and writes them beside the store (``builds/<id>/``
+:data:`~tipgraph.build_dir.INDEX_FILE`); :class:`~tipgraph.serving.service.Build`
+loads that file when it opens the build, in a fraction of a second.
 
-The same functions make them from either source (those :func:`make_indexes` calls, over a
-:class:`~tipgraph.web.catalogue.Source`), so what the file holds is what the
-worker would have made from the store; the store stays the source for a build
-made before the file existed and for a remote store (``serve --store URL``).
+**One registry.** Every entry of the file is made by one :class:`IndexMaker` of
+:data:`INDEX_MAKERS`, in registration order (a maker may use what the makers
+before it made). A new index (record pages, OAI-PMH, text search, incremental
+builds) is one :func:`register` call, not a file and a loader of its own; the
+read side reaches it as ``indexes[name]``.
+
+**The file's schema** (version :data:`VERSION`)::
+
+    line 1   b"tipgraph indexes <VERSION>\n"          (:data:`FORMAT`)
+    rest     one pickle of a dict:
+               "makers"     [name, ...]                the entries, in making order
+               "catalogue"  {"indexed": Catalogue.indexed(), "words": packed word index}
+                            the browse and search index (:mod:`.catalogue`)
+               "labels"     (titles, others)           :class:`~.documents.LabelIndex`
+               "properties" [property IRI, ...]        sorted: where busy nodes' links are
+               "dataset"    {"counts": DatasetCounts as a dict, "pages": "a.html\nb.html"}
+                            the VoID counts and the sitemap's resource pages
+               <name>       whatever a maker registered later packs
+
+Bump :data:`VERSION` whenever an entry changes shape. A file of another version,
+one without an entry a maker of this version registered, or one that cannot be
+read, is ignored with a warning, and the read models are made from the store, as
+they are for a build made before the file existed and for a remote store
+(``serve --store URL``). The same functions make them from either source (a
+:class:`~tipgraph.serving.catalogue.Source`), so what the file holds is what the
+worker would have made from the store.
 
 The file is a pickle: only the build writes the build directory, and the app
-trusts that directory already (it serves its store and dumps as they are). It
-starts with a line naming its format (:data:`FORMAT`): a file of another format
-is ignored, with a warning, and the indexes are made from the store.
+trusts that directory already (it serves its store and dumps as they are).
 """
 
 from __future__ import annotations
@@ -30,34 +47,33 @@ import logging
 import os
 import pickle
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from rdflib import BNode, Literal, URIRef
-from rdflib.namespace import RDF, XSD
 from rdflib.term import Node
 
-from tipgraph.namespaces import TIP
-from tipgraph.web.catalogue import Catalogue, index_catalogue, index_words
-from tipgraph.web.documents import LabelIndex, index_labels
+from tipgraph.graphs import Triple
+from tipgraph.namespaces import RDF, TIP, XSD
+from tipgraph.serving.catalogue import Catalogue, index_catalogue, index_words
+from tipgraph.serving.documents import LabelIndex, index_labels
 
-#: The file a build writes its web indexes to, beside its store.
-INDEX_FILE = "indexes.pickle"
-#: The first line of the file: what it holds and in which version of the format (bump it
-#: whenever what :func:`write_indexes` pickles changes shape).
-FORMAT = b"tipgraph web indexes 3\n"
+#: The version of the file's schema (the module docstring): bump it on any change of shape.
+VERSION = 4
+#: The first line of the file: what it holds and in which version.
+FORMAT = f"tipgraph indexes {VERSION}\n".encode()
 
-Triple = tuple[Node, Node, Node]
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class DatasetCounts:
-    """What the dataset's VoID description counts (:mod:`tipgraph.web.dataset`): made by
-    the build from its triples (:meth:`TriplesSource.dataset_counts`), or by SPARQL counts
-    over a store without the file; the same counts either way."""
+    """What the dataset's VoID description counts (:mod:`tipgraph.serving.dataset`): made
+    by the build from its triples (:meth:`TriplesSource.dataset_counts`), or by SPARQL
+    counts over a store without the file; the same counts either way."""
 
     #: the URI space the entities are counted in (the build's base)
     base: str
@@ -76,56 +92,101 @@ class DatasetCounts:
     example: str | None
 
 
-@dataclass
-class BuildIndexes:
-    """Everything a worker indexes per build."""
+@dataclass(frozen=True)
+class DatasetIndex:
+    """The ``dataset`` entry: the description's counts and the sitemap's resource pages."""
 
-    #: the browse and search index, with its word index made
-    catalogue: Catalogue
-    #: the labels documents carry for the nodes they link to
-    labels: LabelIndex
-    #: every property of the build (a busy node's incoming links are looked for in these)
-    properties: list[str]
-    #: the counts of the dataset's description
     counts: DatasetCounts
-    #: the resource pages the sitemap lists (``place/ng.html``), sorted, one per line: one
-    #: string unpickles at once where 140,000 would take a worker tens of milliseconds
+    #: the resource pages (``place/ng.html``), sorted, one per line: one string unpickles
+    #: at once where 140,000 would take a worker tens of milliseconds
     pages: str
-
-    def word_index(self) -> dict[str, int | array]:
-        return self.catalogue.word_index()[0]
 
     def page_paths(self) -> list[str]:
         return self.pages.split("\n") if self.pages else []
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class IndexMaker:
+    """How one entry of the index file is made by the build and kept in the file.
+
+    :param make: ``(source, base, made)`` -> the entry; ``made`` holds the entries of
+        the makers registered before this one
+    :param pack: the entry as the file keeps it (plain data; default: as it is)
+    :param unpack: the entry from what the file keeps
+    """
+
+    name: str
+    make: Callable[[TriplesSource, str, dict[str, Any]], Any]
+    pack: Callable[[Any], Any] = _same
+    unpack: Callable[[Any], Any] = _same
+
+
+#: Every entry of the index file, in making order.
+INDEX_MAKERS: list[IndexMaker] = []
+
+
+def register(maker: IndexMaker) -> IndexMaker:
+    """Add ``maker``'s entry to the index file (a later build writes it, a worker loads it).
+
+    :raises ValueError: when an entry of that name is registered already
+    """
+    if any(m.name == maker.name for m in INDEX_MAKERS):
+        raise ValueError(f"an index named {maker.name!r} is registered already")
+    INDEX_MAKERS.append(maker)
+    return maker
+
+
+class BuildIndexes(dict[str, Any]):
+    """The entries of one build's index file, by maker name (typed views of the first ones)."""
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self["catalogue"]
+
+    @property
+    def labels(self) -> LabelIndex:
+        return self["labels"]
+
+    @property
+    def properties(self) -> list[str]:
+        return self["properties"]
+
+    @property
+    def counts(self) -> DatasetCounts:
+        return self["dataset"].counts
+
+    @property
+    def pages(self) -> str:
+        return self["dataset"].pages
+
+    def word_index(self) -> dict[str, int | array]:
+        return self.catalogue.word_index()[0]
+
+    def page_paths(self) -> list[str]:
+        return self["dataset"].page_paths()
+
+
 def make_indexes(source: TriplesSource, base: str) -> BuildIndexes:
-    """The web indexes of the build ``source`` holds, its URIs minted under ``base``."""
-    catalogue = index_catalogue(source)
-    titles = [title for title, _, _ in catalogue.shown]
-    words = index_words(source, catalogue.uris, titles)
-    labels = index_labels(source)
-    # one string for a title that both indexes hold: a worker keeps it once
-    for uri, title in zip(catalogue.uris, titles, strict=True):
-        label = labels.titles.get(uri)
-        if label is not None and label[0] == title:
-            labels.titles[uri] = (title, *label[1:])
-    counts, pages = source.dataset_counts(base)
-    return BuildIndexes(Catalogue.from_indexed(catalogue.indexed(), words), labels,
-                        sorted(source.properties()), counts, "\n".join(pages))
+    """Every registered index of the build ``source`` holds, its URIs minted under ``base``."""
+    made = BuildIndexes()
+    for maker in INDEX_MAKERS:
+        made[maker.name] = maker.make(source, base, made)
+    return made
 
 
 def write_indexes(indexes: BuildIndexes, path: Path) -> None:
     """Write ``indexes`` to ``path`` whole or not at all (a temporary file, then renamed)."""
     partial = path.with_name(f".{path.name}.{os.getpid()}")
-    payload = {"catalogue": indexes.catalogue.indexed(), "words": _packed(indexes.word_index()),
-               "titles": indexes.labels.titles, "others": indexes.labels.others,
-               "properties": indexes.properties, "counts": asdict(indexes.counts),
-               "pages": indexes.pages}
+    payload: dict[str, Any] = {"makers": [m.name for m in INDEX_MAKERS]}
+    payload.update((m.name, m.pack(indexes[m.name])) for m in INDEX_MAKERS)
     try:
         with partial.open("wb") as out:
             out.write(FORMAT)
-            # one dump: the Link objects the catalogue shares stay shared once read
+            # one dump: the objects the entries share (titles, links) stay shared once read
             pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(partial, path)
     finally:
@@ -134,7 +195,7 @@ def write_indexes(indexes: BuildIndexes, path: Path) -> None:
 
 def read_indexes(path: Path) -> BuildIndexes | None:
     """The indexes written to ``path``; None when there is no such file, or (with a
-    warning) when it is of another format or cannot be read."""
+    warning) when it is of another version, lacks an entry, or cannot be read."""
     try:
         with path.open("rb") as source:
             found = source.readline(len(FORMAT))
@@ -146,20 +207,58 @@ def read_indexes(path: Path) -> BuildIndexes | None:
             gc.disable()  # a million new objects, no garbage: collections would halve the pace
             try:
                 payload = pickle.load(source)
-                return BuildIndexes(Catalogue.from_indexed(payload["catalogue"],
-                                                           _unpacked(payload["words"])),
-                                    LabelIndex(payload["titles"], payload["others"]),
-                                    payload["properties"], DatasetCounts(**payload["counts"]),
-                                    payload["pages"])
             finally:
                 if collecting:
                     gc.enable()
+        missing = [m.name for m in INDEX_MAKERS if m.name not in payload]
+        if missing:
+            log.warning("ignoring %s: it has no %s; the indexes are made from the store",
+                        path.name, ", ".join(missing))
+            return None
+        return BuildIndexes((m.name, m.unpack(payload[m.name])) for m in INDEX_MAKERS)
     except FileNotFoundError:
         return None
     except Exception as error:  # a truncated or foreign file: the store is still there
         log.warning("ignoring %s (%s); the indexes are made from the store", path.name,
                     str(error) or type(error).__name__)
         return None
+
+
+# -- the makers of this version ------------------------------------------------------------
+
+def _make_catalogue(source: TriplesSource, base: str, made: dict[str, Any]) -> Catalogue:
+    catalogue = index_catalogue(source)
+    titles = [title for title, _, _ in catalogue.shown]
+    words = index_words(source, catalogue.uris, titles)
+    return Catalogue.from_indexed(catalogue.indexed(), words)
+
+
+def _make_labels(source: TriplesSource, base: str, made: dict[str, Any]) -> LabelIndex:
+    labels = index_labels(source)
+    catalogue: Catalogue = made["catalogue"]
+    # one string for a title that both indexes hold: a worker keeps it once
+    for uri, (title, _, _) in zip(catalogue.uris, catalogue.shown, strict=True):
+        label = labels.titles.get(uri)
+        if label is not None and label[0] == title:
+            labels.titles[uri] = (title, *label[1:])
+    return labels
+
+
+def _make_dataset(source: TriplesSource, base: str, made: dict[str, Any]) -> DatasetIndex:
+    counts, pages = source.dataset_counts(base)
+    return DatasetIndex(counts, "\n".join(pages))
+
+
+register(IndexMaker(
+    "catalogue", _make_catalogue,
+    pack=lambda c: {"indexed": c.indexed(), "words": _packed(c.word_index()[0])},
+    unpack=lambda p: Catalogue.from_indexed(p["indexed"], _unpacked(p["words"]))))
+register(IndexMaker("labels", _make_labels, pack=lambda lb: (lb.titles, lb.others),
+                    unpack=lambda p: LabelIndex(*p)))
+register(IndexMaker("properties", lambda source, base, made: sorted(source.properties())))
+register(IndexMaker(
+    "dataset", _make_dataset, pack=lambda d: {"counts": asdict(d.counts), "pages": d.pages},
+    unpack=lambda p: DatasetIndex(DatasetCounts(**p["counts"]), p["pages"])))
 
 
 def _packed(index: dict[str, int | array]) -> tuple[dict[str, int], list[str], array, array]:
@@ -187,7 +286,7 @@ _NOT_BLANK = (URIRef, Literal)
 
 
 class TriplesSource:
-    """A :class:`~tipgraph.web.catalogue.Source` over the triples a build holds: rdflib
+    """A :class:`~tipgraph.serving.catalogue.Source` over the triples a build holds: rdflib
     terms, as the build's reasoned closure has them, grouped by property once.
 
     What the store makes of them is what is compared: text as N-Triples writes it

@@ -1,0 +1,63 @@
+"""The whole-graph dumps of a build: written beside ``tipgraph.nt``, served as they are.
+
+The build writes ``tipgraph.nt`` (sorted N-Triples) and then, in processes of its
+own while it validates, the other dumps from it (:data:`DUMP_JOBS`); the read side
+makes the same files from a remote store's graph (:func:`write_dumps`). The web
+serves every file :data:`DUMPS` names and describes them in the dataset's DCAT.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyoxigraph
+
+from tipgraph.formats import jsonld_context
+from tipgraph.jsonld import compact
+
+#: The dump every other one is made from.
+NTRIPLES = "tipgraph.nt"
+
+#: The dumps a build has: file -> (media type of the content, compression or None).
+DUMPS: dict[str, tuple[str, str | None]] = {
+    "tipgraph.ttl": ("text/turtle", None),
+    "tipgraph.nt.gz": ("application/n-triples", "application/gzip"),
+    "tipgraph.jsonld": ("application/ld+json", None),
+    NTRIPLES: ("application/n-triples", None),
+}
+
+
+def write_dumps(target: Path) -> None:
+    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streamed from it.
+
+    pyoxigraph parses and writes in Rust; the JSON-LD is compacted as text
+    (:mod:`tipgraph.jsonld`), so no dump is ever held as Python objects.
+    """
+    for job in DUMP_JOBS:
+        job(target)
+
+
+def write_turtle(target: Path) -> None:
+    pyoxigraph.serialize(_parse(target / NTRIPLES), str(target / "tipgraph.ttl"),
+                         format=pyoxigraph.RdfFormat.TURTLE, prefixes=jsonld_context())
+
+
+def write_jsonld_and_gzip(target: Path) -> None:
+    expanded = pyoxigraph.serialize(_parse(target / NTRIPLES), format=pyoxigraph.RdfFormat.JSON_LD)
+    (target / "tipgraph.jsonld").write_bytes(compact(expanded, jsonld_context()))
+    del expanded
+    with (target / NTRIPLES).open("rb") as raw, \
+            gzip.GzipFile(target / "tipgraph.nt.gz", "wb", compresslevel=6, mtime=0) as gz:
+        shutil.copyfileobj(raw, gz, 1 << 20)
+
+
+#: The dumps made from ``tipgraph.nt``, in jobs of about equal cost: the build runs each
+#: in its own process while it validates.
+DUMP_JOBS: tuple[Callable[[Path], None], ...] = (write_turtle, write_jsonld_and_gzip)
+
+
+def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:
+    return pyoxigraph.parse(path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES)

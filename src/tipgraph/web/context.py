@@ -1,0 +1,78 @@
+"""What a view needs of the app, found through ``current_app`` (as Flask's tutorial keeps
+``get_db`` in ``db.py``): the service and the build a request is served from, this
+process's query engine and result cache, and the URLs the site is reached at.
+
+Each is attached to the app by :func:`tipgraph.web.create_app` under one
+``app.extensions`` key; views never import them as globals.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import current_app, request
+
+from tipgraph.serving import Build, Service
+from tipgraph.sparql_engine import QueryEngine
+from tipgraph.web.result_cache import ResultCache
+
+SERVICE = "tipgraph"
+ENGINE = "tipgraph.queries"
+RESULT_CACHE = "tipgraph.result_cache"
+LIMITER = "tipgraph.limiter"
+
+_engine_lock = threading.Lock()
+
+
+def get_service() -> Service:
+    return current_app.extensions[SERVICE]
+
+
+def get_build() -> Build:
+    """The build this request is served from."""
+    return get_service().current()
+
+
+def get_settings() -> dict[str, Any]:
+    return current_app.config["TIPGRAPH"]
+
+
+def get_result_cache() -> ResultCache | None:
+    """The cache of ``/sparql`` answers, or None when the setting turns it off."""
+    return current_app.extensions.get(RESULT_CACHE)
+
+
+def get_engine() -> QueryEngine:
+    """This process's query engine, started on first use (each gunicorn worker has its own)."""
+    engine = current_app.extensions.get(ENGINE)
+    if engine is None or engine._owner != os.getpid():
+        with _engine_lock:
+            engine = current_app.extensions.get(ENGINE)
+            if engine is None or engine._owner != os.getpid():
+                config = get_settings()
+                cache = get_result_cache()  # answers are written where they are kept
+                engine = QueryEngine(processes=config["query_workers"],
+                                     timeout=config["query_timeout"],
+                                     spool=str(cache.spool) if cache else None,
+                                     memory_mb=config["query_memory_mb"],
+                                     wait=config["query_wait"],
+                                     share=config["query_share_seconds"])
+                current_app.extensions[ENGINE] = engine
+    return engine
+
+
+def public_root() -> str:
+    """Where this server is reached (the ``public_url`` setting, or the request's own root)."""
+    root = get_settings().get("public_url") or (request.host_url.rstrip("/")
+                                                + request.script_root)
+    return root.rstrip("/") + "/"
+
+
+def browse_url(**params: str | list[str]) -> str:
+    """The browse page filtered by ``params`` (facet -> value or values, ``q``, ``page``)."""
+    pairs = [(k, v) for k, values in params.items()
+             for v in ([values] if isinstance(values, str) else values) if v]
+    return request.script_root + "/browse" + (f"?{urlencode(pairs)}" if pairs else "")

@@ -1,0 +1,72 @@
+"""One contract for the per-build indexes: a registry of makers, one versioned file.
+
+A later index is one ``register`` call: the build writes it with the others and a
+worker loads it; a file made before it was registered is set aside, not half-read.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from rdflib import Graph
+
+from tipgraph.namespaces import RDF, TIP
+from tipgraph.serving import indexes
+from tipgraph.serving.indexes import (
+    FORMAT,
+    IndexMaker,
+    TriplesSource,
+    make_indexes,
+    read_indexes,
+    register,
+    write_indexes,
+)
+
+BASE = "https://w3id.org/tipgraph/"
+
+
+@pytest.fixture
+def source(seed_build_dir: Path) -> TriplesSource:
+    return TriplesSource(set(Graph().parse(seed_build_dir / "current" / "tipgraph.nt")))
+
+
+def _publications(source: TriplesSource, base: str, made: dict[str, object]) -> list[str]:
+    return sorted(s for s, _ in source.pairs(str(RDF.type), str(TIP.Publication)))
+
+
+def test_a_registered_index_is_written_and_read_back(
+        source: TriplesSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(indexes, "INDEX_MAKERS", list(indexes.INDEX_MAKERS))
+    register(IndexMaker("publications", _publications, pack=tuple, unpack=list))
+    made = make_indexes(source, BASE)
+    write_indexes(made, tmp_path / "indexes")
+    read = read_indexes(tmp_path / "indexes")
+    assert read is not None
+    assert read["publications"] == made["publications"] == sorted(made.catalogue.uris)
+    assert len(read["publications"]) == 10
+    assert read.catalogue.indexed() == made.catalogue.indexed()
+
+
+def test_a_name_is_registered_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(indexes, "INDEX_MAKERS", list(indexes.INDEX_MAKERS))
+    with pytest.raises(ValueError, match="catalogue"):
+        register(IndexMaker("catalogue", _publications))
+
+
+def test_a_file_without_a_registered_index_is_set_aside(
+        source: TriplesSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    write_indexes(make_indexes(source, BASE), tmp_path / "indexes")  # this version's makers
+    monkeypatch.setattr(indexes, "INDEX_MAKERS", list(indexes.INDEX_MAKERS))
+    register(IndexMaker("publications", _publications))
+    with caplog.at_level(logging.WARNING, logger="tipgraph.serving.indexes"):
+        assert read_indexes(tmp_path / "indexes") is None
+    assert any("publications" in r.getMessage() for r in caplog.records)
+
+
+def test_the_file_names_its_version(source: TriplesSource, tmp_path: Path) -> None:
+    write_indexes(make_indexes(source, BASE), tmp_path / "indexes")
+    assert (tmp_path / "indexes").read_bytes().startswith(FORMAT)
+    assert f"tipgraph indexes {indexes.VERSION}\n".encode() == FORMAT
