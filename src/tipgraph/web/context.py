@@ -9,14 +9,16 @@ Each is attached to the app by :func:`tipgraph.web.create_app` under one
 from __future__ import annotations
 
 import os
+import re
 import threading
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app, request
+from flask import abort, current_app, g, request
 
 from tipgraph.serving import Build, Service
 from tipgraph.sparql_engine import QueryEngine
+from tipgraph.web.errors import plain_page
 from tipgraph.web.result_cache import ResultCache
 
 SERVICE = "tipgraph"
@@ -25,6 +27,10 @@ RESULT_CACHE = "tipgraph.result_cache"
 LIMITER = "tipgraph.limiter"
 
 _engine_lock = threading.Lock()
+
+#: The largest ``?page=`` a page or document may be asked for (no catalogue has a million
+#: pages of anything); a larger one is refused with 400 before it reaches an index or store.
+MAX_PAGE = 1_000_000
 
 
 def get_service() -> Service:
@@ -65,10 +71,21 @@ def get_engine() -> QueryEngine:
 
 
 def public_root() -> str:
-    """Where this server is reached (the ``public_url`` setting, or the request's own root)."""
-    root = get_settings().get("public_url") or (request.host_url.rstrip("/")
-                                                + request.script_root)
+    """Where this server is reached: the ``public_url`` setting, or the request's own root
+    (its ``Host``, or what ``trusted_proxies`` say). A root taken from a ``Host`` no trusted
+    proxy vouches for is noted (:func:`from_untrusted_host`): the answer then tells shared
+    caches not to keep it, so a forged ``Host`` cannot poison the links others are sent."""
+    root = get_settings().get("public_url")
+    if not root:
+        root = request.host_url.rstrip("/") + request.script_root
+        if not int(get_settings()["trusted_proxies"]):
+            g.tipgraph_untrusted_host = True
     return root.rstrip("/") + "/"
+
+
+def from_untrusted_host() -> bool:
+    """Whether this request's answer holds a URL made from an untrusted ``Host``."""
+    return bool(g.get("tipgraph_untrusted_host"))
 
 
 def browse_url(**params: str | list[str]) -> str:
@@ -76,3 +93,16 @@ def browse_url(**params: str | list[str]) -> str:
     pairs = [(k, v) for k, values in params.items()
              for v in ([values] if isinstance(values, str) else values) if v]
     return request.script_root + "/browse" + (f"?{urlencode(pairs)}" if pairs else "")
+
+
+def requested_page() -> int | None:
+    """The ``?page=`` of this request: 1 when absent, None when it is not a whole number.
+
+    Aborts with 400 when it is over :data:`MAX_PAGE` (``?page=`` beyond 2^63 once reached a
+    store's OFFSET and failed there with 500)."""
+    text = request.args.get("page", "1").strip()
+    if not re.fullmatch(r"-?[0-9]+", text):
+        return None
+    if len(text) > len(str(MAX_PAGE)) or int(text) > MAX_PAGE:
+        abort(plain_page(400, "Bad request", f"Page numbers go up to {MAX_PAGE:,}."))
+    return int(text)

@@ -22,7 +22,8 @@ from tipgraph.queries import shipped_queries as load_shipped_queries
 from tipgraph.serving import Build
 from tipgraph.serving.catalogue import FACETS, Catalogue, Statistics
 from tipgraph.web.caching import conditional
-from tipgraph.web.context import browse_url, get_build, get_settings
+from tipgraph.web.context import browse_url, get_build, get_settings, requested_page
+from tipgraph.web.errors import plain_page
 from tipgraph.web.resources import link_of, linker
 
 bp = Blueprint("pages", __name__)
@@ -30,6 +31,10 @@ bp = Blueprint("pages", __name__)
 PAGE_SIZE = 20
 #: Values of a facet listed on the browse page unless it is asked for in full (``all=``).
 FACET_VALUES = 20
+#: Most facet values one browse request may choose, all facets together (400 beyond).
+MAX_CHOSEN = 50
+#: Longest search text (and facet value) of a browse request, in characters (400 beyond).
+MAX_SEARCH_CHARS = 1000
 
 
 def html(body: str, build: Build) -> Response:
@@ -134,12 +139,13 @@ def browse() -> Response:
     cat = build.catalogue
     query = request.args.get("q", "").strip()
     chosen = {name: request.args.getlist(name) for name in FACETS}
+    refused = _refused_browse(query, chosen)
+    if refused:
+        return plain_page(400, "Bad request", refused)
+    asked = requested_page() or 1
     entries = cat.select(query, chosen)
     pages = max(1, math.ceil(len(entries) / PAGE_SIZE))
-    try:
-        page = min(max(1, int(request.args.get("page", "1"))), pages)
-    except ValueError:
-        page = 1
+    page = min(max(1, asked), pages)
     shown = entries.page((page - 1) * PAGE_SIZE, PAGE_SIZE)
     expanded = [name for name in request.args.getlist("all") if name in FACETS]
     state: dict[str, Any] = {"q": query, **chosen, "all": expanded}
@@ -175,6 +181,20 @@ def browse() -> Response:
         previous=with_(page=str(page - 1)) if page > 1 else None,
         next=with_(page=str(page + 1)) if page < pages else None,
         first=(page - 1) * PAGE_SIZE + 1), build)
+
+
+def _refused_browse(query: str, chosen: dict[str, list[str]]) -> str | None:
+    """Why a browse request asks for more than a page can show, or None. Each facet link
+    carries every value chosen, so a page grows with the square of their number (a 41 KB
+    URL once made a 159 MB page): a request is bounded before anything is selected."""
+    values = sum(len(v) for v in chosen.values())
+    if values > MAX_CHOSEN:
+        return f"At most {MAX_CHOSEN} facet values may be chosen at once ({values} were)."
+    if len(query) > MAX_SEARCH_CHARS:
+        return f"A search may be at most {MAX_SEARCH_CHARS} characters long."
+    if any(len(v) > MAX_SEARCH_CHARS for values_ in chosen.values() for v in values_):
+        return f"A facet value may be at most {MAX_SEARCH_CHARS} characters long."
+    return None
 
 
 # -- helpers for the query pages (templates of the SPARQL area) ----------------------------

@@ -59,7 +59,13 @@ from tipgraph.serving.documents import (
     serialize,
 )
 from tipgraph.web.caching import conditional
-from tipgraph.web.context import browse_url, get_build, get_settings, public_root
+from tipgraph.web.context import (
+    browse_url,
+    get_build,
+    get_settings,
+    public_root,
+    requested_page,
+)
 
 bp = Blueprint("resources", __name__)
 
@@ -153,10 +159,7 @@ def document(build: Build, path: str, fmt: Format) -> Response:
     """Page ``?page=`` (default 1) of the document of ``path`` in ``fmt``; 404 past the last."""
     build.warm()
     uri = uri_of(build, path)
-    try:
-        page = int(request.args.get("page", "1"))
-    except ValueError:
-        page = 0
+    page = requested_page() or 0
     if page < 1:
         return error_page(404, "Not found", "Pages of a document are numbered from 1.")
     if path in FILE_RESOURCES:
@@ -308,7 +311,7 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
     publications, incoming = _incoming(build, doc, node, base)
     title = label_of(doc, node) or _curie(uri, base)
     types = sorted(_curie(t.value, base) for t in doc.objects(node, _N["type"]))
-    page_url = request.host_url.rstrip("/") + request.script_root + f"/{path}.html"
+    page_url = f"{public_root()}{path}.html"
     here = f"{request.script_root}/{path}.html"
     return render_template(
         "resource.html", build=build, uri=uri, title=title, types=types, sections=sections,

@@ -38,6 +38,7 @@ from tipgraph.web.context import (
     get_result_cache,
     get_service,
     get_settings,
+    public_root,
 )
 from tipgraph.web.fast_path import FastPath
 from tipgraph.web.limits import pool_state
@@ -191,7 +192,7 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
         t(dataset, RDF_TYPE, iri(SD + "Dataset")),
         t(dataset, RDF_TYPE, iri(VOID + "Dataset")),
         t(dataset, VOID + "sparqlEndpoint", service),
-        t(dataset, RDFS_SEE_ALSO, iri(request.url_root + "dataset")),
+        t(dataset, RDFS_SEE_ALSO, iri(public_root() + "dataset")),
         t(dataset, SD + "defaultGraph", graph),
         t(graph, RDF_TYPE, iri(SD + "Graph")),
         t(graph, VOID + "triples", pyoxigraph.Literal(
