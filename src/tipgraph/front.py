@@ -50,6 +50,8 @@ HEAD_BYTES = 64 * 1024
 #: Seconds a worker whose query processes all have work waits before it accepts a
 #: connection, so that a worker with an idle one takes it.
 ACCEPT_DELAY = 0.005
+#: Seconds a stopping worker waits for the first request of a connection it accepted.
+FIRST_REQUEST_GRACE = 2.0
 #: Seconds between two heartbeats to the gunicorn master (and looks at whether to stop).
 TICK = 0.5
 
@@ -81,10 +83,21 @@ class BufferingWorker(Worker):
             self.pages.shutdown(wait=False)
             self.query_threads.shutdown(wait=False)
 
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM (a graceful stop, or a recycling): stop accepting at once, so the next
+        connection goes to a worker that stays (then finish the requests in hand)."""
+        super().handle_exit(sig, frame)
+        with contextlib.suppress(RuntimeError):  # the loop closed already
+            self.loop.call_soon_threadsafe(self._stop_accepting)
+
+    def _stop_accepting(self) -> None:
+        for task in getattr(self, "accepting", ()):
+            task.cancel()
+
     async def _serve(self) -> None:
         self.processes = int(self.wsgi.config["TIPGRAPH"]["query_workers"])
-        accepting = [asyncio.create_task(self._accept(listener.sock))
-                     for listener in self.sockets]
+        self.accepting = [asyncio.create_task(self._accept(listener.sock))
+                          for listener in self.sockets]
         ppid = self.ppid
         while self.alive:
             self.notify()
@@ -93,12 +106,12 @@ class BufferingWorker(Worker):
                 self.log.info("Parent changed, shutting down: %s", self)
                 break
             await asyncio.sleep(TICK)
-        for task in accepting:
-            task.cancel()
+        self._stop_accepting()
         deadline = time.monotonic() + self.cfg.graceful_timeout
         for connection in list(self.connections):
             connection.stop_after_request()
-        while any(c.busy for c in self.connections) and time.monotonic() < deadline:
+        while any(c.busy or c.just_opened() for c in self.connections) \
+                and time.monotonic() < deadline:
             self.notify()
             await asyncio.sleep(0.1)
 
@@ -113,9 +126,11 @@ class BufferingWorker(Worker):
         """
         listener.setblocking(False)
         loop = asyncio.get_running_loop()
-        while True:
+        while self.alive:
             if self.queries.load() >= self.processes:
                 await asyncio.sleep(ACCEPT_DELAY)
+                if not self.alive:
+                    break
             try:
                 sock, _ = await loop.sock_accept(listener)
             except OSError as error:  # too many open files ...: try again in a moment
@@ -128,12 +143,14 @@ class BufferingWorker(Worker):
             await asyncio.sleep(0)  # its request read (when sent already) before the next
 
     async def _connected(self, sock: socket.socket) -> None:
-        if len(self.connections) >= self.cfg.worker_connections or not self.alive:
+        if len(self.connections) >= self.cfg.worker_connections:
             sock.close()
             return
         reader, writer = await asyncio.open_connection(sock=sock,
                                                        limit=self.max_body + HEAD_BYTES)
         connection = _Connection(self, reader, writer)
+        # accepted as the worker began to stop: its request is answered, then it is closed
+        connection.stopping = not self.alive
         self.connections.add(connection)
         try:
             await connection.serve()
@@ -203,17 +220,25 @@ class _Connection:
         self.outbox = _Outbox(self.loop, writer, worker.send_timeout)
         self.busy = False
         self.stopping = False
+        self.opened = time.monotonic()
+        self.answered = 0
+
+    def just_opened(self) -> bool:
+        """Whether its first request may still be on its way (a stopping worker waits a
+        moment for it rather than drop a connection it accepted)."""
+        return not self.answered and time.monotonic() - self.opened < FIRST_REQUEST_GRACE
 
     def stop_after_request(self) -> None:
-        """Close once the request in hand (if any) is answered."""
+        """Close once the request in hand (if any) is answered; an idle connection now,
+        unless its first request may still be on its way."""
         self.stopping = True
-        if not self.busy:
+        if not self.busy and not self.just_opened():
             self.writer.close()
 
     async def serve(self) -> None:
         worker = self.worker
-        while worker.alive and not self.stopping:
-            try:
+        while True:  # the first request always (answered with "Connection: close" when
+            try:      # the worker stops), then the next ones while it does not
                 read = await asyncio.wait_for(self._read_request(), worker.client_timeout)
             except TimeoutError:
                 if self.reader._buffer:  # type: ignore[attr-defined]  # a request begun
@@ -232,7 +257,8 @@ class _Connection:
                 keep = await self.outbox.flushed() and keep
             finally:
                 self.busy = False
-            if not keep:
+                self.answered += 1
+            if not keep or self.stopping or not worker.alive:
                 return
 
     async def _run(self, raw: bytes, lane: str | None) -> bool:
