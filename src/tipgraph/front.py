@@ -194,9 +194,12 @@ class BufferingWorker(Worker):
             return not resp.should_close()
         except OSError:  # the client went away, or read nothing for send_timeout
             return False
-        except Exception:
+        except Exception as error:
+            if resp is None:  # the request itself is wrong: gunicorn's answer (400, 431 ...)
+                self.handle_error(req, sock, connection.peer, error)
+                return False
             self.log.exception("Error handling request")
-            if resp is None or not resp.headers_sent:
+            if not resp.headers_sent:
                 sock.sendall(_plain(500, "Internal Server Error", "Something went wrong on "
                                     "the server while answering this request. It has been "
                                     "logged; please try again later."))
@@ -281,6 +284,12 @@ class _Connection:
         except asyncio.IncompleteReadError:
             return None  # closed between requests
         except asyncio.LimitOverrunError:
+            buffered = bytes(reader._buffer)  # type: ignore[attr-defined]
+            if b"\r\n" not in buffered:  # not even the request line ended
+                await self._refuse(414, "URI Too Long", "the request line is longer than "
+                                   f"{worker.max_body + HEAD_BYTES} bytes (setting "
+                                   "max_request_bytes); POST a long query instead.")
+                return None
             await self._refuse(431, "Request Header Fields Too Large", "the request line and "
                                f"headers are longer than {worker.max_body + HEAD_BYTES} bytes "
                                "(setting max_request_bytes); POST a long query instead.")
@@ -507,6 +516,9 @@ class _BufferedSocket:
 
     def setblocking(self, flag: bool) -> None:
         pass
+
+    def gettimeout(self) -> float:
+        return 0.0  # non-blocking, as far as gunicorn's writers know
 
     def fileno(self) -> int:
         raise OSError("no file descriptor: answers are sent by the loop")
