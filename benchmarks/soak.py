@@ -18,7 +18,7 @@ Starts ``tipgraph serve`` with the default settings on the seed-sized shipped ca
 Reports, per kind of well-behaved request, the count, p50/p95/p99 latency and errors
 (any status but 200/303, or a failed connection: none are expected), what the abusers
 got (status counts), and the server's memory (master, workers, query processes) every
-30 s; appends the section to RESULTS.md::
+20 s; appends the section to RESULTS.md::
 
     .venv/bin/python benchmarks/soak.py [--clients 64] [--seconds 600]
 """
@@ -49,6 +49,8 @@ from results import append, machine
 RUNAWAY = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }"
 HUNGRY = "SELECT * { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i } ORDER BY ?c"
 JSON = "application/sparql-results+json"
+#: Seconds between two looks at the server's memory.
+MEMORY_EVERY = 20.0
 
 
 def abuser(port: int, source: str, text: str, at_once: int, stop: threading.Event,
@@ -192,12 +194,12 @@ def main() -> None:
             memory = []
             while (elapsed := time.perf_counter() - begin) < args.seconds:
                 memory.append((round(elapsed), rss_mb(base.pid)))
-                time.sleep(min(30.0, args.seconds - elapsed))
+                time.sleep(min(MEMORY_EVERY, args.seconds - elapsed))
             stop.set()
-            memory.append((round(time.perf_counter() - begin), rss_mb(base.pid)))
+            duration = time.perf_counter() - begin
+            memory.append((round(duration), rss_mb(base.pid)))
             for thread in threads:
                 thread.join(180)
-            duration = time.perf_counter() - begin
     load = os.getloadavg()
     lines = [f"{machine()}; load average {load[0]:.1f} at the end (other work on the "
              f"machine included); `benchmarks/soak.py --clients {args.clients} --seconds "
