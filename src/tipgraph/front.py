@@ -42,6 +42,7 @@ from gunicorn.workers.base import Worker
 
 from tipgraph.guard import query_digest
 from tipgraph.web.limits import publish_pool_state
+from tipgraph.web.proxies import client_address
 
 #: Bytes of an answer the loop holds for a slow client before the thread writing it waits.
 OUTBOX_BYTES = 4 * 1024 * 1024
@@ -359,13 +360,12 @@ class _Connection:
         path, _, query = target.partition(b"?")
         if not path.endswith(b"/sparql") or not (method == b"POST" or b"query=" in query):
             return None
-        address = str(self.peer[0])
-        if self.worker.trusted_proxies:  # as werkzeug's ProxyFix reads X-Forwarded-For
-            forwarded = [a.strip() for a in headers.get(b"x-forwarded-for", b"")
-                         .decode("latin-1").split(",")]
-            if len(forwarded) >= self.worker.trusted_proxies:
-                address = forwarded[-self.worker.trusted_proxies] or address
-        return address
+        def header(name: bytes) -> str | None:
+            value = headers.get(name)
+            return None if value is None else value.decode("latin-1")
+
+        return client_address(str(self.peer[0]), header(b"x-forwarded-for"),
+                              header(b"forwarded"), self.worker.trusted_proxies)
 
     async def _too_large(self) -> None:
         await self._refuse(413, "Content Too Large", "the request body is larger than "

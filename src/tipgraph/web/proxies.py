@@ -34,6 +34,30 @@ def behind_proxies(app: WSGIApp, trusted: int) -> WSGIApp:
     return _Forwarded(fixed)
 
 
+def client_address(peer: str, forwarded_for: str | None, forwarded: str | None,
+                   trusted: int) -> str:
+    """The client's address as :func:`behind_proxies` gives it to the app (for the
+    server's own turns, read before the app: :mod:`tipgraph.front`).
+
+    >>> client_address("10.0.0.1", "198.51.100.1, 203.0.113.7", None, 1)
+    '203.0.113.7'
+    >>> client_address("10.0.0.1", None, 'for="192.0.2.60:4711";proto=https', 1)
+    '192.0.2.60'
+    >>> client_address("10.0.0.1", "203.0.113.7", None, 0)
+    '10.0.0.1'
+    """
+    if trusted <= 0:
+        return peer
+    if forwarded_for:
+        values = [value.strip() for value in forwarded_for.split(",")]
+    elif forwarded:
+        values = [dict(_pair(part) for part in element.split(";") if "=" in part).get("for", "")
+                  for element in parse_list_header(forwarded)]
+    else:
+        return peer
+    return (values[-trusted] or peer) if len(values) >= trusted else peer
+
+
 class _Forwarded:
     """``Forwarded: for=...;proto=...;host=...`` read as the ``X-Forwarded-*`` headers it
     stands for, when a request has none of those (one reading: :class:`ProxyFix`'s)."""
