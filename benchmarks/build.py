@@ -1,65 +1,154 @@
-"""Build benchmark: time and peak memory per stage at several catalogue sizes.
+"""Build benchmark: wall time, CPU time and whole-tree peak memory per stage.
 
 Run by hand (not in CI)::
 
-    .venv/bin/python benchmarks/build.py 1000 10000 100000
+    .venv/bin/python benchmarks/build.py 10000 100000
 
 Each size gets a synthetic catalogue (``tipgraph synth``, seed 1) and a fresh
-``tipgraph build`` in its own process; the stage timings and the process's
-peak memory after each stage come from the build's ``report.json``.
+``tipgraph build`` in its own process. Wall and CPU seconds per stage come from
+the build's ``report.json``. Memory is measured from outside: a sampler reads
+the proportional set size (PSS, ``/proc/<pid>/smaps_rollup``) of the build and
+of every process it forked (the index writer, the dump writers) five times a
+second and sums it. PSS shares a page between the processes that map it, so a
+page a fork still shares with its parent is counted once, and the sum is what
+the tree costs the machine. The peak of that sum is kept per stage, the stage
+being the one the build last announced on its standard error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import append, machine
+from results import append, machine, pss_kib, tree
 
-STAGES = ("read", "reconcile", "map", "reason", "statistics", "load", "indexes", "validate",
-          "dumps")
+STAGES = ("read", "reconcile", "map", "reason", "statistics", "write", "indexes", "load",
+          "validate", "dumps")
 TIPGRAPH = str(Path(sys.executable).with_name("tipgraph"))
+STAGE_LINE = re.compile(r"^(\w+) \.\.\.$")
+
+
+class TreeMemory:
+    """Samples the summed PSS of a process tree; keeps the peak per named stage."""
+
+    def __init__(self, root: int, interval: float = 0.2) -> None:
+        self.root, self.interval = root, interval
+        self.stage = "start-up"
+        self.peaks: dict[str, int] = {}
+        #: at each stage's peak: the build's own PSS and how many processes it had forked
+        self.at_peak: dict[str, tuple[int, int]] = {}
+        #: (seconds, stage, PSS KiB of each process of the tree, the build's first)
+        self.timeline: list[tuple[float, str, list[int]]] = []
+        self._started = time.monotonic()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.interval):
+            sizes = [pss_kib(pid) for pid in tree(self.root)]
+            self.timeline.append((round(time.monotonic() - self._started, 1), self.stage, sizes))
+            if sum(sizes) > self.peaks.get(self.stage, 0):
+                self.peaks[self.stage] = sum(sizes)
+                self.at_peak[self.stage] = (sizes[0], len(sizes) - 1)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def run(size: int, workdir: Path) -> dict:
     source = workdir / f"synthetic-{size}.jsonl"
+    started = time.perf_counter()
     subprocess.run([TIPGRAPH, "synth", "--publications", str(size), "--seed", "1",
                     "--out", str(source)], check=True, capture_output=True)
-    started = time.perf_counter()
-    subprocess.run([TIPGRAPH, "build", "--quiet", "--source", str(source),
-                    "--out", str(workdir / f"build-{size}")], check=True, capture_output=True)
+    synth = time.perf_counter() - started
+    started, cpu_before = time.perf_counter(), os.times()
+    build = subprocess.Popen([TIPGRAPH, "build", "--source", str(source),
+                              "--out", str(workdir / f"build-{size}")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    memory = TreeMemory(build.pid)
+    assert build.stderr is not None
+    for line in build.stderr:  # "read ...", "read done in 1.2 s", ...
+        match = STAGE_LINE.match(line.strip())
+        if match:
+            memory.stage = match.group(1)
+    build.wait()
+    memory.stop()
     wall = time.perf_counter() - started
+    cpu_after = os.times()
+    if build.returncode != 0:
+        raise SystemExit(f"the build of {size} failed (exit code {build.returncode})")
     report = json.loads((workdir / f"build-{size}" / "report.json").read_text())
-    return {"size": size, "wall": wall, "triples": report["triples"],
+    return {"size": size, "synth": synth, "wall": wall, "triples": report["triples"],
+            "cpu_total": (cpu_after.children_user + cpu_after.children_system
+                          - cpu_before.children_user - cpu_before.children_system),
             "timings": report["timings_seconds"], "cpu": report.get("cpu_seconds", {}),
-            "peak": report["peak_memory_mb"]}
+            "tree_peak_mib": {stage: kib / 1024 for stage, kib in memory.peaks.items()},
+            "timeline": memory.timeline,
+            "main_at_peak_mib": {stage: (main / 1024, children)
+                                 for stage, (main, children) in memory.at_peak.items()},
+            "main_peak_mib": max(report["peak_memory_mb"].values())}
+
+
+def table(rows: list[dict]) -> list[str]:
+    """Per stage: wall s / CPU s / whole-tree peak MiB; then the whole build."""
+    header = ("| publications | triples | " + " | ".join(STAGES)
+              + " | wall s | CPU s | tree peak MiB | main process peak MiB | synth s |")
+    lines = [header, "|" + "---:|" * (len(STAGES) + 7)]
+    for row in rows:
+        cells = []
+        for stage in STAGES:
+            wall = row["timings"].get(stage, 0.0)
+            cpu = row["cpu"].get(stage, 0.0)
+            peak = row["tree_peak_mib"].get(stage, 0.0)
+            cells.append(f"{wall:.1f} / {cpu:.1f} / {peak:.0f}")
+        peak = max(row["tree_peak_mib"].values(), default=0.0)
+        lines.append(f"| {row['size']:,} | {row['triples']:,} | {' | '.join(cells)} | "
+                     f"{row['wall']:.1f} | {row['cpu_total']:.1f} | {peak:.0f} | "
+                     f"{row['main_peak_mib']:.0f} | {row['synth']:.1f} |")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sizes", nargs="*", type=int, default=[1000, 10000])
+    parser.add_argument("sizes", nargs="*", type=int, default=[10000, 100000])
+    parser.add_argument("--json", type=Path, help="Also write the raw figures here.")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="Make the catalogues and builds in DIR and keep them (e.g. to "
+                        "measure a worker's start-up on the build after); by default they "
+                        "are made in a temporary directory and removed.")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            workdir = args.keep
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         for size in args.sizes:
-            rows.append(run(size, Path(tmp)))
-    header = ("| publications | triples | " + " | ".join(STAGES)
-              + " | wall s | CPU s | peak MiB |")
-    lines = [f"{machine()}; `benchmarks/build.py {' '.join(map(str, args.sizes))}`: seconds "
-             "per stage, wall time of the whole `tipgraph build` process (with start-up), "
-             "CPU seconds of the build (with the process writing the dumps, which runs while "
-             "validation does), peak resident memory of the build process.", "", header,
-             "|" + "---:|" * (len(STAGES) + 5)]
-    for row in rows:
-        stages = " | ".join(f"{row['timings'].get(s, 0):.2f}" for s in STAGES)
-        lines.append(f"| {row['size']:,} | {row['triples']:,} | {stages} | {row['wall']:.1f} | "
-                     f"{sum(row['cpu'].values()):.1f} | {max(row['peak'].values()):.0f} |")
+            load = os.getloadavg()[0]
+            rows.append(run(size, workdir) | {"load_before": load,
+                                              "load_after": os.getloadavg()[0]})
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    loads = ", ".join(f"{r['size']:,}: {r['load_before']:.1f} -> {r['load_after']:.1f}"
+                      for r in rows)
+    lines = [f"{machine()}; `benchmarks/build.py {' '.join(map(str, args.sizes))}`. Each "
+             "stage cell: wall s / CPU s / peak MiB of the whole process tree (summed PSS of "
+             "the build and the processes it forks, sampled every 0.2 s). Wall s: the whole "
+             "`tipgraph build` process with start-up; CPU s: the build and all its children. "
+             f"1-minute load average before -> after each build: {loads}.", "", *table(rows)]
     append("Build", lines)
 
 

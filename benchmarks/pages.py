@@ -6,13 +6,17 @@ documents and pages are the ones that grow with the catalogue), the browse page
 unfiltered, by a facet, by two, and searched; and what the per-build indexes
 those rely on cost a web worker (seconds to make, MiB kept).
 
-Makes the indexes in this process first (time and resident memory each adds),
-then starts ``tipgraph serve`` (1 worker) on the build on a free loopback port,
-waits for its indexes, and requests every kind once per round, N rounds (so
-noise falls on all kinds alike); prints median and p90 per kind and appends the
-table to ``benchmarks/RESULTS.md``. Run by hand, on a build made before:
+Makes the indexes in this process first (time and resident memory each adds:
+what a worker pays for a build without an index file; ``--no-fallback`` skips
+it), then starts ``tipgraph serve`` (1 worker) on the build on a free loopback
+port and times its start-up (until ``/health`` answers: the worker has read the
+build's index file), then the first browse and busiest document, and what the
+server's process tree costs in memory (summed PSS) once ready and at the end. It
+requests every kind once per round, N rounds (so noise falls on all kinds
+alike); prints median and p90 per kind and appends the table to
+``benchmarks/RESULTS.md``. Run by hand, on a build made before:
 
-    .venv/bin/python benchmarks/pages.py BUILD_DIR [--rounds 50]
+    .venv/bin/python benchmarks/pages.py BUILD_DIR [--rounds 50] [--no-fallback]
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import append, machine
+from results import append, machine, tree_cpu_seconds, tree_pss_mib
 
 from tipgraph.namespaces import DEFAULT_BASE, RDF, TIP
 from tipgraph.serving.catalogue import load_catalogue, load_statistics
@@ -96,14 +100,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("build", type=Path, help="a build directory (with `current`)")
     parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--no-fallback", action="store_true",
+                        help="do not time the indexes made from the store (what a worker does "
+                        "only for a build without an index file)")
     args = parser.parse_args()
     store = OxigraphStore.open(args.build / "current" / "store")
     publications = next(iter(store.query(
         f"SELECT (COUNT(*) AS ?n) WHERE {{ ?s a <{TIP.Publication}> }}")))["n"].value
-    indexes = measure_indexes(store)
+    indexes = [] if args.no_fallback else measure_indexes(store)
     paths = kinds(store)
     del store
+    starting = time.perf_counter()
     with serving(args.build, workers=1, startup_limit=300) as base:
+        ready = time.perf_counter() - starting
+        ready_cpu = tree_cpu_seconds(base.pid)
+        memory_ready = tree_pss_mib(base.pid)
         parts = urlsplit(base)
         connection = HTTPConnection(parts.hostname, parts.port, timeout=300)
 
@@ -116,18 +127,27 @@ def main() -> None:
             return (time.perf_counter() - start) * 1000
 
         warm = get("/browse") + get(paths["busiest region .ttl"])
+        memory_warm = tree_pss_mib(base.pid)
         times: dict[str, list[float]] = {name: [] for name in paths}
         for _ in range(args.rounds):
             for name, path in paths.items():
                 times[name].append(get(path))
         connection.close()
+        memory_end = tree_pss_mib(base.pid)
     load = os.getloadavg()[0]
     lines = [f"{publications} publications; {machine()}; load average {load:.1f} at the end; "
-             f"1 worker; {args.rounds} rounds.", "",
-             "| per-build index | seconds to make | resident MiB added (with the store's "
-             "block cache it filled) |", "|---|---:|---:|"]
-    lines += [f"| {name} | {seconds:.2f} | {mib:.0f} |" for name, seconds, mib in indexes]
-    lines += ["", f"First browse and busiest region document after start: {warm:.0f} ms.", "",
+             f"1 worker; {args.rounds} rounds.", ""]
+    if indexes:
+        lines += ["| per-build index (made from the store) | seconds to make | resident MiB "
+                  "added (with the store's block cache it filled) |", "|---|---:|---:|"]
+        lines += [f"| {name} | {seconds:.2f} | {mib:.0f} |" for name, seconds, mib in indexes]
+        lines += [""]
+    lines += [f"Start-up (`tipgraph serve` until /health answers, the index file read): "
+              f"{ready:.1f} s, {ready_cpu:.1f} CPU s. First browse and busiest region "
+              f"document after start: {warm:.0f} ms. The server's process tree (gunicorn, "
+              f"its worker, its query processes; summed PSS): {memory_ready:.0f} MiB when "
+              f"ready, {memory_warm:.0f} MiB after those two requests, {memory_end:.0f} MiB "
+              "at the end.", "",
               "| request | median ms | p90 ms |", "|---|---:|---:|"]
     for name, samples in times.items():
         ordered = sorted(samples)

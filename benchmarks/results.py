@@ -1,4 +1,5 @@
-"""What every benchmark shares: a line naming the machine, and appending to RESULTS.md."""
+"""What every benchmark shares: a line naming the machine, appending to RESULTS.md, and the
+memory of a process tree."""
 
 from __future__ import annotations
 
@@ -27,3 +28,50 @@ def append(title: str, lines: list[str]) -> str:
     with RESULTS.open("a", encoding="utf-8") as handle:
         handle.write(report)
     return report
+
+
+def tree(root: int) -> list[int]:
+    """``root`` and every process below it."""
+    found, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+                    pending.extend(int(child) for child in children.read().split())
+        except OSError:  # ended meanwhile
+            continue
+    return found
+
+
+def pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss_mib(root: int) -> float:
+    """What the process tree below ``root`` costs the machine: its summed PSS, in MiB (a
+    page shared between its processes counted once)."""
+    return sum(pss_kib(pid) for pid in tree(root)) / 1024
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """The CPU seconds (user and system) the processes of the tree below ``root`` have
+    used so far: on a shared machine, what a start-up costs, whatever the wait."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks

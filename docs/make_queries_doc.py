@@ -28,14 +28,19 @@ INTRO = """\
      edit those and run the script; tests/test_docs_queries.py checks this page is current. -->
 
 The `queries/` folder holds researcher queries, one `.rq` file each, that answer the
-questions people ask of this catalogue. Each starts with a header: `# title:`,
-`# description:` and one `# param: name = default (type)` line for each parameter
-(types: `string`, `string@LANG`, `iri`, `integer`, `decimal`, `boolean`, `gYear`,
-`date`). A parameter's value is written into the query as one RDF term of its type
-(an `integer` after `LIMIT` or `OFFSET` as a number, to page a long list), so a value
-is always one literal (or IRI) whatever characters it holds. Each query has an
-`ORDER BY`, so every SPARQL engine gives the same answer, and declares its own
-prefixes, so it runs on any endpoint.
+questions people ask of this catalogue. Each file is valid SPARQL 1.1 as it is stored:
+paste it into YASGUI, the Oxigraph server, roqet or any other client and it runs, with
+its default parameters written in place as constants (a literal `LIMIT 100 OFFSET 0`,
+a literal `"West and Central Africa"`). Each starts with a header: `# title:`,
+`# description:` (the question it answers) and one line for each parameter,
+`# param: name = default (type), on line N`, which names the default and the line (or
+lines) where it stands (types: `string`, `string@LANG`, `iri`, `integer`, `decimal`,
+`boolean`, `gYear`, `date`). `tipgraph query` and `tipgraph.client` bind a parameter by
+replacing exactly those constants with the value given, written as one RDF term of its
+type (an `integer` as a number), so a value is always one literal (or IRI) whatever
+characters it holds. Notes on how a query is made fast are ordinary comments below
+the header. Each query has an `ORDER BY`, so every SPARQL engine gives the same answer,
+and declares its own prefixes.
 
 The counting queries read the counts the build publishes as data (`tip:Statistic`
 nodes: a facet, its value or values as `rdf:value`, the number of publications as
@@ -88,13 +93,13 @@ def _markdown_table(results: Results) -> str:
 def _section(query: Query, results: Results) -> str:
     command = f"tipgraph query {query.name}" + "".join(
         f' --param {p.name}="{p.default}"' for p in query.params)
-    body = "\n".join(line for line in query.text.splitlines()
-                     if not line.lstrip().startswith("# ")).strip()
+    body = query.text.strip()  # as stored: the line numbers of its header hold
     parts = [f"## {query.title}", "",
              f"`queries/{query.name}.rq` · `{command}`", "", query.description, ""]
     if query.params:
-        parts += ["| parameter | type | default |", "|---|---|---|"]
-        parts += [f"| `{p.name}` | {p.type} | {p.default} |" for p in query.params]
+        parts += ["| parameter | type | default | on line |", "|---|---|---|---|"]
+        parts += [f"| `{p.name}` | {p.type} | {p.default} | {', '.join(map(str, p.lines))} |"
+                  for p in query.params]
         parts.append("")
     parts += ["```sparql", body, "```", ""]
     if results.form in ("CONSTRUCT", "DESCRIBE"):

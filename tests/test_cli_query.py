@@ -84,9 +84,10 @@ def test_construct_prints_turtle(seed_build_dir: Path) -> None:
 
 def test_query_file_with_its_own_header(tmp_path: Path, seed_build_dir: Path) -> None:
     file = tmp_path / "titles.rq"
-    file.write_text("# title: Titles of a year\n# param: year = 2014 (gYear)\n"
+    file.write_text("# title: Titles of a year\n# param: year = 2014 (gYear), on line 5\n"
                     "PREFIX dct: <http://purl.org/dc/terms/>\n"
-                    "SELECT ?title WHERE { ?p dct:issued ?year ; dct:title ?title } "
+                    "PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>\n"
+                    'SELECT ?title WHERE { ?p dct:issued "2014"^^xsd:gYear ; dct:title ?title } '
                     "ORDER BY ?title\n", encoding="utf-8")
     result = run(str(file), "--format", "csv", "--build", str(seed_build_dir))
     assert result.exit_code == 0, result.output
@@ -95,6 +96,12 @@ def test_query_file_with_its_own_header(tmp_path: Path, seed_build_dir: Path) ->
     later = run(str(file), "--param", "year=2020", "--format", "csv", "--build",
                 str(seed_build_dir))
     assert later.stdout_bytes.count(b"\r\n") == 3
+    # the form before, a variable where the default should stand, says how to write it
+    file.write_text("# param: year = 2014 (gYear)\nSELECT ?title WHERE { ?p ?q ?year }\n",
+                    encoding="utf-8")
+    old = run(str(file), "--build", str(seed_build_dir))
+    assert old.exit_code == 1
+    assert "it uses ?year: write the default there instead" in old.output
 
 
 def test_query_text_and_ask(seed_build_dir: Path) -> None:

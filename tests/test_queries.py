@@ -12,6 +12,7 @@ import pyoxigraph
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rdflib.plugins.sparql.parser import parseQuery
 
 from tipgraph.client import Client, Results
 from tipgraph.queries import (
@@ -55,11 +56,36 @@ def test_at_least_twelve_queries_each_with_title_description_and_order_by() -> N
     for query in queries:
         assert query.title and query.title != query.name, query.name
         assert query.description, query.name
+        # in a researcher's words: no vocabulary terms (those are for the comments below)
+        assert not re.search(r"\b[a-z]+:[A-Za-z]", query.description), query.name
         assert re.search(r"^ORDER BY ", query.text, re.MULTILINE), query.name
         assert query.path == QUERIES_DIR / f"{query.name}.rq"
         for param in query.params:
-            assert f"?{param.name}" in query.text, (query.name, param.name)
             assert param.default is not None, (query.name, param.name)
+            assert param.lines, f"{query.name}: the header says where {param.name} stands"
+
+
+def test_every_shipped_query_is_valid_sparql_as_stored() -> None:
+    # a second parser (rdflib's), besides the engines the query runs on in other tests
+    for query in shipped_queries():
+        assert query.bind() == query.text, query.name  # the defaults are written in place
+        assert not re.search(r"\b(LIMIT|OFFSET)\s+[?$]", query.text), query.name
+        assert "VALUES" not in query.text.upper(), query.name
+        parseQuery(query.text)
+
+
+def test_header_names_where_each_default_stands() -> None:
+    for query in shipped_queries():
+        lines = query.text.splitlines()
+        for param in query.params:
+            written = str(param.term(param.default)) if param.type != "integer" \
+                else param.default
+            for line in param.lines:
+                assert written in lines[line - 1], (query.name, param.name, line)
+            # and nowhere else: binding replaces exactly those constants
+            others = [n for n, text in enumerate(lines, 1)
+                      if written in text and n not in param.lines and not text.startswith("#")]
+            assert others == [] or param.type == "integer", (query.name, param.name, others)
 
 
 def test_every_shipped_query_runs_on_the_seed_build(client: Client) -> None:
@@ -385,9 +411,10 @@ def test_statistics_queries_answer_as_counting_would(name: str, client: Client,
 def test_header_is_parsed() -> None:
     query = get_query("publications-in-region")
     assert query.title == "Publications about a region, its countries included"
-    assert query.description.startswith("The publications about the named region")
-    assert query.params == (Param("region", "West and Central Africa", "string"),
-                            Param("limit", "100", "integer"), Param("offset", "0", "integer"))
+    assert query.description.startswith("What has been published about a region?")
+    assert query.params == (Param("region", "West and Central Africa", "string", (23,)),
+                            Param("limit", "100", "integer", (31,)),
+                            Param("offset", "0", "integer", (31,)))
     assert query.form == "SELECT"
     assert get_query("publication-record.rq").form == "CONSTRUCT"
 
@@ -403,10 +430,22 @@ def test_unknown_and_missing_parameters_are_reported() -> None:
     with pytest.raises(QueryTextError,
                        match="has no parameter 'country' \\(it takes region, limit, offset\\)"):
         get_query("publications-in-region").bind({"country": "Nigeria"})
-    query = parse_query("# param: word = (string)\nSELECT ?word WHERE { BIND(?word AS ?x) }",
-                        name="q")
-    with pytest.raises(QueryTextError, match="needs a value for the parameter word"):
-        query.bind()
+    with pytest.raises(QueryTextError, match="the parameter word has no default"):
+        parse_query("# param: word = (string)\nSELECT ?x WHERE { BIND(\"\" AS ?x) }",
+                    name="q")
+
+
+def test_a_default_not_where_the_header_says_is_reported() -> None:
+    with pytest.raises(QueryTextError, match=r'default of the parameter word, "crisis", is not '
+                                             r"written on line 2"):
+        parse_query('# param: word = crisis (string), on line 2\nSELECT ?x WHERE {\n'
+                    '  BIND(1 AS ?x) FILTER("crisis" != "") }', name="q")
+    # the form before: a variable where the constant should stand
+    with pytest.raises(QueryTextError, match=r"it uses \?word: write the default there instead"):
+        parse_query("# param: word = crisis (string)\nSELECT ?word WHERE { }", name="q")
+    with pytest.raises(QueryTextError, match="the parameters limit and offset both stand at"):
+        parse_query("# param: limit = 5 (integer)\n# param: offset = 5 (integer)\n"
+                    "SELECT * WHERE { } LIMIT 5 OFFSET 5", name="q")
 
 
 def test_unknown_query_name_lists_the_shipped_ones() -> None:
@@ -416,8 +455,8 @@ def test_unknown_query_name_lists_the_shipped_ones() -> None:
         get_query("../pyproject")
 
 
-ECHO = parse_query("# param: value = x (string)\n"
-                   "SELECT ?echo WHERE { BIND(?value AS ?echo) } ORDER BY ?echo", name="echo")
+ECHO = parse_query("# param: value = x (string), on line 2\n"
+                   'SELECT ?echo WHERE { BIND("x" AS ?echo) } ORDER BY ?echo', name="echo")
 
 HOSTILE = [
     'x" } UNION { ?s ?p ?o } #',
@@ -452,17 +491,25 @@ def test_any_text_round_trips_as_a_literal(value: str) -> None:
 
 
 def test_typed_parameters_become_typed_terms() -> None:
-    query = parse_query("# param: year = 2010 (gYear)\n# param: page = <x:p> (iri)\n"
-                        "# param: n = 3 (integer)\n# param: title = Hello (string@en)\n"
-                        "SELECT ?year ?page ?n ?title WHERE { } ORDER BY ?year", name="typed")
-    results = Client(store=pyoxigraph.Store()).sparql(
-        query.bind({"page": "https://w3id.org/tipgraph/place/ng"}))
-    year, page, _, title = results.terms[0]
+    query = parse_query(
+        "# param: year = 2010 (gYear), on line 7\n# param: page = x:p (iri), on line 7\n"
+        "# param: n = 3 (integer), on line 7\n# param: title = Hello (string@en), on line 7\n"
+        "# param: ok = true (boolean)\nPREFIX xsd: <http://www.w3.org/2001/XMLSchema#>\n"
+        'SELECT ?year ?page ?n ?title ?ok WHERE { BIND("2010"^^xsd:gYear AS ?year) '
+        'BIND(<x:p> AS ?page) BIND(3 AS ?n) BIND("Hello"@en AS ?title) BIND(true AS ?ok) }',
+        name="typed")
+    store = pyoxigraph.Store()
+    assert Client(store=store).run(query).rows == [
+        {"year": "2010", "page": "x:p", "n": 3, "title": "Hello", "ok": True}]
+    results = Client(store=store).run(query, page="https://w3id.org/tipgraph/place/ng",
+                                      year="1999", n="-4", title='Hi" }', ok="false")
+    year, page, _, title, _ = results.terms[0]
     assert year == pyoxigraph.Literal(
-        "2010", datatype=pyoxigraph.NamedNode("http://www.w3.org/2001/XMLSchema#gYear"))
+        "1999", datatype=pyoxigraph.NamedNode("http://www.w3.org/2001/XMLSchema#gYear"))
     assert page == pyoxigraph.NamedNode("https://w3id.org/tipgraph/place/ng")
-    assert results.rows[0]["n"] == 3
-    assert title == pyoxigraph.Literal("Hello", language="en")
+    assert results.rows[0]["n"] == -4
+    assert title == pyoxigraph.Literal('Hi" }', language="en")
+    assert results.rows[0]["ok"] is False
 
 
 @pytest.mark.parametrize(("kind", "value"), [
@@ -477,19 +524,17 @@ def test_value_that_is_not_of_its_type_is_refused(kind: str, value: str) -> None
         Param("p", None, kind).term(value)
 
 
-def test_binding_goes_into_the_where_group_of_construct_and_subselect() -> None:
+def test_only_the_constants_on_the_named_lines_are_replaced() -> None:
     store = pyoxigraph.Store()
-    construct = parse_query(
-        "# param: v = hi (string)\n"
-        "CONSTRUCT { <x:s> <x:p> ?v } WHERE { FILTER(BOUND(?v)) }", name="c")
-    triples = Client(store=store).run(construct).triples
-    assert [t.object.value for t in triples] == ["hi"]
-    subselect = parse_query("# param: v = hi (string)\n"
-                            "SELECT * WHERE { SELECT ?v WHERE { } }", name="s")
-    assert Client(store=store).run(subselect).rows == [{"v": "hi"}]
-    braces_in_strings = parse_query(
-        '# param: v = hi (string)\nSELECT ?v ?w WHERE { BIND("{ }" AS ?w) }', name="b")
-    assert Client(store=store).run(braces_in_strings).rows == [{"v": "hi", "w": "{ }"}]
+    query = parse_query('# param: word = hi (string), on line 3\nSELECT ?v ?w ?braces WHERE {\n'
+                        '  BIND("hi" AS ?v)\n  BIND("hi" AS ?w) BIND("{ } # \\"hi\\"" AS ?braces)'
+                        '\n}', name="q")
+    assert Client(store=store).run(query, word="} UNION {").rows == [
+        {"v": "} UNION {", "w": "hi", "braces": '{ } # "hi"'}]
+    construct = parse_query("# param: v = hi (string), on line 2\n"
+                            'CONSTRUCT { <x:s> <x:p> ?o } WHERE { BIND("hi" AS ?o) }', name="c")
+    triples = Client(store=store).run(construct, v="there").triples
+    assert [t.object.value for t in triples] == ["there"]
 
 
 def test_integer_parameters_page_a_list_with_limit_and_offset() -> None:
@@ -497,22 +542,25 @@ def test_integer_parameters_page_a_list_with_limit_and_offset() -> None:
     for n in range(5):
         store.add(pyoxigraph.Quad(pyoxigraph.NamedNode(f"x:s{n}"), pyoxigraph.NamedNode("x:p"),
                                   pyoxigraph.Literal(str(n))))
-    query = parse_query("# param: limit = 2 (integer)\n# param: offset = 0 (integer)\n"
-                        "SELECT ?o WHERE { ?s <x:p> ?o } ORDER BY ?o LIMIT ?limit OFFSET ?offset",
+    query = parse_query("# param: limit = 2 (integer), on line 3\n"
+                        "# param: offset = 0 (integer), on line 3\n"
+                        "SELECT ?o WHERE { ?s <x:p> ?o } ORDER BY ?o LIMIT 2 OFFSET 0",
                         name="paged")
-    assert query.bind().endswith("ORDER BY ?o LIMIT 2 OFFSET 0")
+    assert query.bind() == query.text
+    assert query.bind({"limit": "3", "offset": "1"}).endswith("ORDER BY ?o LIMIT 3 OFFSET 1")
     client = Client(store=store)
     assert column(client.run(query), "o") == ["0", "1"]
     assert column(client.run(query, limit="2", offset="3"), "o") == ["3", "4"]
-    for bad in ("-1", "2 } UNION { ?s ?p ?o", "two"):
+    with pytest.raises(QueryTextError, match="follows LIMIT: it must be a non-negative integer"):
+        query.bind({"limit": "-1"})
+    for bad in ("2 } UNION { ?s ?p ?o", "two"):
         with pytest.raises(QueryTextError, match="limit"):
             query.bind({"limit": bad})
 
 
 def test_a_limit_takes_only_an_integer_parameter() -> None:
-    query = parse_query("# param: n = 2 (string)\nSELECT ?s WHERE { ?s ?p ?o } LIMIT ?n", name="q")
-    with pytest.raises(QueryTextError, match="follows LIMIT: it must be a non-negative integer"):
-        query.bind()
+    with pytest.raises(QueryTextError, match='default of the parameter n, "2", is not written'):
+        parse_query("# param: n = 2 (string)\nSELECT ?s WHERE { ?s ?p ?o } LIMIT 2", name="q")
 
 
 # -- the Python client's conveniences ------------------------------------------------------------

@@ -27,7 +27,8 @@ from tipgraph.statistics import title_key, title_order
 T = "https://w3id.org/tipgraph/"
 ALL = "100000"  # a limit above any catalogue here: the whole answer in one page
 
-#: The queries as they were before ``tip:sortKey``: ordered on the title strings.
+#: The queries as they were before ``tip:sortKey``: ordered on the title strings
+#: (their parameters written as constants, as the queries are now).
 OLD = {
     "publications-without-author": """\
 # param: limit = 100 (integer)
@@ -45,7 +46,7 @@ WHERE {
       ?publication dct:title ?title .
     }
     ORDER BY ?title ?publication
-    LIMIT ?limit OFFSET ?offset
+    LIMIT 100 OFFSET 0
   }
   # the year of the page's publications only
   OPTIONAL { ?publication dct:issued ?year }
@@ -66,12 +67,12 @@ WHERE {
       ?publication a tip:Publication ;
                    dct:title ?title .
       OPTIONAL { ?publication dct:abstract ?abstract }
-      BIND(CONTAINS(LCASE(STR(?title)), LCASE(STR(?text))) AS ?inTitle)
-      BIND(COALESCE(CONTAINS(LCASE(STR(?abstract)), LCASE(STR(?text))), false) AS ?inAbstract)
+      BIND(CONTAINS(LCASE(STR(?title)), LCASE("crisis")) AS ?inTitle)
+      BIND(COALESCE(CONTAINS(LCASE(STR(?abstract)), LCASE("crisis")), false) AS ?inAbstract)
       FILTER(?inTitle || ?inAbstract)
     }
     ORDER BY ?title ?publication
-    LIMIT ?limit OFFSET ?offset
+    LIMIT 100 OFFSET 0
   }
   # the year of the page's publications only
   OPTIONAL { ?publication dct:issued ?year }
@@ -96,7 +97,7 @@ WHERE {
       # match would read each of its publications twice
       ?place a tip:Region ;
              skos:prefLabel|skos:altLabel ?label .
-      FILTER(LCASE(STR(?label)) = LCASE(STR(?region)))
+      FILTER(LCASE(STR(?label)) = LCASE("West and Central Africa"))
       # one join on the materialised dct:spatial: no UNION, no property path
       ?publication dct:spatial ?place ;
                    a tip:Publication ;
@@ -104,7 +105,7 @@ WHERE {
       OPTIONAL { ?publication dct:issued ?year }
     }
     ORDER BY ?year ?title ?publication
-    LIMIT ?limit OFFSET ?offset
+    LIMIT 100 OFFSET 0
   }
   OPTIONAL {
     ?publication tip:statedCountry ?country .
@@ -133,14 +134,14 @@ WHERE {
     SELECT DISTINCT ?publication ?title ?year ?org WHERE {
       ?org a schema:Organization ;
            skos:prefLabel|skos:altLabel ?label .
-      FILTER(LCASE(STR(?label)) = LCASE(STR(?organisation)))
+      FILTER(LCASE(STR(?label)) = LCASE("UNHCR"))
       ?publication dct:creator ?org ;
                    a tip:Publication ;
                    dct:title ?title .
       OPTIONAL { ?publication dct:issued ?year }
     }
     ORDER BY DESC(?year) ?title ?publication
-    LIMIT ?limit OFFSET ?offset
+    LIMIT 100 OFFSET 0
   }
   # every creator, the organisation included; the organisation's own row keeps no name
   # (IF gives an error, BIND leaves ?coAuthor unbound) and is kept only when there is

@@ -13,6 +13,7 @@ build stays in service.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import json
 import multiprocessing
@@ -20,10 +21,11 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TypeVar
 
 from rdflib import URIRef
 
@@ -37,16 +39,19 @@ from tipgraph.build_dir import (
     shrink_refusal,
     write_published,
 )
+from tipgraph.datestamps import RECORDS_FILE, publication_hashes, write_records
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
-from tipgraph.graphs import Triple, ntriples_lines
+from tipgraph.graphs import Triple, write_sorted_ntriples
 from tipgraph.identity import Duplicate
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
+from tipgraph.progress import Display, Meter
 from tipgraph.reasoning import closure, load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
 from tipgraph.serving.indexes import TriplesSource, make_indexes, write_indexes
+from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import SourceFile, read_sources
 from tipgraph.sources.values import MAX_FIELD_CHARS
@@ -57,6 +62,7 @@ from tipgraph.validation import ValidationReport, load_shapes, validate_store
 DEFAULT_SOURCES = (shipped("data", "sources"),)
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -117,14 +123,16 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
               base: str = DEFAULT_BASE, progress: Progress = lambda _: None,
               allow_shrink: bool = False, max_shrink: float = 0.1, min_shrink: int = 10,
               wait: bool = True, on_wait: Progress | None = None,
-              max_field_chars: int = MAX_FIELD_CHARS) -> BuildReport:
+              max_field_chars: int = MAX_FIELD_CHARS,
+              display: Display | None = None) -> BuildReport:
     """Build the graph from ``sources`` into ``out`` and switch it in when it is valid
     and loses no more than ``max_shrink`` (a fraction) and ``min_shrink`` of the
     publications in service (``allow_shrink``: whatever it loses).
 
     One build at a time: it waits for the lock of ``out`` (``wait``; ``on_wait`` is told
     who holds it, by default ``progress``) and reads the sources only once it holds it,
-    so the last build to take it is the current one.
+    so the last build to take it is the current one. ``display`` draws each long stage's
+    progress (:mod:`tipgraph.progress`: on a terminal only).
 
     :raises BuildRefused: when the switch is refused (the build is kept, complete)
     :raises BuildFailed: when the graph has SHACL violations or the disk is full
@@ -148,7 +156,7 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
                 raise
             lock.say(f"build {target.name}")
             report = _run_build(sources, build_dir, target, base, progress,
-                                  max_field_chars)
+                                max_field_chars, display)
             return _switch(build_dir, target, report, progress, allow_shrink=allow_shrink,
                            max_shrink=max_shrink, min_shrink=min_shrink)
     finally:
@@ -184,7 +192,8 @@ def _switch(build_dir: BuildDir, target: Path, report: BuildReport, progress: Pr
 
 
 def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
-               progress: Progress, max_field_chars: int) -> BuildReport:
+               progress: Progress, max_field_chars: int,
+               display: Display | None = None) -> BuildReport:
     """Make the build ``target``, complete and valid; it is not switched in yet."""
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
@@ -192,25 +201,30 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     indexes = _IndexWriter(target, base)
     try:
         triples, mapped, uris = _make_triples(sources, base, build_dir, report, progress,
-                                              indexes, max_field_chars)
-        with _stage("load", report, progress):
-            nt = _write_ntriples(triples, target, report)
+                                              indexes, max_field_chars, display)
+        with _stage("write", report, progress, display) as meter:
+            nt = _write_ntriples(triples, target, report, meter)
             del triples  # tipgraph.nt holds them now
-            # the dumps are written from tipgraph.nt by other processes while the store is
-            # loaded and the shapes are checked (discarded with the build if it fails)
+            release_memory()
+            # the dumps are written from tipgraph.nt by other processes (in little memory)
+            # while the indexes are finished, the store is loaded and the shapes are checked
+            # (discarded with the build if it fails)
             dumps = [_start(job, target) for job in DUMP_JOBS]
-            store = load_store(nt, target / "store")
-        # made while this process counted and wrote N-Triples: usually done by now (joined
-        # before validating, so that a build stopped here has a stage left to do)
-        with _stage("indexes", report, progress):
+        # made while this process counted and wrote N-Triples. Joined before the store is
+        # loaded, the index writer gives its memory back before the loader takes its own:
+        # the whole tree's peak is the larger of the two, not their sum
+        with _stage("indexes", report, progress, display):
             indexes.join()
-        with _stage("validate", report, progress):
+        with _stage("load", report, progress, display) as meter:
+            store = load_store(nt, target / "store", meter)
+        with _stage("validate", report, progress, display):
             report.shacl = validate_store(store, load_shapes(), mapped.provenance)
         del store  # release the store's write lock before readers open it
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        with _stage("dumps", report, progress):  # what is left of them once validation is done
+        # what is left of the dumps once validation is done
+        with _stage("dumps", report, progress, display):
             for process in dumps:
                 process.join()
                 if process.exitcode != 0:
@@ -237,7 +251,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
 
 def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
                   progress: Progress, indexes: _IndexWriter,
-                  max_field_chars: int
+                  max_field_chars: int, display: Display | None = None
                   ) -> tuple[set[Triple], Mapped, list[str]]:
     """Read, reconcile, map and reason: the triples to publish, as a plain set, and the
     URIs under ``base`` they describe.
@@ -245,33 +259,40 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     The web indexes are made from them by ``indexes``, a process forked with the closure
     as soon as it exists and sent what the statistics add to it.
     """
-    with _stage("read", report, progress):
-        read = read_sources(sources, max_field_chars)
+    with _stage("read", report, progress, display) as meter:
+        read = read_sources(sources, max_field_chars, meter)
         report.records_read = len(read.records) + len(read.rejected)
         report.files = read.files
         report.rejected = read.rejected
-    with _stage("reconcile", report, progress):
+    with _stage("reconcile", report, progress, display) as meter:
         reference = load_reference()
-        reconciled = reconcile_records(read.records, reference)
+        meter.step("", total=len(read.records))
+        # each record let go once reconciled: records and publications are not all held
+        reconciled = reconcile_records(meter.count(_handed_over(read.records)), reference)
         problems = read.problems + list(reference.problems) + reconciled.problems
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
         report.records_built = len(reconciled.publications)
         report.duplicates = reconciled.duplicates
         del read
-    with _stage("map", report, progress):
+    with _stage("map", report, progress, display) as meter:
         # slugs by identity from every build ever published, so that none is minted twice
         mapped = map_records(reconciled.publications, reference, base=base,
-                             published=build_dir.ledger.slugs())
+                             published=build_dir.ledger.slugs(), meter=meter)
+        # what dates the OAI-PMH records: the content hash of each publication's record
+        hashes = publication_hashes(reconciled.publications,
+                                    {where: uri for uri, where in mapped.provenance.items()})
         del reconciled
-    with _stage("reason", report, progress):
-        triples = closure(mapped.triples, load_ontology(), base=base)
+    with _stage("reason", report, progress, display) as meter:
+        triples = closure(mapped.triples, load_ontology(), base=base, meter=meter)
         mapped.triples.clear()
     # the second core is idle while this process counts and writes N-Triples
-    indexes.start(triples)
-    with _stage("statistics", report, progress):
+    indexes.start(triples, hashes)
+    with _stage("statistics", report, progress, display) as meter:
         # counts per facet value, read by the pages and the counting queries (statistics.py)
-        added = list(statistics_triples(triples, base))
+        meter.step("counting", total=len(triples), unit="triples")
+        added = list(statistics_triples(meter.count(triples), base))
+        meter.step("adding")
         triples.update(added)
         indexes.send(added)
         subjects = {s for s, _, _ in triples}
@@ -279,14 +300,33 @@ def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, repor
     return triples, mapped, uris
 
 
-def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport) -> Path:
-    """Write ``tipgraph.nt``, sorted so that the dumps of two builds diff well."""
-    lines = ntriples_lines(triples)
-    lines.sort()
-    report.triples = len(lines)
+def _handed_over(items: list[T]) -> Iterator[T]:
+    """``items`` one by one, each dropped from the list as it is taken (the list is left
+    empty): what the consumer does not keep is freed at once."""
+    for index in range(len(items)):
+        item, items[index] = items[index], None  # type: ignore[call-overload]
+        yield item
+    items.clear()
+
+
+def _drained(items: set[T]) -> Iterator[T]:
+    """The members of ``items``, each removed from it as it is taken."""
+    while items:
+        yield items.pop()
+
+
+def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport,
+                    meter: Meter) -> Path:
+    """Write ``tipgraph.nt``, sorted so that the dumps of two builds diff well.
+
+    ``triples`` is emptied as its lines are made, each triple let go once it has its line,
+    and the lines are sorted a run at a time and merged from disk
+    (:func:`~tipgraph.graphs.write_sorted_ntriples`): the lines and the triples are not all
+    held together, nor the lines all at once (the index writer has its own triples).
+    """
+    meter.step("N-Triples", total=len(triples), unit="triples")
     nt = target / NTRIPLES
-    with nt.open("w", encoding="utf-8") as out:
-        out.writelines(lines)
+    report.triples = write_sorted_ntriples(meter.count(_drained(triples)), nt, meter=meter)
     return nt
 
 
@@ -316,12 +356,13 @@ class _IndexWriter:
         self._send: Connection | None = None
         self._sender: threading.Thread | None = None
 
-    def start(self, closure: set[Triple]) -> None:
+    def start(self, closure: set[Triple], hashes: dict[str, str]) -> None:
+        """:param hashes: publication URI -> its content hash (what dates OAI-PMH records)"""
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_write_indexes, name="indexes", daemon=True,
                                   args=(closure, receive, send, self.target, self.base,
-                                        os.getpid()))
+                                        os.getpid(), hashes))
         process.start()
         receive.close()
         self.processes.append(process)
@@ -360,7 +401,7 @@ class _IndexWriter:
 
 
 def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, target: Path,
-                   base: str, parent: int) -> None:
+                   base: str, parent: int, hashes: dict[str, str] | None = None) -> None:
     """In the child: group ``closure`` by property, take in the triples the parent added,
     make the indexes and write them to ``target/indexes.pickle``."""
     send.close()  # the parent's end: without it here, a parent gone would not end recv()
@@ -382,6 +423,8 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
     if os.getppid() != parent:
         raise SystemExit("the build is gone: its indexes are not written")
     write_indexes(indexes, target / INDEX_FILE)
+    # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
+    write_records(build_records(indexes.catalogue, hashes or {}), target / RECORDS_FILE)
 
 
 def json_lines(value: object, indent: str = "") -> str:
@@ -425,22 +468,37 @@ def peak_memory_mb() -> float | None:
     return None
 
 
+def release_memory() -> None:
+    """Give the memory freed by Python back to the system (glibc's ``malloc_trim``), so that
+    the processes forked next, and the store's loader, do not add to a heap held in vain.
+    Nothing happens where there is no glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
 
 
 class _stage:
-    """Time a stage and tell ``progress`` when it starts and ends."""
+    """Time a stage, tell ``progress`` when it starts and ends, and have ``display`` draw
+    the :class:`Meter` the stage counts its work on (``with _stage(...) as meter``)."""
 
-    def __init__(self, name: str, report: BuildReport, progress: Progress) -> None:
-        self.name, self.report, self.progress = name, report, progress
+    def __init__(self, name: str, report: BuildReport, progress: Progress,
+                 display: Display | None = None) -> None:
+        self.name, self.report, self.progress, self.display = name, report, progress, display
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> Meter:
         self.started, self.cpu_started = time.perf_counter(), _cpu_seconds()
         self.progress(f"{self.name} ...")
+        meter = Meter()
+        self.drawing = self.display.run(self.name, meter) if self.display else None
+        return meter
 
     def __exit__(self, *exc: object) -> None:
+        if self.drawing is not None:
+            self.drawing.stop()
         elapsed = time.perf_counter() - self.started
         self.report.timings[self.name] = round(elapsed, 3)
         self.report.cpu[self.name] = round(_cpu_seconds() - self.cpu_started, 3)

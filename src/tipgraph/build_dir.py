@@ -4,13 +4,17 @@ Layout of ``DIR`` (default ``build/``)::
 
     builds/<id>/            one build: tipgraph.ttl, .nt, .nt.gz, .jsonld, report.json,
                             store/, uris.txt (the URIs it publishes), slugs.json
-                            (identity -> slug of its publications), .tipgraph-build (the
+                            (identity -> slug of its publications), indexes.pickle (the
+                            read side's), oai-records.json (content hash and sets of
+                            each publication: :mod:`tipgraph.datestamps`), .tipgraph-build (the
                             marker: nothing without it is ever deleted), .partial (while
                             it is being made: a build killed before the end keeps it)
     current -> builds/<id>  the build in service (a symlink, replaced atomically)
     failed -> builds/<id>   the last failed build, whose report is kept
     ledger.sqlite           every switch, every URI ever published, slugs by identity
                             (:mod:`tipgraph.ledger`; no rollback or prune touches it)
+    oai.sqlite              every OAI-PMH record ever published, with its datestamp
+                            (:mod:`tipgraph.datestamps`; written after each switch)
     lock                    held (``flock``) by the one build, switch or prune at work
     tipgraph.ttl, tipgraph.nt, tipgraph.nt.gz, tipgraph.jsonld, report.json, store
                             -> current/<name>: always the current build's files
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tipgraph.datestamps import switched
 from tipgraph.errors import BuildFailed, TipgraphError
 from tipgraph.ledger import Ledger, Switch
 from tipgraph.namespaces import KINDS
@@ -200,6 +205,8 @@ class BuildDir:
                 if link.exists():  # a file left by hand where our link belongs
                     shutil.rmtree(link) if link.is_dir() else link.unlink()
                 link.symlink_to(Path("current") / name)
+        # OAI-PMH: the records this switch changes are dated, once `current` names the build
+        switched(self.root, build)
         keep = {build}
         if (failed := self.failed()) is not None:
             keep.add(failed)

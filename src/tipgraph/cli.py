@@ -12,6 +12,7 @@ from tipgraph.build import DEFAULT_SOURCES, run_build
 from tipgraph.build_dir import URIS_FILE, BuildDir, BuildRefused, shrink_refusal
 from tipgraph.config import CONFIG_FILE, SETTINGS, load_settings
 from tipgraph.errors import BuildFailed, TipgraphError
+from tipgraph.progress import Display
 from tipgraph.reasoning import infer, load_ontology
 from tipgraph.validation import load_shapes, read_graph_file, validate_graph
 
@@ -77,7 +78,9 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
                            progress=(lambda _: None) if quiet else _say,
                            allow_shrink=allow_shrink, max_shrink=settings["max_shrink"],
                            min_shrink=settings["min_shrink"], wait=not no_wait, on_wait=_say,
-                           max_field_chars=settings["max_field_chars"])
+                           max_field_chars=settings["max_field_chars"],
+                           display=None if quiet else Display(
+                               show_after=settings["progress_after"]))
     except BuildRefused as error:
         raise click.ClickException(str(error)) from error
     except BuildFailed as error:
@@ -336,13 +339,13 @@ def synth(count: int, seed: int, out: Path) -> None:
         tipgraph synth --publications 10000 --seed 1 --out synthetic.jsonl
         tipgraph build --source synthetic.jsonl --out build-synthetic/
     """
-    from tipgraph.synth import synthesize, write_catalogue
+    from tipgraph.synth import generate, write_catalogue
 
     if out.suffix not in {".jsonl", ".csv"}:
         raise click.BadParameter("the file must end in .jsonl or .csv", param_hint="--out")
     if not out.resolve().parent.is_dir():
         raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
-    write_catalogue(synthesize(count, seed=seed), out)
+    write_catalogue(generate(count, seed=seed), out)
     click.echo(f"{count} records written to {out.name}")
 
 

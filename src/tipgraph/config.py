@@ -62,6 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
             "source record may hold (each author or country counts alone); a longer one is "
             "dropped with a warning naming file, line and field, and a record whose title "
             "is dropped is rejected."),
+    Setting("progress_after", 2.0, "Seconds a stage of `tipgraph build` runs before a line "
+            "showing its progress (done, rate, time left) is drawn; on a terminal only, never "
+            "in a log or a pipe."),
     Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
@@ -134,6 +137,14 @@ SETTINGS: tuple[Setting, ...] = (
             "remote store; empty: <base_uri>graph/."),
     Setting("store_poll", 5.0, "Seconds between two looks at which graph the remote store "
             "serves (a newly published graph is served within this time)."),
+    Setting("oai_repository_id", "", "Repository identifier of the OAI-PMH identifiers "
+            "(oai:<id>:<slug>) at /oai: a domain name the publisher controls; empty: made "
+            "from base_uri (its host, preceded by its path's steps, last first: "
+            "tipgraph.w3id.org), never from the request's host, so identifiers never change."),
+    Setting("oai_admin_email", [], "E-mail addresses (comma-separated) that /oai's Identify "
+            "names for the repository's administrator; empty: tipgraph@<oai repository id>."),
+    Setting("oai_page_size", 100, "Records (or headers) per ListRecords and ListIdentifiers "
+            "response of /oai; the rest follows through a resumptionToken."),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

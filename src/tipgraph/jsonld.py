@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 #: A key that is an absolute IRI, or the IRI value of ``@id`` / ``@type``.
 _IRI = re.compile(rb'"(@id|@type)":"([^"\\]+)"|"([a-zA-Z][a-zA-Z0-9+.-]*:[^"\\]*)":')
+
+#: Where a node object starts: never inside a string (there its quotes would be escaped,
+#: and ``@id`` outside a string is no JSON), and no match of :data:`_IRI` spans it.
+_NODE = b'{"@id":"'
 
 
 def compact(expanded: bytes, prefixes: Mapping[str, str]) -> bytes:
@@ -33,6 +38,36 @@ def compact(expanded: bytes, prefixes: Mapping[str, str]) -> bytes:
     ...         b'{"@value":"\\\\"http://ex.org/c\\\\":"}]}]', {"ex": "http://ex.org/"})
     b'{"@context":{"ex":"http://ex.org/"},"@graph":[{"@id":"ex:a","ex:p":[{"@id":"ex:b"},{"@value":"\\\\"http://ex.org/c\\\\":"}]}]}'
     """
+    context, rewrite = _compactor(prefixes)
+    return b'{"@context":' + context + b',"@graph":' + rewrite(expanded.strip() or b"[]") + b"}"
+
+
+def compact_file(expanded: Path, out: Path, prefixes: Mapping[str, str],
+                 chunk: int = 1 << 22) -> None:
+    """:func:`compact` from file to file, ``chunk`` bytes at a time: a dump of a million
+    publications is compacted in the memory of a few chunks, not of the whole text.
+
+    Each piece ends where a node object starts (:data:`_NODE`), so no IRI is cut in two.
+    """
+    context, rewrite = _compactor(prefixes)
+    with expanded.open("rb") as source, out.open("wb") as target:
+        target.write(b'{"@context":' + context + b',"@graph":')
+        pending, empty = b"", True
+        while block := source.read(chunk):
+            if empty:
+                block = block.lstrip()
+                empty = not block
+            pending += block
+            cut = pending.rfind(_NODE)
+            if cut > 0:
+                target.write(rewrite(pending[:cut]))
+                pending = pending[cut:]
+        target.write(rewrite(pending.rstrip()) if not empty else b"[]")
+        target.write(b"}")
+
+
+def _compactor(prefixes: Mapping[str, str]) -> tuple[bytes, Callable[[bytes], bytes]]:
+    """The context of ``prefixes`` as JSON, and the rewrite of expanded JSON-LD text."""
     spaces = sorted(((ns, prefix) for prefix, ns in prefixes.items()
                      if ns.endswith(("/", "#"))), key=lambda item: -len(item[0]))
     done: dict[bytes, bytes] = {}
@@ -50,8 +85,7 @@ def compact(expanded: bytes, prefixes: Mapping[str, str]) -> bytes:
 
     context = json.dumps({prefix: ns for ns, prefix in sorted(spaces, key=lambda s: s[1])},
                          ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    graph = _IRI.sub(rewrite, expanded.strip() or b"[]")
-    return b'{"@context":' + context + b',"@graph":' + graph + b"}"
+    return context, lambda text: _IRI.sub(rewrite, text)
 
 
 def _shorten(iri: str, spaces: list[tuple[str, str]]) -> str:

@@ -39,6 +39,7 @@ from tipgraph.namespaces import (
     XSD,
     bind_prefixes,
 )
+from tipgraph.progress import Meter
 from tipgraph.reconcile import Agent, Publication, Volume
 from tipgraph.reference import Reference, slugify
 
@@ -138,8 +139,12 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 def map_records(publications: Iterable[Publication], reference: Reference, *, base: str,
-                published: Mapping[str, str] | None = None) -> Mapped:
-    """Turn reconciled publications into a graph; places and agents become shared nodes."""
+                published: Mapping[str, str] | None = None,
+                meter: Meter | None = None) -> Mapped:
+    """Turn reconciled publications into a graph; places and agents become shared nodes.
+
+    ``meter`` counts the publications mapped (:mod:`tipgraph.progress`).
+    """
     uri = UriMinter(base)
     graph = Triples()
     mapped = Mapped(graph, uri.base)
@@ -150,7 +155,10 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
     regions: set[str] = set()
     agents: dict[URIRef, Agent] = {}
     categories: set[str] = set()
-    for publication, key in zip(publications, keys, strict=True):
+    if meter is not None:
+        meter.step("", total=len(publications))
+    for publication, key in zip(meter.count(publications) if meter else publications, keys,
+                                strict=True):
         subject = uri("publication", slugs[key])
         mapped.slugs[key] = slugs[key]
         mapped.provenance[str(subject)] = (publication.source, publication.line)

@@ -5,36 +5,30 @@ SPARQL query that starts with a comment header::
 
     # title: Publications about a region, its countries included
     # description: Every publication about the named region ...
-    # param: region = West and Central Africa (string)
+    # param: region = West and Central Africa (string), on line 21
 
-A parameter is a variable of the query (``?region``). :meth:`Query.bind` gives
-it a value as an RDF term of its declared type, written by pyoxigraph's own
-serializer: every use of the variable inside the ``WHERE`` group is replaced by
-that term, and a ``BIND`` at the group's end keeps the variable for the
-projection, the template and ``ORDER BY``. A value is always one term, so no
-value (quotes, braces, ``} UNION {``) can change the query around it, and the
-engine plans with the constant (at 100,000 publications a query binding an
+A parameter is a constant of the query: the query is stored with each default
+written in place, so it runs as it is in any SPARQL 1.1 client, and its header
+says where that constant stands (``on line 21``; without it, every place the query
+writes that constant). :meth:`Query.bind` replaces exactly those constants with
+the value given, as an RDF term of the declared type written by pyoxigraph's own
+serializer (an ``integer`` as a bare number, so that it may stand after ``LIMIT``
+or ``OFFSET`` to read a long list a page at a time). A value is always one term,
+so no value (quotes, braces, ``} UNION {``) can change the query around it, and
+the engine plans with a constant (at 100,000 publications a query binding an
 organisation ran in 62 ms this way against 5.3 s through a ``VALUES`` block).
-Where that is not possible (the variable is projected by a sub-``SELECT``,
-bound by ``AS`` or tested by ``BOUND``), a ``VALUES`` block at the start of the group binds it
-instead; so use a parameter in the outermost group (its triple patterns,
-``FILTER`` or ``BIND``), not only inside a nested ``OPTIONAL`` or ``UNION``.
-An ``integer`` parameter may also stand after ``LIMIT`` or ``OFFSET``, so that a long
-list can be read a page at a time; its number is written there.
 
 >>> query = parse_query('''# title: Titles
-... # param: word = crisis (string)
+... # param: word = crisis (string), on line 4
 ... SELECT ?title WHERE { ?p dct:title ?title
-...   FILTER(CONTAINS(?title, ?word)) } ORDER BY ?title''', name="titles")
+...   FILTER(CONTAINS(?title, "crisis")) } ORDER BY ?title''', name="titles")
 >>> query.params[0]
-Param(name='word', default='crisis', type='string')
+Param(name='word', default='crisis', type='string', lines=(4,))
 >>> print(query.bind({"word": 'a" } UNION { ?s ?p ?o'}))
-... # doctest: +NORMALIZE_WHITESPACE
 # title: Titles
-# param: word = crisis (string)
+# param: word = crisis (string), on line 4
 SELECT ?title WHERE { ?p dct:title ?title
-  FILTER(CONTAINS(?title, "a\\" } UNION { ?s ?p ?o")) BIND("a\\" } UNION { ?s ?p ?o" AS ?word) }
-  ORDER BY ?title
+  FILTER(CONTAINS(?title, "a\\" } UNION { ?s ?p ?o")) } ORDER BY ?title
 """
 
 from __future__ import annotations
@@ -75,7 +69,8 @@ _LEXICAL = {
 
 _HEADER = re.compile(r"#\s*(title|description|param)\s*:\s*(.*?)\s*$")
 _PARAM = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*(?:=\s*(?P<default>.*?))?\s*"
-                    r"\((?P<type>[A-Za-z]+(?:@[A-Za-z]+(?:-[A-Za-z0-9]+)*)?)\)$")
+                    r"\((?P<type>[A-Za-z]+(?:@[A-Za-z]+(?:-[A-Za-z0-9]+)*)?)\)"
+                    r"(?:\s*,?\s*on\s+lines?\s+(?P<lines>\d+(?:\s*(?:,|and)\s*\d+)*))?$")
 
 # SPARQL's lexical tokens, as far as binding needs them: comments, strings and IRIs
 # are skipped whole so that a brace or keyword inside them is never mistaken.
@@ -102,11 +97,13 @@ class QueryTextError(TipgraphError, ValueError):
 
 @dataclass(frozen=True)
 class Param:
-    """One declared parameter: ``# param: name = default (type)``."""
+    """One declared parameter: ``# param: name = default (type), on line N``; ``lines``
+    are where its default stands (none given: wherever the query writes it)."""
 
     name: str
     default: str | None
     type: str
+    lines: tuple[int, ...] = ()
 
     def term(self, value: str) -> pyoxigraph.NamedNode | pyoxigraph.Literal:
         """``value`` as an RDF term of this parameter's type.
@@ -137,7 +134,7 @@ class Param:
             return pyoxigraph.Literal(value, datatype=pyoxigraph.NamedNode(PARAM_TYPES[kind]))
         except (ValueError, InvalidOperation) as error:
             raise QueryTextError(f"parameter {self.name}: {value!r} is not a valid "
-                             f"{self.type}") from error
+                                 f"{self.type}") from error
 
 
 @dataclass(frozen=True)
@@ -175,15 +172,87 @@ class Query:
             if param.name not in values:
                 if param.default is None:
                     raise QueryTextError(f"{self.name} needs a value for the parameter "
-                                     f"{param.name} ({param.type})")
+                                         f"{param.name} ({param.type})")
                 values[param.name] = param.default
         return values
 
     def bind(self, values: Mapping[str, str] | None = None) -> str:
-        """The query text with every parameter bound (given value, else default)."""
+        """The query text with each parameter's constants replaced by its value (given,
+        else the default: the text as stored).
+
+        :raises QueryTextError: for an unknown parameter, a value not of its type, or a
+            negative number after ``LIMIT`` or ``OFFSET``
+        """
         values = self.values(values)
-        terms = {name: self.param(name).term(value) for name, value in values.items()}
-        return bind_terms(self.text, terms)
+        edits: list[tuple[int, int, str]] = []
+        for param, places in self.places().items():
+            term = param.term(values[param.name])
+            if term == param.term(param.default or ""):
+                continue
+            edits += [(place.start, place.end, _written(term, param, place)) for place in places]
+        text = self.text
+        for start, end, replacement in sorted(edits, reverse=True):
+            text = text[:start] + replacement + text[end:]
+        return text
+
+    def places(self) -> dict[Param, list[Constant]]:
+        """Where each parameter stands: the constants that write its default (on the
+        lines its header names).
+
+        :raises QueryTextError: when a parameter has no default, its default is not written
+            on a line its header names, or two parameters claim the same constant
+        """
+        defaults = {}
+        for param in self.params:
+            if param.default is None:
+                raise QueryTextError(f"{self.name}: the parameter {param.name} has no default; "
+                                     "write one in the header and as a constant in the query")
+            defaults[param] = param.term(param.default)
+        places: dict[Param, list[Constant]] = {param: [] for param in self.params}
+        for constant in constants(self.text):
+            owners = [p for p in self.params if constant.term == defaults[p]
+                      and (not p.lines or constant.line in p.lines)]
+            if len(owners) > 1:
+                raise QueryTextError(f"{self.name}: the parameters {owners[0].name} and "
+                                     f"{owners[1].name} both stand at {constant.term} on line "
+                                     f"{constant.line}: give each its own line or default")
+            if owners:
+                places[owners[0]].append(constant)
+        for param, found in places.items():
+            missing = sorted(set(param.lines) - {place.line for place in found})
+            if not found or missing:
+                where = (f"on line {', '.join(map(str, missing))}" if missing
+                         else "anywhere in the query")
+                hint = (f" (it uses ?{param.name}: write the default there instead)"
+                        if param.name in variables(self.text) else "")
+                shown = (param.default if param.type == "integer" else defaults[param])
+                raise QueryTextError(f"{self.name}: the default of the parameter {param.name}, "
+                                     f"{shown}, is not written {where}{hint}")
+        return places
+
+
+@dataclass(frozen=True)
+class Constant:
+    """An RDF term written in a query's text: its place, its line and what it is."""
+
+    start: int
+    end: int
+    line: int
+    term: pyoxigraph.NamedNode | pyoxigraph.Literal
+    #: the keyword right before it, upper case (``LIMIT``, ``OFFSET``), else ""
+    after: str = ""
+
+
+def _written(term: pyoxigraph.NamedNode | pyoxigraph.Literal, param: Param,
+             place: Constant) -> str:
+    """``term`` as the query writes it: an integer as a bare number (SPARQL takes only
+    that after ``LIMIT`` and ``OFFSET``), any other term as pyoxigraph writes it."""
+    if isinstance(term, pyoxigraph.Literal) and term.datatype.value == _XSD + "integer":
+        if place.after in ("LIMIT", "OFFSET") and int(term.value) < 0:
+            raise QueryTextError(f"parameter {param.name} follows {place.after}: it must be a "
+                                 f"non-negative integer, not {term.value}")
+        return str(int(term.value))
+    return str(term)
 
 
 def tokens(text: str) -> Iterator[tuple[str, str, int]]:
@@ -234,123 +303,81 @@ def variables(text: str) -> set[str]:
     return {token[1:] for kind, token, _ in tokens(text) if kind == "var"}
 
 
-def bind_terms(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.Literal]
-               ) -> str:
-    """Bind variables to terms: substituted in the WHERE group (see the module's doc).
+def constants(text: str) -> Iterator[Constant]:
+    """The RDF terms a query writes as constants: literals (with their language or
+    datatype), numbers, booleans and IRIs; outside comments.
 
-    :raises QueryTextError: when a variable is not in the query, or the query has no WHERE
-        group to put the block in
+    >>> [(c.line, str(c.term)) for c in constants('SELECT * { ?s ?p "x"@en }\\nLIMIT 5')]
+    [(1, '"x"@en'), (2, '"5"^^<http://www.w3.org/2001/XMLSchema#integer>')]
     """
-    if not terms:
-        return text
-    mentioned = variables(text)
-    for name, term in terms.items():
-        if name not in mentioned:
-            raise QueryTextError(f"the query does not use the parameter ?{name}")
-        if not isinstance(term, pyoxigraph.NamedNode | pyoxigraph.Literal):
-            raise QueryTextError(f"parameter {name} must be an IRI or a literal")
-    text = _bind_slices(text, terms)
-    terms = {name: term for name, term in terms.items() if name in variables(text)}
-    if not terms:
-        return text
-    start, end, subselect = _where_group(text)
-    return (_substitute(text, terms, start, end, subselect)
-            or _values_block(text, terms, start, end, subselect))
-
-
-def _bind_slices(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.Literal]
-                 ) -> str:
-    """Write ``LIMIT ?n`` and ``OFFSET ?n`` with the number bound to ``?n``.
-
-    SPARQL takes only a number there, not a term, so a paged list can declare
-    ``# param: limit = 100 (integer)``; the value is an integer's canonical form,
-    never text, so it cannot change the query either.
-
-    :raises QueryTextError: when the parameter there is not a non-negative integer
-    """
-    edits: list[tuple[int, int, str]] = []
-    previous = ""
-    for kind, token, offset in tokens(text):
-        if kind == "var" and token[1:] in terms and previous in ("LIMIT", "OFFSET"):
-            term = terms[token[1:]]
-            if not (isinstance(term, pyoxigraph.Literal) and term.datatype.value == _XSD + "integer"
-                    and int(term.value) >= 0):
-                raise QueryTextError(f"parameter {token[1:]} follows {previous}: it must be a "
-                                 f"non-negative integer, not {term}")
-            edits.append((offset, len(token), str(int(term.value))))
+    prefixes: dict[str, str] = {}
+    found = list(tokens(text))
+    line, counted = 1, 0
+    i, previous = 0, ""
+    while i < len(found):
+        kind, token, offset = found[i]
+        following = [t for _, t, _ in found[i + 1:i + 4]]
+        if kind == "word" and token.upper() == "PREFIX" and len(following) >= 2 \
+                and found[i + 2][0] == "iri":
+            prefixes[following[0].rstrip(":")] = following[1][1:-1]
+        end, term = offset + len(token), None
+        try:
+            if kind == "string":
+                value = _unescape(token)
+                if following[:1] == ["@"] and found[i + 1][2] == end and len(following) > 1:
+                    i += 2
+                    term = pyoxigraph.Literal(value, language=found[i][1])
+                elif following[:2] == ["^", "^"] and len(following) > 2:
+                    i += 3
+                    datatype = _iri(found[i][0], found[i][1], prefixes)
+                    term = pyoxigraph.Literal(value, datatype=pyoxigraph.NamedNode(datatype))
+                else:
+                    term = pyoxigraph.Literal(value)
+                end = found[i][2] + len(found[i][1])
+            elif kind == "number":
+                term = _number(token)
+            elif kind == "word" and token in ("true", "false"):
+                term = pyoxigraph.Literal(token, datatype=pyoxigraph.NamedNode(_XSD + "boolean"))
+            elif kind == "iri":
+                term = pyoxigraph.NamedNode(token[1:-1])
+        except (ValueError, KeyError):
+            term = None  # not a term we can compare (a relative IRI, an unknown prefix)
+        if term is not None:
+            line += text.count("\n", counted, offset)
+            counted = offset
+            yield Constant(offset, end, line, term, previous)
         previous = token.upper() if kind == "word" else token
-    for offset, length, replacement in sorted(edits, reverse=True):
-        text = text[:offset] + replacement + text[offset + length:]
-    return text
+        i += 1
 
 
-def _substitute(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.Literal],
-                start: int, end: int, subselect: bool) -> str | None:
-    """Replace each use of a parameter in the WHERE group by its term; None when a
-    parameter stands where only a variable may (a sub-SELECT's projection, ``AS``,
-    ``BOUND``)."""
-    edits: list[tuple[int, int, str]] = []  # offset, length, replacement
-    in_projection = False
-    previous = before = ""
-    for kind, token, offset in tokens(text):
-        if not start < offset < end:
-            continue
-        word = token.upper() if kind == "word" else token
-        if word == "SELECT":
-            in_projection = True
-        elif in_projection and word in ("{", "WHERE"):
-            in_projection = False
-        if kind == "var" and token[1:] in terms:
-            if in_projection or previous == "AS" or (previous, before) == ("(", "BOUND"):
-                return None  # a place only a variable may stand
-            edits.append((offset, len(token), str(terms[token[1:]])))
-        previous, before = word, previous
-    binds = " ".join(f"BIND({term} AS ?{name})" for name, term in terms.items())
-    edits.append((end, 0, (" } " if subselect else " ") + binds + " "))
-    if subselect:  # a group that is one sub-SELECT takes nothing beside it: wrap it
-        edits.append((start + 1, 0, " {"))
-    for offset, length, replacement in sorted(edits, reverse=True):
-        text = text[:offset] + replacement + text[offset + length:]
-    return text
+_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'",
+            "\\": "\\"}
 
 
-def _values_block(text: str, terms: Mapping[str, pyoxigraph.NamedNode | pyoxigraph.Literal],
-                  start: int, end: int, subselect: bool) -> str:
-    """Bind parameters with a ``VALUES`` block at the start of the WHERE group."""
-    names = " ".join(f"?{name}" for name in terms)
-    row = " ".join(str(term) for term in terms.values())
-    block = (f"VALUES ?{next(iter(terms))} {{ {row} }}" if len(terms) == 1
-             else f"VALUES ({names}) {{ ({row}) }}")
-    if subselect:  # a group that is one sub-SELECT takes nothing beside it: wrap it
-        return f"{text[:start + 1]} {block} {{{text[start + 1:end]}}} {text[end:]}"
-    return f"{text[:start + 1]} {block} {text[start + 1:]}"
+def _unescape(token: str) -> str:
+    """The text of a SPARQL string token (quotes and escapes taken off)."""
+    quote = 3 if token[:3] in ('"""', "'''") else 1
+    body = token[quote:-quote]
+    return re.sub(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)",
+                  lambda m: chr(int(m[1][1:], 16)) if len(m[1]) > 1 else _ESCAPES.get(m[1], m[1]),
+                  body)
 
 
-def _where_group(text: str) -> tuple[int, int, bool]:
-    """Offsets of the WHERE group's ``{`` and ``}``, and whether it is a sub-SELECT."""
-    form = query_form(text)
-    depth = 0
-    after_where = False
-    groups_seen = 0
-    start: int | None = None
-    first_inside: str | None = None
-    for kind, token, offset in tokens(text):
-        if start is not None and first_inside is None:
-            first_inside = token.upper()
-        if token == "{":
-            if depth == 0 and start is None:
-                # CONSTRUCT's template is the first top-level group unless WHERE came first
-                if after_where or form != "CONSTRUCT" or groups_seen == 1:
-                    start = offset
-                groups_seen += 1
-            depth += 1
-        elif token == "}":
-            depth -= 1
-            if depth == 0 and start is not None:
-                return start, offset, first_inside == "SELECT"
-        elif kind == "word" and depth == 0 and token.upper() == "WHERE":
-            after_where = True
-    raise QueryTextError("the query has no WHERE group to bind parameters in")
+def _number(token: str) -> pyoxigraph.Literal:
+    if re.fullmatch(r"[+-]?\d+", token):
+        return pyoxigraph.Literal(str(int(token)), datatype=pyoxigraph.NamedNode(_XSD + "integer"))
+    if "e" not in token.lower():
+        return pyoxigraph.Literal(str(Decimal(token)),
+                                  datatype=pyoxigraph.NamedNode(_XSD + "decimal"))
+    return pyoxigraph.Literal(token, datatype=pyoxigraph.NamedNode(_XSD + "double"))
+
+
+def _iri(kind: str, token: str, prefixes: Mapping[str, str]) -> str:
+    """The IRI an ``<iri>`` or a prefixed name stands for (KeyError: an unknown prefix)."""
+    if kind == "iri":
+        return token[1:-1]
+    prefix, _, local = token.partition(":")
+    return prefixes[prefix] + local
 
 
 def parse_query(text: str, *, name: str = "query", path: Path | None = None) -> Query:
@@ -360,6 +387,7 @@ def parse_query(text: str, *, name: str = "query", path: Path | None = None) -> 
     without a header gets its name as title and no parameters.
 
     :raises QueryTextError: for a ``# param:`` line that does not read ``name = default (type)``
+        (then, optionally, ``, on line N``), or whose default is not where it says
     """
     fields: dict[str, str] = {}
     params: list[Param] = []
@@ -379,14 +407,17 @@ def parse_query(text: str, *, name: str = "query", path: Path | None = None) -> 
         param = _PARAM.match(value)
         if not param or param["type"].partition("@")[0] not in PARAM_TYPES:
             raise QueryTextError(f"{name}: '# param: {value}' should read 'name = default (type)' "
-                             f"with a type among {', '.join(PARAM_TYPES)}")
+                                 f"with a type among {', '.join(PARAM_TYPES)}")
         default = param["default"]
         if default and len(default) >= 2 and default[0] == default[-1] == '"':
             default = default[1:-1]
-        params.append(Param(param["name"], default or None, param["type"]))
-    return Query(name=name, title=fields.get("title", name),
-                 description=fields.get("description", ""), params=tuple(params),
-                 text=text, path=path)
+        lines = tuple(int(n) for n in re.findall(r"\d+", param["lines"] or ""))
+        params.append(Param(param["name"], default or None, param["type"], lines))
+    query = Query(name=name, title=fields.get("title", name),
+                  description=fields.get("description", ""), params=tuple(params),
+                  text=text, path=path)
+    query.places()  # a parameter that stands nowhere is the file's mistake: say so now
+    return query
 
 
 def load_query(path: Path) -> Query:

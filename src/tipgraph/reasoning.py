@@ -31,6 +31,7 @@ from rdflib.term import Node
 from tipgraph.errors import TipgraphError
 from tipgraph.graphs import Triple, add_all
 from tipgraph.namespaces import ONTOLOGY_PATH, OWL, RDF, RDFS, bind_prefixes
+from tipgraph.progress import Meter
 
 #: Types every resource has under OWL RL: true, and of no use to anyone.
 TRIVIAL_TYPES = frozenset({OWL.Thing, RDFS.Resource, OWL.NamedIndividual})
@@ -70,7 +71,7 @@ def infer(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
 
 
 def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
-            engine: Engine = "fast") -> set[Triple]:
+            engine: Engine = "fast", meter: Meter | None = None) -> set[Triple]:
     """The triples a build publishes: ``data``, what the ontology implies about it, the ontology.
 
     A plain set, not a graph: the build hands it straight to the store and the dumps, and
@@ -80,6 +81,8 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
     :param ontology: the OWL ontology whose axioms drive the closure
     :param base: the instance base; closure triples about other subjects are dropped
     :param engine: ``fast`` (compiled rules) or ``owlrl`` (the reference reasoner)
+    :param meter: counts the data's triples as the fast engine entails from them
+        (:mod:`tipgraph.progress`)
     """
     identity: set[Triple] = set()
     facts: list[Triple] = []
@@ -88,9 +91,11 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
     if engine == "owlrl":
         entailed: Iterable[Triple] = _owlrl_closure(facts, ontology)
     else:
-        entailed = compile_rules(ontology).entail(facts)
+        entailed = compile_rules(ontology).entail(facts, meter)
     terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
-    published = {t for t in entailed if _is_published(t, base, terms)}
+    # filtered in place: a second set of millions of triples would double the stage's peak
+    published = entailed if isinstance(entailed, set) else set(entailed)
+    published.difference_update([t for t in published if not _is_published(t, base, terms)])
     published |= identity
     published.update(ontology)
     return published
@@ -123,13 +128,18 @@ class Rules:
     ranges: dict[Node, set[Node]] = field(default_factory=dict)
     chains: list[tuple[tuple[Node, ...], Node]] = field(default_factory=list)
 
-    def entail(self, triples: Iterable[Triple]) -> set[Triple]:
-        """Forward-chain the rules over ``triples`` to a fixpoint; returns the closure."""
+    def entail(self, triples: Iterable[Triple], meter: Meter | None = None) -> set[Triple]:
+        """Forward-chain the rules over ``triples`` to a fixpoint; returns the closure.
+
+        ``meter`` counts the given triples in the first round (most of the work)."""
         closure: set[Triple] = set()
         add, consequences = closure.add, self._consequences
         linked = {p for links, _ in self.chains for p in links}
         links: dict[Node, list[tuple[Node, Node]]] = {p: [] for p in linked}  # chain index
         pending = list(triples)
+        if meter is not None:
+            meter.step("", total=len(pending), unit="triples")
+            pending = meter.count(pending)  # type: ignore[assignment]
         while pending:
             new: list[Triple] = []
             for triple in pending:

@@ -18,6 +18,7 @@ import csv
 import json
 import os
 import random
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tipgraph.reference import Reference, load_reference
@@ -56,13 +57,19 @@ DEFECT_RATES = {"split_name": 0.8, "alias": 0.15, "title_case": 0.3, "fragments"
 def synthesize(count: int, *, seed: int = 0,
                reference: Reference | None = None) -> list[dict[str, object]]:
     """Make ``count`` curated records (dicts with the fields of the curated formats)."""
+    return list(generate(count, seed=seed, reference=reference))
+
+
+def generate(count: int, *, seed: int = 0,
+             reference: Reference | None = None) -> Iterator[dict[str, object]]:
+    """The records of :func:`synthesize`, one at a time: a million are written to a file
+    in the memory of one."""
     rng = random.Random(seed)
     reference = reference or load_reference()
     countries = sorted(reference.countries.values(), key=lambda c: c.code)
     organisations = sorted(reference.organisations.values(), key=lambda o: o.slug)
     aliases = {c.code: [a for a in c.alt_labels if a.isascii()] for c in countries}
     regions = {slug: r for slug, r in reference.regions.items() if r.geonames_id is None}
-    records = []
     for number in range(count):
         record: dict[str, object] = {
             "title": f"{rng.choice(FORMS)} {rng.choice(TOPICS)} {rng.choice(PLACES_IN_TITLES)}"
@@ -107,8 +114,7 @@ def synthesize(count: int, *, seed: int = 0,
                 else:
                     authors.append(f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}")
         record["authors"] = authors
-        records.append(record)
-    return records
+        yield record
 
 
 def _abstract(rng: random.Random) -> str:
@@ -119,7 +125,7 @@ def _abstract(rng: random.Random) -> str:
     return " ".join(sentences)
 
 
-def write_catalogue(records: list[dict[str, object]], path: Path) -> None:
+def write_catalogue(records: Iterable[dict[str, object]], path: Path) -> None:
     """Write records as JSON Lines or CSV, by the file's extension.
 
     Written beside ``path`` and renamed into place: stopped halfway, no half a

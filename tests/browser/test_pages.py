@@ -74,10 +74,11 @@ def test_home_shows_counts_and_charts(browser: Any, page_server: str,
     browser.screenshot(page_server + "/", "home")
     years = {r["y"].value for r in store.query(
         f"SELECT DISTINCT ?y WHERE {{ ?p <{DCT}issued> ?y }}")}
-    svgs = [a for t, a in dom.tags if t == "svg"]
-    assert len(svgs) == 2
+    charts = [a for t, a in dom.tags if t == "svg" and a.get("class") == "chart"]
+    assert len(charts) == 2
+    assert [a for t, a in dom.tags if t == "svg" and a.get("class") == "worldmap"]
     span = int(max(years)) - int(min(years)) + 1
-    rects = [a for t, a in dom.tags if t == "rect"]
+    rects = [a for t, a in dom.tags if t == "rect" and a.get("class") == "bar"]
     regions = {r["r"].value for r in store.query(
         f"SELECT DISTINCT ?r WHERE {{ ?p a <{TIP}Publication> ; <{DCT}spatial> ?r . "
         f"?r a <{TIP}Region> }}")}

@@ -300,8 +300,9 @@ def test_dcat_describes_catalog_and_distributions(site: str) -> None:
     assert (dataset, rdf_type, DCAT.Dataset) in graph
     media = {str(graph.value(d, DCAT.mediaType)) for d in graph.objects(dataset, DCAT.distribution)}
     assert "https://www.iana.org/assignments/media-types/text/turtle" in media
-    service = graph.value(None, rdf_type, DCAT.DataService)
-    assert str(graph.value(service, DCAT.endpointURL)).endswith("/sparql")
+    endpoints = {str(graph.value(s, DCAT.endpointURL))
+                 for s in graph.subjects(rdf_type, DCAT.DataService)}
+    assert {e.rsplit("/", 1)[-1] for e in endpoints} == {"sparql", "oai"}
     assert get(f"{site}/dataset", {"Accept": "text/html"}).header("Content-Type").startswith(
         "text/html")
 

@@ -31,7 +31,7 @@ EXEMPT = {
     ("graphs.py", "term"): "the fast N-Triples writer: IRIs are checked when made "
                            "(mapping.iri), literals escaped by it",
     ("web/resources.py", "alternates"): "an HTTP Link header of this server's own paths",
-    ("web/resources.py", "document"): "an HTTP Link header naming the served IRI",
+    ("web/resources.py", "document_links"): "an HTTP Link header naming the served IRI",
     ("store/publish.py", "insert"): "sends the N-Triples lines the build wrote (every term "
                                     "checked when made) into the graph named by sparql_iri",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyoxigraph
 from hypothesis import given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from pyld import jsonld as pyld
 
 from tipgraph.formats import jsonld_context
-from tipgraph.jsonld import compact
+from tipgraph.jsonld import compact, compact_file
 
 CONTEXT = jsonld_context()
 TIP = "https://w3id.org/tipgraph/"
@@ -56,3 +57,20 @@ def test_iris_in_the_context_are_written_as_prefixed_names() -> None:
     node = json.loads(compact(expanded, CONTEXT))["@graph"][0]
     assert node == {"@id": "skos:prefLabel",
                     "skos:prefLabel": [{"@value": label, "@language": "en"}]}
+
+
+@settings(max_examples=100, deadline=None)
+@given(triples, st.integers(min_value=1, max_value=64))
+def test_compacting_a_file_piece_by_piece_writes_what_compacting_it_whole_does(
+        tmp_path_factory, graph: list[pyoxigraph.Triple], chunk: int) -> None:
+    folder = tmp_path_factory.mktemp("jsonld")
+    expanded = pyoxigraph.serialize(graph, format=pyoxigraph.RdfFormat.JSON_LD)
+    (folder / "expanded.jsonld").write_bytes(expanded)
+    compact_file(folder / "expanded.jsonld", folder / "compact.jsonld", CONTEXT, chunk=chunk)
+    assert (folder / "compact.jsonld").read_bytes() == compact(expanded, CONTEXT)
+
+
+def test_an_empty_expanded_file_is_an_empty_graph(tmp_path: Path) -> None:
+    (tmp_path / "expanded.jsonld").write_bytes(b"  \n")
+    compact_file(tmp_path / "expanded.jsonld", tmp_path / "compact.jsonld", CONTEXT)
+    assert json.loads((tmp_path / "compact.jsonld").read_bytes())["@graph"] == []

@@ -37,12 +37,14 @@ from typing import Any, Protocol
 import pyoxigraph
 
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, VOID
+from tipgraph.statistics import FACETS as PUBLISHED_FACETS
 from tipgraph.statistics import title_order
 from tipgraph.store import GraphStore
 
 #: Facets of the browse page: URL parameter -> heading.
 FACETS: dict[str, str] = {"country": "Country", "region": "Region", "year": "Year",
-                          "organisation": "Organisation", "category": "Category"}
+                          "organisation": "Organisation", "person": "Person",
+                          "category": "Category"}
 _WORD = re.compile(r"\w+")
 
 
@@ -78,7 +80,8 @@ class Entry:
         if facet == "year":
             return {self.year} if self.year else set()
         links = {"country": self.countries, "region": self.regions,
-                 "organisation": self.organisations, "category": self.categories}[facet]
+                 "organisation": self.organisations, "person": self.persons,
+                 "category": self.categories}[facet]
         return {link.key for link in links}
 
 
@@ -191,19 +194,23 @@ class Catalogue:
             i += 1
         return bits
 
-    def counts(self, entries: Selection | Iterable[Entry]
+    def counts(self, entries: Selection | Iterable[Entry], facets: Iterable[str] = FACETS
                ) -> dict[str, list[tuple[str, str, int]]]:
-        """For each facet, ``(key, label, count)`` over ``entries``, most frequent first."""
+        """For each of ``facets``, ``(key, label, count)`` over ``entries``, most frequent
+        first."""
         result = {}
         if isinstance(entries, Selection):
             selected = entries.bits
-            counters = {facet: Counter({key: n for key, bits in self.postings[facet].items()
-                                        if (n := (bits & selected).bit_count())})
-                        for facet in FACETS}
+            everything = selected == self.everything
+            counters = {facet: Counter({key: n for key, bits in
+                                        self.postings.get(facet, {}).items()
+                                        if (n := bits.bit_count() if everything
+                                            else (bits & selected).bit_count())})
+                        for facet in facets}
         else:
             entries = list(entries)
             counters = {facet: Counter(key for e in entries for key in e.keys(facet))
-                        for facet in FACETS}
+                        for facet in facets}
         for facet, counter in counters.items():
             order = (sorted(counter.items(), reverse=True) if facet == "year"
                      else sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -391,7 +398,7 @@ def index_catalogue(source: Source) -> Catalogue:
     nodes = {uri: (slot, Link(uri, best_label(names.get(uri, ())) or uri))
              for uri, slot in kind_of.items()}
     facet_of = {"countries": "country", "regions": "region", "organisations": "organisation",
-                "categories": "category"}
+                "persons": "person", "categories": "category"}
     # 4 bytes a position (not a Python int), one list only where an entry has links
     positions: dict[str, dict[str, array]] = {facet: {} for facet in FACETS}
     labels: dict[str, dict[str, str]] = {facet: {} for facet in FACETS}
@@ -474,7 +481,8 @@ def index_words(source: Source, uris: list[str], titles: list[str]) -> dict[str,
 class Statistics:
     """The counts a build published as data (``tip:Statistic``, see tipgraph.statistics)."""
 
-    #: facet -> ``(key, label, count)``, ordered as :meth:`Catalogue.counts` orders them
+    #: facet -> ``(key, label, count)``, ordered as :meth:`Catalogue.counts` orders them,
+    #: for the facets the build publishes counts of (not persons: the catalogue counts them)
     counts: dict[str, list[tuple[str, str, int]]]
     #: class URI -> number of instances
     classes: dict[str, int]
@@ -502,7 +510,7 @@ def load_statistics(store: GraphStore) -> Statistics | None:
     names: dict[str, list[tuple[str, str, str | None]]] = {}
     for row in rows:
         facet = row["facet"].value
-        if facet != "class" and facet not in FACETS:
+        if facet != "class" and facet not in PUBLISHED_FACETS:
             continue  # a crossed statistic: not the browse page's
         value = row["value"].value
         found[row["s"].value] = (facet, value, int(row["n"].value))
@@ -511,7 +519,7 @@ def load_statistics(store: GraphStore) -> Statistics | None:
                 (row["lp"].value, row["l"].value, getattr(row["l"], "language", None)))
     if not found:
         return None
-    counters: dict[str, Counter[str]] = {facet: Counter() for facet in FACETS}
+    counters: dict[str, Counter[str]] = {facet: Counter() for facet in PUBLISHED_FACETS}
     labels: dict[str, str] = {}
     uris: dict[str, str] = {}
     classes: dict[str, int] = {}

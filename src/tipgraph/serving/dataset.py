@@ -19,6 +19,8 @@ from tipgraph.serving.indexes import DatasetCounts
 from tipgraph.serving.service import Build
 
 IANA = "https://www.iana.org/assignments/media-types/"
+#: What the OAI-PMH data provider at ``/oai`` conforms to.
+OAI_PMH = "http://www.openarchives.org/OAI/2.0/openarchivesprotocol.htm"
 
 
 def dataset_uri(build: Build) -> URIRef:
@@ -90,6 +92,7 @@ def describe_dataset(build: Build, root: str, counts: DatasetCounts | None = Non
     add((catalog, DCT.license, URIRef(settings["license"])))
     add((catalog, DCT.modified, graph.value(ds, DCT.modified)))
     add((catalog, DCAT.service, URIRef(f"{ds}#sparql")))
+    add((catalog, DCAT.service, URIRef(f"{ds}#oai-pmh")))
     return graph
 
 
@@ -123,6 +126,19 @@ def _distributions(graph: Graph, build: Build, ds: URIRef, root: str) -> None:
     add((dist, RDF.type, DCAT.Distribution))
     add((dist, DCAT.accessURL, URIRef(root + "sparql")))
     add((dist, DCAT.accessService, service))
+    # the publications' records for the aggregators that harvest OAI-PMH (web/oai.py)
+    oai = URIRef(f"{ds}#oai-pmh")
+    add((oai, RDF.type, DCAT.DataService))
+    add((oai, DCT.title, Literal("OAI-PMH 2.0 data provider (oai_dc, oai_openaire)", lang="en")))
+    add((oai, DCAT.endpointURL, URIRef(root + "oai")))
+    add((oai, DCAT.endpointDescription, URIRef(root + "oai?verb=Identify")))
+    add((oai, DCT.conformsTo, URIRef(OAI_PMH)))
+    add((oai, DCAT.servesDataset, ds))
+    dist = URIRef(f"{ds}#oai-pmh-distribution")
+    add((ds, DCAT.distribution, dist))
+    add((dist, RDF.type, DCAT.Distribution))
+    add((dist, DCAT.accessURL, URIRef(root + "oai")))
+    add((dist, DCAT.accessService, oai))
 
 
 def _literal(n: int) -> Literal:

@@ -11,9 +11,10 @@ loads that file when it opens the build, in a fraction of a second.
 
 **One registry.** Every entry of the file is made by one :class:`IndexMaker` of
 :data:`INDEX_MAKERS`, in registration order (a maker may use what the makers
-before it made). A new index (record pages, OAI-PMH, text search, incremental
-builds) is one :func:`register` call, not a file and a loader of its own; the
-read side reaches it as ``indexes[name]``.
+before it made). A new index (record pages, text search, incremental builds) is
+one :func:`register` call, not a file and a loader of its own; the read side
+reaches it as ``indexes[name]``. (What OAI-PMH lists and dates is a file of its own,
+``oai-records.json``, because the switch reads it too: :mod:`tipgraph.datestamps`.)
 
 **The file's schema** (version :data:`VERSION`)::
 
@@ -62,7 +63,7 @@ from tipgraph.serving.catalogue import Catalogue, index_catalogue, index_words
 from tipgraph.serving.documents import LabelIndex, index_labels
 
 #: The version of the file's schema (the module docstring): bump it on any change of shape.
-VERSION = 4
+VERSION = 5
 #: The first line of the file: what it holds and in which version.
 FORMAT = f"tipgraph indexes {VERSION}\n".encode()
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tipgraph.errors import Problem, TipgraphError
+from tipgraph.progress import Meter
 from tipgraph.sources.curated import read_csv, read_jsonl
 from tipgraph.sources.listing import read_text, write_listing
 from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, SourceFile, Value
@@ -34,14 +35,22 @@ from tipgraph.sources.values import MAX_FIELD_CHARS, check_records
 SUFFIXES = (".txt", ".jsonl", ".csv")
 
 
-def read_sources(paths: Iterable[Path], max_field_chars: int = MAX_FIELD_CHARS) -> ReadResult:
+def read_sources(paths: Iterable[Path], max_field_chars: int = MAX_FIELD_CHARS,
+                 meter: Meter | None = None) -> ReadResult:
     """Read every catalogue file in ``paths`` (directories are read file by file).
+
+    ``meter`` counts the bytes of the files read (:mod:`tipgraph.progress`).
 
     :raises TipgraphError: when a path does not exist or has no readable format.
     """
+    files = list(_expand(paths))
+    if meter is not None:
+        meter.step("", total=sum(path.stat().st_size for path in files), unit="bytes")
     result = ReadResult()
-    for path in _expand(paths):
+    for path in files:
         result.extend(read_file(path, max_field_chars))
+        if meter is not None:
+            meter.advance(path.stat().st_size)
     return result
 
 

@@ -9,7 +9,7 @@ processes share it and none ever reads a store that is being written.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import BinaryIO
 import pyoxigraph
 
 from tipgraph.errors import TipgraphError
+from tipgraph.progress import Meter
 from tipgraph.sparql_engine import (
     QueryAnswer,
     QueryEngine,
@@ -27,9 +28,18 @@ from tipgraph.sparql_engine import (
 )
 from tipgraph.store.interface import QueryResult, Term
 
+#: Bytes of N-Triples given to the bulk loader at a time: it holds what it is given, its
+#: dictionary and sort buffers, in memory (1.7 GB for the 2.5 million triples of 100,000
+#: publications in one go), so a file of any size is loaded in pieces of this size.
+LOAD_PIECE_BYTES = 64 << 20
 
-def load_store(ntriples: Path, store_path: Path) -> pyoxigraph.Store:
+
+def load_store(ntriples: Path, store_path: Path, meter: Meter | None = None,
+               piece_bytes: int = LOAD_PIECE_BYTES) -> pyoxigraph.Store:
     """Bulk-load an N-Triples file into a new store at ``store_path``; returns it open.
+
+    The file is loaded ``piece_bytes`` at a time (cut at line ends), in bounded memory;
+    ``meter`` counts the bytes loaded (:mod:`tipgraph.progress`).
 
     The build checks the loaded store against the shapes before anyone reads it; it must
     drop the returned handle (which holds the write lock) before readers open the store.
@@ -39,10 +49,41 @@ def load_store(ntriples: Path, store_path: Path) -> pyoxigraph.Store:
     if store_path.exists() and any(store_path.iterdir()):
         raise TipgraphError(f"{store_path.name}/ is not empty: a build's store is written once")
     store = pyoxigraph.Store(str(store_path))
-    store.bulk_load(path=str(ntriples), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    meter = meter or Meter()
+    meter.step("loading", total=ntriples.stat().st_size, unit="bytes")
+    with ntriples.open("rb") as raw:
+        for piece in _pieces(raw, piece_bytes, meter):
+            store.bulk_load(input=piece, format=pyoxigraph.RdfFormat.N_TRIPLES)
+    meter.step("writing")
     store.flush()
     store.optimize()
     return store
+
+
+def _pieces(lines: Iterable[bytes], size: int, meter: Meter) -> Iterator[bytes]:
+    """N-Triples ``lines`` joined into pieces of about ``size`` bytes.
+
+    Each load names the blank nodes it reads anew, so a blank node's lines must all be in
+    one load: every line that may hold one (``_:`` anywhere, a literal's text too) is kept
+    for the last piece. Such lines are rare (the ontology's lists).
+    """
+    piece: list[bytes] = []
+    held: list[bytes] = []
+    gathered = 0
+    for line in lines:
+        meter.advance(len(line))
+        if b"_:" in line:
+            held.append(line)
+            continue
+        piece.append(line)
+        gathered += len(line)
+        if gathered >= size:
+            yield b"".join(piece)
+            piece, gathered = [], 0
+    if piece:
+        yield b"".join(piece)
+    if held:
+        yield b"".join(held)
 
 
 def open_read_only(store_path: Path) -> pyoxigraph.Store:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from tipgraph.web import dataset, pages, resources, sparql
+from tipgraph.web import dataset, exports, oai, pages, resources, site, sparql
+from tipgraph.worldmap import load_shapes
 
-ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp]
+ALL: list[Blueprint] = [sparql.bp, pages.bp, resources.bp, dataset.bp, oai.bp, site.bp,
+                        exports.bp]
 #: Compiled when a worker starts, not on its first page.
 TEMPLATES = ("home.html", "browse.html", "resource.html")
 
@@ -23,5 +25,6 @@ def open_at_start(app: Flask) -> None:
         service.current()
         for name in TEMPLATES:
             app.jinja_env.get_template(name)
+        load_shapes()  # the world map's shapes, read once per worker (1 s), not on a page
     except Exception:  # the first request opens it again, and says what is wrong
         app.logger.exception("could not open the current build at start-up")

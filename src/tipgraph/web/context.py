@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import re
 import threading
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import abort, current_app, g, request
 
 from tipgraph.serving import Build, Service
+from tipgraph.serving.catalogue import FACETS, Catalogue, Selection
 from tipgraph.sparql_engine import QueryEngine
 from tipgraph.web.errors import plain_page
 from tipgraph.web.result_cache import ResultCache
@@ -31,6 +33,10 @@ _engine_lock = threading.Lock()
 #: The largest ``?page=`` a page or document may be asked for (no catalogue has a million
 #: pages of anything); a larger one is refused with 400 before it reaches an index or store.
 MAX_PAGE = 1_000_000
+#: Most facet values one browse request may choose, all facets together (400 beyond).
+MAX_CHOSEN = 50
+#: Longest search text (and facet value) of a browse request, in characters (400 beyond).
+MAX_SEARCH_CHARS = 1000
 
 
 def get_service() -> Service:
@@ -90,9 +96,63 @@ def from_untrusted_host() -> bool:
 
 def browse_url(**params: str | list[str]) -> str:
     """The browse page filtered by ``params`` (facet -> value or values, ``q``, ``page``)."""
+    return _url("/browse", params)
+
+
+def _url(path: str, params: dict[str, Any]) -> str:
+    """``path`` on this server with ``params`` (name -> value or values; empty ones left
+    out) as its query string."""
     pairs = [(k, v) for k, values in params.items()
              for v in ([values] if isinstance(values, str) else values) if v]
-    return request.script_root + "/browse" + (f"?{urlencode(pairs)}" if pairs else "")
+    return request.script_root + path + (f"?{urlencode(pairs)}" if pairs else "")
+
+
+@dataclass
+class BrowseState:
+    """What a browse URL asks for: words, chosen facet values, expanded facets, the order
+    of the facets' values; every view of the browse page (and its exports) is a URL of
+    these."""
+
+    query: str
+    chosen: dict[str, list[str]]
+    expanded: list[str]
+    order: str  # "label" (the default) or "count"
+
+    @classmethod
+    def from_request(cls) -> BrowseState:
+        """The browse view this request asks for; aborts with 400 when it asks for more
+        than a page can show (:meth:`refused`)."""
+        state = cls(request.args.get("q", "").strip(),
+                    {name: request.args.getlist(name) for name in FACETS},
+                    [name for name in request.args.getlist("all") if name in FACETS],
+                    "count" if request.args.get("sort") == "count" else "label")
+        refused = state.refused()
+        if refused:
+            abort(plain_page(400, "Bad request", refused))
+        return state
+
+    def refused(self) -> str | None:
+        """Why this view asks for more than a page can show, or None. Each facet link
+        carries every value chosen, so a page grows with the square of their number (a
+        41 KB URL once made a 159 MB page): a request is bounded before anything is
+        selected."""
+        values = sum(len(v) for v in self.chosen.values())
+        if values > MAX_CHOSEN:
+            return f"At most {MAX_CHOSEN} facet values may be chosen at once ({values} were)."
+        if len(self.query) > MAX_SEARCH_CHARS:
+            return f"A search may be at most {MAX_SEARCH_CHARS} characters long."
+        if any(len(v) > MAX_SEARCH_CHARS for chosen in self.chosen.values() for v in chosen):
+            return f"A facet value may be at most {MAX_SEARCH_CHARS} characters long."
+        return None
+
+    def url(self, path: str = "/browse", **changes: Any) -> str:
+        """This view's URL at ``path`` (the browse page, or one of its exports), with
+        ``changes`` to its parameters."""
+        return _url(path, {"q": self.query, **self.chosen, "all": self.expanded,
+                           "sort": "count" if self.order == "count" else "", **changes})
+
+    def select(self, cat: Catalogue) -> Selection:
+        return cat.select(self.query, self.chosen)
 
 
 def requested_page() -> int | None:

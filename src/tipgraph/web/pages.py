@@ -9,11 +9,12 @@ own page is rendered where it is dereferenced (:mod:`tipgraph.web.resources`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, render_template
 
 from tipgraph.graphs import sparql_iri
 from tipgraph.namespaces import SCHEMA, TIP
@@ -22,19 +23,22 @@ from tipgraph.queries import shipped_queries as load_shipped_queries
 from tipgraph.serving import Build
 from tipgraph.serving.catalogue import FACETS, Catalogue, Statistics
 from tipgraph.web.caching import conditional
-from tipgraph.web.context import browse_url, get_build, get_settings, requested_page
-from tipgraph.web.errors import plain_page
-from tipgraph.web.resources import link_of, linker
+from tipgraph.web.context import (
+    BrowseState,
+    browse_url,
+    get_build,
+    get_settings,
+    requested_page,
+)
+from tipgraph.web.exports import BROWSE_EXPORTS, EXPORT_LIMIT
+from tipgraph.web.record import country_map
+from tipgraph.web.resources import curie, linker
 
 bp = Blueprint("pages", __name__)
 
 PAGE_SIZE = 20
 #: Values of a facet listed on the browse page unless it is asked for in full (``all=``).
 FACET_VALUES = 20
-#: Most facet values one browse request may choose, all facets together (400 beyond).
-MAX_CHOSEN = 50
-#: Longest search text (and facet value) of a browse request, in characters (400 beyond).
-MAX_SEARCH_CHARS = 1000
 
 
 def html(body: str, build: Build) -> Response:
@@ -57,8 +61,17 @@ def home() -> Response:
     regions = source.per_region()
     publications = (stats.classes.get(str(TIP.Publication), 0) if stats
                     else len(build.catalogue.entries))
+    href = linker(build)
+    if stats:
+        country_rows = stats.counts["country"]
+        world = country_map(None, country_rows, href=href, title="Publications per country",
+                            uris={key: stats.uris[key] for key, _, _ in country_rows})
+    else:
+        cat = build.catalogue
+        world = country_map(cat, cat.counts(cat.entries, ["country"])["country"], href=href,
+                            title="Publications per country")
     return html(render_template(
-        "home.html", build=build, counts=counts, publications=publications,
+        "home.html", build=build, counts=counts, publications=publications, world=world,
         year_chart=_column_chart(years), region_chart=_bar_chart(
             [(link.label, n, browse_url(region=link.key)) for link, n in regions]),
         settings=get_settings()), build)
@@ -131,70 +144,68 @@ def _ticks(top: int) -> list[int]:
 
 # -- browse ---------------------------------------------------------------------------------
 
+def _facet_values(rows: list[tuple[str, str, int]], name: str, state: BrowseState
+                  ) -> tuple[list[tuple[str, str, int]], int]:
+    """The values a facet lists (the most frequent ones and those chosen, unless it is
+    expanded), in the order asked for: by label (years newest first), or by count; and
+    how many are left out."""
+    chosen = state.chosen[name]
+    shown = rows if name in state.expanded else [
+        r for i, r in enumerate(rows) if i < FACET_VALUES or r[0] in chosen]
+    if state.order == "count":
+        shown = sorted(shown, key=lambda r: (-r[2], r[1].casefold(), r[0]))
+    elif name == "year":
+        shown = sorted(shown, key=lambda r: r[0], reverse=True)
+    else:
+        shown = sorted(shown, key=lambda r: (r[1].casefold(), r[0]))
+    return shown, len(rows) - len(shown)
+
+
 @bp.route("/browse")
 def browse() -> Response:
-    """Publications, paginated, filtered by a search over titles and abstracts and by facets."""
+    """Publications, paginated, filtered by a search over titles and abstracts and by facets;
+    each facet's values by label (``sort=count``: most frequent first)."""
     build = get_build()
     build.warm()
     cat = build.catalogue
-    query = request.args.get("q", "").strip()
-    chosen = {name: request.args.getlist(name) for name in FACETS}
-    refused = _refused_browse(query, chosen)
-    if refused:
-        return plain_page(400, "Bad request", refused)
+    state = BrowseState.from_request()  # 400 for a request larger than a page can show
     asked = requested_page() or 1
-    entries = cat.select(query, chosen)
+    entries = state.select(cat)
     pages = max(1, math.ceil(len(entries) / PAGE_SIZE))
     page = min(max(1, asked), pages)
     shown = entries.page((page - 1) * PAGE_SIZE, PAGE_SIZE)
-    expanded = [name for name in request.args.getlist("all") if name in FACETS]
-    state: dict[str, Any] = {"q": query, **chosen, "all": expanded}
-
-    def with_(**changes: Any) -> str:
-        return browse_url(**{**state, **changes})
-
-    # unfiltered, the counts are the published statistics; filtered, counted here
-    stats = None if query or any(chosen.values()) else build.statistics
-    counts = stats.counts if stats else cat.counts(entries)
+    # unfiltered, the counts the build published; filtered (or not published), counted here
+    stats = None if state.query or any(state.chosen.values()) else build.statistics
+    counts = dict(stats.counts) if stats else {}
+    missing = [name for name in FACETS if name not in counts]
+    if missing:
+        counts.update(cat.counts(entries, missing))
     facets = []
     for name, heading in FACETS.items():
-        rows = counts[name]
-        if name not in expanded:  # the most frequent values, and those chosen
-            rows = [r for i, r in enumerate(rows) if i < FACET_VALUES or r[0] in chosen[name]]
+        rows, hidden = _facet_values(counts[name], name, state)
         values = []
         for key, label, n in rows:
-            active = key in chosen[name]
-            others = [v for v in chosen[name] if v != key]
+            active = key in state.chosen[name]
+            others = [v for v in state.chosen[name] if v != key]
             values.append({"label": label, "count": n, "active": active,
-                           "href": with_(**{name: others if active else [*others, key]})})
-        hidden = len(counts[name]) - len(rows)
+                           "href": state.url(**{name: others if active else [*others, key]})})
         facets.append({"name": name, "heading": heading, "values": values, "hidden": hidden,
-                       "all": with_(all=[*expanded, name]) if hidden else None})
+                       "all": state.url(all=[*state.expanded, name]) if hidden else None})
     active = [{"heading": FACETS[name], "label": cat.labels[name].get(v, v),
-               "href": with_(**{name: [x for x in values if x != v]})}
-              for name, values in chosen.items() for v in values]
+               "href": state.url(**{name: [x for x in values if x != v]})}
+              for name, values in state.chosen.items() for v in values]
+    exports = [(label, state.url(f"/browse.{extension}", all=[], sort=""), media_type)
+               for label, extension, media_type in BROWSE_EXPORTS]
     return html(render_template(
-        "browse.html", build=build, query=query, search_text=query, entries=shown,
-        total=len(entries),
-        page=page, pages=pages, facets=facets, active=active,
-        href=linker(build), chosen=chosen, expanded=expanded,
-        previous=with_(page=str(page - 1)) if page > 1 else None,
-        next=with_(page=str(page + 1)) if page < pages else None,
+        "browse.html", build=build, query=state.query, search_text=state.query,
+        entries=shown, total=len(entries), page=page, pages=pages, facets=facets,
+        active=active, href=linker(build), chosen=state.chosen, expanded=state.expanded,
+        order=state.order, by_label=state.url(sort="", page=""),
+        by_count=state.url(sort="count", page=""), exports=exports,
+        export_limit=EXPORT_LIMIT,
+        previous=state.url(page=str(page - 1)) if page > 1 else None,
+        next=state.url(page=str(page + 1)) if page < pages else None,
         first=(page - 1) * PAGE_SIZE + 1), build)
-
-
-def _refused_browse(query: str, chosen: dict[str, list[str]]) -> str | None:
-    """Why a browse request asks for more than a page can show, or None. Each facet link
-    carries every value chosen, so a page grows with the square of their number (a 41 KB
-    URL once made a 159 MB page): a request is bounded before anything is selected."""
-    values = sum(len(v) for v in chosen.values())
-    if values > MAX_CHOSEN:
-        return f"At most {MAX_CHOSEN} facet values may be chosen at once ({values} were)."
-    if len(query) > MAX_SEARCH_CHARS:
-        return f"A search may be at most {MAX_SEARCH_CHARS} characters long."
-    if any(len(v) > MAX_SEARCH_CHARS for values_ in chosen.values() for v in values_):
-        return f"A facet value may be at most {MAX_SEARCH_CHARS} characters long."
-    return None
 
 
 # -- helpers for the query pages (templates of the SPARQL area) ----------------------------
@@ -223,7 +234,57 @@ def query_form_of(text: str) -> str:
         return ""
 
 
-@bp.app_template_global()
-def resource_href(uri: str) -> str:
-    """Where a result's URI is served: our own URIs on this server, others as they are."""
-    return link_of(get_build(), uri)
+def results_view(build: Build, variables: list[str], rows: list[dict[str, Any]]
+                 ) -> dict[str, Any]:
+    """What the results page shows beside its rows: ``href`` (where an IRI is served: our
+    own on this server, others as they are) and ``short`` (an IRI as people read it,
+    ``xsd:integer``, ``place/ng``), the build's base looked up once for a page's many
+    IRIs; and the answer's ``chart`` with its ``chart_caption`` (see :func:`answer_chart`).
+    """
+    base = build.base
+    href = linker(build)
+    chart = answer_chart(variables, rows, href)
+    return {"href": href, "short": lambda uri: curie(uri, base),
+            "chart": chart[0] if chart else None, "chart_caption": chart[1] if chart else ""}
+
+
+_NUMBERS = {f"http://www.w3.org/2001/XMLSchema#{name}" for name in (
+    "integer", "decimal", "double", "float", "int", "long", "short", "byte",
+    "nonNegativeInteger", "positiveInteger", "negativeInteger", "nonPositiveInteger",
+    "unsignedInt", "unsignedLong", "unsignedShort", "unsignedByte")}
+#: Most bars a chart of a query's answer draws (its first rows).
+ANSWER_BARS = 40
+
+
+def answer_chart(variables: list[str], rows: list[dict[str, Any]],
+                 href: Callable[[str], str]) -> tuple[Chart, str] | None:
+    """A bar chart of a SELECT answer (SPARQL JSON bindings) that has a label column (its
+    values are text, or years) and a number column: the first of each, each bar linked to
+    the row's first IRI, for its first :data:`ANSWER_BARS` rows; None for any other answer.
+    """
+    def kind(term: dict[str, str] | None) -> str | None:
+        if term is None:
+            return None
+        if term["type"] != "literal":
+            return "iri" if term["type"] == "uri" else "other"
+        return "number" if term.get("datatype") in _NUMBERS else "label"
+
+    kinds = {v: {kind(row.get(v)) for row in rows} - {None} for v in variables}
+    label = next((v for v in variables if kinds[v] == {"label"}), None)
+    number = next((v for v in variables if kinds[v] == {"number"}), None)
+    if label is None or number is None:
+        return None
+    link = next((v for v in variables if kinds[v] == {"iri"}), None)
+    bars = []
+    for row in rows[:ANSWER_BARS]:
+        if label in row and number in row:
+            value = float(row[number]["value"])
+            if not math.isfinite(value):
+                continue
+            bars.append((row[label]["value"], int(value) if value.is_integer() else value,
+                         href(row[link]["value"]) if link and link in row else ""))
+    if not bars or max(n for _, n, _ in bars) <= 0:
+        return None  # nothing to draw bars of
+    caption = f"{number} by {label}" + (f" (the first {ANSWER_BARS} rows)"
+                                         if len(rows) > ANSWER_BARS else "")
+    return _bar_chart(bars), caption

@@ -129,8 +129,8 @@ def request_params() -> MultiDict[str, str]:
 _FORMAT_PARAMS = ("format", "output", "results")  # SPARQLWrapper sends all three
 
 
-def _choose(params: MultiDict[str, str], kind: formats.Kind, accept: str | None
-            ) -> str | None:
+def choose_format(params: MultiDict[str, str], kind: formats.Kind, accept: str | None
+                  ) -> str | None:
     """The format name to answer a ``kind`` query with: ``format=`` first, then ``accept``
     (the request's Accept header)."""
     asked = tuple(token for name in _FORMAT_PARAMS for value in params.getlist(name)
@@ -141,7 +141,7 @@ def _choose(params: MultiDict[str, str], kind: formats.Kind, accept: str | None
 @functools.lru_cache(maxsize=512)
 def _chosen_format(asked: tuple[str, ...], kind: formats.Kind, accept: str | None
                    ) -> str | None:
-    """:func:`_choose`'s answer, remembered: clients send the same few Accept headers
+    """:func:`choose_format`'s answer, remembered: clients send the same few Accept headers
     again and again, and negotiating one took a tenth of a trivial query's time here."""
     kinds: list[formats.Kind] = [kind, "html"]
     for token in asked:
@@ -162,8 +162,8 @@ def make_job(query: str, params: MultiDict[str, str], accept: str | None, base_u
     defaults, named = params.getlist("default-graph-uri"), params.getlist("named-graph-uri")
     return QueryJob(
         query=query,
-        results_format=_choose(params, "results", accept),
-        rdf_format=_choose(params, "rdf", accept),
+        results_format=choose_format(params, "results", accept),
+        rdf_format=choose_format(params, "rdf", accept),
         max_results=config["max_results"], max_bytes=config["max_result_bytes"],
         base_iri=base_url,
         default_graphs=tuple(defaults) if defaults or named else None,

@@ -29,6 +29,7 @@ from typing import Any
 from flask import Blueprint, Response, redirect, render_template, request
 from pyoxigraph import BlankNode, NamedNode
 
+from tipgraph.citation import CITATION_FORMATS, split_extension
 from tipgraph.formats import Format, find, negotiate
 from tipgraph.namespaces import (
     DCT,
@@ -66,6 +67,8 @@ from tipgraph.web.context import (
     public_root,
     requested_page,
 )
+from tipgraph.web.exports import citation_document
+from tipgraph.web.record import country_map, node_summary, publication_record
 
 bp = Blueprint("resources", __name__)
 
@@ -101,10 +104,14 @@ def local_path(build: Build, uri: str) -> str | None:
 
 
 def alternates(path: str) -> str:
-    """``Link`` header value naming every document of ``path``."""
+    """``Link`` header value naming every document of ``path`` (a publication's citations
+    too)."""
     root = request.script_root
-    return ", ".join(f'<{root}/{path}.{f.extension}>; rel="alternate"; type="{f.media_type}"'
-                     for f in DOCUMENT_FORMATS)
+    formats = [(f.extension, f.media_type) for f in DOCUMENT_FORMATS]
+    if path.startswith("publication/"):
+        formats += [(f.extension, f.media_type) for f in CITATION_FORMATS.values()]
+    return ", ".join(f'<{root}/{path}.{extension}>; rel="alternate"; type="{media_type}"'
+                     for extension, media_type in formats)
 
 
 @bp.route(f"/<any({_KINDS}):kind>/<path:rest>")
@@ -130,6 +137,12 @@ def dereference(path: str) -> Response:
     build = get_build()
     if _known(build, path):
         return see_other(path)
+    cited, citation = split_extension(path)  # .bib, .ris, .csl.json of a publication
+    if citation and cited.startswith("publication/") and _known(build, cited):
+        response = citation_document(build, [uri_of(build, cited)], citation,
+                                     cited.rsplit("/", 1)[-1])
+        response.headers["Link"] = document_links(cited, uri_of(build, cited))
+        return response
     stem, dot, extension = path.rpartition(".")
     if dot and extension in BY_EXTENSION and _known(build, stem):
         return document(build, stem, BY_EXTENSION[extension])
@@ -140,16 +153,25 @@ def dereference(path: str) -> Response:
                       f"{uri_of(build, path)}.", query=path.rsplit("/", 1)[-1])
 
 
+def document_links(path: str, uri: str) -> str:
+    """The ``Link`` header of a document of ``path``: its other documents, and the IRI
+    it describes."""
+    return alternates(path) + f', <{uri}>; rel="describes"'
+
+
 def see_other(path: str) -> Response:
-    """The 303 from a thing to the document the client's ``Accept`` prefers (406: none)."""
-    offered = [m for f in DOCUMENT_FORMATS for m in f.media_types]
-    chosen = negotiate(request.headers.get("Accept"), offered)
+    """The 303 from a thing to the document the client's ``Accept`` prefers (406: none);
+    a publication is a citation too (BibTeX, RIS, CSL-JSON)."""
+    documents = [(m, f.extension) for f in DOCUMENT_FORMATS for m in f.media_types]
+    if path.startswith("publication/"):
+        documents += [(f.media_type, f.extension) for f in CITATION_FORMATS.values()]
+    chosen = negotiate(request.headers.get("Accept"), [m for m, _ in documents])
     if chosen is None:
         response = error_page(406, "Not acceptable", "This resource is available as " + ", ".join(
-            f.media_type for f in DOCUMENT_FORMATS) + ".")
+            dict.fromkeys(m for m, _ in documents)) + ".")
     else:
-        fmt = next(f for f in DOCUMENT_FORMATS if chosen in f.media_types)
-        response = redirect(f"{request.script_root}/{path}.{fmt.extension}", code=303)
+        extension = next(e for m, e in documents if m == chosen)
+        response = redirect(f"{request.script_root}/{path}.{extension}", code=303)
     response.headers["Vary"] = "Accept"
     response.headers["Link"] = alternates(path)
     return response
@@ -183,7 +205,7 @@ def document(build: Build, path: str, fmt: Format) -> Response:
                               + (f"?page={n}" if n > 1 else ""))
         body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
     response = Response(body, content_type=fmt.content_type)
-    response.headers["Link"] = alternates(path) + f', <{uri}>; rel="describes"'
+    response.headers["Link"] = document_links(path, uri)
     return conditional(response, build)
 
 
@@ -267,7 +289,7 @@ def linker(build: Build) -> Callable[[str], str]:
     return link
 
 
-def _curie(uri: str, base: str) -> str:
+def curie(uri: str, base: str) -> str:
     for prefix, namespace in _BY_LENGTH:
         if uri.startswith(namespace) and len(uri) > len(namespace):
             return f"{prefix}:{uri[len(namespace):]}"
@@ -306,15 +328,17 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
                                  or path in ("ontology", "shapes"))),
                            key=lambda s: _natural(s.value))
     sections = [{"id": s.value[len(uri) + 1:] if s.value.startswith(uri + "#") else "",
-                 "uri": s.value, "label": label_of(doc, s) or _curie(s.value, base),
+                 "uri": s.value, "label": label_of(doc, s) or curie(s.value, base),
                  "rows": _rows(build, doc, s, base)} for s in subjects]
     publications, incoming = _incoming(build, doc, node, base)
-    title = label_of(doc, node) or _curie(uri, base)
-    types = sorted(_curie(t.value, base) for t in doc.objects(node, _N["type"]))
+    title = label_of(doc, node) or curie(uri, base)
+    types = sorted(curie(t.value, base) for t in doc.objects(node, _N["type"]))
     page_url = f"{public_root()}{path}.html"
     here = f"{request.script_root}/{path}.html"
+    record, summary = _record_or_summary(build, doc, path=path, page_url=page_url)
     return render_template(
         "resource.html", build=build, uri=uri, title=title, types=types, sections=sections,
+        record=record, summary=summary,
         publications=publications, incoming=incoming, total=_total(doc, node),
         page=doc.page, first=(doc.page - 1) * get_settings()["document_links"] + 1,
         previous=(here + (f"?page={doc.page - 1}" if doc.page > 2 else "")
@@ -324,6 +348,34 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
                     + (f"?page={doc.page}" if doc.page > 1 else ""))
                    for f in DOCUMENT_FORMATS if f.name != "html"],
         schema_org=schema_org(doc, node, page_url, base))
+
+
+def _record_or_summary(build: Build, doc: Document, *, path: str, page_url: str
+                       ) -> tuple[Any, Any]:
+    """A publication's record, or a place's, organisation's or person's summary (a region's
+    with its map), for the first page of its document; (None, None) for anything else."""
+    kind = path.split("/", 1)[0]
+    if doc.page != 1 or kind not in ("publication", "place", "organisation", "person",
+                                     "concept"):
+        return None, None
+    cat = build.catalogue
+    href = linker(build)
+    if kind == "publication":
+        return publication_record(build, doc, cat, href=href, page_url=page_url,
+                                  path=f"{request.script_root}/{path}"), None
+    summary = node_summary(cat, doc.uri, href=href, browse=browse_url)
+    if summary is not None and summary.facet == "region":
+        # the countries inside it (a place's key is its URI's last step, as a country's)
+        inside = {Link(s.value, "").key for s, p in doc.incoming(doc.node)
+                  if p == _N["parentFeature"]}
+        rows = [(key, label, n) for key, label, n in
+                cat.counts(cat.select("", {"region": [Link(doc.uri, "").key]}), ["country"])
+                ["country"] if not inside or key in inside]
+        area = sorted(inside)
+        if rows or area:
+            summary.map_svg = country_map(cat, rows, area=area, href=href,
+                                          title=f"Publications per country: {summary.heading}")
+    return None, summary
 
 
 def _total(doc: Document, node: NamedNode) -> dict[str, Any] | None:
@@ -343,14 +395,14 @@ def _value(build: Build, doc: Document, value: Any, base: str, prop: NamedNode,
            depth: int = 0) -> dict[str, Any]:
     if isinstance(value, NamedNode):
         local = link_of(build, value.value)
-        return {"text": label_of(doc, value) or _curie(value.value, base), "href": local,
+        return {"text": label_of(doc, value) or curie(value.value, base), "href": local,
                 "external": local == value.value, "uri": value.value}
     if isinstance(value, BlankNode):
         rows = _rows(build, doc, value, base, depth + 1) if depth < 3 else []
         return {"text": "", "rows": rows}
     item: dict[str, Any] = {"text": value.value, "lang": value.language}
     if not value.language and value.datatype.value != _XSD_STRING:
-        item["datatype"] = _curie(value.datatype.value, base)
+        item["datatype"] = curie(value.datatype.value, base)
     if prop == _N["issued"]:
         item["href"] = browse_url(year=value.value)
     return item
@@ -363,12 +415,12 @@ def _rows(build: Build, doc: Document, subject: Any, base: str,
           depth: int = 0) -> list[dict[str, Any]]:
     props = sorted(doc.predicates(subject),
                    key=lambda p: (_FIRST.index(p) if p in _FIRST else len(_FIRST),
-                                  _curie(p.value, base)))
+                                  curie(p.value, base)))
     rows = []
     for prop in props:
         values = sorted(doc.objects(subject, prop), key=lambda v: (
             str(label_of(doc, v) or v.value) if isinstance(v, NamedNode) else str(v.value)))
-        rows.append({"property": _curie(prop.value, base), "uri": prop.value,
+        rows.append({"property": curie(prop.value, base), "uri": prop.value,
                      "values": [_value(build, doc, v, base, prop, depth) for v in values]})
     return rows
 
@@ -384,12 +436,12 @@ def _incoming(build: Build, doc: Document, node: NamedNode, base: str
         if subject == node or not isinstance(subject, NamedNode) \
                 or subject.value.startswith(statistics):
             continue
-        item = {"text": label_of(doc, subject) or _curie(subject.value, base),
+        item = {"text": label_of(doc, subject) or curie(subject.value, base),
                 "href": link_of(build, subject.value)}
         if subject.value.startswith(prefix) and "#" not in subject.value:
             publications[subject.value] = item
         else:
-            group = others.setdefault(prop.value, {"property": _curie(prop.value, base),
+            group = others.setdefault(prop.value, {"property": curie(prop.value, base),
                                                    "values": {}})
             group["values"][subject.value] = item
     listed = sorted(publications.values(), key=lambda i: i["text"].casefold())

@@ -17,17 +17,19 @@ import dataclasses
 import json
 import math
 import os
+import re
 from typing import Any, BinaryIO
 
 import pyoxigraph
-from flask import Blueprint, Flask, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Flask, Response, current_app, g, render_template, request, url_for
 from werkzeug.wsgi import wrap_file
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
 from tipgraph.guard import ClientLimiter, MalformedRequest, redact_paths
-from tipgraph.namespaces import RDF, RDFS, SD, VOID, XSD
+from tipgraph.namespaces import DCAT, DCT, PREFIXES, RDF, RDFS, SD, VOID, XSD
 from tipgraph.serving import Build
+from tipgraph.serving.dataset import OAI_PMH
 from tipgraph.sparql_engine import NotAcceptable, QueryAnswer, QueryError, QueryJob
 from tipgraph.web.caching import conditional
 from tipgraph.web.context import (
@@ -42,9 +44,11 @@ from tipgraph.web.context import (
 )
 from tipgraph.web.fast_path import FastPath
 from tipgraph.web.limits import pool_state
+from tipgraph.web.pages import results_view
 from tipgraph.web.protocol import (
     NoBuild,
     answer_headers,
+    choose_format,
     error_response,
     make_job,
     request_params,
@@ -57,6 +61,16 @@ bp = Blueprint("sparql", __name__)
 
 @bp.errorhandler(QueryError)
 def _query_error(error: QueryError) -> Response:
+    """The error as plain text (:func:`error_response`); to a person who asked for the
+    results page, the query page again, the query kept in the editor and the error shown
+    there."""
+    params = g.get("tipgraph_params")
+    queries = params.getlist("query") if params is not None else []
+    if len(queries) == 1 and choose_format(params, "results",
+                                           request.headers.get("Accept")) == "html":
+        body = query_page(query=queries[0], error=error)
+        return Response(body, status=error.status, content_type="text/html; charset=utf-8",
+                        headers={"Vary": "Accept"})
     return error_response(error)
 
 
@@ -130,14 +144,28 @@ def _read_and_close(file: BinaryIO) -> bytes:
         return file.read()
 
 
+#: Rows of an answer the results page shows at a time.
+RESULTS_PAGE = 100
+
+
 def _results_page(query: str, answer: QueryAnswer, body: bytes) -> str:
+    """The answer as a page of a table (``page=`` picks which), with a bar chart when it
+    has a label column and a number column."""
     data = json.loads(body)
     rows = data.get("results", {}).get("bindings", [])
     if answer.count is None:
         answer = dataclasses.replace(answer, count=len(rows))
+    variables = data["head"].get("vars", [])
+    pages = max(1, -(-len(rows) // RESULTS_PAGE))
+    try:
+        page = min(max(1, int(request_params().get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    first = (page - 1) * RESULTS_PAGE
     return render_template("sparql_results.html", query=query, answer=answer,
-                           variables=data["head"].get("vars", []),
-                           rows=rows,
+                           variables=variables, rows=rows[first:first + RESULTS_PAGE],
+                           page=page, pages=pages, first=first + 1,
+                           **results_view(get_build(), variables, rows),
                            boolean=data.get("boolean"),
                            max_results=get_settings()["max_results"])
 
@@ -200,15 +228,25 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
     ]
     if get_settings()["service_allowlist"]:
         triples.append(t(service, SD + "feature", iri(SD + "BasicFederatedQuery")))
+    oai = iri(public_root() + "oai")  # the same dataset's records, harvested by OAI-PMH
+    triples += [t(oai, RDF_TYPE, iri(str(DCAT.DataService))),
+                t(oai, str(DCAT.servesDataset), dataset),
+                t(oai, str(DCT.conformsTo), iri(OAI_PMH))]
     return triples
 
 
 # -- pages -----------------------------------------------------------------------------------------
 
 
-def query_page() -> str:
-    return render_template("query.html", endpoint=url_for("sparql.sparql"),
-                           example="SELECT ?s ?p ?o\nWHERE { ?s ?p ?o }\nLIMIT 25")
+def query_page(query: str | None = None, error: QueryError | None = None) -> str:
+    """The query page; with ``query`` and ``error``, that query kept and its error shown
+    (with the line and column the parser names, for the editor to mark)."""
+    where = re.search(r"error at (\d+):(\d+)", error.message) if error else None
+    return render_template(
+        "query.html", endpoint=url_for("sparql.sparql"), query=query,
+        example="SELECT ?s ?p ?o\nWHERE { ?s ?p ?o }\nLIMIT 25", prefixes=sorted(PREFIXES.items()),
+        error=error and {"title": error.title, "message": error.message,
+                         "line": where and int(where[1]), "column": where and int(where[2])})
 
 
 @bp.route("/query")

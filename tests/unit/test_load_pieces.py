@@ -1,0 +1,39 @@
+"""The store is bulk-loaded in pieces (bounded memory) and holds what one load would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyoxigraph
+
+from tipgraph.store.embedded import load_store
+
+NT = """\
+<urn:a> <http://www.w3.org/2002/07/owl#propertyChainAxiom> _:list1 .
+<urn:a> <urn:label> "a text that says _: and <urn:x> ." .
+<urn:b> <urn:p> <urn:c> .
+<urn:c> <urn:p> "c"@en .
+<urn:d> <urn:p> "42"^^<http://www.w3.org/2001/XMLSchema#integer> .
+_:list1 <http://www.w3.org/1999/02/22-rdf-syntax-ns#first> <urn:p1> .
+_:list1 <http://www.w3.org/1999/02/22-rdf-syntax-ns#rest> _:list2 .
+_:list2 <http://www.w3.org/1999/02/22-rdf-syntax-ns#first> <urn:p2> .
+_:list2 <http://www.w3.org/1999/02/22-rdf-syntax-ns#rest> <urn:nil> .
+"""
+
+CHAIN = """SELECT ?member WHERE {
+  <urn:a> <http://www.w3.org/2002/07/owl#propertyChainAxiom>/
+          <http://www.w3.org/1999/02/22-rdf-syntax-ns#rest>*/
+          <http://www.w3.org/1999/02/22-rdf-syntax-ns#first> ?member }"""
+
+
+def test_a_store_loaded_line_by_line_keeps_every_triple_and_blank_node(tmp_path: Path) -> None:
+    nt = tmp_path / "graph.nt"
+    nt.write_text(NT, encoding="utf-8")
+    store = load_store(nt, tmp_path / "store", piece_bytes=1)  # a piece per line
+    whole = pyoxigraph.Store()
+    whole.load(path=str(nt), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    assert len(store) == len(whole) == NT.count("\n")
+    members = {str(row["member"]) for row in store.query(CHAIN)}
+    assert members == {"<urn:p1>", "<urn:p2>"}  # the list is still one list
+    literal = pyoxigraph.Literal("a text that says _: and <urn:x> .")
+    assert list(store.quads_for_pattern(pyoxigraph.NamedNode("urn:a"), None, literal))
