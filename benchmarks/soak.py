@@ -91,12 +91,14 @@ SLOW_KINDS = {
 
 def slow_connections(port: int, count: int, stop: threading.Event, out: Counter) -> None:
     """Hold ``count`` slow connections open, a third of each kind; a closed one is
-    replaced (and counted: ``closed by the server``)."""
+    replaced by one of its kind (and counted: ``closed by the server``). A reader the
+    server closed is not seen closed (its unread bytes stay in its socket): it is held,
+    not replaced."""
     kinds = list(SLOW_KINDS)
     held: list[tuple[str, socket.socket]] = []
     while not stop.is_set():
-        while len(held) < count:
-            kind = kinds[len(held) % len(kinds)]
+        while len(held) < count:  # the kind with the fewest held (a third of each)
+            kind = min(kinds, key=lambda k: sum(1 for held_kind, _ in held if held_kind == k))
             connection = socket.socket()
             if kind == "reader":
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
