@@ -71,7 +71,7 @@ def measure_indexes(store: OxigraphStore) -> list[tuple[str, float, float]]:
 def busiest(store: OxigraphStore, facet: str) -> str:
     """The path of the ``facet`` value with the most publications (from the statistics)."""
     rows = store.query(f"""SELECT ?v WHERE {{ ?s <{TIP.facet}> "{facet}" ; <{RDF.value}> ?v ;
-        <http://rdfs.org/ns/void#entities> ?n }} ORDER BY DESC(?n) LIMIT 1""")
+        <https://w3id.org/tipgraph/ontology#count> ?n }} ORDER BY DESC(?n) LIMIT 1""")
     return next(iter(rows))["v"].value.removeprefix(DEFAULT_BASE)
 
 

@@ -40,11 +40,15 @@ replacing exactly those constants with the value given, written as one RDF term 
 type (an `integer` as a number), so a value is always one literal (or IRI) whatever
 characters it holds. Notes on how a query is made fast are ordinary comments below
 the header. Each query has an `ORDER BY`, so every SPARQL engine gives the same answer,
-and declares its own prefixes.
+and declares its own prefixes. The word search uses tipgraph's text search
+(`?publication tip:matches "forced labour"`, a tipgraph extension answered from the
+build's text index): tipgraph's endpoint and `tipgraph query` on a build answer it;
+another store finds nothing for it (it holds no `tip:matches` triple), and
+`tipgraph.client` refuses to send it to an endpoint that does not announce the extension.
 
 The counting queries read the counts the build publishes as data (`tip:Statistic`
 nodes: a facet, its value or values as `rdf:value`, the number of publications as
-`void:entities`) instead of counting 100,000 publications on every request; the
+`tip:count`) instead of counting 100,000 publications on every request; the
 tests check that each gives the answer counting would give.
 
 Lists of publications come in title order: titles compared case-insensitively, then

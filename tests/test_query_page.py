@@ -11,6 +11,7 @@ from pathlib import Path
 import pyoxigraph
 import pytest
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from tipgraph.queries import get_query, shipped_queries
 from tipgraph.web import create_app
@@ -45,7 +46,7 @@ def test_query_page_offers_every_shipped_query_as_it_is_stored(client: FlaskClie
     page = client.get("/query").get_data(as_text=True)
     for query in shipped_queries():
         assert f'data-example="{query.name}"' in page
-        assert query.description.replace("'", "&#39;") in page
+        assert str(escape(query.description)) in page  # as the template escapes it
     chosen = client.get("/query?example=publications-in-region").get_data(as_text=True)
     textarea = re.search(r"<textarea[^>]*>(.*?)</textarea>", chosen, re.S)
     assert textarea and unescape(textarea[1]) == get_query("publications-in-region").text

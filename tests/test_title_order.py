@@ -53,32 +53,6 @@ WHERE {
 }
 ORDER BY ?title ?publication
 """,
-    "search-titles-abstracts": """\
-# param: text = crisis (string)
-# param: limit = 100 (integer)
-# param: offset = 0 (integer)
-PREFIX tip: <https://w3id.org/tipgraph/ontology#>
-PREFIX dct: <http://purl.org/dc/terms/>
-
-SELECT ?publication ?title ?year ?inTitle ?inAbstract
-WHERE {
-  {
-    SELECT ?publication ?title ?inTitle ?inAbstract WHERE {
-      ?publication a tip:Publication ;
-                   dct:title ?title .
-      OPTIONAL { ?publication dct:abstract ?abstract }
-      BIND(CONTAINS(LCASE(STR(?title)), LCASE("crisis")) AS ?inTitle)
-      BIND(COALESCE(CONTAINS(LCASE(STR(?abstract)), LCASE("crisis")), false) AS ?inAbstract)
-      FILTER(?inTitle || ?inAbstract)
-    }
-    ORDER BY ?title ?publication
-    LIMIT 100 OFFSET 0
-  }
-  # the year of the page's publications only
-  OPTIONAL { ?publication dct:issued ?year }
-}
-ORDER BY ?title ?publication
-""",
     "publications-in-region": """\
 # param: region = West and Central Africa (string)
 # param: limit = 100 (integer)
@@ -213,8 +187,6 @@ ORDER BY ?title ?countryName ?statedRegionName
 #: Parameters each query is run with, besides its defaults (one set per run).
 PARAMS: dict[str, list[dict[str, str]]] = {
     "publications-without-author": [{}],
-    "search-titles-abstracts": [{}, {"text": "traffick"}, {"text": "SHELTER"},
-                                {"text": "in times of"}, {"text": "no such words here"}],
     "publications-in-region": [{}, {"region": "Worldwide"}, {"region": "the caribbean"},
                                {"region": "Asia and the Pacific"}],
     "publications-by-organisation": [{}, {"organisation": "IOM"}, {"organisation": "OAS"},
@@ -224,8 +196,7 @@ PARAMS: dict[str, list[dict[str, str]]] = {
 }
 
 #: Runs whose answer on the synthetic catalogue is short or empty by nature.
-SHORT = {("publications-by-organisation", ()), ("countries-outside-stated-regions", ()),
-         ("search-titles-abstracts", ("no such words here",))}
+SHORT = {("publications-by-organisation", ()), ("countries-outside-stated-regions", ())}
 
 #: Each query's order, as a sort key of a row: ``ORDER BY`` as the description states it.
 Order = Callable[[dict[str, Any]], tuple]
@@ -237,7 +208,6 @@ def _title(row: dict[str, Any]) -> tuple[str, str]:
 
 ORDERS: dict[str, Order] = {
     "publications-without-author": _title,
-    "search-titles-abstracts": _title,
     # unbound years first (SPARQL orders an unbound value before any other)
     "publications-in-region": lambda row: (row["year"] or "", _title(row),
                                            row["countryName"] or ""),
@@ -354,9 +324,6 @@ def test_titles_differing_by_case_are_listed_case_insensitively(
     assert listed == [T + "a", T + "b", T + "z"]
     old = [row["publication"] for row in run_old(client, "publications-without-author", {}).rows]
     assert old == [T + "b", T + "z", T + "a"]
-    search = client.run("search-titles-abstracts").rows
-    assert [(r["publication"], r["inTitle"], r["inAbstract"]) for r in search] == [
-        (T + "a", True, True), (T + "b", True, False)]
     outside = client.run("countries-outside-stated-regions").rows
     assert [row["publication"] for row in outside] == [T + "a", T + "z"]
     old_outside = run_old(client, "countries-outside-stated-regions", {})

@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -419,12 +420,18 @@ def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, 
         raise SystemExit("the build stopped before the statistics were made: no indexes")
     # the triples the closure has already are not added twice: the counts count the set
     source.add(t for t in dict.fromkeys(added[0]) if t not in closure)
-    indexes = make_indexes(source, base if base.endswith(("/", "#")) else base + "/")
-    if os.getppid() != parent:
-        raise SystemExit("the build is gone: its indexes are not written")
-    write_indexes(indexes, target / INDEX_FILE)
-    # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
-    write_records(build_records(indexes.catalogue, hashes or {}), target / RECORDS_FILE)
+    # the entries in files of their own (the text index) are made in the build's directory,
+    # apart: linked into place when written, not copied
+    work = Path(tempfile.mkdtemp(prefix=".indexes-", dir=target))
+    try:
+        indexes = make_indexes(source, base if base.endswith(("/", "#")) else base + "/", work)
+        if os.getppid() != parent:
+            raise SystemExit("the build is gone: its indexes are not written")
+        write_indexes(indexes, target / INDEX_FILE)
+        # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
+        write_records(build_records(indexes.catalogue, hashes or {}), target / RECORDS_FILE)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def json_lines(value: object, indent: str = "") -> str:

@@ -21,6 +21,7 @@ the same bytes either way.
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -34,6 +35,8 @@ from tipgraph.build_dir import BuildDir
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
 from tipgraph.queries import QUERIES_DIR, Query, get_query, query_form, shipped_queries
+from tipgraph.serving.text_sparql import MATCHES, rewrite, uses_text_search
+from tipgraph.serving.textindex import TEXT_FILE, TextIndex
 from tipgraph.sparql_engine import QueryError
 from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore
 
@@ -48,6 +51,9 @@ _FLOATS = {_XSD + "double", _XSD + "float"}
 #: ``--format`` names and the query forms each one can write.
 OUTPUT_FORMATS = {"table": ("SELECT", "ASK", "CONSTRUCT", "DESCRIBE"), "csv": ("SELECT", "ASK"),
                   "json": ("SELECT", "ASK"), "ttl": ("CONSTRUCT", "DESCRIBE")}
+
+
+_SD_FEATURE = "http://www.w3.org/ns/sparql-service-description#feature"
 
 
 class ClientError(TipgraphError):
@@ -272,7 +278,8 @@ class Client:
 
     def __init__(self, endpoint: str | None = None, *,
                  store: GraphStore | pyoxigraph.Store | None = None,
-                 timeout: float | None = None, queries_dir: Path = QUERIES_DIR) -> None:
+                 timeout: float | None = None, queries_dir: Path = QUERIES_DIR,
+                 text_index: TextIndex | None = None) -> None:
         if (endpoint is None) == (store is None):
             raise ValueError("give a Client either an endpoint URL or a store")
         self.endpoint = endpoint
@@ -281,6 +288,9 @@ class Client:
         self.store: GraphStore = store or RemoteSparqlStore(endpoint, timeout=timeout or 60.0)
         self.timeout = timeout
         self.queries_dir = queries_dir
+        #: answers ``tip:matches`` for a local store (an endpoint answers it itself)
+        self.text_index = text_index
+        self._text_search: bool | None = None  # whether the endpoint answers it
 
     @classmethod
     def from_build(cls, build_dir: Path | str = "build", **options: Any) -> Client:
@@ -291,7 +301,8 @@ class Client:
         current = BuildDir(Path(build_dir)).current()
         if current is None:
             raise TipgraphError(f"{build_dir} has no current build: run `tipgraph build` first")
-        return cls(store=OxigraphStore.open(current / "store"), **options)
+        return cls(store=OxigraphStore.open(current / "store"),
+                   text_index=TextIndex.open(current / TEXT_FILE), **options)
 
     def queries(self) -> list[Query]:
         """The shipped queries: name, title, description, parameters and text."""
@@ -311,9 +322,34 @@ class Client:
         return self.sparql(query.bind({**(params or {}), **more_params}))
 
     def sparql(self, text: str) -> Results:
-        """Run a SPARQL query as it is."""
+        """Run a SPARQL query as it is (its ``tip:matches`` answered from the build's text
+        index when the store is local: :mod:`tipgraph.serving.text_sparql`)."""
+        if self.endpoint is None:
+            if self.text_index is None and uses_text_search(text):  # a store, not a build
+                self.text_index = TextIndex.of_store(self.store)
+            text = rewrite(text, self.text_index)
+        elif uses_text_search(text) and not self._answers_text_search():
+            # another store would take tip:matches for a property it has no triple of
+            raise ClientError(f"{self.endpoint} does not answer tip:matches (tipgraph's text "
+                              "search: its service description names no sd:feature "
+                              "tip:matches); ask a tipgraph endpoint, or a local build")
         return run_on_store(self.store, text, failed="" if self.endpoint else
                             "the query failed: ")
+
+    def _answers_text_search(self) -> bool:
+        """Whether the endpoint says (in its service description) it answers tip:matches."""
+        if self._text_search is None:
+            request = urllib.request.Request(str(self.endpoint),
+                                             headers={"Accept": "text/turtle"})
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout or 60.0) as response:
+                    description = pyoxigraph.Store()
+                    description.load(response.read(), pyoxigraph.RdfFormat.TURTLE)
+                self._text_search = bool(description.query(
+                    f"ASK {{ ?service <{_SD_FEATURE}> <{MATCHES}> }}"))
+            except (OSError, ValueError, SyntaxError):  # no description: no such feature
+                self._text_search = False
+        return self._text_search
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:

@@ -65,7 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("progress_after", 2.0, "Seconds a stage of `tipgraph build` runs before a line "
             "showing its progress (done, rate, time left) is drawn; on a terminal only, never "
             "in a log or a pipe."),
-    Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped."),
+    Setting("query_timeout", 30.0, "Seconds a SPARQL query may run before it is stopped "
+            "(and, apart, its text search)."),
     Setting("max_results", 10000, "Most rows (or triples) one query answer carries; the rest "
             "is cut and the cut reported."),
     Setting("max_request_bytes", 1_000_000, "Largest request body accepted, in bytes."),
@@ -127,6 +128,22 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rights", "The catalogue's structure and links are free to reuse; the rights in "
             "titles and abstracts remain with their publishers.",
             "Rights statement of the dataset (dct:rights)."),
+    Setting("publisher_name", "tipgraph", "Name of who publishes the dataset (dct:publisher "
+            "of the DCAT catalogue, dataset and service; publisher and creator in schema.org)."),
+    Setting("publisher_url", "", "Web page of the publisher, also its IRI in DCAT; empty: "
+            "the publisher is <base_uri>dataset#publisher, with a name only."),
+    Setting("contact_email", "", "E-mail address of the dataset's contact point "
+            "(dcat:contactPoint, vcard:hasEmail); empty: the contact point gives a URL only."),
+    Setting("contact_url", "", "Web page of the dataset's contact point (vcard:hasURL); "
+            "empty: publisher_url, or else the site's home page."),
+    Setting("keywords", ["trafficking in persons", "human trafficking", "migration",
+                         "publications", "bibliography"],
+            "Keywords of the dataset (dcat:keyword, schema.org keywords; comma-separated), "
+            "besides the categories of the catalogue."),
+    Setting("dataset_themes", ["SOCI", "JUST", "INTR"], "Themes of the dataset: codes of "
+            "the EU data-theme vocabulary (dcat:theme; comma-separated): SOCI population and "
+            "society, JUST justice, legal system and public safety, INTR international "
+            "issues, GOVE, HEAL, EDUC, ECON, REGI, ..."),
     Setting("public_url", "", "Root URL the server is reached at, for the endpoint, dump and "
             "page links in VoID/DCAT and the sitemap; empty: the URL each request came to (through "
             "trusted_proxies' headers), and those answers are then not cached by shared caches, "

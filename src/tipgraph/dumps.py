@@ -21,13 +21,29 @@ from tipgraph.jsonld import compact_file
 #: The dump every other one is made from.
 NTRIPLES = "tipgraph.nt"
 
-#: The dumps a build has: file -> (media type of the content, compression or None).
+#: The dumps a build serves: name -> (media type of the content, compression or None).
 DUMPS: dict[str, tuple[str, str | None]] = {
     "tipgraph.ttl": ("text/turtle", None),
     "tipgraph.nt.gz": ("application/n-triples", "application/gzip"),
     "tipgraph.jsonld": ("application/ld+json", None),
     NTRIPLES: ("application/n-triples", None),
+    "tipgraph.nq": ("application/n-quads", None),
+    "tipgraph.nq.gz": ("application/n-quads", "application/gzip"),
+    "tipgraph.trig": ("application/trig", None),
 }
+#: Dumps served from another's file: the graph is one default graph, so its N-Triples
+#: file is an N-Quads file and its Turtle file a TriG file, byte for byte.
+SERVED_FROM: dict[str, str] = {"tipgraph.nq": NTRIPLES, "tipgraph.nq.gz": "tipgraph.nt.gz",
+                               "tipgraph.trig": "tipgraph.ttl"}
+
+
+def dump_file(name: str) -> str:
+    """The file of the build a dump ``name`` is served from.
+
+    >>> dump_file("tipgraph.trig"), dump_file("tipgraph.ttl")
+    ('tipgraph.ttl', 'tipgraph.ttl')
+    """
+    return SERVED_FROM.get(name, name)
 
 
 def write_dumps(target: Path) -> None:

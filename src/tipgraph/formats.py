@@ -31,6 +31,8 @@ from xml.sax.saxutils import escape, quoteattr
 import pyoxigraph
 
 from tipgraph.jsonld import compact
+from tipgraph.negotiation import bare as _bare
+from tipgraph.negotiation import choose_type
 
 Kind = KindLiteral["results", "rdf", "html"]
 
@@ -85,10 +87,18 @@ FORMATS: tuple[Format, ...] = (
            also_accepts=("text/plain",), oxigraph=pyoxigraph.RdfFormat.N_TRIPLES,
            rdflib="nt", w3c=_NS + "N-Triples"),
     Format("jsonld", "rdf", "application/ld+json", "jsonld", aliases=("json-ld",),
-           also_accepts=("application/x-json+ld",), oxigraph=pyoxigraph.RdfFormat.JSON_LD,
+           # a client asking a graph for plain JSON gets JSON-LD (JSON, and self-describing)
+           also_accepts=("application/x-json+ld", "application/json"),
+           oxigraph=pyoxigraph.RdfFormat.JSON_LD,
            rdflib="json-ld", w3c=_NS + "JSON-LD"),
     Format("rdfxml", "rdf", "application/rdf+xml", "rdf", aliases=("rdf", "rdf+xml", "owl"),
            oxigraph=pyoxigraph.RdfFormat.RDF_XML, rdflib="xml", w3c=_NS + "RDF_XML"),
+    # dataset formats: our graphs are one default graph, written as N-Quads and TriG for
+    # clients that load datasets (an N-Triples file is N-Quads, a Turtle file is TriG)
+    Format("nquads", "rdf", "application/n-quads", "nq", aliases=("n-quads",),
+           oxigraph=pyoxigraph.RdfFormat.N_QUADS, rdflib="nquads", w3c=_NS + "N-Quads"),
+    Format("trig", "rdf", "application/trig", "trig", oxigraph=pyoxigraph.RdfFormat.TRIG,
+           rdflib="trig", w3c=_NS + "TriG"),
     Format("html", "html", "text/html", "html", aliases=("htm",),
            also_accepts=("application/xhtml+xml",)),
 )
@@ -96,10 +106,6 @@ FORMATS: tuple[Format, ...] = (
 #: Short names that mean a different format for graph answers than for tabular ones
 #: (SPARQLWrapper sends ``format=xml`` for RDF/XML and ``format=json`` for JSON-LD).
 _RDF_SYNONYMS = {"xml": "rdfxml", "json": "jsonld"}
-
-
-def _bare(media_type: str) -> str:
-    return media_type.split(";", 1)[0].strip().lower()
 
 
 def find(token: str, kinds: Iterable[Kind] = ("results", "rdf", "html")) -> Format | None:
@@ -143,50 +149,10 @@ def media_types_of(*kinds: Kind) -> list[str]:
 
 # -- content negotiation ------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Range:
-    type: str
-    subtype: str
-    q: float
-    position: int
-
-    def specificity(self, media_type: str) -> int | None:
-        """How closely this range matches ``media_type`` (higher is closer), or None."""
-        kind, _, sub = media_type.partition("/")
-        if self.type == "*" and self.subtype == "*":
-            return 0
-        if self.type == kind and self.subtype == "*":
-            return 1
-        if self.type == kind and self.subtype == sub:
-            return 2
-        return None
-
-
-def parse_accept(header: str | None) -> list[_Range]:
-    """The media ranges of an Accept header, each with its q-value (malformed ones skipped)."""
-    ranges = []
-    for position, part in enumerate((header or "").split(",")):
-        fields = [f.strip() for f in part.split(";")]
-        kind, slash, sub = fields[0].lower().partition("/")
-        if not slash or not kind or not sub:
-            continue
-        q = 1.0
-        for param in fields[1:]:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        ranges.append(_Range(kind, sub, q, position))
-    return ranges
-
-
 def negotiate(accept_header: str | None, offered: Sequence[str]) -> str | None:
-    """The media type of ``offered`` the client prefers, or None when none is acceptable.
-
-    q-values decide; among equal q-values the order of ``offered`` (the server's
-    preference) decides. No Accept header (or an empty one) accepts the first offer.
+    """The media type of ``offered`` the client prefers, or None when none is acceptable:
+    :func:`tipgraph.negotiation.choose_type` over plain media types (each its own format;
+    answers that offer formats use :func:`tipgraph.negotiation.choose`).
 
     :param accept_header: the request's ``Accept`` value, or None
     :param offered: media types the server can produce, its favourite first
@@ -198,23 +164,8 @@ def negotiate(accept_header: str | None, offered: Sequence[str]) -> str | None:
     >>> negotiate("*/*, text/csv;q=0", ["text/csv"]) is None
     True
     """
-    if not offered:
-        return None
-    ranges = parse_accept(accept_header)
-    if not ranges:
-        return offered[0] if not (accept_header or "").strip() else None
-    best: tuple[float, int] | None = None
-    chosen = None
-    for rank, media_type in enumerate(offered):
-        bare = _bare(media_type)
-        matches = [(r.specificity(bare), r) for r in ranges]
-        matches = [(s, r) for s, r in matches if s is not None]
-        if not matches:
-            continue
-        q = max(matches, key=lambda m: (m[0], -m[1].position))[1].q
-        if q > 0 and (best is None or (q, -rank) > best):
-            best, chosen = (q, -rank), media_type
-    return chosen
+    index = choose_type(accept_header, [(m, ()) for m in offered])
+    return None if index is None else offered[index]
 
 
 # -- writers ------------------------------------------------------------------------------

@@ -221,10 +221,12 @@ def _publication_slugs(publications: list[Publication], keys: list[str],
     for publication, key in zip(publications, keys, strict=True):
         if key in slugs:
             continue
-        slug = slugify(publication.title)
-        if slug in taken:
-            digest = hashlib.sha1(f"{key}|{publication.description or ''}".encode()).hexdigest()
-            slug = f"{slug}-{digest[:6]}"
+        slug = plain = slugify(publication.title)
+        salt = ""
+        while slug in taken:  # a digest may be taken too (a slug cut short by many titles)
+            digest = hashlib.sha1(f"{key}|{publication.description or ''}{salt}".encode()
+                                  ).hexdigest()
+            slug, salt = f"{plain}-{digest[:6]}", salt + "|"
         slugs[key] = slug
         taken.add(slug)
     return slugs

@@ -71,7 +71,10 @@ class TIP(DefinedNamespace):
     sourceLine: URIRef  # line of the record in its source file
     Statistic: URIRef  # a count published as data: publications per facet value
     facet: URIRef  # the browse facet a statistic counts by
+    count: URIRef  # how many a statistic counts (xsd:integer)
     sortKey: URIRef  # a publication's position in title order (xsd:integer, for paging)
+    matches: URIRef  # a node whose text matches a search (the endpoint's text index)
+    matchScore: URIRef  # how well it matches (bm25; with tip:matches)
 
 
 class GN(DefinedNamespace):

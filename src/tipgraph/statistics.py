@@ -2,14 +2,14 @@
 
 Counting 100,000 publications per facet value takes the store seconds on every
 request; the build knows the answer already. So after reasoning it adds one
-``tip:Statistic`` per facet value (a VoID-style subset: its ``void:entities``
+``tip:Statistic`` per facet value (its ``tip:count``
 is how many publications have that value) and one per class (how many
 instances it has), and the pages read those few nodes instead of counting::
 
     <https://w3id.org/tipgraph/dataset#statistic-region-west-and-central-africa>
         a tip:Statistic ; tip:facet "region" ;
         rdf:value <https://w3id.org/tipgraph/place/west-and-central-africa> ;
-        void:entities 8276 .
+        tip:count 8276 .
 
 The facets are those of the browse page, with the same meaning: a region
 counts the publications that name it and those that name one of its countries
@@ -23,7 +23,7 @@ the last of each organisation::
     <https://w3id.org/tipgraph/dataset#statistic-country-last-year-ng~2020>
         a tip:Statistic ; tip:facet "country-last-year" ;
         rdf:value <https://w3id.org/tipgraph/place/ng>, "2020"^^xsd:gYear ;
-        void:entities 31 .
+        tip:count 31 .
 
 Each is named in the dataset's document
 (``<base>dataset#statistic-<facet>-<key>``) rather than by a blank node, which
@@ -52,7 +52,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.term import Node
 
 from tipgraph.graphs import Triple
-from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, VOID, XSD
+from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, XSD
 
 #: The property holding a publication's position in title order.
 SORT_KEY = TIP.sortKey
@@ -216,7 +216,7 @@ def statistics_triples(triples: Iterable[Triple], base: str) -> list[Triple]:
             node = URIRef(f"{dataset}#statistic-{facet}-{key}")
             out += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet))]
             out += [(node, RDF.value, v) for v in vals]
-            out.append((node, VOID.entities, Literal(n, datatype=XSD.integer)))
+            out.append((node, TIP.count, Literal(n, datatype=XSD.integer)))
     return out
 
 

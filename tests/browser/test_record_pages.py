@@ -20,6 +20,8 @@ from typing import Any
 import pyoxigraph
 import pytest
 
+from tipgraph.dumps import SERVED_FROM
+
 pytestmark = pytest.mark.browser
 
 
@@ -205,7 +207,9 @@ def test_dumps_and_an_unknown_page_in_the_site_template(
     dom = browser.dom(f"{page_server}/dumps/")
     assert '<header class="site">' in dom
     listed = set(re.findall(r'href="[^"]*/dumps/([^"/]+)"', dom))
-    assert listed == {p.name for p in (seed_build_dir / "current").glob("tipgraph.*")}
+    files = {p.name for p in (seed_build_dir / "current").glob("tipgraph.*")}
+    # and the dumps served from those files as another type (N-Quads, TriG)
+    assert listed == files | {name for name, file in SERVED_FROM.items() if file in files}
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"{page_server}/no/such/page")
     assert missing.value.code == 404

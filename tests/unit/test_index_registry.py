@@ -23,6 +23,7 @@ from tipgraph.serving.indexes import (
     register,
     write_indexes,
 )
+from tipgraph.serving.textindex import TEXT_FILE, TextIndex
 
 BASE = "https://w3id.org/tipgraph/"
 
@@ -70,3 +71,25 @@ def test_the_file_names_its_version(source: TriplesSource, tmp_path: Path) -> No
     write_indexes(make_indexes(source, BASE), tmp_path / "indexes")
     assert (tmp_path / "indexes").read_bytes().startswith(FORMAT)
     assert f"tipgraph indexes {indexes.VERSION}\n".encode() == FORMAT
+
+
+def test_the_text_index_is_an_entry_kept_in_a_file_of_its_own(
+        source: TriplesSource, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    made = make_indexes(source, BASE)
+    first, (title, _, _) = made.catalogue.uris[0], made.catalogue.shown[0]
+    assert first in {iri for iri, _ in made.text.hits(f'"{title}"')}
+    write_indexes(made, tmp_path / "indexes")
+    assert (tmp_path / TEXT_FILE).is_file()  # beside the index file, which names it
+    read = read_indexes(tmp_path / "indexes")
+    assert read is not None
+    assert read.text.path == tmp_path / TEXT_FILE
+    assert read.text.hits(f'"{title}"') == made.text.hits(f'"{title}"')
+    assert (read.text.publications, read.text.nodes) == (10, made.text.nodes)
+    # without its file, or with another build's, the index file is set aside, not half-read
+    TextIndex.write(source, made.catalogue.uris[:3], tmp_path / TEXT_FILE)
+    with caplog.at_level(logging.WARNING, logger="tipgraph.serving.indexes"):
+        assert read_indexes(tmp_path / "indexes") is None
+        (tmp_path / TEXT_FILE).unlink()
+        assert read_indexes(tmp_path / "indexes") is None
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "3 publications" in said[0] and "text.sqlite" in said[0]

@@ -824,7 +824,7 @@ def test_ontology_terms_are_labelled_and_commented_in_english(ontology):
     assert terms == {
         TIP.Publication, TIP.EditedVolume, TIP.Country, TIP.Region, TIP.SourceRecord,
         TIP.statedCountry, TIP.statedRegion, TIP.countryRegion, TIP.sourceFile, TIP.sourceLine,
-        TIP.Statistic, TIP.facet, TIP.sortKey,
+        TIP.Statistic, TIP.facet, TIP["count"], TIP.sortKey, TIP.matches, TIP.matchScore,
     }
     for t in terms:
         for p in (RDFS.label, RDFS.comment):

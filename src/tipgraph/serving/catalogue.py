@@ -36,7 +36,8 @@ from typing import Any, Protocol
 
 import pyoxigraph
 
-from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, VOID
+from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
+from tipgraph.serving.textindex import TextIndex, fts_query
 from tipgraph.statistics import FACETS as PUBLISHED_FACETS
 from tipgraph.statistics import title_order
 from tipgraph.store import GraphStore
@@ -128,12 +129,17 @@ class Catalogue:
     read_abstracts: Callable[[list[str]], dict[str, str]] | None = None
     #: makes the word index (on the first search, or ahead of it: :meth:`word_index`)
     index_words: Callable[[], dict[str, int | array]] | None = None
+    #: the build's text index, when it has one: searches ask it rather than the word
+    #: index, so the page finds what ``tip:matches`` finds (:mod:`tipgraph.serving.textindex`)
+    text_index: TextIndex | None = None
     _words: tuple[dict[str, int | array], list[str]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def reading(self, store: GraphStore) -> Catalogue:
-        """This catalogue, reading the abstracts of the entries it shows from ``store``."""
+    def reading(self, store: GraphStore, text_index: TextIndex | None = None) -> Catalogue:
+        """This catalogue, reading the abstracts of the entries it shows from ``store``,
+        searching with ``text_index`` (the build's) when it is given."""
         self.read_abstracts = _abstract_reader(store)
+        self.text_index = text_index
         return self
 
     def indexed(self) -> tuple[Any, ...]:
@@ -170,12 +176,20 @@ class Catalogue:
 
     def select(self, query: str = "", facets: Mapping[str, Iterable[str]] | None = None
                ) -> Selection:
-        """Entries having every word of ``query`` (as a word's beginning) and every value
-        chosen for each facet."""
+        """Entries matching the search ``query`` and having every value chosen for each
+        facet. With the build's text index, ``query`` is in its search language
+        (:func:`tipgraph.serving.textindex.fts_query`: words as beginnings, phrases, AND, OR,
+        NOT); without one, each word of it must begin a word of the entry.
+
+        :raises TextQueryError: when the text index cannot read ``query``
+        """
         bits = self.everything
         for name, chosen in (facets or {}).items():
             for value in chosen:
                 bits &= self.postings.get(name, {}).get(value, 0)
+        if self.text_index is not None and bits and fts_query(query):
+            found = self.text_index.publication_positions(query)
+            return Selection(bits & _bitmap(found, len(self.uris)), self)
         for word in dict.fromkeys(words(query)):
             if not bits:
                 break
@@ -503,7 +517,7 @@ def load_statistics(store: GraphStore) -> Statistics | None:
     rows = store.query(f"""
         SELECT ?s ?facet ?value ?n ?lp ?l WHERE {{
           ?s a <{TIP.Statistic}> ; <{TIP.facet}> ?facet ; <{RDF.value}> ?value ;
-             <{VOID.entities}> ?n .
+             <{TIP.count}> ?n .
           OPTIONAL {{ ?value ?lp ?l VALUES ?lp {{ <{SKOS.prefLabel}> <{SCHEMA.name}> }} }}
         }}""")
     found: dict[str, tuple[str, str, int]] = {}  # statistic -> (facet, value, n)

@@ -11,7 +11,7 @@ grow with the catalogue. It carries:
   has tens of thousands of publications at 100,000 records: the rest are on
   the next pages of the same document (``place/x.ttl?page=2``), and the
   statistic the build published about the resource (a ``tip:Statistic`` whose
-  ``rdf:value`` is the resource, with its ``void:entities``: the total) is
+  ``rdf:value`` is the resource, with its ``tip:count``: the total) is
   carried whole on every page, so a page states the total it does not list;
 - when there is more than one page, how to walk them: the document names its
   next page (``<resource> rdfs:seeAlso <next>``, and Hydra's ``hydra:next``,
@@ -76,6 +76,8 @@ RDF_TYPE = NamedNode(str(RDF.type))
 RDF_VALUE = NamedNode(str(RDF.value))
 SEE_ALSO = NamedNode(str(RDFS.seeAlso))
 PRIMARY_TOPIC = NamedNode(str(FOAF.primaryTopic))
+IN_DATASET = NamedNode("http://rdfs.org/ns/void#inDataset")
+LICENSE = NamedNode(str(DCT.license))
 SOURCE_FILE = NamedNode(str(TIP.sourceFile))
 TITLE = NamedNode(str(DCT.title))
 STATISTIC = NamedNode(str(TIP.Statistic))
@@ -146,6 +148,16 @@ class Document:
 
     def incoming(self, node: Term) -> list[tuple[Subject, NamedNode]]:
         return self._in.get(node, [])
+
+    def in_dataset(self, url: str, dataset: str, license: str) -> Document:
+        """This document saying what it is (VoID's guide, "Discovery via links in the
+        dataset's documents"): ``<url> void:inDataset <dataset>``, its licence and its
+        topic, the resource."""
+        here = NamedNode(url)
+        extra = [Triple(here, PRIMARY_TOPIC, self.node),
+                 Triple(here, IN_DATASET, NamedNode(dataset)),
+                 Triple(here, LICENSE, NamedNode(license))]
+        return Document(self.uri, self.triples + extra, self.page, self.more)
 
     def with_paging(self, url: Callable[[int], str]) -> Document:
         """This page with the links to its neighbours (``url(page)``: a page's own URL)."""

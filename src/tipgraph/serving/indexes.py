@@ -27,7 +27,17 @@ reaches it as ``indexes[name]``. (What OAI-PMH lists and dates is a file of its 
                "properties" [property IRI, ...]        sorted: where busy nodes' links are
                "dataset"    {"counts": DatasetCounts as a dict, "pages": "a.html\nb.html"}
                             the VoID counts and the sitemap's resource pages
+               "text"       {"publications": n, "nodes": m}
+                            the text index (:mod:`.textindex`): its SQLite database is
+                            the file ``text.sqlite`` beside this one
                <name>       whatever a maker registered later packs
+
+**An entry in a file of its own.** An index that workers read in place rather than
+load, a database whose pages the operating system caches once for all of them (the
+text index, a SQLite FTS5 database), names its file (:attr:`IndexMaker.file`): its
+maker writes it into the build's directory (:attr:`BuildIndexes.directory`), the index
+file keeps what :attr:`IndexMaker.pack` says of it, and :attr:`IndexMaker.unpack` opens
+it from beside the index file.
 
 Bump :data:`VERSION` whenever an entry changes shape. A file of another version,
 one without an entry a maker of this version registered, or one that cannot be
@@ -47,6 +57,9 @@ import gc
 import logging
 import os
 import pickle
+import shutil
+import tempfile
+import weakref
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -61,9 +74,10 @@ from tipgraph.graphs import Triple
 from tipgraph.namespaces import RDF, TIP, XSD
 from tipgraph.serving.catalogue import Catalogue, index_catalogue, index_words
 from tipgraph.serving.documents import LabelIndex, index_labels
+from tipgraph.serving.textindex import TEXT_FILE, TextIndex
 
 #: The version of the file's schema (the module docstring): bump it on any change of shape.
-VERSION = 5
+VERSION = 6
 #: The first line of the file: what it holds and in which version.
 FORMAT = f"tipgraph indexes {VERSION}\n".encode()
 
@@ -117,13 +131,18 @@ class IndexMaker:
     :param make: ``(source, base, made)`` -> the entry; ``made`` holds the entries of
         the makers registered before this one
     :param pack: the entry as the file keeps it (plain data; default: as it is)
-    :param unpack: the entry from what the file keeps
+    :param unpack: the entry from what the file keeps (and the path of its own file, when
+        it has one)
+    :param file: the name of the entry's own file, beside the index file, for an entry
+        read in place rather than loaded (the module docstring): ``make`` writes it into
+        ``made.directory``
     """
 
     name: str
-    make: Callable[[TriplesSource, str, dict[str, Any]], Any]
+    make: Callable[[TriplesSource, str, BuildIndexes], Any]
     pack: Callable[[Any], Any] = _same
-    unpack: Callable[[Any], Any] = _same
+    unpack: Callable[..., Any] = _same
+    file: str | None = None
 
 
 #: Every entry of the index file, in making order.
@@ -143,6 +162,9 @@ def register(maker: IndexMaker) -> IndexMaker:
 
 class BuildIndexes(dict[str, Any]):
     """The entries of one build's index file, by maker name (typed views of the first ones)."""
+
+    #: where the entries kept in files of their own are (:attr:`IndexMaker.file`)
+    directory: Path
 
     @property
     def catalogue(self) -> Catalogue:
@@ -164,6 +186,10 @@ class BuildIndexes(dict[str, Any]):
     def pages(self) -> str:
         return self["dataset"].pages
 
+    @property
+    def text(self) -> TextIndex:
+        return self["text"]
+
     def word_index(self) -> dict[str, int | array]:
         return self.catalogue.word_index()[0]
 
@@ -171,16 +197,40 @@ class BuildIndexes(dict[str, Any]):
         return self["dataset"].page_paths()
 
 
-def make_indexes(source: TriplesSource, base: str) -> BuildIndexes:
-    """Every registered index of the build ``source`` holds, its URIs minted under ``base``."""
+def make_indexes(source: TriplesSource, base: str, directory: Path | None = None
+                 ) -> BuildIndexes:
+    """Every registered index of the build ``source`` holds, its URIs minted under ``base``.
+
+    :param directory: where the entries kept in files of their own are made (the build's
+        directory); when None, a temporary directory removed with the indexes
+    """
     made = BuildIndexes()
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="tipgraph-indexes-"))
+        weakref.finalize(made, shutil.rmtree, directory, ignore_errors=True)
+    made.directory = directory
     for maker in INDEX_MAKERS:
         made[maker.name] = maker.make(source, base, made)
     return made
 
 
 def write_indexes(indexes: BuildIndexes, path: Path) -> None:
-    """Write ``indexes`` to ``path`` whole or not at all (a temporary file, then renamed)."""
+    """Write ``indexes`` to ``path`` whole or not at all (a temporary file, then renamed),
+    the files of their own beside it (linked, or copied, there when they were made
+    elsewhere)."""
+    for maker in INDEX_MAKERS:
+        if maker.file is not None and indexes.directory.resolve() != path.parent.resolve():
+            made = indexes.directory / maker.file
+            copy = path.with_name(f".{maker.file}.{os.getpid()}")
+            copy.unlink(missing_ok=True)
+            try:
+                try:
+                    os.link(made, copy)
+                except OSError:  # another file system
+                    shutil.copyfile(made, copy)
+                os.replace(copy, path.with_name(maker.file))
+            finally:
+                copy.unlink(missing_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     payload: dict[str, Any] = {"makers": [m.name for m in INDEX_MAKERS]}
     payload.update((m.name, m.pack(indexes[m.name])) for m in INDEX_MAKERS)
@@ -216,7 +266,11 @@ def read_indexes(path: Path) -> BuildIndexes | None:
             log.warning("ignoring %s: it has no %s; the indexes are made from the store",
                         path.name, ", ".join(missing))
             return None
-        return BuildIndexes((m.name, m.unpack(payload[m.name])) for m in INDEX_MAKERS)
+        read = BuildIndexes((m.name, m.unpack(payload[m.name]) if m.file is None
+                             else m.unpack(payload[m.name], path.with_name(m.file)))
+                            for m in INDEX_MAKERS)
+        read.directory = path.parent
+        return read
     except FileNotFoundError:
         return None
     except Exception as error:  # a truncated or foreign file: the store is still there
@@ -260,6 +314,11 @@ register(IndexMaker("properties", lambda source, base, made: sorted(source.prope
 register(IndexMaker(
     "dataset", _make_dataset, pack=lambda d: {"counts": asdict(d.counts), "pages": d.pages},
     unpack=lambda p: DatasetIndex(DatasetCounts(**p["counts"]), p["pages"])))
+register(IndexMaker(
+    "text", lambda source, base, made: TextIndex.write(source, made.catalogue.uris,
+                                                       made.directory / TEXT_FILE),
+    pack=lambda index: {"publications": index.publications, "nodes": index.nodes},
+    unpack=lambda packed, path: TextIndex.open_expecting(path, **packed), file=TEXT_FILE))
 
 
 def _packed(index: dict[str, int | array]) -> tuple[dict[str, int], list[str], array, array]:

@@ -37,7 +37,9 @@ from tipgraph.namespaces import TIP
 from tipgraph.serving.catalogue import Catalogue, Statistics, load_catalogue, load_statistics
 from tipgraph.serving.documents import Document, Labels, Linking
 from tipgraph.serving.indexes import BuildIndexes, DatasetCounts, read_indexes, resource_pages
-from tipgraph.sparql_engine import QueryEngine, QueryError
+from tipgraph.serving.text_sparql import rewrite_job
+from tipgraph.serving.textindex import TextIndex
+from tipgraph.sparql_engine import QueryAnswer, QueryEngine, QueryError, QueryJob
 from tipgraph.store import BuildSource, GraphStore, StoredBuild, open_store
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,24 @@ class Build:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def answer(self, job: QueryJob) -> QueryAnswer:
+        """The answer to ``job`` (every layer of ``/sparql`` that evaluates a query asks
+        this): its text searches (``?x tip:matches "words"``) answered from the build's
+        text index (:mod:`tipgraph.serving.text_sparql`), then the store's engine.
+
+        :raises QueryError: as :meth:`GraphStore.answer` does; a
+            :class:`~tipgraph.serving.textindex.TextQueryError` (400) for a text search
+            it cannot answer, or any at all without a text index (a remote store)
+        """
+        return self.store.answer(rewrite_job(job, self.text_index))
+
     # -- the read models ----------------------------------------------------------------
+
+    @property
+    def text_index(self) -> TextIndex | None:
+        """The build's text index (the browse search and ``tip:matches``): the entry of
+        its index file; None without one (a build made before it, a remote store)."""
+        return self.indexes.get("text") if self.indexes is not None else None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -160,7 +179,9 @@ class Build:
         gc.collect()
         gc.freeze()
         self.indexes = indexes
-        self._models["catalogue"] = indexes.catalogue.reading(self.store)
+        # the browse search asks the text index tip:matches asks: both find the same
+        indexes.text.timeout = float(self.settings.get("query_timeout") or 0) or None
+        self._models["catalogue"] = indexes.catalogue.reading(self.store, indexes.text)
         self._models["labels"] = Labels(self.store, indexes.labels)
         self._models["linking"] = Linking(self.store, indexes.properties)
         self._warming = True  # nothing left to make ahead

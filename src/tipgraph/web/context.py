@@ -19,6 +19,7 @@ from flask import abort, current_app, g, request
 
 from tipgraph.serving import Build, Service
 from tipgraph.serving.catalogue import FACETS, Catalogue, Selection
+from tipgraph.serving.textindex import TextQueryError
 from tipgraph.sparql_engine import QueryEngine
 from tipgraph.web.errors import plain_page
 from tipgraph.web.result_cache import ResultCache
@@ -152,7 +153,10 @@ class BrowseState:
                            "sort": "count" if self.order == "count" else "", **changes})
 
     def select(self, cat: Catalogue) -> Selection:
-        return cat.select(self.query, self.chosen)
+        try:
+            return cat.select(self.query, self.chosen)
+        except TextQueryError:  # an operator without its words: nothing matches it
+            return Selection(0, cat)
 
 
 def requested_page() -> int | None:

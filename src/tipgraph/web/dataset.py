@@ -3,7 +3,8 @@
 The description is made by the read side (:mod:`tipgraph.serving.dataset`), once
 per build and public root. The dumps are the files the build wrote beside its
 store, served with ranges and validators so a harvester fetches them only when a
-new build has been switched in.
+new build has been switched in, negotiated at ``/dumps/tipgraph``, and served from their
+precompressed ``.gz`` file to a client that takes gzip.
 
 The sitemap follows the sitemaps.org protocol: past :data:`SITEMAP_URLS` pages,
 ``/sitemap.xml`` is a sitemap index of parts (``/sitemap-1.xml``, ...).
@@ -15,14 +16,22 @@ from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, request, send_file
 
-from tipgraph.dumps import DUMPS
-from tipgraph.formats import Format, negotiate
+from tipgraph.dumps import DUMPS, dump_file
+from tipgraph.formats import Format, find
+from tipgraph.negotiation import accepts_gzip, choose
 from tipgraph.serving import Build
 from tipgraph.serving.dataset import description
 from tipgraph.serving.documents import serialize
 from tipgraph.web.caching import MAX_AGE, conditional, etag_for
+from tipgraph.web.compression import NOT_COMPRESSED
 from tipgraph.web.context import get_build, public_root
-from tipgraph.web.resources import BY_EXTENSION, DOCUMENT_FORMATS, alternates, render_resource
+from tipgraph.web.resources import (
+    BY_EXTENSION,
+    DOCUMENT_FORMATS,
+    alternates,
+    not_acceptable,
+    render_resource,
+)
 
 bp = Blueprint("dataset", __name__)
 
@@ -33,16 +42,23 @@ bp = Blueprint("dataset", __name__)
 @bp.route("/dataset.<extension>")
 def dataset(extension: str | None) -> Response:
     """The description: negotiated at ``/dataset``, one format per ``/dataset.<ext>``."""
-    return _description(extension, html_first=True)
+    return _description(extension)
 
 
 @bp.route("/.well-known/void")
 def well_known_void() -> Response:
-    """Where VoID says a dataset's description is (Turtle unless asked otherwise)."""
-    return _description(None, html_first=False)
+    """Where VoID says a dataset's description is (negotiated as ``/dataset`` is)."""
+    return _description(None)
 
 
-def _description(extension: str | None, *, html_first: bool) -> Response:
+#: The description's formats, Turtle first: a harvester sending ``*/*`` (CKAN's does) gets
+#: data; a browser names ``text/html`` and gets the page.
+DESCRIPTION_FORMATS: tuple[Format, ...] = (
+    *(f for f in DOCUMENT_FORMATS if f.name != "html"),
+    *(f for f in DOCUMENT_FORMATS if f.name == "html"))
+
+
+def _description(extension: str | None) -> Response:
     build = get_build()
     if extension is not None:
         fmt = BY_EXTENSION.get(extension)
@@ -50,15 +66,9 @@ def _description(extension: str | None, *, html_first: bool) -> Response:
             abort(404, f"The description is available as "
                   f"{', '.join('.' + f.extension for f in DOCUMENT_FORMATS)}.")
     else:
-        formats = list(DOCUMENT_FORMATS)
-        if not html_first:
-            formats = formats[1:] + formats[:1]
-        chosen = negotiate(request.headers.get("Accept"),
-                           [m for f in formats for m in f.media_types])
-        if chosen is None:
-            abort(406, "The description is available as "
-                  + ", ".join(f.media_type for f in formats) + ".")
-        fmt = next(f for f in formats if chosen in f.media_types)
+        fmt = choose(request.headers.get("Accept"), DESCRIPTION_FORMATS)
+        if fmt is None:
+            return not_acceptable("The description", DESCRIPTION_FORMATS)
     response = _render(build, fmt)
     response.headers["Link"] = alternates("dataset")
     if extension is None:
@@ -75,16 +85,59 @@ def _render(build: Build, fmt: Format) -> Response:
     return Response(body, content_type=fmt.content_type)
 
 
+#: The dumps by format, for ``/dumps/tipgraph`` (negotiated): the server's favourite first.
+DUMP_BY_FORMAT: dict[str, str] = {"turtle": "tipgraph.ttl", "ntriples": "tipgraph.nt",
+                                  "jsonld": "tipgraph.jsonld", "nquads": "tipgraph.nq",
+                                  "trig": "tipgraph.trig"}
+
+
+@bp.route("/dumps/tipgraph")
+def negotiated_dump() -> Response:
+    """The whole graph in the format ``Accept`` prefers (``Content-Location`` names its
+    file); 406 when the client takes none of them."""
+    build = get_build()
+    offered = [f for f in (find(name, ["rdf"]) for name in DUMP_BY_FORMAT)
+               if f is not None and build.file(dump_file(DUMP_BY_FORMAT[f.name])).is_file()]
+    fmt = choose(request.headers.get("Accept"), offered)
+    if fmt is None:
+        return not_acceptable("The dump", offered)
+    name = DUMP_BY_FORMAT[fmt.name]
+    response = dump(name)
+    response.headers["Content-Location"] = f"{request.script_root}/dumps/{name}"
+    response.vary.add("Accept")
+    return response
+
+
 @bp.route("/dumps/<name>")
 def dump(name: str) -> Response:
-    """A whole-graph dump of the build in service; ranges and validators via ``send_file``."""
+    """A whole-graph dump of the build in service; ranges and validators via ``send_file``.
+
+    A client that takes gzip gets the dump's precompressed ``.gz`` file, when the build has
+    one, as ``Content-Encoding: gzip`` (with an ETag of its own): nothing is compressed per
+    request, and :mod:`tipgraph.web.compression` leaves dumps alone.
+    """
     build = get_build()
-    if name not in DUMPS or not build.file(name).is_file():
+    file = dump_file(name)
+    if name not in DUMPS or not build.file(file).is_file():
         abort(404, f"There is no dump {name!r}; the dumps are {', '.join(DUMPS)}.")
     media_type, compression = DUMPS[name]
-    return send_file(build.file(name), mimetype=compression or media_type, conditional=True,
-                     etag=etag_for(build, "dump", name), last_modified=build.modified,
-                     max_age=MAX_AGE, download_name=name)
+    request.environ[NOT_COMPRESSED] = True
+    precompressed = build.file(file + ".gz")
+    if compression is None and precompressed.is_file() and accepts_gzip(
+            request.headers.get("Accept-Encoding")):
+        response = send_file(precompressed, mimetype=media_type, conditional=True,
+                             etag=etag_for(build, "dump", name, "gzip"),
+                             last_modified=build.modified, max_age=MAX_AGE,
+                             download_name=name)
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = send_file(build.file(file), mimetype=compression or media_type,
+                             conditional=True, etag=etag_for(build, "dump", name),
+                             last_modified=build.modified, max_age=MAX_AGE,
+                             download_name=name)
+    if compression is None and precompressed.is_file():
+        response.vary.add("Accept-Encoding")
+    return response
 
 
 #: The most URLs one sitemap lists (the sitemaps.org protocol's limit, 50,000 URLs and

@@ -20,14 +20,17 @@ from tipgraph.graphs import sparql_iri
 from tipgraph.namespaces import SCHEMA, TIP
 from tipgraph.queries import QueryTextError, query_form
 from tipgraph.queries import shipped_queries as load_shipped_queries
+from tipgraph.schema_org import dataset_jsonld
 from tipgraph.serving import Build
 from tipgraph.serving.catalogue import FACETS, Catalogue, Statistics
+from tipgraph.serving.dataset import description
 from tipgraph.web.caching import conditional
 from tipgraph.web.context import (
     BrowseState,
     browse_url,
     get_build,
     get_settings,
+    public_root,
     requested_page,
 )
 from tipgraph.web.exports import BROWSE_EXPORTS, EXPORT_LIMIT
@@ -74,7 +77,8 @@ def home() -> Response:
         "home.html", build=build, counts=counts, publications=publications, world=world,
         year_chart=_column_chart(years), region_chart=_bar_chart(
             [(link.label, n, browse_url(region=link.key)) for link, n in regions]),
-        settings=get_settings()), build)
+        settings=get_settings(),
+        schema_org=dataset_jsonld(description(build, public_root()))), build)
 
 
 def _type_counts(build: Build, stats: Statistics | None) -> list[tuple[str, int]]:

@@ -23,6 +23,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from tipgraph import formats
 from tipgraph.guard import check_graph_iris, check_query, redact_paths
 from tipgraph.namespaces import PREFIXES
+from tipgraph.negotiation import choose
 from tipgraph.serving import Build
 from tipgraph.sparql_engine import READ_ONLY, QueryAnswer, QueryError, QueryJob
 
@@ -150,9 +151,8 @@ def _chosen_format(asked: tuple[str, ...], kind: formats.Kind, accept: str | Non
             return fmt.name
     if asked and any(formats.find(token) for token in asked):
         return None  # a known format, but not one for this kind of answer
-    offered = formats.media_types_of(kind) + formats.media_types_of("html")
-    chosen = formats.negotiate(accept, offered)
-    return formats.find(chosen, kinds).name if chosen else None
+    chosen = choose(accept, formats.formats_of(kind) + formats.formats_of("html"))
+    return chosen.name if chosen else None
 
 
 def make_job(query: str, params: MultiDict[str, str], accept: str | None, base_url: str,

@@ -30,7 +30,7 @@ from flask import Blueprint, Response, redirect, render_template, request
 from pyoxigraph import BlankNode, NamedNode
 
 from tipgraph.citation import CITATION_FORMATS, split_extension
-from tipgraph.formats import Format, find, negotiate
+from tipgraph.formats import Format, find
 from tipgraph.namespaces import (
     DCT,
     FOAF,
@@ -46,8 +46,9 @@ from tipgraph.namespaces import (
     SHAPES_PATH,
     SKOS,
     TIP,
-    VOID,
 )
+from tipgraph.negotiation import choose_type
+from tipgraph.schema_org import resource_jsonld
 from tipgraph.serving import Build
 from tipgraph.serving.catalogue import FACETS, Link
 from tipgraph.serving.documents import (
@@ -74,7 +75,8 @@ bp = Blueprint("resources", __name__)
 
 #: The documents of a resource, the server's favourite first (browsers get HTML).
 DOCUMENT_FORMATS: tuple[Format, ...] = tuple(
-    f for f in (find(name) for name in ("html", "turtle", "jsonld", "rdfxml", "ntriples"))
+    f for f in (find(name) for name in ("html", "turtle", "jsonld", "rdfxml", "ntriples",
+                                        "nquads", "trig"))
     if f is not None)
 BY_EXTENSION = {f.extension: f for f in DOCUMENT_FORMATS}
 #: Resources published from a file rather than the store: path -> (IRI, file).
@@ -161,17 +163,15 @@ def document_links(path: str, uri: str) -> str:
 
 def see_other(path: str) -> Response:
     """The 303 from a thing to the document the client's ``Accept`` prefers (406: none);
-    a publication is a citation too (BibTeX, RIS, CSL-JSON)."""
-    documents = [(m, f.extension) for f in DOCUMENT_FORMATS for m in f.media_types]
+    a publication is a citation too (BibTeX, RIS, CSL-JSON), offered after its documents."""
+    offered = [(f.media_type, f.also_accepts, f.extension) for f in DOCUMENT_FORMATS]
     if path.startswith("publication/"):
-        documents += [(f.media_type, f.extension) for f in CITATION_FORMATS.values()]
-    chosen = negotiate(request.headers.get("Accept"), [m for m, _ in documents])
-    if chosen is None:
-        response = error_page(406, "Not acceptable", "This resource is available as " + ", ".join(
-            dict.fromkeys(m for m, _ in documents)) + ".")
+        offered += [(f.media_type, (), f.extension) for f in CITATION_FORMATS.values()]
+    index = choose_type(request.headers.get("Accept"), [(m, a) for m, a, _ in offered])
+    if index is None:
+        response = not_acceptable("This resource", [m for m, _, _ in offered])
     else:
-        extension = next(e for m, e in documents if m == chosen)
-        response = redirect(f"{request.script_root}/{path}.{extension}", code=303)
+        response = redirect(f"{request.script_root}/{path}.{offered[index][2]}", code=303)
     response.headers["Vary"] = "Accept"
     response.headers["Link"] = alternates(path)
     return response
@@ -201,8 +201,12 @@ def document(build: Build, path: str, fmt: Format) -> Response:
     if fmt.name == "html":  # the page links to its neighbours itself (rel="next")
         body: str | bytes = render_resource(build, doc, path=path, fragments=fragments)
     else:
-        doc = doc.with_paging(lambda n: f"{root}{path}.{fmt.extension}"
-                              + (f"?page={n}" if n > 1 else ""))
+        def url(n: int) -> str:
+            return f"{root}{path}.{fmt.extension}" + (f"?page={n}" if n > 1 else "")
+
+        doc = doc.with_paging(url)
+        if path not in FILE_RESOURCES:  # the ontology and shapes are not in the dataset
+            doc = doc.in_dataset(url(page), build.base + "dataset", get_settings()["license"])
         body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
     response = Response(body, content_type=fmt.content_type)
     response.headers["Link"] = document_links(path, uri)
@@ -215,6 +219,13 @@ def _has_page(doc: Document, fragments: bool) -> bool:
         return bool(doc.triples)
     node = doc.node
     return any(t.object == node and t.predicate.value != RDF_VALUE.value for t in doc.triples)
+
+
+def not_acceptable(what: str, offered: Iterable[Format | str]) -> Response:
+    """406, naming the formats (or media types) ``what`` (a sentence's subject) is
+    available in."""
+    return error_page(406, "Not acceptable", f"{what} is available as " + ", ".join(
+        f if isinstance(f, str) else f.media_type for f in offered) + ".")
 
 
 def error_page(status: int, title: str, message: str, *, query: str = "") -> Response:
@@ -308,7 +319,7 @@ _N = {name: NamedNode(str(term)) for name, term in {
     "Country": TIP.Country, "Region": TIP.Region, "Feature": GN.Feature,
     "Organization": SCHEMA.Organization, "Person": SCHEMA.Person,
     "EditedVolume": TIP.EditedVolume, "Statistic": TIP.Statistic, "facet": TIP.facet,
-    "entities": VOID.entities}.items()}
+    "count": TIP.count}.items()}
 
 
 def _natural(text: str) -> tuple[Any, ...]:
@@ -347,7 +358,7 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
         documents=[(f.extension, f.media_type, f"{request.script_root}/{path}.{f.extension}"
                     + (f"?page={doc.page}" if doc.page > 1 else ""))
                    for f in DOCUMENT_FORMATS if f.name != "html"],
-        schema_org=schema_org(doc, node, page_url, base))
+        schema_org=resource_jsonld(doc, node, page_url, base))
 
 
 def _record_or_summary(build: Build, doc: Document, *, path: str, page_url: str
@@ -383,7 +394,7 @@ def _total(doc: Document, node: NamedNode) -> dict[str, Any] | None:
     browse page listing them all."""
     for subject, prop in doc.incoming(node):
         if prop == _N["value"] and _N["Statistic"] in doc.objects(subject, _N["type"]):
-            facet, n = doc.value(subject, _N["facet"]), doc.value(subject, _N["entities"])
+            facet, n = doc.value(subject, _N["facet"]), doc.value(subject, _N["count"])
             if facet is None or n is None or facet.value not in FACETS:
                 continue
             key = facet.value if facet.value == "year" else Link(node.value, "").key
@@ -448,64 +459,3 @@ def _incoming(build: Build, doc: Document, node: NamedNode, base: str
     return listed, [{"property": g["property"], "values": sorted(
         g["values"].values(), key=lambda i: i["text"].casefold())}
         for g in sorted(others.values(), key=lambda g: g["property"])]
-
-
-def _names(doc: Document, nodes: Iterable[Any], kind: str) -> list[dict[str, str]]:
-    return [{"@type": kind, "@id": n.value, "name": label_of(doc, n) or n.value}
-            for n in sorted((n for n in nodes if isinstance(n, NamedNode)),
-                            key=lambda n: n.value)]
-
-
-def schema_org(doc: Document, node: NamedNode, page_url: str, base: str) -> dict[str, Any]:
-    """The schema.org description of ``node`` that the page embeds for search engines.
-
-    The context is inline (``@vocab`` https://schema.org/), so nothing is fetched to read it.
-    """
-    types = set(doc.objects(node, _N["type"]))
-    data: dict[str, Any] = {"@context": {"@vocab": "https://schema.org/"}, "@id": node.value,
-                            "url": page_url, "name": label_of(doc, node) or node.value}
-    if _N["Publication"] in types:
-        data["@type"] = "CreativeWork"
-        abstract = doc.value(node, _N["abstract"])
-        if abstract is not None:
-            data["abstract"] = abstract.value
-        year = doc.value(node, _N["issued"])
-        if year is not None:
-            data["datePublished"] = year.value
-        authors = []
-        for agent in sorted((a for a in doc.objects(node, _N["creator"])
-                             if isinstance(a, NamedNode)), key=lambda a: a.value):
-            person = agent.value.startswith(base + "person/")
-            authors += _names(doc, [agent], "Person" if person else "Organization")
-        if authors:
-            data["author"] = authors
-        places = _names(doc, doc.objects(node, _N["spatial"]), "Place")
-        if places:
-            data["spatialCoverage"] = places
-        keywords = [label_of(doc, c) for c in doc.objects(node, _N["subject"])]
-        if any(keywords):
-            data["keywords"] = sorted(k for k in keywords if k)
-        part = doc.value(node, _N["isPartOf"])
-        if part is not None:
-            data["isPartOf"] = _names(doc, [part], "Book")[0]
-        data["isBasedOn"] = [u.value for u in doc.objects(node, _N["url"])]
-    elif _N["Country"] in types:
-        data["@type"] = "Country"
-    elif _N["Region"] in types or _N["Feature"] in types:
-        data["@type"] = "Place"
-    elif _N["Organization"] in types:
-        data["@type"] = "Organization"
-        data["alternateName"] = sorted(v.value for v in doc.objects(node, _N["altLabel"]))
-    elif _N["Person"] in types:
-        data["@type"] = "Person"
-    elif _N["EditedVolume"] in types:
-        data["@type"] = "Book"
-    else:
-        data["@type"] = "Thing"
-    same = sorted(v.value for v in doc.objects(node, _N["sameAs"]))
-    if same:
-        data["sameAs"] = same
-    parent = doc.value(node, _N["parentFeature"])
-    if parent is not None:
-        data["containedInPlace"] = _names(doc, [parent], "Place")[0]
-    return {k: v for k, v in data.items() if v not in ([], None, "")}

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, render_template, request, send_from_directory
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from tipgraph.dumps import DUMPS
+from tipgraph.dumps import dump_file
+from tipgraph.serving.dataset import dump_files
 from tipgraph.web.caching import conditional
 from tipgraph.web.context import get_build, public_root
 
@@ -28,22 +29,21 @@ class Dump:
 
 #: What each dump is, in a reader's words.
 FORMAT_NAMES = {"tipgraph.ttl": "Turtle", "tipgraph.nt.gz": "N-Triples, gzip-compressed",
-                "tipgraph.jsonld": "JSON-LD", "tipgraph.nt": "N-Triples"}
+                "tipgraph.jsonld": "JSON-LD", "tipgraph.nt": "N-Triples",
+                "tipgraph.nq": "N-Quads", "tipgraph.nq.gz": "N-Quads, gzip-compressed",
+                "tipgraph.trig": "TriG"}
 
 
 @bp.route("/dumps/")
 def dumps() -> Response:
-    """The whole-graph dumps of the build in service: format, size, date, link."""
+    """The whole-graph dumps of the build in service, as the description lists them:
+    format, size, date, link."""
     build = get_build()
     root = public_root()
-    found = []
-    for name, (media_type, compression) in DUMPS.items():
-        path = build.file(name)
-        if not path.is_file():
-            continue
-        stat = path.stat()
-        found.append(Dump(name, media_type, compression, stat.st_size,
-                          datetime.fromtimestamp(stat.st_mtime, tz=UTC), f"{root}dumps/{name}"))
+    found = [Dump(d.name, d.media_type, d.compression, d.byte_size,
+                  datetime.fromtimestamp(build.file(dump_file(d.name)).stat().st_mtime, tz=UTC),
+                  f"{root}dumps/{d.name}")
+             for d in dump_files(build)]
     body = render_template("dumps.html", build=build, dumps=found, names=FORMAT_NAMES)
     return conditional(Response(body, content_type="text/html; charset=utf-8"), build)
 

@@ -25,11 +25,13 @@ from flask import Blueprint, Flask, Response, current_app, g, render_template, r
 from werkzeug.wsgi import wrap_file
 
 from tipgraph import formats
+from tipgraph.description import OAI_PMH
 from tipgraph.errors import TipgraphError
 from tipgraph.guard import ClientLimiter, MalformedRequest, redact_paths
 from tipgraph.namespaces import DCAT, DCT, PREFIXES, RDF, RDFS, SD, VOID, XSD
+from tipgraph.negotiation import choose
 from tipgraph.serving import Build
-from tipgraph.serving.dataset import OAI_PMH
+from tipgraph.serving.text_sparql import MATCHES
 from tipgraph.sparql_engine import NotAcceptable, QueryAnswer, QueryError, QueryJob
 from tipgraph.web.caching import conditional
 from tipgraph.web.context import (
@@ -83,13 +85,13 @@ def find_answer(build: Build, job: QueryJob) -> tuple[QueryAnswer, BinaryIO | No
     """The answer to ``job``: kept or evaluated (and kept), its file at the body when it
     is in one, and whether it was kept before (a cache hit).
 
-    :raises QueryError: as :meth:`GraphStore.answer` does
+    :raises QueryError: as :meth:`Build.answer` does
     """
     cache = get_result_cache()
     kept = cache.get(build.id, job) if cache else None
     hit = kept is not None
     if kept is None:
-        answer = build.store.answer(job)
+        answer = build.answer(job)
         if not cache:
             return answer, None, False
         kept = cache.put(build.id, job, answer)
@@ -177,9 +179,7 @@ RDFS_SEE_ALSO = str(RDFS.seeAlso)
 
 
 def _service_description() -> Response:
-    offered = formats.media_types_of("rdf") + formats.media_types_of("html")
-    chosen = formats.negotiate(request.headers.get("Accept"), offered)
-    fmt = formats.find(chosen) if chosen else None
+    fmt = choose(request.headers.get("Accept"), formats.formats_of("rdf", "html"))
     if fmt is None:
         raise NotAcceptable("the service description is offered as "
                             + ", ".join(f.media_type for f in formats.formats_of("rdf", "html")))
@@ -228,6 +228,9 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
     ]
     if get_settings()["service_allowlist"]:
         triples.append(t(service, SD + "feature", iri(SD + "BasicFederatedQuery")))
+    if build.text_index is not None:  # text search: ?x tip:matches "words" (the query page)
+        triples += [t(service, SD + "feature", iri(MATCHES)),
+                    t(iri(MATCHES), RDFS_SEE_ALSO, iri(public_root() + "query#text-search"))]
     oai = iri(public_root() + "oai")  # the same dataset's records, harvested by OAI-PMH
     triples += [t(oai, RDF_TYPE, iri(str(DCAT.DataService))),
                 t(oai, str(DCAT.servesDataset), dataset),

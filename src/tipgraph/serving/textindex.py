@@ -1,0 +1,313 @@
+"""The build's text index: words of titles, abstracts, names and labels, searched by
+SQLite FTS5.
+
+Both the browse page's search and the SPARQL form ``?x tip:matches "..."``
+(:mod:`tipgraph.serving.text_sparql`) ask this one index, so both find the same nodes.
+It is SQLite's FTS5 (in the standard library's ``sqlite3``: nothing to install, a
+file the build writes once and every web worker opens read-only, ranked by
+``bm25``), with the ``unicode61`` tokenizer removing diacritics: ``Côte`` and
+``cote``, ``LABOUR`` and ``labour`` are one word.
+
+**The search language** (:func:`fts_query`), the same on the page and in SPARQL:
+
+- ``forced labour``: every word, anywhere (AND);
+- a word matches the words it begins: ``traffick`` finds *trafficking*
+  (``traffick*`` says the same);
+- ``"forced labour"``: the phrase, its words in this order, each whole;
+  ``"labour"``: the word exactly;
+- ``labour OR work``, ``labour NOT child``, parentheses: boolean operators (in
+  capitals; ``or`` in lower case is a word); ``NOT`` needs a left side.
+
+**The file** (``builds/<id>/text.sqlite``, :data:`TEXT_FILE`) is the entry ``text``
+of the build's index registry (:mod:`tipgraph.serving.indexes`), made with the
+others and kept in a file of its own, which every worker reads in place (the
+operating system caches its pages once for all): a table ``node``
+(``id``, ``iri``) and a contentless FTS5 table ``text`` (``title``: titles,
+names and labels; ``body``: abstracts) keyed by the same ``id``. The
+publications come first, ``id`` = 1 + their place in the browse order (the
+catalogue's :attr:`~tipgraph.serving.catalogue.Catalogue.uris`), so the page turns
+hits into its bitmap without looking an IRI up; the other labelled nodes follow.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from tipgraph.namespaces import DCT, FOAF, GN, RDFS, SCHEMA, SKOS, TIP
+from tipgraph.sparql_engine import QueryError, QueryTimeout
+
+if TYPE_CHECKING:
+    from tipgraph.store import GraphStore
+
+#: The file a build writes its text index to, beside its store.
+TEXT_FILE = "text.sqlite"
+#: What the file holds, in which version: bump it when the tables change shape.
+VERSION = 1
+#: Where a node's searchable text is: the title column, then the body column.
+TITLE_PROPERTIES = tuple(str(p) for p in (DCT.title, SKOS.prefLabel, SKOS.altLabel, GN.name,
+                                          FOAF.name, SCHEMA.name, RDFS.label))
+BODY_PROPERTIES = (str(DCT.abstract),)
+#: bm25 weights of the columns: a word in a title counts for more than one in an abstract.
+WEIGHTS = (4.0, 1.0)
+
+_WORD = re.compile(r"\w+")
+# the search language's tokens: a quoted phrase, a parenthesis, or a run of anything else
+_QUERY_TOKEN = re.compile(r'"(?P<phrase>[^"]*)"?|(?P<paren>[()])|(?P<bare>[^\s"()]+)')
+_OPERATORS = {"AND", "OR", "NOT"}
+
+
+class TextQueryError(QueryError):
+    """A search the index cannot read (an operator without its words), said in one
+    sentence; a 400 on the endpoint."""
+
+    title = "Text search error"
+
+
+class LiteralSource(Protocol):
+    """Where the index reads text from (a :class:`~tipgraph.serving.catalogue.Source`)."""
+
+    def literals(self, prop: str) -> Iterable[tuple[str, str, str | None, str | None]]: ...
+
+
+def fts_query(text: str) -> str:
+    """``text`` in the search language as an FTS5 query: every word quoted, so no
+    character of it is FTS5 syntax; an empty string when it has no word.
+
+    >>> fts_query('Forced labour')
+    '"forced"* AND "labour"*'
+    >>> fts_query('"forced labour" OR (child NOT sexual) wages')
+    '"forced labour" OR ( "child"* NOT "sexual"* ) AND "wages"*'
+    >>> fts_query('labour-exploitation "Côte"')
+    '"labour exploitation"* AND "côte"'
+    >>> fts_query('  !! ')
+    ''
+    """
+    parts: list[str] = []
+
+    def operand(part: str) -> None:
+        # FTS5 reads two phrases in a row as AND, but not a group and a phrase: say it
+        if parts and (parts[-1] == ")" or parts[-1].startswith('"')):
+            parts.append("AND")
+        parts.append(part)
+
+    for match in _QUERY_TOKEN.finditer(text):
+        phrase, paren, bare = match.group("phrase", "paren", "bare")
+        if paren == "(":
+            operand(paren)
+        elif paren:
+            parts.append(paren)
+        elif phrase is not None:
+            found = _WORD.findall(phrase.casefold())
+            if found:
+                operand('"' + " ".join(found) + '"')
+        elif bare in _OPERATORS:
+            parts.append(bare)
+        else:
+            found = _WORD.findall(bare.casefold())
+            if found:  # hyphenated and the like: the words in a row, the last one begun
+                operand('"' + " ".join(found) + '"*')
+    if not any(p.startswith('"') for p in parts):
+        return ""
+    return " ".join(parts)
+
+
+def write_text_index(source: LiteralSource, publications: Sequence[str], path: Path) -> int:
+    """Index the text of the nodes ``source`` holds into ``path`` (whole or not at all):
+    ``publications`` first, in this order, then every other node with a label.
+    Returns how many nodes it holds."""
+    titles: dict[str, list[str]] = {}
+    bodies: dict[str, list[str]] = {}
+    for props, into in ((TITLE_PROPERTIES, titles), (BODY_PROPERTIES, bodies)):
+        for prop in props:
+            for subject, value, _, datatype in source.literals(prop):
+                if datatype is None:  # text, not a number or a date
+                    into.setdefault(subject, []).append(value)
+    first = dict.fromkeys(publications)
+    order = list(first) + sorted(iri for iri in (titles.keys() | bodies.keys())
+                                 if iri not in first)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    try:
+        db = sqlite3.connect(partial)
+        try:
+            db.executescript(f"""
+                PRAGMA journal_mode = OFF;
+                PRAGMA synchronous = OFF;
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value);
+                CREATE TABLE node (id INTEGER PRIMARY KEY, iri TEXT NOT NULL);
+                CREATE VIRTUAL TABLE text USING fts5(title, body, content='',
+                    tokenize='unicode61 remove_diacritics 2', prefix='3');
+                INSERT INTO meta VALUES ('version', {VERSION});
+            """)
+            db.execute("INSERT INTO meta VALUES ('publications', ?)", (len(first),))
+            rows = [(i, iri) for i, iri in enumerate(order, 1)]
+            db.executemany("INSERT INTO node VALUES (?, ?)", rows)
+            db.executemany("INSERT INTO text (rowid, title, body) VALUES (?, ?, ?)",
+                           ((i, "\n".join(titles.get(iri, ())), "\n\n".join(bodies.get(iri, ())))
+                            for i, iri in rows))
+            db.execute("INSERT INTO text (text) VALUES ('optimize')")
+            db.commit()
+        finally:
+            db.close()
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return len(order)
+
+
+class TextIndex:
+    """One build's text index, open read-only (one connection per search)."""
+
+    #: seconds a search may take (the service sets its ``query_timeout``); None: no limit.
+    #: A search runs in the request's thread, not in a query process: a few words that
+    #: begin most others (``a OR e OR i``) read the whole index, seconds at 100,000
+    #: publications.
+    timeout: float | None = None
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+        db = self._connect()
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta"))
+            nodes = db.execute("SELECT max(id) FROM node").fetchone()[0] or 0
+        finally:
+            db.close()
+        if meta.get("version") != VERSION:
+            raise sqlite3.DatabaseError(f"{path.name} is of version {meta.get('version')}, "
+                                        f"not {VERSION}")
+        #: how many publications come first (ids 1 to this)
+        self.publications = int(meta["publications"])
+        #: how many nodes it holds: the publications, then the other labelled nodes
+        self.nodes = int(nodes)
+
+    @classmethod
+    def write(cls, source: LiteralSource, publications: Sequence[str], path: Path
+              ) -> TextIndex:
+        """The index of the text ``source`` holds, written to ``path``
+        (:func:`write_text_index`)."""
+        write_text_index(source, publications, path)
+        return cls(path)
+
+    @classmethod
+    def open_expecting(cls, path: Path, publications: int, nodes: int) -> TextIndex:
+        """The index in ``path``, which must hold ``publications`` and ``nodes`` as the
+        build's index file says it does.
+
+        :raises ValueError: when it holds others (a file of another build)
+        :raises sqlite3.Error: when there is none, or one this version cannot read
+        """
+        index = cls(path)
+        if (index.publications, index.nodes) != (publications, nodes):
+            raise ValueError(f"{path.name} holds {index.publications} publications and "
+                             f"{index.nodes} nodes, not the {publications} and {nodes} of "
+                             "its build")
+        return index
+
+    @classmethod
+    def of_store(cls, store: GraphStore) -> TextIndex:
+        """An index of ``store`` made now, in a temporary file removed with the index: for
+        a store that is not a build (a client's own store, a test's)."""
+        handle, name = tempfile.mkstemp(prefix="tipgraph-text-", suffix=".sqlite")
+        os.close(handle)
+        path = Path(name)
+        try:
+            publications = sorted(row["p"].value for row in store.query(
+                f"SELECT ?p WHERE {{ ?p a <{TIP.Publication}> FILTER(isIRI(?p)) }}"))
+            write_text_index(_StoreLiterals(store), publications, path)
+            index = cls(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        weakref.finalize(index, path.unlink, missing_ok=True)
+        return index
+
+    @classmethod
+    def open(cls, path: Path) -> TextIndex | None:
+        """The index in ``path``; None when there is none (or one this version cannot read)."""
+        if not path.is_file():
+            return None
+        try:
+            return cls(path)
+        except sqlite3.Error:
+            return None
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+
+    def _run(self, sql: str, text: str) -> list[tuple]:
+        expression = fts_query(text)
+        if not expression:  # nothing to look for: nothing found
+            return []
+        db = self._connect()  # a few hundred microseconds: no connection shared by threads
+        limit = self.timeout
+        # interrupted from a timer (FTS5 merging a prefix's postings runs no VDBE step a
+        # progress handler would see)
+        timer = threading.Timer(limit, db.interrupt) if limit else None
+        if timer is not None:
+            timer.start()
+        try:
+            return db.execute(sql, (expression,)).fetchall()
+        except sqlite3.OperationalError as error:
+            if timer is not None and timer.finished.is_set():
+                raise QueryTimeout(f"The text search {text!r} was stopped after {limit:g} s, "
+                                   "the time limit (setting query_timeout). Narrow it down: "
+                                   "longer words, fewer of them joined by OR, a phrase."
+                                   ) from None
+            raise TextQueryError(f"cannot read the text search {text!r}: {error} (an operator "
+                                 "AND, OR or NOT needs words on both sides)") from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+            db.close()
+
+    def hits(self, text: str, *, scores: bool = True) -> list[tuple[str, float]]:
+        """The nodes whose text matches ``text``: (IRI, score), the score bm25's, higher for
+        a better match, best first; without ``scores``, in no order and each score 0 (bm25
+        costs 5 us a hit: 0.1 s for a search matching a quarter of 100,000 publications).
+
+        :raises TextQueryError: when ``text`` cannot be read as a search
+        """
+        if not scores:
+            return self._run("SELECT node.iri, 0.0 FROM text JOIN node ON node.id = text.rowid "
+                             "WHERE text MATCH ?", text)
+        return self._run(f"SELECT node.iri, -bm25(text, {WEIGHTS[0]}, {WEIGHTS[1]}) AS score "
+                         "FROM text JOIN node ON node.id = text.rowid WHERE text MATCH ? "
+                         "ORDER BY score DESC", text)
+
+    def publication_positions(self, text: str) -> list[int]:
+        """The places in the browse order of the publications whose text matches ``text``
+        (unordered).
+
+        :raises TextQueryError: when ``text`` cannot be read as a search
+        """
+        return [row[0] - 1 for row in self._run(
+            f"SELECT rowid FROM text WHERE text MATCH ? AND rowid <= {self.publications}", text)]
+
+
+_STRING_TYPES = ("http://www.w3.org/2001/XMLSchema#string",
+                 "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString")
+
+
+class _StoreLiterals:
+    """A :class:`LiteralSource` asking a store by SPARQL."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+
+    def literals(self, prop: str) -> Iterable[tuple[str, str, str | None, str | None]]:
+        rows = self.store.query(f"SELECT ?s ?l WHERE {{ ?s <{prop}> ?l "
+                                "FILTER(isIRI(?s) && isLiteral(?l)) }")
+        for row in rows:
+            literal = row["l"]
+            datatype = literal.datatype.value
+            yield (row["s"].value, literal.value, literal.language,
+                   None if datatype in _STRING_TYPES else datatype)
