@@ -73,12 +73,43 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_query_depth", 100, "Deepest nesting of { ( [ a query may have; deeper ones "
             "are refused with 400 before they are parsed (a parser recursing 3,000 deep "
             "overflows its stack)."),
-    Setting("max_concurrent_queries_per_client", 4, "Queries one client (remote address) may "
-            "run at once in one web worker process; the next is answered 429 with "
-            "Retry-After. Counted per process: with --workers N a client may run up to N "
-            "times this. 0: no limit."),
+    Setting("max_result_bytes", 64 * 1024 * 1024, "Largest query answer, in bytes; beyond "
+            "it the answer is cut after the last whole row (or triple) that fits and the cut "
+            "reported, as max_results does. 0: no cap."),
+    Setting("max_query_chain", 1000, "Longest chain of operators and separators (. ; , / | "
+            "^ ! && || + - * = < > UNION OPTIONAL MINUS ...) a query may have, counted along "
+            "its nested groups; longer ones are refused with 400 before they are parsed (the "
+            "parser recurses once per operator: 10,000 `!` or 10,000 triple patterns "
+            "overflow its stack)."),
+    Setting("max_concurrent_queries_per_client", 16, "Queries one client (remote address, "
+            "or the address trusted proxies give) may have running or waiting at once in one "
+            "web worker process; the next is answered 429 with Retry-After. Within it, the "
+            "query processes are shared in turn (query_wait, query_share_seconds). 0: no "
+            "limit."),
     Setting("query_workers", 2, "Query processes per web worker (a stopped query's process "
             "is replaced)."),
+    Setting("query_wait", 10.0, "Seconds a query may wait for a query process; then it is "
+            "answered 429 with Retry-After. While it waits, it holds no server thread that "
+            "pages or /health need. Clients take turns: a free process goes to the waiting "
+            "client with the fewest queries running, then the least process time used lately."),
+    Setting("query_share_seconds", 5.0, "Seconds a query holds its process before a "
+            "waiting client that runs fewer queries may take it: the longer query is stopped "
+            "(503, naming this setting) and its process replaced, so runaway queries from "
+            "many addresses cannot keep other clients out. 0: a query keeps its process until "
+            "query_timeout."),
+    Setting("query_memory_mb", 1024.0, "Memory, in MiB, one query process may use "
+            "evaluating a query (its heap, watched ten times a second); over it the query is "
+            "stopped with 503 naming this setting and the process replaced. 0: no limit."),
+    Setting("client_timeout", 10.0, "Seconds a client may take to send a whole request "
+            "(headers and body) and may stay idle between two requests on one connection; "
+            "then the connection is closed (408 when a request was begun). Requests are read "
+            "completely before a server thread is given to them."),
+    Setting("send_timeout", 30.0, "Seconds a client may go without reading any of its "
+            "answer; then the connection is closed."),
+    Setting("trusted_proxies", 0, "Reverse proxies in front of the server whose "
+            "X-Forwarded-For/-Proto/-Host/-Port/-Prefix (or Forwarded) headers are trusted, "
+            "for the client's address (its fair share) and the URLs the site links to; 0: "
+            "those headers are ignored and the peer address is the client."),
     Setting("result_cache_mb", 64.0, "Memory, in MiB for all web workers together, for "
             "answers of /sparql kept for the build in service (a repeated query with the same "
             "format is answered from the kept answer, whichever worker computed it; least "
@@ -114,7 +145,9 @@ SETTINGS: tuple[Setting, ...] = (
             "society, JUST justice, legal system and public safety, INTR international "
             "issues, GOVE, HEAL, EDUC, ECON, REGI, ..."),
     Setting("public_url", "", "Root URL the server is reached at, for the endpoint, dump and "
-            "page links in VoID/DCAT and the sitemap; empty: the URL each request came to."),
+            "page links in VoID/DCAT and the sitemap; empty: the URL each request came to (through "
+            "trusted_proxies' headers), and those answers are then not cached by shared caches, "
+            "so a forged Host header cannot poison them."),
     Setting("store_url", "", "SPARQL endpoint of a remote store to serve from (see `tipgraph "
             "publish`); empty: the embedded store of the current build in build_dir."),
     Setting("store_graphs", "", "Prefix of the named graphs `tipgraph publish` writes to the "

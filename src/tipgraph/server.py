@@ -24,6 +24,7 @@ from gunicorn.app.base import BaseApplication
 from tipgraph.build_dir import BuildDir
 from tipgraph.config import load_settings
 from tipgraph.errors import TipgraphError
+from tipgraph.front import worker_options
 from tipgraph.web import create_app
 from tipgraph.web.result_cache import answers_directory
 
@@ -60,8 +61,8 @@ def gunicorn_options(*, host: str, port: int, workers: int, threads: int,
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",  # a thread waits on its query process; others go on
-        "threads": threads,
+        # requests read whole (and answers sent) by an asyncio loop; threads run the app
+        **worker_options(threads),
         # a long SPARQL query in a GET URL: gunicorn refuses request lines over 4094
         # bytes by default; 0 lifts it and the app enforces max_request_bytes (414)
         "limit_request_line": 0,

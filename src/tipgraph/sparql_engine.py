@@ -33,13 +33,14 @@ import json
 import math
 import multiprocessing
 import os
-import queue
 import re
 import select
 import signal
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any, BinaryIO
@@ -62,6 +63,7 @@ class QueryJob:
     rdf_format: str | None  # format name for CONSTRUCT/DESCRIBE; None: none acceptable
     # "html" for either: the answer is written as JSON results for the page to show
     max_results: int
+    max_bytes: int = 0  # largest answer body; beyond it the answer is cut (0: no cap)
     base_iri: str | None = None
     default_graphs: tuple[str, ...] | None = None  # protocol dataset (default-graph-uri)
     named_graphs: tuple[str, ...] | None = None  # protocol dataset (named-graph-uri)
@@ -78,6 +80,7 @@ class QueryAnswer:
     count: int | None  # rows or triples written (1 for ASK); None: written natively, uncounted
     truncated: bool  # more rows existed than ``max_results``
     path: str | None = None  # an answer file (:func:`write_answer_file`) holding the body
+    cut_by: str = "max_results"  # the setting that cut it, when ``truncated``
 
     def read(self) -> bytes:
         """The body, wherever it is."""
@@ -97,7 +100,8 @@ def write_answer_file(directory: str, answer: QueryAnswer) -> QueryAnswer:
     cached answer is served from the file alone. The name is this process's id and a
     counter (``mkstemp`` cost a quarter of a trivial query's time).
     """
-    header = json.dumps([answer.form, answer.format, answer.count, answer.truncated])
+    header = json.dumps([answer.form, answer.format, answer.count, answer.truncated,
+                         answer.cut_by])
     path = os.path.join(directory, f"{os.getpid()}-{next(_written)}.part")
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -122,12 +126,12 @@ def open_answer_file(path: str) -> tuple[QueryAnswer, BinaryIO]:
     try:
         start = file.read(1024)
         end = start.index(b"\n")
-        form, name, count, truncated = json.loads(start[:end])
+        form, name, count, truncated, *cut_by = json.loads(start[:end])
         file.seek(end + 1)
     except (ValueError, OSError):
         file.close()
         raise OSError(f"{path} is not an answer file") from None
-    return QueryAnswer(form, name, b"", count, truncated, path), file
+    return QueryAnswer(form, name, b"", count, truncated, path, *cut_by), file
 
 
 class QueryError(TipgraphError):
@@ -168,6 +172,22 @@ class QueryTimeout(QueryError):
 class EngineBusy(QueryError):
     status = 503
     title = "Endpoint busy"
+
+
+class TooBusy(QueryError):
+    """No query process came free within the wait: the client should retry later."""
+
+    status = 429
+    title = "Too many queries"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueryTooLarge(QueryError):
+    status = 503
+    title = "Query stopped"
 
 
 class EngineFailure(QueryError):
@@ -249,7 +269,12 @@ _STORES_KEPT = 2
 
 
 def evaluate(store: pyoxigraph.Store, job: QueryJob) -> QueryAnswer:
-    """Evaluate ``job`` on ``store`` and write the answer (what a query process does)."""
+    """Evaluate ``job`` on ``store`` and write the answer (what a query process does),
+    cut at ``job.max_bytes`` too."""
+    return cut_to_bytes(_evaluate(store, job), job.max_bytes)
+
+
+def _evaluate(store: pyoxigraph.Store, job: QueryJob) -> QueryAnswer:
     check_services(job.query, job.service_allowlist, job.base_iri)
     dataset: dict[str, Any] = {}
     if job.default_graphs is not None or job.named_graphs is not None:
@@ -448,6 +473,83 @@ def _cut(name: str, body: bytes, limit: int) -> tuple[bytes, int | None, bool]:
     raise ValueError(f"{name} is not a query results format")
 
 
+def cut_to_bytes(answer: QueryAnswer, cap: int) -> QueryAnswer:
+    """``answer`` cut to the whole rows (or triples) that fit in ``cap`` bytes, with the
+    same cut headers as a cut by rows; unchanged when it fits (or ``cap`` is 0).
+
+    >>> rows = b"?s\\n" + b"<http://x/a>\\n" * 10
+    >>> cut = cut_to_bytes(QueryAnswer("SELECT", "tsv", rows, 10, False), 40)
+    >>> cut.count, cut.truncated, cut.cut_by, len(cut.body) <= 40
+    (2, True, 'max_result_bytes', True)
+    """
+    if cap <= 0 or len(answer.body) <= cap or answer.form == "ASK":
+        return answer
+    name = "json" if answer.format == "html" else answer.format
+    if answer.form == "SELECT":
+        body, count = _cut_solutions(name, answer.body, cap)
+    else:
+        body, count = _cut_triples(name, answer.body, cap)
+    return replace(answer, body=body, count=count, truncated=True, cut_by="max_result_bytes")
+
+
+def _cut_solutions(name: str, body: bytes, cap: int) -> tuple[bytes, int]:
+    """A results document of the whole solutions in the first ``cap`` bytes of ``body``."""
+    if name == "xml":
+        tail = b"</results></sparql>"
+        end = body.rfind(b"</result>", 0, cap - len(tail))
+        if end < 0:
+            end = body.index(b"<results>") + len(b"<results>")
+        else:
+            end += len(b"</result>")
+        kept = body[:end] + tail
+        return kept, kept.count(b"<result>")
+    if name == "tsv":
+        kept = body[:body.rfind(b"\n", 0, cap) + 1]
+        return kept, max(0, kept.count(b"\n") - 1)
+    text = body[:cap].decode("utf-8", errors="ignore")
+    if name == "csv":
+        rows = list(csv.reader(io.StringIO(text, newline="")))[:-1]  # the last may be cut
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+        return buffer.getvalue().encode("utf-8"), max(0, len(rows) - 1)
+    if name == "json":
+        start = re.search(r'"bindings"\s*:\s*\[', text)
+        if start is None:
+            raise ValueError("a JSON results document without bindings")
+        decoder = json.JSONDecoder()
+        end = position = start.end()
+        count = 0
+        while True:
+            while position < len(text) and text[position] in " \t\r\n,":
+                position += 1
+            try:
+                _, after = decoder.raw_decode(text, position)
+            except ValueError:
+                break
+            if after + 3 > cap:  # room for the closing ]}}
+                break
+            end, position, count = after, after, count + 1
+        return (text[:end] + "]}}").encode("utf-8"), count
+    raise ValueError(f"{name} is not a query results format")
+
+
+def _cut_triples(name: str, body: bytes, cap: int) -> tuple[bytes, int]:
+    """The whole triples in the first ``cap`` bytes of ``body``, written again."""
+    fmt = formats.find(name)
+    if fmt is None or fmt.oxigraph is None:
+        raise ValueError(f"{name} is not an RDF format")
+    if fmt.name == "ntriples":  # one triple a line
+        kept = body[:body.rfind(b"\n", 0, cap) + 1]
+        return kept, kept.count(b"\n")
+    triples = list(pyoxigraph.parse(body, format=fmt.oxigraph))
+    count = len(triples)
+    written = body
+    while len(written) > cap and count:
+        count = min(count - 1, int(count * cap / len(written) * 0.95))
+        written = formats.write_rdf(fmt, triples[:count])
+    return written, count
+
+
 class _Enough(Exception):
     """Raised by :class:`_Lines` to stop a writer once the cut is passed."""
 
@@ -560,6 +662,14 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
 
 
 _READY = "ready"
+#: Who asks the query being answered in this thread (an address), for the pool's fair
+#: share: set by the web layer (:class:`tipgraph.guard.ClientLimiter`), read by
+#: :meth:`QueryEngine.run`.
+CLIENT: ContextVar[str] = ContextVar("tipgraph_client", default="?")
+#: Seconds between two looks at a query process's memory while it evaluates.
+MEMORY_POLL = 0.1
+#: Seconds in which a client's past use of the query processes counts half.
+USAGE_HALF_LIFE = 60.0
 #: Seconds a new query process may take to start (a fresh interpreter importing pyoxigraph
 #: on a busy machine), not counted in the time limit of the query it is given first.
 STARTUP_LIMIT = 120.0
@@ -590,6 +700,18 @@ class _Process:
                 raise EOFError("the query process did not start")
             self.ready = True
 
+    def memory(self) -> int:
+        """Bytes of anonymous memory (the heap: not the store's mapped files) the process
+        holds; 0 when it cannot be read."""
+        try:
+            with open(f"/proc/{self.process.pid}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"RssAnon:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0
+
     def stop(self) -> None:
         self.process.kill()
         self.process.join(5)
@@ -604,46 +726,80 @@ class _Process:
             self.stop()
 
 
+@dataclass(eq=False)
+class _Running:
+    """A query holding a process: whose, since when, and whether it is being stopped for
+    a lighter client (the seconds it had run then)."""
+
+    client: str
+    started: float
+    preempted: float = 0.0
+
+
 class QueryEngine:
-    """A pool of query processes with a time limit per query.
+    """A pool of query processes with a time limit and a memory limit per query, shared
+    fairly between clients.
+
+    Admission (:meth:`run`): a query that finds no idle process waits in its client's
+    queue. A freed process goes to the waiting client with the fewest queries running,
+    then the fewest waiting, then the least process time used lately (decaying,
+    :data:`USAGE_HALF_LIFE`), then the one that came first: one client's many queries never
+    push another's aside. The wait is bounded (``wait``, then :class:`TooBusy`, 429). When
+    a waiting client runs fewer queries than another, and that other's query has held its
+    process for ``share`` seconds, that query is stopped (503) and its process, replaced,
+    goes to the waiting client (one such stop per waiting client, in turn): runaway queries
+    from many addresses cannot keep a light client out.
 
     :param processes: how many queries may run at once
-    :param timeout: seconds a query may run (and wait for a free process) before it is stopped
+    :param timeout: seconds a query may run before it is stopped
     :param spool: a directory the processes write answers to (:func:`write_answer_file`);
         None: answers come back through the pipe
+    :param memory_mb: MiB of anonymous memory a query process may use; over it the query
+        is stopped (:class:`QueryTooLarge`, 503) and the process replaced; 0: no limit
+    :param wait: seconds a query may wait for a process before it is refused (429)
+    :param share: seconds a query holds its process before a lighter client's waiting
+        query may take it; 0: never
     """
 
-    def __init__(self, *, processes: int, timeout: float, spool: str | None = None) -> None:
+    def __init__(self, *, processes: int, timeout: float, spool: str | None = None,
+                 memory_mb: float = 0.0, wait: float | None = None, share: float = 0.0
+                 ) -> None:
         self.timeout = timeout
         self.spool = spool
+        self.memory_limit = int(memory_mb * 1024 * 1024)
+        self.wait = timeout if wait is None else wait
+        self.share = share
         self._size = max(1, processes)
         self._context = multiprocessing.get_context("spawn")  # no fork of a threaded server
         # the process used last is woken first: alternating between idle processes cost
         # twice the time of a trivial query (each wake-up of a cold process)
-        self._idle: queue.LifoQueue[_Process] = queue.LifoQueue()
+        self._idle: list[_Process] = []
+        self._busy: dict[_Process, _Running] = {}
+        self._waiting: dict[str, list[float]] = {}  # client -> arrival times of its queries
+        self._usage: dict[str, tuple[float, float]] = {}  # client -> (seconds, when)
         self._started = False
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._owner = os.getpid()
         self.replaced = 0  # processes killed and replaced (runaway queries)
+        self.preempted = 0  # queries stopped to give their process to a lighter client
+        self.over_memory = 0  # queries stopped by the memory limit
+        self.refused = 0  # queries refused after waiting ``wait`` seconds
 
     def start(self) -> None:
         """Start the query processes (done on first use when not done before)."""
         with self._lock:
             if not self._started:
-                for _ in range(self._size):
-                    self._idle.put(_Process(self._context, self.spool))
+                self._idle = [_Process(self._context, self.spool) for _ in range(self._size)]
                 self._started = True
 
     def warm(self, job: QueryJob) -> None:
         """Start the processes and have each answer ``job`` (a trivial query on the build's
         store), so the first real query finds them imported and the store open."""
         self.start()
-        processes = []
-        while True:
-            try:
-                processes.append(self._idle.get_nowait())
-            except queue.Empty:
-                break
+        with self._lock:
+            processes, self._idle = self._idle, []
+        warmed = []
         for process in processes:
             try:
                 process.wait_ready()
@@ -655,44 +811,185 @@ class QueryEngine:
             except (EOFError, OSError):
                 process.stop()
                 process = _Process(self._context, self.spool)
-            finally:
-                self._idle.put(process)
+            warmed.append(process)
+        with self._changed:
+            self._idle.extend(warmed)
+            self._changed.notify_all()
 
-    def run(self, job: QueryJob) -> QueryAnswer:
-        """Evaluate ``job`` in a query process.
+    def run(self, job: QueryJob, client: str | None = None) -> QueryAnswer:
+        """Evaluate ``job`` in a query process, in ``client``'s turn.
 
-        :raises QueryError: the query is refused, malformed, unanswerable or took too long
+        :param client: who asks (an address); default: :data:`CLIENT`, set by the web layer
+        :raises QueryError: the query is refused, malformed, unanswerable, took too long
+            or too much memory, or waited too long for a process (:class:`TooBusy`)
         """
         if os.getpid() != self._owner:
             raise EngineFailure("this query engine belongs to another process")
         self.start()
-        try:
-            worker = self._idle.get(timeout=self.timeout)
-        except queue.Empty:
-            raise EngineBusy(f"Every query process was busy for {self.timeout:g} s; "
-                             "try again later.") from None
+        client = CLIENT.get() if client is None else client
+        worker = self._admit(client)
+        running = self._busy[worker]
         try:
             worker.wait_ready()
+            running.started = time.monotonic()  # the time limit counts from here
             worker.conn.send(job)
-            if not worker.answered(self.timeout):
+            stop = self._watch(worker, running)
+            if stop is not None:
                 worker.stop()
                 worker = _Process(self._context, self.spool)
                 self.replaced += 1
-                raise QueryTimeout(
-                    f"The query was stopped after {self.timeout:g} s, the time limit "
-                    "(setting query_timeout). Narrow it down or add a LIMIT.")
+                raise stop
             reply = worker.conn.recv()
         except (EOFError, OSError) as error:
             worker.stop()
             worker = _Process(self._context, self.spool)
             self.replaced += 1
+            if running.preempted:
+                self.preempted += 1
+                raise QueryTimeout(
+                    f"The query was stopped after {running.preempted:.0f} s to let another "
+                    "client's query run: every query process was busy (setting "
+                    "query_share_seconds). Retry it, narrowed down or with a LIMIT.") from None
             raise EngineFailure(f"The query process ended unexpectedly: {error}") from error
         finally:
-            self._idle.put(worker)
+            self._release(worker, running)
         if isinstance(reply, QueryAnswer):
             return reply
         name, message = reply
         raise _ERRORS.get(name, EngineFailure)(message)
+
+    def _admit(self, client: str) -> _Process:
+        """An idle process for ``client``, once it is its turn (see the class).
+
+        :raises TooBusy: when none came within ``wait`` seconds
+        """
+        arrived = time.monotonic()
+        deadline = arrived + self.wait
+        with self._changed:
+            mine = self._waiting.setdefault(client, [])
+            mine.append(arrived)
+            try:
+                while True:
+                    if mine[0] == arrived:  # the client's first waiting query: its turn?
+                        rank = self._turns().index(client)
+                        if rank < len(self._idle):
+                            process = self._idle.pop()
+                            self._busy[process] = _Running(client, time.monotonic())
+                            return process
+                        preempting = sum(1 for r in self._busy.values() if r.preempted)
+                        if rank == len(self._idle) + preempting:
+                            self._preempt_for(client)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self.refused += 1
+                        retry = max(1, math.ceil(min(self.share or self.timeout,
+                                                     self.timeout)))
+                        raise TooBusy(
+                            f"Every query process was busy for {self.wait:g} s (setting "
+                            f"query_wait); {len(self._busy)} queries are running and "
+                            f"{self._queued()} waiting. Retry in a few seconds.", retry)
+                    self._changed.wait(min(left, 0.25))
+            finally:
+                mine.remove(arrived)
+                if not mine:
+                    del self._waiting[client]
+                self._changed.notify_all()  # another may be next now
+
+    def _turns(self) -> list[str]:
+        """The waiting clients in the order free processes go to them (holding the lock):
+        fewest queries running, then fewest waiting, then least process time used lately
+        (the running queries' time included), then the first to come."""
+        running = self._running_by_client()
+        now = time.monotonic()
+        held: dict[str, float] = {}
+        for query in self._busy.values():
+            held[query.client] = held.get(query.client, 0.0) + now - query.started
+        return sorted(self._waiting, key=lambda c: (
+            running.get(c, 0), len(self._waiting[c]), self._used(c) + held.get(c, 0.0),
+            self._waiting[c][0]))
+
+    def _running_by_client(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for running in self._busy.values():
+            counts[running.client] = counts.get(running.client, 0) + 1
+        return counts
+
+    def _preempt_for(self, client: str) -> None:
+        """Stop the query of a heavier client (more queries running) that has held its
+        process ``share`` seconds, so ``client`` gets the process (holding the lock)."""
+        if self.share <= 0:
+            return
+        now = time.monotonic()
+        counts = self._running_by_client()
+        mine = counts.get(client, 0)
+        victims = [(counts[r.client], now - r.started, p, r) for p, r in self._busy.items()
+                   if not r.preempted and counts[r.client] > mine
+                   and now - r.started >= self.share]
+        if not victims:
+            return
+        _, ran, process, running = max(victims, key=lambda v: (v[0], v[1]))
+        running.preempted = ran
+        process.process.kill()  # its thread sees the pipe close, reports and replaces it
+
+    def _watch(self, worker: _Process, running: _Running) -> QueryError | None:
+        """Wait for ``worker``'s answer; the error to stop it with when it takes too long
+        or too much memory (None: it has answered, or ended)."""
+        deadline = running.started + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return QueryTimeout(
+                    f"The query was stopped after {self.timeout:g} s, the time limit "
+                    "(setting query_timeout). Narrow it down or add a LIMIT.")
+            if worker.answered(min(left, MEMORY_POLL) if self.memory_limit else left):
+                return None
+            if self.memory_limit and worker.memory() > self.memory_limit:
+                self.over_memory += 1
+                return QueryTooLarge(
+                    f"The query was stopped when it used more than "
+                    f"{self.memory_limit // (1024 * 1024)} MiB of memory, the limit (setting "
+                    "query_memory_mb). Narrow it down: a cross product or an ORDER BY over "
+                    "millions of rows needs that much.")
+
+    def _release(self, worker: _Process, running: _Running) -> None:
+        with self._changed:
+            for process, held in list(self._busy.items()):
+                if held is running:
+                    del self._busy[process]
+            self._idle.append(worker)
+            seconds, when = self._usage.get(running.client, (0.0, 0.0))
+            now = time.monotonic()
+            self._usage[running.client] = (self._decayed(seconds, when, now)
+                                           + now - running.started, now)
+            if len(self._usage) > 4096:  # forget the lightest long-gone clients
+                for name in sorted(self._usage, key=self._used)[:1024]:
+                    del self._usage[name]
+            self._changed.notify_all()
+
+    def _used(self, client: str) -> float:
+        seconds, when = self._usage.get(client, (0.0, 0.0))
+        return self._decayed(seconds, when, time.monotonic())
+
+    @staticmethod
+    def _decayed(seconds: float, when: float, now: float) -> float:
+        return seconds * 0.5 ** ((now - when) / USAGE_HALF_LIFE)
+
+    def _queued(self) -> int:
+        return sum(map(len, self._waiting.values()))
+
+    def state(self) -> dict[str, Any]:
+        """The pool as ``/health`` reports it: processes, busy, queued, the longest wait
+        so far (seconds), and whether a new query could start soon (``saturated``: every
+        process busy and queries waiting)."""
+        with self._lock:
+            now = time.monotonic()
+            arrivals = [t for times in self._waiting.values() for t in times]
+            busy, queued = len(self._busy), len(arrivals)
+            return {"processes": self._size, "busy": busy, "queued": queued,
+                    "waiting_seconds": round(now - min(arrivals), 3) if arrivals else 0.0,
+                    "saturated": busy >= self._size and queued > 0,
+                    "replaced": self.replaced, "preempted": self.preempted,
+                    "over_memory": self.over_memory, "refused": self.refused}
 
     def close(self, wait: float = 0.0) -> None:
         """Stop every idle query process (busy ones end with their parent).
@@ -700,11 +997,9 @@ class QueryEngine:
         :param wait: seconds each may take to exit on its own (its pipe closed) before
             it is killed; 0: killed at once
         """
-        while True:
-            try:
-                process = self._idle.get_nowait()
-            except queue.Empty:
-                break
+        with self._lock:
+            processes, self._idle = self._idle, []
+        for process in processes:
             if wait > 0:
                 process.end(wait)
             else:

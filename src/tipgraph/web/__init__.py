@@ -15,6 +15,7 @@ from flask import Flask
 from tipgraph.config import load_settings
 from tipgraph.serving import Service
 from tipgraph.web import blueprints, compression, context, cors, errors, limits, sparql
+from tipgraph.web.proxies import behind_proxies
 
 
 def create_app(settings: Mapping[str, object] | None = None) -> Flask:
@@ -34,6 +35,9 @@ def create_app(settings: Mapping[str, object] | None = None) -> Flask:
     errors.init_app(app)
     limits.init_app(app)
     sparql.init_app(app)  # the layers that answer /sparql before Flask routes it
-    compression.init_app(app)  # outermost: the fast path's and replay's answers too
+    compression.init_app(app)  # the fast path's and replay's answers too
+    # outermost: every layer sees the client and the URL the trusted proxies give
+    app.wsgi_app = behind_proxies(app.wsgi_app,  # type: ignore[method-assign]
+                                  int(config["trusted_proxies"]))
     blueprints.open_at_start(app)
     return app

@@ -18,6 +18,7 @@ from flask import Response, request
 from werkzeug.http import http_date, quote_etag
 
 from tipgraph.serving import Build
+from tipgraph.web.context import from_untrusted_host
 
 #: Seconds a client or proxy may reuse an answer before revalidating it.
 MAX_AGE = 300
@@ -51,6 +52,9 @@ def conditional(response: Response, build: Build, *parts: str) -> Response:
     """
     response.set_etag(etag_for(build, request.full_path, response.mimetype or "", *parts))
     response.last_modified = build.modified
-    response.cache_control.public = True
+    if from_untrusted_host():  # links made from a Host header: for this client only
+        response.cache_control.private = True
+    else:
+        response.cache_control.public = True
     response.cache_control.max_age = MAX_AGE
     return response.make_conditional(request)

@@ -9,17 +9,19 @@ Each is attached to the app by :func:`tipgraph.web.create_app` under one
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import current_app, request
+from flask import abort, current_app, g, request
 
 from tipgraph.serving import Build, Service
 from tipgraph.serving.catalogue import FACETS, Catalogue, Selection
 from tipgraph.serving.textindex import TextQueryError
 from tipgraph.sparql_engine import QueryEngine
+from tipgraph.web.errors import plain_page
 from tipgraph.web.result_cache import ResultCache
 
 SERVICE = "tipgraph"
@@ -28,6 +30,14 @@ RESULT_CACHE = "tipgraph.result_cache"
 LIMITER = "tipgraph.limiter"
 
 _engine_lock = threading.Lock()
+
+#: The largest ``?page=`` a page or document may be asked for (no catalogue has a million
+#: pages of anything); a larger one is refused with 400 before it reaches an index or store.
+MAX_PAGE = 1_000_000
+#: Most facet values one browse request may choose, all facets together (400 beyond).
+MAX_CHOSEN = 50
+#: Longest search text (and facet value) of a browse request, in characters (400 beyond).
+MAX_SEARCH_CHARS = 1000
 
 
 def get_service() -> Service:
@@ -59,16 +69,30 @@ def get_engine() -> QueryEngine:
                 cache = get_result_cache()  # answers are written where they are kept
                 engine = QueryEngine(processes=config["query_workers"],
                                      timeout=config["query_timeout"],
-                                     spool=str(cache.spool) if cache else None)
+                                     spool=str(cache.spool) if cache else None,
+                                     memory_mb=config["query_memory_mb"],
+                                     wait=config["query_wait"],
+                                     share=config["query_share_seconds"])
                 current_app.extensions[ENGINE] = engine
     return engine
 
 
 def public_root() -> str:
-    """Where this server is reached (the ``public_url`` setting, or the request's own root)."""
-    root = get_settings().get("public_url") or (request.host_url.rstrip("/")
-                                                + request.script_root)
+    """Where this server is reached: the ``public_url`` setting, or the request's own root
+    (its ``Host``, or what ``trusted_proxies`` say). A root taken from a ``Host`` no trusted
+    proxy vouches for is noted (:func:`from_untrusted_host`): the answer then tells shared
+    caches not to keep it, so a forged ``Host`` cannot poison the links others are sent."""
+    root = get_settings().get("public_url")
+    if not root:
+        root = request.host_url.rstrip("/") + request.script_root
+        if not int(get_settings()["trusted_proxies"]):
+            g.tipgraph_untrusted_host = True
     return root.rstrip("/") + "/"
+
+
+def from_untrusted_host() -> bool:
+    """Whether this request's answer holds a URL made from an untrusted ``Host``."""
+    return bool(g.get("tipgraph_untrusted_host"))
 
 
 def browse_url(**params: str | list[str]) -> str:
@@ -97,10 +121,30 @@ class BrowseState:
 
     @classmethod
     def from_request(cls) -> BrowseState:
-        return cls(request.args.get("q", "").strip(),
-                   {name: request.args.getlist(name) for name in FACETS},
-                   [name for name in request.args.getlist("all") if name in FACETS],
-                   "count" if request.args.get("sort") == "count" else "label")
+        """The browse view this request asks for; aborts with 400 when it asks for more
+        than a page can show (:meth:`refused`)."""
+        state = cls(request.args.get("q", "").strip(),
+                    {name: request.args.getlist(name) for name in FACETS},
+                    [name for name in request.args.getlist("all") if name in FACETS],
+                    "count" if request.args.get("sort") == "count" else "label")
+        refused = state.refused()
+        if refused:
+            abort(plain_page(400, "Bad request", refused))
+        return state
+
+    def refused(self) -> str | None:
+        """Why this view asks for more than a page can show, or None. Each facet link
+        carries every value chosen, so a page grows with the square of their number (a
+        41 KB URL once made a 159 MB page): a request is bounded before anything is
+        selected."""
+        values = sum(len(v) for v in self.chosen.values())
+        if values > MAX_CHOSEN:
+            return f"At most {MAX_CHOSEN} facet values may be chosen at once ({values} were)."
+        if len(self.query) > MAX_SEARCH_CHARS:
+            return f"A search may be at most {MAX_SEARCH_CHARS} characters long."
+        if any(len(v) > MAX_SEARCH_CHARS for chosen in self.chosen.values() for v in chosen):
+            return f"A facet value may be at most {MAX_SEARCH_CHARS} characters long."
+        return None
 
     def url(self, path: str = "/browse", **changes: Any) -> str:
         """This view's URL at ``path`` (the browse page, or one of its exports), with
@@ -113,3 +157,16 @@ class BrowseState:
             return cat.select(self.query, self.chosen)
         except TextQueryError:  # an operator without its words: nothing matches it
             return Selection(0, cat)
+
+
+def requested_page() -> int | None:
+    """The ``?page=`` of this request: 1 when absent, None when it is not a whole number.
+
+    Aborts with 400 when it is over :data:`MAX_PAGE` (``?page=`` beyond 2^63 once reached a
+    store's OFFSET and failed there with 500)."""
+    text = request.args.get("page", "1").strip()
+    if not re.fullmatch(r"-?[0-9]+", text):
+        return None
+    if len(text) > len(str(MAX_PAGE)) or int(text) > MAX_PAGE:
+        abort(plain_page(400, "Bad request", f"Page numbers go up to {MAX_PAGE:,}."))
+    return int(text)

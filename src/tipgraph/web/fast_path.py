@@ -66,6 +66,7 @@ class FastPath:
         self.config = app.config["TIPGRAPH"]
         self.max_bytes = int(self.config["max_request_bytes"])
         self.max_depth = int(self.config["max_query_depth"])
+        self.max_chain = int(self.config["max_query_chain"])
         self.any_origin = str(self.config["cors_origins"]).strip() == "*"
         self._link = service.builds.link  # None: a remote store, its own pointer
         self._last: tuple[tuple[str, int], Build] | None = None  # current link, its build
@@ -92,7 +93,8 @@ class FastPath:
             params = protocol_params(method, raw, media_type, charset, body, self.max_bytes)
             if len(params.getlist("query")) != 1:
                 return None
-            queries = checked_queries(params, max_depth=self.max_depth)
+            queries = checked_queries(params, max_depth=self.max_depth,
+                                      max_chain=self.max_chain)
             build = self._current_build()
         except (TipgraphError, _ReadByTheView):  # the whole way says why (QueryError too)
             return None

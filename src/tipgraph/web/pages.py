@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, render_template
 
 from tipgraph.graphs import sparql_iri
 from tipgraph.namespaces import SCHEMA, TIP
@@ -25,7 +25,14 @@ from tipgraph.serving import Build
 from tipgraph.serving.catalogue import FACETS, Catalogue, Statistics
 from tipgraph.serving.dataset import description
 from tipgraph.web.caching import conditional
-from tipgraph.web.context import BrowseState, browse_url, get_build, get_settings, public_root
+from tipgraph.web.context import (
+    BrowseState,
+    browse_url,
+    get_build,
+    get_settings,
+    public_root,
+    requested_page,
+)
 from tipgraph.web.exports import BROWSE_EXPORTS, EXPORT_LIMIT
 from tipgraph.web.record import country_map
 from tipgraph.web.resources import curie, linker
@@ -165,13 +172,11 @@ def browse() -> Response:
     build = get_build()
     build.warm()
     cat = build.catalogue
-    state = BrowseState.from_request()
+    state = BrowseState.from_request()  # 400 for a request larger than a page can show
+    asked = requested_page() or 1
     entries = state.select(cat)
     pages = max(1, math.ceil(len(entries) / PAGE_SIZE))
-    try:
-        page = min(max(1, int(request.args.get("page", "1"))), pages)
-    except ValueError:
-        page = 1
+    page = min(max(1, asked), pages)
     shown = entries.page((page - 1) * PAGE_SIZE, PAGE_SIZE)
     # unfiltered, the counts the build published; filtered (or not published), counted here
     stats = None if state.query or any(state.chosen.values()) else build.statistics

@@ -93,16 +93,17 @@ def protocol_params(method: str, query_string: bytes, media_type: str, charset: 
     return params
 
 
-def checked_queries(params: MultiDict[str, str], *, max_depth: int) -> list[str]:
+def checked_queries(params: MultiDict[str, str], *, max_depth: int, max_chain: int
+                    ) -> list[str]:
     """The queries of ``params``, each passed through the guards that run before any parser
-    (nesting depth, graph IRIs: :mod:`tipgraph.guard`).
+    (nesting depth, operator chains, graph IRIs: :mod:`tipgraph.guard`).
 
     :raises QueryError: for a query or a graph IRI a guard refuses
     """
     queries = params.getlist("query")
     if queries:
         for query in queries:
-            check_query(query, max_depth=max_depth)
+            check_query(query, max_depth=max_depth, max_chain=max_chain)
         check_graph_iris(params.getlist("default-graph-uri")
                          + params.getlist("named-graph-uri"))
     return queries
@@ -163,7 +164,8 @@ def make_job(query: str, params: MultiDict[str, str], accept: str | None, base_u
         query=query,
         results_format=choose_format(params, "results", accept),
         rdf_format=choose_format(params, "rdf", accept),
-        max_results=config["max_results"], base_iri=base_url,
+        max_results=config["max_results"], max_bytes=config["max_result_bytes"],
+        base_iri=base_url,
         default_graphs=tuple(defaults) if defaults or named else None,
         named_graphs=tuple(named) if defaults or named else None,
         prefixes=_PREFIXES,
@@ -177,7 +179,11 @@ def answer_headers(answer: QueryAnswer, build: Build, config: dict[str, Any], *,
                    ) -> list[tuple[str, str]]:
     """The headers an answer carries besides its type, length and caching headers."""
     headers = [("Vary", "Accept"), ("X-Tipgraph-Build", build.id)]
-    if answer.truncated:
+    if answer.truncated and answer.cut_by == "max_result_bytes":
+        headers += [("X-SPARQL-MaxRows", str(answer.count)),
+                    ("Warning", f'199 tipgraph "answer cut at {answer.count} results, '
+                     f'{config["max_result_bytes"]} bytes (setting max_result_bytes)"')]
+    elif answer.truncated:
         # Virtuoso's header, so clients that know it see the cut; Warning says it in words
         limit = config["max_results"]
         headers += [("X-SPARQL-MaxRows", str(limit)),

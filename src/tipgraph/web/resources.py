@@ -61,7 +61,13 @@ from tipgraph.serving.documents import (
     serialize,
 )
 from tipgraph.web.caching import conditional
-from tipgraph.web.context import browse_url, get_build, get_settings, public_root
+from tipgraph.web.context import (
+    browse_url,
+    get_build,
+    get_settings,
+    public_root,
+    requested_page,
+)
 from tipgraph.web.exports import citation_document
 from tipgraph.web.record import country_map, node_summary, publication_record
 
@@ -175,10 +181,7 @@ def document(build: Build, path: str, fmt: Format) -> Response:
     """Page ``?page=`` (default 1) of the document of ``path`` in ``fmt``; 404 past the last."""
     build.warm()
     uri = uri_of(build, path)
-    try:
-        page = int(request.args.get("page", "1"))
-    except ValueError:
-        page = 0
+    page = requested_page() or 0
     if page < 1:
         return error_page(404, "Not found", "Pages of a document are numbered from 1.")
     if path in FILE_RESOURCES:
@@ -341,7 +344,7 @@ def render_resource(build: Build, doc: Document, *, path: str, fragments: bool) 
     publications, incoming = _incoming(build, doc, node, base)
     title = label_of(doc, node) or curie(uri, base)
     types = sorted(curie(t.value, base) for t in doc.objects(node, _N["type"]))
-    page_url = request.host_url.rstrip("/") + request.script_root + f"/{path}.html"
+    page_url = f"{public_root()}{path}.html"
     here = f"{request.script_root}/{path}.html"
     record, summary = _record_or_summary(build, doc, path=path, page_url=page_url)
     return render_template(

@@ -21,7 +21,7 @@ import re
 from typing import Any, BinaryIO
 
 import pyoxigraph
-from flask import Blueprint, Flask, Response, g, render_template, request, url_for
+from flask import Blueprint, Flask, Response, current_app, g, render_template, request, url_for
 from werkzeug.wsgi import wrap_file
 
 from tipgraph import formats
@@ -42,8 +42,10 @@ from tipgraph.web.context import (
     get_result_cache,
     get_service,
     get_settings,
+    public_root,
 )
 from tipgraph.web.fast_path import FastPath
+from tipgraph.web.limits import pool_state
 from tipgraph.web.pages import results_view
 from tipgraph.web.protocol import (
     NoBuild,
@@ -218,7 +220,7 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
         t(dataset, RDF_TYPE, iri(SD + "Dataset")),
         t(dataset, RDF_TYPE, iri(VOID + "Dataset")),
         t(dataset, VOID + "sparqlEndpoint", service),
-        t(dataset, RDFS_SEE_ALSO, iri(request.url_root + "dataset")),
+        t(dataset, RDFS_SEE_ALSO, iri(public_root() + "dataset")),
         t(dataset, SD + "defaultGraph", graph),
         t(graph, RDF_TYPE, iri(SD + "Graph")),
         t(graph, VOID + "triples", pyoxigraph.Literal(
@@ -228,8 +230,8 @@ def service_description(endpoint: str) -> list[pyoxigraph.Triple]:
         triples.append(t(service, SD + "feature", iri(SD + "BasicFederatedQuery")))
     if build.text_index is not None:  # text search: ?x tip:matches "words" (the query page)
         triples += [t(service, SD + "feature", iri(MATCHES)),
-                    t(iri(MATCHES), RDFS_SEE_ALSO, iri(request.url_root + "query#text-search"))]
-    oai = iri(request.url_root + "oai")  # the same dataset's records, harvested by OAI-PMH
+                    t(iri(MATCHES), RDFS_SEE_ALSO, iri(public_root() + "query#text-search"))]
+    oai = iri(public_root() + "oai")  # the same dataset's records, harvested by OAI-PMH
     triples += [t(oai, RDF_TYPE, iri(str(DCAT.DataService))),
                 t(oai, str(DCAT.servesDataset), dataset),
                 t(oai, str(DCT.conformsTo), iri(OAI_PMH))]
@@ -258,7 +260,9 @@ def query() -> str:
 
 @bp.route("/health")
 def health() -> Response:
-    """Which build is in service and how big it is (for monitors and test fixtures)."""
+    """Which build is in service, how big it is, and the state of the query processes
+    (for monitors and test fixtures). A liveness check: 200 while the server can answer.
+    ``/health?ready`` (for load balancers) is 503 when a query could not start soon."""
     try:
         build = get_build()
     except TipgraphError as error:
@@ -269,7 +273,12 @@ def health() -> Response:
     cache = get_result_cache()
     if cache:
         body["result_cache"] = cache.statistics()
-    return Response(json.dumps(body), content_type="application/json")
+    body["queries"] = pool_state(current_app)
+    status = 200
+    if "ready" in request.args and body["queries"]["saturated"]:
+        body["status"], status = "saturated", 503
+    return Response(json.dumps(body), status=status, content_type="application/json",
+                    headers={"Cache-Control": "no-store"})
 
 
 # -- the layers of /sparql -------------------------------------------------------------------

@@ -1,0 +1,551 @@
+"""The gunicorn worker of ``tipgraph serve``: requests read whole before a thread takes them.
+
+gunicorn's threaded worker gives each connection a thread while it reads the request
+and writes the answer: a dozen clients sending slowly (or not reading) held every
+thread, and pages, ``/health`` and queries waited behind them. :class:`BufferingWorker`
+waits on sockets in one asyncio loop instead, which holds no thread per connection:
+
+- a request is read whole (head, then a body of at most ``max_request_bytes``, chunked
+  or not) within ``client_timeout`` seconds, else the connection is closed (408 when a
+  request was begun; 413 for a body over the limit, 414/431 for a head over it);
+- only then does a thread run the app, with gunicorn's own parser, WSGI environ and
+  response writer (so headers, keep-alive and the access log are gunicorn's);
+- the answer is written out by the loop at the client's pace: the thread is let go
+  once the answer is written to the loop's buffer (at most :data:`OUTBOX_BYTES` per
+  connection ahead of the client), and a client that reads nothing for
+  ``send_timeout`` seconds is closed;
+- queries and everything else have their own threads (the query lane and the page
+  lane): a page, a document or ``/health`` never waits for a thread behind queries
+  that wait for a query process. When the query lane's threads are all taken, the
+  next request goes to the client with the fewest requests in the lane (its turn),
+  as the query pool itself does (:class:`tipgraph.sparql_engine.QueryEngine`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from gunicorn import http
+from gunicorn.glogging import Logger
+from gunicorn.http import wsgi
+from gunicorn.workers.base import Worker
+
+from tipgraph.guard import query_digest
+from tipgraph.web.limits import publish_pool_state
+from tipgraph.web.proxies import client_address
+
+#: Bytes of an answer the loop holds for a slow client before the thread writing it waits.
+OUTBOX_BYTES = 4 * 1024 * 1024
+#: Bytes of request headers accepted besides the request line.
+HEAD_BYTES = 64 * 1024
+#: Seconds a worker whose query processes all have work waits before it accepts a
+#: connection, so that a worker with an idle one takes it.
+ACCEPT_DELAY = 0.005
+#: Seconds a stopping worker waits for the first request of a connection it accepted.
+FIRST_REQUEST_GRACE = 2.0
+#: Seconds between two heartbeats to the gunicorn master (and looks at whether to stop).
+TICK = 0.5
+
+
+class BufferingWorker(Worker):
+    """A gunicorn worker class (``worker_class``), configured from the app's settings."""
+
+    def init_process(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        super().init_process()
+
+    def run(self) -> None:
+        config = self.wsgi.config["TIPGRAPH"]
+        self.client_timeout = float(config["client_timeout"])
+        self.send_timeout = float(config["send_timeout"])
+        self.max_body = int(config["max_request_bytes"])
+        self.trusted_proxies = int(config["trusted_proxies"])
+        threads = max(1, int(self.cfg.threads))
+        self.pages = ThreadPoolExecutor(threads, thread_name_prefix="tipgraph-page")
+        lane = max(2 * threads, 4 * int(config["query_workers"]))
+        self.queries = _Lane(lane)
+        self.query_threads = ThreadPoolExecutor(lane, thread_name_prefix="tipgraph-query")
+        self.connections: set[_Connection] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.requests_handled = 0
+        try:
+            self.loop.run_until_complete(self._serve())
+        finally:
+            self.pages.shutdown(wait=False)
+            self.query_threads.shutdown(wait=False)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM (a graceful stop, or a recycling): stop accepting at once, so the next
+        connection goes to a worker that stays (then finish the requests in hand)."""
+        super().handle_exit(sig, frame)
+        with contextlib.suppress(RuntimeError):  # the loop closed already
+            self.loop.call_soon_threadsafe(self._stop_accepting)
+
+    def _stop_accepting(self) -> None:
+        for task in getattr(self, "accepting", ()):
+            task.cancel()
+
+    async def _serve(self) -> None:
+        self.processes = int(self.wsgi.config["TIPGRAPH"]["query_workers"])
+        self.accepting = [asyncio.create_task(self._accept(listener.sock))
+                          for listener in self.sockets]
+        ppid = self.ppid
+        while self.alive:
+            self.notify()
+            publish_pool_state(self.wsgi)
+            if os.getppid() != ppid:
+                self.log.info("Parent changed, shutting down: %s", self)
+                break
+            await asyncio.sleep(TICK)
+        self._stop_accepting()
+        deadline = time.monotonic() + self.cfg.graceful_timeout
+        for connection in list(self.connections):
+            connection.stop_after_request()
+        while any(c.busy or c.just_opened() for c in self.connections) \
+                and time.monotonic() < deadline:
+            self.notify()
+            await asyncio.sleep(0.1)
+
+    async def _accept(self, listener: socket.socket) -> None:
+        """Accept connections on ``listener`` (shared with the other workers) one by one.
+
+        A worker whose query processes all have work leaves the next connection to
+        another worker: it waits a moment before accepting, while an idle worker waits in
+        ``accept`` and so takes it first. (asyncio's own server accepts a burst at once in
+        whichever worker wakes first: 16 runaway queries sent together all went to one
+        worker, whose queue grew while the other's processes idled.)
+        """
+        listener.setblocking(False)
+        loop = asyncio.get_running_loop()
+        while self.alive:
+            if self.queries.load() >= self.processes:
+                await asyncio.sleep(ACCEPT_DELAY)
+                if not self.alive:
+                    break
+            try:
+                sock, _ = await loop.sock_accept(listener)
+            except OSError as error:  # too many open files ...: try again in a moment
+                self.log.warning("cannot accept a connection: %s", error)
+                await asyncio.sleep(0.1)
+                continue
+            task = loop.create_task(self._connected(sock))
+            self.tasks.add(task)  # kept while it runs (the loop keeps weak references)
+            task.add_done_callback(self.tasks.discard)
+            await asyncio.sleep(0)  # its request read (when sent already) before the next
+
+    async def _connected(self, sock: socket.socket) -> None:
+        if len(self.connections) >= self.cfg.worker_connections:
+            sock.close()
+            return
+        reader, writer = await asyncio.open_connection(sock=sock,
+                                                       limit=self.max_body + HEAD_BYTES)
+        connection = _Connection(self, reader, writer)
+        # accepted as the worker began to stop: its request is answered, then it is closed
+        connection.stopping = not self.alive
+        self.connections.add(connection)
+        try:
+            await connection.serve()
+        except Exception:  # a bug here must not end the loop
+            self.log.exception("Error serving a connection")
+        finally:
+            self.connections.discard(connection)
+            writer.close()
+
+    # -- in a thread --------------------------------------------------------------------------
+
+    def handle(self, raw: bytes, connection: _Connection) -> bool:
+        """Run the app on one request read whole (``raw``); whether to keep the connection.
+
+        As gunicorn's threaded worker does (``handle_request``), on a socket that reads
+        ``raw`` and writes to the connection's outbox.
+        """
+        sock = _BufferedSocket(raw, connection.outbox)
+        resp = req = None
+        environ: dict[str, Any] = {}
+        try:
+            req = next(http.RequestParser(self.cfg, sock, connection.peer))
+            started = datetime.now()
+            resp, environ = wsgi.create(req, sock, connection.peer, connection.server, self.cfg)
+            environ["wsgi.multithread"] = True
+            self.requests_handled += 1
+            if not self.alive or connection.stopping:
+                resp.force_close()
+            respiter = self.wsgi(environ, resp.start_response)
+            try:
+                if isinstance(respiter, environ["wsgi.file_wrapper"]):
+                    resp.write_file(respiter)
+                else:
+                    for item in respiter:
+                        resp.write(item)
+                resp.close()
+            finally:
+                self.log.access(resp, req, environ, datetime.now() - started)
+                if hasattr(respiter, "close"):
+                    respiter.close()
+            return not resp.should_close()
+        except OSError:  # the client went away, or read nothing for send_timeout
+            return False
+        except Exception as error:
+            if resp is None:  # the request itself is wrong: gunicorn's answer (400, 431 ...)
+                self.handle_error(req, sock, connection.peer, error)
+                return False
+            self.log.exception("Error handling request")
+            if not resp.headers_sent:
+                sock.sendall(_plain(500, "Internal Server Error", "Something went wrong on "
+                                    "the server while answering this request. It has been "
+                                    "logged; please try again later."))
+            return False
+        finally:
+            try:
+                self.cfg.post_request(self, req, environ, resp)
+            except Exception:
+                self.log.exception("Exception in post_request hook")
+
+
+class _Connection:
+    """One client connection: reads requests whole, hands each to a lane, writes answers."""
+
+    def __init__(self, worker: BufferingWorker, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.worker, self.reader, self.writer = worker, reader, writer
+        self.peer = writer.get_extra_info("peername") or ("?", 0)
+        self.server = writer.get_extra_info("sockname") or ("?", 0)
+        self.loop = asyncio.get_running_loop()
+        self.outbox = _Outbox(self.loop, writer, worker.send_timeout)
+        self.busy = False
+        self.stopping = False
+        self.opened = time.monotonic()
+        self.answered = 0
+
+    def just_opened(self) -> bool:
+        """Whether its first request may still be on its way (a stopping worker waits a
+        moment for it rather than drop a connection it accepted)."""
+        return not self.answered and time.monotonic() - self.opened < FIRST_REQUEST_GRACE
+
+    def stop_after_request(self) -> None:
+        """Close once the request in hand (if any) is answered; an idle connection now,
+        unless its first request may still be on its way."""
+        self.stopping = True
+        if not self.busy and not self.just_opened():
+            self.writer.close()
+
+    async def serve(self) -> None:
+        worker = self.worker
+        while True:  # the first request always (answered with "Connection: close" when
+            try:      # the worker stops), then the next ones while it does not
+                read = await asyncio.wait_for(self._read_request(), worker.client_timeout)
+            except TimeoutError:
+                if self.reader._buffer:  # type: ignore[attr-defined]  # a request begun
+                    await self._refuse(408, "Request Timeout", "the request did not arrive "
+                                       f"within {worker.client_timeout:g} s (setting "
+                                       "client_timeout).")
+                return
+            except (ConnectionError, asyncio.IncompleteReadError):
+                return
+            if read is None:
+                return
+            raw, lane = read
+            self.busy = True
+            try:
+                keep = await self._run(raw, lane)
+                keep = await self.outbox.flushed() and keep
+            finally:
+                self.busy = False
+                self.answered += 1
+            if not keep or self.stopping or not worker.alive:
+                return
+
+    async def _run(self, raw: bytes, lane: str | None) -> bool:
+        worker = self.worker
+        if lane is None:
+            return await self.loop.run_in_executor(worker.pages, worker.handle, raw, self)
+        await worker.queries.enter(lane)
+        try:
+            return await self.loop.run_in_executor(worker.query_threads, worker.handle,
+                                                   raw, self)
+        finally:
+            worker.queries.leave(lane)
+
+    async def _read_request(self) -> tuple[bytes, str | None] | None:
+        """The next request, whole, and the client whose query lane turn it takes (None:
+        the page lane); None when the client closed the connection or was refused."""
+        reader, worker = self.reader, self.worker
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return None  # closed between requests
+        except asyncio.LimitOverrunError:
+            buffered = bytes(reader._buffer)  # type: ignore[attr-defined]
+            if b"\r\n" not in buffered:  # not even the request line ended
+                await self._refuse(414, "URI Too Long", "the request line is longer than "
+                                   f"{worker.max_body + HEAD_BYTES} bytes (setting "
+                                   "max_request_bytes); POST a long query instead.")
+                return None
+            await self._refuse(431, "Request Header Fields Too Large", "the request line and "
+                               f"headers are longer than {worker.max_body + HEAD_BYTES} bytes "
+                               "(setting max_request_bytes); POST a long query instead.")
+            return None
+        if head.startswith(b"\r\n"):  # a stray line break between requests (RFC 9112 2.2)
+            head = head.lstrip(b"\r\n")
+            if not head:
+                return await self._read_request()
+        lines = head.split(b"\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers.setdefault(name.strip().lower(), value.strip())
+        body = b""
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        length = headers.get(b"content-length")
+        if chunked or length:
+            try:
+                size = None if chunked else int(length or b"0")
+            except ValueError:
+                await self._refuse(400, "Bad Request", "the Content-Length is not a number.")
+                return None
+            if size is not None and (size < 0 or size > worker.max_body):
+                await self._too_large()
+                return None
+            if headers.get(b"expect", b"").lower() == b"100-continue":
+                self.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # sent once: here
+                lines = [line for line in lines if not line.lower().startswith(b"expect:")]
+                head = b"\r\n".join(lines)
+            if size is not None:
+                body = await reader.readexactly(size)
+            else:
+                body = await self._read_chunked()
+                if body is None:
+                    return None
+                head = b"\r\n".join(
+                    [line for line in lines[:-2] if not line.lower().startswith(
+                        (b"transfer-encoding:", b"content-length:"))]
+                    + [b"Content-Length: %d" % len(body), b"", b""])
+        return head + body, self._query_client(lines[0], headers)
+
+    async def _read_chunked(self) -> bytes | None:
+        """A chunked body, decoded; None (and 413 sent) when it grows over the limit."""
+        parts, total = [], 0
+        while True:
+            line = await self.reader.readuntil(b"\r\n")
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                await self._refuse(400, "Bad Request", "a chunk size is not a number.")
+                return None
+            total += size
+            if total > self.worker.max_body:
+                await self._too_large()
+                return None
+            if size == 0:
+                while (await self.reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass  # trailers: ignored
+                return b"".join(parts)
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readexactly(2)
+
+    def _query_client(self, request_line: bytes, headers: dict[bytes, bytes]) -> str | None:
+        """Who a query request is from (for its lane turn), or None for any other request."""
+        method, _, rest = request_line.partition(b" ")
+        target = rest.rpartition(b" ")[0]
+        path, _, query = target.partition(b"?")
+        if not path.endswith(b"/sparql") or not (method == b"POST" or b"query=" in query):
+            return None
+        def header(name: bytes) -> str | None:
+            value = headers.get(name)
+            return None if value is None else value.decode("latin-1")
+
+        return client_address(str(self.peer[0]), header(b"x-forwarded-for"),
+                              header(b"forwarded"), self.worker.trusted_proxies)
+
+    async def _too_large(self) -> None:
+        await self._refuse(413, "Content Too Large", "the request body is larger than "
+                           f"{self.worker.max_body} bytes (setting max_request_bytes).")
+
+    async def _refuse(self, status: int, reason: str, message: str) -> None:
+        """Answer ``status`` without the app, then close (the rest of the request unread)."""
+        self.writer.write(_plain(status, reason, message))
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            await asyncio.wait_for(self.writer.drain(), self.worker.send_timeout)
+        self.worker.log.info('%s "%s" %s (refused before the app)', self.peer[0],
+                             reason, status)
+
+
+def _plain(status: int, reason: str, message: str) -> bytes:
+    body = f"{reason}: {message}\n".encode()
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+
+
+class _Lane:
+    """Threads for query requests, taken in turn: when all are busy, the next free one
+    goes to the waiting client with the fewest requests in the lane, then the earliest."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.inside: dict[str, int] = {}
+        self.waiting: list[tuple[str, asyncio.Future[None]]] = []
+
+    def load(self) -> int:
+        """Query requests in the lane or waiting for it."""
+        return sum(self.inside.values()) + len(self.waiting)
+
+    async def enter(self, client: str) -> None:
+        if sum(self.inside.values()) < self.size and not self.waiting:
+            self.inside[client] = self.inside.get(client, 0) + 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append((client, turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if (client, turn) in self.waiting:
+                self.waiting.remove((client, turn))
+            elif turn.done() and not turn.cancelled():
+                self.leave(client)
+            raise
+
+    def leave(self, client: str) -> None:
+        left = self.inside[client] - 1
+        if left:
+            self.inside[client] = left
+        else:
+            del self.inside[client]
+        if self.waiting:
+            index = min(range(len(self.waiting)),
+                        key=lambda i: (self.inside.get(self.waiting[i][0], 0), i))
+            client, turn = self.waiting.pop(index)
+            self.inside[client] = self.inside.get(client, 0) + 1
+            turn.set_result(None)
+
+
+class _Outbox:
+    """What a thread writes for a connection, sent by the loop at the client's pace.
+
+    ``sendall`` (in the thread) waits while more than :data:`OUTBOX_BYTES` are not yet
+    taken by the client, and fails when the client takes nothing for ``timeout`` seconds.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, writer: asyncio.StreamWriter,
+                 timeout: float) -> None:
+        self.loop, self.writer, self.timeout = loop, writer, timeout
+        self.pending = 0
+        self.failed = False
+        self._room = threading.Condition()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def sendall(self, data: bytes) -> None:
+        if not data:
+            return
+        with self._room:
+            if not self._room.wait_for(lambda: self.failed or self.pending < OUTBOX_BYTES,
+                                       self.timeout) or self.failed:
+                self.failed = True
+                raise OSError("the client read nothing of its answer for a while")
+            self.pending += len(data)
+        self.loop.call_soon_threadsafe(self._send, bytes(data))
+
+    def _send(self, data: bytes) -> None:
+        self._idle.clear()
+        self.writer.write(data)
+        task = self.loop.create_task(self._drained(len(data)))
+        self._tasks.add(task)  # kept while it runs (the loop keeps weak references)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drained(self, size: int) -> None:
+        try:
+            await asyncio.wait_for(self.writer.drain(), self.timeout)
+        except (TimeoutError, ConnectionError):
+            with self._room:
+                self.failed = True
+                self._room.notify_all()
+            self.writer.transport.abort()
+        with self._room:
+            self.pending -= size
+            self._room.notify_all()
+            if self.pending <= 0:
+                self.loop.call_soon(self._idle.set)
+
+    async def flushed(self) -> bool:
+        """Wait until every byte written is handed to the client's socket (the next
+        request is read only then, so a client pipelining requests it does not read
+        costs one answer); False when it failed or took nothing for ``timeout`` seconds."""
+        await self._idle.wait()
+        transport = self.writer.transport
+        deadline = time.monotonic() + self.timeout
+        size = transport.get_write_buffer_size()
+        while size and not self.failed:
+            await asyncio.sleep(0.02)
+            now, left = time.monotonic(), transport.get_write_buffer_size()
+            if left < size:
+                deadline, size = now + self.timeout, left  # it reads: more time
+            elif now > deadline:
+                transport.abort()
+                return False
+        return not self.failed and not transport.is_closing()
+
+
+class _BufferedSocket:
+    """The socket gunicorn's parser and response see: reads the request read whole,
+    writes to the connection's :class:`_Outbox`."""
+
+    def __init__(self, raw: bytes, outbox: _Outbox) -> None:
+        self._in = io.BytesIO(raw)
+        self.outbox = outbox
+
+    def recv(self, size: int) -> bytes:
+        return self._in.read(size)
+
+    def sendall(self, data: bytes) -> None:
+        self.outbox.sendall(data)
+
+    def send(self, data: bytes) -> int:
+        self.outbox.sendall(data)
+        return len(data)
+
+    def setblocking(self, flag: bool) -> None:
+        pass
+
+    def gettimeout(self) -> float:
+        return 0.0  # non-blocking, as far as gunicorn's writers know
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor: answers are sent by the loop")
+
+    def close(self) -> None:
+        pass
+
+
+class AccessLog(Logger):
+    """gunicorn's logger with bounded access-log lines: a long URL (a query sent by GET)
+    is logged shortened, with its length and hash, instead of whole (1 MB lines)."""
+
+    LONGEST = 300
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any
+              ) -> dict[str, Any]:
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "U", "q", "a", "f"):
+            value = atoms.get(key)
+            if isinstance(value, str) and len(value) > self.LONGEST:
+                atoms[key] = f"{value[:self.LONGEST]}… ({query_digest(value)})"
+        return atoms
+
+
+def worker_options(threads: int) -> dict[str, Callable[..., Any] | Any]:
+    """The gunicorn settings :class:`BufferingWorker` needs."""
+    return {"worker_class": f"{__name__}.BufferingWorker", "threads": threads,
+            "sendfile": False,  # the loop writes the answers, not the threads
+            "logger_class": f"{__name__}.AccessLog"}
+
