@@ -23,8 +23,8 @@ from typing import Any
 from pyoxigraph import BlankNode, Literal, NamedNode
 
 from tipgraph.description import DCAT, VOID
-from tipgraph.namespaces import DCT, FOAF, GN, OWL, RDF, SCHEMA, SKOS, TIP
-from tipgraph.serving.documents import Document, label_of
+from tipgraph.namespaces import DCT, FOAF, SCHEMA, SKOS
+from tipgraph.serving.documents import NODES, Document, label_of
 
 #: The inline context of every schema.org description we write.
 CONTEXT: dict[str, Any] = {
@@ -33,14 +33,8 @@ CONTEXT: dict[str, Any] = {
         "url", "sameAs", "license", "contentUrl", "isBasedOn", "mainEntityOfPage")},
 }
 
-_N = {name: NamedNode(str(term)) for name, term in {
-    "type": RDF.type, "value": RDF.value, "abstract": DCT.abstract, "issued": DCT.issued,
-    "creator": DCT.creator, "spatial": DCT.spatial, "subject": DCT.subject,
-    "isPartOf": DCT.isPartOf, "url": SCHEMA.url, "altLabel": SKOS.altLabel,
-    "sameAs": OWL.sameAs, "parentFeature": GN.parentFeature, "Publication": TIP.Publication,
-    "Country": TIP.Country, "Region": TIP.Region, "Feature": GN.Feature,
-    "Organization": SCHEMA.Organization, "Person": SCHEMA.Person,
-    "EditedVolume": TIP.EditedVolume, "title": DCT.title, "description": DCT.description,
+_N = {**NODES, **{name: NamedNode(str(term)) for name, term in {
+    "title": DCT.title, "description": DCT.description,
     "identifier": DCT.identifier, "publisher": DCT.publisher, "license": DCT.license,
     "modified": DCT.modified, "temporal": DCT.temporal, "name": FOAF.name,
     "homepage": FOAF.homepage, "Dataset": DCAT.Dataset, "Catalog": DCAT.Catalog,
@@ -50,7 +44,7 @@ _N = {name: NamedNode(str(term)) for name, term in {
     "keyword": DCAT.keyword, "landingPage": DCAT.landingPage, "version": DCAT.version,
     "startDate": DCAT.startDate, "endDate": DCAT.endDate, "prefLabel": SKOS.prefLabel,
     "sparqlEndpoint": VOID.sparqlEndpoint,
-}.items()}
+}.items()}}
 IANA = "https://www.iana.org/assignments/media-types/"
 
 

@@ -95,7 +95,9 @@ class DevTools:
     can click, type and wait as a person would. Every URL the page asks for is kept in
     :attr:`requests`."""
 
-    def __init__(self, profile: Path, wait_limit: float = 60.0) -> None:
+    def __init__(self, profile: Path, wait_limit: float = 60.0,
+                 flags: tuple[str, ...] | None = None) -> None:
+        """:param flags: Chromium's flags (the window size ...); :data:`FLAGS` by default"""
         import fcntl
 
         to_browser, self._commands = os.pipe()
@@ -109,7 +111,7 @@ class DevTools:
 
         assert CHROMIUM is not None
         self.process = subprocess.Popen(
-            [CHROMIUM, *FLAGS, *OFFLINE, "--remote-debugging-pipe",
+            [CHROMIUM, *(FLAGS if flags is None else flags), *OFFLINE, "--remote-debugging-pipe",
              f"--user-data-dir={profile}", "about:blank"],
             preexec_fn=fds_3_and_4, pass_fds=(3, 4), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -174,13 +176,18 @@ class DevTools:
         raise TimeoutError(f"the page never came to: {expression}")
 
     def open(self, url: str) -> None:
+        """Load ``url`` (a server on 127.0.0.1; where it redirects to a longer URL, that)
+        and wait until the page is complete."""
         assert url.startswith("http://127.0.0.1:"), url
         self.send("Page.navigate", session=self.session, url=url)
-        self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'")
+        self.wait_for(f"location.href.startsWith({json.dumps(url)}) && "
+                      "document.readyState === 'complete'")
 
-    def screenshot(self, path: Path) -> Path:
+    def screenshot(self, path: Path, *, whole: bool = True) -> Path:
+        """The page as a PNG: the whole of it, or (``whole=False``) the window only, what
+        a person sees first."""
         data = self.send("Page.captureScreenshot", session=self.session, format="png",
-                         captureBeyondViewport=True)["data"]
+                         captureBeyondViewport=whole)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 

@@ -38,7 +38,7 @@ def _module(name: str) -> Any:
 
 _conftest = _module("conftest")
 CHROMIUM, FLAGS = _conftest.CHROMIUM, _conftest.FLAGS
-Page = _module("devtools").Page
+DevTools = _conftest.DevTools
 
 BASE = "https://w3id.org/tipgraph/"
 DCT = "http://purl.org/dc/terms/"
@@ -53,7 +53,7 @@ LAPTOP = (*(f for f in FLAGS if not f.startswith("--window-size")), "--window-si
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if CHROMIUM is None:
         pytest.skip("headless Chromium is not installed (apt-get install chromium)")
-    driver = Page(CHROMIUM, LAPTOP, tmp_path_factory.mktemp("chromium-record"))
+    driver = DevTools(tmp_path_factory.mktemp("chromium-record"), flags=LAPTOP)
     yield driver
     driver.close()
 
@@ -108,7 +108,7 @@ def test_record_page_shows_the_record_and_its_citation_above_the_fold(
         page: Any, page_server: str, store: pyoxigraph.Store, shots: Path) -> None:
     record = _richest_publication(store)
     page.open(f"{page_server}/{record['uri'].removeprefix(BASE)}")
-    page.screenshot(shots / "record.png")
+    page.screenshot(shots / "record.png", whole=False)
     parts = ["h1", "dd.authors", "dd.year", "dd.places.countries", "dd.places.regions",
              ".cite .reference"]
     seen = json.loads(page.evaluate(FOLD % json.dumps(parts)))
@@ -154,7 +154,7 @@ def test_browse_shows_the_person_facet_and_countries_by_name(
         shots: Path) -> None:
     dom = browser.dom(f"{page_server}/browse")
     page.open(f"{page_server}/browse")
-    page.screenshot(shots / "browse.png")
+    page.screenshot(shots / "browse.png", whole=False)
 
     def facet(name: str) -> list[str]:
         section = dom.split(f'data-facet="{name}"', 1)[1].split("</section>", 1)[0]
@@ -174,7 +174,7 @@ def test_map_draws_every_country_with_publications_linked_to_its_page(
         f"SELECT DISTINCT ?c WHERE {{ ?p <{TIP}statedCountry> ?c }}")}
     page.open(f"{page_server}/")
     page.evaluate("document.querySelector('figure.map').scrollIntoView()")
-    page.screenshot(shots / "map.png")
+    page.screenshot(shots / "map.png", whole=False)
     links = json.loads(page.evaluate("""JSON.stringify([...document.querySelectorAll(
         'svg.worldmap a.country')].map(a => [a.dataset.code, a.getAttribute('href'),
         a.getBoundingClientRect().width]))"""))
@@ -195,7 +195,7 @@ def test_country_page_shows_its_region_and_publications_by_year(
         f"SELECT ?r WHERE {{ <{country}> <https://www.geonames.org/ontology#parentFeature> ?r }}"
     )))["r"].value
     page.open(f"{page_server}/{country.removeprefix(BASE)}")
-    page.screenshot(shots / "country.png")
+    page.screenshot(shots / "country.png", whole=False)
     text = page.evaluate("document.querySelector('main').innerText")
     assert f"Region: {_label(store, region)}" in text
     years = page.evaluate("[...document.querySelectorAll('ul.years a')].map(a => a.innerText)")

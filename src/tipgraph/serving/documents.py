@@ -53,6 +53,7 @@ from tipgraph.namespaces import (
     FOAF,
     GN,
     HYDRA,
+    OWL,
     PREFIXES,
     RDF,
     RDFS,
@@ -66,6 +67,17 @@ from tipgraph.store import GraphStore
 
 Term = NamedNode | BlankNode | Literal
 Subject = NamedNode | BlankNode
+
+#: The terms that pages and their JSON-LD look up in a document, as store nodes by name
+#: (the views and :mod:`tipgraph.schema_org` add their own).
+NODES: dict[str, NamedNode] = {name: NamedNode(str(term)) for name, term in {
+    "type": RDF.type, "value": RDF.value, "abstract": DCT.abstract, "issued": DCT.issued,
+    "creator": DCT.creator, "spatial": DCT.spatial, "subject": DCT.subject,
+    "isPartOf": DCT.isPartOf, "url": SCHEMA.url, "altLabel": SKOS.altLabel,
+    "sameAs": OWL.sameAs, "parentFeature": GN.parentFeature, "Publication": TIP.Publication,
+    "Country": TIP.Country, "Region": TIP.Region, "Feature": GN.Feature,
+    "Organization": SCHEMA.Organization, "Person": SCHEMA.Person,
+    "EditedVolume": TIP.EditedVolume}.items()}
 
 #: Properties that name a node, best first: what a page shows for a link.
 LABELS: tuple[NamedNode, ...] = tuple(NamedNode(str(p)) for p in (

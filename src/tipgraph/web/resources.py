@@ -38,7 +38,6 @@ from tipgraph.namespaces import (
     KINDS,
     ONTOLOGY_IRI,
     ONTOLOGY_PATH,
-    OWL,
     PREFIXES,
     RDF,
     SCHEMA,
@@ -52,6 +51,7 @@ from tipgraph.schema_org import resource_jsonld
 from tipgraph.serving import Build
 from tipgraph.serving.catalogue import FACETS, Link
 from tipgraph.serving.documents import (
+    NODES,
     RDF_VALUE,
     Document,
     describe,
@@ -311,15 +311,8 @@ def curie(uri: str, base: str) -> str:
 
 _BY_LENGTH = sorted(PREFIXES.items(), key=lambda kv: -len(kv[1]))
 _FIRST = tuple(NamedNode(str(p)) for p in FIRST_PROPERTIES)
-_N = {name: NamedNode(str(term)) for name, term in {
-    "type": RDF.type, "value": RDF.value, "abstract": DCT.abstract, "issued": DCT.issued,
-    "creator": DCT.creator, "spatial": DCT.spatial, "subject": DCT.subject,
-    "isPartOf": DCT.isPartOf, "url": SCHEMA.url, "altLabel": SKOS.altLabel,
-    "sameAs": OWL.sameAs, "parentFeature": GN.parentFeature, "Publication": TIP.Publication,
-    "Country": TIP.Country, "Region": TIP.Region, "Feature": GN.Feature,
-    "Organization": SCHEMA.Organization, "Person": SCHEMA.Person,
-    "EditedVolume": TIP.EditedVolume, "Statistic": TIP.Statistic, "facet": TIP.facet,
-    "count": TIP.count}.items()}
+_N = {**NODES, "Statistic": NamedNode(str(TIP.Statistic)),
+      "facet": NamedNode(str(TIP.facet)), "count": NamedNode(str(TIP["count"]))}
 
 
 def _natural(text: str) -> tuple[Any, ...]:
