@@ -33,7 +33,7 @@ from urllib.parse import unquote_to_bytes
 import pyoxigraph
 
 from tipgraph.queries import tokens
-from tipgraph.sparql_engine import CLIENT, QueryError, QuerySyntaxError
+from tipgraph.sparql_engine import CLIENT, QueryError, QuerySyntaxError, TooBusy
 
 log = logging.getLogger(__name__)
 
@@ -188,15 +188,9 @@ class MalformedRequest(QueryError):
     title = "Malformed request"
 
 
-class TooManyQueries(QueryError):
-    """A client already runs as many queries as it may; it should retry later."""
-
-    status = 429
-    title = "Too many queries"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+class TooManyQueries(TooBusy):
+    """A client already runs as many queries as it may; it should retry later (a 429 with
+    ``Retry-After``, as when the pool has no process free)."""
 
 
 class ClientLimiter:
