@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,6 +154,74 @@ def test_it_joins_with_the_rest_of_the_query(app_client: FlaskClient,
     assert scores == sorted(scores, reverse=True) and scores[-1] > 0
 
 
+@pytest.fixture(scope="module")
+def country_and_year(app_client: FlaskClient, synthetic_build_dir: Path) -> tuple[str, str]:
+    """The country and the year most publications finding "protection" have together."""
+    found = matching(app_client, "protection")
+    pairs: Counter[tuple[str, str]] = Counter()
+    for row in Client.from_build(synthetic_build_dir).sparql(PREFIXES + """
+            SELECT ?p ?c ?y WHERE { ?p a tip:Publication ; tip:statedCountry ?c ;
+                                       dct:issued ?y }""").rows:
+        if row["p"] in found:
+            pairs[(row["c"], str(row["y"]))] += 1
+    return pairs.most_common(1)[0][0]
+
+
+#: Where a query can say what its search's subject must be: each narrows the hits.
+NARROWING = [
+    "?p tip:statedCountry <{country}> .",
+    "?p dct:spatial <{country}> , <{country}> .",
+    '?p dct:issued "{year}"^^xsd:gYear .',
+    '?p dct:issued ?year . FILTER(?year = "{year}"^^xsd:gYear)',
+    '?p dct:issued ?year FILTER((?year = "{year}"^^xsd:gYear) && isIRI(?p)) '
+    "?p tip:statedCountry ?c FILTER(?c = <{country}>)",
+]
+
+
+@pytest.mark.parametrize("said", NARROWING)
+def test_what_the_group_says_of_the_subject_narrows_the_hits_not_the_answer(
+        app_client: FlaskClient, synthetic_build_dir: Path, country_and_year: tuple[str, str],
+        said: str) -> None:
+    country, year = country_and_year
+    said = said.format(country=country, year=year)
+    xsd = "PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>\n"
+    query = xsd + PREFIXES + """SELECT ?p ?score ?title WHERE {{
+      ?p tip:matches "protection" ; tip:matchScore ?score ; dct:title ?title .
+      {} }} ORDER BY DESC(?score) ?p"""
+    # in a group of its own the same patterns join the same way, but do not narrow
+    narrowed, apart = query.format(said), query.format("{ " + said + " }")
+    answers = []
+    for text in (narrowed, apart):
+        status, body = sparql(app_client, text)
+        assert status == 200, body
+        answers.append([(b["p"]["value"], b["score"]["value"])
+                        for b in body["results"]["bindings"]])  # type: ignore[index]
+    assert answers[0] == answers[1]
+    assert answers[0]
+    assert {p for p, _ in answers[0]} < matching(app_client, "protection")
+    index = TextIndex.open(synthetic_build_dir / "current" / TEXT_FILE)
+    handed = [rewrite(text, index).count(f"<{BASE}publication/") for text in (narrowed, apart)]
+    assert handed[0] < handed[1]  # the engine was given fewer hits
+
+
+@pytest.mark.parametrize("said", [
+    "OPTIONAL {{ ?p tip:statedCountry <{country}> BIND(1 AS ?in) }}",
+    "{{ ?p tip:statedCountry <{country}> }} UNION {{ ?p a tip:Publication }}",
+    "MINUS {{ ?p tip:statedCountry <{country}> }}",
+    'FILTER(?p != <{country}> || ?p = <{country}>) OPTIONAL {{ ?p dct:issued ?year }} '
+    'FILTER(?year = "{year}"^^xsd:gYear || isIRI(?p))',
+])
+def test_what_the_group_does_not_require_does_not_narrow(
+        app_client: FlaskClient, country_and_year: tuple[str, str], said: str) -> None:
+    country, year = country_and_year
+    found = matching(app_client, "protection", said.format(country=country, year=year)
+                     .replace("xsd:gYear", "<http://www.w3.org/2001/XMLSchema#gYear>"))
+    everything = matching(app_client, "protection")
+    in_country = matching(app_client, "protection", f"?p tip:statedCountry <{country}>")
+    expected = everything - in_country if said.startswith("MINUS") else everything
+    assert found == expected and in_country and found
+
+
 def test_accents_case_and_labels_are_folded(store_with_statistics) -> None:  # type: ignore[no-untyped-def]
     store = store_with_statistics(f"""
         @prefix tip: <https://w3id.org/tipgraph/ontology#> .
@@ -204,7 +273,8 @@ def test_a_constant_subject_is_a_yes_or_no(synthetic_build_dir: Path) -> None:
 
 def test_the_rewrite_keeps_the_query_around_the_pattern() -> None:
     class Hits:
-        def hits(self, text: str, *, scores: bool = True) -> list[tuple[str, float]]:
+        def hits(self, text: str, *, scores: bool = True, facts: tuple[str, ...] = ()
+                 ) -> list[tuple[str, float]]:
             return [("urn:a", 2.0)]
 
     query = PREFIXES + """SELECT * WHERE {

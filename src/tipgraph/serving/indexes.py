@@ -77,7 +77,7 @@ from tipgraph.serving.documents import LabelIndex, index_labels
 from tipgraph.serving.textindex import TEXT_FILE, TextIndex
 
 #: The version of the file's schema (the module docstring): bump it on any change of shape.
-VERSION = 6
+VERSION = 7
 #: The first line of the file: what it holds and in which version.
 FORMAT = f"tipgraph indexes {VERSION}\n".encode()
 

@@ -23,7 +23,17 @@ of the build's index registry (:mod:`tipgraph.serving.indexes`), made with the
 others and kept in a file of its own, which every worker reads in place (the
 operating system caches its pages once for all): a table ``node``
 (``id``, ``iri``) and a contentless FTS5 table ``text`` (``title``: titles,
-names and labels; ``body``: abstracts) keyed by the same ``id``. The
+names and labels; ``body``: abstracts; ``facts``: one token per
+:data:`FACT_PROPERTIES` triple of the node, :func:`fact_token`, never matched by
+a search's words) keyed by the same ``id``.
+
+**Facts narrow a search** before anything else sees its hits: ``?pub tip:matches
+"forced labour" ; tip:statedCountry <…/place/ng>`` asks the index for the nodes
+matching the words *and* holding that fact (``hits(text, facts=…)``), a few hundred
+rather than 24,000 at 100,000 publications. A fact token stands for every triple
+that could satisfy the pattern it is made for (a year's token for every ``xsd:gYear``
+of that year, whatever its time zone), so the narrowed hits are never fewer than the
+join keeps; the pattern stays in the query, and the engine joins it as before. The
 publications come first, ``id`` = 1 + their place in the browse order (the
 catalogue's :attr:`~tipgraph.serving.catalogue.Catalogue.uris`), so the page turns
 hits into its bitmap without looking an IRI up; the other labelled nodes follow.
@@ -31,6 +41,7 @@ hits into its bitmap without looking an IRI up; the other labelled nodes follow.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sqlite3
@@ -50,13 +61,23 @@ if TYPE_CHECKING:
 #: The file a build writes its text index to, beside its store.
 TEXT_FILE = "text.sqlite"
 #: What the file holds, in which version: bump it when the tables change shape.
-VERSION = 1
+VERSION = 2
 #: Where a node's searchable text is: the title column, then the body column.
 TITLE_PROPERTIES = tuple(str(p) for p in (DCT.title, SKOS.prefLabel, SKOS.altLabel, GN.name,
                                           FOAF.name, SCHEMA.name, RDFS.label))
 BODY_PROPERTIES = (str(DCT.abstract),)
-#: bm25 weights of the columns: a word in a title counts for more than one in an abstract.
-WEIGHTS = (4.0, 1.0)
+#: Properties of which the index holds each node's objects (column ``facts``): places,
+#: years, creators, subjects, the volume a chapter is part of.
+FACT_PROPERTIES = tuple(str(p) for p in (TIP.statedCountry, TIP.statedRegion, DCT.spatial,
+                                         DCT.issued, DCT.creator, DCT.subject, DCT.isPartOf))
+#: The datatype of the literals the index holds a fact of (by their year).
+GYEAR = "http://www.w3.org/2001/XMLSchema#gYear"
+#: bm25 weights of the columns: a word in a title counts for more than one in an
+#: abstract; a fact counts for nothing.
+WEIGHTS = (4.0, 1.0, 0.0)
+#: The columns a search's words are looked for in.
+_WORD_COLUMNS = "{title body}"
+_YEAR = re.compile(r"(-?\d{4,})(?:Z|[+-]\d\d:\d\d)?")
 
 _WORD = re.compile(r"\w+")
 # the search language's tokens: a quoted phrase, a parenthesis, or a run of anything else
@@ -72,7 +93,10 @@ class TextQueryError(QueryError):
 
 
 class LiteralSource(Protocol):
-    """Where the index reads text from (a :class:`~tipgraph.serving.catalogue.Source`)."""
+    """Where the index reads text and facts from (a
+    :class:`~tipgraph.serving.catalogue.Source`)."""
+
+    def pairs(self, prop: str, value: str | None = None) -> Iterable[tuple[str, str]]: ...
 
     def literals(self, prop: str) -> Iterable[tuple[str, str, str | None, str | None]]: ...
 
@@ -119,6 +143,43 @@ def fts_query(text: str) -> str:
     return " ".join(parts)
 
 
+def fact_token(prop: str, iri: str | None = None, *, year: str | None = None) -> str:
+    """The ``facts`` token of a node's ``prop`` being the IRI ``iri``, or an
+    ``xsd:gYear`` literal of ``year`` (its digits: ``2003`` for ``"2003Z"`` too, as a
+    year equal to ``"2003"^^xsd:gYear`` has them); a word no text has.
+
+    >>> fact_token(str(DCT.issued), year="2003") == fact_token(str(DCT.issued), year="2003")
+    True
+    >>> len(fact_token(str(DCT.spatial), "https://w3id.org/tipgraph/place/ng"))
+    17
+    """
+    key = f"{prop} <{iri}>" if year is None else f"{prop} year {year}"
+    return "f" + hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def year_of(lexical: str) -> str | None:
+    """The year digits of an ``xsd:gYear`` literal's lexical form (None if not one).
+
+    >>> year_of("2003"), year_of("2003+01:00"), year_of("03")
+    ('2003', '2003', None)
+    """
+    match = _YEAR.fullmatch(lexical)
+    return match.group(1) if match else None
+
+
+def _facts(source: LiteralSource) -> dict[str, list[str]]:
+    """node -> its fact tokens, for every :data:`FACT_PROPERTIES` triple of ``source``."""
+    facts: dict[str, list[str]] = {}
+    for prop in FACT_PROPERTIES:
+        for subject, value in source.pairs(prop):  # a literal's text too: one more token
+            facts.setdefault(subject, []).append(fact_token(prop, value))
+        for subject, value, _, datatype in source.literals(prop):
+            year = year_of(value) if datatype == GYEAR else None
+            if year is not None:
+                facts.setdefault(subject, []).append(fact_token(prop, year=year))
+    return facts
+
+
 def write_text_index(source: LiteralSource, publications: Sequence[str], path: Path) -> int:
     """Index the text of the nodes ``source`` holds into ``path`` (whole or not at all):
     ``publications`` first, in this order, then every other node with a label.
@@ -130,6 +191,7 @@ def write_text_index(source: LiteralSource, publications: Sequence[str], path: P
             for subject, value, _, datatype in source.literals(prop):
                 if datatype is None:  # text, not a number or a date
                     into.setdefault(subject, []).append(value)
+    facts = _facts(source)
     first = dict.fromkeys(publications)
     order = list(first) + sorted(iri for iri in (titles.keys() | bodies.keys())
                                  if iri not in first)
@@ -143,16 +205,16 @@ def write_text_index(source: LiteralSource, publications: Sequence[str], path: P
                 PRAGMA synchronous = OFF;
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value);
                 CREATE TABLE node (id INTEGER PRIMARY KEY, iri TEXT NOT NULL);
-                CREATE VIRTUAL TABLE text USING fts5(title, body, content='',
+                CREATE VIRTUAL TABLE text USING fts5(title, body, facts, content='',
                     tokenize='unicode61 remove_diacritics 2', prefix='3');
                 INSERT INTO meta VALUES ('version', {VERSION});
             """)
             db.execute("INSERT INTO meta VALUES ('publications', ?)", (len(first),))
             rows = [(i, iri) for i, iri in enumerate(order, 1)]
             db.executemany("INSERT INTO node VALUES (?, ?)", rows)
-            db.executemany("INSERT INTO text (rowid, title, body) VALUES (?, ?, ?)",
-                           ((i, "\n".join(titles.get(iri, ())), "\n\n".join(bodies.get(iri, ())))
-                            for i, iri in rows))
+            db.executemany("INSERT INTO text (rowid, title, body, facts) VALUES (?, ?, ?, ?)",
+                           ((i, "\n".join(titles.get(iri, ())), "\n\n".join(bodies.get(iri, ())),
+                             " ".join(facts.get(iri, ()))) for i, iri in rows))
             db.execute("INSERT INTO text (text) VALUES ('optimize')")
             db.commit()
         finally:
@@ -243,10 +305,13 @@ class TextIndex:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._uri, uri=True, check_same_thread=False)
 
-    def _run(self, sql: str, text: str) -> list[tuple]:
+    def _run(self, sql: str, text: str, facts: Iterable[str] = ()) -> list[tuple]:
         expression = fts_query(text)
         if not expression:  # nothing to look for: nothing found
             return []
+        # the words in the text's columns only; each fact a token of its own column
+        expression = f"{_WORD_COLUMNS} : ({expression})" + "".join(
+            f' AND facts : "{token}"' for token in facts)
         db = self._connect()  # a few hundred microseconds: no connection shared by threads
         limit = self.timeout
         # interrupted from a timer (FTS5 merging a prefix's postings runs no VDBE step a
@@ -269,19 +334,23 @@ class TextIndex:
                 timer.cancel()
             db.close()
 
-    def hits(self, text: str, *, scores: bool = True) -> list[tuple[str, float]]:
-        """The nodes whose text matches ``text``: (IRI, score), the score bm25's, higher for
-        a better match, best first; without ``scores``, in no order and each score 0 (bm25
-        costs 5 us a hit: 0.1 s for a search matching a quarter of 100,000 publications).
+    def hits(self, text: str, *, scores: bool = True, facts: Iterable[str] = ()
+             ) -> list[tuple[str, float]]:
+        """The nodes whose text matches ``text`` and that hold every one of ``facts``
+        (:func:`fact_token`): (IRI, score), the score bm25's, higher for a better match,
+        best first (facts change no score); without ``scores``, in no order and each score
+        0 (bm25 costs 5 us a hit: 0.1 s for a search matching a quarter of 100,000
+        publications).
 
         :raises TextQueryError: when ``text`` cannot be read as a search
         """
         if not scores:
             return self._run("SELECT node.iri, 0.0 FROM text JOIN node ON node.id = text.rowid "
-                             "WHERE text MATCH ?", text)
-        return self._run(f"SELECT node.iri, -bm25(text, {WEIGHTS[0]}, {WEIGHTS[1]}) AS score "
+                             "WHERE text MATCH ?", text, facts)
+        weights = ", ".join(map(str, WEIGHTS))
+        return self._run(f"SELECT node.iri, -bm25(text, {weights}) AS score "
                          "FROM text JOIN node ON node.id = text.rowid WHERE text MATCH ? "
-                         "ORDER BY score DESC", text)
+                         "ORDER BY score DESC", text, facts)
 
     def publication_positions(self, text: str) -> list[int]:
         """The places in the browse order of the publications whose text matches ``text``
@@ -302,6 +371,11 @@ class _StoreLiterals:
 
     def __init__(self, store: GraphStore) -> None:
         self.store = store
+
+    def pairs(self, prop: str, value: str | None = None) -> Iterable[tuple[str, str]]:
+        rows = self.store.query(f"SELECT ?s ?o WHERE {{ ?s <{prop}> ?o "
+                                "FILTER(isIRI(?s) && !isBlank(?o)) }")
+        return ((row["s"].value, row["o"].value) for row in rows)
 
     def literals(self, prop: str) -> Iterable[tuple[str, str, str | None, str | None]]:
         rows = self.store.query(f"SELECT ?s ?l WHERE {{ ?s <{prop}> ?l "
