@@ -1,20 +1,26 @@
 """Two-word searches joined with a year or a country: ``tip:matches`` on tipgraph's endpoint
 against the same search in plain SPARQL on the Oxigraph server (and Virtuoso).
 
-    .venv/bin/python benchmarks/text_search.py --build DIR [--skip virtuoso]
+    .venv/bin/python benchmarks/text_search.py --build DIR [--samples 5] [--skip virtuoso]
 
-Every search is sent once per server (tipgraph's result cache never holds it: each pair
-of words is asked once with each filter), over HTTP on 127.0.0.1, one at a time; the
-figures are the median and the largest of the searches' times. Plain SPARQL cannot use
-an index for words: it reads each candidate's title and abstract (``CONTAINS`` on the
-lower-cased text), so its answer is a superset (a word inside another counts) that the
-table counts too. Appends a section to ``benchmarks/RESULTS.md``.
+Rare, middling and frequent pairs of words (by the share of publications they match),
+each joined once with a year (``FILTER(?year = ...)``) and once with a country. Each is
+sent ``--samples`` times per server, in interleaved rounds (every search once per round),
+one request at a time over HTTP on 127.0.0.1; tipgraph's uncached samples differ by a
+comment (its result cache never holds them), each followed by the same text again (its
+repeated figure, from the cache). Besides wall times, the CPU seconds tipgraph's process
+tree spent per request (the machine is shared: CPU is what load does not inflate). Plain
+SPARQL cannot use an index for words: it reads each candidate's title and abstract
+(``CONTAINS`` on the lower-cased text), so its answer is a superset (a word inside
+another counts), whose rows the table gives too. Appends a section to
+``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -25,8 +31,9 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peers import Server, oxigraph_server, scratch_directory, virtuoso_server
-from results import append, machine
+from results import append, machine, tree_cpu_seconds
 
+from tipgraph.serving.textindex import TEXT_FILE, TextIndex
 from tipgraph.testing import fetch, serving
 
 #: Pairs of words of the synthetic vocabulary, frequent to rare.
@@ -64,70 +71,129 @@ def plain_query(words: tuple[str, str], join: str) -> str:
 }}"""
 
 
-def ask(endpoint: str, query: str, fields: tuple[tuple[str, str], ...] = ()) -> tuple[float, int]:
+def ask(server: Server, query: str) -> tuple[float, int]:
     """Seconds to the whole answer, and its rows."""
-    body = urlencode([("query", query), *fields]).encode()
+    body = urlencode([("query", query), *server.fields]).encode()
     started = time.perf_counter()
-    status, _, answer = fetch(endpoint, method="POST", data=body, timeout=600,
+    status, _, answer = fetch(server.endpoint, method="POST", data=body, timeout=600,
                               headers={"Content-Type": "application/x-www-form-urlencoded",
                                        "Accept": "application/sparql-results+json"})
     seconds = time.perf_counter() - started
     if status != 200:
-        raise RuntimeError(f"{endpoint}: {status} {answer[:300]!r}")
+        raise RuntimeError(f"{server.endpoint}: {status} {answer[:300]!r}")
     return seconds, len(json.loads(answer)["results"]["bindings"])
 
 
-def measure(server: Server, make: type | object, runs: list[tuple[tuple[str, str], str, str]]
-            ) -> dict[str, tuple[float, float, float]]:
-    """Per join: median ms, largest ms, median rows."""
-    found: dict[str, list[tuple[float, int]]] = {}
-    for words, name, join in runs:
-        found.setdefault(name, []).append(ask(server.endpoint, make(words, join),  # type: ignore[operator]
-                                              server.fields))
-    return {name: (statistics.median(s for s, _ in got) * 1000, max(s for s, _ in got) * 1000,
-                   statistics.median(n for _, n in got)) for name, got in found.items()}
+Run = tuple[tuple[str, str], str, str]  # words, join name, join pattern
+#: (words, join) -> the samples of one column: (ms, CPU ms or None, rows)
+Samples = dict[tuple[str, str], list[tuple[float, float | None, int]]]
+
+
+def measure(server: Server, make: object, runs: list[Run], samples: int, *,
+            repeated: Samples | None = None) -> Samples:
+    """``samples`` interleaved rounds of every run, each sent with a comment of its own;
+    with ``repeated``, each is sent again at once and its figures go there."""
+    found: Samples = {}
+    for round_ in range(samples):
+        for words, name, join in runs:
+            query = make(words, join) + f"\n# sample {round_} {time.time_ns()}"  # type: ignore[operator]
+            for into in (found, repeated) if repeated is not None else (found,):
+                cpu = tree_cpu_seconds(server.pid) if server.name == "tipgraph" else None
+                seconds, rows = ask(server, query)
+                if cpu is not None:
+                    cpu = (tree_cpu_seconds(server.pid) - cpu) * 1000
+                into.setdefault((" ".join(words), name), []).append((seconds * 1000, cpu, rows))
+    return found
+
+
+def median(got: list[tuple[float, float | None, int]], field: int) -> float:
+    return statistics.median(g[field] for g in got)  # type: ignore[misc]
+
+
+def kind(share: float) -> str:
+    return "rare" if share < 0.01 else "middling" if share < 0.05 else "frequent"
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", type=Path, required=True, help="a build directory")
+    parser.add_argument("--samples", type=int, default=5, help="rounds of every search")
     parser.add_argument("--skip", action="append", default=[], help="a peer not to run")
     args = parser.parse_args()
     current = (args.build / "current").resolve()
     report = json.loads((current / "report.json").read_text())
+    publications = int(report.get("records_built", 0)) or 1
+    index = TextIndex(current / TEXT_FILE)
+    matched = {" ".join(p): len(index.hits(" ".join(p), scores=False)) for p in PAIRS}
     runs = [(words, name, join.format(year=2000 + i, country=COUNTRIES[i]))
             for i, words in enumerate(PAIRS) for name, join in FILTERS.items()]
-    rows = []
+    columns: list[tuple[str, Samples]] = []
+    loads = [f"{time.strftime('%H:%M', time.gmtime())} UTC {load()}"]
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(scratch_directory()))
         base = stack.enter_context(serving(args.build, {"max_results": 1_000_000}, workers=1))
-        ask(base + "/sparql", WARM_UP)  # the worker has opened the build
-        rows.append(("tipgraph, `tip:matches`",
-                     measure(Server("tipgraph", base + "/sparql", 0), tipgraph_query, runs)))
+        tipgraph = Server("tipgraph", base + "/sparql", base.pid)  # type: ignore[attr-defined]
+        ask(tipgraph, WARM_UP)  # the worker has opened the build
+        repeated: Samples = {}
+        columns.append(("tipgraph uncached", measure(tipgraph, tipgraph_query, runs,
+                                                      args.samples, repeated=repeated)))
+        columns.append(("tipgraph repeated", repeated))
+        loads.append(f"{time.strftime('%H:%M', time.gmtime())} UTC {load()}")
         peers = []
         if "oxigraph" not in args.skip:
-            peers.append(("Oxigraph server, plain SPARQL",
-                          stack.enter_context(oxigraph_server(current / "store", scratch))))
+            peers.append(("Oxigraph server", stack.enter_context(
+                oxigraph_server(current / "store", scratch))))
         if "virtuoso" not in args.skip:
-            peers.append(("Virtuoso, plain SPARQL", stack.enter_context(virtuoso_server(
+            peers.append(("Virtuoso", stack.enter_context(virtuoso_server(
                 current / "tipgraph.nt", scratch, max_seconds=600))))
         for title, server in peers:
-            ask(server.endpoint, WARM_UP, server.fields)
-            rows.append((title, measure(server, plain_query, runs)))
-    lines = [f"Machine: {machine()}. `benchmarks/text_search.py` on a build of "
-             f"{report.get('records_built', '?'):,} synthetic publications "
-             f"({report.get('triples', 0):,} triples, the Zipf vocabulary of `tipgraph synth`).",
+            ask(server, WARM_UP)
+            columns.append((f"{title}, plain SPARQL", measure(server, plain_query, runs,
+                                                              args.samples)))
+            loads.append(f"{time.strftime('%H:%M', time.gmtime())} UTC {load()}")
+    uncached = columns[0][1]
+    lines = [f"Machine: {machine()}. `benchmarks/text_search.py --samples {args.samples}` on "
+             f"a build of {publications:,} synthetic publications "
+             f"({report.get('triples', 0):,} triples, the Zipf vocabulary of `tipgraph synth`). "
+             f"Load average (1/5/15 min): {'; '.join(loads)}.",
              "",
-             f"{len(PAIRS)} two-word searches ({', '.join(' '.join(p) for p in PAIRS)}), each "
-             "joined once with a year and once with a country, each sent once (uncached), "
-             "one at a time over HTTP on 127.0.0.1.",
+             f"{len(PAIRS)} two-word searches, each joined once with a year "
+             "(`?publication dct:issued ?year . FILTER(?year = \"2000\"^^xsd:gYear)`, years "
+             "2000-2007) and once with a country (`?publication tip:statedCountry <…>`), "
+             f"{args.samples} interleaved rounds, one request at a time over HTTP on 127.0.0.1. "
+             "Medians of the samples, ms; tipgraph's CPU ms is its process tree's (web worker "
+             "and query process) per request.",
              "",
-             "| server | join | median ms | largest ms | rows (median) |",
-             "|---|---|--:|--:|--:|"]
-    for title, figures in rows:
-        for name, (median, largest, count) in figures.items():
-            lines.append(f"| {title} | {name} | {median:,.1f} | {largest:,.1f} | {count:g} |")
-    append(f"Text search at {report.get('records_built', 0):,} publications", lines)
+             "| search | publications matched | join | rows | tipgraph uncached ms | "
+             "tipgraph CPU ms | tipgraph repeated ms | "
+             + " | ".join(f"{t} ms" for t, _ in columns[2:]) + " |",
+             "|---|--:|---|--:|--:|--:|--:|" + "--:|" * len(columns[2:])]
+    for words in PAIRS:
+        text = " ".join(words)
+        share = matched[text] / publications
+        for name in FILTERS:
+            got = uncached[(text, name)]
+            peer_figures = " | ".join(f"{median(c[(text, name)], 0):,.1f}"
+                                      + ("" if median(c[(text, name)], 2) == median(got, 2)
+                                         else f" ({median(c[(text, name)], 2):g} rows)")
+                                      for _, c in columns[2:])
+            lines.append(f"| {text} ({kind(share)}) | {matched[text]:,} ({share:.1%}) | {name} | "
+                         f"{median(got, 2):g} | {median(got, 0):,.1f} | {median(got, 1):,.1f} | "
+                         f"{median(columns[1][1][(text, name)], 0):,.1f} | "
+                         + peer_figures + (" |" if peer_figures else "|"))
+    lines += ["", "| server | join | median of the searches' medians, ms | largest median, ms | "
+              "searches under 50 ms |", "|---|---|--:|--:|--:|"]
+    for title, column in columns:
+        for name in FILTERS:
+            medians = [median(column[(" ".join(p), name)], 0) for p in PAIRS]
+            lines.append(f"| {title} | {name} | {statistics.median(medians):,.1f} | "
+                         f"{max(medians):,.1f} | {sum(m < 50 for m in medians)} of "
+                         f"{len(medians)} |")
+    append(f"Text search at {publications:,} publications", lines)
 
 
 if __name__ == "__main__":

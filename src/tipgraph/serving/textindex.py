@@ -22,10 +22,13 @@ file the build writes once and every web worker opens read-only, ranked by
 of the build's index registry (:mod:`tipgraph.serving.indexes`), made with the
 others and kept in a file of its own, which every worker reads in place (the
 operating system caches its pages once for all): a table ``node``
-(``id``, ``iri``) and a contentless FTS5 table ``text`` (``title``: titles,
-names and labels; ``body``: abstracts; ``facts``: one token per
-:data:`FACT_PROPERTIES` triple of the node, :func:`fact_token`, never matched by
-a search's words) keyed by the same ``id``.
+(``id``, ``iri``), a contentless FTS5 table ``text`` (``title``: titles,
+names and labels; ``body``: abstracts) and an FTS5 table ``fact`` of rowids only
+(one token per :data:`FACT_PROPERTIES` triple of the node, :func:`fact_token`),
+both keyed by the same ``id``. The publications come first, ``id`` = 1 + their place
+in the browse order (the catalogue's
+:attr:`~tipgraph.serving.catalogue.Catalogue.uris`), so the page turns hits into its
+bitmap without looking an IRI up; the other labelled nodes follow.
 
 **Facts narrow a search** before anything else sees its hits: ``?pub tip:matches
 "forced labour" ; tip:statedCountry <…/place/ng>`` asks the index for the nodes
@@ -34,9 +37,7 @@ rather than 24,000 at 100,000 publications. A fact token stands for every triple
 that could satisfy the pattern it is made for (a year's token for every ``xsd:gYear``
 of that year, whatever its time zone), so the narrowed hits are never fewer than the
 join keeps; the pattern stays in the query, and the engine joins it as before. The
-publications come first, ``id`` = 1 + their place in the browse order (the
-catalogue's :attr:`~tipgraph.serving.catalogue.Catalogue.uris`), so the page turns
-hits into its bitmap without looking an IRI up; the other labelled nodes follow.
+facts are a table apart so that they change no score (bm25 counts a row's length).
 """
 
 from __future__ import annotations
@@ -66,17 +67,14 @@ VERSION = 2
 TITLE_PROPERTIES = tuple(str(p) for p in (DCT.title, SKOS.prefLabel, SKOS.altLabel, GN.name,
                                           FOAF.name, SCHEMA.name, RDFS.label))
 BODY_PROPERTIES = (str(DCT.abstract),)
-#: Properties of which the index holds each node's objects (column ``facts``): places,
+#: Properties of which the index holds each node's objects (table ``fact``): places,
 #: years, creators, subjects, the volume a chapter is part of.
 FACT_PROPERTIES = tuple(str(p) for p in (TIP.statedCountry, TIP.statedRegion, DCT.spatial,
                                          DCT.issued, DCT.creator, DCT.subject, DCT.isPartOf))
 #: The datatype of the literals the index holds a fact of (by their year).
 GYEAR = "http://www.w3.org/2001/XMLSchema#gYear"
-#: bm25 weights of the columns: a word in a title counts for more than one in an
-#: abstract; a fact counts for nothing.
-WEIGHTS = (4.0, 1.0, 0.0)
-#: The columns a search's words are looked for in.
-_WORD_COLUMNS = "{title body}"
+#: bm25 weights of the columns: a word in a title counts for more than one in an abstract.
+WEIGHTS = (4.0, 1.0)
 _YEAR = re.compile(r"(-?\d{4,})(?:Z|[+-]\d\d:\d\d)?")
 
 _WORD = re.compile(r"\w+")
@@ -144,7 +142,7 @@ def fts_query(text: str) -> str:
 
 
 def fact_token(prop: str, iri: str | None = None, *, year: str | None = None) -> str:
-    """The ``facts`` token of a node's ``prop`` being the IRI ``iri``, or an
+    """The ``fact`` token of a node's ``prop`` being the IRI ``iri``, or an
     ``xsd:gYear`` literal of ``year`` (its digits: ``2003`` for ``"2003Z"`` too, as a
     year equal to ``"2003"^^xsd:gYear`` has them); a word no text has.
 
@@ -205,17 +203,22 @@ def write_text_index(source: LiteralSource, publications: Sequence[str], path: P
                 PRAGMA synchronous = OFF;
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value);
                 CREATE TABLE node (id INTEGER PRIMARY KEY, iri TEXT NOT NULL);
-                CREATE VIRTUAL TABLE text USING fts5(title, body, facts, content='',
+                CREATE VIRTUAL TABLE text USING fts5(title, body, content='',
                     tokenize='unicode61 remove_diacritics 2', prefix='3');
+                CREATE VIRTUAL TABLE fact USING fts5(token, content='', detail='none',
+                    tokenize='ascii');
                 INSERT INTO meta VALUES ('version', {VERSION});
             """)
             db.execute("INSERT INTO meta VALUES ('publications', ?)", (len(first),))
             rows = [(i, iri) for i, iri in enumerate(order, 1)]
             db.executemany("INSERT INTO node VALUES (?, ?)", rows)
-            db.executemany("INSERT INTO text (rowid, title, body, facts) VALUES (?, ?, ?, ?)",
-                           ((i, "\n".join(titles.get(iri, ())), "\n\n".join(bodies.get(iri, ())),
-                             " ".join(facts.get(iri, ()))) for i, iri in rows))
+            db.executemany("INSERT INTO text (rowid, title, body) VALUES (?, ?, ?)",
+                           ((i, "\n".join(titles.get(iri, ())), "\n\n".join(bodies.get(iri, ())))
+                            for i, iri in rows))
+            db.executemany("INSERT INTO fact (rowid, token) VALUES (?, ?)",
+                           ((i, " ".join(facts[iri])) for i, iri in rows if iri in facts))
             db.execute("INSERT INTO text (text) VALUES ('optimize')")
+            db.execute("INSERT INTO fact (fact) VALUES ('optimize')")
             db.commit()
         finally:
             db.close()
@@ -305,13 +308,19 @@ class TextIndex:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self._uri, uri=True, check_same_thread=False)
 
-    def _run(self, sql: str, text: str, facts: Iterable[str] = ()) -> list[tuple]:
+    def _run(self, select: str, text: str, facts: Iterable[str] = (), rest: str = ""
+             ) -> list[tuple]:
+        """``select`` (from ``text``, the FTS5 table) of the rows matching the search
+        ``text`` and holding every one of ``facts``; ``rest`` follows the conditions."""
         expression = fts_query(text)
         if not expression:  # nothing to look for: nothing found
             return []
-        # the words in the text's columns only; each fact a token of its own column
-        expression = f"{_WORD_COLUMNS} : ({expression})" + "".join(
-            f' AND facts : "{token}"' for token in facts)
+        sql, parameters = f"{select} WHERE text MATCH ?", [expression]
+        facts = list(facts)
+        if facts:
+            sql += " AND text.rowid IN (SELECT rowid FROM fact WHERE fact MATCH ?)"
+            parameters.append(" AND ".join(f'"{token}"' for token in facts))
+        sql += rest
         db = self._connect()  # a few hundred microseconds: no connection shared by threads
         limit = self.timeout
         # interrupted from a timer (FTS5 merging a prefix's postings runs no VDBE step a
@@ -320,7 +329,7 @@ class TextIndex:
         if timer is not None:
             timer.start()
         try:
-            return db.execute(sql, (expression,)).fetchall()
+            return db.execute(sql, parameters).fetchall()
         except sqlite3.OperationalError as error:
             if timer is not None and timer.finished.is_set():
                 raise QueryTimeout(f"The text search {text!r} was stopped after {limit:g} s, "
@@ -345,12 +354,11 @@ class TextIndex:
         :raises TextQueryError: when ``text`` cannot be read as a search
         """
         if not scores:
-            return self._run("SELECT node.iri, 0.0 FROM text JOIN node ON node.id = text.rowid "
-                             "WHERE text MATCH ?", text, facts)
-        weights = ", ".join(map(str, WEIGHTS))
-        return self._run(f"SELECT node.iri, -bm25(text, {weights}) AS score "
-                         "FROM text JOIN node ON node.id = text.rowid WHERE text MATCH ? "
-                         "ORDER BY score DESC", text, facts)
+            return self._run("SELECT node.iri, 0.0 FROM text JOIN node ON node.id = text.rowid",
+                             text, facts)
+        return self._run(f"SELECT node.iri, -bm25(text, {WEIGHTS[0]}, {WEIGHTS[1]}) AS score "
+                         "FROM text JOIN node ON node.id = text.rowid", text, facts,
+                         " ORDER BY score DESC")
 
     def publication_positions(self, text: str) -> list[int]:
         """The places in the browse order of the publications whose text matches ``text``
@@ -358,8 +366,8 @@ class TextIndex:
 
         :raises TextQueryError: when ``text`` cannot be read as a search
         """
-        return [row[0] - 1 for row in self._run(
-            f"SELECT rowid FROM text WHERE text MATCH ? AND rowid <= {self.publications}", text)]
+        return [row[0] - 1 for row in self._run("SELECT rowid FROM text", text,
+                                                rest=f" AND rowid <= {self.publications}")]
 
 
 _STRING_TYPES = ("http://www.w3.org/2001/XMLSchema#string",
