@@ -318,7 +318,9 @@ class TextIndex:
         sql, parameters = f"{select} WHERE text MATCH ?", [expression]
         facts = list(facts)
         if facts:
-            sql += " AND text.rowid IN (SELECT rowid FROM fact WHERE fact MATCH ?)"
+            # "+": not a constraint FTS5 is asked to use (it would run the search once
+            # per fact row: seconds), a test of each row the search found
+            sql += " AND +text.rowid IN (SELECT rowid FROM fact WHERE fact MATCH ?)"
             parameters.append(" AND ".join(f'"{token}"' for token in facts))
         sql += rest
         db = self._connect()  # a few hundred microseconds: no connection shared by threads
