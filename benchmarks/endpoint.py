@@ -825,7 +825,8 @@ def main() -> None:
             heading, "",
             "Resident memory of each server's process tree (tipgraph: gunicorn, its workers "
             "and their query processes), after it loaded the build and at the end of the "
-            "run; start-up is the time until it answered (Virtuoso: with its bulk load).",
+            "run; start-up is the time until it answered (Virtuoso: with its bulk load or the "
+            "publish; tipgraph-virtuoso: with making the dumps from the store).",
             "", "| server | start-up s | MiB after load | MiB at the end |", "|---|--:|--:|--:|",
             *(f"| {name} | {started[name]:.1f} | {memory_loaded[name]:,.0f} | "
               f"{'stopped' if memory_end[name] is None else f'{memory_end[name]:,.0f}'} |"
