@@ -1,8 +1,10 @@
 """The servers the endpoint benchmark runs beside ``tipgraph serve``, each on the same build.
 
 Every peer answers from the build's own data, so that their answers can be compared:
-the Oxigraph server from a copy of the build's store, Virtuoso and rdflib-endpoint from
-its N-Triples dump (``tipgraph.nt``, the reasoned graph the store was loaded from). Each
+the Oxigraph server from a copy of the build's store, Virtuoso from the build published
+to it (or its N-Triples dump, ``tipgraph.nt``, the reasoned graph the store was loaded
+from), rdflib-endpoint from that dump; ``tipgraph serve --store`` in front of that
+Virtuoso. Each
 listens on a free 127.0.0.1 port and is stopped when its block ends (``running`` in
 ``tipgraph.testing`` does the starting, waiting and stopping for all of them).
 """
@@ -16,7 +18,17 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from tipgraph.testing import answers_sparql, find_binary, free_port, running, virtuoso
+from tipgraph.store import publish
+from tipgraph.testing import (
+    VIRTUOSO_PUBLISHER,
+    VIRTUOSO_SETUP,
+    answers_sparql,
+    find_binary,
+    free_port,
+    running,
+    serving,
+    virtuoso,
+)
 
 #: The graph Virtuoso loads the dump into; every query names it as the default graph,
 #: since Virtuoso's own default graph is the union of all graphs, its system graphs too.
@@ -67,31 +79,57 @@ def oxigraph_server(store: Path, scratch: Path, *, startup_limit: float = 300.0
 
 
 @contextmanager
-def virtuoso_server(dump: Path, scratch: Path, *, max_seconds: int,
+def virtuoso_server(build: Path, scratch: Path, *, max_seconds: int, publish_build: bool,
                     buffers: int = 100_000) -> Iterator[Server]:
-    """Virtuoso with ``dump`` bulk-loaded (``ld_dir``, ``rdf_loader_run``) into
-    :data:`VIRTUOSO_GRAPH`.
+    """Virtuoso with the current build of ``build``, loaded one of two ways:
 
-    Its caps are raised: 2^20 rows (Virtuoso's own ceiling) instead of 10,000, and an
-    anytime limit of ``max_seconds`` instead of 60 s, past which it would answer with
-    partial results that look like an answer.
+    - ``publish_build``: by ``tipgraph publish`` (as a site does, for ``serve --store``
+      in front of it: :func:`virtuoso_front`); every query names the published graph;
+    - else its N-Triples dump bulk-loaded (``ld_dir``, ``rdf_loader_run``) into
+      :data:`VIRTUOSO_GRAPH`.
 
-    :param dump: an N-Triples file
+    Its caps are raised: 2^20 rows (Virtuoso's own ceiling) instead of 10,000, rows sorted
+    under ``ORDER BY ... OFFSET`` (``MaxSortedTopRows``) as many (deep paging at 100,000
+    publications was an HTTP 500 at its 10,000), and an anytime limit of ``max_seconds``
+    instead of 60 s, past which it would answer with partial results that look like an
+    answer.
+
     :param buffers: 8 KiB pages of its cache (100,000: 780 MiB, room for 100k publications)
     :raises RuntimeError: when the bulk loader reports an error
     """
+    dump = build / "current" / "tipgraph.nt"
     directory = scratch / "virtuoso"
     directory.mkdir()
-    with virtuoso(directory, max_rows=2**20, max_seconds=max_seconds, buffers=buffers,
-                  dirs_allowed=[dump.parent]) as server:
-        server.run_sql(f"ld_dir('{dump.parent}', '{dump.name}', '{VIRTUOSO_GRAPH}');\n"
-                       "rdf_loader_run();\ncheckpoint;\n", timeout=3600)
-        failed = server.run_sql("SELECT ll_file, ll_error FROM DB.DBA.LOAD_LIST "
-                                "WHERE ll_state <> 2 OR ll_error IS NOT NULL;\n")
-        if "0 Rows." not in failed:
-            raise RuntimeError(f"Virtuoso's bulk loader did not load {dump}: {failed}")
+    with virtuoso(directory, max_rows=2**20, sorted_rows=2**20, max_seconds=max_seconds,
+                  buffers=buffers, dirs_allowed=[dump.parent]) as server:
+        if publish_build:
+            server.run_sql(VIRTUOSO_SETUP)
+            report = publish(build, server.sparql, update=server.root + "/sparql-auth",
+                             graph_store=server.root + "/sparql-graph-crud-auth",
+                             auth=VIRTUOSO_PUBLISHER)
+            graph = report.graph
+        else:
+            server.run_sql(f"ld_dir('{dump.parent}', '{dump.name}', '{VIRTUOSO_GRAPH}');\n"
+                           "rdf_loader_run();\ncheckpoint;\n", timeout=3600)
+            failed = server.run_sql("SELECT ll_file, ll_error FROM DB.DBA.LOAD_LIST "
+                                    "WHERE ll_state <> 2 OR ll_error IS NOT NULL;\n")
+            if "0 Rows." not in failed:
+                raise RuntimeError(f"Virtuoso's bulk loader did not load {dump}: {failed}")
+            graph = VIRTUOSO_GRAPH
         yield Server("virtuoso", server.sparql, server.pid,
-                     fields=(("default-graph-uri", VIRTUOSO_GRAPH),))
+                     fields=(("default-graph-uri", graph),))
+
+
+@contextmanager
+def virtuoso_front(virtuoso: Server, scratch: Path, settings: dict[str, object]
+                   ) -> Iterator[Server]:
+    """``tipgraph serve --store`` in front of ``virtuoso`` (loaded with ``publish_build``),
+    from a directory of its own (where it keeps the dumps it makes from the store)."""
+    directory = scratch / "front"
+    directory.mkdir()
+    with serving(directory, settings, args=("--store", virtuoso.endpoint),
+                 startup_limit=1800.0) as base:
+        yield Server("tipgraph-virtuoso", f"{base}/sparql", base.pid)
 
 
 class RdflibEndpoint(Server):

@@ -24,13 +24,9 @@ from gunicorn.app.base import BaseApplication
 from tipgraph.build_dir import BuildDir
 from tipgraph.config import load_settings
 from tipgraph.errors import TipgraphError
-from tipgraph.front import worker_options
+from tipgraph.front import ACCESS_LOG_FORMAT, worker_options
 from tipgraph.web import create_app
 from tipgraph.web.result_cache import answers_directory
-
-#: The size is the Content-Length sent: gunicorn counts no bytes for a body it sends with
-#: ``sendfile`` (kept answers of /sparql), so ``%(b)s`` would log 0 for them.
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %({content-length}o)s %(M)sms "%(a)s"'
 
 
 class TipgraphServer(BaseApplication):

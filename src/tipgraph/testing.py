@@ -173,6 +173,7 @@ CheckpointInterval = 60
 NumberOfBuffers = {buffers}
 MaxDirtyBuffers = {dirty_buffers}
 DirsAllowed = {dirs_allowed}
+MaxSortedTopRows = {sorted_rows}
 
 [HTTPServer]
 ServerPort = 127.0.0.1:{http_port}
@@ -188,6 +189,17 @@ MaxQueryExecutionTime = {max_seconds}
 # directory of the caller's, and the row and time caps chosen by the caller.
 # ResultSetMaxRows also caps CONSTRUCT answers; Virtuoso cuts any answer at 2^20 rows.
 # MaxQueryExecutionTime is an "anytime" limit: past it Virtuoso answers with partial results.
+# MaxSortedTopRows: the rows ORDER BY sorts under LIMIT/OFFSET (deeper paging is an error).
+
+#: A user that may write (SPARQL Update, Graph Store) through Virtuoso's authenticated
+#: endpoints, as ``tipgraph publish --auth`` does; everyone else may only read.
+VIRTUOSO_PUBLISHER = "publisher:publisher-secret"
+VIRTUOSO_SETUP = """\
+DB.DBA.USER_CREATE('publisher', 'publisher-secret');
+GRANT SPARQL_UPDATE TO "publisher";
+DB.DBA.RDF_DEFAULT_USER_PERMS_SET('nobody', 1);
+DB.DBA.RDF_DEFAULT_USER_PERMS_SET('publisher', 3);
+"""
 
 
 @dataclass(frozen=True)
@@ -224,7 +236,8 @@ class Virtuoso:
 @contextlib.contextmanager
 def virtuoso(directory: Path, *, binary: str | None = None, isql: str | None = None,
              max_rows: int = 10_000, max_seconds: int = 60, buffers: int = 10_000,
-             dirs_allowed: Sequence[Path] = (), startup_limit: float = 120.0
+             sorted_rows: int = 10_000, dirs_allowed: Sequence[Path] = (),
+             startup_limit: float = 120.0
              ) -> Iterator[Virtuoso]:
     """Run Virtuoso (Debian ``virtuoso-opensource-7-bin``) from our own ini in ``directory``.
 
@@ -235,6 +248,8 @@ def virtuoso(directory: Path, *, binary: str | None = None, isql: str | None = N
     :param max_rows: most rows (or CONSTRUCT triples) of one answer
     :param max_seconds: the anytime limit of one query, in seconds
     :param buffers: 8 KiB pages of its cache
+    :param sorted_rows: most rows ``ORDER BY`` sorts under ``LIMIT``/``OFFSET`` (Virtuoso's
+        default: 10,000; an offset deeper than that is an error)
     :param dirs_allowed: directories the bulk loader (``ld_dir``) may read besides its own
     :raises FileNotFoundError: when ``virtuoso-t`` or ``isql`` is not installed
     :raises ServerDidNotStart: with the end of its output
@@ -249,6 +264,7 @@ def virtuoso(directory: Path, *, binary: str | None = None, isql: str | None = N
     ini.write_text(VIRTUOSO_INI.format(
         db=directory, isql_port=isql_port, http_port=http_port, max_rows=max_rows,
         max_seconds=max_seconds, buffers=buffers, dirty_buffers=buffers * 3 // 5,
+        sorted_rows=sorted_rows,
         dirs_allowed=", ".join(str(d) for d in (directory, *dirs_allowed))), encoding="utf-8")
     root = f"http://127.0.0.1:{http_port}"
     with running([binary, "+foreground", "+configfile", str(ini)],

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from tipgraph import testing
-from tipgraph.testing import answers_sparql, free_port, running
+from tipgraph.testing import (
+    VIRTUOSO_PUBLISHER,
+    VIRTUOSO_SETUP,
+    answers_sparql,
+    free_port,
+    running,
+)
 
 STARTUP_LIMIT = 120.0  # seconds an engine may take to answer before the fixture gives up
 HERE = Path(__file__).resolve().parent
@@ -61,16 +67,6 @@ def oxigraph_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine
         yield Engine("oxigraph", root + "/query", root + "/update", root + "/store")
 
 
-#: A user that may write (SPARQL Update, Graph Store) through the authenticated endpoints;
-#: everyone else may only read.
-VIRTUOSO_SETUP = """\
-DB.DBA.USER_CREATE('publisher', 'publisher-secret');
-GRANT SPARQL_UPDATE TO "publisher";
-DB.DBA.RDF_DEFAULT_USER_PERMS_SET('nobody', 1);
-DB.DBA.RDF_DEFAULT_USER_PERMS_SET('publisher', 3);
-"""
-
-
 @pytest.fixture(scope="session")
 def virtuoso_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """Virtuoso open source (Debian ``virtuoso-opensource-7-bin``) from our own ini:
@@ -88,7 +84,7 @@ def virtuoso_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine
             pytest.fail(f"isql could not set Virtuoso up: {error}")
         root = server.root
         yield Engine("virtuoso", root + "/sparql", root + "/sparql-auth",
-                     root + "/sparql-graph-crud-auth", auth="publisher:publisher-secret")
+                     root + "/sparql-graph-crud-auth", auth=VIRTUOSO_PUBLISHER)
 
 
 @pytest.fixture(scope="module", params=["oxigraph", "virtuoso"])

@@ -237,6 +237,7 @@ def test_page_numbers_and_browse_parameters_are_bounded(server: str) -> None:
 def test_access_log_lines_are_bounded() -> None:
     """A 200 KB query sent by GET is logged shortened, with its hash."""
     from gunicorn.config import Config
+    from gunicorn.glogging import SafeAtoms
 
     from tipgraph.front import AccessLog
     from tipgraph.server import ACCESS_LOG_FORMAT
@@ -251,6 +252,11 @@ def test_access_log_lines_are_bounded() -> None:
 
     from datetime import timedelta
 
-    atoms = AccessLog(Config()).atoms(Answer(), [], environ, timedelta(seconds=0.01))
+    log = AccessLog(Config())
+    atoms = log.atoms(Answer(), [], environ, timedelta(seconds=0.01))
     line = ACCESS_LOG_FORMAT % atoms
     assert len(line) < 2000 and "sha256" in line and line.startswith('127.0.0.1 "GET /sparql')
+    # the line tipgraph serve writes (directly) is the one gunicorn would write
+    environ["HTTP_USER_AGENT"] = 'a "quoted" agent'
+    assert log.line(Answer(), environ, timedelta(seconds=0.01)) == \
+        ACCESS_LOG_FORMAT % SafeAtoms(log.atoms(Answer(), [], environ, timedelta(seconds=0.01)))
