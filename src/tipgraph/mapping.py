@@ -143,26 +143,73 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
                 meter: Meter | None = None) -> Mapped:
     """Turn reconciled publications into a graph; places and agents become shared nodes.
 
-    ``meter`` counts the publications mapped (:mod:`tipgraph.progress`).
+    ``meter`` counts the publications mapped (:mod:`tipgraph.progress`). The same triples
+    as :func:`plan_mapping` of them all and :func:`map_publications` of any cut of them
+    into parts, put together (what the build does, a part at a time).
     """
-    uri = UriMinter(base)
-    graph = Triples()
-    mapped = Mapped(graph, uri.base)
     publications = list(publications)
     keys = [record_identity(p) for p in publications]  # once each: it folds the title
-    slugs = _publication_slugs(publications, keys, published or {})
+    plan = plan_mapping(publications, keys, published or {}, base=base)
+    mapped = Mapped(Triples(), plan.uri.base)
+    if meter is not None:
+        meter.step("", total=len(publications))
+    map_publications(meter.count(publications) if meter else publications, keys, plan,
+                     reference, mapped)
+    return mapped
+
+
+@dataclass
+class MappingPlan:
+    """What mapping a publication needs to know of the whole catalogue: the slug of every
+    identity (a newcomer's depends on the titles before it) and the one description of
+    every agent (the last record to name a node describes it). Made in one pass over the
+    reconciled publications, before any is mapped (:func:`plan_mapping`)."""
+
+    uri: UriMinter
+    #: identity key -> slug, for every publication of the catalogue
+    slugs: dict[str, str]
+    #: (kind, slug) -> the agent that node is described as
+    agents: dict[tuple[str, str], Agent]
+
+    def agent(self, agent: Agent) -> Agent:
+        return self.agents.get((agent.kind, agent.slug), agent)
+
+
+def plan_mapping(publications: Iterable[Publication], keys: list[str],
+                 published: Mapping[str, str], *, base: str) -> MappingPlan:
+    """The :class:`MappingPlan` of the whole catalogue ``publications`` (``keys``: their
+    identity keys, in the same order), its URIs minted under ``base``."""
+    publications = list(publications)
+    minter = UriMinter(base)
+    agents: dict[tuple[str, str], Agent] = {}
+    for publication in publications:  # in the order the mapping names them
+        for agent in publication.creators:
+            agents[agent.kind, agent.slug] = agent
+        volume = publication.part_of
+        if volume is not None:
+            for editor in volume.editors:
+                agents[editor.kind, editor.slug] = editor
+            if volume.publisher:
+                agents[volume.publisher.kind, volume.publisher.slug] = volume.publisher
+    return MappingPlan(minter, _publication_slugs(publications, keys, published), agents)
+
+
+def map_publications(publications: Iterable[Publication], keys: Iterable[str],
+                     plan: MappingPlan, reference: Reference, mapped: Mapped) -> Mapped:
+    """Add the triples of ``publications`` (``keys``: their identity keys) to ``mapped``:
+    theirs, and those of the places, agents, volumes and categories they name (each once
+    in this part; another part names them again), with their slugs and provenance."""
+    uri, graph = plan.uri, mapped.triples
+    slugs = plan.slugs
     countries: set[str] = set()
     regions: set[str] = set()
     agents: dict[URIRef, Agent] = {}
     categories: set[str] = set()
-    if meter is not None:
-        meter.step("", total=len(publications))
-    for publication, key in zip(meter.count(publications) if meter else publications, keys,
-                                strict=True):
+    add = graph.add
+    for publication, key in zip(publications, keys, strict=True):
         subject = uri("publication", slugs[key])
         mapped.slugs[key] = slugs[key]
         mapped.provenance[str(subject)] = (publication.source, publication.line)
-        add = graph.add
         add((subject, TYPE, PUBLICATION))
         add((subject, TITLE, Literal(publication.title, lang="en")))
         add((subject, IDENTIFIER, Literal(slugs[key])))
@@ -179,14 +226,14 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
         for agent in publication.creators:
             node = uri(agent.kind, agent.slug)
             add((subject, CREATOR, node))
-            agents[node] = agent
+            agents[node] = plan.agent(agent)
         for label in publication.categories:
             add((subject, SUBJECT, uri("concept", slugify(label))))
             categories.add(label)
         if publication.citation:
             add((subject, CITATION, Literal(publication.citation)))
         if publication.part_of:
-            add((subject, PART_OF, _map_volume(graph, uri, publication.part_of, agents)))
+            add((subject, PART_OF, _map_volume(graph, uri, publication.part_of, agents, plan)))
         record = uri.source_record(publication.source, publication.line)
         add((subject, DERIVED_FROM, record))
         add((record, TYPE, SOURCE_RECORD))
@@ -276,17 +323,17 @@ def _map_agent(graph: Triples, node: URIRef, agent: Agent) -> None:
 
 
 def _map_volume(graph: Triples, uri: UriMinter, volume: Volume,
-                agents: dict[URIRef, Agent]) -> URIRef:
+                agents: dict[URIRef, Agent], plan: MappingPlan) -> URIRef:
     node = uri("volume", volume.slug)
     graph.add((node, RDF.type, TIP.EditedVolume))
     graph.add((node, DCT.title, Literal(volume.title, lang="en")))
     if volume.year is not None:
         graph.add((node, DCT.issued, Literal(str(volume.year), datatype=XSD.gYear)))
     for editor in volume.editors:
-        agents[uri(editor.kind, editor.slug)] = editor
+        agents[uri(editor.kind, editor.slug)] = plan.agent(editor)
         graph.add((node, SCHEMA.editor, uri(editor.kind, editor.slug)))
     if volume.publisher:
-        agents[uri(volume.publisher.kind, volume.publisher.slug)] = volume.publisher
+        agents[uri(volume.publisher.kind, volume.publisher.slug)] = plan.agent(volume.publisher)
         graph.add((node, DCT.publisher, uri(volume.publisher.kind, volume.publisher.slug)))
     return node
 
