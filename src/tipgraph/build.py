@@ -1,7 +1,10 @@
-"""Run the pipeline: read -> reconcile -> map -> reason -> validate -> write -> load.
+"""Run the pipeline: read -> reconcile -> plan -> (map -> reason -> sorted run) per part of
+the catalogue -> statistics -> merge into tipgraph.nt -> indexes -> load -> validate -> dumps.
 
-Beside the store, the build writes the web app's per-build indexes
-(:mod:`tipgraph.serving.indexes`), made in a process of its own from the closure.
+The graph is made a part of a few thousand publications at a time (:mod:`tipgraph.parts`,
+:data:`PART_PUBLICATIONS`): each part's triples are counted, grouped for the web app's
+per-build indexes (:mod:`tipgraph.serving.indexes`) and written as a sorted run of
+N-Triples, then let go; the whole closure is never one set.
 
 :func:`run_build` takes the build directory's lock, writes a new build beside
 the current one and makes it current only when it is complete, conforms to the

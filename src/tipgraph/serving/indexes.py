@@ -4,7 +4,7 @@ A worker serves a build with indexes that cost seconds of CPU to make from the
 store (at 100,000 publications: the catalogue 12 s, the labels 6 s, the linking
 properties 2 s, the dataset's counts 15 s and its pages 7 s of SPARQL), on a
 build's first requests, in every worker at once. So the build makes them once,
-in a process of its own, from the triples it holds in memory
+from the triples it gathers a part of the catalogue at a time
 (:class:`TriplesSource`), and writes them beside the store (``builds/<id>/``
 :data:`~tipgraph.build_dir.INDEX_FILE`); :class:`~tipgraph.serving.service.Build`
 loads that file when it opens the build, in a fraction of a second.
@@ -418,8 +418,7 @@ class TriplesSource:
         Terms are compared as the store compares them: IRIs and blank nodes by their
         text (a blank node's label cannot be an absolute IRI), literals by (text,
         language in lower case, datatype; none for ``xsd:string``). Mostly C-level
-        passes: 5.5 CPU-s for the 2.5 million triples of 100,000 publications, in the
-        build's index process (the build does not wait for it).
+        passes: 5.5 CPU-s for the 2.5 million triples of 100,000 publications.
         """
         text = str.__str__
         subjects: set[str] = set()
