@@ -30,8 +30,6 @@ from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
-from rdflib import URIRef
-
 from tipgraph import __version__
 from tipgraph.build_dir import (
     INDEX_FILE,
@@ -54,7 +52,7 @@ from tipgraph.progress import Display, Meter
 from tipgraph.reasoning import load_ontology
 from tipgraph.reconcile import reconcile_records
 from tipgraph.reference import load_reference
-from tipgraph.serving.indexes import TriplesSource, make_indexes, write_indexes
+from tipgraph.serving.indexes import LineCounts, PartsSource, make_indexes, write_indexes
 from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import SourceFile, read_sources
@@ -258,7 +256,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     URIs under ``base`` the graph describes.
 
     Each part's triples are counted (:class:`~tipgraph.statistics.Tally`), grouped for the
-    web indexes (:class:`~tipgraph.serving.indexes.TriplesSource`) and written as a sorted
+    web indexes (:class:`~tipgraph.serving.indexes.PartsSource`) and written as a sorted
     run of N-Triples, then let go; the runs are merged into ``tipgraph.nt``.
     """
     with _stage("read", report, progress, display) as meter:
@@ -289,9 +287,8 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
                   for p, key in zip(publications, keys, strict=True) if p.content_hash}
     nt = target / NTRIPLES
     mapped = Mapped(Triples(), plan.uri.base)
-    source = TriplesSource()
+    source = PartsSource()
     tally = Tally()
-    subjects: set[str] = set()
     with SortedRuns(nt) as runs:
         with _stage("publications", report, progress, display) as meter:
             maker = PartMaker(plan, reference, load_ontology(), base)
@@ -303,7 +300,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
                 made = maker.triples([p for p, _ in part], [k for _, k in part], mapped, own)
                 triples = shared.new(made, own)
                 del made
-                _take_part(triples, base, runs, tally, source, subjects)
+                _take_part(triples, runs, tally, source)
                 meter.advance(len(part))
             del shared, maker, publications, keys
         with _stage("statistics", report, progress, display) as meter:
@@ -311,25 +308,24 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             # (statistics.py), and each publication's place in title order
             added = tally.triples(base)
             del tally
-            _take_part(added, base, runs, None, source, subjects)
+            _take_part(added, runs, None, source)
             del added
         with _stage("write", report, progress, display) as meter:
-            report.triples = runs.merge(meter=meter)
-    uris = [s for s in subjects if s.startswith(base)]
-    del subjects
+            # the dataset's counts and the URIs it describes, from the lines as they go
+            source.counted = counted = LineCounts(base)
+            report.triples = runs.merge(meter=meter, each=counted.add)
+    uris = counted.in_space
     with _stage("indexes", report, progress, display):
         _write_indexes(source, target, base, hashes)
     return nt, mapped, uris
 
 
-def _take_part(triples: list[Triple], base: str, runs: SortedRuns, tally: Tally | None,
-               source: TriplesSource, subjects: set[str]) -> None:
-    """Count a part's triples, group them for the indexes and write them as a run."""
+def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
+               source: PartsSource) -> None:
+    """Count a part's triples, keep what the indexes read of them, write them as a run."""
     if tally is not None:
         tally.add(triples)
     source.add(triples)
-    text = str.__str__
-    subjects.update(text(s) for s, _, _ in triples if type(s) is URIRef)
     runs.add(triples)
 
 
@@ -349,7 +345,7 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
     return process
 
 
-def _write_indexes(source: TriplesSource, target: Path, base: str,
+def _write_indexes(source: PartsSource, target: Path, base: str,
                    hashes: dict[str, str]) -> None:
     """Make the web indexes of the triples ``source`` holds and write them to
     ``target/indexes.pickle``, with what OAI-PMH lists and dates (``hashes``: publication

@@ -71,7 +71,7 @@ from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
 from tipgraph.graphs import Triple
-from tipgraph.namespaces import RDF, TIP, XSD
+from tipgraph.namespaces import DCT, FOAF, GN, RDF, RDFS, SCHEMA, SKOS, TIP, XSD
 from tipgraph.serving.catalogue import Catalogue, index_catalogue, index_words
 from tipgraph.serving.documents import LabelIndex, index_labels
 from tipgraph.serving.textindex import TEXT_FILE, TextIndex
@@ -453,6 +453,123 @@ class TriplesSource:
         return counts, pages
 
 
+#: The properties whose triples the index makers read (``pairs``, ``literals``); the
+#: classes whose members they ask for. What a :class:`PartsSource` keeps.
+READ_PROPERTIES = frozenset(URIRef(p) for p in (
+    str(RDF.type), str(DCT.title), str(DCT.abstract), str(DCT.issued), str(DCT.spatial),
+    str(DCT.creator), str(DCT.subject), str(SKOS.prefLabel), str(SKOS.altLabel), str(GN.name),
+    str(FOAF.name), str(SCHEMA.name), str(RDFS.label)))
+READ_CLASSES = frozenset(URIRef(str(c)) for c in (
+    TIP.Publication, TIP.Country, TIP.Region, SCHEMA.Organization, SCHEMA.Person,
+    SKOS.Concept))
+
+
+class PartsSource(TriplesSource):
+    """A :class:`TriplesSource` a build fills a part of its graph at a time
+    (:meth:`add`), keeping only what the index makers read (:data:`READ_PROPERTIES`,
+    the ``rdf:type`` triples of :data:`READ_CLASSES`); the dataset's counts and its
+    properties come from the sorted N-Triples lines of the whole graph instead
+    (:class:`LineCounts`, given as ``counted`` before the indexes are made).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counted: LineCounts | None = None
+
+    def add(self, triples: Iterable[Triple]) -> None:
+        kept, classes, rdf_type = READ_PROPERTIES, READ_CLASSES, _RDF_TYPE
+        super().add(t for t in triples if t[1] in kept
+                    and (t[2] in classes or not str.__eq__(t[1], rdf_type)))
+
+    def _triples(self, prop: str) -> list[Triple]:
+        if URIRef(prop) not in READ_PROPERTIES:
+            raise KeyError(f"{prop} is not kept for the indexes (READ_PROPERTIES)")
+        return super()._triples(prop)
+
+    def properties(self) -> set[str]:
+        assert self.counted is not None, "the lines are not counted yet"
+        return set(self.counted.properties)
+
+    def dataset_counts(self, base: str) -> tuple[DatasetCounts, list[str]]:
+        assert self.counted is not None, "the lines are not counted yet"
+        return self.counted.dataset_counts(base)
+
+
+class LineCounts:
+    """The dataset's counts (:class:`DatasetCounts`) from the sorted N-Triples lines of a
+    build's graph, taken one at a time (:meth:`add`) as they are merged into
+    ``tipgraph.nt``: what :meth:`TriplesSource.dataset_counts` counts of the triples,
+    without holding them.
+
+    The lines of a subject are together (the lines are sorted), so subjects and each
+    subject's (property, object) pairs are told apart exactly; the distinct objects are
+    told apart by a 64-bit hash of each (as the store compares them), kept in arrays by
+    its first bits and counted a bucket at a time.
+    """
+
+    BUCKETS = 256
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.subjects = 0
+        self.in_space: list[str] = []
+        self.properties: dict[str, int] = {}
+        self.classes: dict[str, int] = {}
+        self.example: str | None = None
+        self._hashes = [array("q") for _ in range(self.BUCKETS)]
+        self._subject: str | None = None
+        self._pairs: set[tuple[str, str]] = set()
+
+    def add(self, line: str) -> None:
+        subject, predicate, obj = line[:-3].split(" ", 2)  # "<s> <p> o .\n"
+        if subject != self._subject:
+            self._subject = subject
+            self._pairs.clear()
+            self.subjects += 1
+            if subject.startswith("<"):
+                text = subject[1:-1]
+                if text.startswith(self.base):
+                    self.in_space.append(text)
+        if obj.startswith('"'):
+            obj = _literal_key(obj)
+        if (predicate, obj) in self._pairs:
+            return
+        self._pairs.add((predicate, obj))
+        prop = predicate[1:-1]
+        self.properties[prop] = self.properties.get(prop, 0) + 1
+        key = hash(obj)
+        self._hashes[key & (self.BUCKETS - 1)].append(key)
+        if prop == _RDF_TYPE and obj.startswith("<"):
+            cls = obj[1:-1]
+            self.classes[cls] = self.classes.get(cls, 0) + 1
+            if cls == _PUBLICATION and subject.startswith("<") and ":" in subject:
+                text = subject[1:-1]
+                if self.example is None or text < self.example:
+                    self.example = text
+
+    def dataset_counts(self, base: str) -> tuple[DatasetCounts, list[str]]:
+        objects = 0
+        for bucket in self._hashes:
+            objects += len(set(bucket))
+        counts = DatasetCounts(
+            base=base, triples=sum(self.properties.values()), entities=len(self.in_space),
+            distinct_subjects=self.subjects, distinct_objects=objects,
+            classes=dict(sorted(self.classes.items())),
+            properties=dict(sorted(self.properties.items())), example=self.example)
+        return counts, resource_pages(self.in_space, base)
+
+
+def _literal_key(obj: str) -> str:
+    """A literal's N-Triples text as the store tells it from others: its language tag in
+    lower case, ``xsd:string`` as no datatype."""
+    if obj.endswith(_XSD_STRING_SUFFIX):
+        return obj[:-len(_XSD_STRING_SUFFIX)]
+    end = obj.rfind('"')
+    if obj[end + 1:end + 2] == "@":
+        return obj[:end + 1] + obj[end + 1:].lower()
+    return obj
+
+
 def resource_pages(subjects: Iterable[str], base: str) -> list[str]:
     """The HTML pages (``place/ng.html``) of the resources ``subjects`` name under
     ``base``, sorted: a ``#`` IRI is on its document's page, and an IRI without a kind
@@ -466,6 +583,8 @@ _SUBJECT, _OBJECT = itemgetter(0), itemgetter(2)
 _IRI_OR_BLANK = {URIRef, BNode}
 _PUBLICATION = str(TIP.Publication)
 _XSD_STRING = str(XSD.string)
+_XSD_STRING_SUFFIX = f"^^<{_XSD_STRING}>"
+_RDF_TYPE = str(RDF.type)
 
 
 def _object_key(node: Node) -> str | tuple[str, str | None, str | None]:
