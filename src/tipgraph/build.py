@@ -55,7 +55,7 @@ from tipgraph.reference import load_reference
 from tipgraph.serving.indexes import LineCounts, PartsSource, make_indexes, write_indexes
 from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
-from tipgraph.sources import SourceFile, read_sources
+from tipgraph.sources import SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
 from tipgraph.statistics import Tally
 from tipgraph.store import load_store
@@ -260,20 +260,22 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     run of N-Triples, then let go; the runs are merged into ``tipgraph.nt``.
     """
     with _stage("read", report, progress, display) as meter:
-        read = read_sources(sources, max_field_chars, meter)
-        report.records_read = len(read.records) + len(read.rejected)
-        report.files = read.files
-        report.rejected = read.rejected
+        stream = SourceStream(sources, max_field_chars, meter)  # decoded, not parsed yet
     with _stage("reconcile", report, progress, display) as meter:
         reference = load_reference()
-        meter.step("", total=len(read.records))
-        # each record let go once reconciled: records and publications are not all held
-        reconciled = reconcile_records(meter.count(_handed_over(read.records)), reference)
+        meter.step("", unit="records")
+        # each record read, checked and reconciled in turn: the records are never all held
+        reconciled = reconcile_records(meter.count(stream.records()), reference)
+        read = stream.read
+        del stream
+        report.files = read.files
+        report.rejected = read.rejected
+        report.records_built = len(reconciled.publications)
+        report.duplicates = reconciled.duplicates
+        report.records_read = report.records_built + len(report.duplicates) + len(read.rejected)
         problems = read.problems + list(reference.problems) + reconciled.problems
         report.repairs = [p for p in problems if p.severity == "repair"]
         report.warnings = [p for p in problems if p.severity != "repair"]
-        report.records_built = len(reconciled.publications)
-        report.duplicates = reconciled.duplicates
         del read, problems
         publications = reconciled.publications
         del reconciled
@@ -407,6 +409,7 @@ def release_memory() -> None:
     """Give the memory freed by Python back to the system (glibc's ``malloc_trim``), so that
     the processes forked next, and the store's loader, do not add to a heap held in vain.
     Nothing happens where there is no glibc."""
+    gc.collect()  # the build runs with the collector off: what the indexes left in cycles
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
