@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append, machine, pss_kib, tree
 
-STAGES = ("read", "reconcile", "plan", "publications", "statistics", "write", "indexes", "load",
+STAGES = ("read", "publications", "statistics", "write", "indexes", "load",
           "validate", "dumps")
 TIPGRAPH = str(Path(sys.executable).with_name("tipgraph"))
 STAGE_LINE = re.compile(r"^(\w+) \.\.\.$")

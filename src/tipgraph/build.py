@@ -24,11 +24,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TypeVar
 
 from tipgraph import __version__
 from tipgraph.build_dir import (
@@ -45,12 +44,13 @@ from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import SortedRuns, Triple
 from tipgraph.identity import Duplicate, record_identity
-from tipgraph.mapping import Mapped, Triples, plan_mapping
+from tipgraph.mapping import Mapped, MappingPlan, Triples
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.parts import PartMaker, Shared
 from tipgraph.progress import Display, Meter
 from tipgraph.reasoning import load_ontology
-from tipgraph.reconcile import reconcile_records
+from tipgraph.reconcile import Reconciled
+from tipgraph.reconcile import reconciled as reconciled_publications
 from tipgraph.reference import load_reference
 from tipgraph.serving.indexes import LineCounts, PartsSource, make_indexes, write_indexes
 from tipgraph.serving.oai_records import build_records
@@ -64,7 +64,6 @@ from tipgraph.validation import ValidationReport, load_shapes, validate_store
 DEFAULT_SOURCES = (shipped("data", "sources"),)
 
 Progress = Callable[[str], None]
-T = TypeVar("T")
 
 
 @dataclass
@@ -261,50 +260,51 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     """
     with _stage("read", report, progress, display) as meter:
         stream = SourceStream(sources, max_field_chars, meter)  # decoded, not parsed yet
-    with _stage("reconcile", report, progress, display) as meter:
-        reference = load_reference()
-        meter.step("", unit="records")
-        # each record read, checked and reconciled in turn: the records are never all held
-        reconciled = reconcile_records(meter.count(stream.records()), reference)
-        read = stream.read
-        del stream
-        report.files = read.files
-        report.rejected = read.rejected
-        report.records_built = len(reconciled.publications)
-        report.duplicates = reconciled.duplicates
-        report.records_read = report.records_built + len(report.duplicates) + len(read.rejected)
-        problems = read.problems + list(reference.problems) + reconciled.problems
-        report.repairs = [p for p in problems if p.severity == "repair"]
-        report.warnings = [p for p in problems if p.severity != "repair"]
-        del read, problems
-        publications = reconciled.publications
-        del reconciled
-    with _stage("plan", report, progress, display) as meter:
-        meter.step("identities", total=len(publications))
-        keys = [record_identity(p) for p in meter.count(publications)]
-        # slugs by identity from every build ever published, so that none is minted twice
-        plan = plan_mapping(publications, keys, build_dir.ledger.slugs(), base=base)
-        # what dates the OAI-PMH records: the content hash of each publication's record
-        hashes = {str.__str__(plan.uri("publication", plan.slugs[key])): p.content_hash
-                  for p, key in zip(publications, keys, strict=True) if p.content_hash}
+    reference = load_reference()
+    plan = MappingPlan(base, build_dir.ledger.slugs())  # slugs never minted twice, ever
+    # what dates the OAI-PMH records: the content hash of each publication's record
+    hashes: dict[str, str] = {}
     nt = target / NTRIPLES
     mapped = Mapped(Triples(), plan.uri.base)
     source = PartsSource()
     tally = Tally()
+    reconciled = Reconciled()
     with SortedRuns(nt) as runs:
         with _stage("publications", report, progress, display) as meter:
             maker = PartMaker(plan, reference, load_ontology(), base)
             shared = Shared()
-            meter.step("", total=len(publications))
-            pending = zip(_handed_over(publications), _handed_over(keys), strict=True)
-            while part := list(islice(pending, PART_PUBLICATIONS)):
+            meter.step("", unit="records")
+            # each record read, checked, reconciled, planned, mapped and reasoned a part at
+            # a time: neither the records nor the publications are ever all held
+            publications = reconciled_publications(meter.count(stream.records()), reference,
+                                                   reconciled)
+            while part := list(islice(publications, PART_PUBLICATIONS)):
+                keys = [record_identity(p) for p in part]
+                for publication, key in zip(part, keys, strict=True):
+                    plan.add(publication, key)
+                    if publication.content_hash:
+                        uri = plan.uri("publication", plan.slugs[key])
+                        hashes[str.__str__(uri)] = publication.content_hash
                 own: set[str] = set()
-                made = maker.triples([p for p, _ in part], [k for _, k in part], mapped, own)
-                triples = shared.new(made, own)
+                made = maker.triples(part, keys, mapped, own, agents_described=False)
+                report.records_built += len(part)
+                del part, keys
+                _take_part(shared.new(made, own), runs, tally, source)
                 del made
-                _take_part(triples, runs, tally, source)
-                meter.advance(len(part))
-            del shared, maker, publications, keys
+            # the agents, as the last record to name each describes it
+            _take_part(shared.new(maker.agents(), set()), runs, tally, source)
+            del shared, maker, plan
+            read = stream.read
+            del stream
+            report.files = read.files
+            report.rejected = read.rejected
+            report.duplicates = reconciled.duplicates
+            report.records_read = (report.records_built + len(report.duplicates)
+                                   + len(read.rejected))
+            problems = read.problems + list(reference.problems) + reconciled.problems
+            report.repairs = [p for p in problems if p.severity == "repair"]
+            report.warnings = [p for p in problems if p.severity != "repair"]
+            del read, problems, reconciled
         with _stage("statistics", report, progress, display) as meter:
             # counts per facet value, read by the pages and the counting queries
             # (statistics.py), and each publication's place in title order
@@ -329,15 +329,6 @@ def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
         tally.add(triples)
     source.add(triples)
     runs.add(triples)
-
-
-def _handed_over(items: list[T]) -> Iterator[T]:
-    """``items`` one by one, each dropped from the list as it is taken (the list is left
-    empty): what the consumer does not keep is freed at once."""
-    for index in range(len(items)):
-        item, items[index] = items[index], None  # type: ignore[call-overload]
-        yield item
-    items.clear()
 
 
 def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:

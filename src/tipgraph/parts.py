@@ -8,8 +8,13 @@ publication through a country its part describes too). So the closure of the who
 catalogue is the union of its parts' closures, each part's being that of its
 publications and of the places, agents, volumes and categories they name
 (:func:`tipgraph.mapping.map_publications`). What needs the whole catalogue is known
-before the first part is mapped (:func:`tipgraph.mapping.plan_mapping`: the slugs, the
-agents' descriptions).
+before a part is mapped (:class:`tipgraph.mapping.MappingPlan`, filled in catalogue
+order: the slugs), or is said once every part is (the agents' descriptions: the last
+record to name an agent describes it; the parts give the agents' types only,
+:meth:`PartMaker.agents` the rest).
+
+**For incremental builds**: :meth:`PartMaker.triples` is the per-publication cut, a
+part of reconciled publications -> their reasoned triples, usable on its own.
 
 A node that several parts name (a country, an organisation) is described by each of
 them alike; :class:`Shared` lets its triples through once, so the parts together hold
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from rdflib import Graph
 
 from tipgraph.graphs import Triple
-from tipgraph.mapping import Mapped, MappingPlan, Triples, map_publications
+from tipgraph.mapping import Mapped, MappingPlan, Triples, map_agents, map_publications
 from tipgraph.reasoning import Rules, closure, compile_rules
 from tipgraph.reconcile import Publication
 from tipgraph.reference import Reference
@@ -44,7 +49,8 @@ class PartMaker:
         self.rules: Rules = compile_rules(self.ontology)
 
     def triples(self, publications: Iterable[Publication], keys: Iterable[str],
-                mapped: Mapped | None = None, own: set[str] | None = None) -> set[Triple]:
+                mapped: Mapped | None = None, own: set[str] | None = None, *,
+                agents_described: bool = True) -> set[Triple]:
         """The reasoned closure of ``publications`` (``keys``: their identity keys):
         their triples, those of the nodes they name, what the ontology implies of them,
         and the ontology.
@@ -53,9 +59,13 @@ class PartMaker:
             kept in it)
         :param own: takes the URIs of the part's publications and of their source records
             (what :meth:`Shared.new` needs)
+        :param agents_described: False: the agents named are given their types only
+            (:func:`~tipgraph.mapping.map_publications`), for a part mapped while the
+            plan is still being filled; :meth:`agents` describes them at the end
         """
         part = Mapped(Triples(), self.plan.uri.base)
-        map_publications(publications, keys, self.plan, self.reference, part)
+        map_publications(publications, keys, self.plan, self.reference, part,
+                         agents_described=agents_described)
         if mapped is not None:
             mapped.slugs.update(part.slugs)
             mapped.provenance.update(part.provenance)
@@ -64,6 +74,12 @@ class PartMaker:
             for uri, (file, line) in part.provenance.items():
                 own.add(uri)
                 own.add(str.__str__(source_record(file, line)))
+        return closure(part.triples, self.ontology, base=self.base, rules=self.rules)
+
+    def agents(self) -> set[Triple]:
+        """The reasoned descriptions of every agent the plan has seen (the last part of
+        a catalogue whose parts were made with ``agents_described=False``)."""
+        part = map_agents(self.plan, Mapped(Triples(), self.plan.uri.base))
         return closure(part.triples, self.ontology, base=self.base, rules=self.rules)
 
 
