@@ -22,12 +22,20 @@ Nothing here interprets values; that is :mod:`tipgraph.reconcile`'s job.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tipgraph.errors import Problem, TipgraphError
 from tipgraph.progress import Meter
-from tipgraph.sources.curated import UnknownFields, jsonl_records, read_csv, read_jsonl
+from tipgraph.sources.curated import (
+    UnknownFields,
+    chunk_lines,
+    jsonl_records,
+    read_csv,
+    read_jsonl,
+    text_lines,
+)
 from tipgraph.sources.listing import read_text, write_listing
 from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, SourceFile, Value
 from tipgraph.sources.values import MAX_FIELD_CHARS, check_record
@@ -93,11 +101,15 @@ class SourceStream:
             meter.step("", total=sum(path.stat().st_size for path in files), unit="bytes")
         self.max_field_chars = max_field_chars
         self.read = ReadResult()
-        #: (file name, suffix, text, the problems of decoding it)
-        self._texts: list[tuple[str, str, str, list[Problem]]] = []
+        #: (path, text or None: read again from the file, as it is valid UTF-8, the
+        #: problems of decoding it)
+        self._texts: list[tuple[Path, str | None, list[Problem]]] = []
         for path in files:
-            text, problems = decode(path.read_bytes(), path.name)
-            self._texts.append((path.name, path.suffix, text, problems))
+            if path.suffix == ".jsonl" and _valid_utf8(path):
+                self._texts.append((path, None, []))  # read again a line at a time
+            else:
+                text, problems = decode(path.read_bytes(), path.name)
+                self._texts.append((path, text, problems))
             if meter is not None:
                 meter.advance(path.stat().st_size)
 
@@ -106,19 +118,23 @@ class SourceStream:
         its records are read."""
         texts, self._texts = self._texts, []
         while texts:
-            name, suffix, text, problems = texts.pop(0)
-            yield from self._file(name, suffix, text, problems)
+            path, text, problems = texts.pop(0)
+            yield from self._file(path.name, path.suffix, text if text is not None
+                                  else _decoded(path), problems)
             del text
 
-    def _file(self, name: str, suffix: str, text: str, problems: list[Problem]
-              ) -> Iterator[Record]:
+    def _file(self, name: str, suffix: str, text: str | Iterable[str],
+              problems: list[Problem]) -> Iterator[Record]:
+        """The records of the file ``name``, its ``text`` whole or in pieces (JSON Lines)."""
         found = ReadResult()  # what the reader says: records stay out of it
         checked = ReadResult()  # what checking the values says
         starts: list[int] = []
         if suffix == ".jsonl":
             unknown = UnknownFields(name)
-            parts: Iterable[ReadResult] = jsonl_records(text, name, unknown)
+            lines = text_lines(text) if isinstance(text, str) else chunk_lines(text)
+            parts: Iterable[ReadResult] = jsonl_records(lines, name, unknown)
         else:
+            assert isinstance(text, str)
             whole = {".txt": read_text, ".csv": read_csv}[suffix](text, name)
             records, whole.records = whole.records, []
             unknown = None
@@ -140,6 +156,31 @@ class SourceStream:
         self.read.problems.extend([*problems, *found.problems, *checked.problems])
         starts += [p.line or 0 for p in rejected]
         self.read.files.append(SourceFile(name, tuple(sorted(starts))))
+
+
+#: Bytes decoded at a time from a file read again a piece at a time.
+DECODE_BYTES = 1 << 24
+
+
+def _decoded(path: Path) -> Iterator[str]:
+    """The text of the UTF-8 file ``path`` (a byte-order mark dropped), a piece at a time.
+
+    :raises UnicodeDecodeError: when it is not UTF-8 (:func:`decode` says where)
+    """
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    with path.open("rb") as file:
+        while data := file.read(DECODE_BYTES):
+            yield decoder.decode(data)
+    yield decoder.decode(b"", final=True)
+
+
+def _valid_utf8(path: Path) -> bool:
+    try:
+        for _ in _decoded(path):
+            pass
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def decode(data: bytes, name: str) -> tuple[str, list[Problem]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from tipgraph.errors import Problem, TipgraphError
 from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, Value
@@ -22,16 +22,18 @@ def read_jsonl(text: str, name: str) -> ReadResult:
     """
     result = ReadResult()
     unknown = UnknownFields(name)
-    for read in jsonl_records(text, name, unknown):
+    for read in jsonl_records(text_lines(text), name, unknown):
         result.extend(read)
     result.problems.extend(unknown.problems())
     return result
 
 
-def jsonl_records(text: str, name: str, unknown: UnknownFields) -> Iterator[ReadResult]:
-    """What each line of the JSON Lines ``text`` holds, a line at a time (a record, or its
-    rejection, and its problems); the unknown fields are told to ``unknown``."""
-    for number, line in enumerate(_lines(text), start=1):
+def jsonl_records(lines: Iterable[str], name: str, unknown: UnknownFields
+                  ) -> Iterator[ReadResult]:
+    """What each line of a JSON Lines file holds (``lines``: its text split at ``\\n``), a
+    line at a time: a record, or its rejection, and its problems; the unknown fields are
+    told to ``unknown``."""
+    for number, line in enumerate(lines, start=1):
         line = line.removesuffix("\r")
         if not line.strip():
             continue
@@ -54,11 +56,11 @@ def jsonl_records(text: str, name: str, unknown: UnknownFields) -> Iterator[Read
         yield _curated_record(name, number, data, unknown)
 
 
-def _lines(text: str) -> Iterator[str]:
+def text_lines(text: str) -> Iterator[str]:
     """``text.split("\\n")``, a line at a time: a catalogue of a million lines is not
     held twice.
 
-    >>> list(_lines("a\\nb\\n")) == "a\\nb\\n".split("\\n")
+    >>> list(text_lines("a\\nb\\n")) == "a\\nb\\n".split("\\n")
     True
     """
     start = 0
@@ -66,6 +68,22 @@ def _lines(text: str) -> Iterator[str]:
         yield text[start:end]
         start = end + 1
     yield text[start:]
+
+
+def chunk_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """The text of ``chunks`` put together, split at ``\\n``, a line at a time.
+
+    >>> list(chunk_lines(["a\\nb", "c\\n", "", "d"])) == "a\\nbc\\nd".split("\\n")
+    True
+    """
+    rest = ""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        lines = (rest + chunk).split("\n")
+        rest = lines.pop()
+        yield from lines
+    yield rest
 
 
 def read_csv(text: str, name: str) -> ReadResult:
