@@ -249,12 +249,16 @@ PART_PUBLICATIONS = 5000
 def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target: Path,
                 report: BuildReport, progress: Progress, max_field_chars: int,
                 display: Display | None = None) -> tuple[Path, Mapped, list[str]]:
-    """Read and reconcile the catalogue, then map and reason it a part at a time
-    (:mod:`tipgraph.parts`), and write ``tipgraph.nt``, the web indexes and what OAI-PMH
-    lists; returns ``tipgraph.nt``, the slugs and provenance of the publications, and the
-    URIs under ``base`` the graph describes.
+    """Read the catalogue a record at a time, make its graph a part of
+    :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
+    planned, mapped and reasoned), and write ``tipgraph.nt``, the web indexes and what
+    OAI-PMH lists; returns ``tipgraph.nt``, the slugs and provenance of the publications,
+    and the URIs under ``base`` the graph describes.
 
-    Each part's triples are counted (:class:`~tipgraph.statistics.Tally`), grouped for the
+    What is held between parts is compact: per publication its identity, slug,
+    provenance, content hash and title, the counters of the statistics, what the index
+    makers read (titles, abstracts, labels, links), and the triples of the nodes parts
+    share (:class:`~tipgraph.parts.Shared`). Each part's triples are counted (:class:`~tipgraph.statistics.Tally`), grouped for the
     web indexes (:class:`~tipgraph.serving.indexes.PartsSource`) and written as a sorted
     run of N-Triples, then let go; the runs are merged into ``tipgraph.nt``.
     """
@@ -265,7 +269,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     # what dates the OAI-PMH records: the content hash of each publication's record
     hashes: dict[str, str] = {}
     nt = target / NTRIPLES
-    mapped = Mapped(Triples(), plan.uri.base)
+    mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs)  # one dict of them, not two
     source = PartsSource()
     tally = Tally()
     reconciled = Reconciled()
