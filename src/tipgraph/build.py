@@ -258,9 +258,10 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     What is held between parts is compact: per publication its identity, slug,
     provenance, content hash and title, the counters of the statistics, what the index
     makers read (titles, abstracts, labels, links), and the triples of the nodes parts
-    share (:class:`~tipgraph.parts.Shared`). Each part's triples are counted (:class:`~tipgraph.statistics.Tally`), grouped for the
-    web indexes (:class:`~tipgraph.serving.indexes.PartsSource`) and written as a sorted
-    run of N-Triples, then let go; the runs are merged into ``tipgraph.nt``.
+    share (:class:`~tipgraph.parts.Shared`). Each part's triples are counted
+    (:class:`~tipgraph.statistics.Tally`), kept as far as the web indexes read them
+    (:class:`~tipgraph.serving.indexes.PartsSource`) and written as a sorted run of
+    N-Triples, then let go; the runs are merged into ``tipgraph.nt``.
     """
     with _stage("read", report, progress, display) as meter:
         stream = SourceStream(sources, max_field_chars, meter)  # decoded, not parsed yet
