@@ -203,10 +203,6 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
         nt, mapped, uris = _make_graph(sources, base, build_dir, target, report, progress,
                                        max_field_chars, display)
         release_memory()
-        # the dumps are written from tipgraph.nt by other processes (in little memory)
-        # while the store is loaded and the shapes are checked (discarded with the build
-        # if it fails)
-        dumps = [_start(job, target) for job in DUMP_JOBS]
         with _stage("load", report, progress, display) as meter:
             store = load_store(nt, target / "store", meter)
         with _stage("validate", report, progress, display):
@@ -215,8 +211,12 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        # what is left of the dumps once validation is done
+        release_memory()  # what the loader and the shapes took
+        # the dumps are written from tipgraph.nt by other processes, once the store is
+        # loaded and closed: a dump writer beside the loader would add its memory to the
+        # loader's (the whole tree's peak), for a few seconds saved
         with _stage("dumps", report, progress, display):
+            dumps = [_start(job, target) for job in DUMP_JOBS]
             for process in dumps:
                 process.join()
                 if process.exitcode != 0:
