@@ -96,6 +96,9 @@ def test_the_build_publishes_what_the_whole_catalogue_pipeline_makes(
     nt = (build / "tipgraph.nt").read_text(encoding="utf-8")
     assert blank_blind(nt.splitlines()) == blank_blind(line.rstrip("\n") for line in lines)
     assert nt.splitlines() == sorted(nt.splitlines())  # sorted, to diff well
+    # nothing the build kept on disk meanwhile (sorted runs, the abstracts) is left
+    assert not [p.name for p in build.resolve().iterdir() if p.name.startswith(".")
+                and p.name != ".tipgraph-build"]
     assert gzip.decompress((build / "tipgraph.nt.gz").read_bytes()) == nt.encode("utf-8")
     graph = quads(build / "tipgraph.nt", pyoxigraph.RdfFormat.N_TRIPLES)
     assert quads(build / "tipgraph.ttl", pyoxigraph.RdfFormat.TURTLE) == graph

@@ -271,59 +271,61 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     hashes: dict[str, str] = {}
     nt = target / NTRIPLES
     mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs)  # one dict of them, not two
-    source = PartsSource()
+    # the abstracts kept on disk for the indexes, beside tipgraph.nt (removed when made)
+    source = PartsSource(target / ".abstracts.pickle")
     tally = Tally()
     reconciled = Reconciled()
-    with SortedRuns(nt) as runs:
-        with _stage("publications", report, progress, display) as meter:
-            maker = PartMaker(plan, reference, load_ontology(), base)
-            shared = Shared()
-            meter.step("", unit="records")
-            # each record read, checked, reconciled, planned, mapped and reasoned a part at
-            # a time: neither the records nor the publications are ever all held
-            publications = reconciled_publications(meter.count(stream.records()), reference,
-                                                   reconciled)
-            while part := list(islice(publications, PART_PUBLICATIONS)):
-                keys = [record_identity(p) for p in part]
-                for publication, key in zip(part, keys, strict=True):
-                    plan.add(publication, key)
-                    if publication.content_hash:
-                        uri = plan.uri("publication", plan.slugs[key])
-                        hashes[str.__str__(uri)] = publication.content_hash
-                own: set[str] = set()
-                made = maker.triples(part, keys, mapped, own, agents_described=False)
-                report.records_built += len(part)
-                del part, keys
-                _take_part(shared.new(made, own), runs, tally, source)
-                del made
-            # the agents, as the last record to name each describes it
-            _take_part(shared.new(maker.agents(), set()), runs, tally, source)
-            del shared, maker, plan
-            read = stream.read
-            del stream
-            report.files = read.files
-            report.rejected = read.rejected
-            report.duplicates = reconciled.duplicates
-            report.records_read = (report.records_built + len(report.duplicates)
-                                   + len(read.rejected))
-            problems = read.problems + list(reference.problems) + reconciled.problems
-            report.repairs = [p for p in problems if p.severity == "repair"]
-            report.warnings = [p for p in problems if p.severity != "repair"]
-            del read, problems, reconciled
-        with _stage("statistics", report, progress, display) as meter:
-            # counts per facet value, read by the pages and the counting queries
-            # (statistics.py), and each publication's place in title order
-            added = tally.triples(base)
-            del tally
-            _take_part(added, runs, None, source)
-            del added
-        with _stage("write", report, progress, display) as meter:
-            # the dataset's counts and the URIs it describes, from the lines as they go
-            source.counted = counted = LineCounts(base)
-            report.triples = runs.merge(meter=meter, each=counted.add)
-    uris = counted.in_space
-    with _stage("indexes", report, progress, display):
-        _write_indexes(source, target, base, hashes)
+    with contextlib.closing(source):  # the abstracts' file removed, also on failure
+        with SortedRuns(nt) as runs:
+            with _stage("publications", report, progress, display) as meter:
+                maker = PartMaker(plan, reference, load_ontology(), base)
+                shared = Shared()
+                meter.step("", unit="records")
+                # each record read, checked, reconciled, planned, mapped and reasoned a part at
+                # a time: neither the records nor the publications are ever all held
+                publications = reconciled_publications(meter.count(stream.records()), reference,
+                                                       reconciled)
+                while part := list(islice(publications, PART_PUBLICATIONS)):
+                    keys = [record_identity(p) for p in part]
+                    for publication, key in zip(part, keys, strict=True):
+                        plan.add(publication, key)
+                        if publication.content_hash:
+                            uri = plan.uri("publication", plan.slugs[key])
+                            hashes[str.__str__(uri)] = publication.content_hash
+                    own: set[str] = set()
+                    made = maker.triples(part, keys, mapped, own, agents_described=False)
+                    report.records_built += len(part)
+                    del part, keys
+                    _take_part(shared.new(made, own), runs, tally, source)
+                    del made
+                # the agents, as the last record to name each describes it
+                _take_part(shared.new(maker.agents(), set()), runs, tally, source)
+                del shared, maker, plan
+                read = stream.read
+                del stream
+                report.files = read.files
+                report.rejected = read.rejected
+                report.duplicates = reconciled.duplicates
+                report.records_read = (report.records_built + len(report.duplicates)
+                                       + len(read.rejected))
+                problems = read.problems + list(reference.problems) + reconciled.problems
+                report.repairs = [p for p in problems if p.severity == "repair"]
+                report.warnings = [p for p in problems if p.severity != "repair"]
+                del read, problems, reconciled
+            with _stage("statistics", report, progress, display) as meter:
+                # counts per facet value, read by the pages and the counting queries
+                # (statistics.py), and each publication's place in title order
+                added = tally.triples(base)
+                del tally
+                _take_part(added, runs, None, source)
+                del added
+            with _stage("write", report, progress, display) as meter:
+                # the dataset's counts and the URIs it describes, from the lines as they go
+                source.counted = counted = LineCounts(base)
+                report.triples = runs.merge(meter=meter, each=counted.add)
+        uris = counted.in_space
+        with _stage("indexes", report, progress, display):
+            _write_indexes(source, target, base, hashes)
     return nt, mapped, uris
 
 

@@ -472,19 +472,56 @@ class PartsSource(TriplesSource):
     (:class:`LineCounts`, given as ``counted`` before the indexes are made).
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, spill: Path | None = None) -> None:
+        """:param spill: a file to keep the abstracts in (the largest texts the makers
+            read, read twice): written as the parts come, read again when asked for;
+            None: kept in memory"""
         self.counted: LineCounts | None = None
+        self._spill = spill
+        self._spilled = spill.open("wb") if spill is not None else None
+        super().__init__()
 
     def add(self, triples: Iterable[Triple]) -> None:
         kept, classes, rdf_type = READ_PROPERTIES, READ_CLASSES, _RDF_TYPE
+        if self._spilled is None:
+            super().add(t for t in triples if t[1] in kept
+                        and (t[2] in classes or not str.__eq__(t[1], rdf_type)))
+            return
+        text, spilled = str.__str__, []
         super().add(t for t in triples if t[1] in kept
-                    and (t[2] in classes or not str.__eq__(t[1], rdf_type)))
+                    and (t[2] in classes or not str.__eq__(t[1], rdf_type))
+                    and (not str.__eq__(t[1], _ABSTRACT) or spilled.append(t)))
+        if spilled:
+            pickle.dump([(text(s), text(o), getattr(o, "language", None),
+                          getattr(o, "datatype", None)) for s, _, o in spilled],
+                        self._spilled, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _triples(self, prop: str) -> list[Triple]:
         if URIRef(prop) not in READ_PROPERTIES:
             raise KeyError(f"{prop} is not kept for the indexes (READ_PROPERTIES)")
+        if self._spill is not None and prop == _ABSTRACT:
+            return self._read_spilled()  # type: ignore[return-value]  # iterated once
         return super()._triples(prop)
+
+    def _read_spilled(self) -> Iterator[Triple]:
+        assert self._spill is not None and self._spilled is not None
+        self._spilled.flush()
+        predicate = URIRef(_ABSTRACT)
+        with self._spill.open("rb") as spilled:
+            while True:
+                try:
+                    part = pickle.load(spilled)
+                except EOFError:
+                    return
+                for s, o, language, datatype in part:
+                    yield URIRef(s), predicate, Literal(o, lang=language, datatype=datatype)
+
+    def close(self) -> None:
+        """Remove the file of the abstracts."""
+        if self._spilled is not None and self._spill is not None:
+            self._spilled.close()
+            self._spill.unlink(missing_ok=True)
+            self._spilled = None
 
     def properties(self) -> set[str]:
         assert self.counted is not None, "the lines are not counted yet"
@@ -585,6 +622,7 @@ _PUBLICATION = str(TIP.Publication)
 _XSD_STRING = str(XSD.string)
 _XSD_STRING_SUFFIX = f"^^<{_XSD_STRING}>"
 _RDF_TYPE = str(RDF.type)
+_ABSTRACT = str(DCT.abstract)
 
 
 def _object_key(node: Node) -> str | tuple[str, str | None, str | None]:
