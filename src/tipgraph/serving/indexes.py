@@ -74,7 +74,7 @@ from tipgraph.graphs import Triple
 from tipgraph.namespaces import DCT, FOAF, GN, RDF, RDFS, SCHEMA, SKOS, TIP, XSD
 from tipgraph.serving.catalogue import Catalogue, index_catalogue, index_words
 from tipgraph.serving.documents import LabelIndex, index_labels
-from tipgraph.serving.textindex import TEXT_FILE, TextIndex
+from tipgraph.serving.textindex import FACT_PROPERTIES, TEXT_FILE, TextIndex
 
 #: The version of the file's schema (the module docstring): bump it on any change of shape.
 VERSION = 7
@@ -458,7 +458,7 @@ class TriplesSource:
 READ_PROPERTIES = frozenset(URIRef(p) for p in (
     str(RDF.type), str(DCT.title), str(DCT.abstract), str(DCT.issued), str(DCT.spatial),
     str(DCT.creator), str(DCT.subject), str(SKOS.prefLabel), str(SKOS.altLabel), str(GN.name),
-    str(FOAF.name), str(SCHEMA.name), str(RDFS.label)))
+    str(FOAF.name), str(SCHEMA.name), str(RDFS.label), *FACT_PROPERTIES))
 READ_CLASSES = frozenset(URIRef(str(c)) for c in (
     TIP.Publication, TIP.Country, TIP.Region, SCHEMA.Organization, SCHEMA.Person,
     SKOS.Concept))
