@@ -45,6 +45,7 @@ from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import Triple, write_sorted_ntriples
 from tipgraph.identity import Duplicate
+from tipgraph.incremental import remember_build, run_incremental
 from tipgraph.mapping import Mapped, map_records
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.progress import Display, Meter
@@ -125,7 +126,7 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
               allow_shrink: bool = False, max_shrink: float = 0.1, min_shrink: int = 10,
               wait: bool = True, on_wait: Progress | None = None,
               max_field_chars: int = MAX_FIELD_CHARS,
-              display: Display | None = None) -> BuildReport:
+              display: Display | None = None, full: bool = False) -> BuildReport:
     """Build the graph from ``sources`` into ``out`` and switch it in when it is valid
     and loses no more than ``max_shrink`` (a fraction) and ``min_shrink`` of the
     publications in service (``allow_shrink``: whatever it loses).
@@ -134,6 +135,10 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
     who holds it, by default ``progress``) and reads the sources only once it holds it,
     so the last build to take it is the current one. ``display`` draws each long stage's
     progress (:mod:`tipgraph.progress`: on a terminal only).
+
+    The build is made from the build in service and what changed since
+    (:mod:`tipgraph.incremental`) when that build kept what it takes; ``full``: from the
+    sources alone, whatever the build in service kept.
 
     :raises BuildRefused: when the switch is refused (the build is kept, complete)
     :raises BuildFailed: when the graph has SHACL violations or the disk is full
@@ -156,12 +161,28 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
                                       "previous build is still current") from error
                 raise
             lock.say(f"build {target.name}")
-            report = _run_build(sources, build_dir, target, base, progress,
-                                max_field_chars, display)
+            report = _make_build(sources, build_dir, target, base, progress, max_field_chars,
+                                 display, full=full)
             return _switch(build_dir, target, report, progress, allow_shrink=allow_shrink,
                            max_shrink=max_shrink, min_shrink=min_shrink)
     finally:
         gc.enable()
+
+
+def _make_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
+                progress: Progress, max_field_chars: int, display: Display | None, *,
+                full: bool) -> BuildReport:
+    """Make ``target``: incrementally (:mod:`tipgraph.incremental`) unless ``full`` or the
+    build in service kept no state to start from, else in full, then keep the state the
+    next build starts from."""
+    report = None if full else run_incremental(sources, build_dir, target, base, progress,
+                                               max_field_chars, display)
+    if report is None:
+        report = _run_build(sources, build_dir, target, base, progress, max_field_chars,
+                            display)
+        with _stage("remember", report, progress):
+            remember_build(sources, target, base, max_field_chars, progress)
+    return report
 
 
 def _switch(build_dir: BuildDir, target: Path, report: BuildReport, progress: Progress, *,
@@ -233,21 +254,28 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
                                         f"{process.exitcode})")
         write_published(target, uris, mapped.slugs)
     except BaseException as error:
-        for process in [*dumps, *indexes.processes]:
-            if process.is_alive():
-                process.kill()
-        if isinstance(error, Exception) and disk_full(error, target):
-            remove_build(target)
-            raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
-                              "was removed and the previous build is still current") from error
-        report.status, report.reason = "failed", str(error) or type(error).__name__
-        with contextlib.suppress(OSError):  # its report is a courtesy; the error is the news
-            report.write(target / "report.json")
-        shutil.rmtree(target / "store", ignore_errors=True)
-        build_dir.finish(target)
-        build_dir.mark_failed(target)
+        abandon(error, build_dir, target, report, [*dumps, *indexes.processes])
         raise
     return report
+
+
+def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: BuildReport,
+            processes: Sequence[multiprocessing.Process]) -> None:
+    """Leave the build ``target`` that ``error`` stopped: its processes killed, and either
+    removed (a full disk: :class:`BuildFailed` is raised) or kept, failed, with its report."""
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    if isinstance(error, Exception) and disk_full(error, target):
+        remove_build(target)
+        raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
+                          "was removed and the previous build is still current") from error
+    report.status, report.reason = "failed", str(error) or type(error).__name__
+    with contextlib.suppress(OSError):  # its report is a courtesy; the error is the news
+        report.write(target / "report.json")
+    shutil.rmtree(target / "store", ignore_errors=True)
+    build_dir.finish(target)
+    build_dir.mark_failed(target)
 
 
 def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,

@@ -1,0 +1,545 @@
+"""Incremental builds: a new build made from the build in service when only some records
+changed.
+
+Every build keeps, beside its store, what the next one needs to tell what changed
+(:data:`STATE_FILE`): each record read, by its key (file, line, content hash:
+:func:`tipgraph.identity.content_hash`), with what reconciling it gave (the publication,
+its repairs and warnings, its identity), and the slug of each publication built. The next
+build reads the sources, reconciles only the records whose key is new, and works out
+which lines of N-Triples the graph loses and gains:
+
+- a publication's own lines (its URI's and its source record's) are its alone;
+- a line about a node several publications name (a place, a person, an organisation, a
+  volume, a category) stays while one publication left unchanged still makes it: the
+  publications naming the node in the store in service are asked, one at a time, until
+  one makes it (reference counting, asked of the graph rather than kept beside it);
+- an agent's name and labels are those of the last publication naming it (as
+  :func:`tipgraph.mapping.map_records` does), so they are made apart, from that one.
+
+What one publication makes is what the stage functions make of it alone
+(:func:`tipgraph.mapping.map_records` and :func:`tipgraph.reasoning.closure`): the
+ontology's rules take one triple, or (the one property chain) a publication's country
+and that country's region, which the publication's own mapping holds. The test
+``tests/test_incremental.py`` holds the result to a full build of the same sources.
+
+The new build starts from a copy of the store in service (a RocksDB checkpoint: its
+files linked, not copied) and removes and adds the lines that changed, the statistics'
+among them; the N-Triples dump is the old one merged with the changes. The statistics,
+the web indexes, the OAI-PMH records, the validation and the other dumps are still
+made from the whole graph, as a full build makes them (the slow part, see
+``benchmarks/RESULTS.md``). A build whose ontology, shapes, reference data, base or
+tipgraph version differ from the one in service is a full one, as is ``--full``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import heapq
+import json
+import multiprocessing
+import pickle
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyoxigraph
+from rdflib import BNode, Literal, URIRef
+
+from tipgraph import __version__
+from tipgraph.build_dir import SLUGS_FILE, BuildDir, write_published
+from tipgraph.datestamps import publication_hashes
+from tipgraph.dumps import DUMP_JOBS, NTRIPLES
+from tipgraph.errors import BuildFailed, Problem, TipgraphError
+from tipgraph.graphs import Triple, ntriples_lines
+from tipgraph.identity import Duplicate, content_hash, record_identity
+from tipgraph.mapping import Triples, UriMinter, _map_agent, _publication_slugs, map_records
+from tipgraph.namespaces import KINDS, ONTOLOGY_PATH, SHAPES_PATH, TIP
+from tipgraph.reasoning import closure, load_ontology
+from tipgraph.reconcile import Agent, Publication, reconcile_records
+from tipgraph.reference import DATA_DIR, Reference
+from tipgraph.sources import Record, read_sources
+from tipgraph.statistics import statistics_triples
+from tipgraph.validation import validate_store
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+
+    from tipgraph.build import BuildReport
+    from tipgraph.progress import Display
+
+Progress = Callable[[str], None]
+
+#: The file of a build that the next build reads to tell what changed.
+STATE_FILE = "incremental.pickle"
+STATE_FORMAT = "tipgraph incremental 1"
+#: What a publication's mapping depends on besides its record (a change: a full build).
+REFERENCE_FILES = ("countries.csv", "country_aliases.toml", "organisations.toml",
+                   "regions.toml")
+
+Key = tuple[str, int, str]  # file, line, content hash
+
+
+@dataclass
+class Entry:
+    """One record as reconciling it alone gave it."""
+
+    publication: Publication
+    problems: list[Problem]
+    identity: str
+
+
+@dataclass
+class State:
+    """What a build keeps for the next one (:data:`STATE_FILE`)."""
+
+    fingerprint: str
+    #: every record read (duplicates too), by key
+    records: dict[Key, Entry]
+    #: the publications built, in the order built: (key, slug)
+    built: list[tuple[Key, str]]
+
+
+def fingerprint(base: str, max_field_chars: int) -> str:
+    """What every publication's triples depend on besides its record: when it differs from
+    the build in service's, every publication is made again (a full build)."""
+    digest = hashlib.sha256(f"{STATE_FORMAT}|{__version__}|{base}|{max_field_chars}".encode())
+    for path in (ONTOLOGY_PATH, SHAPES_PATH, *(DATA_DIR / name for name in REFERENCE_FILES)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def read_state(build: Path | None) -> State | None:
+    """The state ``build`` kept, or None (no build, a build made before incremental builds,
+    or a file of another format)."""
+    if build is None:
+        return None
+    try:
+        with (build / STATE_FILE).open("rb") as file:
+            payload = pickle.load(file)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+        return None
+    if not isinstance(payload, tuple) or len(payload) != 2 or payload[0] != STATE_FORMAT:
+        return None
+    return payload[1]
+
+
+def write_state(state: State, build: Path) -> None:
+    with (build / STATE_FILE).open("wb") as file:
+        pickle.dump((STATE_FORMAT, state), file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# -- reconciling: the records whose key is new only ---------------------------------------
+
+@dataclass
+class Reconciled:
+    """What :func:`tipgraph.reconcile.reconcile_records` gives, and each record's entry."""
+
+    publications: list[Publication]
+    keys: list[Key]  # of the publications
+    identities: list[str]  # of the publications
+    problems: list[Problem]
+    duplicates: list[Duplicate]
+    records: dict[Key, Entry]
+    reconciled: int  # records reconciled anew
+
+
+def reconcile(records: Iterable[Record], reference: Reference,
+              known: dict[Key, Entry]) -> Reconciled:
+    """Reconcile ``records``, taking the entry of a record whose key ``known`` has.
+
+    Each record is reconciled alone (what :func:`~tipgraph.reconcile.reconcile_records`
+    makes of one record depends on nothing else); the first record of an identity is
+    kept and the later ones are duplicates, as there.
+    """
+    result = Reconciled([], [], [], [], [], {}, 0)
+    first: dict[str, Publication] = {}
+    for record in records:
+        key = (record.source, record.line, content_hash(record))
+        entry = known.get(key)
+        if entry is None:
+            alone = reconcile_records([record], reference)
+            publication = alone.publications[0]
+            entry = Entry(publication, alone.problems, record_identity(publication))
+            result.reconciled += 1
+        result.records[key] = entry
+        publication = entry.publication
+        kept = first.setdefault(entry.identity, publication)
+        if kept is not publication:
+            result.duplicates.append(Duplicate(record.source, record.line, kept.source,
+                                               kept.line, entry.identity))
+            continue
+        result.publications.append(publication)
+        result.keys.append(key)
+        result.identities.append(entry.identity)
+        result.problems.extend(entry.problems)
+    return result
+
+
+def remember(target: Path, records: Iterable[Record], reference: Reference,
+             slugs: dict[str, str], base: str, max_field_chars: int) -> None:
+    """Write the state of a build made in full, for the next build to start from."""
+    found = reconcile(records, reference, {})
+    built = [(key, slugs[identity]) for key, identity in zip(found.keys, found.identities,
+                                                             strict=True)]
+    write_state(State(fingerprint(base, max_field_chars), found.records, built), target)
+
+
+# -- what changed in the graph ------------------------------------------------------------
+
+class Contributions:
+    """The N-Triples lines one publication makes, apart from the agents' names (which are
+    the last naming publication's: :meth:`agent`) and from what every build has (the
+    ontology and the category scheme)."""
+
+    def __init__(self, reference: Reference, base: str, ontology: Graph) -> None:
+        self.reference, self.ontology = reference, ontology
+        self.uri = UriMinter(base)
+        self.base = self.uri.base
+        self.common = set(ntriples_lines(closure(map_records([], reference, base=base).triples,
+                                                 ontology, base=self.base)))
+
+    def publication(self, publication: Publication, identity: str, slug: str) -> set[str]:
+        mapped = map_records([publication], self.reference, base=self.base,
+                             published={identity: slug})
+        agents = {self.agent_node(a) for a in agents_of(publication)}
+        triples = [t for t in mapped.triples if t[0] not in agents]
+        return set(ntriples_lines(closure(triples, self.ontology, base=self.base))) - self.common
+
+    def agent(self, node: URIRef, agent: Agent) -> set[str]:
+        triples = Triples()
+        _map_agent(triples, node, agent)
+        return set(ntriples_lines(closure(triples, self.ontology, base=self.base))) - self.common
+
+    def agent_node(self, agent: Agent) -> URIRef:
+        return self.uri(agent.kind, agent.slug)
+
+    def publication_uri(self, slug: str) -> URIRef:
+        return self.uri("publication", slug)
+
+    def own(self, line: str) -> bool:
+        """Whether ``line`` is about a publication or its source record (no other
+        publication makes it)."""
+        return line.startswith((f"<{self.base}{KINDS['publication']}/", f"<{self.base}source/"))
+
+
+def agents_of(publication: Publication) -> list[Agent]:
+    """The agents a publication names, in the order its mapping meets them."""
+    agents = list(publication.creators)
+    if publication.part_of:
+        agents += publication.part_of.editors
+        if publication.part_of.publisher:
+            agents.append(publication.part_of.publisher)
+    return agents
+
+
+def agent_winners(publications: Iterable[Publication], contributions: Contributions
+                  ) -> dict[URIRef, Agent]:
+    """Each agent node -> the agent of the last publication naming it."""
+    winners: dict[URIRef, Agent] = {}
+    for publication in publications:
+        for agent in agents_of(publication):
+            winners[contributions.agent_node(agent)] = agent
+    return winners
+
+
+@dataclass
+class Delta:
+    removed: set[str]
+    added: set[str]
+    changed: int  # publications changed, added or removed
+
+
+def graph_delta(old: State, new: Reconciled, slugs: dict[str, str], old_lines: set[str],
+                contributions: Contributions, old_store: pyoxigraph.Store) -> Delta:
+    """The lines the graph before statistics loses and gains.
+
+    :param old_lines: the lines of the build in service's graph
+    :param old_store: the build in service's store (asked which publications name a node)
+    """
+    old_entries = {old.records[key].identity: (key, slug) for key, slug in old.built}
+    new_entries = {identity: (key, slugs[identity])
+                   for key, identity in zip(new.keys, new.identities, strict=True)}
+    gone = [i for i, entry in old_entries.items() if new_entries.get(i) != entry]
+    came = [i for i, entry in new_entries.items() if old_entries.get(i) != entry]
+    unchanged_slugs = {entry[1]: identity for identity, entry in new_entries.items()
+                       if old_entries.get(identity) == entry}
+    before: set[str] = set()
+    for identity in gone:
+        key, slug = old_entries[identity]
+        before |= contributions.publication(old.records[key].publication, identity, slug)
+    after: set[str] = set()
+    by_identity = dict(zip(new.identities, new.publications, strict=True))
+    for identity in came:
+        after |= contributions.publication(by_identity[identity], identity,
+                                           new_entries[identity][1])
+    # the agents: their names are the last naming publication's
+    old_winners = agent_winners((old.records[key].publication for key, _ in old.built),
+                                contributions)
+    new_winners = agent_winners(new.publications, contributions)
+    touched_agents = {node for node in old_winners.keys() | new_winners.keys()
+                      if old_winners.get(node) != new_winners.get(node)}
+    for node in touched_agents:
+        if node in old_winners:
+            before |= contributions.agent(node, old_winners[node])
+        if node in new_winners:
+            after |= contributions.agent(node, new_winners[node])
+    # a shared line the changes no longer make may be made by a publication left unchanged
+    pending: dict[str, set[str]] = {}
+    for line in before - after:
+        if line in old_lines and not contributions.own(line):
+            pending.setdefault(_subject(line), set()).add(line)
+    kept = _made_by_unchanged(pending, old_store, unchanged_slugs, new_entries, by_identity,
+                              contributions)
+    after |= kept
+    return Delta(removed={line for line in before - after if line in old_lines},
+                 added={line for line in after if line not in old_lines},
+                 changed=len(set(gone) | set(came)))
+
+
+def _made_by_unchanged(pending: dict[str, set[str]], old_store: pyoxigraph.Store,
+                       unchanged: dict[str, str], entries: dict[str, tuple[Key, str]],
+                       publications: dict[str, Publication],
+                       contributions: Contributions) -> set[str]:
+    """Of the ``pending`` lines (by subject), those a publication left unchanged makes:
+    the publications naming the subject (in one step, or two: through a volume or a
+    country) are asked one at a time until every line is found or none is left."""
+    found: set[str] = set()
+    prefix = contributions.publication_uri("")
+    for subject, lines in pending.items():
+        query = (f"SELECT ?q WHERE {{ ?q a <{TIP.Publication}> . "
+                 f"{{ ?q ?p <{subject}> }} UNION {{ ?q ?p ?x . ?x ?p2 <{subject}> }} }}")
+        asked: set[str] = set()
+        for solution in old_store.query(query):
+            uri = solution["q"].value
+            if uri in asked or not uri.startswith(prefix):
+                continue
+            asked.add(uri)
+            identity = unchanged.get(uri[len(prefix):])
+            if identity is None:
+                continue
+            made = contributions.publication(publications[identity], identity,
+                                             entries[identity][1])
+            found |= lines & made
+            lines = lines - made
+            if not lines:
+                break
+    return found
+
+
+def _subject(line: str) -> str:
+    return line[1:line.index(">")] if line.startswith("<") else line.split(" ", 1)[0]
+
+
+# -- lines <-> terms -----------------------------------------------------------------------
+
+_UNESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+_CHARACTERS = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code[0] in "uU":
+        return chr(int(code[1:], 16))
+    return _CHARACTERS.get(code, code)
+
+
+def parse_lines(lines: Iterable[str]) -> Iterator[Triple]:
+    """The triples of N-Triples lines as :func:`tipgraph.graphs.ntriples_lines` writes them
+    (one space between terms, no comment), as rdflib terms; each IRI and literal made once.
+    """
+    iris: dict[str, URIRef] = {}
+    literals: dict[str, Literal] = {}
+
+    def term(text: str) -> URIRef | Literal | BNode:
+        if text[0] == "<":
+            node = iris.get(text)
+            if node is None:
+                node = iris[text] = URIRef(text[1:-1])
+            return node
+        if text[0] == "_":
+            return BNode(text[2:])
+        literal = literals.get(text)
+        if literal is None:
+            end = text.rindex('"')
+            body, rest = text[1:end], text[end + 1:]
+            if "\\" in body:
+                body = _UNESCAPE.sub(_unescaped, body)
+            if rest.startswith("@"):
+                literal = Literal(body, lang=rest[1:])
+            elif rest.startswith("^^"):
+                literal = Literal(body, datatype=term(rest[2:]))
+            else:
+                literal = Literal(body)
+            literals[text] = literal
+        return literal
+
+    for line in lines:
+        s, p, o = line[:-3].split(" ", 2)
+        yield term(s), term(p), term(o)  # type: ignore[misc]
+
+
+def statistics_line(line: str, dataset: str, sort_key: str) -> bool:
+    """Whether ``line`` is one the statistics stage made (a statistic or a sort key)."""
+    return line.startswith(dataset) or f"> <{sort_key}> " in line
+
+
+def read_lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8", newline="\n") as file:
+        yield from file
+
+
+def merged(*sorted_lines: Iterable[str]) -> Iterator[str]:
+    """Sorted lines, merged (no line given twice)."""
+    last = None
+    for line in heapq.merge(*sorted_lines):
+        if line != last:
+            yield line
+        last = line
+
+
+def quads(lines: Sequence[str]) -> Iterator[pyoxigraph.Quad]:
+    if not lines:
+        return iter(())
+    return pyoxigraph.parse(input="".join(lines).encode("utf-8"),
+                            format=pyoxigraph.RdfFormat.N_TRIPLES)
+
+
+def hashes_of(publications: list[Publication], slugs: list[str],
+              contributions: Contributions) -> tuple[dict[str, str], dict[str, tuple[str, int]]]:
+    """Publication URI -> content hash, and URI -> (file, line)."""
+    provenance = {str(contributions.publication_uri(slug)): (p.source, p.line)
+                  for p, slug in zip(publications, slugs, strict=True)}
+    hashes = publication_hashes(publications, {where: uri for uri, where in provenance.items()})
+    return hashes, provenance
+
+
+def slugs_for(new: Reconciled, published: dict[str, str]) -> dict[str, str]:
+    """Each identity's slug, as the mapping gives it (:func:`tipgraph.mapping.map_records`)."""
+    return _publication_slugs(new.publications, new.identities, published)
+
+
+# -- the build ---------------------------------------------------------------------------
+
+def run_incremental(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
+                    progress: Progress, max_field_chars: int,
+                    display: Display | None = None) -> BuildReport | None:
+    """Make the build ``target`` from the build in service and what changed since; it is
+    not switched in yet. None (``target`` untouched): the build in service kept no state
+    this build can start from, and the caller makes a full build."""
+    from tipgraph import build as full  # the full build's stages and helpers (it imports us)
+
+    previous = build_dir.current()
+    state = read_state(previous)
+    if previous is None or state is None or not (previous / NTRIPLES).is_file() \
+            or not (previous / "store").is_dir() \
+            or state.fingerprint != fingerprint(base, max_field_chars):
+        return None
+    progress(f"incremental: from build {previous.name}")
+    report = full.BuildReport(build_id=target.name, base=base,
+                              sources=[Path(s).name for s in sources])
+    dumps: list[multiprocessing.Process] = []
+    indexes = full._IndexWriter(target, base)
+    stage = functools.partial(full._stage, report=report, progress=progress, display=display)
+    try:
+        with stage("read") as meter:
+            read = read_sources(sources, max_field_chars, meter)
+            report.records_read = len(read.records) + len(read.rejected)
+            report.files, report.rejected = read.files, read.rejected
+        with stage("reconcile"):
+            reference = full.load_reference()
+            new = reconcile(read.records, reference, state.records)
+            problems = read.problems + list(reference.problems) + new.problems
+            report.repairs = [p for p in problems if p.severity == "repair"]
+            report.warnings = [p for p in problems if p.severity != "repair"]
+            report.records_built = len(new.publications)
+            report.duplicates = new.duplicates
+            del read
+        with stage("map"):
+            slugs = slugs_for(new, build_dir.ledger.slugs())
+            contributions = Contributions(reference, base, load_ontology())
+            dataset = f"<{base.rstrip('/#')}/dataset"
+            old_graph: list[str] = []
+            old_statistics: list[str] = []
+            for line in read_lines(previous / NTRIPLES):
+                (old_statistics if statistics_line(line, dataset, str(TIP.sortKey))
+                 else old_graph).append(line)
+        with stage("reason"):
+            old_store = pyoxigraph.Store.read_only(str(previous / "store"))
+            delta = graph_delta(state, new, slugs, set(old_graph), contributions, old_store)
+            del old_store
+            progress(f"{delta.changed} publications changed, added or removed since build "
+                     f"{previous.name}: {len(delta.removed)} lines removed, "
+                     f"{len(delta.added)} added")
+            graph = list(merged((line for line in old_graph if line not in delta.removed),
+                                sorted(delta.added)))
+            del old_graph
+            triples = set(parse_lines(graph))
+            built_slugs = [slugs[i] for i in new.identities]
+            hashes, provenance = hashes_of(new.publications, built_slugs, contributions)
+        indexes.start(triples, hashes)
+        with stage("statistics") as meter:
+            meter.step("counting", total=len(triples), unit="triples")
+            added = list(statistics_triples(meter.count(triples), base))
+            triples.update(added)
+            indexes.send(added)
+            report.triples = len(triples)
+            uris = [str(s) for s in {s for s, _, _ in triples}
+                    if type(s) is URIRef and str.startswith(s, base)]
+            del triples
+            statistics = sorted(set(ntriples_lines(added)).difference(graph))
+            del added
+        with stage("write"):
+            with (target / NTRIPLES).open("w", encoding="utf-8", newline="\n") as out:
+                out.writelines(merged(graph, statistics))
+            del graph
+            full.release_memory()
+            dumps = [full._start(job, target) for job in DUMP_JOBS]
+        with stage("indexes"):
+            indexes.join()
+        with stage("load"):
+            pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target / "store"))
+            store = pyoxigraph.Store(str(target / "store"))
+            old, now = set(old_statistics), set(statistics)
+            for quad in quads(sorted(delta.removed | (old - now))):
+                store.remove(quad)
+            store.extend(quads(sorted(delta.added | (now - old))))
+            store.flush()
+        with stage("validate"):
+            report.shacl = validate_store(store, full.load_shapes(), provenance)
+        del store
+        if not report.shacl.conforms:
+            raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
+                              f"violation(s), first: {report.shacl.violations[0]}")
+        with stage("dumps"):
+            for process in dumps:
+                process.join()
+                if process.exitcode != 0:
+                    raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
+                                        f"{process.exitcode})")
+        identities = dict(zip(new.identities, built_slugs, strict=True))
+        write_published(target, uris, identities)
+        write_state(State(state.fingerprint, new.records,
+                          list(zip(new.keys, built_slugs, strict=True))), target)
+    except BaseException as error:
+        full.abandon(error, build_dir, target, report, [*dumps, *indexes.processes])
+        raise
+    return report
+
+
+def remember_build(sources: Sequence[Path], target: Path, base: str, max_field_chars: int,
+                   progress: Progress) -> None:
+    """After a full build of ``target``: keep the state the next build starts from (the
+    sources read and reconciled once more). Without it the next build is a full one."""
+    from tipgraph import build as full
+
+    try:
+        read = read_sources(sources, max_field_chars)
+        slugs = json.loads((target / SLUGS_FILE).read_text(encoding="utf-8"))
+        remember(target, read.records, full.load_reference(), slugs, base, max_field_chars)
+    except (OSError, ValueError, KeyError, pickle.PicklingError) as error:
+        (target / STATE_FILE).unlink(missing_ok=True)
+        progress(f"the state for an incremental build was not kept ({error}): the next "
+                 "build is a full one")
