@@ -14,6 +14,7 @@ import pyoxigraph
 import pytest
 from click.testing import CliRunner
 
+from tipgraph import dumps
 from tipgraph.build import run_build
 from tipgraph.build_dir import INDEX_FILE, BuildDir
 from tipgraph.cli import cli
@@ -115,7 +116,9 @@ def assert_same(incremental: dict[str, object], full: dict[str, object]) -> None
         assert incremental[name] == full[name], name
 
 
-def test_an_incremental_build_publishes_what_a_full_build_does(tmp_path: Path) -> None:
+def test_an_incremental_build_publishes_what_a_full_build_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dumps, "SEGMENT_LINES", 200)  # many segments, most of them unchanged
     source = tmp_path / "catalogue.jsonl"
     incremental, full = tmp_path / "incremental", tmp_path / "full"
     for out in (incremental, full):
@@ -127,6 +130,10 @@ def test_an_incremental_build_publishes_what_a_full_build_does(tmp_path: Path) -
     assert not any(line.startswith("incremental") for line in said), said
     got, expected = published(incremental), published(full)
     assert_same(got, expected)
+    # the dumps' segments whose lines did not change were linked, not written again
+    segments = list((BuildDir(incremental).current() / dumps.SEGMENTS).glob("*.nt.gz"))
+    linked = [s for s in segments if s.stat().st_nlink > 1]
+    assert len(segments) > 10 and 0 < len(linked) < len(segments)
     # what the changes did, seen from outside: a retired URI, a duplicate, a rejection
     assert any(not live for _, live in expected["retired"])
     assert expected["report"]["records_duplicate"] == 1

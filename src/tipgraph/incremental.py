@@ -496,7 +496,13 @@ def run_incremental(sources: Sequence[Path], build_dir: BuildDir, target: Path, 
                 out.writelines(merged(graph, statistics))
             del graph
             full.release_memory()
-            dumps = [full._start(job, target) for job in DUMP_JOBS]
+            # the dumps' segments whose lines did not change are linked from the previous
+            # build's (tipgraph.dumps)
+            fork = multiprocessing.get_context("fork")
+            dumps = [fork.Process(target=job, args=(target, previous), name=job.__name__,
+                                  daemon=True) for job in DUMP_JOBS]
+            for process in dumps:
+                process.start()
         with stage("indexes"):
             indexes.join()
         with stage("load"):
