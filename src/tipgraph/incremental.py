@@ -40,6 +40,7 @@ import json
 import multiprocessing
 import pickle
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -432,6 +433,7 @@ def run_incremental(sources: Sequence[Path], build_dir: BuildDir, target: Path, 
     from tipgraph import build as full  # the full build's stages and helpers (it imports us)
 
     previous = build_dir.current()
+    started = time.perf_counter()
     state = read_state(previous)
     if previous is None or state is None or not (previous / NTRIPLES).is_file() \
             or not (previous / "store").is_dir() \
@@ -442,6 +444,7 @@ def run_incremental(sources: Sequence[Path], build_dir: BuildDir, target: Path, 
                               sources=[Path(s).name for s in sources])
     dumps: list[multiprocessing.Process] = []
     indexes = full._IndexWriter(target, base)
+    report.timings["state"] = round(time.perf_counter() - started, 3)  # read_state's
     stage = functools.partial(full._stage, report=report, progress=progress, display=display)
     try:
         with stage("read") as meter:
