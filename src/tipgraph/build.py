@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -175,13 +176,14 @@ def _make_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base
     """Make ``target``: incrementally (:mod:`tipgraph.incremental`) unless ``full`` or the
     build in service kept no state to start from, else in full, then keep the state the
     next build starts from."""
-    report = None if full else run_incremental(sources, build_dir, target, base, progress,
-                                               max_field_chars, display)
+    report = None if full else run_incremental(sys.modules[__name__], sources, build_dir,
+                                               target, base, progress, max_field_chars,
+                                               display)
     if report is None:
         report = _run_build(sources, build_dir, target, base, progress, max_field_chars,
                             display)
         with _stage("remember", report, progress):
-            remember_build(sources, target, base, max_field_chars, progress)
+            remember_build(sources, target, base, max_field_chars, progress, load_reference())
     return report
 
 

@@ -44,7 +44,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pyoxigraph
 from rdflib import BNode, Literal, URIRef
@@ -68,7 +69,6 @@ from tipgraph.validation import validate_store
 if TYPE_CHECKING:
     from rdflib import Graph
 
-    from tipgraph.build import BuildReport
     from tipgraph.progress import Display
 
 Progress = Callable[[str], None]
@@ -128,8 +128,11 @@ def read_state(build: Path | None) -> State | None:
 
 
 def write_state(state: State, build: Path) -> None:
-    with (build / STATE_FILE).open("wb") as file:
+    """Write ``state`` into ``build`` whole or not at all."""
+    partial = build / f".{STATE_FILE}.partial"
+    with partial.open("wb") as file:
         pickle.dump((STATE_FORMAT, state), file, protocol=pickle.HIGHEST_PROTOCOL)
+    partial.replace(build / STATE_FILE)
 
 
 # -- reconciling: the records whose key is new only ---------------------------------------
@@ -424,14 +427,17 @@ def slugs_for(new: Reconciled, published: dict[str, str]) -> dict[str, str]:
 
 # -- the build ---------------------------------------------------------------------------
 
-def run_incremental(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
-                    progress: Progress, max_field_chars: int,
-                    display: Display | None = None) -> BuildReport | None:
+def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildDir,
+                    target: Path, base: str, progress: Progress, max_field_chars: int,
+                    display: Display | None = None) -> Any:
     """Make the build ``target`` from the build in service and what changed since; it is
     not switched in yet. None (``target`` untouched): the build in service kept no state
-    this build can start from, and the caller makes a full build."""
-    from tipgraph import build as full  # the full build's stages and helpers (it imports us)
+    this build can start from, and the caller makes a full build.
 
+    :param full: the module :mod:`tipgraph.build`, whose report, stages and helpers this
+        build uses too (handed over rather than imported: that module calls this one)
+    :returns: its :class:`tipgraph.build.BuildReport`, or None
+    """
     previous = build_dir.current()
     started = time.perf_counter()
     state = read_state(previous)
@@ -539,15 +545,13 @@ def run_incremental(sources: Sequence[Path], build_dir: BuildDir, target: Path, 
 
 
 def remember_build(sources: Sequence[Path], target: Path, base: str, max_field_chars: int,
-                   progress: Progress) -> None:
+                   progress: Progress, reference: Reference) -> None:
     """After a full build of ``target``: keep the state the next build starts from (the
     sources read and reconciled once more). Without it the next build is a full one."""
-    from tipgraph import build as full
-
     try:
         read = read_sources(sources, max_field_chars)
         slugs = json.loads((target / SLUGS_FILE).read_text(encoding="utf-8"))
-        remember(target, read.records, full.load_reference(), slugs, base, max_field_chars)
+        remember(target, read.records, reference, slugs, base, max_field_chars)
     except (OSError, ValueError, KeyError, pickle.PicklingError) as error:
         (target / STATE_FILE).unlink(missing_ok=True)
         progress(f"the state for an incremental build was not kept ({error}): the next "
