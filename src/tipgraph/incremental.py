@@ -552,7 +552,7 @@ def remember_build(sources: Sequence[Path], target: Path, base: str, max_field_c
         read = read_sources(sources, max_field_chars)
         slugs = json.loads((target / SLUGS_FILE).read_text(encoding="utf-8"))
         remember(target, read.records, reference, slugs, base, max_field_chars)
-    except (OSError, ValueError, KeyError, pickle.PicklingError) as error:
+    except Exception as error:  # the build is made: it never fails for want of its state
         (target / STATE_FILE).unlink(missing_ok=True)
         progress(f"the state for an incremental build was not kept ({error}): the next "
                  "build is a full one")
