@@ -512,8 +512,8 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                                   daemon=True) for job in DUMP_JOBS]
             for process in dumps:
                 process.start()
-        with stage("indexes"):
-            indexes.join()
+        # the store is patched and checked while the indexes are made (a full build waits
+        # for them first, to keep its peak memory down: here the store is not loaded)
         with stage("load"):
             pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target / "store"))
             store = pyoxigraph.Store(str(target / "store"))
@@ -528,6 +528,8 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
+        with stage("indexes"):
+            indexes.join()
         with stage("dumps"):
             for process in dumps:
                 process.join()
