@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import append, machine, pss_kib, tree
 
-STAGES = ("read", "reconcile", "map", "reason", "statistics", "write", "indexes", "load",
+STAGES = ("read", "publications", "statistics", "write", "indexes", "load",
           "validate", "dumps")
 TIPGRAPH = str(Path(sys.executable).with_name("tipgraph"))
 STAGE_LINE = re.compile(r"^(\w+) \.\.\.$")
@@ -41,8 +41,9 @@ STAGE_LINE = re.compile(r"^(\w+) \.\.\.$")
 class TreeMemory:
     """Samples the summed PSS of a process tree; keeps the peak per named stage."""
 
-    def __init__(self, root: int, interval: float = 0.2) -> None:
-        self.root, self.interval = root, interval
+    def __init__(self, root: int, interval: float = 0.2, limit_kib: int | None = None) -> None:
+        self.root, self.interval, self.limit_kib = root, interval, limit_kib
+        self.killed = False
         self.stage = "start-up"
         self.peaks: dict[str, int] = {}
         #: at each stage's peak: the build's own PSS and how many processes it had forked
@@ -58,6 +59,11 @@ class TreeMemory:
         while not self._done.wait(self.interval):
             sizes = [pss_kib(pid) for pid in tree(self.root)]
             self.timeline.append((round(time.monotonic() - self._started, 1), self.stage, sizes))
+            if self.limit_kib is not None and sum(sizes) > self.limit_kib and not self.killed:
+                self.killed = True  # the machine is shared: the whole tree goes
+                for pid in tree(self.root):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, 9)
             if sum(sizes) > self.peaks.get(self.stage, 0):
                 self.peaks[self.stage] = sum(sizes)
                 self.at_peak[self.stage] = (sizes[0], len(sizes) - 1)
@@ -67,17 +73,19 @@ class TreeMemory:
         self._thread.join()
 
 
-def run(size: int, workdir: Path) -> dict:
-    source = workdir / f"synthetic-{size}.jsonl"
+def run(size: int, workdir: Path, catalogue: Path | None = None,
+        limit_mib: int | None = None) -> dict:
+    source = catalogue or workdir / f"synthetic-{size}.jsonl"
     started = time.perf_counter()
-    subprocess.run([TIPGRAPH, "synth", "--publications", str(size), "--seed", "1",
-                    "--out", str(source)], check=True, capture_output=True)
+    if catalogue is None:
+        subprocess.run([TIPGRAPH, "synth", "--publications", str(size), "--seed", "1",
+                        "--out", str(source)], check=True, capture_output=True)
     synth = time.perf_counter() - started
     started, cpu_before = time.perf_counter(), os.times()
     build = subprocess.Popen([TIPGRAPH, "build", "--source", str(source),
                               "--out", str(workdir / f"build-{size}")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    memory = TreeMemory(build.pid)
+    memory = TreeMemory(build.pid, limit_kib=limit_mib * 1024 if limit_mib else None)
     assert build.stderr is not None
     for line in build.stderr:  # "read ...", "read done in 1.2 s", ...
         match = STAGE_LINE.match(line.strip())
@@ -87,6 +95,9 @@ def run(size: int, workdir: Path) -> dict:
     memory.stop()
     wall = time.perf_counter() - started
     cpu_after = os.times()
+    if memory.killed:
+        raise SystemExit(f"the build of {size} was stopped: its tree passed {limit_mib} MiB "
+                         f"in stage {memory.stage}")
     if build.returncode != 0:
         raise SystemExit(f"the build of {size} failed (exit code {build.returncode})")
     report = json.loads((workdir / f"build-{size}" / "report.json").read_text())
@@ -128,7 +139,14 @@ def main() -> None:
                         help="Make the catalogues and builds in DIR and keep them (e.g. to "
                         "measure a worker's start-up on the build after); by default they "
                         "are made in a temporary directory and removed.")
+    parser.add_argument("--catalogue", type=Path, metavar="FILE",
+                        help="Build this catalogue (made by `tipgraph synth --publications "
+                        "SIZE --seed 1`) instead of making it; with one size only.")
+    parser.add_argument("--kill-above", type=int, metavar="MIB",
+                        help="Stop the build (its whole tree) when the tree passes MIB.")
     args = parser.parse_args()
+    if args.catalogue and len(args.sizes) != 1:
+        parser.error("--catalogue goes with one size")
     rows = []
     with contextlib.ExitStack() as stack:
         if args.keep:
@@ -138,7 +156,7 @@ def main() -> None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         for size in args.sizes:
             load = os.getloadavg()[0]
-            rows.append(run(size, workdir) | {"load_before": load,
+            rows.append(run(size, workdir, args.catalogue, args.kill_above) | {"load_before": load,
                                               "load_after": os.getloadavg()[0]})
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")

@@ -13,7 +13,7 @@ from pathlib import Path
 from tipgraph.progress import Display, Meter
 
 #: What a drawn line looks like: carriage return, erase line, "<stage>...: ..."
-DRAWN = re.compile(r"\r\x1b\[K(read|reconcile|map|reason|statistics|load|validate)\b[^\r]*: ")
+DRAWN = re.compile(r"\r\x1b\[K(read|publications|statistics|load|validate)\b[^\r]*: ")
 
 
 def build_command(out: Path) -> list[str]:
@@ -44,15 +44,15 @@ def test_a_terminal_sees_the_build_progress(tmp_path: Path) -> None:
     text = received.decode("utf-8", "replace")
     assert build.returncode == 0, text
     stages = {match.group(1) for match in DRAWN.finditer(text)}
-    assert {"read", "reconcile", "map", "reason", "load", "validate"} <= stages, text
+    assert {"read", "publications", "load", "validate"} <= stages, text
     # each line is wiped before the stage's own "done" message
-    assert re.search(r"\r\x1b\[Kreason done in", text), text
+    assert re.search(r"\r\x1b\[Kpublications done in", text), text
 
 
 def test_a_pipe_gets_no_progress(tmp_path: Path) -> None:
     build = subprocess.run(build_command(tmp_path / "build"), stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, env=environment(), check=True)
-    assert "reason done in" in build.stderr  # the messages a log keeps
+    assert "publications done in" in build.stderr  # the messages a log keeps
     assert "\x1b[K" not in build.stderr + build.stdout
     assert not DRAWN.search(build.stderr)
     assert " left" not in build.stderr and "so far" not in build.stderr

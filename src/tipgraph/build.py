@@ -1,7 +1,10 @@
-"""Run the pipeline: read -> reconcile -> map -> reason -> validate -> write -> load.
+"""Run the pipeline: read -> reconcile -> plan -> (map -> reason -> sorted run) per part of
+the catalogue -> statistics -> merge into tipgraph.nt -> indexes -> load -> validate -> dumps.
 
-Beside the store, the build writes the web app's per-build indexes
-(:mod:`tipgraph.serving.indexes`), made in a process of its own from the closure.
+The graph is made a part of a few thousand publications at a time (:mod:`tipgraph.parts`,
+:data:`PART_PUBLICATIONS`): each part's triples are counted, grouped for the web app's
+per-build indexes (:mod:`tipgraph.serving.indexes`) and written as a sorted run of
+N-Triples, then let go; the whole closure is never one set.
 
 :func:`run_build` takes the build directory's lock, writes a new build beside
 the current one and makes it current only when it is complete, conforms to the
@@ -21,15 +24,11 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from itertools import islice
 from pathlib import Path
-from typing import TypeVar
-
-from rdflib import URIRef
 
 from tipgraph import __version__
 from tipgraph.build_dir import (
@@ -41,31 +40,32 @@ from tipgraph.build_dir import (
     shrink_refusal,
     write_published,
 )
-from tipgraph.datestamps import RECORDS_FILE, publication_hashes, write_records
+from tipgraph.datestamps import RECORDS_FILE, write_records
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
-from tipgraph.graphs import Triple, write_sorted_ntriples
-from tipgraph.identity import Duplicate
+from tipgraph.graphs import SortedRuns, Triple
+from tipgraph.identity import Duplicate, record_identity
 from tipgraph.incremental import remember_build, run_incremental
-from tipgraph.mapping import Mapped, map_records
+from tipgraph.mapping import Mapped, MappingPlan, Triples
 from tipgraph.namespaces import DEFAULT_BASE
+from tipgraph.parts import PartMaker, Shared
 from tipgraph.progress import Display, Meter
-from tipgraph.reasoning import closure, load_ontology
-from tipgraph.reconcile import reconcile_records
+from tipgraph.reasoning import load_ontology
+from tipgraph.reconcile import Reconciled
+from tipgraph.reconcile import reconciled as reconciled_publications
 from tipgraph.reference import load_reference
-from tipgraph.serving.indexes import TriplesSource, make_indexes, write_indexes
+from tipgraph.serving.indexes import LineCounts, PartsSource, make_indexes, write_indexes
 from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
-from tipgraph.sources import SourceFile, read_sources
+from tipgraph.sources import SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
-from tipgraph.statistics import statistics_triples
+from tipgraph.statistics import Tally
 from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
 DEFAULT_SOURCES = (shipped("data", "sources"),)
 
 Progress = Callable[[str], None]
-T = TypeVar("T")
 
 
 @dataclass
@@ -222,23 +222,10 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
     dumps: list[multiprocessing.Process] = []
-    indexes = _IndexWriter(target, base)
     try:
-        triples, mapped, uris = _make_triples(sources, base, build_dir, report, progress,
-                                              indexes, max_field_chars, display)
-        with _stage("write", report, progress, display) as meter:
-            nt = _write_ntriples(triples, target, report, meter)
-            del triples  # tipgraph.nt holds them now
-            release_memory()
-            # the dumps are written from tipgraph.nt by other processes (in little memory)
-            # while the indexes are finished, the store is loaded and the shapes are checked
-            # (discarded with the build if it fails)
-            dumps = [_start(job, target) for job in DUMP_JOBS]
-        # made while this process counted and wrote N-Triples. Joined before the store is
-        # loaded, the index writer gives its memory back before the loader takes its own:
-        # the whole tree's peak is the larger of the two, not their sum
-        with _stage("indexes", report, progress, display):
-            indexes.join()
+        nt, mapped, uris = _make_graph(sources, base, build_dir, target, report, progress,
+                                       max_field_chars, display)
+        release_memory()
         with _stage("load", report, progress, display) as meter:
             store = load_store(nt, target / "store", meter)
         with _stage("validate", report, progress, display):
@@ -247,8 +234,12 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        # what is left of the dumps once validation is done
+        release_memory()  # what the loader and the shapes took
+        # the dumps are written from tipgraph.nt by other processes, once the store is
+        # loaded and closed: a dump writer beside the loader would add its memory to the
+        # loader's (the whole tree's peak), for a few seconds saved
         with _stage("dumps", report, progress, display):
+            dumps = [_start(job, target) for job in DUMP_JOBS]
             for process in dumps:
                 process.join()
                 if process.exitcode != 0:
@@ -256,7 +247,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
                                         f"{process.exitcode})")
         write_published(target, uris, mapped.slugs)
     except BaseException as error:
-        abandon(error, build_dir, target, report, [*dumps, *indexes.processes])
+        abandon(error, build_dir, target, report, dumps)
         raise
     return report
 
@@ -280,85 +271,101 @@ def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: Bui
     build_dir.mark_failed(target)
 
 
-def _make_triples(sources: Sequence[Path], base: str, build_dir: BuildDir, report: BuildReport,
-                  progress: Progress, indexes: _IndexWriter,
-                  max_field_chars: int, display: Display | None = None
-                  ) -> tuple[set[Triple], Mapped, list[str]]:
-    """Read, reconcile, map and reason: the triples to publish, as a plain set, and the
-    URIs under ``base`` they describe.
+#: Publications mapped and reasoned at a time (:mod:`tipgraph.parts`): what the build holds
+#: of the graph at once, apart from its compact accumulations (about 125,000 triples).
+PART_PUBLICATIONS = 5000
 
-    The web indexes are made from them by ``indexes``, a process forked with the closure
-    as soon as it exists and sent what the statistics add to it.
+
+def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target: Path,
+                report: BuildReport, progress: Progress, max_field_chars: int,
+                display: Display | None = None) -> tuple[Path, Mapped, list[str]]:
+    """Read the catalogue a record at a time, make its graph a part of
+    :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
+    planned, mapped and reasoned), and write ``tipgraph.nt``, the web indexes and what
+    OAI-PMH lists; returns ``tipgraph.nt``, the slugs and provenance of the publications,
+    and the URIs under ``base`` the graph describes.
+
+    What is held between parts is compact: per publication its identity, slug,
+    provenance, content hash and title, the counters of the statistics, what the index
+    makers read (titles, abstracts, labels, links), and the triples of the nodes parts
+    share (:class:`~tipgraph.parts.Shared`). Each part's triples are counted
+    (:class:`~tipgraph.statistics.Tally`), kept as far as the web indexes read them
+    (:class:`~tipgraph.serving.indexes.PartsSource`) and written as a sorted run of
+    N-Triples, then let go; the runs are merged into ``tipgraph.nt``.
     """
     with _stage("read", report, progress, display) as meter:
-        read = read_sources(sources, max_field_chars, meter)
-        report.records_read = len(read.records) + len(read.rejected)
-        report.files = read.files
-        report.rejected = read.rejected
-    with _stage("reconcile", report, progress, display) as meter:
-        reference = load_reference()
-        meter.step("", total=len(read.records))
-        # each record let go once reconciled: records and publications are not all held
-        reconciled = reconcile_records(meter.count(_handed_over(read.records)), reference)
-        problems = read.problems + list(reference.problems) + reconciled.problems
-        report.repairs = [p for p in problems if p.severity == "repair"]
-        report.warnings = [p for p in problems if p.severity != "repair"]
-        report.records_built = len(reconciled.publications)
-        report.duplicates = reconciled.duplicates
-        del read
-    with _stage("map", report, progress, display) as meter:
-        # slugs by identity from every build ever published, so that none is minted twice
-        mapped = map_records(reconciled.publications, reference, base=base,
-                             published=build_dir.ledger.slugs(), meter=meter)
-        # what dates the OAI-PMH records: the content hash of each publication's record
-        hashes = publication_hashes(reconciled.publications,
-                                    {where: uri for uri, where in mapped.provenance.items()})
-        del reconciled
-    with _stage("reason", report, progress, display) as meter:
-        triples = closure(mapped.triples, load_ontology(), base=base, meter=meter)
-        mapped.triples.clear()
-    # the second core is idle while this process counts and writes N-Triples
-    indexes.start(triples, hashes)
-    with _stage("statistics", report, progress, display) as meter:
-        # counts per facet value, read by the pages and the counting queries (statistics.py)
-        meter.step("counting", total=len(triples), unit="triples")
-        added = list(statistics_triples(meter.count(triples), base))
-        meter.step("adding")
-        triples.update(added)
-        indexes.send(added)
-        subjects = {s for s, _, _ in triples}
-        uris = [str(s) for s in subjects if type(s) is URIRef and str.startswith(s, base)]
-    return triples, mapped, uris
-
-
-def _handed_over(items: list[T]) -> Iterator[T]:
-    """``items`` one by one, each dropped from the list as it is taken (the list is left
-    empty): what the consumer does not keep is freed at once."""
-    for index in range(len(items)):
-        item, items[index] = items[index], None  # type: ignore[call-overload]
-        yield item
-    items.clear()
-
-
-def _drained(items: set[T]) -> Iterator[T]:
-    """The members of ``items``, each removed from it as it is taken."""
-    while items:
-        yield items.pop()
-
-
-def _write_ntriples(triples: set[Triple], target: Path, report: BuildReport,
-                    meter: Meter) -> Path:
-    """Write ``tipgraph.nt``, sorted so that the dumps of two builds diff well.
-
-    ``triples`` is emptied as its lines are made, each triple let go once it has its line,
-    and the lines are sorted a run at a time and merged from disk
-    (:func:`~tipgraph.graphs.write_sorted_ntriples`): the lines and the triples are not all
-    held together, nor the lines all at once (the index writer has its own triples).
-    """
-    meter.step("N-Triples", total=len(triples), unit="triples")
+        stream = SourceStream(sources, max_field_chars, meter)  # decoded, not parsed yet
+    reference = load_reference()
+    plan = MappingPlan(base, build_dir.ledger.slugs())  # slugs never minted twice, ever
+    # what dates the OAI-PMH records: the content hash of each publication's record
+    hashes: dict[str, str] = {}
     nt = target / NTRIPLES
-    report.triples = write_sorted_ntriples(meter.count(_drained(triples)), nt, meter=meter)
-    return nt
+    mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs)  # one dict of them, not two
+    # the abstracts kept on disk for the indexes, beside tipgraph.nt (removed when made)
+    source = PartsSource(target / ".abstracts.pickle")
+    tally = Tally()
+    reconciled = Reconciled()
+    with contextlib.closing(source):  # the abstracts' file removed, also on failure
+        with SortedRuns(nt) as runs:
+            with _stage("publications", report, progress, display) as meter:
+                maker = PartMaker(plan, reference, load_ontology(), base)
+                shared = Shared()
+                meter.step("", unit="records")
+                # each record read, checked, reconciled, planned, mapped and reasoned a part at
+                # a time: neither the records nor the publications are ever all held
+                publications = reconciled_publications(meter.count(stream.records()), reference,
+                                                       reconciled)
+                while part := list(islice(publications, PART_PUBLICATIONS)):
+                    keys = [record_identity(p) for p in part]
+                    for publication, key in zip(part, keys, strict=True):
+                        plan.add(publication, key)
+                        if publication.content_hash:
+                            uri = plan.uri("publication", plan.slugs[key])
+                            hashes[str.__str__(uri)] = publication.content_hash
+                    own: set[str] = set()
+                    made = maker.triples(part, keys, mapped, own, agents_described=False)
+                    report.records_built += len(part)
+                    del part, keys
+                    _take_part(shared.new(made, own), runs, tally, source)
+                    del made
+                # the agents, as the last record to name each describes it
+                _take_part(shared.new(maker.agents(), set()), runs, tally, source)
+                del shared, maker, plan
+                read = stream.read
+                del stream
+                report.files = read.files
+                report.rejected = read.rejected
+                report.duplicates = reconciled.duplicates
+                report.records_read = (report.records_built + len(report.duplicates)
+                                       + len(read.rejected))
+                problems = read.problems + list(reference.problems) + reconciled.problems
+                report.repairs = [p for p in problems if p.severity == "repair"]
+                report.warnings = [p for p in problems if p.severity != "repair"]
+                del read, problems, reconciled
+            with _stage("statistics", report, progress, display) as meter:
+                # counts per facet value, read by the pages and the counting queries
+                # (statistics.py), and each publication's place in title order
+                added = tally.triples(base)
+                del tally
+                _take_part(added, runs, None, source)
+                del added
+            with _stage("write", report, progress, display) as meter:
+                # the dataset's counts and the URIs it describes, from the lines as they go
+                source.counted = counted = LineCounts(base)
+                report.triples = runs.merge(meter=meter, each=counted.add)
+        uris = counted.in_space
+        with _stage("indexes", report, progress, display):
+            _write_indexes(source, target, base, hashes)
+    return nt, mapped, uris
+
+
+def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
+               source: PartsSource) -> None:
+    """Count a part's triples, keep what the indexes read of them, write them as a run."""
+    if tally is not None:
+        tally.add(triples)
+    source.add(triples)
+    runs.add(triples)
 
 
 def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
@@ -368,98 +375,19 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
     return process
 
 
-class _IndexWriter:
-    """The process that makes the web indexes (:mod:`tipgraph.serving.indexes`) and writes them
-    into the build, beside its store.
-
-    Forked with the reasoned closure (a plain set the child reads as it was at the fork),
-    it groups the triples by property while this process computes the statistics, then
-    is sent the triples those add (down a pipe, written by a thread of this process and
-    read by a thread of the child, so that neither waits for the other). A child that
-    fails, or is left without a parent, writes nothing; :meth:`join` turns a failure
-    into a :class:`TipgraphError`.
-    """
-
-    def __init__(self, target: Path, base: str) -> None:
-        self.target = target
-        self.base = base
-        self.processes: list[multiprocessing.Process] = []
-        self._send: Connection | None = None
-        self._sender: threading.Thread | None = None
-
-    def start(self, closure: set[Triple], hashes: dict[str, str]) -> None:
-        """:param hashes: publication URI -> its content hash (what dates OAI-PMH records)"""
-        context = multiprocessing.get_context("fork")
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_write_indexes, name="indexes", daemon=True,
-                                  args=(closure, receive, send, self.target, self.base,
-                                        os.getpid(), hashes))
-        process.start()
-        receive.close()
-        self.processes.append(process)
-        self._send = send
-
-    def send(self, added: list[Triple]) -> None:
-        """Send the triples added to the closure since the fork (all of them, in one go),
-        from a thread: a pipe holds 64 KiB, and this process must not wait for the child
-        to read the rest when the machine is busy."""
-        connection = self._send
-        assert connection is not None
-
-        def run() -> None:
-            try:
-                connection.send(added)
-            except OSError:  # the child is gone: join() says how it ended
-                pass
-            finally:
-                connection.close()
-
-        self._sender = threading.Thread(target=run, name="send-added", daemon=True)
-        self._sender.start()
-
-    def join(self) -> None:
-        """Wait for the indexes.
-
-        :raises TipgraphError: when the process making them failed
-        """
-        if self._sender is not None:
-            self._sender.join()
-        for process in self.processes:
-            process.join()
-            if process.exitcode != 0:
-                raise TipgraphError(f"making the web indexes failed ({process.name}: exit code "
-                                    f"{process.exitcode}); see the messages above")
-
-
-def _write_indexes(closure: set[Triple], receive: Connection, send: Connection, target: Path,
-                   base: str, parent: int, hashes: dict[str, str] | None = None) -> None:
-    """In the child: group ``closure`` by property, take in the triples the parent added,
-    make the indexes and write them to ``target/indexes.pickle``."""
-    send.close()  # the parent's end: without it here, a parent gone would not end recv()
-    added: list[list[Triple]] = []
-
-    def take() -> None:
-        with contextlib.suppress(EOFError):  # the parent died before it sent them
-            added.append(receive.recv())
-
-    taker = threading.Thread(target=take, name="receive-added", daemon=True)
-    taker.start()
-    source = TriplesSource(closure)
-    taker.join()
-    if not added:
-        raise SystemExit("the build stopped before the statistics were made: no indexes")
-    # the triples the closure has already are not added twice: the counts count the set
-    source.add(t for t in dict.fromkeys(added[0]) if t not in closure)
+def _write_indexes(source: PartsSource, target: Path, base: str,
+                   hashes: dict[str, str]) -> None:
+    """Make the web indexes of the triples ``source`` holds and write them to
+    ``target/indexes.pickle``, with what OAI-PMH lists and dates (``hashes``: publication
+    URI -> its content hash)."""
     # the entries in files of their own (the text index) are made in the build's directory,
     # apart: linked into place when written, not copied
     work = Path(tempfile.mkdtemp(prefix=".indexes-", dir=target))
     try:
         indexes = make_indexes(source, base if base.endswith(("/", "#")) else base + "/", work)
-        if os.getppid() != parent:
-            raise SystemExit("the build is gone: its indexes are not written")
         write_indexes(indexes, target / INDEX_FILE)
         # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
-        write_records(build_records(indexes.catalogue, hashes or {}), target / RECORDS_FILE)
+        write_records(build_records(indexes.catalogue, hashes), target / RECORDS_FILE)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -509,6 +437,7 @@ def release_memory() -> None:
     """Give the memory freed by Python back to the system (glibc's ``malloc_trim``), so that
     the processes forked next, and the store's loader, do not add to a heap held in vain.
     Nothing happens where there is no glibc."""
+    gc.collect()  # the build runs with the collector off: what the indexes left in cycles
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from itertools import islice
 from pathlib import Path
@@ -110,30 +110,70 @@ def write_sorted_ntriples(triples: Iterable[Triple], path: Path, *,
     counts the lines merged (:mod:`tipgraph.progress`).
     """
     pending = iter(triples)
-    runs: list[Path] = []
-    written = 0
-    try:
+    with SortedRuns(path) as runs:
         while lines := ntriples_lines(islice(pending, run_lines)):
-            lines.sort()
-            written += len(lines)
-            if not runs and len(lines) < run_lines:  # all of them in one run
+            if not runs.runs and len(lines) < run_lines:  # all of them in one run
+                lines.sort()
                 _write_lines(lines, path)
-                return written
-            runs.append(path.with_name(f".{path.name}.run{len(runs)}"))
-            _write_lines(lines, runs[-1])
+                return len(lines)
+            runs.add_lines(lines)
             del lines  # before the next run is made
+        return runs.merge(meter=meter)
+
+
+class SortedRuns:
+    """N-Triples lines written a sorted run at a time to files beside ``path``
+    (:meth:`add`), then merged into ``path`` (:meth:`merge`); the run files are removed
+    when it is left (``with``), also on failure. A part of the graph at a time: the lines
+    are never all held at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.runs: list[Path] = []
+        self.lines = 0
+
+    def __enter__(self) -> SortedRuns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for run in self.runs:
+            run.unlink(missing_ok=True)
+
+    def add(self, triples: Iterable[Triple]) -> None:
+        """Write ``triples`` (distinct from every triple added before) as a run."""
+        self.add_lines(ntriples_lines(triples))
+
+    def add_lines(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        lines.sort()
+        self.lines += len(lines)
+        self.runs.append(self.path.with_name(f".{self.path.name}.run{len(self.runs)}"))
+        _write_lines(lines, self.runs[-1])
+
+    def merge(self, meter: Meter | None = None,
+              each: Callable[[str], None] | None = None) -> int:
+        """Merge the runs into ``path`` (each line also given to ``each``); returns how
+        many lines it wrote. ``meter`` counts them."""
         if meter is not None:
-            meter.step("merging", total=written, unit="lines")
+            meter.step("merging", total=self.lines, unit="lines")
         with ExitStack() as files:
             # newline="\n": a line ends at "\n" only (its text escapes \r, keeps U+2028)
             sorted_runs = [files.enter_context(run.open(encoding="utf-8", newline="\n"))
-                           for run in runs]
-            merged = heapq.merge(*sorted_runs)
-            _write_lines(meter.count(merged) if meter is not None else merged, path)
-    finally:
-        for run in runs:
+                           for run in self.runs]
+            merged: Iterable[str] = heapq.merge(*sorted_runs)
+            if each is not None:
+                merged = _tapped(merged, each)
+            _write_lines(meter.count(merged) if meter is not None else merged, self.path)
+        for run in self.runs:
             run.unlink(missing_ok=True)
-    return written
+        return self.lines
+
+
+def _tapped(lines: Iterable[str], each: Callable[[str], None]) -> Iterator[str]:
+    for line in lines:
+        each(line)
+        yield line
 
 
 def _write_lines(lines: Iterable[str], path: Path) -> None:

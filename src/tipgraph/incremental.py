@@ -57,13 +57,14 @@ from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate, content_hash, record_identity
-from tipgraph.mapping import Triples, UriMinter, _map_agent, _publication_slugs, map_records
+from tipgraph.mapping import Mapped, MappingPlan, Triples, map_agents, map_publications
 from tipgraph.namespaces import KINDS, ONTOLOGY_PATH, SHAPES_PATH, TIP
-from tipgraph.reasoning import closure, load_ontology
+from tipgraph.reasoning import closure, compile_rules, load_ontology
 from tipgraph.reconcile import Agent, Publication, reconcile_records
 from tipgraph.reference import DATA_DIR, Reference
+from tipgraph.serving.indexes import LineCounts, PartsSource
 from tipgraph.sources import Record, read_sources
-from tipgraph.statistics import statistics_triples
+from tipgraph.statistics import Tally
 from tipgraph.validation import validate_store
 
 if TYPE_CHECKING:
@@ -196,29 +197,38 @@ def remember(target: Path, records: Iterable[Record], reference: Reference,
 class Contributions:
     """The N-Triples lines one publication makes, apart from the agents' names (which are
     the last naming publication's: :meth:`agent`) and from what every build has (the
-    ontology and the category scheme)."""
+    ontology and the category scheme): what the build's own mapping and reasoning
+    (:func:`tipgraph.mapping.map_publications`, :func:`tipgraph.reasoning.closure` with
+    the rules compiled once) make of that publication alone."""
 
     def __init__(self, reference: Reference, base: str, ontology: Graph) -> None:
         self.reference, self.ontology = reference, ontology
-        self.uri = UriMinter(base)
+        self.rules = compile_rules(ontology)
+        #: the plan a publication alone is mapped with (its slug set before)
+        self.plan = MappingPlan(base, {})
+        self.uri = self.plan.uri
         self.base = self.uri.base
-        self.common = set(ntriples_lines(closure(map_records([], reference, base=base).triples,
-                                                 ontology, base=self.base)))
+        self.agent_prefixes = tuple(f"{self.base}{KINDS[kind]}/"
+                                    for kind in ("person", "organisation"))
+        self.common = self._lines(Triples())
+
+    def _lines(self, triples: Iterable[Triple]) -> set[str]:
+        return set(ntriples_lines(closure(triples, self.ontology, base=self.base,
+                                          rules=self.rules)))
 
     def publication(self, publication: Publication, identity: str, slug: str) -> set[str]:
-        mapped = map_records([publication], self.reference, base=self.base,
-                             published={identity: slug})
-        agents = {self.agent_node(a) for a in agents_of(publication)}
-        triples = [t for t in mapped.triples if t[0] not in agents]
-        return set(ntriples_lines(closure(triples, self.ontology, base=self.base))) - self.common
+        self.plan.slugs[identity] = slug
+        mapped = map_publications([publication], [identity], self.plan, self.reference,
+                                  Mapped(Triples(), self.base), agents_described=False)
+        prefixes = self.agent_prefixes
+        triples = [t for t in mapped.triples if not str.startswith(t[0], prefixes)]
+        return self._lines(triples) - self.common
 
     def agent(self, node: URIRef, agent: Agent) -> set[str]:
-        triples = Triples()
-        _map_agent(triples, node, agent)
-        return set(ntriples_lines(closure(triples, self.ontology, base=self.base))) - self.common
-
-    def agent_node(self, agent: Agent) -> URIRef:
-        return self.uri(agent.kind, agent.slug)
+        plan = MappingPlan(self.base, {})
+        plan.agents[agent.kind, agent.slug] = agent
+        return self._lines(map_agents(plan, Mapped(Triples(), self.base)).triples) \
+            - self.common
 
     def publication_uri(self, slug: str) -> URIRef:
         return self.uri("publication", slug)
@@ -229,24 +239,10 @@ class Contributions:
         return line.startswith((f"<{self.base}{KINDS['publication']}/", f"<{self.base}source/"))
 
 
-def agents_of(publication: Publication) -> list[Agent]:
-    """The agents a publication names, in the order its mapping meets them."""
-    agents = list(publication.creators)
-    if publication.part_of:
-        agents += publication.part_of.editors
-        if publication.part_of.publisher:
-            agents.append(publication.part_of.publisher)
-    return agents
-
-
-def agent_winners(publications: Iterable[Publication], contributions: Contributions
-                  ) -> dict[URIRef, Agent]:
-    """Each agent node -> the agent of the last publication naming it."""
-    winners: dict[URIRef, Agent] = {}
-    for publication in publications:
-        for agent in agents_of(publication):
-            winners[contributions.agent_node(agent)] = agent
-    return winners
+def agent_winners(plan: MappingPlan) -> dict[URIRef, Agent]:
+    """Each agent node -> the agent it is described as: the last publication's naming it
+    among those ``plan`` was given (:class:`tipgraph.mapping.MappingPlan`)."""
+    return {plan.uri(kind, slug): agent for (kind, slug), agent in plan.agents.items()}
 
 
 @dataclass
@@ -256,13 +252,15 @@ class Delta:
     changed: int  # publications changed, added or removed
 
 
-def graph_delta(old: State, new: Reconciled, slugs: dict[str, str], old_lines: set[str],
+def graph_delta(old: State, new: Reconciled, plan: MappingPlan, old_lines: set[str],
                 contributions: Contributions, old_store: pyoxigraph.Store) -> Delta:
     """The lines the graph before statistics loses and gains.
 
+    :param plan: the new catalogue's mapping plan (its slugs and agents)
     :param old_lines: the lines of the build in service's graph
     :param old_store: the build in service's store (asked which publications name a node)
     """
+    slugs = plan.slugs
     old_entries = {old.records[key].identity: (key, slug) for key, slug in old.built}
     new_entries = {identity: (key, slugs[identity])
                    for key, identity in zip(new.keys, new.identities, strict=True)}
@@ -280,9 +278,10 @@ def graph_delta(old: State, new: Reconciled, slugs: dict[str, str], old_lines: s
         after |= contributions.publication(by_identity[identity], identity,
                                            new_entries[identity][1])
     # the agents: their names are the last naming publication's
-    old_winners = agent_winners((old.records[key].publication for key, _ in old.built),
-                                contributions)
-    new_winners = agent_winners(new.publications, contributions)
+    old_plan = MappingPlan(contributions.base, {i: slug for i, (_, slug) in old_entries.items()})
+    for identity, (key, _) in old_entries.items():
+        old_plan.add(old.records[key].publication, identity)
+    old_winners, new_winners = agent_winners(old_plan), agent_winners(plan)
     touched_agents = {node for node in old_winners.keys() | new_winners.keys()
                       if old_winners.get(node) != new_winners.get(node)}
     for node in touched_agents:
@@ -420,9 +419,13 @@ def hashes_of(publications: list[Publication], slugs: list[str],
     return hashes, provenance
 
 
-def slugs_for(new: Reconciled, published: dict[str, str]) -> dict[str, str]:
-    """Each identity's slug, as the mapping gives it (:func:`tipgraph.mapping.map_records`)."""
-    return _publication_slugs(new.publications, new.identities, published)
+def plan_for(new: Reconciled, base: str, published: dict[str, str]) -> MappingPlan:
+    """The mapping plan of the new catalogue, as a full build makes it: each identity's
+    slug and each agent's description (:class:`tipgraph.mapping.MappingPlan`)."""
+    plan = MappingPlan(base, published)
+    for publication, identity in zip(new.publications, new.identities, strict=True):
+        plan.add(publication, identity)
+    return plan
 
 
 # -- the build ---------------------------------------------------------------------------
@@ -449,9 +452,10 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
     report = full.BuildReport(build_id=target.name, base=base,
                               sources=[Path(s).name for s in sources])
     dumps: list[multiprocessing.Process] = []
-    indexes = full._IndexWriter(target, base)
     report.timings["state"] = round(time.perf_counter() - started, 3)  # read_state's
     stage = functools.partial(full._stage, report=report, progress=progress, display=display)
+    # what the web indexes read of the graph, as a full build keeps it (the abstracts on disk)
+    source = PartsSource(target / ".abstracts.pickle")
     try:
         with stage("read") as meter:
             read = read_sources(sources, max_field_chars, meter)
@@ -467,7 +471,7 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             report.duplicates = new.duplicates
             del read
         with stage("map"):
-            slugs = slugs_for(new, build_dir.ledger.slugs())
+            plan = plan_for(new, base, build_dir.ledger.slugs())
             contributions = Contributions(reference, base, load_ontology())
             dataset = f"<{base.rstrip('/#')}/dataset"
             old_graph: list[str] = []
@@ -477,7 +481,7 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                  else old_graph).append(line)
         with stage("reason"):
             old_store = pyoxigraph.Store.read_only(str(previous / "store"))
-            delta = graph_delta(state, new, slugs, set(old_graph), contributions, old_store)
+            delta = graph_delta(state, new, plan, set(old_graph), contributions, old_store)
             del old_store
             progress(f"{delta.changed} publications changed, added or removed since build "
                      f"{previous.name}: {len(delta.removed)} lines removed, "
@@ -485,24 +489,29 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             graph = list(merged((line for line in old_graph if line not in delta.removed),
                                 sorted(delta.added)))
             del old_graph
-            triples = set(parse_lines(graph))
-            built_slugs = [slugs[i] for i in new.identities]
+            built_slugs = [plan.slugs[i] for i in new.identities]
             hashes, provenance = hashes_of(new.publications, built_slugs, contributions)
-        indexes.start(triples, hashes)
         with stage("statistics") as meter:
-            meter.step("counting", total=len(triples), unit="triples")
-            added = list(statistics_triples(meter.count(triples), base))
-            triples.update(added)
-            indexes.send(added)
-            report.triples = len(triples)
-            uris = [str(s) for s in {s for s, _, _ in triples}
-                    if type(s) is URIRef and str.startswith(s, base)]
+            # counted as a full build counts its parts (statistics.Tally), the graph one part
+            meter.step("counting", total=len(graph), unit="triples")
+            triples = list(parse_lines(meter.count(graph)))
+            tally = Tally()
+            tally.add(triples)
+            source.add(triples)
             del triples
+            added = tally.triples(base)
+            del tally
+            source.add(added)
             statistics = sorted(set(ntriples_lines(added)).difference(graph))
             del added
-        with stage("write"):
+        with stage("write") as meter:
+            # the dataset's counts and the URIs it describes, from the lines as they go
+            source.counted = counted = LineCounts(base)
             with (target / NTRIPLES).open("w", encoding="utf-8", newline="\n") as out:
-                out.writelines(merged(graph, statistics))
+                for line in meter.count(merged(graph, statistics)):
+                    counted.add(line)
+                    out.write(line)
+                    report.triples += 1
             del graph
             full.release_memory()
             # the dumps' segments whose lines did not change are linked from the previous
@@ -512,8 +521,9 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                                   daemon=True) for job in DUMP_JOBS]
             for process in dumps:
                 process.start()
-        # the store is patched and checked while the indexes are made (a full build waits
-        # for them first, to keep its peak memory down: here the store is not loaded)
+        with stage("indexes"):
+            full._write_indexes(source, target, base, hashes)
+        source.close()
         with stage("load"):
             pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target / "store"))
             store = pyoxigraph.Store(str(target / "store"))
@@ -528,8 +538,6 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        with stage("indexes"):
-            indexes.join()
         with stage("dumps"):
             for process in dumps:
                 process.join()
@@ -537,11 +545,12 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                     raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
                                         f"{process.exitcode})")
         identities = dict(zip(new.identities, built_slugs, strict=True))
-        write_published(target, uris, identities)
+        write_published(target, counted.in_space, identities)
         write_state(State(state.fingerprint, new.records,
                           list(zip(new.keys, built_slugs, strict=True))), target)
     except BaseException as error:
-        full.abandon(error, build_dir, target, report, [*dumps, *indexes.processes])
+        source.close()
+        full.abandon(error, build_dir, target, report, dumps)
         raise
     return report
 

@@ -143,26 +143,84 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
                 meter: Meter | None = None) -> Mapped:
     """Turn reconciled publications into a graph; places and agents become shared nodes.
 
-    ``meter`` counts the publications mapped (:mod:`tipgraph.progress`).
+    ``meter`` counts the publications mapped (:mod:`tipgraph.progress`). The same triples
+    as :func:`plan_mapping` of them all and :func:`map_publications` of any cut of them
+    into parts, put together (what the build does, a part at a time).
     """
-    uri = UriMinter(base)
-    graph = Triples()
-    mapped = Mapped(graph, uri.base)
     publications = list(publications)
     keys = [record_identity(p) for p in publications]  # once each: it folds the title
-    slugs = _publication_slugs(publications, keys, published or {})
+    plan = plan_mapping(publications, keys, published or {}, base=base)
+    mapped = Mapped(Triples(), plan.uri.base)
+    if meter is not None:
+        meter.step("", total=len(publications))
+    map_publications(meter.count(publications) if meter else publications, keys, plan,
+                     reference, mapped)
+    return mapped
+
+
+class MappingPlan:
+    """What mapping a publication needs to know of the catalogue before it: the slug of
+    every identity (a newcomer's depends on the titles before it); and what the whole
+    catalogue says of each agent (the last record to name a node describes it). Filled
+    a publication at a time, in catalogue order (:meth:`add`), before it is mapped."""
+
+    def __init__(self, base: str, published: Mapping[str, str]) -> None:
+        self.uri = UriMinter(base)
+        self._slug = SlugMinter(published)
+        #: identity key -> slug, for every publication added
+        self.slugs: dict[str, str] = {}
+        #: (kind, slug) -> the agent that node is described as
+        self.agents: dict[tuple[str, str], Agent] = {}
+
+    def add(self, publication: Publication, key: str) -> None:
+        """Plan ``publication`` (``key``: its identity key), after those before it."""
+        self.slugs[key] = self._slug(publication, key)
+        agents = self.agents
+        for agent in publication.creators:  # in the order the mapping names them
+            agents[agent.kind, agent.slug] = agent
+        volume = publication.part_of
+        if volume is not None:
+            for editor in volume.editors:
+                agents[editor.kind, editor.slug] = editor
+            if volume.publisher:
+                agents[volume.publisher.kind, volume.publisher.slug] = volume.publisher
+
+    def agent(self, agent: Agent) -> Agent:
+        return self.agents.get((agent.kind, agent.slug), agent)
+
+
+def plan_mapping(publications: Iterable[Publication], keys: list[str],
+                 published: Mapping[str, str], *, base: str) -> MappingPlan:
+    """The :class:`MappingPlan` of the whole catalogue ``publications`` (``keys``: their
+    identity keys, in the same order), its URIs minted under ``base``."""
+    plan = MappingPlan(base, published)
+    for publication, key in zip(publications, keys, strict=True):
+        plan.add(publication, key)
+    return plan
+
+
+def map_publications(publications: Iterable[Publication], keys: Iterable[str],
+                     plan: MappingPlan, reference: Reference, mapped: Mapped, *,
+                     agents_described: bool = True) -> Mapped:
+    """Add the triples of ``publications`` (``keys``: their identity keys) to ``mapped``:
+    theirs, and those of the places, agents, volumes and categories they name (each once
+    in this part; another part names them again), with their slugs and provenance.
+
+    :param agents_described: False: of the agents named, only their types (what the
+        node's URI says already), for a part mapped before the plan has seen the whole
+        catalogue; :func:`map_agents` describes them all once it has
+    """
+    uri, graph = plan.uri, mapped.triples
+    slugs = plan.slugs
     countries: set[str] = set()
     regions: set[str] = set()
     agents: dict[URIRef, Agent] = {}
     categories: set[str] = set()
-    if meter is not None:
-        meter.step("", total=len(publications))
-    for publication, key in zip(meter.count(publications) if meter else publications, keys,
-                                strict=True):
+    add = graph.add
+    for publication, key in zip(publications, keys, strict=True):
         subject = uri("publication", slugs[key])
         mapped.slugs[key] = slugs[key]
         mapped.provenance[str(subject)] = (publication.source, publication.line)
-        add = graph.add
         add((subject, TYPE, PUBLICATION))
         add((subject, TITLE, Literal(publication.title, lang="en")))
         add((subject, IDENTIFIER, Literal(slugs[key])))
@@ -179,14 +237,14 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
         for agent in publication.creators:
             node = uri(agent.kind, agent.slug)
             add((subject, CREATOR, node))
-            agents[node] = agent
+            agents[node] = plan.agent(agent)
         for label in publication.categories:
             add((subject, SUBJECT, uri("concept", slugify(label))))
             categories.add(label)
         if publication.citation:
             add((subject, CITATION, Literal(publication.citation)))
         if publication.part_of:
-            add((subject, PART_OF, _map_volume(graph, uri, publication.part_of, agents)))
+            add((subject, PART_OF, _map_volume(graph, uri, publication.part_of, agents, plan)))
         record = uri.source_record(publication.source, publication.line)
         add((subject, DERIVED_FROM, record))
         add((record, TYPE, SOURCE_RECORD))
@@ -202,34 +260,53 @@ def map_records(publications: Iterable[Publication], reference: Reference, *, ba
     for slug in sorted(regions):
         _map_region(graph, uri, reference, slug)
     for node, agent in agents.items():
-        _map_agent(graph, node, agent)
+        if agents_described:
+            _map_agent(graph, node, agent)
+        else:
+            graph.add((node, RDF.type, _AGENT_TYPES[agent.kind]))
     _map_categories(graph, uri, sorted(categories))
+    return mapped
+
+
+def map_agents(plan: MappingPlan, mapped: Mapped) -> Mapped:
+    """Add the description of every agent the catalogue named (as the plan has it once
+    every publication is added) to ``mapped``."""
+    for (kind, slug), agent in plan.agents.items():
+        _map_agent(mapped.triples, plan.uri(kind, slug), agent)
     return mapped
 
 
 def _publication_slugs(publications: list[Publication], keys: list[str],
                        published: Mapping[str, str]) -> dict[str, str]:
     """One slug per identity key: the published one if any, else from the title."""
-    slugs: dict[str, str] = {}
-    # every slug ever published is taken, its record here or not: a retired URI is never
-    # given to another publication
-    taken: set[str] = set(published.values())
-    for key in keys:  # published slugs first, so newcomers never take them
-        if key in published:
-            slugs[key] = published[key]
-            taken.add(published[key])
-    for publication, key in zip(publications, keys, strict=True):
-        if key in slugs:
-            continue
+    minter = SlugMinter(published)
+    return {key: minter(publication, key)
+            for publication, key in zip(publications, keys, strict=True)}
+
+
+class SlugMinter:
+    """Gives each publication its slug, in catalogue order (:meth:`__call__`): the one
+    published for its identity key if any, else one from its title that no publication
+    before it took and no build ever published."""
+
+    def __init__(self, published: Mapping[str, str]) -> None:
+        self.published = published
+        # every slug ever published is taken, its record here or not: a retired URI is
+        # never given to another publication, and newcomers never take a published one
+        self.taken: set[str] = set(published.values())
+
+    def __call__(self, publication: Publication, key: str) -> str:
+        slug = self.published.get(key)
+        if slug is not None:
+            return slug
         slug = plain = slugify(publication.title)
         salt = ""
-        while slug in taken:  # a digest may be taken too (a slug cut short by many titles)
+        while slug in self.taken:  # a digest may be taken too (a slug cut short by many titles)
             digest = hashlib.sha1(f"{key}|{publication.description or ''}{salt}".encode()
                                   ).hexdigest()
             slug, salt = f"{plain}-{digest[:6]}", salt + "|"
-        slugs[key] = slug
-        taken.add(slug)
-    return slugs
+        self.taken.add(slug)
+        return slug
 
 
 def _map_country(graph: Triples, uri: UriMinter, reference: Reference, code: str) -> None:
@@ -263,6 +340,10 @@ def _map_region(graph: Triples, uri: UriMinter, reference: Reference, slug: str)
         graph.add((node, OWL.sameAs, iri(f"{GEONAMES_SWS}{int(region.geonames_id)}/")))
 
 
+_AGENT_TYPES = {"person": URIRef(str(SCHEMA.Person)),
+                "organisation": URIRef(str(SCHEMA.Organization))}
+
+
 def _map_agent(graph: Triples, node: URIRef, agent: Agent) -> None:
     if agent.kind == "person":
         graph.add((node, RDF.type, SCHEMA.Person))
@@ -276,17 +357,17 @@ def _map_agent(graph: Triples, node: URIRef, agent: Agent) -> None:
 
 
 def _map_volume(graph: Triples, uri: UriMinter, volume: Volume,
-                agents: dict[URIRef, Agent]) -> URIRef:
+                agents: dict[URIRef, Agent], plan: MappingPlan) -> URIRef:
     node = uri("volume", volume.slug)
     graph.add((node, RDF.type, TIP.EditedVolume))
     graph.add((node, DCT.title, Literal(volume.title, lang="en")))
     if volume.year is not None:
         graph.add((node, DCT.issued, Literal(str(volume.year), datatype=XSD.gYear)))
     for editor in volume.editors:
-        agents[uri(editor.kind, editor.slug)] = editor
+        agents[uri(editor.kind, editor.slug)] = plan.agent(editor)
         graph.add((node, SCHEMA.editor, uri(editor.kind, editor.slug)))
     if volume.publisher:
-        agents[uri(volume.publisher.kind, volume.publisher.slug)] = volume.publisher
+        agents[uri(volume.publisher.kind, volume.publisher.slug)] = plan.agent(volume.publisher)
         graph.add((node, DCT.publisher, uri(volume.publisher.kind, volume.publisher.slug)))
     return node
 

@@ -71,7 +71,8 @@ def infer(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
 
 
 def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
-            engine: Engine = "fast", meter: Meter | None = None) -> set[Triple]:
+            engine: Engine = "fast", meter: Meter | None = None,
+            rules: Rules | None = None) -> set[Triple]:
     """The triples a build publishes: ``data``, what the ontology implies about it, the ontology.
 
     A plain set, not a graph: the build hands it straight to the store and the dumps, and
@@ -83,6 +84,8 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
     :param engine: ``fast`` (compiled rules) or ``owlrl`` (the reference reasoner)
     :param meter: counts the data's triples as the fast engine entails from them
         (:mod:`tipgraph.progress`)
+    :param rules: the fast engine's rules, compiled from ``ontology`` already (a build
+        reasons a part of the catalogue at a time: :mod:`tipgraph.parts`)
     """
     identity: set[Triple] = set()
     facts: list[Triple] = []
@@ -91,7 +94,7 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
     if engine == "owlrl":
         entailed: Iterable[Triple] = _owlrl_closure(facts, ontology)
     else:
-        entailed = compile_rules(ontology).entail(facts, meter)
+        entailed = (rules if rules is not None else compile_rules(ontology)).entail(facts, meter)
     terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
     # filtered in place: a second set of millions of triples would double the stage's peak
     published = entailed if isinstance(entailed, set) else set(entailed)

@@ -10,7 +10,7 @@ unknown country name is reported, never mapped to a likely candidate.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
@@ -97,7 +97,17 @@ def reconcile_records(records: Iterable[Record], reference: Reference,
     change what the records above them published.
     """
     result = Reconciled()
-    first: dict[str, Publication] = {}
+    result.publications.extend(reconciled(records, reference, result, default_category))
+    return result
+
+
+def reconciled(records: Iterable[Record], reference: Reference, result: Reconciled,
+               default_category: str | None = None) -> Iterator[Publication]:
+    """The publications of ``records``, one at a time as the records come
+    (:func:`reconcile_records`); the problems and the duplicates go to ``result``, whose
+    publications are left as they are. What is kept of each publication between records
+    is its identity and where it is (to name it as the first of a duplicate)."""
+    first: dict[str, tuple[str, int]] = {}
     for record in records:
         notes = _Notes(record.source)
         assert record.title is not None  # the reader rejects records without one
@@ -122,14 +132,14 @@ def reconcile_records(records: Iterable[Record], reference: Reference,
             publication.id = record.id.value
         publication.content_hash = content_hash(record)
         identity = record_identity(publication)
-        kept = first.setdefault(identity, publication)
-        if kept is not publication:
-            result.duplicates.append(Duplicate(record.source, record.line, kept.source,
-                                               kept.line, identity))
+        where = (publication.source, publication.line)
+        kept = first.setdefault(identity, where)
+        if kept is not where:
+            result.duplicates.append(Duplicate(record.source, record.line, kept[0],
+                                               kept[1], identity))
             continue
-        result.publications.append(publication)
         result.problems.extend(notes.problems)
-    return result
+        yield publication
 
 
 class _Notes:

@@ -128,68 +128,115 @@ def count(triples: Iterable[Triple]) -> dict[str, Counter]:
     organisations); ``stated-region`` counts the publications whose record names
     a region itself (``tip:statedRegion``), not through one of its countries.
     """
-    return _count(_index(triples))
+    tally = Tally()
+    tally.add(triples)
+    return tally.counts()
 
 
-def _count(index: _Index) -> dict[str, Counter]:
-    members, uses = index
-    publications = members[TIP.Publication]
+class Tally:
+    """The counts and title order of a closure taken in a part at a time (:meth:`add`):
+    what is kept between parts is the counters, the title of each publication and the
+    members of the counted classes, not the triples.
 
-    def values(prop: Node, kind: Node | None) -> dict[Node, list[Node]]:
-        """Each publication's values of ``prop`` (of type ``kind``), without repeats."""
-        wanted = members[kind] if kind is not None else None
-        found: dict[Node, dict[Node, None]] = {}  # dicts as ordered sets
-        for subject, value in uses[prop]:
-            if subject in publications and (wanted is None or value in wanted):
-                found.setdefault(subject, {})[value] = None
-        return {subject: list(vals) for subject, vals in found.items()}
-
-    counts: dict[str, Counter] = {facet: Counter() for facet in (*FACETS, *CROSSED)}
-    per_facet = {facet: values(prop, kind) for facet, (prop, kind) in FACETS.items()}
-    for facet, found in per_facet.items():
-        for vals in found.values():
-            counts[facet].update(vals)
-    stated_regions = values(TIP.statedRegion, TIP.Region)
-    for regions in stated_regions.values():
-        counts["stated-region"].update(regions)
-    years, organisations = per_facet["year"], per_facet["organisation"]
-    for prefix, firsts in (("country", per_facet["country"]), ("organisation", organisations)):
-        cells: Counter = Counter((value, year) for publication, vals in firsts.items()
-                                 for value in vals for year in years.get(publication, ()))
-        spans: dict[Node, list[Node]] = {}
-        for value, year in cells:
-            spans.setdefault(value, []).append(year)
-        for value, seen in spans.items():
-            ordered = sorted(seen, key=str)  # years as written: "1998" < "2025"
-            if prefix == "country":
-                counts["country-first-year"][value, ordered[0]] = cells[value, ordered[0]]
-            counts[f"{prefix}-last-year"][value, ordered[-1]] = cells[value, ordered[-1]]
-    for orgs in organisations.values():
-        ordered = sorted(orgs, key=str)
-        counts["organisation-pair"].update(
-            (a, b) for n, a in enumerate(ordered) for b in ordered[n + 1:])
-    for publication, countries in values(TIP.statedCountry, TIP.Country).items():
-        counts["country-stated-region"].update(
-            (country, region) for country in countries
-            for region in stated_regions.get(publication, ()))
-    counts["class"] = Counter({kind: len(members[kind]) for kind in CLASSES})
-    return counts
-
-
-def _sort_keys(index: _Index) -> list[Triple]:
-    """``<publication> tip:sortKey N``: each publication's position in title order, from 0.
-
-    A publication has one title (the shapes require it); were there two, the least
-    would count, as on the browse pages, whatever order the triples come in.
+    Each part holds every triple about its publications (their values, their title, and
+    the type of each value they name: the closure of whole publications, as the build
+    cuts it). A node described in several parts is counted once.
     """
-    members, uses = index
-    publications = members[TIP.Publication]
-    titles: dict[Node, str] = {}
-    for subject, title in uses[DCT.title]:
-        if subject in publications and (subject not in titles or str(title) < titles[subject]):
-            titles[subject] = str(title)
-    # Literal(int) is typed xsd:integer, which Oxigraph stores inline (no string table)
-    return [(uri, SORT_KEY, Literal(n)) for n, uri in enumerate(title_order(titles))]
+
+    def __init__(self) -> None:
+        kinds = {kind for _, kind in FACETS.values() if kind is not None} | set(CLASSES)
+        self.members: dict[Node, set[Node]] = {kind: set() for kind in kinds}
+        self._counts: dict[str, Counter] = {facet: Counter() for facet in (*FACETS, *CROSSED)}
+        #: (value, year) -> publications, for the first and last years of each value
+        self._cells: dict[str, Counter] = {"country": Counter(), "organisation": Counter()}
+        #: publication -> its title (the least, were there two)
+        self.titles: dict[Node, str] = {}
+
+    def add(self, triples: Iterable[Triple]) -> None:
+        """Count a part's triples (the whole closure of its publications)."""
+        members, uses = _index(triples)
+        for kind, found in members.items():
+            self.members[kind] |= found
+        members = self.members
+        publications = members[TIP.Publication]
+
+        def values(prop: Node, kind: Node | None) -> dict[Node, list[Node]]:
+            """Each publication's values of ``prop`` (of type ``kind``), without repeats."""
+            wanted = members[kind] if kind is not None else None
+            found: dict[Node, dict[Node, None]] = {}  # dicts as ordered sets
+            for subject, value in uses[prop]:
+                if subject in publications and (wanted is None or value in wanted):
+                    found.setdefault(subject, {})[value] = None
+            return {subject: list(vals) for subject, vals in found.items()}
+
+        counts = self._counts
+        per_facet = {facet: values(prop, kind) for facet, (prop, kind) in FACETS.items()}
+        for facet, found in per_facet.items():
+            for vals in found.values():
+                counts[facet].update(vals)
+        stated_regions = values(TIP.statedRegion, TIP.Region)
+        for regions in stated_regions.values():
+            counts["stated-region"].update(regions)
+        years, organisations = per_facet["year"], per_facet["organisation"]
+        for prefix, firsts in (("country", per_facet["country"]),
+                               ("organisation", organisations)):
+            self._cells[prefix].update((value, year) for publication, vals in firsts.items()
+                                       for value in vals for year in years.get(publication, ()))
+        for orgs in organisations.values():
+            ordered = sorted(orgs, key=str)
+            counts["organisation-pair"].update(
+                (a, b) for n, a in enumerate(ordered) for b in ordered[n + 1:])
+        for publication, countries in values(TIP.statedCountry, TIP.Country).items():
+            counts["country-stated-region"].update(
+                (country, region) for country in countries
+                for region in stated_regions.get(publication, ()))
+        titles = self.titles
+        for subject, title in uses[DCT.title]:
+            if subject in publications and (subject not in titles or str(title) < titles[subject]):
+                titles[subject] = str(title)
+
+    def counts(self) -> dict[str, Counter]:
+        """The counts of every part added so far (:func:`count`)."""
+        counts = {facet: Counter(counter) for facet, counter in self._counts.items()}
+        for prefix, cells in self._cells.items():
+            spans: dict[Node, list[Node]] = {}
+            for value, year in cells:
+                spans.setdefault(value, []).append(year)
+            for value, seen in spans.items():
+                ordered = sorted(seen, key=str)  # years as written: "1998" < "2025"
+                if prefix == "country":
+                    counts["country-first-year"][value, ordered[0]] = cells[value, ordered[0]]
+                counts[f"{prefix}-last-year"][value, ordered[-1]] = cells[value, ordered[-1]]
+        counts["class"] = Counter({kind: len(self.members[kind]) for kind in CLASSES})
+        return counts
+
+    def sort_keys(self) -> list[Triple]:
+        """``<publication> tip:sortKey N``: each publication's position in title order,
+        from 0 (:func:`title_order`).
+
+        A publication has one title (the shapes require it); were there two, the least
+        would count, as on the browse pages, whatever order the triples come in.
+        """
+        # Literal(int) is typed xsd:integer, which Oxigraph stores inline (no string table)
+        return [(uri, SORT_KEY, Literal(n)) for n, uri in enumerate(title_order(self.titles))]
+
+    def triples(self, base: str) -> list[Triple]:
+        """The ``tip:Statistic`` nodes of the counts, named under ``base``, and each
+        publication's ``tip:sortKey`` (:func:`statistics_triples`)."""
+        dataset = base.rstrip("/#") + "/dataset"
+        out: list[Triple] = self.sort_keys()
+        for facet, counter in self.counts().items():
+            for value, n in sorted(counter.items(), key=lambda kv: str(kv[0])):
+                if isinstance(value, tuple):  # one rdf:value each; '~' joins the escaped keys
+                    vals = value
+                    key = "~".join(quote(_key(v), safe="-._") for v in value)
+                else:
+                    vals, key = (value,), quote(_key(value), safe="-._~")
+                node = URIRef(f"{dataset}#statistic-{facet}-{key}")
+                out += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet))]
+                out += [(node, RDF.value, v) for v in vals]
+                out.append((node, TIP.count, Literal(n, datatype=XSD.integer)))
+        return out
 
 
 def _key(value: Node) -> str:
@@ -201,23 +248,12 @@ def statistics_triples(triples: Iterable[Triple], base: str) -> list[Triple]:
     and each publication's ``tip:sortKey``.
 
     ``triples`` is the reasoned closure (``rdf:type`` triples included) as rdflib
-    terms, in any iterable: the build hands over what it holds, not a Graph.
+    terms, in any iterable: the build hands over what it holds, not a Graph (or a part
+    at a time, to a :class:`Tally`).
     """
-    dataset = base.rstrip("/#") + "/dataset"
-    index = _index(triples)
-    out: list[Triple] = _sort_keys(index)
-    for facet, counter in _count(index).items():
-        for value, n in sorted(counter.items(), key=lambda kv: str(kv[0])):
-            if isinstance(value, tuple):  # one rdf:value each; '~' joins the escaped keys
-                vals = value
-                key = "~".join(quote(_key(v), safe="-._") for v in value)
-            else:
-                vals, key = (value,), quote(_key(value), safe="-._~")
-            node = URIRef(f"{dataset}#statistic-{facet}-{key}")
-            out += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet))]
-            out += [(node, RDF.value, v) for v in vals]
-            out.append((node, TIP.count, Literal(n, datatype=XSD.integer)))
-    return out
+    tally = Tally()
+    tally.add(triples)
+    return tally.triples(base)
 
 
 def add_statistics(graph: Graph, base: str) -> int:

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-STAGES = ("read", "reconcile", "map", "reason", "statistics", "write", "indexes", "load",
+STAGES = ("read", "publications", "statistics", "write", "indexes", "load",
           "validate", "dumps")
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("TIPGRAPH_")}

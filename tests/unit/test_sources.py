@@ -148,3 +148,28 @@ def test_unknown_format_and_missing_file_are_errors(tmp_path: Path) -> None:
         read_sources([write(tmp_path, "x.xml", "<x/>")])
     with pytest.raises(TipgraphError, match=r"nope\.txt does not exist"):
         read_sources([tmp_path / "nope.txt"])
+
+
+@pytest.mark.parametrize("piece", [1, 3, 7, 1 << 24])
+def test_jsonl_read_a_piece_at_a_time_reads_as_the_whole_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece: int) -> None:
+    """A large JSON Lines file is decoded a few bytes at a time: pieces that cut a line, a
+    character of several bytes or the byte-order mark read as the whole text does."""
+    import tipgraph.sources as sources
+
+    text = "\ufeff" + "\n".join([
+        '{"title": "Ça été \u2028 déjà", "countries": ["Côte d\'Ivoire"]}',
+        "",
+        '{"title": "\U0001f600 B", "description": "a\\nb"}\r',
+        "{not json",
+        '{"title": "C", "colour": "blue"}',
+    ]) + "\n"
+    path = write(tmp_path, "c.jsonl", text.encode())
+    whole = read_file(path)
+    monkeypatch.setattr(sources, "DECODE_BYTES", piece)
+    pieces = read_file(path)
+    assert [r.title.value for r in pieces.records] == ["Ça été \u2028 déjà", "\U0001f600 B", "C"]
+    assert pieces == whole
+    # invalid UTF-8: read whole, each bad byte replaced and reported with its line
+    path.write_bytes(text.encode().replace(b"B", b"\xff"))
+    assert read_file(path).problems[0].line == 3

@@ -4,7 +4,7 @@ A worker serves a build with indexes that cost seconds of CPU to make from the
 store (at 100,000 publications: the catalogue 12 s, the labels 6 s, the linking
 properties 2 s, the dataset's counts 15 s and its pages 7 s of SPARQL), on a
 build's first requests, in every worker at once. So the build makes them once,
-in a process of its own, from the triples it holds in memory
+from the triples it gathers a part of the catalogue at a time
 (:class:`TriplesSource`), and writes them beside the store (``builds/<id>/``
 :data:`~tipgraph.build_dir.INDEX_FILE`); :class:`~tipgraph.serving.service.Build`
 loads that file when it opens the build, in a fraction of a second.
@@ -71,7 +71,7 @@ from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
 from tipgraph.graphs import Triple
-from tipgraph.namespaces import RDF, TIP, XSD
+from tipgraph.namespaces import DCT, FOAF, GN, RDF, RDFS, SCHEMA, SKOS, TIP, XSD
 from tipgraph.serving.catalogue import Catalogue, index_catalogue, index_words
 from tipgraph.serving.documents import LabelIndex, index_labels
 from tipgraph.serving.textindex import TEXT_FILE, TextIndex
@@ -418,8 +418,7 @@ class TriplesSource:
         Terms are compared as the store compares them: IRIs and blank nodes by their
         text (a blank node's label cannot be an absolute IRI), literals by (text,
         language in lower case, datatype; none for ``xsd:string``). Mostly C-level
-        passes: 5.5 CPU-s for the 2.5 million triples of 100,000 publications, in the
-        build's index process (the build does not wait for it).
+        passes: 5.5 CPU-s for the 2.5 million triples of 100,000 publications.
         """
         text = str.__str__
         subjects: set[str] = set()
@@ -454,6 +453,160 @@ class TriplesSource:
         return counts, pages
 
 
+#: The properties whose triples the index makers read (``pairs``, ``literals``); the
+#: classes whose members they ask for. What a :class:`PartsSource` keeps.
+READ_PROPERTIES = frozenset(URIRef(p) for p in (
+    str(RDF.type), str(DCT.title), str(DCT.abstract), str(DCT.issued), str(DCT.spatial),
+    str(DCT.creator), str(DCT.subject), str(SKOS.prefLabel), str(SKOS.altLabel), str(GN.name),
+    str(FOAF.name), str(SCHEMA.name), str(RDFS.label)))
+READ_CLASSES = frozenset(URIRef(str(c)) for c in (
+    TIP.Publication, TIP.Country, TIP.Region, SCHEMA.Organization, SCHEMA.Person,
+    SKOS.Concept))
+
+
+class PartsSource(TriplesSource):
+    """A :class:`TriplesSource` a build fills a part of its graph at a time
+    (:meth:`add`), keeping only what the index makers read (:data:`READ_PROPERTIES`,
+    the ``rdf:type`` triples of :data:`READ_CLASSES`); the dataset's counts and its
+    properties come from the sorted N-Triples lines of the whole graph instead
+    (:class:`LineCounts`, given as ``counted`` before the indexes are made).
+    """
+
+    def __init__(self, spill: Path | None = None) -> None:
+        """:param spill: a file to keep the abstracts in (the largest texts the makers
+            read, read twice): written as the parts come, read again when asked for;
+            None: kept in memory"""
+        self.counted: LineCounts | None = None
+        self._spill = spill
+        self._spilled = spill.open("wb") if spill is not None else None
+        super().__init__()
+
+    def add(self, triples: Iterable[Triple]) -> None:
+        kept, classes, rdf_type = READ_PROPERTIES, READ_CLASSES, _RDF_TYPE
+        if self._spilled is None:
+            super().add(t for t in triples if t[1] in kept
+                        and (t[2] in classes or not str.__eq__(t[1], rdf_type)))
+            return
+        text, spilled = str.__str__, []
+        super().add(t for t in triples if t[1] in kept
+                    and (t[2] in classes or not str.__eq__(t[1], rdf_type))
+                    and (not str.__eq__(t[1], _ABSTRACT) or spilled.append(t)))
+        if spilled:
+            pickle.dump([(text(s), text(o), getattr(o, "language", None),
+                          getattr(o, "datatype", None)) for s, _, o in spilled],
+                        self._spilled, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _triples(self, prop: str) -> list[Triple]:
+        if URIRef(prop) not in READ_PROPERTIES:
+            raise KeyError(f"{prop} is not kept for the indexes (READ_PROPERTIES)")
+        if self._spill is not None and prop == _ABSTRACT:
+            return self._read_spilled()  # type: ignore[return-value]  # iterated once
+        return super()._triples(prop)
+
+    def _read_spilled(self) -> Iterator[Triple]:
+        assert self._spill is not None and self._spilled is not None
+        self._spilled.flush()
+        predicate = URIRef(_ABSTRACT)
+        with self._spill.open("rb") as spilled:
+            while True:
+                try:
+                    part = pickle.load(spilled)
+                except EOFError:
+                    return
+                for s, o, language, datatype in part:
+                    yield URIRef(s), predicate, Literal(o, lang=language, datatype=datatype)
+
+    def close(self) -> None:
+        """Remove the file of the abstracts."""
+        if self._spilled is not None and self._spill is not None:
+            self._spilled.close()
+            self._spill.unlink(missing_ok=True)
+            self._spilled = None
+
+    def properties(self) -> set[str]:
+        assert self.counted is not None, "the lines are not counted yet"
+        return set(self.counted.properties)
+
+    def dataset_counts(self, base: str) -> tuple[DatasetCounts, list[str]]:
+        assert self.counted is not None, "the lines are not counted yet"
+        return self.counted.dataset_counts(base)
+
+
+class LineCounts:
+    """The dataset's counts (:class:`DatasetCounts`) from the sorted N-Triples lines of a
+    build's graph, taken one at a time (:meth:`add`) as they are merged into
+    ``tipgraph.nt``: what :meth:`TriplesSource.dataset_counts` counts of the triples,
+    without holding them.
+
+    The lines of a subject are together (the lines are sorted), so subjects and each
+    subject's (property, object) pairs are told apart exactly; the distinct objects are
+    told apart by a 64-bit hash of each (as the store compares them), kept in arrays by
+    its first bits and counted a bucket at a time.
+    """
+
+    BUCKETS = 256
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.subjects = 0
+        self.in_space: list[str] = []
+        self.properties: dict[str, int] = {}
+        self.classes: dict[str, int] = {}
+        self.example: str | None = None
+        self._hashes = [array("q") for _ in range(self.BUCKETS)]
+        self._subject: str | None = None
+        self._pairs: set[tuple[str, str]] = set()
+
+    def add(self, line: str) -> None:
+        subject, predicate, obj = line[:-3].split(" ", 2)  # "<s> <p> o .\n"
+        if subject != self._subject:
+            self._subject = subject
+            self._pairs.clear()
+            self.subjects += 1
+            if subject.startswith("<"):
+                text = subject[1:-1]
+                if text.startswith(self.base):
+                    self.in_space.append(text)
+        if obj.startswith('"'):
+            obj = _literal_key(obj)
+        if (predicate, obj) in self._pairs:
+            return
+        self._pairs.add((predicate, obj))
+        prop = predicate[1:-1]
+        self.properties[prop] = self.properties.get(prop, 0) + 1
+        key = hash(obj)
+        self._hashes[key & (self.BUCKETS - 1)].append(key)
+        if prop == _RDF_TYPE and obj.startswith("<"):
+            cls = obj[1:-1]
+            self.classes[cls] = self.classes.get(cls, 0) + 1
+            if cls == _PUBLICATION and subject.startswith("<") and ":" in subject:
+                text = subject[1:-1]
+                if self.example is None or text < self.example:
+                    self.example = text
+
+    def dataset_counts(self, base: str) -> tuple[DatasetCounts, list[str]]:
+        objects = 0
+        for bucket in self._hashes:
+            objects += len(set(bucket))
+        counts = DatasetCounts(
+            base=base, triples=sum(self.properties.values()), entities=len(self.in_space),
+            distinct_subjects=self.subjects, distinct_objects=objects,
+            classes=dict(sorted(self.classes.items())),
+            properties=dict(sorted(self.properties.items())), example=self.example)
+        return counts, resource_pages(self.in_space, base)
+
+
+def _literal_key(obj: str) -> str:
+    """A literal's N-Triples text as the store tells it from others: its language tag in
+    lower case, ``xsd:string`` as no datatype."""
+    if obj.endswith(_XSD_STRING_SUFFIX):
+        return obj[:-len(_XSD_STRING_SUFFIX)]
+    end = obj.rfind('"')
+    if obj[end + 1:end + 2] == "@":
+        return obj[:end + 1] + obj[end + 1:].lower()
+    return obj
+
+
 def resource_pages(subjects: Iterable[str], base: str) -> list[str]:
     """The HTML pages (``place/ng.html``) of the resources ``subjects`` name under
     ``base``, sorted: a ``#`` IRI is on its document's page, and an IRI without a kind
@@ -467,6 +620,9 @@ _SUBJECT, _OBJECT = itemgetter(0), itemgetter(2)
 _IRI_OR_BLANK = {URIRef, BNode}
 _PUBLICATION = str(TIP.Publication)
 _XSD_STRING = str(XSD.string)
+_XSD_STRING_SUFFIX = f"^^<{_XSD_STRING}>"
+_RDF_TYPE = str(RDF.type)
+_ABSTRACT = str(DCT.abstract)
 
 
 def _object_key(node: Node) -> str | tuple[str, str | None, str | None]:

@@ -6,7 +6,7 @@ the same hash publish the same record), which the build knows from reconciling; 
 sets (``category:<key>``, ``region:<key>``, ``country:<key>``) and their names are those
 the browse page facets by (:mod:`tipgraph.serving.catalogue`): a publication is in the
 region of each of its countries, as ``dct:spatial`` says after reasoning. The build's
-index process writes them (:data:`~tipgraph.datestamps.RECORDS_FILE`) with the indexes.
+build writes them (:data:`~tipgraph.datestamps.RECORDS_FILE`) with the indexes.
 """
 
 from __future__ import annotations

@@ -22,15 +22,23 @@ Nothing here interprets values; that is :mod:`tipgraph.reconcile`'s job.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tipgraph.errors import Problem, TipgraphError
 from tipgraph.progress import Meter
-from tipgraph.sources.curated import read_csv, read_jsonl
+from tipgraph.sources.curated import (
+    UnknownFields,
+    chunk_lines,
+    jsonl_records,
+    read_csv,
+    read_jsonl,
+    text_lines,
+)
 from tipgraph.sources.listing import read_text, write_listing
 from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, SourceFile, Value
-from tipgraph.sources.values import MAX_FIELD_CHARS, check_records
+from tipgraph.sources.values import MAX_FIELD_CHARS, check_record
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
 
@@ -43,15 +51,10 @@ def read_sources(paths: Iterable[Path], max_field_chars: int = MAX_FIELD_CHARS,
 
     :raises TipgraphError: when a path does not exist or has no readable format.
     """
-    files = list(_expand(paths))
-    if meter is not None:
-        meter.step("", total=sum(path.stat().st_size for path in files), unit="bytes")
-    result = ReadResult()
-    for path in files:
-        result.extend(read_file(path, max_field_chars))
-        if meter is not None:
-            meter.advance(path.stat().st_size)
-    return result
+    stream = SourceStream(paths, max_field_chars, meter)
+    records = list(stream.records())
+    stream.read.records = records
+    return stream.read
 
 
 def _expand(paths: Iterable[Path]) -> Iterator[Path]:
@@ -75,13 +78,109 @@ def _expand(paths: Iterable[Path]) -> Iterator[Path]:
 def read_file(path: Path, max_field_chars: int = MAX_FIELD_CHARS) -> ReadResult:
     """Read one file, by its extension, every value checked (:mod:`.values`), and note the
     line each of its records starts on."""
-    text, problems = decode(path.read_bytes(), path.name)
-    reader = {".txt": read_text, ".jsonl": read_jsonl, ".csv": read_csv}[path.suffix]
-    result = check_records(reader(text, path.name), max_field_chars)
-    result.problems[:0] = problems
-    starts = [r.line for r in result.records] + [p.line or 0 for p in result.rejected]
-    result.files = [SourceFile(path.name, tuple(sorted(starts)))]
-    return result
+    stream = SourceStream([path], max_field_chars)
+    records = list(stream.records())
+    stream.read.records = records
+    return stream.read
+
+
+class SourceStream:
+    """The catalogue files of ``paths``, decoded when it is made (``meter`` counts their
+    bytes), their records read a record at a time (:meth:`records`): a catalogue of a
+    million records is never held whole as records (JSON Lines; a CSV or listing file is
+    read whole, then handed on a record at a time).
+
+    Once :meth:`records` is exhausted, :attr:`read` holds what :func:`read_sources` says
+    of the files (rejected records, problems, files) but no record.
+    """
+
+    def __init__(self, paths: Iterable[Path], max_field_chars: int = MAX_FIELD_CHARS,
+                 meter: Meter | None = None) -> None:
+        files = list(_expand(paths))
+        if meter is not None:
+            meter.step("", total=sum(path.stat().st_size for path in files), unit="bytes")
+        self.max_field_chars = max_field_chars
+        self.read = ReadResult()
+        #: (path, text or None: read again from the file, as it is valid UTF-8, the
+        #: problems of decoding it)
+        self._texts: list[tuple[Path, str | None, list[Problem]]] = []
+        for path in files:
+            if path.suffix == ".jsonl" and _valid_utf8(path):
+                self._texts.append((path, None, []))  # read again a line at a time
+            else:
+                text, problems = decode(path.read_bytes(), path.name)
+                self._texts.append((path, text, problems))
+            if meter is not None:
+                meter.advance(path.stat().st_size)
+
+    def records(self) -> Iterator[Record]:
+        """Every record, checked, in file and line order; each file's text let go once
+        its records are read."""
+        texts, self._texts = self._texts, []
+        while texts:
+            path, text, problems = texts.pop(0)
+            yield from self._file(path.name, path.suffix, text if text is not None
+                                  else _decoded(path), problems)
+            del text
+
+    def _file(self, name: str, suffix: str, text: str | Iterable[str],
+              problems: list[Problem]) -> Iterator[Record]:
+        """The records of the file ``name``, its ``text`` whole or in pieces (JSON Lines)."""
+        found = ReadResult()  # what the reader says: records stay out of it
+        checked = ReadResult()  # what checking the values says
+        starts: list[int] = []
+        if suffix == ".jsonl":
+            unknown = UnknownFields(name)
+            lines = text_lines(text) if isinstance(text, str) else chunk_lines(text)
+            parts: Iterable[ReadResult] = jsonl_records(lines, name, unknown)
+        else:
+            assert isinstance(text, str)
+            whole = {".txt": read_text, ".csv": read_csv}[suffix](text, name)
+            records, whole.records = whole.records, []
+            unknown = None
+            parts = [whole, ReadResult(records=records)]
+        for part in parts:
+            found.rejected.extend(part.rejected)
+            found.problems.extend(part.problems)
+            for record in part.records:
+                result = check_record(record, self.max_field_chars)
+                checked.rejected.extend(result.rejected)
+                checked.problems.extend(result.problems)
+                for kept in result.records:
+                    starts.append(kept.line)
+                    yield kept
+        if unknown is not None:
+            found.problems.extend(unknown.problems())
+        rejected = found.rejected + checked.rejected
+        self.read.rejected.extend(rejected)
+        self.read.problems.extend([*problems, *found.problems, *checked.problems])
+        starts += [p.line or 0 for p in rejected]
+        self.read.files.append(SourceFile(name, tuple(sorted(starts))))
+
+
+#: Bytes decoded at a time from a file read again a piece at a time.
+DECODE_BYTES = 1 << 24
+
+
+def _decoded(path: Path) -> Iterator[str]:
+    """The text of the UTF-8 file ``path`` (a byte-order mark dropped), a piece at a time.
+
+    :raises UnicodeDecodeError: when it is not UTF-8 (:func:`decode` says where)
+    """
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    with path.open("rb") as file:
+        while data := file.read(DECODE_BYTES):
+            yield decoder.decode(data)
+    yield decoder.decode(b"", final=True)
+
+
+def _valid_utf8(path: Path) -> bool:
+    try:
+        for _ in _decoded(path):
+            pass
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def decode(data: bytes, name: str) -> tuple[str, list[Problem]]:
@@ -102,5 +201,6 @@ def decode(data: bytes, name: str) -> tuple[str, list[Problem]]:
     return "".join(lines).removeprefix("\ufeff"), problems
 
 
-__all__ = ["FIELDS", "LIST_FIELDS", "ReadResult", "Record", "SourceFile", "Value", "decode",
+__all__ = ["FIELDS", "LIST_FIELDS", "ReadResult", "Record", "SourceFile", "SourceStream", "Value",
+           "decode",
            "read_csv", "read_file", "read_jsonl", "read_sources", "read_text", "write_listing"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable, Iterator
 
 from tipgraph.errors import Problem, TipgraphError
 from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, Value
@@ -20,8 +21,19 @@ def read_jsonl(text: str, name: str) -> ReadResult:
     are characters of the value, not line breaks.
     """
     result = ReadResult()
-    unknown = _UnknownFields(name)
-    for number, line in enumerate(text.split("\n"), start=1):
+    unknown = UnknownFields(name)
+    for read in jsonl_records(text_lines(text), name, unknown):
+        result.extend(read)
+    result.problems.extend(unknown.problems())
+    return result
+
+
+def jsonl_records(lines: Iterable[str], name: str, unknown: UnknownFields
+                  ) -> Iterator[ReadResult]:
+    """What each line of a JSON Lines file holds (``lines``: its text split at ``\\n``), a
+    line at a time: a record, or its rejection, and its problems; the unknown fields are
+    told to ``unknown``."""
+    for number, line in enumerate(lines, start=1):
         line = line.removesuffix("\r")
         if not line.strip():
             continue
@@ -29,20 +41,49 @@ def read_jsonl(text: str, name: str) -> ReadResult:
             data = json.loads(line)
         except json.JSONDecodeError as error:
             why = f"not a JSON object: {error.msg} at column {error.colno}"
-            result.rejected.append(Problem(name, number, None, why, "error"))
+            yield ReadResult(rejected=[Problem(name, number, None, why, "error")])
             continue
         except (RecursionError, ValueError) as error:  # nested too deep, a 5,000-digit number
             why = "JSON nested too deeply" if isinstance(error, RecursionError) else str(error)
-            result.rejected.append(Problem(name, number, None, f"not a record: {why}", "error"))
+            yield ReadResult(rejected=[Problem(name, number, None, f"not a record: {why}",
+                                               "error")])
             continue
         if not isinstance(data, dict):
-            result.rejected.append(Problem(name, number, None,
-                                           f"not a JSON object but a {type(data).__name__}",
-                                           "error"))
+            yield ReadResult(rejected=[Problem(name, number, None,
+                                               f"not a JSON object but a {type(data).__name__}",
+                                               "error")])
             continue
-        result.extend(_curated_record(name, number, data, unknown))
-    result.problems.extend(unknown.problems())
-    return result
+        yield _curated_record(name, number, data, unknown)
+
+
+def text_lines(text: str) -> Iterator[str]:
+    """``text.split("\\n")``, a line at a time: a catalogue of a million lines is not
+    held twice.
+
+    >>> list(text_lines("a\\nb\\n")) == "a\\nb\\n".split("\\n")
+    True
+    """
+    start = 0
+    while (end := text.find("\n", start)) != -1:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
+
+
+def chunk_lines(chunks: Iterable[str]) -> Iterator[str]:
+    """The text of ``chunks`` put together, split at ``\\n``, a line at a time.
+
+    >>> list(chunk_lines(["a\\nb", "c\\n", "", "d"])) == "a\\nbc\\nd".split("\\n")
+    True
+    """
+    rest = ""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        lines = (rest + chunk).split("\n")
+        rest = lines.pop()
+        yield from lines
+    yield rest
 
 
 def read_csv(text: str, name: str) -> ReadResult:
@@ -58,7 +99,7 @@ def read_csv(text: str, name: str) -> ReadResult:
     if "title" not in header:
         raise TipgraphError(f"{name}: the CSV header has no 'title' column, which every "
                             "record needs")
-    unknown = _UnknownFields(name, "column")
+    unknown = UnknownFields(name, "column")
     for key in header:
         if key not in FIELDS:
             unknown.add(key, reader.line_num)  # named once, in the header
@@ -94,7 +135,7 @@ def read_csv(text: str, name: str) -> ReadResult:
     return result
 
 
-class _UnknownFields:
+class UnknownFields:
     """The unknown fields of one file, each reported once with the first line it is on."""
 
     def __init__(self, name: str, noun: str = "field") -> None:
@@ -112,7 +153,7 @@ class _UnknownFields:
 
 
 def _curated_record(name: str, line: int, data: dict[str, object],
-                    unknown: _UnknownFields) -> ReadResult:
+                    unknown: UnknownFields) -> ReadResult:
     result = ReadResult()
     record = Record(source=name, line=line)
     for key, raw in data.items():
