@@ -45,7 +45,7 @@ from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import SortedRuns, Triple
 from tipgraph.identity import Duplicate, record_identity
-from tipgraph.incremental import remember_build, run_incremental
+from tipgraph.incremental import StateWriter, fingerprint, run_incremental
 from tipgraph.mapping import Mapped, MappingPlan, Triples
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.parts import PartMaker, Shared
@@ -175,15 +175,23 @@ def _make_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base
                 full: bool) -> BuildReport:
     """Make ``target``: incrementally (:mod:`tipgraph.incremental`) unless ``full`` or the
     build in service kept no state to start from, else in full, then keep the state the
-    next build starts from."""
+    next build starts from (:class:`~tipgraph.incremental.StateWriter`: what the full
+    build reconciled and planned, kept as it goes)."""
     report = None if full else run_incremental(sys.modules[__name__], sources, build_dir,
                                                target, base, progress, max_field_chars,
                                                display)
     if report is None:
-        report = _run_build(sources, build_dir, target, base, progress, max_field_chars,
-                            display)
-        with _stage("remember", report, progress):
-            remember_build(sources, target, base, max_field_chars, progress, load_reference())
+        state = StateWriter(target, fingerprint(base, max_field_chars))
+        try:
+            report = _run_build(sources, build_dir, target, base, progress, max_field_chars,
+                                display, state)
+        except BaseException:
+            state.discard()
+            raise
+        state.close()
+        if state.error is not None:  # the build is made: it never fails for want of its state
+            progress(f"the state for an incremental build was not kept ({state.error}): "
+                     "the next build is a full one")
     return report
 
 
@@ -217,14 +225,17 @@ def _switch(build_dir: BuildDir, target: Path, report: BuildReport, progress: Pr
 
 def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
                progress: Progress, max_field_chars: int,
-               display: Display | None = None) -> BuildReport:
-    """Make the build ``target``, complete and valid; it is not switched in yet."""
+               display: Display | None = None, state: StateWriter | None = None
+               ) -> BuildReport:
+    """Make the build ``target``, complete and valid; it is not switched in yet. ``state``
+    is told each record reconciled and each publication's slug (for the next build, an
+    incremental one)."""
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
     dumps: list[multiprocessing.Process] = []
     try:
         nt, mapped, uris = _make_graph(sources, base, build_dir, target, report, progress,
-                                       max_field_chars, display)
+                                       max_field_chars, display, state)
         release_memory()
         with _stage("load", report, progress, display) as meter:
             store = load_store(nt, target / "store", meter)
@@ -278,7 +289,8 @@ PART_PUBLICATIONS = 5000
 
 def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target: Path,
                 report: BuildReport, progress: Progress, max_field_chars: int,
-                display: Display | None = None) -> tuple[Path, Mapped, list[str]]:
+                display: Display | None = None, state: StateWriter | None = None
+                ) -> tuple[Path, Mapped, list[str]]:
     """Read the catalogue a record at a time, make its graph a part of
     :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
     planned, mapped and reasoned), and write ``tipgraph.nt``, the web indexes and what
@@ -313,18 +325,23 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
                 meter.step("", unit="records")
                 # each record read, checked, reconciled, planned, mapped and reasoned a part at
                 # a time: neither the records nor the publications are ever all held
-                publications = reconciled_publications(meter.count(stream.records()), reference,
-                                                       reconciled)
+                publications = reconciled_publications(
+                    meter.count(stream.records()), reference, reconciled,
+                    each=state.record if state is not None else None)
                 while part := list(islice(publications, PART_PUBLICATIONS)):
                     keys = [record_identity(p) for p in part]
                     for publication, key in zip(part, keys, strict=True):
                         plan.add(publication, key)
+                        if state is not None:
+                            state.built(publication, plan.slugs[key])
                         if publication.content_hash:
                             uri = plan.uri("publication", plan.slugs[key])
                             hashes[str.__str__(uri)] = publication.content_hash
                     own: set[str] = set()
                     made = maker.triples(part, keys, mapped, own, agents_described=False)
                     report.records_built += len(part)
+                    if state is not None:
+                        state.flush()
                     del part, keys
                     _take_part(shared.new(made, own), runs, tally, source)
                     del made

@@ -4,8 +4,9 @@ changed.
 Every build keeps, beside its store, what the next one needs to tell what changed
 (:data:`STATE_FILE`): each record read, by its key (file, line, content hash:
 :func:`tipgraph.identity.content_hash`), with what reconciling it gave (the publication,
-its repairs and warnings, its identity), and the slug of each publication built. The next
-build reads the sources, reconciles only the records whose key is new, and works out
+its repairs and warnings, its identity), and the slug of each publication built
+(:class:`StateWriter`: a full build writes it as it reconciles and plans its records, a
+part at a time, rather than reading its sources again). The next build reads the sources, reconciles only the records whose key is new, and works out
 which lines of N-Triples the graph loses and gains:
 
 - a publication's own lines (its URI's and its source record's) are its alone;
@@ -36,7 +37,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import heapq
-import json
 import multiprocessing
 import pickle
 import re
@@ -51,16 +51,17 @@ import pyoxigraph
 from rdflib import BNode, Literal, URIRef
 
 from tipgraph import __version__
-from tipgraph.build_dir import SLUGS_FILE, BuildDir, write_published
+from tipgraph.build_dir import BuildDir, write_published
 from tipgraph.datestamps import publication_hashes
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import Triple, ntriples_lines
-from tipgraph.identity import Duplicate, content_hash, record_identity
+from tipgraph.identity import Duplicate, content_hash
 from tipgraph.mapping import Mapped, MappingPlan, Triples, map_agents, map_publications
 from tipgraph.namespaces import KINDS, ONTOLOGY_PATH, SHAPES_PATH, TIP
 from tipgraph.reasoning import closure, compile_rules, load_ontology
-from tipgraph.reconcile import Agent, Publication, reconcile_records
+from tipgraph.reconcile import Agent, Publication, Reconciling, reconcile_record, reconciled
+from tipgraph.reconcile import Reconciled as ReconciledRecords
 from tipgraph.reference import DATA_DIR, Reference
 from tipgraph.serving.indexes import LineCounts, PartsSource
 from tipgraph.sources import Record, read_sources
@@ -76,7 +77,7 @@ Progress = Callable[[str], None]
 
 #: The file of a build that the next build reads to tell what changed.
 STATE_FILE = "incremental.pickle"
-STATE_FORMAT = "tipgraph incremental 1"
+STATE_FORMAT = "tipgraph incremental 2"
 #: What a publication's mapping depends on besides its record (a change: a full build).
 REFERENCE_FILES = ("countries.csv", "country_aliases.toml", "organisations.toml",
                    "regions.toml")
@@ -118,22 +119,110 @@ def read_state(build: Path | None) -> State | None:
     or a file of another format)."""
     if build is None:
         return None
+    state = State("", {}, [])
     try:
         with (build / STATE_FILE).open("rb") as file:
-            payload = pickle.load(file)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+            head = pickle.load(file)
+            if not isinstance(head, tuple) or len(head) != 2 or head[0] != STATE_FORMAT:
+                return None
+            state.fingerprint = head[1]
+            while True:
+                try:
+                    records, built = pickle.load(file)
+                except EOFError:
+                    break
+                state.records.update(records)
+                state.built += built
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
+            TypeError):
         return None
-    if not isinstance(payload, tuple) or len(payload) != 2 or payload[0] != STATE_FORMAT:
-        return None
-    return payload[1]
+    return state
+
+
+def key_of(publication: Publication) -> Key:
+    """The key of the record ``publication`` was reconciled from."""
+    assert publication.content_hash is not None
+    return publication.source, publication.line, publication.content_hash
+
+
+class StateWriter:
+    """Writes the state of the build ``target`` (:data:`STATE_FILE`) as the build goes: it
+    is told what each record gave (:meth:`record`, the ``each`` of
+    :func:`tipgraph.reconcile.reconciled`) and each publication's slug (:meth:`built`), in
+    catalogue order, and writes them a part at a time (:meth:`flush`), so that a build
+    made in full never holds them all; the file is whole when :meth:`close` renames it,
+    or not there at all.
+
+    A build never fails for want of its state: when it cannot be written, the next build
+    is a full one (:attr:`error` says why).
+    """
+
+    def __init__(self, target: Path, fingerprint: str) -> None:
+        self.target = target
+        self.partial = target / f".{STATE_FILE}.partial"
+        self.records: list[tuple[Key, Entry]] = []
+        self.slugs: list[tuple[Key, str]] = []
+        self.error: Exception | None = None
+        self.file = None
+        try:
+            self.file = self.partial.open("wb")
+            self._dump((STATE_FORMAT, fingerprint))
+        except Exception as error:  # the build goes on without it
+            self._give_up(error)
+
+    def record(self, publication: Publication, problems: list[Problem], identity: str) -> None:
+        if self.file is not None:
+            self.records.append((key_of(publication), Entry(publication, problems, identity)))
+
+    def built(self, publication: Publication, slug: str) -> None:
+        if self.file is not None:
+            self.slugs.append((key_of(publication), slug))
+
+    def flush(self) -> None:
+        """Write what it was told since the last flush."""
+        if self.file is not None:
+            try:
+                self._dump((self.records, self.slugs))
+            except Exception as error:
+                self._give_up(error)
+        self.records, self.slugs = [], []
+
+    def close(self) -> None:
+        """Write the rest and put the file in place."""
+        self.flush()
+        if self.file is not None:
+            try:
+                self.file.close()
+                self.partial.replace(self.target / STATE_FILE)
+            except Exception as error:
+                self._give_up(error)
+            self.file = None
+
+    def discard(self) -> None:
+        """Leave no state (the build failed)."""
+        self._give_up(None)
+
+    def _dump(self, value: object) -> None:
+        assert self.file is not None
+        pickle.dump(value, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _give_up(self, error: Exception | None) -> None:
+        self.error = self.error or error
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        self.partial.unlink(missing_ok=True)
+        (self.target / STATE_FILE).unlink(missing_ok=True)
 
 
 def write_state(state: State, build: Path) -> None:
     """Write ``state`` into ``build`` whole or not at all."""
-    partial = build / f".{STATE_FILE}.partial"
-    with partial.open("wb") as file:
-        pickle.dump((STATE_FORMAT, state), file, protocol=pickle.HIGHEST_PROTOCOL)
-    partial.replace(build / STATE_FILE)
+    writer = StateWriter(build, state.fingerprint)
+    writer.records = list(state.records.items())
+    writer.slugs = state.built
+    writer.close()
+    if writer.error is not None:
+        raise writer.error
 
 
 # -- reconciling: the records whose key is new only ---------------------------------------
@@ -153,43 +242,29 @@ class Reconciled:
 
 def reconcile(records: Iterable[Record], reference: Reference,
               known: dict[Key, Entry]) -> Reconciled:
-    """Reconcile ``records``, taking the entry of a record whose key ``known`` has.
-
-    Each record is reconciled alone (what :func:`~tipgraph.reconcile.reconcile_records`
-    makes of one record depends on nothing else); the first record of an identity is
-    kept and the later ones are duplicates, as there.
-    """
+    """Reconcile ``records`` (:func:`tipgraph.reconcile.reconciled`), taking the entry of
+    a record whose key ``known`` has: what reconciling a record gives depends on nothing
+    else (:func:`tipgraph.reconcile.reconcile_record`)."""
     result = Reconciled([], [], [], [], [], {}, 0)
-    first: dict[str, Publication] = {}
-    for record in records:
-        key = (record.source, record.line, content_hash(record))
-        entry = known.get(key)
+
+    def one(record: Record) -> Reconciling:
+        entry = known.get((record.source, record.line, content_hash(record)))
         if entry is None:
-            alone = reconcile_records([record], reference)
-            publication = alone.publications[0]
-            entry = Entry(publication, alone.problems, record_identity(publication))
             result.reconciled += 1
-        result.records[key] = entry
-        publication = entry.publication
-        kept = first.setdefault(entry.identity, publication)
-        if kept is not publication:
-            result.duplicates.append(Duplicate(record.source, record.line, kept.source,
-                                               kept.line, entry.identity))
-            continue
+            return reconcile_record(record, reference)
+        return entry.publication, entry.problems, entry.identity
+
+    def each(publication: Publication, problems: list[Problem], identity: str) -> None:
+        result.records[key_of(publication)] = Entry(publication, problems, identity)
+
+    found = ReconciledRecords()
+    for publication in reconciled(records, reference, found, reconcile=one, each=each):
+        key = key_of(publication)
         result.publications.append(publication)
         result.keys.append(key)
-        result.identities.append(entry.identity)
-        result.problems.extend(entry.problems)
+        result.identities.append(result.records[key].identity)
+    result.problems, result.duplicates = found.problems, found.duplicates
     return result
-
-
-def remember(target: Path, records: Iterable[Record], reference: Reference,
-             slugs: dict[str, str], base: str, max_field_chars: int) -> None:
-    """Write the state of a build made in full, for the next build to start from."""
-    found = reconcile(records, reference, {})
-    built = [(key, slugs[identity]) for key, identity in zip(found.keys, found.identities,
-                                                             strict=True)]
-    write_state(State(fingerprint(base, max_field_chars), found.records, built), target)
 
 
 # -- what changed in the graph ------------------------------------------------------------
@@ -553,17 +628,3 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
         full.abandon(error, build_dir, target, report, dumps)
         raise
     return report
-
-
-def remember_build(sources: Sequence[Path], target: Path, base: str, max_field_chars: int,
-                   progress: Progress, reference: Reference) -> None:
-    """After a full build of ``target``: keep the state the next build starts from (the
-    sources read and reconciled once more). Without it the next build is a full one."""
-    try:
-        read = read_sources(sources, max_field_chars)
-        slugs = json.loads((target / SLUGS_FILE).read_text(encoding="utf-8"))
-        remember(target, read.records, reference, slugs, base, max_field_chars)
-    except Exception as error:  # the build is made: it never fails for want of its state
-        (target / STATE_FILE).unlink(missing_ok=True)
-        progress(f"the state for an incremental build was not kept ({error}): the next "
-                 "build is a full one")

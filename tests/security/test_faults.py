@@ -21,7 +21,7 @@ import pytest
 
 #: the stages of a full build (--full), and of an incremental one (the seed build kept its state)
 STAGES = {"--full": ("read", "publications", "statistics", "write", "indexes", "load",
-                     "validate", "dumps", "remember"),
+                     "validate", "dumps"),
           "": ("read", "reconcile", "map", "reason", "statistics", "write", "indexes", "load",
                "validate", "dumps")}
 COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
