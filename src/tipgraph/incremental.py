@@ -6,8 +6,9 @@ Every build keeps, beside its store, what the next one needs to tell what change
 :func:`tipgraph.identity.content_hash`), with what reconciling it gave (the publication,
 its repairs and warnings, its identity), and the slug of each publication built
 (:class:`StateWriter`: a full build writes it as it reconciles and plans its records, a
-part at a time, rather than reading its sources again). The next build reads the sources, reconciles only the records whose key is new, and works out
-which lines of N-Triples the graph loses and gains:
+part at a time, rather than reading its sources again). The next build reads the
+sources, reconciles only the records whose key is new, and works out which lines of
+N-Triples the graph loses and gains:
 
 - a publication's own lines (its URI's and its source record's) are its alone;
 - a line about a node several publications name (a place, a person, an organisation, a
