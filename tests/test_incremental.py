@@ -18,7 +18,7 @@ from tipgraph import dumps
 from tipgraph.build import run_build
 from tipgraph.build_dir import INDEX_FILE, BuildDir
 from tipgraph.cli import cli
-from tipgraph.incremental import STATE_FILE
+from tipgraph.incremental import STATE_FILE, StateWriter
 from tipgraph.ledger import Ledger
 from tipgraph.serving.indexes import read_indexes
 from tipgraph.synth import synthesize, write_catalogue
@@ -177,5 +177,27 @@ def test_a_build_without_a_state_to_start_from_is_a_full_one(tmp_path: Path, wha
         said = []
         run_build([source], out, base="https://example.org/other/", progress=said.append,
                   allow_shrink=True)
+    assert not any(line.startswith("incremental") for line in said), said
+    assert (BuildDir(out).current() / STATE_FILE).is_file()
+
+
+def test_a_full_build_whose_state_cannot_be_kept_is_published(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """The state is written as the full build goes: when that fails, the build is still
+    published, without it, and the next build is a full one."""
+    source = tmp_path / "catalogue.jsonl"
+    out = tmp_path / "build"
+
+    def no_room(self, value) -> None:
+        raise OSError(28, "No space left on device (the state only)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StateWriter, "_dump", no_room)
+        said = build(out, source, first_catalogue())
+    assert any("was not kept" in line for line in said), said
+    current = BuildDir(out).current()
+    assert not (current / STATE_FILE).exists()
+    assert not [p for p in current.iterdir() if STATE_FILE in p.name]  # no partial file
+    said = build(out, source, second_catalogue())
     assert not any(line.startswith("incremental") for line in said), said
     assert (BuildDir(out).current() / STATE_FILE).is_file()
