@@ -8,7 +8,7 @@ Each size gets a synthetic catalogue (``tipgraph synth``, seed 1) and a fresh
 ``tipgraph build`` in its own process. Wall and CPU seconds per stage come from
 the build's ``report.json``. Memory is measured from outside: a sampler reads
 the proportional set size (PSS, ``/proc/<pid>/smaps_rollup``) of the build and
-of every process it forked (the index writer, the dump writers) five times a
+of every process it forked (the dump writers) five times a
 second and sums it. PSS shares a page between the processes that map it, so a
 page a fork still shares with its parent is counted once, and the sum is what
 the tree costs the machine. The peak of that sum is kept per stage, the stage
