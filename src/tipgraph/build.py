@@ -188,10 +188,7 @@ def _make_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base
         except BaseException:
             state.discard()
             raise
-        state.close()
-        if state.error is not None:  # the build is made: it never fails for want of its state
-            progress(f"the state for an incremental build was not kept ({state.error}): "
-                     "the next build is a full one")
+        state.close(progress)  # the build is made: it never fails for want of its state
     return report
 
 

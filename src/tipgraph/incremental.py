@@ -188,8 +188,8 @@ class StateWriter:
                 self._give_up(error)
         self.records, self.slugs = [], []
 
-    def close(self) -> None:
-        """Write the rest and put the file in place."""
+    def close(self, progress: Progress) -> None:
+        """Write the rest and put the file in place; tell ``progress`` when it could not."""
         self.flush()
         if self.file is not None:
             try:
@@ -198,6 +198,9 @@ class StateWriter:
             except Exception as error:
                 self._give_up(error)
             self.file = None
+        if self.error is not None:
+            progress(f"the state for an incremental build was not kept ({self.error}): the "
+                     "next build is a full one")
 
     def discard(self) -> None:
         """Leave no state (the build failed)."""
@@ -214,16 +217,6 @@ class StateWriter:
             self.file = None
         self.partial.unlink(missing_ok=True)
         (self.target / STATE_FILE).unlink(missing_ok=True)
-
-
-def write_state(state: State, build: Path) -> None:
-    """Write ``state`` into ``build`` whole or not at all."""
-    writer = StateWriter(build, state.fingerprint)
-    writer.records = list(state.records.items())
-    writer.slugs = state.built
-    writer.close()
-    if writer.error is not None:
-        raise writer.error
 
 
 # -- reconciling: the records whose key is new only ---------------------------------------
@@ -622,8 +615,10 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                                         f"{process.exitcode})")
         identities = dict(zip(new.identities, built_slugs, strict=True))
         write_published(target, counted.in_space, identities)
-        write_state(State(state.fingerprint, new.records,
-                          list(zip(new.keys, built_slugs, strict=True))), target)
+        kept = StateWriter(target, state.fingerprint)
+        kept.records = list(new.records.items())
+        kept.slugs = list(zip(new.keys, built_slugs, strict=True))
+        kept.close(progress)
     except BaseException as error:
         source.close()
         full.abandon(error, build_dir, target, report, dumps)
