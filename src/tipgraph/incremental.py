@@ -65,7 +65,7 @@ from tipgraph.reconcile import Agent, Publication, Reconciling, reconcile_record
 from tipgraph.reconcile import Reconciled as ReconciledRecords
 from tipgraph.reference import DATA_DIR, Reference
 from tipgraph.serving.indexes import LineCounts, PartsSource
-from tipgraph.sources import Record, read_sources
+from tipgraph.sources import Record, SourceStream
 from tipgraph.statistics import Tally
 from tipgraph.validation import validate_store
 
@@ -527,12 +527,15 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
     source = PartsSource(target / ".abstracts.pickle")
     try:
         with stage("read") as meter:
-            read = read_sources(sources, max_field_chars, meter)
-            report.records_read = len(read.records) + len(read.rejected)
-            report.files, report.rejected = read.files, read.rejected
-        with stage("reconcile"):
+            stream = SourceStream(sources, max_field_chars, meter)  # as a full build reads
+        with stage("reconcile") as meter:
             reference = full.load_reference()
-            new = reconcile(read.records, reference, state.records)
+            meter.step("", unit="records")
+            new = reconcile(meter.count(stream.records()), reference, state.records)
+            read = stream.read
+            del stream
+            report.records_read = len(new.records) + len(read.rejected)
+            report.files, report.rejected = read.files, read.rejected
             problems = read.problems + list(reference.problems) + new.problems
             report.repairs = [p for p in problems if p.severity == "repair"]
             report.warnings = [p for p in problems if p.severity != "repair"]
