@@ -15,13 +15,15 @@ N-Triples the graph loses and gains:
   volume, a category) stays while one publication left unchanged still makes it: the
   publications naming the node in the store in service are asked, one at a time, until
   one makes it (reference counting, asked of the graph rather than kept beside it);
-- an agent's name and labels are those of the last publication naming it (as
-  :func:`tipgraph.mapping.map_records` does), so they are made apart, from that one.
+- an agent's name and labels are those of the last publication naming it (the
+  :class:`tipgraph.mapping.MappingPlan` of the catalogue, as in a full build), so they
+  are made apart, from that one.
 
-What one publication makes is what the stage functions make of it alone
-(:func:`tipgraph.mapping.map_records` and :func:`tipgraph.reasoning.closure`): the
-ontology's rules take one triple, or (the one property chain) a publication's country
-and that country's region, which the publication's own mapping holds. The test
+What one publication makes is what a full build's parts make of it alone
+(:func:`tipgraph.mapping.map_publications` and :func:`tipgraph.reasoning.closure`, as
+:mod:`tipgraph.parts`): the ontology's rules take one triple, or (the one property
+chain) a publication's country and that country's region, which the publication's own
+mapping holds. The test
 ``tests/test_incremental.py`` holds the result to a full build of the same sources.
 
 The new build starts from a copy of the store in service (a RocksDB checkpoint: its
