@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import SortedRuns, Triple
 from tipgraph.identity import Duplicate, record_identity
+from tipgraph.incremental import StateWriter, fingerprint, run_incremental
 from tipgraph.mapping import Mapped, MappingPlan, Triples
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.parts import PartMaker, Shared
@@ -125,7 +127,7 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
               allow_shrink: bool = False, max_shrink: float = 0.1, min_shrink: int = 10,
               wait: bool = True, on_wait: Progress | None = None,
               max_field_chars: int = MAX_FIELD_CHARS,
-              display: Display | None = None) -> BuildReport:
+              display: Display | None = None, full: bool = False) -> BuildReport:
     """Build the graph from ``sources`` into ``out`` and switch it in when it is valid
     and loses no more than ``max_shrink`` (a fraction) and ``min_shrink`` of the
     publications in service (``allow_shrink``: whatever it loses).
@@ -134,6 +136,10 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
     who holds it, by default ``progress``) and reads the sources only once it holds it,
     so the last build to take it is the current one. ``display`` draws each long stage's
     progress (:mod:`tipgraph.progress`: on a terminal only).
+
+    The build is made from the build in service and what changed since
+    (:mod:`tipgraph.incremental`) when that build kept what it takes; ``full``: from the
+    sources alone, whatever the build in service kept.
 
     :raises BuildRefused: when the switch is refused (the build is kept, complete)
     :raises BuildFailed: when the graph has SHACL violations or the disk is full
@@ -156,12 +162,34 @@ def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build
                                       "previous build is still current") from error
                 raise
             lock.say(f"build {target.name}")
-            report = _run_build(sources, build_dir, target, base, progress,
-                                max_field_chars, display)
+            report = _make_build(sources, build_dir, target, base, progress, max_field_chars,
+                                 display, full=full)
             return _switch(build_dir, target, report, progress, allow_shrink=allow_shrink,
                            max_shrink=max_shrink, min_shrink=min_shrink)
     finally:
         gc.enable()
+
+
+def _make_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
+                progress: Progress, max_field_chars: int, display: Display | None, *,
+                full: bool) -> BuildReport:
+    """Make ``target``: incrementally (:mod:`tipgraph.incremental`) unless ``full`` or the
+    build in service kept no state to start from, else in full, then keep the state the
+    next build starts from (:class:`~tipgraph.incremental.StateWriter`: what the full
+    build reconciled and planned, kept as it goes)."""
+    report = None if full else run_incremental(sys.modules[__name__], sources, build_dir,
+                                               target, base, progress, max_field_chars,
+                                               display)
+    if report is None:
+        state = StateWriter(target, fingerprint(base, max_field_chars))
+        try:
+            report = _run_build(sources, build_dir, target, base, progress, max_field_chars,
+                                display, state)
+        except BaseException:
+            state.discard()
+            raise
+        state.close(progress)  # the build is made: it never fails for want of its state
+    return report
 
 
 def _switch(build_dir: BuildDir, target: Path, report: BuildReport, progress: Progress, *,
@@ -194,14 +222,17 @@ def _switch(build_dir: BuildDir, target: Path, report: BuildReport, progress: Pr
 
 def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base: str,
                progress: Progress, max_field_chars: int,
-               display: Display | None = None) -> BuildReport:
-    """Make the build ``target``, complete and valid; it is not switched in yet."""
+               display: Display | None = None, state: StateWriter | None = None
+               ) -> BuildReport:
+    """Make the build ``target``, complete and valid; it is not switched in yet. ``state``
+    is told each record reconciled and each publication's slug (for the next build, an
+    incremental one)."""
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
     dumps: list[multiprocessing.Process] = []
     try:
         nt, mapped, uris = _make_graph(sources, base, build_dir, target, report, progress,
-                                       max_field_chars, display)
+                                       max_field_chars, display, state)
         release_memory()
         with _stage("load", report, progress, display) as meter:
             store = load_store(nt, target / "store", meter)
@@ -224,21 +255,28 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
                                         f"{process.exitcode})")
         write_published(target, uris, mapped.slugs)
     except BaseException as error:
-        for process in dumps:
-            if process.is_alive():
-                process.kill()
-        if isinstance(error, Exception) and disk_full(error, target):
-            remove_build(target)
-            raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
-                              "was removed and the previous build is still current") from error
-        report.status, report.reason = "failed", str(error) or type(error).__name__
-        with contextlib.suppress(OSError):  # its report is a courtesy; the error is the news
-            report.write(target / "report.json")
-        shutil.rmtree(target / "store", ignore_errors=True)
-        build_dir.finish(target)
-        build_dir.mark_failed(target)
+        abandon(error, build_dir, target, report, dumps)
         raise
     return report
+
+
+def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: BuildReport,
+            processes: Sequence[multiprocessing.Process]) -> None:
+    """Leave the build ``target`` that ``error`` stopped: its processes killed, and either
+    removed (a full disk: :class:`BuildFailed` is raised) or kept, failed, with its report."""
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    if isinstance(error, Exception) and disk_full(error, target):
+        remove_build(target)
+        raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
+                          "was removed and the previous build is still current") from error
+    report.status, report.reason = "failed", str(error) or type(error).__name__
+    with contextlib.suppress(OSError):  # its report is a courtesy; the error is the news
+        report.write(target / "report.json")
+    shutil.rmtree(target / "store", ignore_errors=True)
+    build_dir.finish(target)
+    build_dir.mark_failed(target)
 
 
 #: Publications mapped and reasoned at a time (:mod:`tipgraph.parts`): what the build holds
@@ -248,7 +286,8 @@ PART_PUBLICATIONS = 5000
 
 def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target: Path,
                 report: BuildReport, progress: Progress, max_field_chars: int,
-                display: Display | None = None) -> tuple[Path, Mapped, list[str]]:
+                display: Display | None = None, state: StateWriter | None = None
+                ) -> tuple[Path, Mapped, list[str]]:
     """Read the catalogue a record at a time, make its graph a part of
     :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
     planned, mapped and reasoned), and write ``tipgraph.nt``, the web indexes and what
@@ -283,18 +322,23 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
                 meter.step("", unit="records")
                 # each record read, checked, reconciled, planned, mapped and reasoned a part at
                 # a time: neither the records nor the publications are ever all held
-                publications = reconciled_publications(meter.count(stream.records()), reference,
-                                                       reconciled)
+                publications = reconciled_publications(
+                    meter.count(stream.records()), reference, reconciled,
+                    each=state.record if state is not None else None)
                 while part := list(islice(publications, PART_PUBLICATIONS)):
                     keys = [record_identity(p) for p in part]
                     for publication, key in zip(part, keys, strict=True):
                         plan.add(publication, key)
+                        if state is not None:
+                            state.built(publication, plan.slugs[key])
                         if publication.content_hash:
                             uri = plan.uri("publication", plan.slugs[key])
                             hashes[str.__str__(uri)] = publication.content_hash
                     own: set[str] = set()
                     made = maker.triples(part, keys, mapped, own, agents_described=False)
                     report.records_built += len(part)
+                    if state is not None:
+                        state.flush()
                     del part, keys
                     _take_part(shared.new(made, own), runs, tally, source)
                     del made

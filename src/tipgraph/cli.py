@@ -60,12 +60,18 @@ def build_option(function):
               "publication or removes more than max_shrink and min_shrink of them.")
 @click.option("--no-wait", is_flag=True, help="Fail at once when another build holds the "
               "build directory, instead of waiting for it.")
+@click.option("--full", is_flag=True, help="Build from the sources alone, not from the "
+              "build in service and the records changed since.")
 def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: bool,
-          allow_shrink: bool, no_wait: bool) -> None:
+          allow_shrink: bool, no_wait: bool, full: bool) -> None:
     """Build the knowledge graph and switch it in when it is valid.
 
     A build that has no publication, or would remove more than max_shrink and
     min_shrink of the publications in service, is kept but not switched in.
+
+    When the build in service kept what it takes, the new build is made from it and
+    the records changed, added or removed since (the same graph, dumps and report as a
+    full build); --full builds from the sources alone.
 
     \b
     Example:
@@ -78,7 +84,7 @@ def build(sources: tuple[Path, ...], out: Path | None, base: str | None, quiet: 
                            progress=(lambda _: None) if quiet else _say,
                            allow_shrink=allow_shrink, max_shrink=settings["max_shrink"],
                            min_shrink=settings["min_shrink"], wait=not no_wait, on_wait=_say,
-                           max_field_chars=settings["max_field_chars"],
+                           max_field_chars=settings["max_field_chars"], full=full,
                            display=None if quiet else Display(
                                show_after=settings["progress_after"]))
     except BuildRefused as error:

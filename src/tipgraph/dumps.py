@@ -8,7 +8,11 @@ serves every file :data:`DUMPS` names and describes them in the dataset's DCAT.
 
 from __future__ import annotations
 
+import bisect
 import gzip
+import hashlib
+import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +20,7 @@ from pathlib import Path
 import pyoxigraph
 
 from tipgraph.formats import jsonld_context
-from tipgraph.jsonld import compact_file
+from tipgraph.jsonld import document_head, node_objects
 
 #: The dump every other one is made from.
 NTRIPLES = "tipgraph.nt"
@@ -46,37 +50,165 @@ def dump_file(name: str) -> str:
     return SERVED_FROM.get(name, name)
 
 
-def write_dumps(target: Path) -> None:
-    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streamed from it.
+def write_dumps(target: Path, previous: Path | None = None) -> None:
+    """Beside ``target/tipgraph.nt``, write its gzip, Turtle and JSON-LD, streamed from it,
+    a segment at a time (:func:`segments`); the segments ``previous`` (an earlier build)
+    made of the same lines are linked, not made again.
 
     pyoxigraph parses and writes in Rust; the JSON-LD is compacted as text
     (:mod:`tipgraph.jsonld`), so no dump is ever held as Python objects.
     """
     for job in DUMP_JOBS:
-        job(target)
+        job(target, previous)
 
 
-def write_turtle(target: Path) -> None:
-    pyoxigraph.serialize(_parse(target / NTRIPLES), str(target / "tipgraph.ttl"),
-                         format=pyoxigraph.RdfFormat.TURTLE, prefixes=jsonld_context())
+# -- segments -------------------------------------------------------------------------------
+#
+# Each dump is made of segments: runs of the sorted N-Triples lines, cut where a subject
+# begins, each written in each format to a file of its own in the build's ``dumps/``,
+# named by the digest of its lines. The served file is the segments' files one after the
+# other: concatenated gzip members are one gzip stream, concatenated Turtle documents (each
+# with its prefixes) one Turtle document, and the JSON-LD's segments are lists of node
+# objects joined into one ``@graph``. A build made from an earlier one cuts its lines where
+# that one did (``dumps/segments.json``) and links the segments whose lines did not change:
+# only the changed ones are written anew, and the whole files copied from them.
+
+#: The folder of a build holding the segments.
+SEGMENTS = "dumps"
+#: Where each segment starts (its first subject), its digest and its number of lines.
+SEGMENTS_FILE = "segments.json"
+#: About how many lines a segment has when a build cuts anew (a segment ends at a subject).
+SEGMENT_LINES = 1 << 15
 
 
-def write_jsonld_and_gzip(target: Path) -> None:
-    # expanded by pyoxigraph into a file, then compacted from it a few MiB at a time: the
-    # whole text is never in memory (at 30,000 publications this process took 740 MB)
-    expanded = target / ".tipgraph.expanded.jsonld"
-    pyoxigraph.serialize(_parse(target / NTRIPLES), str(expanded),
-                         format=pyoxigraph.RdfFormat.JSON_LD)
-    compact_file(expanded, target / "tipgraph.jsonld", jsonld_context())
-    expanded.unlink()
-    with (target / NTRIPLES).open("rb") as raw, \
-            gzip.GzipFile(target / "tipgraph.nt.gz", "wb", compresslevel=6, mtime=0) as gz:
-        shutil.copyfileobj(raw, gz, 1 << 20)
+def segments(target: Path, previous: Path | None = None
+             ) -> Iterator[tuple[str, str, list[str]]]:
+    """The segments of ``target/tipgraph.nt``: (where it starts, digest, lines), cut where
+    ``previous`` cut its own (``previous/dumps/segments.json``), else every
+    :data:`SEGMENT_LINES` lines or so."""
+    starts = _starts(previous)
+    with (target / NTRIPLES).open(encoding="utf-8", newline="\n") as nt:
+        lines: list[str] = []
+        start = subject = ""
+        for line in nt:
+            this = line[:line.index(" ") + 1]
+            if this != subject:
+                subject = this
+                ends = len(lines) >= SEGMENT_LINES if starts is None \
+                    else _next(starts, start) <= this
+                if lines and ends:
+                    yield start, _digest(lines), lines
+                    lines = []
+                if not lines:
+                    start = this
+            lines.append(line)
+        if lines:
+            yield start, _digest(lines), lines
+
+
+def _starts(previous: Path | None) -> list[str] | None:
+    if previous is None:
+        return None
+    try:
+        listed = json.loads((previous / SEGMENTS / SEGMENTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return [start for start, _, _ in listed][1:] or None
+
+
+def _next(starts: list[str], start: str) -> str:
+    """The first of ``starts`` after ``start`` (a segment ends there); past the last: none."""
+    index = bisect.bisect_right(starts, start)
+    return starts[index] if index < len(starts) else "\U0010ffff"
+
+
+def _digest(lines: list[str]) -> str:
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode("utf-8"))
+    return digest.hexdigest()[:32]
+
+
+def _segmented(target: Path, previous: Path | None,
+               formats: dict[str, Callable[[list[str]], bytes]], *, listing: bool = False
+               ) -> dict[str, list[Path]]:
+    """Each segment's file in each of ``formats`` (suffix -> what makes it from the
+    segment's lines), made or linked from ``previous``'s; by suffix, their paths in order.
+    With ``listing``, where the segments start is written for the next build."""
+    folder = target / SEGMENTS
+    folder.mkdir(exist_ok=True)
+    before = previous / SEGMENTS if previous is not None else None
+    made: dict[str, list[Path]] = {name: [] for name in formats}
+    listed = []
+    for start, digest, lines in segments(target, previous):
+        listed.append((start, digest, len(lines)))
+        for name, make in formats.items():
+            path = folder / f"{digest}.{name}"
+            made[name].append(path)
+            if path.exists() or (before is not None and _linked(before / path.name, path)):
+                continue
+            partial = path.with_name(f".{path.name}.{os.getpid()}")
+            partial.write_bytes(make(lines))
+            os.replace(partial, path)
+    if listing:
+        (folder / SEGMENTS_FILE).write_text(json.dumps(listed, ensure_ascii=False),
+                                            encoding="utf-8")
+    return made
+
+
+def _linked(source: Path, path: Path) -> bool:
+    try:
+        os.link(source, path)
+    except OSError:
+        return False
+    return True
+
+
+def _joined(parts: list[Path], out: Path, head: bytes = b"", between: bytes = b"",
+            tail: bytes = b"") -> None:
+    with out.open("wb") as whole:
+        whole.write(head)
+        for n, part in enumerate(parts):
+            if n and between:
+                whole.write(between)
+            with part.open("rb") as piece:
+                shutil.copyfileobj(piece, whole, 1 << 20)
+        whole.write(tail)
+
+
+def _quads(lines: list[str]) -> Iterator[pyoxigraph.Quad]:
+    return pyoxigraph.parse(input="".join(lines).encode("utf-8"),
+                            format=pyoxigraph.RdfFormat.N_TRIPLES)
+
+
+def write_turtle(target: Path, previous: Path | None = None) -> None:
+    def make(lines: list[str]) -> bytes:
+        return pyoxigraph.serialize(_quads(lines), format=pyoxigraph.RdfFormat.TURTLE,
+                                    prefixes=jsonld_context())
+
+    _joined(_segmented(target, previous, {"ttl": make})["ttl"], target / "tipgraph.ttl")
+
+
+def write_jsonld_and_gzip(target: Path, previous: Path | None = None) -> None:
+    prefixes = jsonld_context()
+
+    def make_jsonld(lines: list[str]) -> bytes:
+        expanded = pyoxigraph.serialize(_quads(lines), format=pyoxigraph.RdfFormat.JSON_LD)
+        return node_objects(expanded, prefixes)
+
+    def make_gzip(lines: list[str]) -> bytes:
+        return gzip.compress("".join(lines).encode("utf-8"), compresslevel=6, mtime=0)
+
+    made = _segmented(target, previous, {"jsonld": make_jsonld, "nt.gz": make_gzip},
+                      listing=True)
+    _joined([p for p in made["jsonld"] if p.stat().st_size], target / "tipgraph.jsonld",
+            head=document_head(prefixes), between=b",", tail=b"]}")
+    _joined(made["nt.gz"], target / "tipgraph.nt.gz")
 
 
 #: The dumps made from ``tipgraph.nt``, in jobs of about equal cost: the build runs each
-#: in its own process while it validates.
-DUMP_JOBS: tuple[Callable[[Path], None], ...] = (write_turtle, write_jsonld_and_gzip)
+#: in its own process while it validates (``job(target, previous)``).
+DUMP_JOBS: tuple[Callable[..., None], ...] = (write_turtle, write_jsonld_and_gzip)
 
 
 def _parse(nt: Path) -> Iterator[pyoxigraph.Quad]:

@@ -66,6 +66,23 @@ def compact_file(expanded: Path, out: Path, prefixes: Mapping[str, str],
         target.write(b"}")
 
 
+def document_head(prefixes: Mapping[str, str]) -> bytes:
+    """The start of a compacted document whose ``@graph`` the caller writes, node objects
+    (:func:`node_objects`) apart by commas, and ends with ``]}``."""
+    return b'{"@context":' + _compactor(prefixes)[0] + b',"@graph":['
+
+
+def node_objects(expanded: bytes, prefixes: Mapping[str, str]) -> bytes:
+    """The node objects of expanded JSON-LD (an array), compacted, without the array's
+    brackets: a part of the ``@graph`` of :func:`document_head` (empty for no node).
+
+    >>> node_objects(b'[{"@id":"http://ex.org/a"}]', {"ex": "http://ex.org/"})
+    b'{"@id":"ex:a"}'
+    """
+    text = expanded.strip()
+    return _compactor(prefixes)[1](text[1:-1].strip()) if text else b""
+
+
 def _compactor(prefixes: Mapping[str, str]) -> tuple[bytes, Callable[[bytes], bytes]]:
     """The context of ``prefixes`` as JSON, and the rewrite of expanded JSON-LD text."""
     spaces = sorted(((ns, prefix) for prefix, ns in prefixes.items()

@@ -10,7 +10,7 @@ unknown country name is reported, never mapped to a likely candidate.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
@@ -101,45 +101,69 @@ def reconcile_records(records: Iterable[Record], reference: Reference,
     return result
 
 
+#: What reconciling one record gives: its publication, the problems found (its repairs and
+#: warnings) and its identity key (:func:`record_identity`).
+Reconciling = tuple[Publication, list[Problem], str]
+
+
 def reconciled(records: Iterable[Record], reference: Reference, result: Reconciled,
-               default_category: str | None = None) -> Iterator[Publication]:
+               default_category: str | None = None, *,
+               reconcile: Callable[[Record], Reconciling] | None = None,
+               each: Callable[[Publication, list[Problem], str], None] | None = None
+               ) -> Iterator[Publication]:
     """The publications of ``records``, one at a time as the records come
     (:func:`reconcile_records`); the problems and the duplicates go to ``result``, whose
     publications are left as they are. What is kept of each publication between records
-    is its identity and where it is (to name it as the first of a duplicate)."""
+    is its identity and where it is (to name it as the first of a duplicate).
+
+    :param reconcile: what reconciling a record gives, when not :func:`reconcile_record`
+        (an incremental build takes what it kept of a record seen before)
+    :param each: told what every record gave, a duplicate's too, before it is left out
+        (an incremental build keeps it for the next build)
+    """
     first: dict[str, tuple[str, int]] = {}
     for record in records:
-        notes = _Notes(record.source)
-        assert record.title is not None  # the reader rejects records without one
-        publication = Publication(source=record.source, line=record.line,
-                                  title=_clean(record.title.value))
-        if record.description:
-            publication.description = _clean_paragraphs(record.description.value)
-        publication.year = _year(record.year, notes)
-        publication.countries, world = _countries(record.countries, reference, notes)
-        publication.regions = _regions(record.regions, reference, notes)
-        if world and reference.world.slug not in publication.regions:
-            publication.regions.insert(0, reference.world.slug)
-        _check_country_regions(publication, record, reference, notes)
-        publication.creators, publication.citation, publication.part_of = _authors(
-            record.authors, reference, notes)
-        category = record.category.value if record.category else default_category
-        if category:
-            publication.categories = [category]
-        if record.source_url:
-            publication.source_url = record.source_url.value
-        if record.id:
-            publication.id = record.id.value
-        publication.content_hash = content_hash(record)
-        identity = record_identity(publication)
+        publication, problems, identity = (
+            reconcile(record) if reconcile is not None
+            else reconcile_record(record, reference, default_category))
+        if each is not None:
+            each(publication, problems, identity)
         where = (publication.source, publication.line)
         kept = first.setdefault(identity, where)
         if kept is not where:
             result.duplicates.append(Duplicate(record.source, record.line, kept[0],
                                                kept[1], identity))
             continue
-        result.problems.extend(notes.problems)
+        result.problems.extend(problems)
         yield publication
+
+
+def reconcile_record(record: Record, reference: Reference,
+                     default_category: str | None = None) -> Reconciling:
+    """What reconciling ``record`` gives, whatever records come before it."""
+    notes = _Notes(record.source)
+    assert record.title is not None  # the reader rejects records without one
+    publication = Publication(source=record.source, line=record.line,
+                              title=_clean(record.title.value))
+    if record.description:
+        publication.description = _clean_paragraphs(record.description.value)
+    publication.year = _year(record.year, notes)
+    publication.countries, world = _countries(record.countries, reference, notes)
+    publication.regions = _regions(record.regions, reference, notes)
+    if world and reference.world.slug not in publication.regions:
+        publication.regions.insert(0, reference.world.slug)
+    _check_country_regions(publication, record, reference, notes)
+    publication.creators, publication.citation, publication.part_of = _authors(
+        record.authors, reference, notes)
+    category = record.category.value if record.category else default_category
+    if category:
+        publication.categories = [category]
+    if record.source_url:
+        publication.source_url = record.source_url.value
+    if record.id:
+        publication.id = record.id.value
+    publication.content_hash = content_hash(record)
+    return publication, notes.problems, record_identity(publication)
 
 
 class _Notes:

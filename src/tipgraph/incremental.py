@@ -1,0 +1,631 @@
+"""Incremental builds: a new build made from the build in service when only some records
+changed.
+
+Every build keeps, beside its store, what the next one needs to tell what changed
+(:data:`STATE_FILE`): each record read, by its key (file, line, content hash:
+:func:`tipgraph.identity.content_hash`), with what reconciling it gave (the publication,
+its repairs and warnings, its identity), and the slug of each publication built
+(:class:`StateWriter`: a full build writes it as it reconciles and plans its records, a
+part at a time, rather than reading its sources again). The next build reads the
+sources, reconciles only the records whose key is new, and works out which lines of
+N-Triples the graph loses and gains:
+
+- a publication's own lines (its URI's and its source record's) are its alone;
+- a line about a node several publications name (a place, a person, an organisation, a
+  volume, a category) stays while one publication left unchanged still makes it: the
+  publications naming the node in the store in service are asked, one at a time, until
+  one makes it (reference counting, asked of the graph rather than kept beside it);
+- an agent's name and labels are those of the last publication naming it (the
+  :class:`tipgraph.mapping.MappingPlan` of the catalogue, as in a full build), so they
+  are made apart, from that one.
+
+What one publication makes is what a full build's parts make of it alone
+(:func:`tipgraph.mapping.map_publications` and :func:`tipgraph.reasoning.closure`, as
+:mod:`tipgraph.parts`): the ontology's rules take one triple, or (the one property
+chain) a publication's country and that country's region, which the publication's own
+mapping holds. The test
+``tests/test_incremental.py`` holds the result to a full build of the same sources.
+
+The new build starts from a copy of the store in service (a RocksDB checkpoint: its
+files linked, not copied) and removes and adds the lines that changed, the statistics'
+among them; the N-Triples dump is the old one merged with the changes. The statistics,
+the web indexes, the OAI-PMH records, the validation and the other dumps are still
+made from the whole graph, as a full build makes them (the slow part, see
+``benchmarks/RESULTS.md``). A build whose ontology, shapes, reference data, base or
+tipgraph version differ from the one in service is a full one, as is ``--full``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import heapq
+import multiprocessing
+import pickle
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import pyoxigraph
+from rdflib import BNode, Literal, URIRef
+
+from tipgraph import __version__
+from tipgraph.build_dir import BuildDir, write_published
+from tipgraph.datestamps import publication_hashes
+from tipgraph.dumps import DUMP_JOBS, NTRIPLES
+from tipgraph.errors import BuildFailed, Problem, TipgraphError
+from tipgraph.graphs import Triple, ntriples_lines
+from tipgraph.identity import Duplicate, content_hash
+from tipgraph.mapping import Mapped, MappingPlan, Triples, map_agents, map_publications
+from tipgraph.namespaces import KINDS, ONTOLOGY_PATH, SHAPES_PATH, TIP
+from tipgraph.reasoning import closure, compile_rules, load_ontology
+from tipgraph.reconcile import Agent, Publication, Reconciling, reconcile_record, reconciled
+from tipgraph.reconcile import Reconciled as ReconciledRecords
+from tipgraph.reference import DATA_DIR, Reference
+from tipgraph.serving.indexes import LineCounts, PartsSource
+from tipgraph.sources import Record, SourceStream
+from tipgraph.statistics import Tally
+from tipgraph.validation import validate_store
+
+if TYPE_CHECKING:
+    from rdflib import Graph
+
+    from tipgraph.progress import Display
+
+Progress = Callable[[str], None]
+
+#: The file of a build that the next build reads to tell what changed.
+STATE_FILE = "incremental.pickle"
+STATE_FORMAT = "tipgraph incremental 2"
+#: What a publication's mapping depends on besides its record (a change: a full build).
+REFERENCE_FILES = ("countries.csv", "country_aliases.toml", "organisations.toml",
+                   "regions.toml")
+
+Key = tuple[str, int, str]  # file, line, content hash
+
+
+@dataclass
+class Entry:
+    """One record as reconciling it alone gave it."""
+
+    publication: Publication
+    problems: list[Problem]
+    identity: str
+
+
+@dataclass
+class State:
+    """What a build keeps for the next one (:data:`STATE_FILE`)."""
+
+    fingerprint: str
+    #: every record read (duplicates too), by key
+    records: dict[Key, Entry]
+    #: the publications built, in the order built: (key, slug)
+    built: list[tuple[Key, str]]
+
+
+def fingerprint(base: str, max_field_chars: int) -> str:
+    """What every publication's triples depend on besides its record: when it differs from
+    the build in service's, every publication is made again (a full build)."""
+    digest = hashlib.sha256(f"{STATE_FORMAT}|{__version__}|{base}|{max_field_chars}".encode())
+    for path in (ONTOLOGY_PATH, SHAPES_PATH, *(DATA_DIR / name for name in REFERENCE_FILES)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def read_state(build: Path | None) -> State | None:
+    """The state ``build`` kept, or None (no build, a build made before incremental builds,
+    or a file of another format)."""
+    if build is None:
+        return None
+    state = State("", {}, [])
+    try:
+        with (build / STATE_FILE).open("rb") as file:
+            head = pickle.load(file)
+            if not isinstance(head, tuple) or len(head) != 2 or head[0] != STATE_FORMAT:
+                return None
+            state.fingerprint = head[1]
+            while True:
+                try:
+                    records, built = pickle.load(file)
+                except EOFError:
+                    break
+                state.records.update(records)
+                state.built += built
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
+            TypeError):
+        return None
+    return state
+
+
+def key_of(publication: Publication) -> Key:
+    """The key of the record ``publication`` was reconciled from."""
+    assert publication.content_hash is not None
+    return publication.source, publication.line, publication.content_hash
+
+
+class StateWriter:
+    """Writes the state of the build ``target`` (:data:`STATE_FILE`) as the build goes: it
+    is told what each record gave (:meth:`record`, the ``each`` of
+    :func:`tipgraph.reconcile.reconciled`) and each publication's slug (:meth:`built`), in
+    catalogue order, and writes them a part at a time (:meth:`flush`), so that a build
+    made in full never holds them all; the file is whole when :meth:`close` renames it,
+    or not there at all.
+
+    A build never fails for want of its state: when it cannot be written, the next build
+    is a full one (:attr:`error` says why).
+    """
+
+    def __init__(self, target: Path, fingerprint: str) -> None:
+        self.target = target
+        self.partial = target / f".{STATE_FILE}.partial"
+        self.records: list[tuple[Key, Entry]] = []
+        self.slugs: list[tuple[Key, str]] = []
+        self.error: Exception | None = None
+        self.file = None
+        try:
+            self.file = self.partial.open("wb")
+            self._dump((STATE_FORMAT, fingerprint))
+        except Exception as error:  # the build goes on without it
+            self._give_up(error)
+
+    def record(self, publication: Publication, problems: list[Problem], identity: str) -> None:
+        if self.file is not None:
+            self.records.append((key_of(publication), Entry(publication, problems, identity)))
+
+    def built(self, publication: Publication, slug: str) -> None:
+        if self.file is not None:
+            self.slugs.append((key_of(publication), slug))
+
+    def flush(self) -> None:
+        """Write what it was told since the last flush."""
+        if self.file is not None:
+            try:
+                self._dump((self.records, self.slugs))
+            except Exception as error:
+                self._give_up(error)
+        self.records, self.slugs = [], []
+
+    def close(self, progress: Progress) -> None:
+        """Write the rest and put the file in place; tell ``progress`` when it could not."""
+        self.flush()
+        if self.file is not None:
+            try:
+                self.file.close()
+                self.partial.replace(self.target / STATE_FILE)
+            except Exception as error:
+                self._give_up(error)
+            self.file = None
+        if self.error is not None:
+            progress(f"the state for an incremental build was not kept ({self.error}): the "
+                     "next build is a full one")
+
+    def discard(self) -> None:
+        """Leave no state (the build failed)."""
+        self._give_up(None)
+
+    def _dump(self, value: object) -> None:
+        assert self.file is not None
+        pickle.dump(value, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _give_up(self, error: Exception | None) -> None:
+        self.error = self.error or error
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+        self.partial.unlink(missing_ok=True)
+        (self.target / STATE_FILE).unlink(missing_ok=True)
+
+
+# -- reconciling: the records whose key is new only ---------------------------------------
+
+@dataclass
+class Reconciled:
+    """What :func:`tipgraph.reconcile.reconcile_records` gives, and each record's entry."""
+
+    publications: list[Publication]
+    keys: list[Key]  # of the publications
+    identities: list[str]  # of the publications
+    problems: list[Problem]
+    duplicates: list[Duplicate]
+    records: dict[Key, Entry]
+    reconciled: int  # records reconciled anew
+
+
+def reconcile(records: Iterable[Record], reference: Reference,
+              known: dict[Key, Entry]) -> Reconciled:
+    """Reconcile ``records`` (:func:`tipgraph.reconcile.reconciled`), taking the entry of
+    a record whose key ``known`` has: what reconciling a record gives depends on nothing
+    else (:func:`tipgraph.reconcile.reconcile_record`)."""
+    result = Reconciled([], [], [], [], [], {}, 0)
+
+    def one(record: Record) -> Reconciling:
+        entry = known.get((record.source, record.line, content_hash(record)))
+        if entry is None:
+            result.reconciled += 1
+            return reconcile_record(record, reference)
+        return entry.publication, entry.problems, entry.identity
+
+    def each(publication: Publication, problems: list[Problem], identity: str) -> None:
+        result.records[key_of(publication)] = Entry(publication, problems, identity)
+
+    found = ReconciledRecords()
+    for publication in reconciled(records, reference, found, reconcile=one, each=each):
+        key = key_of(publication)
+        result.publications.append(publication)
+        result.keys.append(key)
+        result.identities.append(result.records[key].identity)
+    result.problems, result.duplicates = found.problems, found.duplicates
+    return result
+
+
+# -- what changed in the graph ------------------------------------------------------------
+
+class Contributions:
+    """The N-Triples lines one publication makes, apart from the agents' names (which are
+    the last naming publication's: :meth:`agent`) and from what every build has (the
+    ontology and the category scheme): what the build's own mapping and reasoning
+    (:func:`tipgraph.mapping.map_publications`, :func:`tipgraph.reasoning.closure` with
+    the rules compiled once) make of that publication alone."""
+
+    def __init__(self, reference: Reference, base: str, ontology: Graph) -> None:
+        self.reference, self.ontology = reference, ontology
+        self.rules = compile_rules(ontology)
+        #: the plan a publication alone is mapped with (its slug set before)
+        self.plan = MappingPlan(base, {})
+        self.uri = self.plan.uri
+        self.base = self.uri.base
+        self.agent_prefixes = tuple(f"{self.base}{KINDS[kind]}/"
+                                    for kind in ("person", "organisation"))
+        self.common = self._lines(Triples())
+
+    def _lines(self, triples: Iterable[Triple]) -> set[str]:
+        return set(ntriples_lines(closure(triples, self.ontology, base=self.base,
+                                          rules=self.rules)))
+
+    def publication(self, publication: Publication, identity: str, slug: str) -> set[str]:
+        self.plan.slugs[identity] = slug
+        mapped = map_publications([publication], [identity], self.plan, self.reference,
+                                  Mapped(Triples(), self.base), agents_described=False)
+        prefixes = self.agent_prefixes
+        triples = [t for t in mapped.triples if not str.startswith(t[0], prefixes)]
+        return self._lines(triples) - self.common
+
+    def agent(self, node: URIRef, agent: Agent) -> set[str]:
+        plan = MappingPlan(self.base, {})
+        plan.agents[agent.kind, agent.slug] = agent
+        return self._lines(map_agents(plan, Mapped(Triples(), self.base)).triples) \
+            - self.common
+
+    def publication_uri(self, slug: str) -> URIRef:
+        return self.uri("publication", slug)
+
+    def own(self, line: str) -> bool:
+        """Whether ``line`` is about a publication or its source record (no other
+        publication makes it)."""
+        return line.startswith((f"<{self.base}{KINDS['publication']}/", f"<{self.base}source/"))
+
+
+def agent_winners(plan: MappingPlan) -> dict[URIRef, Agent]:
+    """Each agent node -> the agent it is described as: the last publication's naming it
+    among those ``plan`` was given (:class:`tipgraph.mapping.MappingPlan`)."""
+    return {plan.uri(kind, slug): agent for (kind, slug), agent in plan.agents.items()}
+
+
+@dataclass
+class Delta:
+    removed: set[str]
+    added: set[str]
+    changed: int  # publications changed, added or removed
+
+
+def graph_delta(old: State, new: Reconciled, plan: MappingPlan, old_lines: set[str],
+                contributions: Contributions, old_store: pyoxigraph.Store) -> Delta:
+    """The lines the graph before statistics loses and gains.
+
+    :param plan: the new catalogue's mapping plan (its slugs and agents)
+    :param old_lines: the lines of the build in service's graph
+    :param old_store: the build in service's store (asked which publications name a node)
+    """
+    slugs = plan.slugs
+    old_entries = {old.records[key].identity: (key, slug) for key, slug in old.built}
+    new_entries = {identity: (key, slugs[identity])
+                   for key, identity in zip(new.keys, new.identities, strict=True)}
+    gone = [i for i, entry in old_entries.items() if new_entries.get(i) != entry]
+    came = [i for i, entry in new_entries.items() if old_entries.get(i) != entry]
+    unchanged_slugs = {entry[1]: identity for identity, entry in new_entries.items()
+                       if old_entries.get(identity) == entry}
+    before: set[str] = set()
+    for identity in gone:
+        key, slug = old_entries[identity]
+        before |= contributions.publication(old.records[key].publication, identity, slug)
+    after: set[str] = set()
+    by_identity = dict(zip(new.identities, new.publications, strict=True))
+    for identity in came:
+        after |= contributions.publication(by_identity[identity], identity,
+                                           new_entries[identity][1])
+    # the agents: their names are the last naming publication's
+    old_plan = MappingPlan(contributions.base, {i: slug for i, (_, slug) in old_entries.items()})
+    for identity, (key, _) in old_entries.items():
+        old_plan.add(old.records[key].publication, identity)
+    old_winners, new_winners = agent_winners(old_plan), agent_winners(plan)
+    touched_agents = {node for node in old_winners.keys() | new_winners.keys()
+                      if old_winners.get(node) != new_winners.get(node)}
+    for node in touched_agents:
+        if node in old_winners:
+            before |= contributions.agent(node, old_winners[node])
+        if node in new_winners:
+            after |= contributions.agent(node, new_winners[node])
+    # a shared line the changes no longer make may be made by a publication left unchanged
+    pending: dict[str, set[str]] = {}
+    for line in before - after:
+        if line in old_lines and not contributions.own(line):
+            pending.setdefault(_subject(line), set()).add(line)
+    kept = _made_by_unchanged(pending, old_store, unchanged_slugs, new_entries, by_identity,
+                              contributions)
+    after |= kept
+    return Delta(removed={line for line in before - after if line in old_lines},
+                 added={line for line in after if line not in old_lines},
+                 changed=len(set(gone) | set(came)))
+
+
+def _made_by_unchanged(pending: dict[str, set[str]], old_store: pyoxigraph.Store,
+                       unchanged: dict[str, str], entries: dict[str, tuple[Key, str]],
+                       publications: dict[str, Publication],
+                       contributions: Contributions) -> set[str]:
+    """Of the ``pending`` lines (by subject), those a publication left unchanged makes:
+    the publications naming the subject (in one step, or two: through a volume or a
+    country) are asked one at a time until every line is found or none is left."""
+    found: set[str] = set()
+    prefix = contributions.publication_uri("")
+    for subject, lines in pending.items():
+        query = (f"SELECT ?q WHERE {{ ?q a <{TIP.Publication}> . "
+                 f"{{ ?q ?p <{subject}> }} UNION {{ ?q ?p ?x . ?x ?p2 <{subject}> }} }}")
+        asked: set[str] = set()
+        for solution in old_store.query(query):
+            uri = solution["q"].value
+            if uri in asked or not uri.startswith(prefix):
+                continue
+            asked.add(uri)
+            identity = unchanged.get(uri[len(prefix):])
+            if identity is None:
+                continue
+            made = contributions.publication(publications[identity], identity,
+                                             entries[identity][1])
+            found |= lines & made
+            lines = lines - made
+            if not lines:
+                break
+    return found
+
+
+def _subject(line: str) -> str:
+    return line[1:line.index(">")] if line.startswith("<") else line.split(" ", 1)[0]
+
+
+# -- lines <-> terms -----------------------------------------------------------------------
+
+_UNESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
+_CHARACTERS = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if code[0] in "uU":
+        return chr(int(code[1:], 16))
+    return _CHARACTERS.get(code, code)
+
+
+def parse_lines(lines: Iterable[str]) -> Iterator[Triple]:
+    """The triples of N-Triples lines as :func:`tipgraph.graphs.ntriples_lines` writes them
+    (one space between terms, no comment), as rdflib terms; each IRI and literal made once.
+    """
+    iris: dict[str, URIRef] = {}
+    literals: dict[str, Literal] = {}
+
+    def term(text: str) -> URIRef | Literal | BNode:
+        if text[0] == "<":
+            node = iris.get(text)
+            if node is None:
+                node = iris[text] = URIRef(text[1:-1])
+            return node
+        if text[0] == "_":
+            return BNode(text[2:])
+        literal = literals.get(text)
+        if literal is None:
+            end = text.rindex('"')
+            body, rest = text[1:end], text[end + 1:]
+            if "\\" in body:
+                body = _UNESCAPE.sub(_unescaped, body)
+            if rest.startswith("@"):
+                literal = Literal(body, lang=rest[1:])
+            elif rest.startswith("^^"):
+                literal = Literal(body, datatype=term(rest[2:]))
+            else:
+                literal = Literal(body)
+            literals[text] = literal
+        return literal
+
+    for line in lines:
+        s, p, o = line[:-3].split(" ", 2)
+        yield term(s), term(p), term(o)  # type: ignore[misc]
+
+
+def statistics_line(line: str, dataset: str, sort_key: str) -> bool:
+    """Whether ``line`` is one the statistics stage made (a statistic or a sort key)."""
+    return line.startswith(dataset) or f"> <{sort_key}> " in line
+
+
+def read_lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8", newline="\n") as file:
+        yield from file
+
+
+def merged(*sorted_lines: Iterable[str]) -> Iterator[str]:
+    """Sorted lines, merged (no line given twice)."""
+    last = None
+    for line in heapq.merge(*sorted_lines):
+        if line != last:
+            yield line
+        last = line
+
+
+def quads(lines: Sequence[str]) -> Iterator[pyoxigraph.Quad]:
+    if not lines:
+        return iter(())
+    return pyoxigraph.parse(input="".join(lines).encode("utf-8"),
+                            format=pyoxigraph.RdfFormat.N_TRIPLES)
+
+
+def hashes_of(publications: list[Publication], slugs: list[str],
+              contributions: Contributions) -> tuple[dict[str, str], dict[str, tuple[str, int]]]:
+    """Publication URI -> content hash, and URI -> (file, line)."""
+    provenance = {str(contributions.publication_uri(slug)): (p.source, p.line)
+                  for p, slug in zip(publications, slugs, strict=True)}
+    hashes = publication_hashes(publications, {where: uri for uri, where in provenance.items()})
+    return hashes, provenance
+
+
+def plan_for(new: Reconciled, base: str, published: dict[str, str]) -> MappingPlan:
+    """The mapping plan of the new catalogue, as a full build makes it: each identity's
+    slug and each agent's description (:class:`tipgraph.mapping.MappingPlan`)."""
+    plan = MappingPlan(base, published)
+    for publication, identity in zip(new.publications, new.identities, strict=True):
+        plan.add(publication, identity)
+    return plan
+
+
+# -- the build ---------------------------------------------------------------------------
+
+def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildDir,
+                    target: Path, base: str, progress: Progress, max_field_chars: int,
+                    display: Display | None = None) -> Any:
+    """Make the build ``target`` from the build in service and what changed since; it is
+    not switched in yet. None (``target`` untouched): the build in service kept no state
+    this build can start from, and the caller makes a full build.
+
+    :param full: the module :mod:`tipgraph.build`, whose report, stages and helpers this
+        build uses too (handed over rather than imported: that module calls this one)
+    :returns: its :class:`tipgraph.build.BuildReport`, or None
+    """
+    previous = build_dir.current()
+    started = time.perf_counter()
+    state = read_state(previous)
+    if previous is None or state is None or not (previous / NTRIPLES).is_file() \
+            or not (previous / "store").is_dir() \
+            or state.fingerprint != fingerprint(base, max_field_chars):
+        return None
+    progress(f"incremental: from build {previous.name}")
+    report = full.BuildReport(build_id=target.name, base=base,
+                              sources=[Path(s).name for s in sources])
+    dumps: list[multiprocessing.Process] = []
+    report.timings["state"] = round(time.perf_counter() - started, 3)  # read_state's
+    stage = functools.partial(full._stage, report=report, progress=progress, display=display)
+    # what the web indexes read of the graph, as a full build keeps it (the abstracts on disk)
+    source = PartsSource(target / ".abstracts.pickle")
+    try:
+        with stage("read") as meter:
+            stream = SourceStream(sources, max_field_chars, meter)  # as a full build reads
+        with stage("reconcile") as meter:
+            reference = full.load_reference()
+            meter.step("", unit="records")
+            new = reconcile(meter.count(stream.records()), reference, state.records)
+            read = stream.read
+            del stream
+            report.records_read = len(new.records) + len(read.rejected)
+            report.files, report.rejected = read.files, read.rejected
+            problems = read.problems + list(reference.problems) + new.problems
+            report.repairs = [p for p in problems if p.severity == "repair"]
+            report.warnings = [p for p in problems if p.severity != "repair"]
+            report.records_built = len(new.publications)
+            report.duplicates = new.duplicates
+            del read
+        with stage("map"):
+            plan = plan_for(new, base, build_dir.ledger.slugs())
+            contributions = Contributions(reference, base, load_ontology())
+            dataset = f"<{base.rstrip('/#')}/dataset"
+            old_graph: list[str] = []
+            old_statistics: list[str] = []
+            for line in read_lines(previous / NTRIPLES):
+                (old_statistics if statistics_line(line, dataset, str(TIP.sortKey))
+                 else old_graph).append(line)
+        with stage("reason"):
+            old_store = pyoxigraph.Store.read_only(str(previous / "store"))
+            delta = graph_delta(state, new, plan, set(old_graph), contributions, old_store)
+            del old_store
+            progress(f"{delta.changed} publications changed, added or removed since build "
+                     f"{previous.name}: {len(delta.removed)} lines removed, "
+                     f"{len(delta.added)} added")
+            graph = list(merged((line for line in old_graph if line not in delta.removed),
+                                sorted(delta.added)))
+            del old_graph
+            built_slugs = [plan.slugs[i] for i in new.identities]
+            hashes, provenance = hashes_of(new.publications, built_slugs, contributions)
+        with stage("statistics") as meter:
+            # counted as a full build counts its parts (statistics.Tally), the graph one part
+            meter.step("counting", total=len(graph), unit="triples")
+            triples = list(parse_lines(meter.count(graph)))
+            tally = Tally()
+            tally.add(triples)
+            source.add(triples)
+            del triples
+            added = tally.triples(base)
+            del tally
+            source.add(added)
+            statistics = sorted(set(ntriples_lines(added)).difference(graph))
+            del added
+        with stage("write") as meter:
+            # the dataset's counts and the URIs it describes, from the lines as they go
+            source.counted = counted = LineCounts(base)
+            with (target / NTRIPLES).open("w", encoding="utf-8", newline="\n") as out:
+                for line in meter.count(merged(graph, statistics)):
+                    counted.add(line)
+                    out.write(line)
+                    report.triples += 1
+            del graph
+            full.release_memory()
+            # the dumps' segments whose lines did not change are linked from the previous
+            # build's (tipgraph.dumps)
+            fork = multiprocessing.get_context("fork")
+            dumps = [fork.Process(target=job, args=(target, previous), name=job.__name__,
+                                  daemon=True) for job in DUMP_JOBS]
+            for process in dumps:
+                process.start()
+        with stage("indexes"):
+            full._write_indexes(source, target, base, hashes)
+        source.close()
+        with stage("load"):
+            pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target / "store"))
+            store = pyoxigraph.Store(str(target / "store"))
+            old, now = set(old_statistics), set(statistics)
+            for quad in quads(sorted(delta.removed | (old - now))):
+                store.remove(quad)
+            store.extend(quads(sorted(delta.added | (now - old))))
+            store.flush()
+        with stage("validate"):
+            report.shacl = validate_store(store, full.load_shapes(), provenance)
+        del store
+        if not report.shacl.conforms:
+            raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
+                              f"violation(s), first: {report.shacl.violations[0]}")
+        with stage("dumps"):
+            for process in dumps:
+                process.join()
+                if process.exitcode != 0:
+                    raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
+                                        f"{process.exitcode})")
+        identities = dict(zip(new.identities, built_slugs, strict=True))
+        write_published(target, counted.in_space, identities)
+        kept = StateWriter(target, state.fingerprint)
+        kept.records = list(new.records.items())
+        kept.slugs = list(zip(new.keys, built_slugs, strict=True))
+        kept.close(progress)
+    except BaseException as error:
+        source.close()
+        full.abandon(error, build_dir, target, report, dumps)
+        raise
+    return report

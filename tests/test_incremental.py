@@ -1,0 +1,203 @@
+"""An incremental build publishes what a full build of the same sources publishes: the
+same triples, dumps, report counts, web indexes, URIs (with their 410s) and OAI-PMH
+records; after a rollback too."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pyoxigraph
+import pytest
+from click.testing import CliRunner
+
+from tipgraph import dumps
+from tipgraph.build import run_build
+from tipgraph.build_dir import INDEX_FILE, BuildDir
+from tipgraph.cli import cli
+from tipgraph.incremental import STATE_FILE, StateWriter
+from tipgraph.ledger import Ledger
+from tipgraph.serving.indexes import read_indexes
+from tipgraph.synth import synthesize, write_catalogue
+
+from .conftest import BASE
+from .test_build_equivalence import blank_blind, quads
+
+VOLATILE = {"build_id", "timings_seconds", "cpu_seconds", "peak_memory_mb"}
+
+
+def first_catalogue() -> list[dict[str, object]]:
+    records = synthesize(120, seed=26)
+    records[5]["authors"] = ["Alison Jobe"]  # one person named by two records, spelt
+    records[6]["authors"] = ["Alison Jobe", "Migration Policy Institute"]  # alike
+    return records
+
+
+def second_catalogue() -> list[dict[str, object]]:
+    """The first with records changed, added and removed."""
+    records = first_catalogue()
+    records[3]["year"] = 1999  # a corrected year
+    records[10]["title"] = "Aaaa: a title that comes first"  # every sort key moves
+    records[20]["authors"] = ["A New Author", "Another Org Institute"]
+    records[30]["countries"] = ["Nigeria"]
+    records[6]["authors"] = ["Alison JOBE"]  # the same node, named by the last record
+    records[40]["regions"] = []
+    del records[100:104]  # removed at the end of the file: no line moves
+    del records[50]  # removed in the middle: the lines below move
+    added = synthesize(5, seed=99)
+    for n, record in enumerate(added):
+        record["source_url"] = f"https://example.org/added/{n}"
+    added[0]["authors"] = ["Alison Jobe", "Someone Else"]
+    added[1]["authors"] = ["ALISON JOBE"]  # the last to name her: her name
+    records += added
+    records.append(dict(records[7]))  # a duplicate
+    records.append({"title": "", "year": 2001})  # a record to reject
+    return records
+
+
+def third_catalogue() -> list[dict[str, object]]:
+    records = first_catalogue()
+    records[12]["description"] = "A description corrected after the rollback."
+    records[60]["authors"] = ["Alison Jobe"]
+    del records[0]
+    return records
+
+
+def build(out: Path, source: Path, records: list[dict[str, object]], *,
+          full: bool = False) -> list[str]:
+    write_catalogue(records, source)
+    said: list[str] = []
+    run_build([source], out, base=BASE, progress=said.append, full=full)
+    return said
+
+
+def published(out: Path) -> dict[str, object]:
+    """What the build directory ``out`` publishes, as two directories can be compared."""
+    current = BuildDir(out).current()
+    assert current is not None
+    report = json.loads((current / "report.json").read_text(encoding="utf-8"))
+    indexes = read_indexes(current / INDEX_FILE)
+    assert indexes is not None
+    with sqlite3.connect(out / "oai.sqlite") as db:
+        last = db.execute("SELECT switched_at FROM applied").fetchone()[0]
+        oai = sorted((uri, digest, deleted, sets, stamp == last) for uri, digest, stamp,
+                     deleted, sets in db.execute("SELECT * FROM records"))
+    with gzip.open(current / "tipgraph.nt.gz", "rt", encoding="utf-8") as gz:
+        gzipped = gz.read()
+    return {
+        "triples": blank_blind((current / "tipgraph.nt").read_text("utf-8").splitlines()),
+        "gzip": blank_blind(gzipped.splitlines()),
+        "turtle": quads(current / "tipgraph.ttl", pyoxigraph.RdfFormat.TURTLE),
+        "jsonld": quads(current / "tipgraph.jsonld", pyoxigraph.RdfFormat.JSON_LD),
+        "store": blank_blind(pyoxigraph.Store.read_only(str(current / "store"))),
+        "report": {k: v for k, v in report.items() if k not in VOLATILE},
+        "uris": (current / "uris.txt").read_text(encoding="utf-8"),
+        "slugs": json.loads((current / "slugs.json").read_text(encoding="utf-8")),
+        "retired": sorted((r.uri, r.retired is None) for r in Ledger(out).uris()),
+        "oai records": json.loads((current / "oai-records.json").read_text("utf-8")),
+        "oai datestamps": oai,
+        "dataset counts": indexes.counts,
+        "labels": (indexes.labels.titles, indexes.labels.others),
+        "properties": indexes.properties,
+        "pages": indexes.pages,
+        "catalogue": indexes.catalogue.indexed(),
+        "text": (indexes.text.publications, indexes.text.nodes),
+    }
+
+
+def assert_same(incremental: dict[str, object], full: dict[str, object]) -> None:
+    for name in full:
+        if isinstance(full[name], Counter):
+            assert incremental[name] - full[name] == Counter(), name
+            assert full[name] - incremental[name] == Counter(), name
+        assert incremental[name] == full[name], name
+
+
+def test_an_incremental_build_publishes_what_a_full_build_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dumps, "SEGMENT_LINES", 200)  # many segments, most of them unchanged
+    source = tmp_path / "catalogue.jsonl"
+    incremental, full = tmp_path / "incremental", tmp_path / "full"
+    for out in (incremental, full):
+        build(out, source, first_catalogue())
+        assert (BuildDir(out).current() / STATE_FILE).is_file()
+    said = build(incremental, source, second_catalogue())
+    assert any(line.startswith("incremental: from build") for line in said), said
+    said = build(full, source, second_catalogue(), full=True)
+    assert not any(line.startswith("incremental") for line in said), said
+    got, expected = published(incremental), published(full)
+    assert_same(got, expected)
+    # the dumps' segments whose lines did not change were linked, not written again
+    segments = list((BuildDir(incremental).current() / dumps.SEGMENTS).glob("*.nt.gz"))
+    linked = [s for s in segments if s.stat().st_nlink > 1]
+    assert len(segments) > 10 and 0 < len(linked) < len(segments)
+    # what the changes did, seen from outside: a retired URI, a duplicate, a rejection
+    assert any(not live for _, live in expected["retired"])
+    assert expected["report"]["records_duplicate"] == 1
+    assert expected["report"]["records_rejected"] == 1
+    # and an incremental build of the same sources changes nothing
+    said = build(incremental, source, second_catalogue())
+    assert any("0 publications changed" in line for line in said), said
+    again = published(incremental)
+    for name in ("triples", "report", "uris", "retired", "oai records", "dataset counts"):
+        assert again[name] == got[name], name
+
+
+def test_full_and_incremental_agree_after_a_rollback(tmp_path: Path) -> None:
+    source = tmp_path / "catalogue.jsonl"
+    incremental, full = tmp_path / "incremental", tmp_path / "full"
+    for out in (incremental, full):
+        build(out, source, first_catalogue())
+        first = BuildDir(out).current_id()
+        build(out, source, second_catalogue())
+        result = CliRunner().invoke(cli, ["builds", "--build", str(out), "use", first,
+                                          "--allow-shrink"])
+        assert result.exit_code == 0, result.output
+        assert BuildDir(out).current_id() == first
+    said = build(incremental, source, third_catalogue())
+    assert any(line.startswith("incremental: from build") for line in said), said
+    build(full, source, third_catalogue(), full=True)
+    assert_same(published(incremental), published(full))
+
+
+@pytest.mark.parametrize("what", ["no state", "another base"])
+def test_a_build_without_a_state_to_start_from_is_a_full_one(tmp_path: Path, what: str
+                                                             ) -> None:
+    source = tmp_path / "catalogue.jsonl"
+    out = tmp_path / "build"
+    build(out, source, first_catalogue())
+    if what == "no state":
+        (BuildDir(out).current() / STATE_FILE).unlink()
+        said = build(out, source, second_catalogue())
+    else:
+        write_catalogue(second_catalogue(), source)
+        said = []
+        run_build([source], out, base="https://example.org/other/", progress=said.append,
+                  allow_shrink=True)
+    assert not any(line.startswith("incremental") for line in said), said
+    assert (BuildDir(out).current() / STATE_FILE).is_file()
+
+
+def test_a_full_build_whose_state_cannot_be_kept_is_published(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    """The state is written as the full build goes: when that fails, the build is still
+    published, without it, and the next build is a full one."""
+    source = tmp_path / "catalogue.jsonl"
+    out = tmp_path / "build"
+
+    def no_room(self, value) -> None:
+        raise OSError(28, "No space left on device (the state only)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StateWriter, "_dump", no_room)
+        said = build(out, source, first_catalogue())
+    assert any("was not kept" in line for line in said), said
+    current = BuildDir(out).current()
+    assert not (current / STATE_FILE).exists()
+    assert not [p for p in current.iterdir() if STATE_FILE in p.name]  # no partial file
+    said = build(out, source, second_catalogue())
+    assert not any(line.startswith("incremental") for line in said), said
+    assert (BuildDir(out).current() / STATE_FILE).is_file()

@@ -1,0 +1,59 @@
+"""Dumps in segments: cut where a subject starts, cut again where the build before cut,
+served as one file each."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyoxigraph
+import pytest
+
+from tipgraph import dumps
+from tipgraph.dumps import NTRIPLES, SEGMENTS, SEGMENTS_FILE, segments, write_dumps
+
+
+def write_nt(build: Path, subjects: range, extra: str = "") -> list[str]:
+    build.mkdir()
+    lines = sorted([f"<urn:s{n:03}> <urn:p{k}> \"{n}{extra if n == 50 else ''}\" .\n"
+                    for n in subjects for k in range(3)])
+    (build / NTRIPLES).write_text("".join(lines), encoding="utf-8")
+    return lines
+
+
+def test_segments_end_where_a_subject_ends_and_are_cut_again_alike(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dumps, "SEGMENT_LINES", 10)
+    lines = write_nt(tmp_path / "a", range(100))
+    write_dumps(tmp_path / "a")
+    first = list(segments(tmp_path / "a"))
+    assert [line for _, _, part in first for line in part] == lines
+    assert all(len(part) % 3 == 0 for _, _, part in first)  # no subject cut in two
+    # a later build: one subject changed, a few added; cut where the first was
+    write_nt(tmp_path / "b", range(105), extra="x")
+    write_dumps(tmp_path / "b", previous=tmp_path / "a")
+    listed = json.loads((tmp_path / "b" / SEGMENTS / SEGMENTS_FILE).read_text("utf-8"))
+    before = json.loads((tmp_path / "a" / SEGMENTS / SEGMENTS_FILE).read_text("utf-8"))
+    assert [start for start, _, _ in listed] == [start for start, _, _ in before]
+    changed = [s for s, b in zip(listed, before, strict=True) if s[1] != b[1]]
+    assert len(changed) == 2  # the one with subject 50, the last (with the new subjects)
+    linked = [p for p in (tmp_path / "b" / SEGMENTS).glob("*.ttl") if p.stat().st_nlink > 1]
+    assert len(linked) == len(listed) - 2
+
+
+def test_the_served_files_are_one_document_each(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dumps, "SEGMENT_LINES", 10)
+    lines = write_nt(tmp_path / "a", range(40))
+    write_dumps(tmp_path / "a")
+    assert len(list((tmp_path / "a" / SEGMENTS).glob("*.nt.gz"))) > 3
+    with gzip.open(tmp_path / "a" / "tipgraph.nt.gz", "rt", encoding="utf-8") as gz:
+        assert gz.read() == "".join(lines)  # the members are one stream
+    expected = set(pyoxigraph.parse(path=str(tmp_path / "a" / NTRIPLES),
+                                    format=pyoxigraph.RdfFormat.N_TRIPLES))
+    for name, kind in (("tipgraph.ttl", pyoxigraph.RdfFormat.TURTLE),
+                       ("tipgraph.jsonld", pyoxigraph.RdfFormat.JSON_LD)):
+        assert set(pyoxigraph.parse(path=str(tmp_path / "a" / name), format=kind)) == expected
+    document = json.loads((tmp_path / "a" / "tipgraph.jsonld").read_text("utf-8"))
+    assert len(document["@graph"]) == 40
