@@ -391,15 +391,8 @@ def _group(found: list[Token], i: int) -> tuple[int, int] | None:
         j -= 1
     if j < 0:
         return None
-    depth = 0
-    for k in range(j, len(found)):
-        if found[k][1] == "{":
-            depth += 1
-        elif found[k][1] == "}":
-            depth -= 1
-            if depth == 0:
-                return j, k
-    return None
+    k = _closing(found, j, "{}")
+    return None if k is None else (j, k)
 
 
 def _search(found: list[Token], pair: list[int], prop: str) -> _Search:
@@ -451,15 +444,21 @@ def _sentence_start(found: list[Token], i: int) -> int:
 
 def _after_group(found: list[Token], opening: int) -> int:
     """The token after the parenthesis that closes the one at ``opening``."""
+    closing = _closing(found, opening, "()")
+    return len(found) if closing is None else closing + 1
+
+
+def _closing(found: list[Token], opening: int, pair: str) -> int | None:
+    """Where the bracket ``pair[1]`` closes the ``pair[0]`` at ``opening`` (None: never)."""
     depth = 0
     for j in range(opening, len(found)):
-        if found[j][1] == "(":
+        if found[j][1] == pair[0]:
             depth += 1
-        elif found[j][1] == ")":
+        elif found[j][1] == pair[1]:
             depth -= 1
             if depth == 0:
-                return j + 1
-    return len(found)
+                return j
+    return None
 
 
 def _end(token: Token) -> int:
