@@ -1,7 +1,8 @@
 """The whole-graph dumps of a build: written beside ``tipgraph.nt``, served as they are.
 
-The build writes ``tipgraph.nt`` (sorted N-Triples) and then, in processes of its
-own while it validates, the other dumps from it (:data:`DUMP_JOBS`); the read side
+The build writes ``tipgraph.nt`` (sorted N-Triples) and then, once the store is loaded
+and valid, the other dumps from it in processes of their own (:data:`DUMP_JOBS`; not
+beside the loader, whose memory they would add to); the read side
 makes the same files from a remote store's graph (:func:`write_dumps`). The web
 serves every file :data:`DUMPS` names and describes them in the dataset's DCAT.
 """
@@ -207,7 +208,7 @@ def write_jsonld_and_gzip(target: Path, previous: Path | None = None) -> None:
 
 
 #: The dumps made from ``tipgraph.nt``, in jobs of about equal cost: the build runs each
-#: in its own process while it validates (``job(target, previous)``).
+#: in its own process once the store is valid (``job(target, previous)``).
 DUMP_JOBS: tuple[Callable[..., None], ...] = (write_turtle, write_jsonld_and_gzip)
 
 
