@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import heapq
+import json
 import multiprocessing
 import pickle
 import re
@@ -69,7 +70,7 @@ from tipgraph.reference import DATA_DIR, Reference
 from tipgraph.serving.indexes import LineCounts, PartsSource
 from tipgraph.sources import Record, SourceStream
 from tipgraph.statistics import Tally
-from tipgraph.validation import validate_store
+from tipgraph.validation import ValidationReport, report_of, revalidate_store
 
 if TYPE_CHECKING:
     from rdflib import Graph
@@ -140,6 +141,12 @@ def read_state(build: Path | None) -> State | None:
             TypeError):
         return None
     return state
+
+
+def previous_shacl(build: Path) -> ValidationReport:
+    """What validating ``build`` found (its report's ``shacl``)."""
+    with (build / "report.json").open(encoding="utf-8") as file:
+        return report_of(json.load(file)["shacl"])
 
 
 def key_of(publication: Publication) -> Key:
@@ -602,12 +609,15 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target / "store"))
             store = pyoxigraph.Store(str(target / "store"))
             old, now = set(old_statistics), set(statistics)
-            for quad in quads(sorted(delta.removed | (old - now))):
+            removed, gained = sorted(delta.removed | (old - now)), sorted(delta.added | (now - old))
+            for quad in quads(removed):
                 store.remove(quad)
-            store.extend(quads(sorted(delta.added | (now - old))))
+            store.extend(quads(gained))
             store.flush()
         with stage("validate"):
-            report.shacl = validate_store(store, full.load_shapes(), provenance)
+            # the focus nodes the changes may touch, checked again; the others' results kept
+            report.shacl = revalidate_store(store, full.load_shapes(), previous_shacl(previous),
+                                            removed + gained, provenance)
         del store
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "

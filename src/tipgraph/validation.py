@@ -41,7 +41,8 @@ from tipgraph.shacl_fast import (
 )
 
 __all__ = ["SHAPES_PATH", "ShapeResult", "UnsupportedShapes", "ValidationReport", "load_shapes",
-           "validate_graph", "validate_store", "validate_triples"]
+           "report_of", "revalidate_store", "validate_graph", "validate_store",
+           "validate_triples"]
 
 Engine = Choice["fast", "pyshacl"]
 
@@ -114,6 +115,33 @@ def validate_store(store: ox.Store, shapes: Graph,
     :raises UnsupportedShapes: when the shapes use a construct outside the supported subset
     """
     return _report(compile_shapes(shapes).run(store), provenance)
+
+
+def revalidate_store(store: ox.Store, shapes: Graph, previous: ValidationReport,
+                     changed: Iterable[str],
+                     provenance: dict[str, tuple[str, int]] | None = None
+                     ) -> ValidationReport:
+    """What :func:`validate_store` reports of ``store``, knowing ``previous``, its report
+    before the N-Triples lines ``changed`` were added to it or removed from it: only the
+    focus nodes the changes may touch are checked again (the changed nodes and those the
+    shapes make depend on them: :meth:`~tipgraph.shacl_fast.CompiledShapes.depending`),
+    the others keep their results. An incremental build checks its changes so.
+    """
+    checks = compile_shapes(shapes)
+    focus = checks.depending(store, changed)
+    if focus is None:
+        return _report(checks.run(store), provenance)
+    kept = {(r.severity, r.focus, r.path, r.message, r.value)
+            for r in (*previous.violations, *previous.warnings) if r.focus not in focus}
+    return _report(kept | checks.run(store, focus), provenance)
+
+
+def report_of(results: dict[str, object]) -> ValidationReport:
+    """The :class:`ValidationReport` of its :meth:`~ValidationReport.as_dict`."""
+    return ValidationReport(
+        conforms=bool(results["conforms"]),
+        violations=[ShapeResult(**r) for r in results["violations"]],  # type: ignore[union-attr]
+        warnings=[ShapeResult(**r) for r in results["warnings"]])  # type: ignore[union-attr]
 
 
 def validate_triples(triples: Iterable[Triple], shapes: Graph,
