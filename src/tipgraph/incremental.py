@@ -330,13 +330,13 @@ class Delta:
     changed: int  # publications changed, added or removed
 
 
-def graph_delta(old: State, new: Reconciled, plan: MappingPlan, old_lines: set[str],
+def graph_delta(old: State, new: Reconciled, plan: MappingPlan,
                 contributions: Contributions, old_store: pyoxigraph.Store) -> Delta:
     """The lines the graph before statistics loses and gains.
 
     :param plan: the new catalogue's mapping plan (its slugs and agents)
-    :param old_lines: the lines of the build in service's graph
-    :param old_store: the build in service's store (asked which publications name a node)
+    :param old_store: the build in service's store (asked which of the lines the changes
+        make or unmake it has, and which publications name a node)
     """
     slugs = plan.slugs
     old_entries = {old.records[key].identity: (key, slug) for key, slug in old.built}
@@ -367,6 +367,7 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan, old_lines: set[s
             before |= contributions.agent(node, old_winners[node])
         if node in new_winners:
             after |= contributions.agent(node, new_winners[node])
+    old_lines = held(old_store, before | after)
     # a shared line the changes no longer make may be made by a publication left unchanged
     pending: dict[str, set[str]] = {}
     for line in before - after:
@@ -378,6 +379,21 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan, old_lines: set[s
     return Delta(removed={line for line in before - after if line in old_lines},
                  added={line for line in after if line not in old_lines},
                  changed=len(set(gone) | set(came)))
+
+
+def held(store: pyoxigraph.Store, lines: Iterable[str]) -> set[str]:
+    """Those of the N-Triples ``lines`` whose triple ``store`` has. A publication's lines
+    name no blank node (only the ontology's do, which every build has and no change
+    makes, :class:`Contributions`)."""
+    return {line for line in lines if _quad(line) in store}
+
+
+def _quad(line: str) -> pyoxigraph.Quad:
+    subject, _, value = line.split(" ", 2)
+    if subject.startswith("_:") or value.startswith("_:"):
+        raise ValueError(f"a changed line names a blank node: {line}")
+    return next(iter(pyoxigraph.parse(input=line.encode("utf-8"),
+                                      format=pyoxigraph.RdfFormat.N_TRIPLES)))
 
 
 def _made_by_unchanged(pending: dict[str, set[str]], old_store: pyoxigraph.Store,
@@ -562,7 +578,7 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                  else old_graph).append(line)
         with stage("reason"):
             old_store = pyoxigraph.Store.read_only(str(previous / "store"))
-            delta = graph_delta(state, new, plan, set(old_graph), contributions, old_store)
+            delta = graph_delta(state, new, plan, contributions, old_store)
             del old_store
             progress(f"{delta.changed} publications changed, added or removed since build "
                      f"{previous.name}: {len(delta.removed)} lines removed, "
