@@ -41,7 +41,6 @@ import functools
 import hashlib
 import heapq
 import json
-import multiprocessing
 import pickle
 import re
 import time
@@ -57,8 +56,8 @@ from rdflib import BNode, Literal, URIRef
 from tipgraph import __version__
 from tipgraph.build_dir import BuildDir, write_published
 from tipgraph.datestamps import publication_hashes
-from tipgraph.dumps import DUMP_JOBS, NTRIPLES
-from tipgraph.errors import BuildFailed, Problem, TipgraphError
+from tipgraph.dumps import NTRIPLES, update_dumps
+from tipgraph.errors import BuildFailed, Problem
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate, content_hash
 from tipgraph.mapping import Mapped, MappingPlan, Triples, map_agents, map_publications
@@ -545,7 +544,6 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
     progress(f"incremental: from build {previous.name}")
     report = full.BuildReport(build_id=target.name, base=base,
                               sources=[Path(s).name for s in sources])
-    dumps: list[multiprocessing.Process] = []
     report.timings["state"] = round(time.perf_counter() - started, 3)  # read_state's
     stage = functools.partial(full._stage, report=report, progress=progress, display=display)
     # what the web indexes read of the graph, as a full build keeps it (the abstracts on disk)
@@ -611,13 +609,6 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                     report.triples += 1
             del graph
             full.release_memory()
-            # the dumps' segments whose lines did not change are linked from the previous
-            # build's (tipgraph.dumps)
-            fork = multiprocessing.get_context("fork")
-            dumps = [fork.Process(target=job, args=(target, previous), name=job.__name__,
-                                  daemon=True) for job in DUMP_JOBS]
-            for process in dumps:
-                process.start()
         with stage("indexes"):
             full._write_indexes(source, target, base, hashes)
         source.close()
@@ -639,11 +630,8 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
         with stage("dumps"):
-            for process in dumps:
-                process.join()
-                if process.exitcode != 0:
-                    raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
-                                        f"{process.exitcode})")
+            # the segments no changed line falls in are linked from the previous build's
+            update_dumps(target, previous, removed, gained)
         identities = dict(zip(new.identities, built_slugs, strict=True))
         write_published(target, counted.in_space, identities)
         kept = StateWriter(target, state.fingerprint)
@@ -652,6 +640,6 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
         kept.close(progress)
     except BaseException as error:
         source.close()
-        full.abandon(error, build_dir, target, report, dumps)
+        full.abandon(error, build_dir, target, report, [])
         raise
     return report
