@@ -103,3 +103,16 @@ def test_a_report_read_back_is_the_same(tmp_path: Path) -> None:
     store, provenance = store_of(tmp_path)
     report = validate_store(store, load_shapes(), provenance)
     assert report_of(report.as_dict()) == report
+
+
+def test_results_and_problems_as_dicts_have_every_field() -> None:
+    """Written without dataclasses.asdict (slow for a report of 100,000s of them)."""
+    from dataclasses import asdict
+
+    from tipgraph.errors import Problem
+    from tipgraph.validation import ShapeResult
+
+    result = ShapeResult("Warning", "urn:f", "urn:p", "a message", "v", "a.jsonl", 3)
+    problem = Problem("a.jsonl", 3, "year", "why", "repair")
+    assert result.as_dict() == asdict(result)
+    assert problem.as_dict() == asdict(problem)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal as Choice
 
@@ -57,6 +57,11 @@ class ShapeResult:
     file: str | None = None  # where the focus node came from, when it is a publication
     line: int | None = None
 
+    def as_dict(self) -> dict[str, object]:
+        return {"severity": self.severity, "focus": self.focus, "path": self.path,
+                "message": self.message, "value": self.value, "file": self.file,
+                "line": self.line}
+
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file else ""
         path = f" {self.path}" if self.path else ""
@@ -71,8 +76,8 @@ class ValidationReport:
 
     def as_dict(self) -> dict[str, object]:
         return {"conforms": self.conforms,
-                "violations": [asdict(r) for r in self.violations],
-                "warnings": [asdict(r) for r in self.warnings]}
+                "violations": [r.as_dict() for r in self.violations],
+                "warnings": [r.as_dict() for r in self.warnings]}
 
 
 def load_shapes(path: Path = SHAPES_PATH) -> Graph:
