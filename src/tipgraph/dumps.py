@@ -3,7 +3,9 @@
 The build writes ``tipgraph.nt`` (sorted N-Triples) and then, once the store is loaded
 and valid, the other dumps from it in processes of their own (:data:`DUMP_JOBS`; not
 beside the loader, whose memory they would add to); the read side
-makes the same files from a remote store's graph (:func:`write_dumps`). The web
+makes the same files from a remote store's graph (:func:`write_dumps`). An incremental
+build makes them from the previous build's segments and the lines changed
+(:func:`update_dumps`), without reading the graph. The web
 serves every file :data:`DUMPS` names and describes them in the dataset's DCAT.
 """
 

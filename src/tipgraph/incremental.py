@@ -28,11 +28,14 @@ mapping holds. The test
 
 The new build starts from a copy of the store in service (a RocksDB checkpoint: its
 files linked, not copied) and removes and adds the lines that changed, the statistics'
-among them; the N-Triples dump is the old one merged with the changes. The statistics,
-the web indexes, the OAI-PMH records, the validation and the other dumps are still
-made from the whole graph, as a full build makes them (the slow part, see
-``benchmarks/RESULTS.md``). A build whose ontology, shapes, reference data, base or
-tipgraph version differ from the one in service is a full one, as is ``--full``.
+among them; the N-Triples dump is the old one merged with the changes. Validation checks
+again only the focus nodes the changed lines may touch, keeping the others' results
+(:func:`tipgraph.validation.revalidate_store`); the other dumps are made from the
+previous build's segments and the changed lines (:func:`tipgraph.dumps.update_dumps`).
+The statistics, the web indexes and the OAI-PMH records are still made from the whole
+graph, as a full build makes them (see ``benchmarks/RESULTS.md``). A build whose
+ontology, shapes, reference data, base or tipgraph version differ from the one in service
+is a full one, as is ``--full``.
 """
 
 from __future__ import annotations
