@@ -6,9 +6,10 @@ Every build keeps, beside its store, what the next one needs to tell what change
 :func:`tipgraph.identity.content_hash`), with what reconciling it gave (the publication,
 its repairs and warnings, its identity), and the slug of each publication built
 (:class:`StateWriter`: a full build writes it as it reconciles and plans its records, a
-part at a time, rather than reading its sources again). The next build reads the
-sources, reconciles only the records whose key is new, and works out which lines of
-N-Triples the graph loses and gains:
+part at a time, rather than reading its sources again; an incremental build appends
+what changed to a copy of the state in service, :meth:`StateWriter.changed`). The next
+build reads the sources, reconciles only the records whose key is new, and works out
+which lines of N-Triples the graph loses and gains:
 
 - a publication's own lines (its URI's and its source record's) are its alone;
 - a line about a node several publications name (a place, a person, an organisation, a
@@ -46,6 +47,7 @@ import heapq
 import json
 import pickle
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -83,7 +85,10 @@ Progress = Callable[[str], None]
 
 #: The file of a build that the next build reads to tell what changed.
 STATE_FILE = "incremental.pickle"
-STATE_FORMAT = "tipgraph incremental 2"
+STATE_FORMAT = "tipgraph incremental 3"
+#: An incremental build appends what changed to a copy of the previous state, until the
+#: changes appended reach this fraction of the records: it then writes the state whole.
+COMPACT_AFTER = 0.25
 #: What a publication's mapping depends on besides its record (a change: a full build).
 REFERENCE_FILES = ("countries.csv", "country_aliases.toml", "organisations.toml",
                    "regions.toml")
@@ -109,6 +114,8 @@ class State:
     records: dict[Key, Entry]
     #: the publications built, in the order built: (key, slug)
     built: list[tuple[Key, str]]
+    #: records added or removed by the changes appended since the state was last whole
+    appended: int = 0
 
 
 def fingerprint(base: str, max_field_chars: int) -> str:
@@ -134,13 +141,23 @@ def read_state(build: Path | None) -> State | None:
             state.fingerprint = head[1]
             while True:
                 try:
-                    records, built = pickle.load(file)
+                    kind, *part = pickle.load(file)
                 except EOFError:
                     break
-                state.records.update(records)
-                state.built += built
+                if kind == "part":  # a part of a state written whole
+                    records, built = part
+                    state.records.update(records)
+                    state.built += built
+                elif kind == "changes":  # what an incremental build changed
+                    removed, records, state.built = part
+                    for key in removed:
+                        del state.records[key]
+                    state.records.update(records)
+                    state.appended += len(removed) + len(records)
+                else:
+                    return None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
-            TypeError):
+            TypeError, KeyError, IndexError):
         return None
     return state
 
@@ -169,7 +186,8 @@ class StateWriter:
     is a full one (:attr:`error` says why).
     """
 
-    def __init__(self, target: Path, fingerprint: str) -> None:
+    def __init__(self, target: Path, fingerprint: str, start: Path | None = None) -> None:
+        """:param start: a state file of the same fingerprint to go on from (a copy)"""
         self.target = target
         self.partial = target / f".{STATE_FILE}.partial"
         self.records: list[tuple[Key, Entry]] = []
@@ -177,8 +195,12 @@ class StateWriter:
         self.error: Exception | None = None
         self.file = None
         try:
-            self.file = self.partial.open("wb")
-            self._dump((STATE_FORMAT, fingerprint))
+            if start is None:
+                self.file = self.partial.open("wb")
+                self._dump((STATE_FORMAT, fingerprint))
+            else:
+                shutil.copyfile(start, self.partial)  # in the kernel (no bytes through Python)
+                self.file = self.partial.open("ab")
         except Exception as error:  # the build goes on without it
             self._give_up(error)
 
@@ -190,11 +212,31 @@ class StateWriter:
         if self.file is not None:
             self.slugs.append((key_of(publication), slug))
 
+    @classmethod
+    def changed(cls, target: Path, previous: Path, state: State,
+                records: dict[Key, Entry], built: list[tuple[Key, str]]) -> StateWriter:
+        """The state of ``target``, an incremental build from ``previous`` (whose state is
+        ``state``): ``records`` are every record read, ``built`` the publications built.
+        A copy of ``previous``'s file with what changed appended, or the state written
+        whole once the changes appended since it last was reach :data:`COMPACT_AFTER`."""
+        removed = [key for key in state.records if key not in records]
+        added = [(key, entry) for key, entry in records.items() if key not in state.records]
+        whole = state.appended + len(removed) + len(added) > COMPACT_AFTER * len(records)
+        writer = cls(target, state.fingerprint, None if whole else previous / STATE_FILE)
+        if whole:
+            writer.records, writer.slugs = list(records.items()), built
+        elif writer.file is not None:
+            try:
+                writer._dump(("changes", removed, added, built))
+            except Exception as error:
+                writer._give_up(error)
+        return writer
+
     def flush(self) -> None:
         """Write what it was told since the last flush."""
-        if self.file is not None:
+        if self.file is not None and (self.records or self.slugs):
             try:
-                self._dump((self.records, self.slugs))
+                self._dump(("part", self.records, self.slugs))
             except Exception as error:
                 self._give_up(error)
         self.records, self.slugs = [], []
@@ -637,10 +679,8 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             update_dumps(target, previous, removed, gained)
         identities = dict(zip(new.identities, built_slugs, strict=True))
         write_published(target, counted.in_space, identities)
-        kept = StateWriter(target, state.fingerprint)
-        kept.records = list(new.records.items())
-        kept.slugs = list(zip(new.keys, built_slugs, strict=True))
-        kept.close(progress)
+        StateWriter.changed(target, previous, state, new.records,
+                            list(zip(new.keys, built_slugs, strict=True))).close(progress)
     except BaseException as error:
         source.close()
         full.abandon(error, build_dir, target, report, [])
