@@ -29,7 +29,6 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 import pyoxigraph as ox
-from pyshacl.rdfutil.compare import compare_literal
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
 from rdflib.term import Node
@@ -327,6 +326,9 @@ def _in_range(node: Node, bound: Node, kind: URIRef) -> bool:
         return False
     if isinstance(bound.value, str) != isinstance(node.value, str):
         return False
+    # pyshacl's own comparison; imported when first needed (pyshacl takes a while)
+    from pyshacl.rdfutil.compare import compare_literal
+
     try:
         order = compare_literal(node, bound)
     except (TypeError, NotImplementedError):

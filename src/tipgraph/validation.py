@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Literal as Choice
 
 import pyoxigraph as ox
-import pyshacl
 from rdflib import Graph
 from rdflib.term import Node
 
@@ -233,6 +232,8 @@ _WORK: tuple[list[list], Graph] | None = None
 
 
 def _results(graph: Graph, shapes: Graph) -> set[Result]:
+    import pyshacl  # the reference engine, imported when used: it takes a while
+
     # inplace: with no inference pyshacl only reads the graph, so it need not copy it first
     _, results, _ = pyshacl.validate(graph, shacl_graph=shapes, inference="none",
                                      allow_warnings=True, advanced=True, inplace=True)
