@@ -186,6 +186,11 @@ def test_the_state_an_incremental_build_keeps_is_a_full_builds(
         assert (got.fingerprint, got.records, got.built) == \
             (expected.fingerprint, expected.records, expected.built)
         assert (got.appended == 0) == compact
+    if not compact:  # and written whole after MAX_CHANGES builds appended theirs
+        for n in range(incremental.MAX_CHANGES - 1):
+            build(incremental_out, source, first_catalogue() if n % 2 else third_catalogue())
+        state = read_state(BuildDir(incremental_out).current())
+        assert state is not None and state.changes == 0
 
 
 @pytest.mark.parametrize("what", ["cut short", "not a state", "an older format"])

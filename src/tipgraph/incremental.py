@@ -89,6 +89,8 @@ STATE_FORMAT = "tipgraph incremental 3"
 #: An incremental build appends what changed to a copy of the previous state, until the
 #: changes appended reach this fraction of the records: it then writes the state whole.
 COMPACT_AFTER = 0.25
+#: ... or once this many incremental builds appended theirs (each appends every slug)
+MAX_CHANGES = 4
 #: What a publication's mapping depends on besides its record (a change: a full build).
 REFERENCE_FILES = ("countries.csv", "country_aliases.toml", "organisations.toml",
                    "regions.toml")
@@ -116,6 +118,8 @@ class State:
     built: list[tuple[Key, str]]
     #: records added or removed by the changes appended since the state was last whole
     appended: int = 0
+    #: the incremental builds that appended their changes since
+    changes: int = 0
 
 
 def fingerprint(base: str, max_field_chars: int) -> str:
@@ -154,6 +158,7 @@ def read_state(build: Path | None) -> State | None:
                         del state.records[key]
                     state.records.update(records)
                     state.appended += len(removed) + len(records)
+                    state.changes += 1
                 else:
                     return None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
@@ -218,10 +223,12 @@ class StateWriter:
         """The state of ``target``, an incremental build from ``previous`` (whose state is
         ``state``): ``records`` are every record read, ``built`` the publications built.
         A copy of ``previous``'s file with what changed appended, or the state written
-        whole once the changes appended since it last was reach :data:`COMPACT_AFTER`."""
+        whole once the changes appended since it last was reach :data:`COMPACT_AFTER` or
+        :data:`MAX_CHANGES`."""
         removed = [key for key in state.records if key not in records]
         added = [(key, entry) for key, entry in records.items() if key not in state.records]
-        whole = state.appended + len(removed) + len(added) > COMPACT_AFTER * len(records)
+        whole = state.changes >= MAX_CHANGES or \
+            state.appended + len(removed) + len(added) > COMPACT_AFTER * len(records)
         writer = cls(target, state.fingerprint, None if whole else previous / STATE_FILE)
         if whole:
             writer.records, writer.slugs = list(records.items()), built
