@@ -14,11 +14,11 @@ import pyoxigraph
 import pytest
 from click.testing import CliRunner
 
-from tipgraph import dumps
+from tipgraph import dumps, incremental
 from tipgraph.build import run_build
 from tipgraph.build_dir import INDEX_FILE, BuildDir
 from tipgraph.cli import cli
-from tipgraph.incremental import STATE_FILE, StateWriter
+from tipgraph.incremental import STATE_FILE, StateWriter, read_state
 from tipgraph.ledger import Ledger
 from tipgraph.serving.indexes import read_indexes
 from tipgraph.synth import synthesize, write_catalogue
@@ -161,6 +161,57 @@ def test_full_and_incremental_agree_after_a_rollback(tmp_path: Path) -> None:
     assert any(line.startswith("incremental: from build") for line in said), said
     build(full, source, third_catalogue(), full=True)
     assert_same(published(incremental), published(full))
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_the_state_an_incremental_build_keeps_is_a_full_builds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compact: bool) -> None:
+    """An incremental build appends what changed to a copy of the state in service (or,
+    once the changes appended are many, writes it whole): read back, it is what a full
+    build of the same sources keeps, build after build."""
+    # the changes are many for 120 records (a removal moves the lines below): appended
+    # however many, or the state written whole however few
+    monkeypatch.setattr(incremental, "COMPACT_AFTER", 0 if compact else 100)
+    source = tmp_path / "catalogue.jsonl"
+    incremental_out, full = tmp_path / "incremental", tmp_path / "full"
+    for out in (incremental_out, full):  # the same slugs published before
+        build(out, source, first_catalogue())
+    for records in (second_catalogue(), third_catalogue()):
+        said = build(incremental_out, source, records)
+        assert any(line.startswith("incremental: from build") for line in said), said
+        build(full, source, records, full=True)
+        got = read_state(BuildDir(incremental_out).current())
+        expected = read_state(BuildDir(full).current())
+        assert got is not None and expected is not None
+        assert (got.fingerprint, got.records, got.built) == \
+            (expected.fingerprint, expected.records, expected.built)
+        assert (got.appended == 0) == compact
+    if not compact:  # and written whole after MAX_CHANGES builds appended theirs
+        for n in range(incremental.MAX_CHANGES - 1):
+            build(incremental_out, source, first_catalogue() if n % 2 else third_catalogue())
+        state = read_state(BuildDir(incremental_out).current())
+        assert state is not None and state.changes == 0
+
+
+@pytest.mark.parametrize("what", ["cut short", "not a state", "an older format"])
+def test_a_damaged_or_older_state_gives_a_full_build(tmp_path: Path, what: str) -> None:
+    source = tmp_path / "catalogue.jsonl"
+    out = tmp_path / "build"
+    build(out, source, first_catalogue())
+    state = BuildDir(out).current() / STATE_FILE
+    if what == "cut short":
+        state.write_bytes(state.read_bytes()[:len(state.read_bytes()) // 2])
+    elif what == "not a state":
+        state.write_bytes(b"SQLite format 3\x00" + bytes(100))
+    else:  # format 2: the parts untagged
+        import pickle
+        with state.open("wb") as file:
+            pickle.dump(("tipgraph incremental 2", "a fingerprint"), file)
+            pickle.dump(([], []), file)
+    assert read_state(state.parent) is None
+    said = build(out, source, second_catalogue())
+    assert not any(line.startswith("incremental") for line in said), said
+    assert read_state(BuildDir(out).current()) is not None
 
 
 @pytest.mark.parametrize("what", ["no state", "another base"])

@@ -3,7 +3,9 @@
 The build writes ``tipgraph.nt`` (sorted N-Triples) and then, once the store is loaded
 and valid, the other dumps from it in processes of their own (:data:`DUMP_JOBS`; not
 beside the loader, whose memory they would add to); the read side
-makes the same files from a remote store's graph (:func:`write_dumps`). The web
+makes the same files from a remote store's graph (:func:`write_dumps`). An incremental
+build makes them from the previous build's segments and the lines changed
+(:func:`update_dumps`), without reading the graph. The web
 serves every file :data:`DUMPS` names and describes them in the dataset's DCAT.
 """
 
@@ -12,11 +14,13 @@ from __future__ import annotations
 import bisect
 import gzip
 import hashlib
+import heapq
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pyoxigraph
 
@@ -107,14 +111,20 @@ def segments(target: Path, previous: Path | None = None
             yield start, _digest(lines), lines
 
 
-def _starts(previous: Path | None) -> list[str] | None:
-    if previous is None:
+def _listing(build: Path | None) -> list[tuple[str, str, int]] | None:
+    """``build``'s segments: (where each starts, its digest, its number of lines)."""
+    if build is None:
         return None
     try:
-        listed = json.loads((previous / SEGMENTS / SEGMENTS_FILE).read_text(encoding="utf-8"))
+        listed = json.loads((build / SEGMENTS / SEGMENTS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return [start for start, _, _ in listed][1:] or None
+    return [(start, digest, count) for start, digest, count in listed] or None
+
+
+def _starts(previous: Path | None) -> list[str] | None:
+    listed = _listing(previous)
+    return [start for start, _, _ in listed][1:] or None if listed else None
 
 
 def _next(starts: list[str], start: str) -> str:
@@ -131,23 +141,32 @@ def _digest(lines: list[str]) -> str:
 
 
 def _segmented(target: Path, previous: Path | None,
-               formats: dict[str, Callable[[list[str]], bytes]], *, listing: bool = False
+               formats: dict[str, Callable[[list[str]], bytes]], *, listing: bool = False,
+               cut: Iterable[tuple[str, str, list[str] | None]] | None = None
                ) -> dict[str, list[Path]]:
     """Each segment's file in each of ``formats`` (suffix -> what makes it from the
     segment's lines), made or linked from ``previous``'s; by suffix, their paths in order.
-    With ``listing``, where the segments start is written for the next build."""
+    With ``listing``, where the segments start is written for the next build.
+
+    :param cut: the segments, when not :func:`segments`: (start, digest, lines), the
+        lines None for one ``previous`` has (its number of lines in the digest's place
+        in the listing is then ``previous``'s)
+    """
     folder = target / SEGMENTS
     folder.mkdir(exist_ok=True)
     before = previous / SEGMENTS if previous is not None else None
     made: dict[str, list[Path]] = {name: [] for name in formats}
     listed = []
-    for start, digest, lines in segments(target, previous):
-        listed.append((start, digest, len(lines)))
+    counts = {digest: count for _, digest, count in _listing(previous) or ()}
+    for start, digest, lines in cut if cut is not None else segments(target, previous):
+        listed.append((start, digest, counts[digest] if lines is None else len(lines)))
         for name, make in formats.items():
             path = folder / f"{digest}.{name}"
             made[name].append(path)
             if path.exists() or (before is not None and _linked(before / path.name, path)):
                 continue
+            if lines is None:
+                raise FileNotFoundError(f"segment {path.name} of build {previous} is gone")
             partial = path.with_name(f".{path.name}.{os.getpid()}")
             partial.write_bytes(make(lines))
             os.replace(partial, path)
@@ -173,8 +192,20 @@ def _joined(parts: list[Path], out: Path, head: bytes = b"", between: bytes = b"
             if n and between:
                 whole.write(between)
             with part.open("rb") as piece:
-                shutil.copyfileobj(piece, whole, 1 << 20)
+                _copy(piece, whole)
         whole.write(tail)
+
+
+def _copy(source: BinaryIO, out: BinaryIO) -> None:
+    """All of ``source`` to ``out``, in the kernel where it can (no bytes through Python)."""
+    out.flush()
+    try:
+        while os.copy_file_range(source.fileno(), out.fileno(), 1 << 30):
+            pass
+    except (AttributeError, OSError):
+        shutil.copyfileobj(source, out, 1 << 20)
+        return
+    out.seek(0, os.SEEK_END)
 
 
 def _quads(lines: list[str]) -> Iterator[pyoxigraph.Quad]:
@@ -182,29 +213,77 @@ def _quads(lines: list[str]) -> Iterator[pyoxigraph.Quad]:
                             format=pyoxigraph.RdfFormat.N_TRIPLES)
 
 
-def write_turtle(target: Path, previous: Path | None = None) -> None:
-    def make(lines: list[str]) -> bytes:
-        return pyoxigraph.serialize(_quads(lines), format=pyoxigraph.RdfFormat.TURTLE,
-                                    prefixes=jsonld_context())
+def _turtle(lines: list[str]) -> bytes:
+    return pyoxigraph.serialize(_quads(lines), format=pyoxigraph.RdfFormat.TURTLE,
+                                prefixes=jsonld_context())
 
-    _joined(_segmented(target, previous, {"ttl": make})["ttl"], target / "tipgraph.ttl")
+
+def _jsonld(lines: list[str]) -> bytes:
+    expanded = pyoxigraph.serialize(_quads(lines), format=pyoxigraph.RdfFormat.JSON_LD)
+    return node_objects(expanded, jsonld_context())
+
+
+def _gzip(lines: list[str]) -> bytes:
+    return gzip.compress("".join(lines).encode("utf-8"), compresslevel=6, mtime=0)
+
+
+def _join_turtle(target: Path, made: dict[str, list[Path]]) -> None:
+    _joined(made["ttl"], target / "tipgraph.ttl")
+
+
+def _join_jsonld_and_gzip(target: Path, made: dict[str, list[Path]]) -> None:
+    _joined([p for p in made["jsonld"] if p.stat().st_size], target / "tipgraph.jsonld",
+            head=document_head(jsonld_context()), between=b",", tail=b"]}")
+    _joined(made["nt.gz"], target / "tipgraph.nt.gz")
+
+
+def write_turtle(target: Path, previous: Path | None = None) -> None:
+    _join_turtle(target, _segmented(target, previous, {"ttl": _turtle}))
 
 
 def write_jsonld_and_gzip(target: Path, previous: Path | None = None) -> None:
-    prefixes = jsonld_context()
+    made = _segmented(target, previous, {"jsonld": _jsonld, "nt.gz": _gzip}, listing=True)
+    _join_jsonld_and_gzip(target, made)
 
-    def make_jsonld(lines: list[str]) -> bytes:
-        expanded = pyoxigraph.serialize(_quads(lines), format=pyoxigraph.RdfFormat.JSON_LD)
-        return node_objects(expanded, prefixes)
 
-    def make_gzip(lines: list[str]) -> bytes:
-        return gzip.compress("".join(lines).encode("utf-8"), compresslevel=6, mtime=0)
+def update_dumps(target: Path, previous: Path, removed: Iterable[str],
+                 added: Iterable[str]) -> None:
+    """The dumps of ``target``, whose ``tipgraph.nt`` is ``previous``'s without the lines
+    ``removed`` and with those ``added`` (both sorted), made from ``previous``'s segments:
+    a segment no changed line falls in is linked, a changed one made again from its lines
+    there (its ``.nt.gz``) and the changes; ``tipgraph.nt`` itself is not read. What
+    :func:`write_dumps` makes of ``target`` after ``previous`` (the same cuts, the same
+    segments), in time for the changes rather than the graph.
+    """
+    listed = _listing(previous)
+    if listed is None:
+        write_dumps(target, previous)
+        return
+    starts = [start for start, _, _ in listed][1:]
+    changes: dict[int, tuple[list[str], list[str]]] = {}
+    for n, lines in enumerate((removed, added)):
+        for line in lines:
+            index = bisect.bisect_right(starts, line[:line.index(" ") + 1])
+            changes.setdefault(index, ([], []))[n].append(line)
 
-    made = _segmented(target, previous, {"jsonld": make_jsonld, "nt.gz": make_gzip},
-                      listing=True)
-    _joined([p for p in made["jsonld"] if p.stat().st_size], target / "tipgraph.jsonld",
-            head=document_head(prefixes), between=b",", tail=b"]}")
-    _joined(made["nt.gz"], target / "tipgraph.nt.gz")
+    def cut() -> Iterator[tuple[str, str, list[str] | None]]:
+        for index, (start, digest, _) in enumerate(listed):
+            change = changes.get(index)
+            if change is None:
+                yield start, digest, None
+                continue
+            gone = set(change[0])
+            with gzip.open(previous / SEGMENTS / f"{digest}.nt.gz", "rt", encoding="utf-8",
+                           newline="\n") as segment:
+                lines = list(heapq.merge((line for line in segment if line not in gone),
+                                         change[1]))
+            if lines:
+                yield lines[0][:lines[0].index(" ") + 1], _digest(lines), lines
+
+    made = _segmented(target, previous, {"ttl": _turtle, "jsonld": _jsonld, "nt.gz": _gzip},
+                      listing=True, cut=cut())
+    _join_turtle(target, made)
+    _join_jsonld_and_gzip(target, made)
 
 
 #: The dumps made from ``tipgraph.nt``, in jobs of about equal cost: the build runs each

@@ -6,9 +6,10 @@ Every build keeps, beside its store, what the next one needs to tell what change
 :func:`tipgraph.identity.content_hash`), with what reconciling it gave (the publication,
 its repairs and warnings, its identity), and the slug of each publication built
 (:class:`StateWriter`: a full build writes it as it reconciles and plans its records, a
-part at a time, rather than reading its sources again). The next build reads the
-sources, reconciles only the records whose key is new, and works out which lines of
-N-Triples the graph loses and gains:
+part at a time, rather than reading its sources again; an incremental build appends
+what changed to a copy of the state in service, :meth:`StateWriter.changed`). The next
+build reads the sources, reconciles only the records whose key is new, and works out
+which lines of N-Triples the graph loses and gains:
 
 - a publication's own lines (its URI's and its source record's) are its alone;
 - a line about a node several publications name (a place, a person, an organisation, a
@@ -28,11 +29,14 @@ mapping holds. The test
 
 The new build starts from a copy of the store in service (a RocksDB checkpoint: its
 files linked, not copied) and removes and adds the lines that changed, the statistics'
-among them; the N-Triples dump is the old one merged with the changes. The statistics,
-the web indexes, the OAI-PMH records, the validation and the other dumps are still
-made from the whole graph, as a full build makes them (the slow part, see
-``benchmarks/RESULTS.md``). A build whose ontology, shapes, reference data, base or
-tipgraph version differ from the one in service is a full one, as is ``--full``.
+among them; the N-Triples dump is the old one merged with the changes. Validation checks
+again only the focus nodes the changed lines may touch, keeping the others' results
+(:func:`tipgraph.validation.revalidate_store`); the other dumps are made from the
+previous build's segments and the changed lines (:func:`tipgraph.dumps.update_dumps`).
+The statistics, the web indexes and the OAI-PMH records are still made from the whole
+graph, as a full build makes them (see ``benchmarks/RESULTS.md``). A build whose
+ontology, shapes, reference data, base or tipgraph version differ from the one in service
+is a full one, as is ``--full``.
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import heapq
-import multiprocessing
+import json
 import pickle
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -56,8 +61,8 @@ from rdflib import BNode, Literal, URIRef
 from tipgraph import __version__
 from tipgraph.build_dir import BuildDir, write_published
 from tipgraph.datestamps import publication_hashes
-from tipgraph.dumps import DUMP_JOBS, NTRIPLES
-from tipgraph.errors import BuildFailed, Problem, TipgraphError
+from tipgraph.dumps import NTRIPLES, update_dumps
+from tipgraph.errors import BuildFailed, Problem
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate, content_hash
 from tipgraph.mapping import Mapped, MappingPlan, Triples, map_agents, map_publications
@@ -69,7 +74,7 @@ from tipgraph.reference import DATA_DIR, Reference
 from tipgraph.serving.indexes import LineCounts, PartsSource
 from tipgraph.sources import Record, SourceStream
 from tipgraph.statistics import Tally
-from tipgraph.validation import validate_store
+from tipgraph.validation import ValidationReport, report_of, revalidate_store
 
 if TYPE_CHECKING:
     from rdflib import Graph
@@ -80,7 +85,12 @@ Progress = Callable[[str], None]
 
 #: The file of a build that the next build reads to tell what changed.
 STATE_FILE = "incremental.pickle"
-STATE_FORMAT = "tipgraph incremental 2"
+STATE_FORMAT = "tipgraph incremental 3"
+#: An incremental build appends what changed to a copy of the previous state, until the
+#: changes appended reach this fraction of the records: it then writes the state whole.
+COMPACT_AFTER = 0.25
+#: ... or once this many incremental builds appended theirs (each appends every slug)
+MAX_CHANGES = 4
 #: What a publication's mapping depends on besides its record (a change: a full build).
 REFERENCE_FILES = ("countries.csv", "country_aliases.toml", "organisations.toml",
                    "regions.toml")
@@ -106,6 +116,10 @@ class State:
     records: dict[Key, Entry]
     #: the publications built, in the order built: (key, slug)
     built: list[tuple[Key, str]]
+    #: records added or removed by the changes appended since the state was last whole
+    appended: int = 0
+    #: the incremental builds that appended their changes since
+    changes: int = 0
 
 
 def fingerprint(base: str, max_field_chars: int) -> str:
@@ -131,15 +145,32 @@ def read_state(build: Path | None) -> State | None:
             state.fingerprint = head[1]
             while True:
                 try:
-                    records, built = pickle.load(file)
+                    kind, *part = pickle.load(file)
                 except EOFError:
                     break
-                state.records.update(records)
-                state.built += built
+                if kind == "part":  # a part of a state written whole
+                    records, built = part
+                    state.records.update(records)
+                    state.built += built
+                elif kind == "changes":  # what an incremental build changed
+                    removed, records, state.built = part
+                    for key in removed:
+                        del state.records[key]
+                    state.records.update(records)
+                    state.appended += len(removed) + len(records)
+                    state.changes += 1
+                else:
+                    return None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
-            TypeError):
+            TypeError, KeyError, IndexError):
         return None
     return state
+
+
+def previous_shacl(build: Path) -> ValidationReport:
+    """What validating ``build`` found (its report's ``shacl``)."""
+    with (build / "report.json").open(encoding="utf-8") as file:
+        return report_of(json.load(file)["shacl"])
 
 
 def key_of(publication: Publication) -> Key:
@@ -160,7 +191,8 @@ class StateWriter:
     is a full one (:attr:`error` says why).
     """
 
-    def __init__(self, target: Path, fingerprint: str) -> None:
+    def __init__(self, target: Path, fingerprint: str, start: Path | None = None) -> None:
+        """:param start: a state file of the same fingerprint to go on from (a copy)"""
         self.target = target
         self.partial = target / f".{STATE_FILE}.partial"
         self.records: list[tuple[Key, Entry]] = []
@@ -168,8 +200,12 @@ class StateWriter:
         self.error: Exception | None = None
         self.file = None
         try:
-            self.file = self.partial.open("wb")
-            self._dump((STATE_FORMAT, fingerprint))
+            if start is None:
+                self.file = self.partial.open("wb")
+                self._dump((STATE_FORMAT, fingerprint))
+            else:
+                shutil.copyfile(start, self.partial)  # in the kernel (no bytes through Python)
+                self.file = self.partial.open("ab")
         except Exception as error:  # the build goes on without it
             self._give_up(error)
 
@@ -181,11 +217,33 @@ class StateWriter:
         if self.file is not None:
             self.slugs.append((key_of(publication), slug))
 
+    @classmethod
+    def changed(cls, target: Path, previous: Path, state: State,
+                records: dict[Key, Entry], built: list[tuple[Key, str]]) -> StateWriter:
+        """The state of ``target``, an incremental build from ``previous`` (whose state is
+        ``state``): ``records`` are every record read, ``built`` the publications built.
+        A copy of ``previous``'s file with what changed appended, or the state written
+        whole once the changes appended since it last was reach :data:`COMPACT_AFTER` or
+        :data:`MAX_CHANGES`."""
+        removed = [key for key in state.records if key not in records]
+        added = [(key, entry) for key, entry in records.items() if key not in state.records]
+        whole = state.changes >= MAX_CHANGES or \
+            state.appended + len(removed) + len(added) > COMPACT_AFTER * len(records)
+        writer = cls(target, state.fingerprint, None if whole else previous / STATE_FILE)
+        if whole:
+            writer.records, writer.slugs = list(records.items()), built
+        elif writer.file is not None:
+            try:
+                writer._dump(("changes", removed, added, built))
+            except Exception as error:
+                writer._give_up(error)
+        return writer
+
     def flush(self) -> None:
         """Write what it was told since the last flush."""
-        if self.file is not None:
+        if self.file is not None and (self.records or self.slugs):
             try:
-                self._dump((self.records, self.slugs))
+                self._dump(("part", self.records, self.slugs))
             except Exception as error:
                 self._give_up(error)
         self.records, self.slugs = [], []
@@ -323,13 +381,13 @@ class Delta:
     changed: int  # publications changed, added or removed
 
 
-def graph_delta(old: State, new: Reconciled, plan: MappingPlan, old_lines: set[str],
+def graph_delta(old: State, new: Reconciled, plan: MappingPlan,
                 contributions: Contributions, old_store: pyoxigraph.Store) -> Delta:
     """The lines the graph before statistics loses and gains.
 
     :param plan: the new catalogue's mapping plan (its slugs and agents)
-    :param old_lines: the lines of the build in service's graph
-    :param old_store: the build in service's store (asked which publications name a node)
+    :param old_store: the build in service's store (asked which of the lines the changes
+        make or unmake it has, and which publications name a node)
     """
     slugs = plan.slugs
     old_entries = {old.records[key].identity: (key, slug) for key, slug in old.built}
@@ -360,6 +418,7 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan, old_lines: set[s
             before |= contributions.agent(node, old_winners[node])
         if node in new_winners:
             after |= contributions.agent(node, new_winners[node])
+    old_lines = held(old_store, before | after)
     # a shared line the changes no longer make may be made by a publication left unchanged
     pending: dict[str, set[str]] = {}
     for line in before - after:
@@ -371,6 +430,21 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan, old_lines: set[s
     return Delta(removed={line for line in before - after if line in old_lines},
                  added={line for line in after if line not in old_lines},
                  changed=len(set(gone) | set(came)))
+
+
+def held(store: pyoxigraph.Store, lines: Iterable[str]) -> set[str]:
+    """Those of the N-Triples ``lines`` whose triple ``store`` has. A publication's lines
+    name no blank node (only the ontology's do, which every build has and no change
+    makes, :class:`Contributions`)."""
+    return {line for line in lines if _quad(line) in store}
+
+
+def _quad(line: str) -> pyoxigraph.Quad:
+    subject, _, value = line.split(" ", 2)
+    if subject.startswith("_:") or value.startswith("_:"):
+        raise ValueError(f"a changed line names a blank node: {line}")
+    return next(iter(pyoxigraph.parse(input=line.encode("utf-8"),
+                                      format=pyoxigraph.RdfFormat.N_TRIPLES)))
 
 
 def _made_by_unchanged(pending: dict[str, set[str]], old_store: pyoxigraph.Store,
@@ -522,7 +596,6 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
     progress(f"incremental: from build {previous.name}")
     report = full.BuildReport(build_id=target.name, base=base,
                               sources=[Path(s).name for s in sources])
-    dumps: list[multiprocessing.Process] = []
     report.timings["state"] = round(time.perf_counter() - started, 3)  # read_state's
     stage = functools.partial(full._stage, report=report, progress=progress, display=display)
     # what the web indexes read of the graph, as a full build keeps it (the abstracts on disk)
@@ -555,7 +628,7 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                  else old_graph).append(line)
         with stage("reason"):
             old_store = pyoxigraph.Store.read_only(str(previous / "store"))
-            delta = graph_delta(state, new, plan, set(old_graph), contributions, old_store)
+            delta = graph_delta(state, new, plan, contributions, old_store)
             del old_store
             progress(f"{delta.changed} publications changed, added or removed since build "
                      f"{previous.name}: {len(delta.removed)} lines removed, "
@@ -588,13 +661,6 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                     report.triples += 1
             del graph
             full.release_memory()
-            # the dumps' segments whose lines did not change are linked from the previous
-            # build's (tipgraph.dumps)
-            fork = multiprocessing.get_context("fork")
-            dumps = [fork.Process(target=job, args=(target, previous), name=job.__name__,
-                                  daemon=True) for job in DUMP_JOBS]
-            for process in dumps:
-                process.start()
         with stage("indexes"):
             full._write_indexes(source, target, base, hashes)
         source.close()
@@ -602,30 +668,28 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target / "store"))
             store = pyoxigraph.Store(str(target / "store"))
             old, now = set(old_statistics), set(statistics)
-            for quad in quads(sorted(delta.removed | (old - now))):
+            removed, gained = sorted(delta.removed | (old - now)), sorted(delta.added | (now - old))
+            for quad in quads(removed):
                 store.remove(quad)
-            store.extend(quads(sorted(delta.added | (now - old))))
+            store.extend(quads(gained))
             store.flush()
         with stage("validate"):
-            report.shacl = validate_store(store, full.load_shapes(), provenance)
+            # the focus nodes the changes may touch, checked again; the others' results kept
+            report.shacl = revalidate_store(store, full.load_shapes(), previous_shacl(previous),
+                                            removed + gained, provenance)
         del store
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
         with stage("dumps"):
-            for process in dumps:
-                process.join()
-                if process.exitcode != 0:
-                    raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
-                                        f"{process.exitcode})")
+            # the segments no changed line falls in are linked from the previous build's
+            update_dumps(target, previous, removed, gained)
         identities = dict(zip(new.identities, built_slugs, strict=True))
         write_published(target, counted.in_space, identities)
-        kept = StateWriter(target, state.fingerprint)
-        kept.records = list(new.records.items())
-        kept.slugs = list(zip(new.keys, built_slugs, strict=True))
-        kept.close(progress)
+        StateWriter.changed(target, previous, state, new.records,
+                            list(zip(new.keys, built_slugs, strict=True))).close(progress)
     except BaseException as error:
         source.close()
-        full.abandon(error, build_dir, target, report, dumps)
+        full.abandon(error, build_dir, target, report, [])
         raise
     return report

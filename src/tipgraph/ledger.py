@@ -185,17 +185,20 @@ class Ledger:
             if last is not None and moment <= _time(last):
                 moment = _time(last) + timedelta(seconds=1)  # never back, never the same
             at = _text(moment)
-            db.execute("CREATE TEMP TABLE live (uri TEXT PRIMARY KEY) WITHOUT ROWID")
-            db.executemany("INSERT OR IGNORE INTO live VALUES (?)", ((u,) for u in uris))
-            db.execute("UPDATE uris SET retired = ? WHERE retired IS NULL "
-                       "AND uri NOT IN (SELECT uri FROM live)", (at,))
-            db.execute("UPDATE uris SET retired = NULL WHERE retired IS NOT NULL "
-                       "AND uri IN (SELECT uri FROM live)")
-            db.execute("INSERT OR IGNORE INTO uris (uri, first_published) "
-                       "SELECT uri, ? FROM live", (at,))
-            db.execute("DROP TABLE live")
+            # only what changed is written (a build changing a few records, a few rows)
+            live = {uri for (uri,) in db.execute("SELECT uri FROM uris WHERE retired IS NULL")}
+            now_live = set(uris)
+            db.executemany("UPDATE uris SET retired = ? WHERE uri = ?",
+                           ((at, uri) for uri in sorted(live - now_live)))
+            came = sorted(now_live - live)
+            db.executemany("UPDATE uris SET retired = NULL WHERE uri = ?",
+                           ((uri,) for uri in came))
+            db.executemany("INSERT OR IGNORE INTO uris (uri, first_published) VALUES (?, ?)",
+                           ((uri, at) for uri in came))
+            known = {identity for (identity,) in db.execute("SELECT identity FROM slugs")}
             db.executemany("INSERT OR IGNORE INTO slugs VALUES (?, ?, ?)",
-                           ((identity, slug, build_id) for identity, slug in slugs.items()))
+                           ((identity, slug, build_id) for identity, slug in slugs.items()
+                            if identity not in known))
             cursor = db.execute("INSERT INTO switches (build_id, switched_at, how) "
                                 "VALUES (?, ?, ?)", (build_id, at, how))
             return Switch(int(cursor.lastrowid or 0), build_id, moment, how)

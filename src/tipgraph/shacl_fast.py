@@ -29,7 +29,6 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 import pyoxigraph as ox
-from pyshacl.rdfutil.compare import compare_literal
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
 from rdflib.term import Node
@@ -327,6 +326,9 @@ def _in_range(node: Node, bound: Node, kind: URIRef) -> bool:
         return False
     if isinstance(bound.value, str) != isinstance(node.value, str):
         return False
+    # pyshacl's own comparison; imported when first needed (pyshacl takes a while)
+    from pyshacl.rdfutil.compare import compare_literal
+
     try:
         order = compare_literal(node, bound)
     except (TypeError, NotImplementedError):
@@ -463,9 +465,11 @@ class CompiledShapes:
 
     checks: list[Check]
 
-    def run(self, store: ox.Store) -> set[Result]:
-        """Every result of every check over the default graph of ``store``."""
-        run = _Run(store)
+    def run(self, store: ox.Store, focus: Iterable[str] | None = None) -> set[Result]:
+        """Every result of every check over the default graph of ``store``; with
+        ``focus`` (IRIs), only those whose focus node is one of them, asked of those nodes
+        alone (an incremental build checks the nodes it changed: :func:`depending`)."""
+        run = _Run(store, focus)
         found: set[Result] = set()
         shared: dict[str, list[Check]] = {}  # checks that can share one scan of their path
         for check in self.checks:
@@ -478,6 +482,39 @@ class CompiledShapes:
             found.update(run.shared_scan(path, checks) if len(checks) > 1
                          else run.check(checks[0]))
         return found
+
+    @staticmethod
+    def depending(store: ox.Store, changed: Iterable[str]) -> set[str] | None:
+        """The focus nodes whose results may differ once the N-Triples lines ``changed``
+        were added to or removed from ``store`` (which has them, or not, by now): their
+        results are :meth:`run` for those nodes plus the earlier results of the others.
+        None: every node's (a changed blank node or class hierarchy).
+
+        What the supported subset asks of a focus node is its own triples (its types,
+        its values on a path), and of a value its types (``sh:class``, in ``sh:or`` and
+        ``sh:qualifiedValueShape`` too): so the subjects of the changed lines, and the
+        nodes with a value whose types changed. A value gained or lost is a changed line
+        of the focus node itself; one kept is in ``store``.
+        """
+        subjects: set[str] = set()
+        typed: set[str] = set()
+        for line in changed:
+            if not line.startswith("<"):
+                return None
+            subject, predicate, _ = line.split(" ", 2)
+            if predicate == f"<{SUBCLASS}>":
+                return None
+            subjects.add(subject[1:-1])
+            if predicate == f"<{RDF.type}>":
+                typed.add(subject)
+        if typed:
+            query = (f"SELECT DISTINCT ?f WHERE {{ VALUES ?s {{ {' '.join(sorted(typed))} }} "
+                     f"?f ?p ?s }}")
+            for row in store.query(query):
+                if not isinstance(row[0], ox.NamedNode):
+                    return None
+                subjects.add(row[0].value)
+        return subjects
 
     def focus_classes(self, store: ox.Store) -> set[str]:
         """Every class whose instances some shape targets (subclasses included)."""
@@ -670,8 +707,11 @@ class _Run:
     many times faster than a join with the rdf:type triples, and most scans find nothing.
     """
 
-    def __init__(self, store: ox.Store) -> None:
+    def __init__(self, store: ox.Store, focus: Iterable[str] | None = None) -> None:
         self.store = store
+        #: a pattern binding ?f to the focus nodes asked about, before any other ("": all)
+        self.only = "" if focus is None else \
+            "VALUES ?f { " + " ".join(f"<{iri}>" for iri in sorted(focus)) + " }"
         self._subclasses: dict[str, list[Term]] = {}
         self._focus: dict[tuple[str, ...], set[Term]] = {}
         self._names = 0
@@ -705,9 +745,13 @@ class _Run:
         """A pattern binding ``?f`` to each focus node once."""
         patterns = [self.instance("?f", t) for t in targets]
         if len(patterns) == 1 and len(self.subclasses(targets[0])) == 1:
-            return patterns[0]
+            return f"{self.only} {patterns[0]}"
         union = " UNION ".join(f"{{ {p} }}" for p in patterns)
-        return f"{{ SELECT DISTINCT ?f WHERE {{ {union} }} }}"
+        return f"{{ SELECT DISTINCT ?f WHERE {{ {self.only} {union} }} }}"
+
+    def values(self, path: str) -> str:
+        """A pattern binding ``?f`` and its values ``?v`` on ``path``."""
+        return f"{self.only} ?f <{path}> ?v ."
 
     def focus_nodes(self, targets: tuple[str, ...]) -> set[Term]:
         found = self._focus.get(targets)
@@ -722,7 +766,7 @@ class _Run:
             assert check.test is not None
             return self._values(check.test, check.targets, "BIND(?f AS ?v)", head,
                                 focus=self.focus(check.targets))
-        values = f"?f <{check.path}> ?v ."
+        values = self.values(check.path)
         if check.kind == "minCount":
             focus = self.focus(check.targets)
             if check.low == 1:
@@ -757,7 +801,7 @@ class _Run:
         if highs:
             having.append(f"COUNT(?v) > {min(highs)}")
         columns = " ".join(f"({count} AS ?b{i})" for i, count in enumerate(counts))
-        query = (f"SELECT ?f (COUNT(?v) AS ?n) {columns} WHERE {{ ?f <{path}> ?v }} "
+        query = (f"SELECT ?f (COUNT(?v) AS ?n) {columns} WHERE {{ {self.values(path)} }} "
                  f"GROUP BY ?f HAVING ({' || '.join(having)})")
         rows = [(row[0], int(row[1].value), [int(row[2 + i].value) for i in range(len(tests))])
                 for row in self.store.query(query)]

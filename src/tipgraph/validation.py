@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal as Choice
 
 import pyoxigraph as ox
-import pyshacl
 from rdflib import Graph
 from rdflib.term import Node
 
@@ -41,7 +40,8 @@ from tipgraph.shacl_fast import (
 )
 
 __all__ = ["SHAPES_PATH", "ShapeResult", "UnsupportedShapes", "ValidationReport", "load_shapes",
-           "validate_graph", "validate_store", "validate_triples"]
+           "report_of", "revalidate_store", "validate_graph", "validate_store",
+           "validate_triples"]
 
 Engine = Choice["fast", "pyshacl"]
 
@@ -55,6 +55,11 @@ class ShapeResult:
     value: str | None = None
     file: str | None = None  # where the focus node came from, when it is a publication
     line: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"severity": self.severity, "focus": self.focus, "path": self.path,
+                "message": self.message, "value": self.value, "file": self.file,
+                "line": self.line}
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file else ""
@@ -70,8 +75,8 @@ class ValidationReport:
 
     def as_dict(self) -> dict[str, object]:
         return {"conforms": self.conforms,
-                "violations": [asdict(r) for r in self.violations],
-                "warnings": [asdict(r) for r in self.warnings]}
+                "violations": [r.as_dict() for r in self.violations],
+                "warnings": [r.as_dict() for r in self.warnings]}
 
 
 def load_shapes(path: Path = SHAPES_PATH) -> Graph:
@@ -114,6 +119,33 @@ def validate_store(store: ox.Store, shapes: Graph,
     :raises UnsupportedShapes: when the shapes use a construct outside the supported subset
     """
     return _report(compile_shapes(shapes).run(store), provenance)
+
+
+def revalidate_store(store: ox.Store, shapes: Graph, previous: ValidationReport,
+                     changed: Iterable[str],
+                     provenance: dict[str, tuple[str, int]] | None = None
+                     ) -> ValidationReport:
+    """What :func:`validate_store` reports of ``store``, knowing ``previous``, its report
+    before the N-Triples lines ``changed`` were added to it or removed from it: only the
+    focus nodes the changes may touch are checked again (the changed nodes and those the
+    shapes make depend on them: :meth:`~tipgraph.shacl_fast.CompiledShapes.depending`),
+    the others keep their results. An incremental build checks its changes so.
+    """
+    checks = compile_shapes(shapes)
+    focus = checks.depending(store, changed)
+    if focus is None:
+        return _report(checks.run(store), provenance)
+    kept = {(r.severity, r.focus, r.path, r.message, r.value)
+            for r in (*previous.violations, *previous.warnings) if r.focus not in focus}
+    return _report(kept | checks.run(store, focus), provenance)
+
+
+def report_of(results: dict[str, object]) -> ValidationReport:
+    """The :class:`ValidationReport` of its :meth:`~ValidationReport.as_dict`."""
+    return ValidationReport(
+        conforms=bool(results["conforms"]),
+        violations=[ShapeResult(**r) for r in results["violations"]],  # type: ignore[union-attr]
+        warnings=[ShapeResult(**r) for r in results["warnings"]])  # type: ignore[union-attr]
 
 
 def validate_triples(triples: Iterable[Triple], shapes: Graph,
@@ -200,6 +232,8 @@ _WORK: tuple[list[list], Graph] | None = None
 
 
 def _results(graph: Graph, shapes: Graph) -> set[Result]:
+    import pyshacl  # the reference engine, imported when used: it takes a while
+
     # inplace: with no inference pyshacl only reads the graph, so it need not copy it first
     _, results, _ = pyshacl.validate(graph, shacl_graph=shapes, inference="none",
                                      allow_warnings=True, advanced=True, inplace=True)

@@ -57,3 +57,34 @@ def test_the_served_files_are_one_document_each(tmp_path: Path,
         assert set(pyoxigraph.parse(path=str(tmp_path / "a" / name), format=kind)) == expected
     document = json.loads((tmp_path / "a" / "tipgraph.jsonld").read_text("utf-8"))
     assert len(document["@graph"]) == 40
+
+
+@pytest.mark.parametrize("change", ["one subject", "first and last gone, new ones",
+                                    "a whole segment gone", "nothing"])
+def test_dumps_made_from_the_changes_are_those_made_from_the_graph(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """An incremental build hands the dumps the lines removed and added, not the graph:
+    the same segments, files and listing as made from its whole ``tipgraph.nt``."""
+    monkeypatch.setattr(dumps, "SEGMENT_LINES", 10)
+    old = write_nt(tmp_path / "a", range(1, 100))
+    write_dumps(tmp_path / "a")
+    subjects = {"one subject": range(1, 100), "first and last gone, new ones": range(2, 120),
+                "a whole segment gone": [n for n in range(1, 100) if not 20 <= n < 40],
+                "nothing": range(1, 100)}[change]
+    new = write_nt(tmp_path / "b", subjects, extra="x" if change == "one subject" else "")
+    if change == "first and last gone, new ones":  # a subject before the first cut too
+        new = sorted([*new, '<urn:s000> <urn:p0> "0" .\n'])
+        (tmp_path / "b" / NTRIPLES).write_text("".join(new), encoding="utf-8")
+    write_dumps(tmp_path / "b", previous=tmp_path / "a")
+    (tmp_path / "c").mkdir()
+    dumps.update_dumps(tmp_path / "c", tmp_path / "a", sorted(set(old) - set(new)),
+                       sorted(set(new) - set(old)))
+    for name in (f"{SEGMENTS}/{SEGMENTS_FILE}", "tipgraph.nt.gz", "tipgraph.ttl",
+                 "tipgraph.jsonld"):
+        assert (tmp_path / "c" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), \
+            name
+    made = {p.name for p in (tmp_path / "c" / SEGMENTS).iterdir()}
+    assert made == {p.name for p in (tmp_path / "b" / SEGMENTS).iterdir()}
+    linked = [p for p in (tmp_path / "c" / SEGMENTS).glob("*.ttl") if p.stat().st_nlink > 1]
+    listed = json.loads((tmp_path / "c" / SEGMENTS / SEGMENTS_FILE).read_text("utf-8"))
+    assert (len(linked) == len(listed)) == (change == "nothing")
