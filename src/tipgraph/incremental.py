@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import heapq
+import itertools
 import multiprocessing
 import pickle
 import re
@@ -54,21 +55,32 @@ import pyoxigraph
 from rdflib import BNode, Literal, URIRef
 
 from tipgraph import __version__
-from tipgraph.build_dir import BuildDir, write_published
+from tipgraph.build_dir import INDEX_FILE, BuildDir, read_uris, write_published
 from tipgraph.datestamps import publication_hashes
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate, content_hash
 from tipgraph.mapping import Mapped, MappingPlan, Triples, map_agents, map_publications
-from tipgraph.namespaces import KINDS, ONTOLOGY_PATH, SHAPES_PATH, TIP
+from tipgraph.namespaces import KINDS, ONTOLOGY_PATH, RDF, SHAPES_PATH, TIP
 from tipgraph.reasoning import closure, compile_rules, load_ontology
 from tipgraph.reconcile import Agent, Publication, Reconciling, reconcile_record, reconciled
 from tipgraph.reconcile import Reconciled as ReconciledRecords
 from tipgraph.reference import DATA_DIR, Reference
-from tipgraph.serving.indexes import LineCounts, PartsSource
+from tipgraph.serving.indexes import (
+    BuildIndexes,
+    DatasetCounts,
+    IndexChange,
+    LineCounts,
+    PartsSource,
+    make_indexes,
+    read_indexes,
+    updatable,
+    update_indexes,
+)
 from tipgraph.sources import Record, SourceStream
-from tipgraph.statistics import Tally
+from tipgraph.statistics import FACETS as STATISTIC_FACETS
+from tipgraph.statistics import TALLY_FILE, Tally
 from tipgraph.validation import validate_store
 
 if TYPE_CHECKING:
@@ -86,6 +98,8 @@ REFERENCE_FILES = ("countries.csv", "country_aliases.toml", "organisations.toml"
                    "regions.toml")
 
 Key = tuple[str, int, str]  # file, line, content hash
+#: bytes of ``tipgraph.nt`` read at a time when an incremental build writes its own
+MERGE_BLOCK = 1 << 22
 
 
 @dataclass
@@ -499,6 +513,266 @@ def plan_for(new: Reconciled, base: str, published: dict[str, str]) -> MappingPl
     return plan
 
 
+# -- what changed, as the statistics, the dump and the indexes see it ----------------------
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_RDF_TYPE = str(RDF.type)
+
+
+def rdflib_term(node: Any) -> URIRef | Literal | BNode:
+    """A pyoxigraph term as :func:`parse_lines` makes it of its N-Triples."""
+    kind = type(node)
+    if kind is pyoxigraph.NamedNode:
+        return URIRef(node.value)
+    if kind is pyoxigraph.BlankNode:
+        return BNode(node.value)
+    if node.language:
+        return Literal(node.value, lang=node.language)
+    datatype = node.datatype.value
+    return Literal(node.value) if datatype == _XSD_STRING \
+        else Literal(node.value, datatype=URIRef(datatype))
+
+
+class GraphChange:
+    """The lines a build's graph lost and gained since the build in service (which held
+    every line removed and none added), and that build's store, asked about the subjects
+    they name: what the statistics (:meth:`tipgraph.statistics.Tally.update`), the dump's
+    counts (:meth:`tipgraph.serving.indexes.LineCounts.updated`) and the web indexes
+    (:func:`tipgraph.serving.indexes.update_indexes`) are updated from."""
+
+    def __init__(self, old_store: pyoxigraph.Store) -> None:
+        self.store = old_store
+        self.removed: set[str] = set()
+        self.added: set[str] = set()
+        self._removed: dict[Any, list[Triple]] = {}
+        self._added: dict[Any, list[Triple]] = {}
+
+    def extend(self, removed: Iterable[str], added: Iterable[str]) -> None:
+        """Add lines lost and gained (a line both lost and gained stays as it was)."""
+        removed, added = set(removed) - self.added, set(added) - self.removed
+        both = removed & added
+        self.removed |= removed - both
+        self.added |= added - both
+        for lines, into in ((removed - both, self._removed), (added - both, self._added)):
+            for triple in parse_lines(lines):
+                into.setdefault(triple[0], []).append(triple)
+
+    def triples(self, removed: bool) -> Iterator[Triple]:
+        """The triples of the lines removed (or added)."""
+        for found in (self._removed if removed else self._added).values():
+            yield from found
+
+    def subjects(self, properties: Iterable[Any] | None = None) -> set[str]:
+        """The IRIs of the subjects of the lines changed (of ``properties`` only)."""
+        wanted = None if properties is None else {str(p) for p in properties}
+        return {str.__str__(s) for by in (self._removed, self._added)
+                for s, triples in by.items() if type(s) is URIRef
+                and (wanted is None or any(str.__str__(t[1]) in wanted for t in triples))}
+
+    def view(self, subjects: Iterable[str]) -> tuple[list[Triple], list[Triple]]:
+        """Every triple about ``subjects`` (IRIs) in the graph of the build in service, and
+        in the new graph."""
+        before: list[Triple] = []
+        after: list[Triple] = []
+        for subject in set(subjects):
+            node = URIRef(subject)
+            old = [(node, rdflib_term(q.predicate), rdflib_term(q.object)) for q in
+                   self.store.quads_for_pattern(pyoxigraph.NamedNode(subject), None, None)]
+            before += old
+            gone = set(self._removed.get(node, ()))
+            after += [t for t in old if t not in gone]
+            after += self._added.get(node, ())
+        return before, after
+
+    def naming(self, nodes: Iterable[str], properties: Iterable[Any]) -> set[str]:
+        """The IRI subjects naming one of ``nodes`` by one of ``properties``, in the old
+        graph or in the lines added."""
+        found: set[str] = set()
+        props = [pyoxigraph.NamedNode(str(p)) for p in properties]
+        wanted = set(nodes)
+        for node in wanted:
+            for prop in props:
+                for quad in self.store.quads_for_pattern(None, prop, pyoxigraph.NamedNode(node)):
+                    if type(quad.subject) is pyoxigraph.NamedNode:
+                        found.add(quad.subject.value)
+        for triple in self.triples(removed=False):
+            if str.__str__(triple[2]) in wanted and type(triple[0]) is URIRef:
+                found.add(str.__str__(triple[0]))
+        return found
+
+
+    def occurrences(self, line: str, place: int, limit: int) -> int:
+        """How many triples of the old graph have the subject (``place`` 0) or the object
+        (2) of the N-Triples ``line``, up to ``limit``."""
+        triple = next(iter(pyoxigraph.parse(input=line.encode("utf-8"),
+                                            format=pyoxigraph.RdfFormat.N_TRIPLES)))
+        pattern = (triple.subject, None, None) if place == 0 else (None, None, triple.object)
+        return sum(1 for _ in itertools.islice(self.store.quads_for_pattern(*pattern), limit))
+
+    def instances(self, cls: str) -> Iterator[str]:
+        """The IRI subjects (``<IRI>``) the old graph types ``cls`` (``<IRI>``)."""
+        for quad in self.store.quads_for_pattern(None, pyoxigraph.NamedNode(_RDF_TYPE),
+                                                 pyoxigraph.NamedNode(cls[1:-1])):
+            if type(quad.subject) is pyoxigraph.NamedNode:
+                yield f"<{quad.subject.value}>"
+
+
+def merge_file(old: Path, new: Path, removed: Iterable[str], added: Iterable[str]
+               ) -> tuple[int, list[str], list[str]]:
+    """Write to ``new`` the sorted N-Triples lines of ``old`` less ``removed``, with
+    ``added``, in order: the stretches of ``old`` no change falls in are copied as they
+    are, a few MiB at a time, never split into lines.
+
+    :returns: the lines written, the lines of ``removed`` that ``old`` had, and those of
+        ``added`` it had not
+    """
+    edits = sorted([(line.encode("utf-8"), 0) for line in removed]
+                   + [(line.encode("utf-8"), 1) for line in added])
+    written, gone, came = 0, [], []
+    i, n = 0, len(edits)
+    with old.open("rb") as source, new.open("wb") as out:
+        rest = b""
+        while True:
+            block = source.read(MERGE_BLOCK)
+            data = rest + block
+            if not data:
+                break
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            if cut == 0:
+                rest = data
+                continue
+            data, rest = data[:cut], data[cut:]
+            last = data[data.rfind(b"\n", 0, len(data) - 1) + 1:]
+            if i >= n or edits[i][0] > last:  # no change falls here
+                out.write(data)
+                written += data.count(b"\n")
+                continue
+            kept = []
+            for line in data.splitlines(keepends=True) if b"\r" not in data \
+                    else [part + b"\n" for part in data.split(b"\n")[:-1]]:
+                while i < n and edits[i][0] < line:
+                    if edits[i][1]:
+                        kept.append(edits[i][0])
+                        came.append(edits[i][0])
+                    i += 1
+                if i < n and edits[i][0] == line:
+                    i += 1
+                    if not edits[i - 1][1]:
+                        gone.append(line)
+                        continue
+                kept.append(line)
+            out.write(b"".join(kept))
+            written += len(kept)
+        for line, kind in edits[i:]:
+            if kind:
+                out.write(line)
+                came.append(line)
+                written += 1
+    return written, [g.decode("utf-8") for g in gone], [c.decode("utf-8") for c in came]
+
+
+def update_statistics(tally: Tally, change: GraphChange, base: str
+                      ) -> tuple[list[str], list[str]]:
+    """Count again what ``change`` touched in ``tally`` (the previous build's); the
+    statistics' lines lost and gained.
+
+    The publications counted again are those a changed line is about, and those naming a
+    node whose counted type changed."""
+    types_removed = [t for t in change.triples(removed=True) if str.__eq__(t[1], _RDF_TYPE)]
+    types_added = [t for t in change.triples(removed=False) if str.__eq__(t[1], _RDF_TYPE)]
+    publications = tally.members[TIP.Publication]
+    retyped = {str.__str__(t[0]) for t in types_removed + types_added
+               if t[2] in tally.members and t[2] != TIP.Publication}
+    touched = {s for s in change.subjects() if URIRef(s) in publications}
+    touched |= {str.__str__(s) for s, _, kind in types_added if kind == TIP.Publication}
+    if retyped:
+        props = {prop for prop, _ in STATISTIC_FACETS.values()} | {TIP.statedCountry,
+                                                                   TIP.statedRegion}
+        touched |= change.naming(retyped, props)
+    before_counts = tally.counts()
+    before, after = change.view(touched)
+    tally.update(before, after, types_removed, types_added)
+    lost, gained = tally.changed_triples(base, before_counts)
+    lost_lines, gained_lines = set(ntriples_lines(lost)), set(ntriples_lines(gained))
+    return sorted(lost_lines - gained_lines), sorted(gained_lines - lost_lines)
+
+
+def changed_statistics(previous: Path, target: Path, change: GraphChange, base: str,
+                       meter: Any) -> tuple[list[str], list[str]]:
+    """The statistics' lines lost and gained (:func:`update_statistics`, from the tally
+    the previous build kept; the statistics of every line when it kept none), and the
+    tally kept for the next build."""
+    tally = Tally.load(previous / TALLY_FILE)
+    if tally is not None:
+        lost, gained = update_statistics(tally, change, base)
+    else:
+        dataset = f"<{base.rstrip('/#')}/dataset"
+        old: set[str] = set()
+        lines = [line for line in read_lines(previous / NTRIPLES)
+                 if not (statistics_line(line, dataset, str(TIP.sortKey)) and old.add(line)
+                         is None) and line not in change.removed]
+        meter.step("counting", total=len(lines) + len(change.added), unit="triples")
+        tally = Tally()
+        tally.add(parse_lines(meter.count(merged(lines, sorted(change.added)))))
+        del lines
+        now = set(ntriples_lines(tally.triples(base)))
+        lost, gained = sorted(old - now), sorted(now - old)
+    try:
+        tally.save(target / TALLY_FILE)
+    except OSError:
+        (target / TALLY_FILE).unlink(missing_ok=True)  # the next build counts every line
+    return lost, gained
+
+
+def write_merged(previous: Path, target: Path, change: GraphChange, base: str,
+                 counts: DatasetCounts | None, meter: Any) -> tuple[LineCounts, int]:
+    """Write ``tipgraph.nt``: the previous build's with the lines changed
+    (:func:`merge_file`); its counts (:class:`~tipgraph.serving.indexes.LineCounts`)
+    updated from the previous build's (``counts``, from its index file), else (None)
+    counted line by line. Returns them and how many lines were written."""
+    meter.step("merging", unit="lines")
+    written, gone, came = merge_file(previous / NTRIPLES, target / NTRIPLES, change.removed,
+                                     change.added)
+    counted = None
+    if counts is not None and (gone, came) == (sorted(change.removed), sorted(change.added)):
+        try:
+            counted = LineCounts.updated(counts, read_uris(previous), gone, came,
+                                         change.occurrences, change.instances)
+        except ValueError:
+            counted = None
+    if counted is None:  # counted line by line, as a full build counts them
+        counted = LineCounts(base)
+        for line in read_lines(target / NTRIPLES):
+            counted.add(line)
+    return counted, written
+
+
+def updated_indexes(old: BuildIndexes | None, change: GraphChange, counted: LineCounts,
+                    source: PartsSource, target: Path, progress: Progress
+                    ) -> Callable[[str, Path], Any]:
+    """What makes the web indexes of an incremental build (the ``make`` of
+    :func:`tipgraph.build._write_indexes`): each one updated from the previous build's
+    and the lines changed (:func:`tipgraph.serving.indexes.update_indexes`), ``old``
+    (:func:`tipgraph.serving.indexes.read_indexes`); made from every line of
+    ``tipgraph.nt`` when that is None."""
+    def make(base: str, directory: Path) -> Any:
+        if old is not None and updatable():
+            return update_indexes(IndexChange(old, change, counted), base, directory)
+        progress("the previous build's indexes cannot be updated: made from every line")
+        source.counted = counted
+        for part in _batches(read_lines(target / NTRIPLES)):
+            source.add(parse_lines(part))
+        return make_indexes(source, base, directory)
+
+    return make
+
+
+def _batches(lines: Iterable[str], size: int = 100_000) -> Iterator[list[str]]:
+    iterator = iter(lines)
+    while part := list(itertools.islice(iterator, size)):
+        yield part
+
+
 # -- the build ---------------------------------------------------------------------------
 
 def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildDir,
@@ -566,27 +840,21 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             built_slugs = [plan.slugs[i] for i in new.identities]
             hashes, provenance = hashes_of(new.publications, built_slugs, contributions)
         with stage("statistics") as meter:
-            # counted as a full build counts its parts (statistics.Tally), the graph one part
-            meter.step("counting", total=len(graph), unit="triples")
-            triples = list(parse_lines(meter.count(graph)))
-            tally = Tally()
-            tally.add(triples)
-            source.add(triples)
-            del triples
-            added = tally.triples(base)
-            del tally
-            source.add(added)
-            statistics = sorted(set(ntriples_lines(added)).difference(graph))
-            del added
-        with stage("write") as meter:
-            # the dataset's counts and the URIs it describes, from the lines as they go
-            source.counted = counted = LineCounts(base)
-            with (target / NTRIPLES).open("w", encoding="utf-8", newline="\n") as out:
-                for line in meter.count(merged(graph, statistics)):
-                    counted.add(line)
-                    out.write(line)
-                    report.triples += 1
+            # the previous build's counts, less what the changed lines counted, plus what
+            # they count now (statistics.Tally); every line counted only without its tally
             del graph
+            change = GraphChange(pyoxigraph.Store.read_only(str(previous / "store")))
+            change.extend(delta.removed, delta.added)
+            old_statistics, statistics = changed_statistics(previous, target, change, base,
+                                                           meter)
+            change.extend(old_statistics, statistics)
+        with stage("write") as meter:
+            # the previous tipgraph.nt merged with the lines changed; the dataset's counts
+            # and the URIs it describes, from the previous build's and the lines changed
+            old_indexes = read_indexes(previous / INDEX_FILE)
+            counted, report.triples = write_merged(
+                previous, target, change, base,
+                old_indexes.counts if old_indexes is not None else None, meter)
             full.release_memory()
             # the dumps' segments whose lines did not change are linked from the previous
             # build's (tipgraph.dumps)
@@ -596,7 +864,9 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             for process in dumps:
                 process.start()
         with stage("indexes"):
-            full._write_indexes(source, target, base, hashes)
+            full._write_indexes(source, target, base, hashes, make=updated_indexes(
+                old_indexes, change, counted, source, target, progress))
+            del change, old_indexes
         source.close()
         with stage("load"):
             pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target / "store"))
