@@ -37,6 +37,7 @@ tipgraph version differ from the one in service is a full one, as is ``--full``.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import heapq
@@ -544,62 +545,78 @@ class GraphChange:
         self.store = old_store
         self.removed: set[str] = set()
         self.added: set[str] = set()
-        self._removed: dict[Any, list[Triple]] = {}
-        self._added: dict[Any, list[Triple]] = {}
+        #: removed, added: subject (as N-Triples writes it) -> its lines (parsed when asked)
+        self._lines: tuple[dict[str, list[str]], dict[str, list[str]]] = ({}, {})
+        #: subject -> the properties (IRIs) of its lines changed
+        self._properties: dict[str, set[str]] = {}
 
     def extend(self, removed: Iterable[str], added: Iterable[str]) -> None:
         """Add lines lost and gained (a line both lost and gained stays as it was)."""
         removed, added = set(removed) - self.added, set(added) - self.removed
         both = removed & added
-        self.removed |= removed - both
-        self.added |= added - both
-        for lines, into in ((removed - both, self._removed), (added - both, self._added)):
-            for triple in parse_lines(lines):
-                into.setdefault(triple[0], []).append(triple)
+        removed -= both
+        added -= both
+        self.removed |= removed
+        self.added |= added
+        properties = self._properties
+        for lines, into in ((removed, self._lines[0]), (added, self._lines[1])):
+            for line in lines:
+                subject, predicate, _ = line.split(" ", 2)
+                found = into.get(subject)
+                if found is None:
+                    into[subject] = found = []
+                    properties.setdefault(subject, set())
+                found.append(line)
+                properties[subject].add(predicate[1:-1])
 
-    def triples(self, removed: bool) -> Iterator[Triple]:
-        """The triples of the lines removed (or added)."""
-        for found in (self._removed if removed else self._added).values():
-            yield from found
+    def triples(self, removed: bool, predicate: str | None = None) -> Iterator[Triple]:
+        """The triples of the lines removed (or added), of ``predicate`` only."""
+        wanted = None if predicate is None else f" <{predicate}> "
+        for lines in self._lines[0 if removed else 1].values():
+            yield from parse_lines(line for line in lines if wanted is None or wanted in line)
 
     def subjects(self, properties: Iterable[Any] | None = None) -> set[str]:
         """The IRIs of the subjects of the lines changed (of ``properties`` only)."""
-        wanted = None if properties is None else {str(p) for p in properties}
-        return {str.__str__(s) for by in (self._removed, self._added)
-                for s, triples in by.items() if type(s) is URIRef
-                and (wanted is None or any(str.__str__(t[1]) in wanted for t in triples))}
+        if properties is None:
+            return {s[1:-1] for s in self._properties if s.startswith("<")}
+        wanted = {str(p) for p in properties}
+        return {s[1:-1] for s, found in self._properties.items()
+                if s.startswith("<") and not wanted.isdisjoint(found)}
 
     def view(self, subjects: Iterable[str]) -> tuple[list[Triple], list[Triple]]:
         """Every triple about ``subjects`` (IRIs) in the graph of the build in service, and
         in the new graph."""
         before: list[Triple] = []
         after: list[Triple] = []
+        removed, added = self._lines
         for subject in set(subjects):
             node = URIRef(subject)
             old = [(node, rdflib_term(q.predicate), rdflib_term(q.object)) for q in
                    self.store.quads_for_pattern(pyoxigraph.NamedNode(subject), None, None)]
             before += old
-            gone = set(self._removed.get(node, ()))
+            key = f"<{subject}>"
+            gone = set(parse_lines(removed.get(key, ())))
             after += [t for t in old if t not in gone]
-            after += self._added.get(node, ())
+            after += parse_lines(added.get(key, ()))
         return before, after
 
     def naming(self, nodes: Iterable[str], properties: Iterable[Any]) -> set[str]:
         """The IRI subjects naming one of ``nodes`` by one of ``properties``, in the old
         graph or in the lines added."""
         found: set[str] = set()
-        props = [pyoxigraph.NamedNode(str(p)) for p in properties]
+        props = [str(p) for p in properties]
         wanted = set(nodes)
         for node in wanted:
             for prop in props:
-                for quad in self.store.quads_for_pattern(None, prop, pyoxigraph.NamedNode(node)):
+                for quad in self.store.quads_for_pattern(None, pyoxigraph.NamedNode(prop),
+                                                         pyoxigraph.NamedNode(node)):
                     if type(quad.subject) is pyoxigraph.NamedNode:
                         found.add(quad.subject.value)
-        for triple in self.triples(removed=False):
-            if str.__str__(triple[2]) in wanted and type(triple[0]) is URIRef:
-                found.add(str.__str__(triple[0]))
+        ends = tuple(f" <{node}> .\n" for node in wanted)
+        for subject, lines in self._lines[1].items():
+            if subject.startswith("<") and any(line.endswith(ends) for line in lines):
+                found.add(subject[1:-1])
         return found
-
 
     def occurrences(self, line: str, place: int, limit: int) -> int:
         """How many triples of the old graph have the subject (``place`` 0) or the object
@@ -647,22 +664,26 @@ def merge_file(old: Path, new: Path, removed: Iterable[str], added: Iterable[str
                 out.write(data)
                 written += data.count(b"\n")
                 continue
-            kept = []
-            for line in data.splitlines(keepends=True) if b"\r" not in data \
-                    else [part + b"\n" for part in data.split(b"\n")[:-1]]:
-                while i < n and edits[i][0] < line:
-                    if edits[i][1]:
-                        kept.append(edits[i][0])
-                        came.append(edits[i][0])
-                    i += 1
-                if i < n and edits[i][0] == line:
-                    i += 1
-                    if not edits[i - 1][1]:
+            lines = data.splitlines(keepends=True) if b"\r" not in data \
+                else [part + b"\n" for part in data.split(b"\n")[:-1]]
+            start = 0  # the lines before it are written
+            while i < n and edits[i][0] <= last:
+                line, kind = edits[i]
+                i += 1
+                at = bisect.bisect_left(lines, line, start)
+                out.write(b"".join(lines[start:at]))
+                written += at - start
+                start = at
+                if at < len(lines) and lines[at] == line:
+                    if not kind:  # removed
                         gone.append(line)
-                        continue
-                kept.append(line)
-            out.write(b"".join(kept))
-            written += len(kept)
+                        start = at + 1
+                elif kind:  # added
+                    out.write(line)
+                    came.append(line)
+                    written += 1
+            out.write(b"".join(lines[start:]))
+            written += len(lines) - start
         for line, kind in edits[i:]:
             if kind:
                 out.write(line)
@@ -678,8 +699,8 @@ def update_statistics(tally: Tally, change: GraphChange, base: str
 
     The publications counted again are those a changed line is about, and those naming a
     node whose counted type changed."""
-    types_removed = [t for t in change.triples(removed=True) if str.__eq__(t[1], _RDF_TYPE)]
-    types_added = [t for t in change.triples(removed=False) if str.__eq__(t[1], _RDF_TYPE)]
+    types_removed = list(change.triples(True, _RDF_TYPE))
+    types_added = list(change.triples(False, _RDF_TYPE))
     publications = tally.members[TIP.Publication]
     retyped = {str.__str__(t[0]) for t in types_removed + types_added
                if t[2] in tally.members and t[2] != TIP.Publication}
