@@ -70,7 +70,7 @@ from tipgraph.reconcile import Reconciled as ReconciledRecords
 from tipgraph.reference import DATA_DIR, Reference
 from tipgraph.serving.indexes import (
     BuildIndexes,
-    DatasetCounts,
+    DatasetIndex,
     IndexChange,
     LineCounts,
     PartsSource,
@@ -713,8 +713,8 @@ def update_statistics(tally: Tally, change: GraphChange, base: str
     before_counts = tally.counts()
     before, after = change.view(touched)
     tally.update(before, after, types_removed, types_added)
-    lost, gained = tally.changed_triples(base, before_counts)
-    lost_lines, gained_lines = set(ntriples_lines(lost)), set(ntriples_lines(gained))
+    lost, gained = tally.changed_lines(base, before_counts)
+    lost_lines, gained_lines = set(lost), set(gained)
     return sorted(lost_lines - gained_lines), sorted(gained_lines - lost_lines)
 
 
@@ -746,18 +746,20 @@ def changed_statistics(previous: Path, target: Path, change: GraphChange, base: 
 
 
 def write_merged(previous: Path, target: Path, change: GraphChange, base: str,
-                 counts: DatasetCounts | None, meter: Any) -> tuple[LineCounts, int]:
+                 counted_before: DatasetIndex | None, meter: Any) -> tuple[LineCounts, int]:
     """Write ``tipgraph.nt``: the previous build's with the lines changed
     (:func:`merge_file`); its counts (:class:`~tipgraph.serving.indexes.LineCounts`)
-    updated from the previous build's (``counts``, from its index file), else (None)
-    counted line by line. Returns them and how many lines were written."""
+    updated from the previous build's (``counted_before``, its index file's entry
+    ``dataset``), else (None) counted line by line. Returns them and how many lines were
+    written."""
     meter.step("merging", unit="lines")
     written, gone, came = merge_file(previous / NTRIPLES, target / NTRIPLES, change.removed,
                                      change.added)
     counted = None
-    if counts is not None and (gone, came) == (sorted(change.removed), sorted(change.added)):
+    if counted_before is not None \
+            and (gone, came) == (sorted(change.removed), sorted(change.added)):
         try:
-            counted = LineCounts.updated(counts, read_uris(previous), gone, came,
+            counted = LineCounts.updated(counted_before, sorted(read_uris(previous)), gone, came,
                                          change.occurrences, change.instances)
         except ValueError:
             counted = None
@@ -875,7 +877,7 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             old_indexes = read_indexes(previous / INDEX_FILE)
             counted, report.triples = write_merged(
                 previous, target, change, base,
-                old_indexes.counts if old_indexes is not None else None, meter)
+                old_indexes["dataset"] if old_indexes is not None else None, meter)
             full.release_memory()
             # the dumps' segments whose lines did not change are linked from the previous
             # build's (tipgraph.dumps)

@@ -55,7 +55,7 @@ from urllib.parse import quote
 from rdflib import Graph, Literal, URIRef
 from rdflib.term import Node
 
-from tipgraph.graphs import Triple
+from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, XSD
 
 #: The property holding a publication's position in title order.
@@ -286,9 +286,9 @@ class Tally:
                 out += _statistic(base, facet, value, n)
         return out
 
-    def changed_triples(self, base: str, before: dict[str, Counter]
-                        ) -> tuple[list[Triple], list[Triple]]:
-        """The triples of :meth:`triples` lost and gained since the counts were
+    def changed_lines(self, base: str, before: dict[str, Counter]
+                      ) -> tuple[list[str], list[str]]:
+        """The N-Triples lines of :meth:`triples` lost and gained since the counts were
         ``before`` (:meth:`counts`) and the order :attr:`order`: the statistics whose
         count changed, and the sort keys of the publications whose place changed."""
         old_order, retitled, titles = self.order, self._retitled, self.titles
@@ -300,19 +300,20 @@ class Tally:
         moved = [i for i, (a, b) in enumerate(zip(old_order, order, strict=False))
                  if a != b]
         moved += range(min(len(old_order), len(order)), max(len(old_order), len(order)))
-        lost = [_sort_key(old_order[i], i) for i in moved if i < len(old_order)]
-        gained = [_sort_key(order[i], i) for i in moved if i < len(order)]
+        lost = [sort_key_line(old_order[i], i) for i in moved if i < len(old_order)]
+        gained = [sort_key_line(order[i], i) for i in moved if i < len(order)]
         self.order = order
         after = self.counts()
+        changed: tuple[list[Triple], list[Triple]] = ([], [])
         for facet, counter in after.items():
             was = before.get(facet, Counter())
             for value in counter.keys() | was.keys():
                 if counter.get(value) != was.get(value):
                     if value in was:
-                        lost += _statistic(base, facet, value, was[value])
+                        changed[0].extend(_statistic(base, facet, value, was[value]))
                     if value in counter:
-                        gained += _statistic(base, facet, value, counter[value])
-        return lost, gained
+                        changed[1].extend(_statistic(base, facet, value, counter[value]))
+        return lost + ntriples_lines(changed[0]), gained + ntriples_lines(changed[1])
 
     def save(self, path: Path) -> None:
         """Keep the tally in ``path`` (whole or not at all), for the next build."""
@@ -338,6 +339,17 @@ class Tally:
 def _sort_key(uri: Node, n: int) -> Triple:
     # Literal(int) is typed xsd:integer, which Oxigraph stores inline (no string table)
     return uri, SORT_KEY, Literal(n)
+
+
+def sort_key_line(uri: Node, n: int) -> str:
+    """The N-Triples line of a sort key (:meth:`Tally.sort_keys`), written without making
+    its terms: an incremental build writes one per publication that moved.
+
+    >>> uri = URIRef("https://example.org/publication/a")
+    >>> sort_key_line(uri, 41) == ntriples_lines([_sort_key(uri, 41)])[0]
+    True
+    """
+    return f'<{uri}> <{SORT_KEY}> "{n}"^^<{XSD.integer}> .\n'
 
 
 def _statistic(base: str, facet: str, value: Any, n: int) -> list[Triple]:

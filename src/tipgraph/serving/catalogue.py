@@ -632,9 +632,10 @@ def update_catalogue(catalogue: Catalogue, change: Change,
     index = dict(catalogue.word_index()[0])
     words_touched: set[str] = set()
     if shifted:
+        table = _position_table(len(old_uris), runs)
         for word, posting in list(index.items()):
             index[word] = _remap_bitmap(posting, runs) if isinstance(posting, int) \
-                else _remap_positions(posting, runs)
+                else _remap_positions(posting, table)
         words_touched = set(index)
     else:
         old_abstracts: dict[str, list[str]] = {}
@@ -716,14 +717,21 @@ def _remap_bitmap(bits: int, runs: list[tuple[int, int, int]]) -> int:
     return moved
 
 
-def _remap_positions(positions: array, runs: list[tuple[int, int, int]]) -> array:
-    moved = array("I")
+_GONE = 0xFFFFFFFF  # the new place of an entry taken out
+
+
+def _position_table(size: int, runs: list[tuple[int, int, int]]) -> array:
+    """Each old place -> the new one (:data:`_GONE`: taken out), of ``runs``."""
+    table = array("I", [_GONE]) * size
     for p, length, q in runs:
-        lo, hi = bisect_left(positions, p), bisect_left(positions, p + length)
-        if lo == hi:
-            continue
-        part = positions[lo:hi]
-        moved.extend(part if p == q else map((q - p).__add__, part))
+        table[p:p + length] = array("I", range(q, q + length))
+    return table
+
+
+def _remap_positions(positions: array, table: array) -> array:
+    moved = array("I", map(table.__getitem__, positions))
+    if _GONE in moved:
+        moved = array("I", (p for p in moved if p != _GONE))
     return moved
 
 

@@ -61,6 +61,7 @@ import shutil
 import tempfile
 import weakref
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from operator import itemgetter
@@ -655,8 +656,10 @@ class LineCounts:
         self._hashes = [array("q") for _ in range(self.BUCKETS)]
         self._subject: str | None = None
         self._pairs: set[tuple[str, str]] = set()
-        #: distinct objects counted apart from the hashes (:meth:`updated`)
+        #: distinct objects counted apart from the hashes, and the resource pages
+        #: (:meth:`updated`)
         self.objects: int | None = None
+        self.pages: list[str] | None = None
 
     def add(self, line: str) -> None:
         subject, predicate, obj = line[:-3].split(" ", 2)  # "<s> <p> o .\n"
@@ -684,13 +687,13 @@ class LineCounts:
                 self._example(subject)
 
     @classmethod
-    def updated(cls, counts: DatasetCounts, in_space: Iterable[str], removed: Iterable[str],
+    def updated(cls, previous: DatasetIndex, in_space: list[str], removed: Iterable[str],
                 added: Iterable[str], occurrences: Callable[[str, int, int], int],
                 instances: Callable[[str], Iterable[str]]) -> LineCounts:
-        """The counts of a graph that is the one ``counts`` (and ``in_space``, the IRIs it
-        describes under its base) counted, less the lines ``removed`` (each one of its
-        lines), plus the lines ``added`` (none of its lines): what :meth:`add` would count
-        of every line of it, the unchanged lines unread.
+        """The counts of a graph that is the one ``previous`` counted (and ``in_space``, the
+        IRIs it describes under its base, sorted), less the lines ``removed`` (each one
+        of its lines), plus the lines ``added`` (none of its lines): what :meth:`add`
+        would count of every line of it, the unchanged lines unread.
 
         :param occurrences: ``(line, place, limit)`` -> how many triples of the counted
             graph have the subject (``place`` 0) or the object (2) of ``line``, counted up
@@ -700,13 +703,15 @@ class LineCounts:
         :raises ValueError: when a changed line has a blank node (the store names it its
             own way): count every line instead
         """
+        counts = previous.counts
         self = cls(counts.base)
         self.subjects = counts.distinct_subjects
         self.objects = counts.distinct_objects
         self.properties = dict(counts.properties)
         self.classes = dict(counts.classes)
         self.example = counts.example
-        space = set(in_space)
+        space = in_space
+        moved: set[str] = set()  # in the URI space: the subjects that came or went
         keyed: list[dict[tuple[str, str, str], str]] = [{}, {}]
         for lines, into in ((removed, keyed[0]), (added, keyed[1])):
             for line in lines:
@@ -744,10 +749,25 @@ class LineCounts:
                     self.subjects += step
                     text = term[1:-1]
                     if step and text.startswith(self.base):
-                        (space.add if step > 0 else space.discard)(text)
+                        moved.add(text)
+                        at = bisect_left(space, text)
+                        if step > 0:
+                            space.insert(at, text)
+                        elif at < len(space) and space[at] == text:
+                            del space[at]
                 else:
                     self.objects += step
-        self.in_space = list(space)
+        self.in_space = space
+        pages = previous.page_paths()
+        for page in {_page_of(text, self.base) for text in moved} - {None}:
+            at = bisect_left(pages, page)
+            listed = at < len(pages) and pages[at] == page
+            if _has_page(space, self.base, page) != listed:
+                if listed:
+                    del pages[at]
+                else:
+                    pages.insert(at, page)
+        self.pages = pages
         publication = f"<{_PUBLICATION}>"
         untyped = {s for s, p, o in gone if p[1:-1] == _RDF_TYPE and o == publication}
         if any(s[1:-1] == self.example for s in untyped):
@@ -775,6 +795,8 @@ class LineCounts:
             distinct_subjects=self.subjects, distinct_objects=objects,
             classes=dict(sorted(self.classes.items())),
             properties=dict(sorted(self.properties.items())), example=self.example)
+        if self.pages is not None:
+            return counts, self.pages
         return counts, resource_pages(self.in_space, base)
 
 
@@ -793,9 +815,26 @@ def resource_pages(subjects: Iterable[str], base: str) -> list[str]:
     """The HTML pages (``place/ng.html``) of the resources ``subjects`` name under
     ``base``, sorted: a ``#`` IRI is on its document's page, and an IRI without a kind
     step (the dataset's own) is a site page, listed apart."""
-    return sorted({path + ".html" for path in (s[len(base):].split("#", 1)[0]
-                                               for s in subjects if s.startswith(base))
-                   if "/" in path})
+    return sorted({page for s in subjects if (page := _page_of(s, base)) is not None})
+
+
+def _page_of(subject: str, base: str) -> str | None:
+    """The resource page of the IRI ``subject`` (:func:`resource_pages`), or None."""
+    if not subject.startswith(base):
+        return None
+    path = subject[len(base):].split("#", 1)[0]
+    return path + ".html" if "/" in path else None
+
+
+def _has_page(subjects: list[str], base: str, page: str) -> bool:
+    """Whether one of ``subjects`` (sorted) is on ``page`` (:func:`resource_pages`)."""
+    prefix = base + page[:-len(".html")]
+    at = bisect_left(subjects, prefix)
+    while at < len(subjects) and subjects[at].startswith(prefix):
+        if subjects[at] == prefix or subjects[at][len(prefix)] == "#":
+            return True
+        at += 1
+    return False
 
 
 _SUBJECT, _OBJECT = itemgetter(0), itemgetter(2)
