@@ -28,11 +28,15 @@ mapping holds. The test
 
 The new build starts from a copy of the store in service (a RocksDB checkpoint: its
 files linked, not copied) and removes and adds the lines that changed, the statistics'
-among them; the N-Triples dump is the old one merged with the changes. The statistics,
-the web indexes, the OAI-PMH records, the validation and the other dumps are still
-made from the whole graph, as a full build makes them (the slow part, see
-``benchmarks/RESULTS.md``). A build whose ontology, shapes, reference data, base or
-tipgraph version differ from the one in service is a full one, as is ``--full``.
+among them; the N-Triples dump is the old one merged with the changes
+(:func:`merge_file`). The statistics, the dataset's counts and the web indexes are the
+previous build's updated from the lines changed (:class:`GraphChange`,
+:func:`update_statistics`, :meth:`~tipgraph.serving.indexes.LineCounts.updated`,
+:func:`~tipgraph.serving.indexes.update_indexes`), each equal to what a full build
+makes of the whole graph; the OAI-PMH records and the validation are still made from
+the whole catalogue (see ``benchmarks/RESULTS.md``). A build whose ontology, shapes,
+reference data, base or tipgraph version differ from the one in service is a full one,
+as is ``--full``.
 """
 
 from __future__ import annotations

@@ -19,8 +19,10 @@ writes it beside the store; a web worker reads that file when it opens the build
 For a build without the file (made before, or served from a remote store) the
 worker makes it from the store in the background on the build's first page
 (:meth:`tipgraph.serving.service.Build.warm`). Both go through :func:`index_catalogue`
-and :func:`index_words` over a :class:`Source`. Its cost is measured by ``benchmarks/pages.py``; a
-request then takes a few bitmap operations whatever the catalogue's size.
+and :func:`index_words` over a :class:`Source`; an incremental build updates the
+previous build's (:func:`update_catalogue`) with the same per-triple functions. Its
+cost is measured by ``benchmarks/pages.py``; a request then takes a few bitmap
+operations whatever the catalogue's size.
 """
 
 from __future__ import annotations

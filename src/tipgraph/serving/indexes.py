@@ -13,8 +13,12 @@ loads that file when it opens the build, in a fraction of a second.
 :data:`INDEX_MAKERS`, in registration order (a maker may use what the makers
 before it made). A new index (record pages, text search, incremental builds) is
 one :func:`register` call, not a file and a loader of its own; the read side
-reaches it as ``indexes[name]``. (What OAI-PMH lists and dates is a file of its own,
-``oai-records.json``, because the switch reads it too: :mod:`tipgraph.datestamps`.)
+reaches it as ``indexes[name]``. An incremental build updates each entry from the
+previous build's and the lines that changed (:attr:`IndexMaker.update`,
+:func:`update_indexes`) rather than making it from every triple; ``make`` is the
+reference the update is tested against (``tests/test_incremental.py``). (What OAI-PMH
+lists and dates is a file of its own, ``oai-records.json``, because the switch reads it
+too: :mod:`tipgraph.datestamps`.)
 
 **The file's schema** (version :data:`VERSION`)::
 
@@ -91,7 +95,7 @@ from tipgraph.serving.textindex import (
 )
 
 #: The version of the file's schema (the module docstring): bump it on any change of shape.
-VERSION = 7
+VERSION = 8
 #: The first line of the file: what it holds and in which version.
 FORMAT = f"tipgraph indexes {VERSION}\n".encode()
 
