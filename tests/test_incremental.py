@@ -21,6 +21,7 @@ from tipgraph.cli import cli
 from tipgraph.incremental import STATE_FILE, StateWriter, read_state
 from tipgraph.ledger import Ledger
 from tipgraph.serving.indexes import read_indexes
+from tipgraph.statistics import TALLY_FILE, Tally
 from tipgraph.synth import synthesize, write_catalogue
 
 from .conftest import BASE
@@ -33,6 +34,8 @@ def first_catalogue() -> list[dict[str, object]]:
     records = synthesize(120, seed=26)
     records[5]["authors"] = ["Alison Jobe"]  # one person named by two records, spelt
     records[6]["authors"] = ["Alison Jobe", "Migration Policy Institute"]  # alike
+    records[50]["year"] = 1901  # the only publication of its year and of its organisation:
+    records[50]["authors"] = ["Only Once Institute"]  # removed in the second catalogue
     return records
 
 
@@ -104,8 +107,37 @@ def published(out: Path) -> dict[str, object]:
         "properties": indexes.properties,
         "pages": indexes.pages,
         "catalogue": indexes.catalogue.indexed(),
+        "words": indexes.word_index(),
         "text": (indexes.text.publications, indexes.text.nodes),
+        "text rows": text_rows(current / "text.sqlite"),
+        "searches": [sorted(indexes.text.publication_positions(words))
+                     for words in ("a", "labour", "alison", "aaaa title")],
+        "tally": tally(current),
     }
+
+
+def text_rows(path: Path) -> dict[str, object]:
+    """What the text index holds of each node (by IRI, whatever its number): its place
+    among the publications, each word where it is, its facts."""
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE VIRTUAL TABLE temp.words USING fts5vocab(main, text, instance)")
+        db.execute("CREATE VIRTUAL TABLE temp.facts USING fts5vocab(main, fact, instance)")
+        iri = dict(db.execute("SELECT id, iri FROM node"))
+        return {
+            "nodes": sorted(db.execute("SELECT iri, position FROM node"), key=str),
+            "words": sorted((iri[doc], term, col, offset) for term, doc, col, offset
+                            in db.execute("SELECT * FROM temp.words")),
+            "facts": sorted((iri[doc], term) for term, doc, _, _
+                            in db.execute("SELECT * FROM temp.facts")),
+            "meta": sorted(db.execute("SELECT * FROM meta")),
+        }
+
+
+def tally(build: Path) -> tuple[object, ...]:
+    """The statistics' tally the build kept for the next one."""
+    kept = Tally.load(build / TALLY_FILE)
+    assert kept is not None
+    return kept.counts(), kept.titles, kept.members, kept.order
 
 
 def assert_same(incremental: dict[str, object], full: dict[str, object]) -> None:
@@ -124,8 +156,10 @@ def test_an_incremental_build_publishes_what_a_full_build_does(
     for out in (incremental, full):
         build(out, source, first_catalogue())
         assert (BuildDir(out).current() / STATE_FILE).is_file()
+    first_uris = read_indexes(BuildDir(full).current() / INDEX_FILE).catalogue.uris
     said = build(incremental, source, second_catalogue())
     assert any(line.startswith("incremental: from build") for line in said), said
+    assert not any("cannot be updated" in line for line in said), said  # updated, not remade
     said = build(full, source, second_catalogue(), full=True)
     assert not any(line.startswith("incremental") for line in said), said
     got, expected = published(incremental), published(full)
@@ -134,7 +168,13 @@ def test_an_incremental_build_publishes_what_a_full_build_does(
     segments = list((BuildDir(incremental).current() / dumps.SEGMENTS).glob("*.nt.gz"))
     linked = [s for s in segments if s.stat().st_nlink > 1]
     assert len(segments) > 10 and 0 < len(linked) < len(segments)
-    # what the changes did, seen from outside: a retired URI, a duplicate, a rejection
+    # what the changes did, seen from outside: a retired URI, a duplicate, a rejection, a
+    # publication first in title order, a year and an organisation no longer counted
+    uris, shown = expected["catalogue"][0], expected["catalogue"][4]
+    moved = uris[[title for title, _, _ in shown].index("Aaaa: a title that comes first")]
+    assert uris.index(moved) < first_uris.index(moved) - 20
+    assert "1901" not in expected["catalogue"][2]["year"]
+    assert not any("only-once" in key for key in expected["catalogue"][2]["organisation"])
     assert any(not live for _, live in expected["retired"])
     assert expected["report"]["records_duplicate"] == 1
     assert expected["report"]["records_rejected"] == 1
@@ -142,7 +182,8 @@ def test_an_incremental_build_publishes_what_a_full_build_does(
     said = build(incremental, source, second_catalogue())
     assert any("0 publications changed" in line for line in said), said
     again = published(incremental)
-    for name in ("triples", "report", "uris", "retired", "oai records", "dataset counts"):
+    for name in ("triples", "report", "uris", "retired", "oai records", "dataset counts",
+                 "catalogue", "words", "text rows", "labels", "tally"):
         assert again[name] == got[name], name
 
 

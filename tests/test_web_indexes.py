@@ -110,7 +110,7 @@ def test_a_build_whose_indexes_fail_is_not_published(
     shutil.copytree(seed_build_dir, out, symlinks=True)
     current = (out / "current").resolve()
 
-    def fail(*args: object) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
         raise TipgraphError("no indexes today")
 
     monkeypatch.setattr(build, "_write_indexes", fail)

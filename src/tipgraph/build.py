@@ -54,12 +54,18 @@ from tipgraph.reasoning import load_ontology
 from tipgraph.reconcile import Reconciled
 from tipgraph.reconcile import reconciled as reconciled_publications
 from tipgraph.reference import load_reference
-from tipgraph.serving.indexes import LineCounts, PartsSource, make_indexes, write_indexes
+from tipgraph.serving.indexes import (
+    BuildIndexes,
+    LineCounts,
+    PartsSource,
+    make_indexes,
+    write_indexes,
+)
 from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
-from tipgraph.statistics import Tally
+from tipgraph.statistics import TALLY_FILE, Tally
 from tipgraph.store import load_store
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
@@ -360,6 +366,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
                 # counts per facet value, read by the pages and the counting queries
                 # (statistics.py), and each publication's place in title order
                 added = tally.triples(base)
+                _keep_tally(tally, target, progress)
                 del tally
                 _take_part(added, runs, None, source)
                 del added
@@ -371,6 +378,17 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
         with _stage("indexes", report, progress, display):
             _write_indexes(source, target, base, hashes)
     return nt, mapped, uris
+
+
+def _keep_tally(tally: Tally, target: Path, progress: Progress) -> None:
+    """Keep the statistics' tally for the next build (:meth:`Tally.update`); without it,
+    that build counts every line again."""
+    try:
+        tally.save(target / TALLY_FILE)
+    except OSError as error:
+        (target / TALLY_FILE).unlink(missing_ok=True)
+        progress(f"the statistics' tally was not kept ({error}): the next build counts "
+                 "every line again")
 
 
 def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
@@ -390,15 +408,21 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
 
 
 def _write_indexes(source: PartsSource, target: Path, base: str,
-                   hashes: dict[str, str]) -> None:
+                   hashes: dict[str, str],
+                   make: Callable[[str, Path], BuildIndexes] | None = None) -> None:
     """Make the web indexes of the triples ``source`` holds and write them to
     ``target/indexes.pickle``, with what OAI-PMH lists and dates (``hashes``: publication
-    URI -> its content hash)."""
+    URI -> its content hash).
+
+    :param make: ``(base, directory)`` -> the indexes, made otherwise than from
+        ``source`` (an incremental build's, updated from the previous build's)
+    """
     # the entries in files of their own (the text index) are made in the build's directory,
     # apart: linked into place when written, not copied
     work = Path(tempfile.mkdtemp(prefix=".indexes-", dir=target))
     try:
-        indexes = make_indexes(source, base if base.endswith(("/", "#")) else base + "/", work)
+        base = base if base.endswith(("/", "#")) else base + "/"
+        indexes = make(base, work) if make is not None else make_indexes(source, base, work)
         write_indexes(indexes, target / INDEX_FILE)
         # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
         write_records(build_records(indexes.catalogue, hashes), target / RECORDS_FILE)

@@ -29,21 +29,27 @@ mapping holds. The test
 
 The new build starts from a copy of the store in service (a RocksDB checkpoint: its
 files linked, not copied) and removes and adds the lines that changed, the statistics'
-among them; the N-Triples dump is the old one merged with the changes. Validation checks
-again only the focus nodes the changed lines may touch, keeping the others' results
-(:func:`tipgraph.validation.revalidate_store`); the other dumps are made from the
-previous build's segments and the changed lines (:func:`tipgraph.dumps.update_dumps`).
-The statistics, the web indexes and the OAI-PMH records are still made from the whole
-graph, as a full build makes them (see ``benchmarks/RESULTS.md``). A build whose
-ontology, shapes, reference data, base or tipgraph version differ from the one in service
-is a full one, as is ``--full``.
+among them; the N-Triples dump is the old one merged with the changes
+(:func:`merge_file`). The statistics, the dataset's counts and the web indexes are the
+previous build's updated from the lines changed (:class:`GraphChange`,
+:func:`update_statistics`, :meth:`~tipgraph.serving.indexes.LineCounts.updated`,
+:func:`~tipgraph.serving.indexes.update_indexes`), each equal to what a full build
+makes of the whole graph. Validation checks again only the focus nodes the changed lines
+may touch, keeping the others' results (:func:`tipgraph.validation.revalidate_store`);
+the other dumps are made from the previous build's segments and the changed lines
+(:func:`tipgraph.dumps.update_dumps`). The OAI-PMH records are still made from the whole
+catalogue (see ``benchmarks/RESULTS.md``). A build whose ontology, shapes, reference
+data, base or tipgraph version differ from the one in service is a full one, as is
+``--full``.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import heapq
+import itertools
 import json
 import pickle
 import re
@@ -59,21 +65,32 @@ import pyoxigraph
 from rdflib import BNode, Literal, URIRef
 
 from tipgraph import __version__
-from tipgraph.build_dir import BuildDir, write_published
+from tipgraph.build_dir import INDEX_FILE, BuildDir, read_uris, write_published
 from tipgraph.datestamps import publication_hashes
 from tipgraph.dumps import NTRIPLES, update_dumps
 from tipgraph.errors import BuildFailed, Problem
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate, content_hash
 from tipgraph.mapping import Mapped, MappingPlan, Triples, map_agents, map_publications
-from tipgraph.namespaces import KINDS, ONTOLOGY_PATH, SHAPES_PATH, TIP
+from tipgraph.namespaces import KINDS, ONTOLOGY_PATH, RDF, SHAPES_PATH, TIP
 from tipgraph.reasoning import closure, compile_rules, load_ontology
 from tipgraph.reconcile import Agent, Publication, Reconciling, reconcile_record, reconciled
 from tipgraph.reconcile import Reconciled as ReconciledRecords
 from tipgraph.reference import DATA_DIR, Reference
-from tipgraph.serving.indexes import LineCounts, PartsSource
+from tipgraph.serving.indexes import (
+    BuildIndexes,
+    DatasetIndex,
+    IndexChange,
+    LineCounts,
+    PartsSource,
+    make_indexes,
+    read_indexes,
+    updatable,
+    update_indexes,
+)
 from tipgraph.sources import Record, SourceStream
-from tipgraph.statistics import Tally
+from tipgraph.statistics import FACETS as STATISTIC_FACETS
+from tipgraph.statistics import TALLY_FILE, Tally
 from tipgraph.validation import ValidationReport, report_of, revalidate_store
 
 if TYPE_CHECKING:
@@ -96,6 +113,8 @@ REFERENCE_FILES = ("countries.csv", "country_aliases.toml", "organisations.toml"
                    "regions.toml")
 
 Key = tuple[str, int, str]  # file, line, content hash
+#: bytes of ``tipgraph.nt`` read at a time when an incremental build writes its own
+MERGE_BLOCK = 1 << 22
 
 
 @dataclass
@@ -573,6 +592,288 @@ def plan_for(new: Reconciled, base: str, published: dict[str, str]) -> MappingPl
     return plan
 
 
+# -- what changed, as the statistics, the dump and the indexes see it ----------------------
+
+_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+_RDF_TYPE = str(RDF.type)
+
+
+def rdflib_term(node: Any) -> URIRef | Literal | BNode:
+    """A pyoxigraph term as :func:`parse_lines` makes it of its N-Triples."""
+    kind = type(node)
+    if kind is pyoxigraph.NamedNode:
+        return URIRef(node.value)
+    if kind is pyoxigraph.BlankNode:
+        return BNode(node.value)
+    if node.language:
+        return Literal(node.value, lang=node.language)
+    datatype = node.datatype.value
+    return Literal(node.value) if datatype == _XSD_STRING \
+        else Literal(node.value, datatype=URIRef(datatype))
+
+
+class GraphChange:
+    """The lines a build's graph lost and gained since the build in service (which held
+    every line removed and none added), and that build's store, asked about the subjects
+    they name: what the statistics (:meth:`tipgraph.statistics.Tally.update`), the dump's
+    counts (:meth:`tipgraph.serving.indexes.LineCounts.updated`) and the web indexes
+    (:func:`tipgraph.serving.indexes.update_indexes`) are updated from."""
+
+    def __init__(self, old_store: pyoxigraph.Store) -> None:
+        self.store = old_store
+        self.removed: set[str] = set()
+        self.added: set[str] = set()
+        #: removed, added: subject (as N-Triples writes it) -> its lines (parsed when asked)
+        self._lines: tuple[dict[str, list[str]], dict[str, list[str]]] = ({}, {})
+        #: subject -> the properties (IRIs) of its lines changed
+        self._properties: dict[str, set[str]] = {}
+
+    def extend(self, removed: Iterable[str], added: Iterable[str]) -> None:
+        """Add lines lost and gained (a line both lost and gained stays as it was)."""
+        removed, added = set(removed) - self.added, set(added) - self.removed
+        both = removed & added
+        removed -= both
+        added -= both
+        self.removed |= removed
+        self.added |= added
+        properties = self._properties
+        for lines, into in ((removed, self._lines[0]), (added, self._lines[1])):
+            for line in lines:
+                subject, predicate, _ = line.split(" ", 2)
+                found = into.get(subject)
+                if found is None:
+                    into[subject] = found = []
+                    properties.setdefault(subject, set())
+                found.append(line)
+                properties[subject].add(predicate[1:-1])
+
+    def triples(self, removed: bool, predicate: str | None = None) -> Iterator[Triple]:
+        """The triples of the lines removed (or added), of ``predicate`` only."""
+        wanted = None if predicate is None else f" <{predicate}> "
+        for lines in self._lines[0 if removed else 1].values():
+            yield from parse_lines(line for line in lines if wanted is None or wanted in line)
+
+    def subjects(self, properties: Iterable[Any] | None = None) -> set[str]:
+        """The IRIs of the subjects of the lines changed (of ``properties`` only)."""
+        if properties is None:
+            return {s[1:-1] for s in self._properties if s.startswith("<")}
+        wanted = {str(p) for p in properties}
+        return {s[1:-1] for s, found in self._properties.items()
+                if s.startswith("<") and not wanted.isdisjoint(found)}
+
+    def view(self, subjects: Iterable[str]) -> tuple[list[Triple], list[Triple]]:
+        """Every triple about ``subjects`` (IRIs) in the graph of the build in service, and
+        in the new graph."""
+        before: list[Triple] = []
+        after: list[Triple] = []
+        removed, added = self._lines
+        for subject in set(subjects):
+            node = URIRef(subject)
+            old = [(node, rdflib_term(q.predicate), rdflib_term(q.object)) for q in
+                   self.store.quads_for_pattern(pyoxigraph.NamedNode(subject), None, None)]
+            before += old
+            key = f"<{subject}>"
+            gone = set(parse_lines(removed.get(key, ())))
+            after += [t for t in old if t not in gone]
+            after += parse_lines(added.get(key, ()))
+        return before, after
+
+    def naming(self, nodes: Iterable[str], properties: Iterable[Any]) -> set[str]:
+        """The IRI subjects naming one of ``nodes`` by one of ``properties``, in the old
+        graph or in the lines added."""
+        found: set[str] = set()
+        props = [str(p) for p in properties]
+        wanted = set(nodes)
+        for node in wanted:
+            for prop in props:
+                for quad in self.store.quads_for_pattern(None, pyoxigraph.NamedNode(prop),
+                                                         pyoxigraph.NamedNode(node)):
+                    if type(quad.subject) is pyoxigraph.NamedNode:
+                        found.add(quad.subject.value)
+        ends = tuple(f" <{node}> .\n" for node in wanted)
+        for subject, lines in self._lines[1].items():
+            if subject.startswith("<") and any(line.endswith(ends) for line in lines):
+                found.add(subject[1:-1])
+        return found
+
+    def occurrences(self, line: str, place: int, limit: int) -> int:
+        """How many triples of the old graph have the subject (``place`` 0) or the object
+        (2) of the N-Triples ``line``, up to ``limit``."""
+        triple = next(iter(pyoxigraph.parse(input=line.encode("utf-8"),
+                                            format=pyoxigraph.RdfFormat.N_TRIPLES)))
+        pattern = (triple.subject, None, None) if place == 0 else (None, None, triple.object)
+        return sum(1 for _ in itertools.islice(self.store.quads_for_pattern(*pattern), limit))
+
+    def instances(self, cls: str) -> Iterator[str]:
+        """The IRI subjects (``<IRI>``) the old graph types ``cls`` (``<IRI>``)."""
+        for quad in self.store.quads_for_pattern(None, pyoxigraph.NamedNode(_RDF_TYPE),
+                                                 pyoxigraph.NamedNode(cls[1:-1])):
+            if type(quad.subject) is pyoxigraph.NamedNode:
+                yield f"<{quad.subject.value}>"
+
+
+def merge_file(old: Path, new: Path, removed: Iterable[str], added: Iterable[str]
+               ) -> tuple[int, list[str], list[str]]:
+    """Write to ``new`` the sorted N-Triples lines of ``old`` less ``removed``, with
+    ``added``, in order: the stretches of ``old`` no change falls in are copied as they
+    are, a few MiB at a time, never split into lines.
+
+    :returns: the lines written, the lines of ``removed`` that ``old`` had, and those of
+        ``added`` it had not
+    """
+    edits = sorted([(line.encode("utf-8"), 0) for line in removed]
+                   + [(line.encode("utf-8"), 1) for line in added])
+    written, gone, came = 0, [], []
+    i, n = 0, len(edits)
+    with old.open("rb") as source, new.open("wb") as out:
+        rest = b""
+        while True:
+            block = source.read(MERGE_BLOCK)
+            data = rest + block
+            if not data:
+                break
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            if cut == 0:
+                rest = data
+                continue
+            data, rest = data[:cut], data[cut:]
+            last = data[data.rfind(b"\n", 0, len(data) - 1) + 1:]
+            if i >= n or edits[i][0] > last:  # no change falls here
+                out.write(data)
+                written += data.count(b"\n")
+                continue
+            lines = data.splitlines(keepends=True) if b"\r" not in data \
+                else [part + b"\n" for part in data.split(b"\n")[:-1]]
+            start = 0  # the lines before it are written
+            while i < n and edits[i][0] <= last:
+                line, kind = edits[i]
+                i += 1
+                at = bisect.bisect_left(lines, line, start)
+                out.write(b"".join(lines[start:at]))
+                written += at - start
+                start = at
+                if at < len(lines) and lines[at] == line:
+                    if not kind:  # removed
+                        gone.append(line)
+                        start = at + 1
+                elif kind:  # added
+                    out.write(line)
+                    came.append(line)
+                    written += 1
+            out.write(b"".join(lines[start:]))
+            written += len(lines) - start
+        for line, kind in edits[i:]:
+            if kind:
+                out.write(line)
+                came.append(line)
+                written += 1
+    return written, [g.decode("utf-8") for g in gone], [c.decode("utf-8") for c in came]
+
+
+def update_statistics(tally: Tally, change: GraphChange, base: str
+                      ) -> tuple[list[str], list[str]]:
+    """Count again what ``change`` touched in ``tally`` (the previous build's); the
+    statistics' lines lost and gained.
+
+    The publications counted again are those a changed line is about, and those naming a
+    node whose counted type changed."""
+    types_removed = list(change.triples(True, _RDF_TYPE))
+    types_added = list(change.triples(False, _RDF_TYPE))
+    publications = tally.members[TIP.Publication]
+    retyped = {str.__str__(t[0]) for t in types_removed + types_added
+               if t[2] in tally.members and t[2] != TIP.Publication}
+    touched = {s for s in change.subjects() if URIRef(s) in publications}
+    touched |= {str.__str__(s) for s, _, kind in types_added if kind == TIP.Publication}
+    if retyped:
+        props = {prop for prop, _ in STATISTIC_FACETS.values()} | {TIP.statedCountry,
+                                                                   TIP.statedRegion}
+        touched |= change.naming(retyped, props)
+    before_counts = tally.counts()
+    before, after = change.view(touched)
+    tally.update(before, after, types_removed, types_added)
+    lost, gained = tally.changed_lines(base, before_counts)
+    lost_lines, gained_lines = set(lost), set(gained)
+    return sorted(lost_lines - gained_lines), sorted(gained_lines - lost_lines)
+
+
+def changed_statistics(previous: Path, target: Path, change: GraphChange, base: str,
+                       meter: Any) -> tuple[list[str], list[str]]:
+    """The statistics' lines lost and gained (:func:`update_statistics`, from the tally
+    the previous build kept; the statistics of every line when it kept none), and the
+    tally kept for the next build."""
+    tally = Tally.load(previous / TALLY_FILE)
+    if tally is not None:
+        lost, gained = update_statistics(tally, change, base)
+    else:
+        dataset = f"<{base.rstrip('/#')}/dataset"
+        old: set[str] = set()
+        lines = [line for line in read_lines(previous / NTRIPLES)
+                 if not (statistics_line(line, dataset, str(TIP.sortKey)) and old.add(line)
+                         is None) and line not in change.removed]
+        meter.step("counting", total=len(lines) + len(change.added), unit="triples")
+        tally = Tally()
+        tally.add(parse_lines(meter.count(merged(lines, sorted(change.added)))))
+        del lines
+        now = set(ntriples_lines(tally.triples(base)))
+        lost, gained = sorted(old - now), sorted(now - old)
+    try:
+        tally.save(target / TALLY_FILE)
+    except OSError:
+        (target / TALLY_FILE).unlink(missing_ok=True)  # the next build counts every line
+    return lost, gained
+
+
+def write_merged(previous: Path, target: Path, change: GraphChange, base: str,
+                 counted_before: DatasetIndex | None, meter: Any) -> tuple[LineCounts, int]:
+    """Write ``tipgraph.nt``: the previous build's with the lines changed
+    (:func:`merge_file`); its counts (:class:`~tipgraph.serving.indexes.LineCounts`)
+    updated from the previous build's (``counted_before``, its index file's entry
+    ``dataset``), else (None) counted line by line. Returns them and how many lines were
+    written."""
+    meter.step("merging", unit="lines")
+    written, gone, came = merge_file(previous / NTRIPLES, target / NTRIPLES, change.removed,
+                                     change.added)
+    counted = None
+    if counted_before is not None \
+            and (gone, came) == (sorted(change.removed), sorted(change.added)):
+        try:
+            counted = LineCounts.updated(counted_before, sorted(read_uris(previous)), gone, came,
+                                         change.occurrences, change.instances)
+        except ValueError:
+            counted = None
+    if counted is None:  # counted line by line, as a full build counts them
+        counted = LineCounts(base)
+        for line in read_lines(target / NTRIPLES):
+            counted.add(line)
+    return counted, written
+
+
+def updated_indexes(old: BuildIndexes | None, change: GraphChange, counted: LineCounts,
+                    source: PartsSource, target: Path, progress: Progress
+                    ) -> Callable[[str, Path], Any]:
+    """What makes the web indexes of an incremental build (the ``make`` of
+    :func:`tipgraph.build._write_indexes`): each one updated from the previous build's
+    and the lines changed (:func:`tipgraph.serving.indexes.update_indexes`), ``old``
+    (:func:`tipgraph.serving.indexes.read_indexes`); made from every line of
+    ``tipgraph.nt`` when that is None."""
+    def make(base: str, directory: Path) -> Any:
+        if old is not None and updatable():
+            return update_indexes(IndexChange(old, change, counted), base, directory)
+        progress("the previous build's indexes cannot be updated: made from every line")
+        source.counted = counted
+        for part in _batches(read_lines(target / NTRIPLES)):
+            source.add(parse_lines(part))
+        return make_indexes(source, base, directory)
+
+    return make
+
+
+def _batches(lines: Iterable[str], size: int = 100_000) -> Iterator[list[str]]:
+    iterator = iter(lines)
+    while part := list(itertools.islice(iterator, size)):
+        yield part
+
+
 # -- the build ---------------------------------------------------------------------------
 
 def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildDir,
@@ -620,12 +921,6 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
         with stage("map"):
             plan = plan_for(new, base, build_dir.ledger.slugs())
             contributions = Contributions(reference, base, load_ontology())
-            dataset = f"<{base.rstrip('/#')}/dataset"
-            old_graph: list[str] = []
-            old_statistics: list[str] = []
-            for line in read_lines(previous / NTRIPLES):
-                (old_statistics if statistics_line(line, dataset, str(TIP.sortKey))
-                 else old_graph).append(line)
         with stage("reason"):
             old_store = pyoxigraph.Store.read_only(str(previous / "store"))
             delta = graph_delta(state, new, plan, contributions, old_store)
@@ -633,36 +928,28 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             progress(f"{delta.changed} publications changed, added or removed since build "
                      f"{previous.name}: {len(delta.removed)} lines removed, "
                      f"{len(delta.added)} added")
-            graph = list(merged((line for line in old_graph if line not in delta.removed),
-                                sorted(delta.added)))
-            del old_graph
             built_slugs = [plan.slugs[i] for i in new.identities]
             hashes, provenance = hashes_of(new.publications, built_slugs, contributions)
         with stage("statistics") as meter:
-            # counted as a full build counts its parts (statistics.Tally), the graph one part
-            meter.step("counting", total=len(graph), unit="triples")
-            triples = list(parse_lines(meter.count(graph)))
-            tally = Tally()
-            tally.add(triples)
-            source.add(triples)
-            del triples
-            added = tally.triples(base)
-            del tally
-            source.add(added)
-            statistics = sorted(set(ntriples_lines(added)).difference(graph))
-            del added
+            # the previous build's counts, less what the changed lines counted, plus what
+            # they count now (statistics.Tally); every line counted only without its tally
+            change = GraphChange(pyoxigraph.Store.read_only(str(previous / "store")))
+            change.extend(delta.removed, delta.added)
+            old_statistics, statistics = changed_statistics(previous, target, change, base,
+                                                           meter)
+            change.extend(old_statistics, statistics)
         with stage("write") as meter:
-            # the dataset's counts and the URIs it describes, from the lines as they go
-            source.counted = counted = LineCounts(base)
-            with (target / NTRIPLES).open("w", encoding="utf-8", newline="\n") as out:
-                for line in meter.count(merged(graph, statistics)):
-                    counted.add(line)
-                    out.write(line)
-                    report.triples += 1
-            del graph
+            # the previous tipgraph.nt merged with the lines changed; the dataset's counts
+            # and the URIs it describes, from the previous build's and the lines changed
+            old_indexes = read_indexes(previous / INDEX_FILE)
+            counted, report.triples = write_merged(
+                previous, target, change, base,
+                old_indexes["dataset"] if old_indexes is not None else None, meter)
             full.release_memory()
         with stage("indexes"):
-            full._write_indexes(source, target, base, hashes)
+            full._write_indexes(source, target, base, hashes, make=updated_indexes(
+                old_indexes, change, counted, source, target, progress))
+            del change, old_indexes
         source.close()
         with stage("load"):
             pyoxigraph.Store.read_only(str(previous / "store")).backup(str(target / "store"))

@@ -42,16 +42,20 @@ the shipped queries fetch the titles of one page only.
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
+from bisect import insort
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from rdflib import Graph, Literal, URIRef
 from rdflib.term import Node
 
-from tipgraph.graphs import Triple
+from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, XSD
 
 #: The property holding a publication's position in title order.
@@ -65,6 +69,10 @@ FACETS: dict[str, tuple[URIRef, URIRef | None]] = {
     "organisation": (DCT.creator, SCHEMA.Organization),
     "category": (DCT.subject, SKOS.Concept),
 }
+
+#: The file a build keeps its :class:`Tally` in, for the next build.
+TALLY_FILE = "statistics.pickle"
+TALLY_FORMAT = "tipgraph tally 1"
 
 #: Classes whose instances are counted (facet ``class``).
 CLASSES = (TIP.Publication, TIP.Country, TIP.Region, SCHEMA.Organization, SCHEMA.Person)
@@ -141,6 +149,11 @@ class Tally:
     Each part holds every triple about its publications (their values, their title, and
     the type of each value they name: the closure of whole publications, as the build
     cuts it). A node described in several parts is counted once.
+
+    A build keeps its tally (:meth:`save`): the next build, made from it
+    (:mod:`tipgraph.incremental`), counts again only the publications whose triples
+    changed (:meth:`update`), and writes only the statistics that changed
+    (:meth:`changed_triples`).
     """
 
     def __init__(self) -> None:
@@ -151,12 +164,21 @@ class Tally:
         self._cells: dict[str, Counter] = {"country": Counter(), "organisation": Counter()}
         #: publication -> its title (the least, were there two)
         self.titles: dict[Node, str] = {}
+        #: the publications in title order, as :meth:`sort_keys` last gave them
+        self.order: list[Node] = []
+        #: the publications whose title :meth:`update` took again since
+        self._retitled: set[Node] = set()
 
     def add(self, triples: Iterable[Triple]) -> None:
         """Count a part's triples (the whole closure of its publications)."""
         members, uses = _index(triples)
         for kind, found in members.items():
             self.members[kind] |= found
+        self._count(uses, 1)
+
+    def _count(self, uses: dict[Node, list[tuple[Node, Node]]], sign: int) -> None:
+        """Add (``sign`` 1) or take away (-1) what the publications of ``uses`` count,
+        their values' types being those of :attr:`members`; add their titles."""
         members = self.members
         publications = members[TIP.Publication]
 
@@ -169,31 +191,66 @@ class Tally:
                     found.setdefault(subject, {})[value] = None
             return {subject: list(vals) for subject, vals in found.items()}
 
+        def bump(counter: Counter, keys: Iterable[Any]) -> None:
+            if sign > 0:
+                counter.update(keys)
+            else:
+                counter.subtract(keys)
+
         counts = self._counts
         per_facet = {facet: values(prop, kind) for facet, (prop, kind) in FACETS.items()}
         for facet, found in per_facet.items():
             for vals in found.values():
-                counts[facet].update(vals)
+                bump(counts[facet], vals)
         stated_regions = values(TIP.statedRegion, TIP.Region)
         for regions in stated_regions.values():
-            counts["stated-region"].update(regions)
+            bump(counts["stated-region"], regions)
         years, organisations = per_facet["year"], per_facet["organisation"]
         for prefix, firsts in (("country", per_facet["country"]),
                                ("organisation", organisations)):
-            self._cells[prefix].update((value, year) for publication, vals in firsts.items()
-                                       for value in vals for year in years.get(publication, ()))
+            bump(self._cells[prefix], ((value, year) for publication, vals in firsts.items()
+                                       for value in vals for year in years.get(publication, ())))
         for orgs in organisations.values():
             ordered = sorted(orgs, key=str)
-            counts["organisation-pair"].update(
-                (a, b) for n, a in enumerate(ordered) for b in ordered[n + 1:])
+            bump(counts["organisation-pair"],
+                 ((a, b) for n, a in enumerate(ordered) for b in ordered[n + 1:]))
         for publication, countries in values(TIP.statedCountry, TIP.Country).items():
-            counts["country-stated-region"].update(
-                (country, region) for country in countries
-                for region in stated_regions.get(publication, ()))
-        titles = self.titles
-        for subject, title in uses[DCT.title]:
-            if subject in publications and (subject not in titles or str(title) < titles[subject]):
-                titles[subject] = str(title)
+            bump(counts["country-stated-region"],
+                 ((country, region) for country in countries
+                  for region in stated_regions.get(publication, ())))
+        if sign > 0:
+            titles = self.titles
+            for subject, title in uses[DCT.title]:
+                if subject in publications and (subject not in titles
+                                                or str(title) < titles[subject]):
+                    titles[subject] = str(title)
+
+    def update(self, before: Iterable[Triple], after: Iterable[Triple],
+               types_removed: Iterable[Triple], types_added: Iterable[Triple]) -> None:
+        """Count again the publications whose triples changed: ``before`` holds every
+        triple about them in the graph counted so far, ``after`` in the new graph (the
+        closure of whole publications, as :meth:`add` takes; a publication removed has
+        none after); ``types_removed`` and ``types_added`` are the ``rdf:type`` triples
+        the whole graph lost and gained (a value's type is the graph's, not the
+        publication's)."""
+        _, uses = _index(before)
+        self._count(uses, -1)
+        for subject, _, kind in types_removed:
+            if kind in self.members:
+                self.members[kind].discard(subject)
+        for subject, _, kind in types_added:
+            if kind in self.members:
+                self.members[kind].add(subject)
+        for counter in (*self._counts.values(), *self._cells.values()):
+            for key in [key for key, n in counter.items() if n <= 0]:
+                del counter[key]
+        gone = {subject for subject, _ in uses[DCT.title]}
+        _, uses = _index(after)
+        gone |= {subject for subject, _ in uses[DCT.title]}
+        for subject in gone:
+            self.titles.pop(subject, None)
+        self._retitled |= gone
+        self._count(uses, 1)
 
     def counts(self) -> dict[str, Counter]:
         """The counts of every part added so far (:func:`count`)."""
@@ -217,26 +274,97 @@ class Tally:
         A publication has one title (the shapes require it); were there two, the least
         would count, as on the browse pages, whatever order the triples come in.
         """
-        # Literal(int) is typed xsd:integer, which Oxigraph stores inline (no string table)
-        return [(uri, SORT_KEY, Literal(n)) for n, uri in enumerate(title_order(self.titles))]
+        self.order = title_order(self.titles)
+        return [_sort_key(uri, n) for n, uri in enumerate(self.order)]
 
     def triples(self, base: str) -> list[Triple]:
         """The ``tip:Statistic`` nodes of the counts, named under ``base``, and each
         publication's ``tip:sortKey`` (:func:`statistics_triples`)."""
-        dataset = base.rstrip("/#") + "/dataset"
         out: list[Triple] = self.sort_keys()
         for facet, counter in self.counts().items():
             for value, n in sorted(counter.items(), key=lambda kv: str(kv[0])):
-                if isinstance(value, tuple):  # one rdf:value each; '~' joins the escaped keys
-                    vals = value
-                    key = "~".join(quote(_key(v), safe="-._") for v in value)
-                else:
-                    vals, key = (value,), quote(_key(value), safe="-._~")
-                node = URIRef(f"{dataset}#statistic-{facet}-{key}")
-                out += [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet))]
-                out += [(node, RDF.value, v) for v in vals]
-                out.append((node, TIP.count, Literal(n, datatype=XSD.integer)))
+                out += _statistic(base, facet, value, n)
         return out
+
+    def changed_lines(self, base: str, before: dict[str, Counter]
+                      ) -> tuple[list[str], list[str]]:
+        """The N-Triples lines of :meth:`triples` lost and gained since the counts were
+        ``before`` (:meth:`counts`) and the order :attr:`order`: the statistics whose
+        count changed, and the sort keys of the publications whose place changed."""
+        old_order, retitled, titles = self.order, self._retitled, self.titles
+        order = [uri for uri in old_order if uri not in retitled]
+        for uri in sorted((uri for uri in retitled if uri in titles),
+                          key=lambda uri: title_key(titles[uri], uri)):
+            insort(order, uri, key=lambda u: title_key(titles[u], u))
+        self._retitled = set()
+        moved = [i for i, (a, b) in enumerate(zip(old_order, order, strict=False))
+                 if a != b]
+        moved += range(min(len(old_order), len(order)), max(len(old_order), len(order)))
+        lost = [sort_key_line(old_order[i], i) for i in moved if i < len(old_order)]
+        gained = [sort_key_line(order[i], i) for i in moved if i < len(order)]
+        self.order = order
+        after = self.counts()
+        changed: tuple[list[Triple], list[Triple]] = ([], [])
+        for facet, counter in after.items():
+            was = before.get(facet, Counter())
+            for value in counter.keys() | was.keys():
+                if counter.get(value) != was.get(value):
+                    if value in was:
+                        changed[0].extend(_statistic(base, facet, value, was[value]))
+                    if value in counter:
+                        changed[1].extend(_statistic(base, facet, value, counter[value]))
+        return lost + ntriples_lines(changed[0]), gained + ntriples_lines(changed[1])
+
+    def save(self, path: Path) -> None:
+        """Keep the tally in ``path`` (whole or not at all), for the next build."""
+        partial = path.with_name(f".{path.name}.partial")
+        with partial.open("wb") as out:
+            pickle.dump((TALLY_FORMAT, self), out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(partial, path)
+
+    @staticmethod
+    def load(path: Path) -> Tally | None:
+        """The tally a build kept in ``path`` (:meth:`save`), or None."""
+        try:
+            with path.open("rb") as kept:
+                found = pickle.load(kept)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
+                TypeError):
+            return None
+        if not isinstance(found, tuple) or len(found) != 2 or found[0] != TALLY_FORMAT:
+            return None
+        return found[1]
+
+
+def _sort_key(uri: Node, n: int) -> Triple:
+    # Literal(int) is typed xsd:integer, which Oxigraph stores inline (no string table)
+    return uri, SORT_KEY, Literal(n)
+
+
+def sort_key_line(uri: Node, n: int) -> str:
+    """The N-Triples line of a sort key (:meth:`Tally.sort_keys`), written without making
+    its terms: an incremental build writes one per publication that moved.
+
+    >>> uri = URIRef("https://example.org/publication/a")
+    >>> sort_key_line(uri, 41) == ntriples_lines([_sort_key(uri, 41)])[0]
+    True
+    """
+    return f'<{uri}> <{SORT_KEY}> "{n}"^^<{XSD.integer}> .\n'
+
+
+def _statistic(base: str, facet: str, value: Any, n: int) -> list[Triple]:
+    """The triples of one ``tip:Statistic``: ``n`` publications have ``value`` (a node, or
+    a tuple of nodes for a crossed facet) for ``facet``."""
+    dataset = base.rstrip("/#") + "/dataset"
+    if isinstance(value, tuple):  # one rdf:value each; '~' joins the escaped keys
+        vals = value
+        key = "~".join(quote(_key(v), safe="-._") for v in value)
+    else:
+        vals, key = (value,), quote(_key(value), safe="-._~")
+    node = URIRef(f"{dataset}#statistic-{facet}-{key}")
+    return [(node, RDF.type, TIP.Statistic), (node, TIP.facet, Literal(facet)),
+            *((node, RDF.value, v) for v in vals),
+            (node, TIP.count, Literal(n, datatype=XSD.integer))]
 
 
 def _key(value: Node) -> str:

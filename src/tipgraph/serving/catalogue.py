@@ -19,8 +19,10 @@ writes it beside the store; a web worker reads that file when it opens the build
 For a build without the file (made before, or served from a remote store) the
 worker makes it from the store in the background on the build's first page
 (:meth:`tipgraph.serving.service.Build.warm`). Both go through :func:`index_catalogue`
-and :func:`index_words` over a :class:`Source`. Its cost is measured by ``benchmarks/pages.py``; a
-request then takes a few bitmap operations whatever the catalogue's size.
+and :func:`index_words` over a :class:`Source`; an incremental build updates the
+previous build's (:func:`update_catalogue`) with the same per-triple functions. Its
+cost is measured by ``benchmarks/pages.py``; a request then takes a few bitmap
+operations whatever the catalogue's size.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 import re
 import threading
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ import pyoxigraph
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
 from tipgraph.serving.textindex import TextIndex, fts_query
 from tipgraph.statistics import FACETS as PUBLISHED_FACETS
-from tipgraph.statistics import title_order
+from tipgraph.statistics import title_key, title_order
 from tipgraph.store import GraphStore
 
 #: Facets of the browse page: URL parameter -> heading.
@@ -381,27 +383,40 @@ def load_catalogue(store: GraphStore) -> Catalogue:
     return catalogue
 
 
-def index_catalogue(source: Source) -> Catalogue:
-    """Every publication of ``source`` with its facets, indexed (without its word index,
-    :func:`index_words`, and without a reader of abstracts: :meth:`Catalogue.reading`).
+#: the classes of the nodes publications link to -> the slot of :class:`Entry` they fill
+_SLOTS = {str(TIP.Country): "countries", str(TIP.Region): "regions",
+          str(SCHEMA.Organization): "organisations", str(SCHEMA.Person): "persons",
+          str(SKOS.Concept): "categories"}
+#: slot -> the facet it is counted in
+_FACET_OF = {"countries": "country", "regions": "region", "organisations": "organisation",
+             "persons": "person", "categories": "category"}
+#: the linking properties, and the slots of the nodes each may link to
+_LINKING = ((str(DCT.spatial), ("countries", "regions")),
+            (str(DCT.creator), ("organisations", "persons")),
+            (str(DCT.subject), ("categories",)))
+#: what an entry is made of: its publication's triples of these properties, and the
+#: types and names of the nodes it links to (:func:`update_catalogue`)
+ENTRY_PROPERTIES = (str(RDF.type), str(DCT.title), str(DCT.issued), str(DCT.abstract),
+                    *(prop for prop, _ in _LINKING))
+NODE_PROPERTIES = (str(RDF.type), str(SKOS.prefLabel), str(SCHEMA.name))
 
-    Where a publication has two titles or two years (the shapes allow one), the least is
-    the one shown, whatever order the source gives them in.
-    """
+Shown = tuple[str, "str | None", tuple[Link, ...]]
+
+
+def _titles(source: Source) -> dict[str, str]:
+    """Each publication's title (the least, were there two; one without is left out)."""
     publications = {s for s, _ in source.pairs(str(RDF.type), str(TIP.Publication))}
     titles: dict[str, str] = {}
     for s, title in source.pairs(str(DCT.title)):
         if s in publications and (s not in titles or title < titles[s]):
             titles[s] = title
-    del publications
-    uris = title_order(titles)  # the order of tip:sortKey and the shipped queries
-    position = {uri: i for i, uri in enumerate(uris)}
-    size = len(uris)
-    kinds = {str(TIP.Country): "countries", str(TIP.Region): "regions",
-             str(SCHEMA.Organization): "organisations", str(SCHEMA.Person): "persons",
-             str(SKOS.Concept): "categories"}
+    return titles
+
+
+def _nodes(source: Source) -> dict[str, tuple[str, Link]]:
+    """The nodes publications may link to: IRI -> (slot, link with its label)."""
     kind_of: dict[str, str] = {}
-    for kind, slot in kinds.items():
+    for kind, slot in _SLOTS.items():
         for s, _ in source.pairs(str(RDF.type), kind):
             kind_of.setdefault(s, slot)
     names: dict[str, set[tuple[str, str, str | None]]] = {}
@@ -409,18 +424,18 @@ def index_catalogue(source: Source) -> Catalogue:
         for s, text, language, _ in source.literals(prop):
             if s in kind_of:
                 names.setdefault(s, set()).add((prop, text, language))
-    nodes = {uri: (slot, Link(uri, best_label(names.get(uri, ())) or uri))
-             for uri, slot in kind_of.items()}
-    facet_of = {"countries": "country", "regions": "region", "organisations": "organisation",
-                "persons": "person", "categories": "category"}
-    # 4 bytes a position (not a Python int), one list only where an entry has links
-    positions: dict[str, dict[str, array]] = {facet: {} for facet in FACETS}
-    labels: dict[str, dict[str, str]] = {facet: {} for facet in FACETS}
+    return {uri: (slot, Link(uri, best_label(names.get(uri, ())) or uri))
+            for uri, slot in kind_of.items()}
+
+
+def _shown(source: Source, uris: list[str], titles: dict[str, str],
+           nodes: dict[str, tuple[str, Link]]) -> list[Shown]:
+    """What a page shows of each of ``uris`` but its abstract: (title, year, links)."""
+    position = {uri: i for i, uri in enumerate(uris)}
+    size = len(uris)
     links: list[list[Link] | None] = [None] * size
-    for prop, allowed in ((DCT.spatial, ("countries", "regions")),
-                          (DCT.creator, ("organisations", "persons")),
-                          (DCT.subject, ("categories",))):
-        for s, o in source.pairs(str(prop)):
+    for prop, allowed in _LINKING:
+        for s, o in source.pairs(prop):
             i = position.get(s)
             slot, link = nodes.get(o, (None, None))
             if i is None or slot not in allowed:
@@ -430,34 +445,66 @@ def index_catalogue(source: Source) -> Catalogue:
                 links[i] = [link]
             else:  # repeats dropped below, at once: a test per link is quadratic
                 found.append(link)
-            facet = facet_of.get(slot)
-            if facet:
-                key = link.key
-                if key not in positions[facet]:
-                    positions[facet][key] = array("I")
-                    labels[facet][key] = link.label
-                positions[facet][key].append(i)
     years: list[str | None] = [None] * size
     same: dict[str, str] = {}  # one string per year, not one per publication
     for s, year in source.pairs(str(DCT.issued)):
         i = position.get(s)
         if i is not None and (years[i] is None or year < years[i]):  # type: ignore[operator]
             years[i] = same.setdefault(year, year)
-    for i, year in enumerate(years):
-        if year is not None:
-            positions["year"].setdefault(year, array("I")).append(i)
-            labels["year"][year] = year
+    position.clear()
     order = lambda link: (link.label, link.uri)  # noqa: E731
-    shown = [(titles[uri], years[i],
-              tuple(sorted(dict.fromkeys(found), key=order)) if found else _NONE)
-             for i, (uri, found) in enumerate(zip(uris, links, strict=True))]
-    del links, years
+    return [(titles[uri], years[i],
+             tuple(sorted(dict.fromkeys(found), key=order)) if found else _NONE)
+            for i, (uri, found) in enumerate(zip(uris, links, strict=True))]
+
+
+def _facet_keys(shown: Shown, nodes: dict[str, tuple[str, Link]]
+                ) -> Iterator[tuple[str, str, str]]:
+    """(facet, key, label) of each facet value of an entry."""
+    for link in shown[2]:
+        facet = _FACET_OF.get(nodes[link.uri][0])
+        if facet:
+            yield facet, link.key, link.label
+    if shown[1] is not None:
+        yield "year", shown[1], shown[1]
+
+
+def index_catalogue(source: Source) -> Catalogue:
+    """Every publication of ``source`` with its facets, indexed (without its word index,
+    :func:`index_words`, and without a reader of abstracts: :meth:`Catalogue.reading`).
+
+    Where a publication has two titles or two years (the shapes allow one), the least is
+    the one shown, whatever order the source gives them in. A facet value's label is
+    that of the first entry having it.
+    """
+    titles = _titles(source)
+    uris = title_order(titles)  # the order of tip:sortKey and the shipped queries
+    nodes = _nodes(source)
+    shown = _shown(source, uris, titles, nodes)
+    titles.clear()
+    # 4 bytes a position (not a Python int)
+    positions: dict[str, dict[str, array]] = {facet: {} for facet in FACETS}
+    labels: dict[str, dict[str, str]] = {facet: {} for facet in FACETS}
+    for i, entry in enumerate(shown):
+        for facet, key, label in _facet_keys(entry, nodes):
+            found = positions[facet].get(key)
+            if found is None:
+                positions[facet][key] = found = array("I")
+                labels[facet][key] = label
+            found.append(i)
+    size = len(uris)
     postings = {facet: {key: _bitmap(found, size) for key, found in values.items()}
                 for facet, values in positions.items()}
     del positions
-    position.clear()  # the index keeps positions in `uris` alone
-    titles.clear()
     return Catalogue(uris, labels, postings, nodes, shown)
+
+
+def _entry_words(title: str, abstracts: Iterable[str]) -> set[str]:
+    """The words an entry is found by: those of its title and its abstracts."""
+    found = set(words(title))
+    for abstract in abstracts:
+        found.update(words(abstract))
+    return found
 
 
 def index_words(source: Source, uris: list[str], titles: list[str]) -> dict[str, int | array]:
@@ -482,13 +529,212 @@ def index_words(source: Source, uris: list[str], titles: list[str]) -> dict[str,
         if i is not None:
             add(i, abstract)
     del position
-    common = max(1, size // 32)  # a bitmap is smaller than 32-bit positions from here on
+    common = _common(size)
     index: dict[str, int | array] = {}
     for word, where in found.items():
         distinct = sorted(set(where))  # a source may give an abstract twice
         index[word] = _bitmap(distinct, size) if len(distinct) >= common \
             else array("I", distinct)
     return index
+
+
+def _common(size: int) -> int:
+    """How many entries a word is in from which its posting is a bitmap (smaller than
+    32-bit positions from there on)."""
+    return max(1, size // 32)
+
+
+# -- updating the catalogue from what changed in the graph -------------------------------
+
+class Change(Protocol):
+    """What changed in a build's graph (:class:`tipgraph.incremental.GraphChange`)."""
+
+    def subjects(self, properties: Iterable[Any] | None = None) -> set[str]: ...
+
+    def view(self, subjects: Iterable[str]) -> tuple[list[Any], list[Any]]: ...
+
+    def naming(self, nodes: Iterable[str], properties: Iterable[Any]) -> set[str]: ...
+
+
+def update_catalogue(catalogue: Catalogue, change: Change,
+                     make_source: Callable[[list[Any]], Source]) -> Catalogue:
+    """The catalogue of the graph ``change`` made of the one ``catalogue`` (with its word
+    index) indexed, as :func:`index_catalogue` and :func:`index_words` would make it
+    (``catalogue`` is changed, and given back).
+
+    The entries of the publications whose triples changed, or that link to a node whose
+    type or label changed, are taken out and made again (:func:`_shown`, of their
+    triples: ``make_source`` makes a :class:`Source` of them); the others keep their
+    order, their bitmaps and word postings moving with them.
+    """
+    nodes = catalogue.nodes
+    touched_nodes = change.subjects(NODE_PROPERTIES)
+    _, after = change.view(touched_nodes)
+    fresh = _nodes(make_source(after))
+    relinked = {uri for uri in touched_nodes if fresh.get(uri) != nodes.get(uri)}
+    touched = change.subjects(ENTRY_PROPERTIES)
+    if relinked:
+        touched |= change.naming(relinked, (prop for prop, _ in _LINKING))
+    old_uris, old_shown = catalogue.uris, catalogue.shown
+    where = {uri: i for i, uri in enumerate(old_uris)}
+    removed = sorted(where[uri] for uri in touched if uri in where)
+    del where
+    # the facet values of the entries taken out, as they were made
+    keys_out = {i: list(_facet_keys(old_shown[i], nodes)) for i in removed}
+    for uri in relinked:
+        if uri in fresh:
+            nodes[uri] = fresh[uri]
+        else:
+            del nodes[uri]
+    before, after = change.view(touched)
+    source = make_source(after)
+    titles = _titles(source)
+    made = title_order(titles)
+    shown = _shown(source, made, titles, nodes)
+    abstracts: dict[str, list[str]] = {}
+    for s, abstract in source.pairs(str(DCT.abstract)):
+        abstracts.setdefault(s, []).append(abstract)
+    # the entries left, in their order; the new ones put in their places
+    gone = set(removed)
+    uris = [uri for i, uri in enumerate(old_uris) if i not in gone] if gone else old_uris
+    kept = [entry for i, entry in enumerate(old_shown) if i not in gone] if gone else old_shown
+    placed: list[int] = []
+    for uri, entry in zip(made, shown, strict=True):
+        i = bisect_left(range(len(uris)), title_key(entry[0], uri),
+                        key=lambda n: title_key(kept[n][0], uris[n]))
+        uris.insert(i, uri)
+        kept.insert(i, entry)
+        placed.append(i)
+    runs = _runs(len(old_uris), removed, placed)
+    size = len(uris)
+    shifted = any(p != q for p, _, q in runs)
+    # the facets: every bitmap moved when entries moved, else only those of the entries out
+    postings, labels = catalogue.postings, catalogue.labels
+    keys: set[tuple[str, str]] = set()
+    if shifted:
+        for values in postings.values():
+            for key, bits in values.items():
+                values[key] = _remap_bitmap(bits, runs)
+    for i in removed:
+        for facet, key, _ in keys_out[i]:
+            keys.add((facet, key))
+            if not shifted:
+                postings[facet][key] &= ~(1 << i)
+    for i in placed:
+        for facet, key, _ in _facet_keys(kept[i], nodes):
+            keys.add((facet, key))
+            postings[facet][key] = postings[facet].get(key, 0) | (1 << i)
+    for facet, key in keys:
+        if not postings[facet].get(key):
+            postings[facet].pop(key, None)
+            labels[facet].pop(key, None)
+        else:
+            labels[facet][key] = _first_label(postings[facet][key], facet, key, kept, nodes)
+    # the words: the postings of the entries out taken away, those of the new ones added
+    index = dict(catalogue.word_index()[0])
+    words_touched: set[str] = set()
+    if shifted:
+        table = _position_table(len(old_uris), runs)
+        for word, posting in list(index.items()):
+            index[word] = _remap_bitmap(posting, runs) if isinstance(posting, int) \
+                else _remap_positions(posting, table)
+        words_touched = set(index)
+    else:
+        old_abstracts: dict[str, list[str]] = {}
+        for s, abstract in make_source(before).pairs(str(DCT.abstract)):
+            old_abstracts.setdefault(s, []).append(abstract)
+        for i in removed:
+            for word in _entry_words(old_shown[i][0], old_abstracts.get(old_uris[i], ())):
+                posting = index.get(word)
+                if posting is None:
+                    continue
+                words_touched.add(word)
+                if isinstance(posting, int):
+                    index[word] = posting & ~(1 << i)
+                else:
+                    index[word] = array("I", (p for p in posting if p != i))
+    for i in placed:
+        for word in _entry_words(kept[i][0], abstracts.get(uris[i], ())):
+            words_touched.add(word)
+            posting = index.get(word)
+            if posting is None:
+                index[word] = array("I", [i])
+            elif isinstance(posting, int):
+                index[word] = posting | (1 << i)
+            else:
+                insort(posting, i)
+    common = _common(size)
+    if common != _common(len(old_uris)):
+        words_touched = set(index)
+    for word in words_touched:
+        posting = index[word]
+        n = posting.bit_count() if isinstance(posting, int) else len(posting)
+        if not n:
+            del index[word]
+        elif n >= common and not isinstance(posting, int):
+            index[word] = _bitmap(posting, size)
+        elif n < common and isinstance(posting, int):
+            index[word] = array("I", _set_bits(posting, 0, n))
+    return Catalogue.from_indexed((uris, labels, postings, nodes, kept), index)
+
+
+def _first_label(bits: int, facet: str, key: str, shown: list[Shown],
+                 nodes: dict[str, tuple[str, Link]]) -> str:
+    """The label of the facet value ``key``: that of the first entry having it."""
+    if facet == "year":
+        return key
+    i = (bits & -bits).bit_length() - 1
+    for found, found_key, label in _facet_keys(shown[i], nodes):
+        if found == facet and found_key == key:
+            return label
+    return key
+
+
+def _runs(size: int, removed: list[int], placed: list[int]) -> list[tuple[int, int, int]]:
+    """How the entries left move when those at ``removed`` (of ``size``) are taken out and
+    new ones put at ``placed`` (their places at the end, in order): (from, count, to)
+    runs of consecutive entries."""
+    runs: list[tuple[int, int, int]] = []
+    left = size - len(removed)
+    p = q = k = r = f = 0
+    while k < left:
+        while r < len(removed) and removed[r] == p:
+            p, r = p + 1, r + 1
+        while f < len(placed) and placed[f] == q:
+            q, f = q + 1, f + 1
+        length = left - k
+        if r < len(removed):
+            length = min(length, removed[r] - p)
+        if f < len(placed):
+            length = min(length, placed[f] - q)
+        runs.append((p, length, q))
+        p, q, k = p + length, q + length, k + length
+    return runs
+
+
+def _remap_bitmap(bits: int, runs: list[tuple[int, int, int]]) -> int:
+    moved = 0
+    for p, length, q in runs:
+        moved |= ((bits >> p) & ((1 << length) - 1)) << q
+    return moved
+
+
+_GONE = 0xFFFFFFFF  # the new place of an entry taken out
+
+
+def _position_table(size: int, runs: list[tuple[int, int, int]]) -> array:
+    """Each old place -> the new one (:data:`_GONE`: taken out), of ``runs``."""
+    table = array("I", [_GONE]) * size
+    for p, length, q in runs:
+        table[p:p + length] = array("I", range(q, q + length))
+    return table
+
+
+def _remap_positions(positions: array, table: array) -> array:
+    moved = array("I", map(table.__getitem__, positions))
+    if _GONE in moved:
+        moved = array("I", (p for p in moved if p != _GONE))
+    return moved
 
 
 @dataclass(frozen=True)

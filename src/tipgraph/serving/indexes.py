@@ -13,8 +13,12 @@ loads that file when it opens the build, in a fraction of a second.
 :data:`INDEX_MAKERS`, in registration order (a maker may use what the makers
 before it made). A new index (record pages, text search, incremental builds) is
 one :func:`register` call, not a file and a loader of its own; the read side
-reaches it as ``indexes[name]``. (What OAI-PMH lists and dates is a file of its own,
-``oai-records.json``, because the switch reads it too: :mod:`tipgraph.datestamps`.)
+reaches it as ``indexes[name]``. An incremental build updates each entry from the
+previous build's and the lines that changed (:attr:`IndexMaker.update`,
+:func:`update_indexes`) rather than making it from every triple; ``make`` is the
+reference the update is tested against (``tests/test_incremental.py``). (What OAI-PMH
+lists and dates is a file of its own, ``oai-records.json``, because the switch reads it
+too: :mod:`tipgraph.datestamps`.)
 
 **The file's schema** (version :data:`VERSION`)::
 
@@ -61,6 +65,7 @@ import shutil
 import tempfile
 import weakref
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from operator import itemgetter
@@ -72,12 +77,25 @@ from rdflib.term import Node
 
 from tipgraph.graphs import Triple
 from tipgraph.namespaces import DCT, FOAF, GN, RDF, RDFS, SCHEMA, SKOS, TIP, XSD
-from tipgraph.serving.catalogue import Catalogue, index_catalogue, index_words
-from tipgraph.serving.documents import LabelIndex, index_labels
-from tipgraph.serving.textindex import FACT_PROPERTIES, TEXT_FILE, TextIndex
+from tipgraph.serving.catalogue import (
+    Catalogue,
+    Change,
+    index_catalogue,
+    index_words,
+    update_catalogue,
+)
+from tipgraph.serving.documents import LABELS, LabelIndex, index_labels
+from tipgraph.serving.textindex import (
+    BODY_PROPERTIES,
+    FACT_PROPERTIES,
+    TEXT_FILE,
+    TITLE_PROPERTIES,
+    TextIndex,
+    update_text_index,
+)
 
 #: The version of the file's schema (the module docstring): bump it on any change of shape.
-VERSION = 7
+VERSION = 8
 #: The first line of the file: what it holds and in which version.
 FORMAT = f"tipgraph indexes {VERSION}\n".encode()
 
@@ -136,6 +154,10 @@ class IndexMaker:
     :param file: the name of the entry's own file, beside the index file, for an entry
         read in place rather than loaded (the module docstring): ``make`` writes it into
         ``made.directory``
+    :param update: ``(previous, change, base, made)`` -> the entry of a graph changed
+        since the build whose entry was ``previous`` (:class:`IndexChange`), equal to what
+        ``make`` makes of the whole new graph; None: an incremental build makes every
+        entry with ``make``
     """
 
     name: str
@@ -143,6 +165,7 @@ class IndexMaker:
     pack: Callable[[Any], Any] = _same
     unpack: Callable[..., Any] = _same
     file: str | None = None
+    update: Callable[[Any, IndexChange, str, BuildIndexes], Any] | None = None
 
 
 #: Every entry of the index file, in making order.
@@ -211,6 +234,41 @@ def make_indexes(source: TriplesSource, base: str, directory: Path | None = None
     made.directory = directory
     for maker in INDEX_MAKERS:
         made[maker.name] = maker.make(source, base, made)
+    return made
+
+
+@dataclass
+class IndexChange:
+    """What the entries of an incremental build are updated from (:attr:`IndexMaker.update`).
+    """
+
+    #: the entries of the build the graph changed since
+    previous: BuildIndexes
+    #: the lines lost and gained, and the previous store
+    #: (:class:`tipgraph.incremental.GraphChange`)
+    change: Change
+    #: the counts of the new graph's lines
+    counted: LineCounts
+
+    def sources(self, subjects: Iterable[str]) -> tuple[TriplesSource, TriplesSource]:
+        """Every triple about ``subjects`` before and after the change, as sources."""
+        before, after = self.change.view(subjects)
+        return TriplesSource(before), TriplesSource(after)
+
+
+def updatable() -> bool:
+    """Whether every registered index can be updated (:attr:`IndexMaker.update`)."""
+    return all(maker.update is not None for maker in INDEX_MAKERS)
+
+
+def update_indexes(change: IndexChange, base: str, directory: Path) -> BuildIndexes:
+    """Every registered index of the changed graph, updated from the previous build's
+    (:attr:`IndexMaker.update`): what :func:`make_indexes` makes of the whole graph."""
+    made = BuildIndexes()
+    made.directory = directory
+    for maker in INDEX_MAKERS:
+        assert maker.update is not None, f"the index {maker.name} cannot be updated"
+        made[maker.name] = maker.update(change.previous[maker.name], change, base, made)
     return made
 
 
@@ -288,15 +346,40 @@ def _make_catalogue(source: TriplesSource, base: str, made: dict[str, Any]) -> C
     return Catalogue.from_indexed(catalogue.indexed(), words)
 
 
+def _update_catalogue(previous: Catalogue, change: IndexChange, base: str,
+                      made: dict[str, Any]) -> Catalogue:
+    return update_catalogue(previous, change.change, TriplesSource)
+
+
 def _make_labels(source: TriplesSource, base: str, made: dict[str, Any]) -> LabelIndex:
     labels = index_labels(source)
-    catalogue: Catalogue = made["catalogue"]
-    # one string for a title that both indexes hold: a worker keeps it once
-    for uri, (title, _, _) in zip(catalogue.uris, catalogue.shown, strict=True):
-        label = labels.titles.get(uri)
-        if label is not None and label[0] == title:
-            labels.titles[uri] = (title, *label[1:])
+    _share_titles(labels, made["catalogue"], labels.titles)
     return labels
+
+
+def _update_labels(previous: LabelIndex, change: IndexChange, base: str,
+                   made: dict[str, Any]) -> LabelIndex:
+    touched = change.change.subjects(label.value for label in LABELS)
+    _, after = change.sources(touched)
+    labels = index_labels(after)
+    for subject in touched:
+        previous.titles.pop(subject, None)
+        previous.others.pop(subject, None)
+    previous.titles.update(labels.titles)
+    previous.others.update(labels.others)
+    _share_titles(previous, made["catalogue"], labels.titles)
+    return previous
+
+
+def _share_titles(labels: LabelIndex, catalogue: Catalogue, titles: Iterable[str]) -> None:
+    """One string for a title that both indexes hold (of ``titles``): a worker keeps it
+    once."""
+    wanted = set(titles)
+    for uri, (title, _, _) in zip(catalogue.uris, catalogue.shown, strict=True):
+        if uri in wanted:
+            label = labels.titles.get(uri)
+            if label is not None and label[0] == title:
+                labels.titles[uri] = (title, *label[1:])
 
 
 def _make_dataset(source: TriplesSource, base: str, made: dict[str, Any]) -> DatasetIndex:
@@ -304,21 +387,42 @@ def _make_dataset(source: TriplesSource, base: str, made: dict[str, Any]) -> Dat
     return DatasetIndex(counts, "\n".join(pages))
 
 
+def _update_dataset(previous: DatasetIndex, change: IndexChange, base: str,
+                    made: dict[str, Any]) -> DatasetIndex:
+    counts, pages = change.counted.dataset_counts(base)
+    return DatasetIndex(counts, "\n".join(pages))
+
+
+def _update_text(previous: TextIndex, change: IndexChange, base: str,
+                 made: BuildIndexes) -> TextIndex:
+    touched = change.change.subjects((*TITLE_PROPERTIES, *BODY_PROPERTIES, *FACT_PROPERTIES,
+                                      RDF.type))
+    before, after = change.sources(touched)
+    path = made.directory / TEXT_FILE
+    update_text_index(previous.path, path, before, after, touched, made.catalogue.uris)
+    return TextIndex(path)
+
+
 register(IndexMaker(
     "catalogue", _make_catalogue,
     pack=lambda c: {"indexed": c.indexed(), "words": _packed(c.word_index()[0])},
-    unpack=lambda p: Catalogue.from_indexed(p["indexed"], _unpacked(p["words"]))))
+    unpack=lambda p: Catalogue.from_indexed(p["indexed"], _unpacked(p["words"])),
+    update=_update_catalogue))
 register(IndexMaker("labels", _make_labels, pack=lambda lb: (lb.titles, lb.others),
-                    unpack=lambda p: LabelIndex(*p)))
-register(IndexMaker("properties", lambda source, base, made: sorted(source.properties())))
+                    unpack=lambda p: LabelIndex(*p), update=_update_labels))
+register(IndexMaker("properties", lambda source, base, made: sorted(source.properties()),
+                    update=lambda previous, change, base, made: sorted(
+                        change.counted.properties)))
 register(IndexMaker(
     "dataset", _make_dataset, pack=lambda d: {"counts": asdict(d.counts), "pages": d.pages},
-    unpack=lambda p: DatasetIndex(DatasetCounts(**p["counts"]), p["pages"])))
+    unpack=lambda p: DatasetIndex(DatasetCounts(**p["counts"]), p["pages"]),
+    update=_update_dataset))
 register(IndexMaker(
     "text", lambda source, base, made: TextIndex.write(source, made.catalogue.uris,
                                                        made.directory / TEXT_FILE),
     pack=lambda index: {"publications": index.publications, "nodes": index.nodes},
-    unpack=lambda packed, path: TextIndex.open_expecting(path, **packed), file=TEXT_FILE))
+    unpack=lambda packed, path: TextIndex.open_expecting(path, **packed), file=TEXT_FILE,
+    update=_update_text))
 
 
 def _packed(index: dict[str, int | array]) -> tuple[dict[str, int], list[str], array, array]:
@@ -556,6 +660,10 @@ class LineCounts:
         self._hashes = [array("q") for _ in range(self.BUCKETS)]
         self._subject: str | None = None
         self._pairs: set[tuple[str, str]] = set()
+        #: distinct objects counted apart from the hashes, and the resource pages
+        #: (:meth:`updated`)
+        self.objects: int | None = None
+        self.pages: list[str] | None = None
 
     def add(self, line: str) -> None:
         subject, predicate, obj = line[:-3].split(" ", 2)  # "<s> <p> o .\n"
@@ -579,13 +687,111 @@ class LineCounts:
         if prop == _RDF_TYPE and obj.startswith("<"):
             cls = obj[1:-1]
             self.classes[cls] = self.classes.get(cls, 0) + 1
-            if cls == _PUBLICATION and subject.startswith("<") and ":" in subject:
-                text = subject[1:-1]
-                if self.example is None or text < self.example:
-                    self.example = text
+            if cls == _PUBLICATION:
+                self._example(subject)
+
+    @classmethod
+    def updated(cls, previous: DatasetIndex, in_space: list[str], removed: Iterable[str],
+                added: Iterable[str], occurrences: Callable[[str, int, int], int],
+                instances: Callable[[str], Iterable[str]]) -> LineCounts:
+        """The counts of a graph that is the one ``previous`` counted (and ``in_space``, the
+        IRIs it describes under its base, sorted), less the lines ``removed`` (each one
+        of its lines), plus the lines ``added`` (none of its lines): what :meth:`add`
+        would count of every line of it, the unchanged lines unread.
+
+        :param occurrences: ``(line, place, limit)`` -> how many triples of the counted
+            graph have the subject (``place`` 0) or the object (2) of ``line``, counted up
+            to ``limit``: asked when a term loses every line the change names of it
+        :param instances: a class (``<IRI>``) -> the subjects of the counted graph having
+            it (``<IRI>``): asked when the example publication is removed
+        :raises ValueError: when a changed line has a blank node (the store names it its
+            own way): count every line instead
+        """
+        counts = previous.counts
+        self = cls(counts.base)
+        self.subjects = counts.distinct_subjects
+        self.objects = counts.distinct_objects
+        self.properties = dict(counts.properties)
+        self.classes = dict(counts.classes)
+        self.example = counts.example
+        space = in_space
+        moved: set[str] = set()  # in the URI space: the subjects that came or went
+        keyed: list[dict[tuple[str, str, str], str]] = [{}, {}]
+        for lines, into in ((removed, keyed[0]), (added, keyed[1])):
+            for line in lines:
+                subject, predicate, obj = line[:-3].split(" ", 2)
+                if subject.startswith("_") or obj.startswith("_"):
+                    raise ValueError(f"a changed line has a blank node: {line.strip()}")
+                into[subject, predicate, _literal_key(obj) if obj.startswith('"') else obj] \
+                    = line
+        gone, came = keyed
+        for key in gone.keys() & came.keys():  # the same triple written two ways
+            del gone[key], came[key]
+        tallies: list[tuple[dict[str, list[int]], dict[str, str]]] = [({}, {}), ({}, {})]
+        for sign, found in ((-1, gone), (1, came)):
+            for (subject, predicate, obj), line in found.items():
+                prop = predicate[1:-1]
+                self.properties[prop] = self.properties.get(prop, 0) + sign
+                if prop == _RDF_TYPE and obj.startswith("<"):
+                    cls_ = obj[1:-1]
+                    self.classes[cls_] = self.classes.get(cls_, 0) + sign
+                for place, term in ((0, subject), (1, obj)):
+                    changes, where = tallies[place]
+                    changes.setdefault(term, [0, 0])[sign > 0] += 1
+                    where.setdefault(term, line)
+        self.properties = {p: n for p, n in self.properties.items() if n > 0}
+        self.classes = {c: n for c, n in self.classes.items() if n > 0}
+        for place, (changes, where) in enumerate(tallies):
+            for term, (lost, gained) in changes.items():
+                if lost and gained:
+                    continue
+                if gained:  # new, unless the graph had it already
+                    step = 0 if occurrences(where[term], 2 * place, 1) else 1
+                else:  # gone, when the graph had no other line of it
+                    step = -1 if occurrences(where[term], 2 * place, lost + 1) == lost else 0
+                if place == 0:
+                    self.subjects += step
+                    text = term[1:-1]
+                    if step and text.startswith(self.base):
+                        moved.add(text)
+                        at = bisect_left(space, text)
+                        if step > 0:
+                            space.insert(at, text)
+                        elif at < len(space) and space[at] == text:
+                            del space[at]
+                else:
+                    self.objects += step
+        self.in_space = space
+        pages = previous.page_paths()
+        for page in {_page_of(text, self.base) for text in moved} - {None}:
+            at = bisect_left(pages, page)
+            listed = at < len(pages) and pages[at] == page
+            if _has_page(space, self.base, page) != listed:
+                if listed:
+                    del pages[at]
+                else:
+                    pages.insert(at, page)
+        self.pages = pages
+        publication = f"<{_PUBLICATION}>"
+        untyped = {s for s, p, o in gone if p[1:-1] == _RDF_TYPE and o == publication}
+        if any(s[1:-1] == self.example for s in untyped):
+            self.example = None  # the least left: every publication asked again
+            for subject in instances(publication):
+                if subject not in untyped:
+                    self._example(subject)
+        for subject, predicate, obj in came:
+            if predicate[1:-1] == _RDF_TYPE and obj == publication:
+                self._example(subject)
+        return self
+
+    def _example(self, subject: str) -> None:
+        if subject.startswith("<") and ":" in subject:
+            text = subject[1:-1]
+            if self.example is None or text < self.example:
+                self.example = text
 
     def dataset_counts(self, base: str) -> tuple[DatasetCounts, list[str]]:
-        objects = 0
+        objects = self.objects if self.objects is not None else 0
         for bucket in self._hashes:
             objects += len(set(bucket))
         counts = DatasetCounts(
@@ -593,6 +799,8 @@ class LineCounts:
             distinct_subjects=self.subjects, distinct_objects=objects,
             classes=dict(sorted(self.classes.items())),
             properties=dict(sorted(self.properties.items())), example=self.example)
+        if self.pages is not None:
+            return counts, self.pages
         return counts, resource_pages(self.in_space, base)
 
 
@@ -611,9 +819,26 @@ def resource_pages(subjects: Iterable[str], base: str) -> list[str]:
     """The HTML pages (``place/ng.html``) of the resources ``subjects`` name under
     ``base``, sorted: a ``#`` IRI is on its document's page, and an IRI without a kind
     step (the dataset's own) is a site page, listed apart."""
-    return sorted({path + ".html" for path in (s[len(base):].split("#", 1)[0]
-                                               for s in subjects if s.startswith(base))
-                   if "/" in path})
+    return sorted({page for s in subjects if (page := _page_of(s, base)) is not None})
+
+
+def _page_of(subject: str, base: str) -> str | None:
+    """The resource page of the IRI ``subject`` (:func:`resource_pages`), or None."""
+    if not subject.startswith(base):
+        return None
+    path = subject[len(base):].split("#", 1)[0]
+    return path + ".html" if "/" in path else None
+
+
+def _has_page(subjects: list[str], base: str, page: str) -> bool:
+    """Whether one of ``subjects`` (sorted) is on ``page`` (:func:`resource_pages`)."""
+    prefix = base + page[:-len(".html")]
+    at = bisect_left(subjects, prefix)
+    while at < len(subjects) and subjects[at].startswith(prefix):
+        if subjects[at] == prefix or subjects[at][len(prefix)] == "#":
+            return True
+        at += 1
+    return False
 
 
 _SUBJECT, _OBJECT = itemgetter(0), itemgetter(2)

@@ -22,13 +22,16 @@ file the build writes once and every web worker opens read-only, ranked by
 of the build's index registry (:mod:`tipgraph.serving.indexes`), made with the
 others and kept in a file of its own, which every worker reads in place (the
 operating system caches its pages once for all): a table ``node``
-(``id``, ``iri``), a contentless FTS5 table ``text`` (``title``: titles,
+(``id``, ``iri``, ``position``), a contentless FTS5 table ``text`` (``title``: titles,
 names and labels; ``body``: abstracts) and an FTS5 table ``fact`` of rowids only
 (one token per :data:`FACT_PROPERTIES` triple of the node, :func:`fact_token`),
-both keyed by the same ``id``. The publications come first, ``id`` = 1 + their place
-in the browse order (the catalogue's
-:attr:`~tipgraph.serving.catalogue.Catalogue.uris`), so the page turns hits into its
-bitmap without looking an IRI up; the other labelled nodes follow.
+both keyed by the same ``id``. A publication's ``position`` is its place in the browse
+order (the catalogue's :attr:`~tipgraph.serving.catalogue.Catalogue.uris`; NULL for
+the other labelled nodes), read once into an array, so the page turns hits into its
+bitmap without looking an IRI up. A full build numbers the publications first, in
+that order; an incremental build copies the previous file, indexes again the nodes
+whose text or facts changed (a new ``id`` each) and sets the positions that moved
+(:func:`update_text_index`), rather than indexing every node again.
 
 **Facts narrow a search** before anything else sees its hits: ``?pub tip:matches
 "forced labour" ; tip:statedCountry <…/place/ng>`` asks the index for the nodes
@@ -45,10 +48,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import threading
 import weakref
+from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -62,7 +67,7 @@ if TYPE_CHECKING:
 #: The file a build writes its text index to, beside its store.
 TEXT_FILE = "text.sqlite"
 #: What the file holds, in which version: bump it when the tables change shape.
-VERSION = 2
+VERSION = 3
 #: Where a node's searchable text is: the title column, then the body column.
 TITLE_PROPERTIES = tuple(str(p) for p in (DCT.title, SKOS.prefLabel, SKOS.altLabel, GN.name,
                                           FOAF.name, SCHEMA.name, RDFS.label))
@@ -178,21 +183,46 @@ def _facts(source: LiteralSource) -> dict[str, list[str]]:
     return facts
 
 
+class _Rows:
+    """What the index holds of each node of a source: the text of its two columns and
+    its fact tokens, each made one way whatever order the source gives them in (a row
+    is taken out of the index by giving what it holds again: :func:`update_text_index`).
+    """
+
+    def __init__(self, source: LiteralSource) -> None:
+        self.titles: dict[str, list[str]] = {}
+        self.bodies: dict[str, list[str]] = {}
+        for props, into in ((TITLE_PROPERTIES, self.titles), (BODY_PROPERTIES, self.bodies)):
+            for prop in props:
+                for subject, value, _, datatype in source.literals(prop):
+                    if datatype is None:  # text, not a number or a date
+                        into.setdefault(subject, []).append(value)
+        self.facts = _facts(source)
+
+    def labelled(self) -> set[str]:
+        """The nodes with text (a publication is indexed without)."""
+        return self.titles.keys() | self.bodies.keys()
+
+    def text(self, iri: str) -> tuple[str, str]:
+        return (_joined("\n", self.titles.get(iri, ())),
+                _joined("\n\n", self.bodies.get(iri, ())))
+
+    def tokens(self, iri: str) -> str | None:
+        found = self.facts.get(iri)
+        return " ".join(sorted(set(found))) if found else None
+
+
+def _joined(separator: str, texts: Sequence[str]) -> str:
+    return separator.join(sorted(set(texts)) if len(texts) > 1 else texts)
+
+
 def write_text_index(source: LiteralSource, publications: Sequence[str], path: Path) -> int:
     """Index the text of the nodes ``source`` holds into ``path`` (whole or not at all):
-    ``publications`` first, in this order, then every other node with a label.
-    Returns how many nodes it holds."""
-    titles: dict[str, list[str]] = {}
-    bodies: dict[str, list[str]] = {}
-    for props, into in ((TITLE_PROPERTIES, titles), (BODY_PROPERTIES, bodies)):
-        for prop in props:
-            for subject, value, _, datatype in source.literals(prop):
-                if datatype is None:  # text, not a number or a date
-                    into.setdefault(subject, []).append(value)
-    facts = _facts(source)
+    ``publications`` first, in this order (their place in it kept as ``position``),
+    then every other node with a label. Returns how many nodes it holds."""
+    made = _Rows(source)
     first = dict.fromkeys(publications)
-    order = list(first) + sorted(iri for iri in (titles.keys() | bodies.keys())
-                                 if iri not in first)
+    order = list(first) + sorted(iri for iri in made.labelled() if iri not in first)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     partial.unlink(missing_ok=True)
     try:
@@ -202,7 +232,7 @@ def write_text_index(source: LiteralSource, publications: Sequence[str], path: P
                 PRAGMA journal_mode = OFF;
                 PRAGMA synchronous = OFF;
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value);
-                CREATE TABLE node (id INTEGER PRIMARY KEY, iri TEXT NOT NULL);
+                CREATE TABLE node (id INTEGER PRIMARY KEY, iri TEXT NOT NULL, position INTEGER);
                 CREATE VIRTUAL TABLE text USING fts5(title, body, content='',
                     tokenize='unicode61 remove_diacritics 2', prefix='3');
                 CREATE VIRTUAL TABLE fact USING fts5(token, content='', detail='none',
@@ -210,13 +240,11 @@ def write_text_index(source: LiteralSource, publications: Sequence[str], path: P
                 INSERT INTO meta VALUES ('version', {VERSION});
             """)
             db.execute("INSERT INTO meta VALUES ('publications', ?)", (len(first),))
+            size = len(first)
             rows = [(i, iri) for i, iri in enumerate(order, 1)]
-            db.executemany("INSERT INTO node VALUES (?, ?)", rows)
-            db.executemany("INSERT INTO text (rowid, title, body) VALUES (?, ?, ?)",
-                           ((i, "\n".join(titles.get(iri, ())), "\n\n".join(bodies.get(iri, ())))
-                            for i, iri in rows))
-            db.executemany("INSERT INTO fact (rowid, token) VALUES (?, ?)",
-                           ((i, " ".join(facts[iri])) for i, iri in rows if iri in facts))
+            db.executemany("INSERT INTO node VALUES (?, ?, ?)",
+                           ((i, iri, i - 1 if i <= size else None) for i, iri in rows))
+            _insert(db, made, rows)
             db.execute("INSERT INTO text (text) VALUES ('optimize')")
             db.execute("INSERT INTO fact (fact) VALUES ('optimize')")
             db.commit()
@@ -226,6 +254,64 @@ def write_text_index(source: LiteralSource, publications: Sequence[str], path: P
     finally:
         partial.unlink(missing_ok=True)
     return len(order)
+
+
+def _insert(db: sqlite3.Connection, made: _Rows, rows: list[tuple[int, str]],
+            delete: bool = False) -> None:
+    """Add the text and facts of the nodes of ``rows`` (id, IRI) to the index, or take
+    them out (``delete``: what ``made`` says they hold is what was added)."""
+    command = ("'delete', ", "text, ", "fact, ") if delete else ("", "", "")
+    db.executemany(f"INSERT INTO text ({command[1]}rowid, title, body) "
+                   f"VALUES ({command[0]}?, ?, ?)",
+                   ((i, *made.text(iri)) for i, iri in rows))
+    db.executemany(f"INSERT INTO fact ({command[2]}rowid, token) VALUES ({command[0]}?, ?)",
+                   ((i, tokens) for i, iri in rows if (tokens := made.tokens(iri))))
+
+
+def update_text_index(old: Path, path: Path, before: LiteralSource, after: LiteralSource,
+                      touched: Iterable[str], publications: Sequence[str]) -> int:
+    """Write to ``path`` the index ``old`` was, with the nodes ``touched`` indexed again
+    (``before``: what they held, ``after``: what they hold now) and the publications in
+    the order ``publications``: what :func:`write_text_index` would write of the new
+    graph (nodes numbered otherwise: a search finds the same). Returns how many nodes it
+    holds."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    try:
+        shutil.copyfile(old, partial)
+        db = sqlite3.connect(partial)
+        try:
+            db.execute("PRAGMA journal_mode = OFF")
+            db.execute("PRAGMA synchronous = OFF")
+            ids: dict[str, tuple[int, int | None]] = {
+                iri: (i, position) for i, iri, position in
+                db.execute("SELECT id, iri, position FROM node")}
+            touched = set(touched)
+            was, now = _Rows(before), _Rows(after)
+            out = [(ids[iri][0], iri) for iri in touched if iri in ids]
+            _insert(db, was, out, delete=True)
+            db.executemany("DELETE FROM node WHERE id = ?", ((i,) for i, _ in out))
+            first = {iri: n for n, iri in enumerate(publications)}
+            labelled = now.labelled()
+            next_id = (db.execute("SELECT max(id) FROM node").fetchone()[0] or 0) + 1
+            rows = [(next_id + n, iri) for n, iri in enumerate(sorted(
+                iri for iri in touched if iri in first or iri in labelled))]
+            db.executemany("INSERT INTO node VALUES (?, ?, ?)",
+                           ((i, iri, first.get(iri)) for i, iri in rows))
+            _insert(db, now, rows)
+            db.executemany("UPDATE node SET position = ? WHERE id = ?",
+                           ((first.get(iri), i) for iri, (i, position) in ids.items()
+                            if iri not in touched and first.get(iri) != position))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'publications'",
+                       (len(publications),))
+            db.commit()
+            nodes = db.execute("SELECT count(*) FROM node").fetchone()[0]
+        finally:
+            db.close()
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return nodes
 
 
 class TextIndex:
@@ -243,16 +329,20 @@ class TextIndex:
         db = self._connect()
         try:
             meta = dict(db.execute("SELECT key, value FROM meta"))
-            nodes = db.execute("SELECT max(id) FROM node").fetchone()[0] or 0
+            nodes = db.execute("SELECT count(*) FROM node").fetchone()[0]
         finally:
             db.close()
         if meta.get("version") != VERSION:
             raise sqlite3.DatabaseError(f"{path.name} is of version {meta.get('version')}, "
                                         f"not {VERSION}")
-        #: how many publications come first (ids 1 to this)
+        #: how many publications it holds
         self.publications = int(meta["publications"])
-        #: how many nodes it holds: the publications, then the other labelled nodes
+        #: how many nodes it holds: the publications and the other labelled nodes
         self.nodes = int(nodes)
+        #: node id -> the publication's place in the browse order (-1: not one), read on
+        #: the first search that asks for places
+        self._positions: array | None = None
+        self._positions_lock = threading.Lock()
 
     @classmethod
     def write(cls, source: LiteralSource, publications: Sequence[str], path: Path
@@ -368,8 +458,26 @@ class TextIndex:
 
         :raises TextQueryError: when ``text`` cannot be read as a search
         """
-        return [row[0] - 1 for row in self._run("SELECT rowid FROM text", text,
-                                                rest=f" AND rowid <= {self.publications}")]
+        positions = self._places()
+        size = len(positions)
+        return [place for (rowid,) in self._run("SELECT rowid FROM text", text)
+                if rowid < size and (place := positions[rowid]) >= 0]
+
+    def _places(self) -> array:
+        if self._positions is None:
+            with self._positions_lock:
+                if self._positions is None:
+                    db = self._connect()
+                    try:
+                        found = db.execute("SELECT id, position FROM node "
+                                           "WHERE position IS NOT NULL").fetchall()
+                    finally:
+                        db.close()
+                    places = array("i", [-1]) * (max((i for i, _ in found), default=0) + 1)
+                    for i, place in found:
+                        places[i] = place
+                    self._positions = places
+        return self._positions
 
 
 _STRING_TYPES = ("http://www.w3.org/2001/XMLSchema#string",
