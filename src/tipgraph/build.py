@@ -25,9 +25,10 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from tipgraph import __version__
@@ -51,13 +52,13 @@ from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.parts import PartMaker, Shared
 from tipgraph.progress import Display, Meter
 from tipgraph.reasoning import load_ontology
-from tipgraph.reconcile import Reconciled
+from tipgraph.reconcile import Publication, Reconciled
 from tipgraph.reconcile import reconciled as reconciled_publications
-from tipgraph.reference import load_reference
+from tipgraph.reference import Reference, load_reference
 from tipgraph.serving.indexes import LineCounts, PartsSource, make_indexes, write_indexes
 from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
-from tipgraph.sources import SourceFile, SourceStream
+from tipgraph.sources import Record, SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
 from tipgraph.statistics import Tally
 from tipgraph.store import load_store
@@ -232,7 +233,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     dumps: list[multiprocessing.Process] = []
     try:
         nt, mapped, uris = _make_graph(sources, base, build_dir, target, report, progress,
-                                       max_field_chars, display, state)
+                                       max_field_chars, display, state, dumps)
         release_memory()
         with _stage("load", report, progress, display) as meter:
             store = load_store(nt, target / "store", meter)
@@ -243,11 +244,8 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
         release_memory()  # what the loader and the shapes took
-        # the dumps are written from tipgraph.nt by other processes, once the store is
-        # loaded and closed: a dump writer beside the loader would add its memory to the
-        # loader's (the whole tree's peak), for a few seconds saved
+        # the dump writers started once tipgraph.nt was written (_make_graph): waited for
         with _stage("dumps", report, progress, display):
-            dumps = [_start(job, target) for job in DUMP_JOBS]
             for process in dumps:
                 process.join()
                 if process.exitcode != 0:
@@ -286,7 +284,8 @@ PART_PUBLICATIONS = 5000
 
 def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target: Path,
                 report: BuildReport, progress: Progress, max_field_chars: int,
-                display: Display | None = None, state: StateWriter | None = None
+                display: Display | None = None, state: StateWriter | None = None,
+                dumps: list[multiprocessing.Process] | None = None
                 ) -> tuple[Path, Mapped, list[str]]:
     """Read the catalogue a record at a time, make its graph a part of
     :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
@@ -301,6 +300,10 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     (:class:`~tipgraph.statistics.Tally`), kept as far as the web indexes read them
     (:class:`~tipgraph.serving.indexes.PartsSource`) and written as a sorted run of
     N-Triples, then let go; the runs are merged into ``tipgraph.nt``.
+
+    Once ``tipgraph.nt`` is written, the dump writers (:data:`~tipgraph.dumps.DUMP_JOBS`)
+    are started and added to ``dumps`` (when given): they run beside the indexes, the load
+    and the validation, on the machine's other core, and the caller waits for them.
     """
     with _stage("read", report, progress, display) as meter:
         stream = SourceStream(sources, max_field_chars, meter)  # decoded, not parsed yet
@@ -322,26 +325,15 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
                 meter.step("", unit="records")
                 # each record read, checked, reconciled, planned, mapped and reasoned a part at
                 # a time: neither the records nor the publications are ever all held
-                publications = reconciled_publications(
-                    meter.count(stream.records()), reference, reconciled,
+                publications = _reconciled_apart(
+                    stream, reference, reconciled, meter,
                     each=state.record if state is not None else None)
-                while part := list(islice(publications, PART_PUBLICATIONS)):
-                    keys = [record_identity(p) for p in part]
-                    for publication, key in zip(part, keys, strict=True):
-                        plan.add(publication, key)
-                        if state is not None:
-                            state.built(publication, plan.slugs[key])
-                        if publication.content_hash:
-                            uri = plan.uri("publication", plan.slugs[key])
-                            hashes[str.__str__(uri)] = publication.content_hash
-                    own: set[str] = set()
-                    made = maker.triples(part, keys, mapped, own, agents_described=False)
-                    report.records_built += len(part)
-                    if state is not None:
-                        state.flush()
-                    del part, keys
-                    _take_part(shared.new(made, own), runs, tally, source)
-                    del made
+                with contextlib.closing(publications):  # its process ended, also on failure
+                    for count, made, own in _parts(publications, plan, maker, mapped, hashes,
+                                                   state):
+                        report.records_built += count
+                        _take_part(shared.new(made, own), runs, tally, source)
+                        del made
                 # the agents, as the last record to name each describes it
                 _take_part(shared.new(maker.agents(), set()), runs, tally, source)
                 del shared, maker, plan
@@ -367,10 +359,121 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
                 # the dataset's counts and the URIs it describes, from the lines as they go
                 source.counted = counted = LineCounts(base)
                 report.triples = runs.merge(meter=meter, each=counted.add)
+        if dumps is not None:
+            dumps.extend(_start(job, target) for job in DUMP_JOBS)
         uris = counted.in_space
         with _stage("indexes", report, progress, display):
             _write_indexes(source, target, base, hashes)
     return nt, mapped, uris
+
+
+def _parts(publications: Iterator[Publication], plan: MappingPlan, maker: PartMaker,
+           mapped: Mapped, hashes: dict[str, str], state: StateWriter | None
+           ) -> Iterator[tuple[int, set[Triple], set[str]]]:
+    """Each part of :data:`PART_PUBLICATIONS` of ``publications`` (catalogue order), planned
+    (``state`` told each slug, ``hashes`` each content hash), mapped and reasoned: (how
+    many publications it has, their closure, the URIs of the part's own publications and
+    records)."""
+    while part := list(islice(publications, PART_PUBLICATIONS)):
+        keys = [record_identity(p) for p in part]
+        for publication, key in zip(part, keys, strict=True):
+            plan.add(publication, key)
+            if state is not None:
+                state.built(publication, plan.slugs[key])
+            if publication.content_hash:
+                uri = plan.uri("publication", plan.slugs[key])
+                hashes[str.__str__(uri)] = publication.content_hash
+        own: set[str] = set()
+        made = maker.triples(part, keys, mapped, own, agents_described=False)
+        if state is not None:
+            state.flush()
+        count = len(part)
+        del part, keys
+        yield count, made, own
+
+
+#: Records the reading process reconciles and hands to the build at a time.
+HANDED_RECORDS = 250
+
+
+def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Reconciled,
+                      meter: Meter, each: Callable[[Publication, list[Problem], str], None]
+                      | None = None) -> Iterator[Publication]:
+    """The publications of ``stream``'s records in catalogue order, as
+    :func:`tipgraph.reconcile.reconciled` gives them (``each``, ``reconciled``: the same),
+    but read, checked and reconciled in a process of its own, forked: on a second core, it
+    reconciles the next records while this one maps and reasons. ``meter`` counts the
+    records; once the last publication is taken, ``stream.read`` says what reading found.
+
+    The reading process runs at most a pipe's worth of records ahead (what it sends
+    waits for this one to take it). It is killed when this generator is left early.
+    """
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    reader = fork.Process(target=_reconcile_into, args=(send, stream, reference),
+                          name="reconcile", daemon=True)
+    reader.start()
+    send.close()
+    try:
+        while True:
+            kind, counted, body = receive.recv()
+            meter.advance(counted)
+            if kind == "error":
+                raise body
+            if kind == "end":
+                stream.read, duplicates, problems = body
+                reconciled.duplicates.extend(duplicates)
+                reconciled.problems.extend(problems)
+                break
+            for publication, problems, identity, kept in body:
+                if each is not None:
+                    each(publication, problems, identity)
+                if kept:
+                    yield publication
+        reader.join()
+    except EOFError:
+        raise TipgraphError(f"reading the sources stopped (exit code {reader.exitcode})"
+                            ) from None
+    finally:
+        if reader.is_alive():
+            reader.kill()
+            reader.join()
+        receive.close()
+
+
+def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference) -> None:
+    """The reading process of :func:`_reconciled_apart`: sends ("records", records read,
+    [(publication, problems, identity, kept)]) for every :data:`HANDED_RECORDS` records,
+    then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error)."""
+    try:
+        counted = 0
+        told: list[list] = []
+
+        def counting(records: Iterable[Record]) -> Iterator[Record]:
+            nonlocal counted
+            for record in records:
+                counted += 1
+                yield record
+
+        def tell(publication: Publication, problems: list[Problem], identity: str) -> None:
+            told.append([publication, problems, identity, False])
+
+        reconciled = Reconciled()
+        for _ in reconciled_publications(counting(stream.records()), reference, reconciled,
+                                         each=tell):
+            told[-1][3] = True  # the record told last is the one kept
+            if len(told) >= HANDED_RECORDS:
+                send.send(("records", counted, told))
+                told, counted = [], 0
+        send.send(("records", counted, told))
+        send.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
+    except BaseException as error:  # told to the build, which raises it
+        try:
+            send.send(("error", 0, error))
+        except Exception:  # an error that does not pickle
+            send.send(("error", 0, TipgraphError(str(error) or type(error).__name__)))
+    finally:
+        send.close()
 
 
 def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
@@ -383,8 +486,11 @@ def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
 
 
 def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
-    process = multiprocessing.get_context("fork").Process(target=job, args=(target,),
-                                                          name=job.__name__, daemon=True)
+    """Run ``job(target)`` in a new process of its own (spawned, not forked: a fork would
+    keep the pages of this process's heap that this process frees or changes while the
+    job runs, so the tree would hold them twice)."""
+    process = multiprocessing.get_context("spawn").Process(target=job, args=(target,),
+                                                           name=job.__name__, daemon=True)
     process.start()
     return process
 
