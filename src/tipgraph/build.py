@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
+
+import pyoxigraph
 
 from tipgraph import __version__
 from tipgraph.build_dir import (
@@ -62,6 +65,7 @@ from tipgraph.sources import Record, SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
 from tipgraph.statistics import Tally
 from tipgraph.store import load_store
+from tipgraph.store.embedded import open_read_only
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
 DEFAULT_SOURCES = (shipped("data", "sources"),)
@@ -230,32 +234,129 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     incremental one)."""
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
-    dumps: list[multiprocessing.Process] = []
+    processes: list[multiprocessing.Process] = []  # the loader and the dump writers
+    # the abstracts kept on disk for the indexes, beside tipgraph.nt (removed when made)
+    source = PartsSource(target / ".abstracts.pickle")
     try:
-        nt, mapped, uris = _make_graph(sources, base, build_dir, target, report, progress,
-                                       max_field_chars, display, state, dumps)
-        release_memory()
+        with contextlib.closing(source):  # the abstracts' file removed, also on failure
+            nt, mapped, uris, hashes = _make_graph(sources, base, build_dir, target, report,
+                                                   progress, max_field_chars, display, state,
+                                                   source)
+            # the store is loaded from tipgraph.nt by a process of its own, on the other
+            # core, while this one makes the indexes
+            loading = _Loading(nt, target / "store")
+            processes.append(loading.process)
+            with _stage("indexes", report, progress, display):
+                _write_indexes(source, target, base, hashes)
+        del hashes
+        release_memory()  # what the index makers took, before the dump writers start
+        # the dumps are written from tipgraph.nt by processes of their own, beside the
+        # load and the validation, at a lower priority than theirs (only the build's end
+        # waits for them)
+        processes += [_start(job, target) for job in DUMP_JOBS]
         with _stage("load", report, progress, display) as meter:
-            store = load_store(nt, target / "store", meter)
+            store = loading.wait(meter)
         with _stage("validate", report, progress, display):
             report.shacl = validate_store(store, load_shapes(), mapped.provenance)
-        del store  # release the store's write lock before readers open it
+        del store
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        release_memory()  # what the loader and the shapes took
-        # the dump writers started once tipgraph.nt was written (_make_graph): waited for
+        release_memory()  # what the shapes took
         with _stage("dumps", report, progress, display):
-            for process in dumps:
+            for process in processes:
                 process.join()
                 if process.exitcode != 0:
                     raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
                                         f"{process.exitcode})")
         write_published(target, uris, mapped.slugs)
     except BaseException as error:
-        abandon(error, build_dir, target, report, dumps)
+        abandon(error, build_dir, target, report, processes)
         raise
     return report
+
+
+#: Bytes of N-Triples the build's loader takes at a time
+#: (:data:`tipgraph.store.embedded.LOAD_PIECE_BYTES`): it runs beside the index makers,
+#: so in pieces of 16 MiB (about 220 MB of memory at 100,000 publications, 580 MB in
+#: pieces of 64 MiB, for the same CPU time).
+BUILD_LOAD_PIECE_BYTES = 16 << 20
+
+
+class _Loading:
+    """The store of a build loaded from its ``tipgraph.nt`` (:func:`load_store`) by a
+    process of its own, spawned when this is made; :meth:`wait` for it."""
+
+    def __init__(self, nt: Path, store_path: Path) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self.store_path = store_path
+        self.loaded = spawn.RawValue("q", 0)  # bytes loaded so far, for the meter
+        self.size = nt.stat().st_size
+        self.answer, send = spawn.Pipe(duplex=False)
+        self.process = spawn.Process(target=_load_apart, name="load", daemon=True,
+                                     args=(nt, store_path, self.loaded, send))
+        self.process.start()
+        send.close()
+
+    def wait(self, meter: Meter) -> pyoxigraph.Store:
+        """Wait for the store to be loaded (``meter`` counts the bytes); returns it open,
+        read-only.
+
+        :raises: what loading it raised
+        """
+        meter.step("loading", total=self.size, unit="bytes")
+        try:
+            while not self.answer.poll(0.25):
+                meter.done = self.loaded.value
+                if meter.done >= self.size and meter.step_name == "loading":
+                    meter.step("writing")
+            error = self.answer.recv()
+        except EOFError:
+            error = TipgraphError(f"loading the store stopped (exit code "
+                                  f"{self.process.exitcode})")
+        finally:
+            self.answer.close()
+        self.process.join()  # the store closed, its lock let go
+        if error is not None:
+            raise error
+        return open_read_only(self.store_path)
+
+
+def _load_apart(nt: Path, store_path: Path, loaded: Any, send: Connection) -> None:
+    """The loading process of :class:`_Loading`: sends None once the store is loaded and
+    closed, or the error that stopped it."""
+    try:
+        load_store(nt, store_path, _Told(loaded), BUILD_LOAD_PIECE_BYTES)
+    except BaseException as error:  # raised again by the build
+        _send_error(send, error)
+    else:
+        send.send(None)
+    finally:
+        send.close()
+
+
+def _send_error(send: Connection, error: BaseException, *before: object) -> None:
+    """Send ``error`` (after ``before``, in one tuple when given) to the build process,
+    which raises it; as a :class:`TipgraphError` saying the same when it does not pickle."""
+    for told in (error, TipgraphError(str(error) or type(error).__name__)):
+        try:
+            send.send((*before, told) if before else told)
+            return
+        except Exception:  # the error does not pickle: say it as text
+            continue
+
+
+class _Told(Meter):
+    """A :class:`Meter` that keeps ``shared`` (a shared integer) up to date with what it
+    has counted, for another process's meter."""
+
+    def __init__(self, shared: Any) -> None:
+        super().__init__()
+        self.shared = shared
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        self.shared.value = self.done
 
 
 def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: BuildReport,
@@ -265,6 +366,7 @@ def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: Bui
     for process in processes:
         if process.is_alive():
             process.kill()
+            process.join()  # gone before its files are removed
     if isinstance(error, Exception) and disk_full(error, target):
         remove_build(target)
         raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
@@ -284,14 +386,14 @@ PART_PUBLICATIONS = 5000
 
 def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target: Path,
                 report: BuildReport, progress: Progress, max_field_chars: int,
-                display: Display | None = None, state: StateWriter | None = None,
-                dumps: list[multiprocessing.Process] | None = None
-                ) -> tuple[Path, Mapped, list[str]]:
+                display: Display | None, state: StateWriter | None, source: PartsSource
+                ) -> tuple[Path, Mapped, list[str], dict[str, str]]:
     """Read the catalogue a record at a time, make its graph a part of
     :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
-    planned, mapped and reasoned), and write ``tipgraph.nt``, the web indexes and what
-    OAI-PMH lists; returns ``tipgraph.nt``, the slugs and provenance of the publications,
-    and the URIs under ``base`` the graph describes.
+    planned, mapped and reasoned), and write ``tipgraph.nt``; returns it, the slugs and
+    provenance of the publications, the URIs under ``base`` the graph describes and the
+    content hash of each publication's record (by its URI: what dates its OAI-PMH record).
+    ``source`` takes what the index makers read of the graph.
 
     What is held between parts is compact: per publication its identity, slug,
     provenance, content hash and title, the counters of the statistics, what the index
@@ -300,10 +402,6 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     (:class:`~tipgraph.statistics.Tally`), kept as far as the web indexes read them
     (:class:`~tipgraph.serving.indexes.PartsSource`) and written as a sorted run of
     N-Triples, then let go; the runs are merged into ``tipgraph.nt``.
-
-    Once ``tipgraph.nt`` is written, the dump writers (:data:`~tipgraph.dumps.DUMP_JOBS`)
-    are started and added to ``dumps`` (when given): they run beside the indexes, the load
-    and the validation, on the machine's other core, and the caller waits for them.
     """
     with _stage("read", report, progress, display) as meter:
         stream = SourceStream(sources, max_field_chars, meter)  # decoded, not parsed yet
@@ -313,58 +411,50 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     hashes: dict[str, str] = {}
     nt = target / NTRIPLES
     mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs)  # one dict of them, not two
-    # the abstracts kept on disk for the indexes, beside tipgraph.nt (removed when made)
-    source = PartsSource(target / ".abstracts.pickle")
     tally = Tally()
     reconciled = Reconciled()
-    with contextlib.closing(source):  # the abstracts' file removed, also on failure
-        with SortedRuns(nt) as runs:
-            with _stage("publications", report, progress, display) as meter:
-                maker = PartMaker(plan, reference, load_ontology(), base)
-                shared = Shared()
-                meter.step("", unit="records")
-                # each record read, checked, reconciled, planned, mapped and reasoned a part at
-                # a time: neither the records nor the publications are ever all held
-                publications = _reconciled_apart(
-                    stream, reference, reconciled, meter,
-                    each=state.record if state is not None else None)
-                with contextlib.closing(publications):  # its process ended, also on failure
-                    for count, made, own in _parts(publications, plan, maker, mapped, hashes,
-                                                   state):
-                        report.records_built += count
-                        _take_part(shared.new(made, own), runs, tally, source)
-                        del made
-                # the agents, as the last record to name each describes it
-                _take_part(shared.new(maker.agents(), set()), runs, tally, source)
-                del shared, maker, plan
-                read = stream.read
-                del stream
-                report.files = read.files
-                report.rejected = read.rejected
-                report.duplicates = reconciled.duplicates
-                report.records_read = (report.records_built + len(report.duplicates)
-                                       + len(read.rejected))
-                problems = read.problems + list(reference.problems) + reconciled.problems
-                report.repairs = [p for p in problems if p.severity == "repair"]
-                report.warnings = [p for p in problems if p.severity != "repair"]
-                del read, problems, reconciled
-            with _stage("statistics", report, progress, display) as meter:
-                # counts per facet value, read by the pages and the counting queries
-                # (statistics.py), and each publication's place in title order
-                added = tally.triples(base)
-                del tally
-                _take_part(added, runs, None, source)
-                del added
-            with _stage("write", report, progress, display) as meter:
-                # the dataset's counts and the URIs it describes, from the lines as they go
-                source.counted = counted = LineCounts(base)
-                report.triples = runs.merge(meter=meter, each=counted.add)
-        if dumps is not None:
-            dumps.extend(_start(job, target) for job in DUMP_JOBS)
-        uris = counted.in_space
-        with _stage("indexes", report, progress, display):
-            _write_indexes(source, target, base, hashes)
-    return nt, mapped, uris
+    with SortedRuns(nt) as runs:
+        with _stage("publications", report, progress, display) as meter:
+            maker = PartMaker(plan, reference, load_ontology(), base)
+            shared = Shared()
+            meter.step("", unit="records")
+            # each record read, checked, reconciled, planned, mapped and reasoned a part at
+            # a time: neither the records nor the publications are ever all held
+            publications = _reconciled_apart(
+                stream, reference, reconciled, meter,
+                each=state.record if state is not None else None)
+            with contextlib.closing(publications):  # its process ended, also on failure
+                for count, made, own in _parts(publications, plan, maker, mapped, hashes,
+                                               state):
+                    report.records_built += count
+                    _take_part(shared.new(made, own), runs, tally, source)
+                    del made
+            # the agents, as the last record to name each describes it
+            _take_part(shared.new(maker.agents(), set()), runs, tally, source)
+            del shared, maker, plan
+            read = stream.read
+            del stream
+            report.files = read.files
+            report.rejected = read.rejected
+            report.duplicates = reconciled.duplicates
+            report.records_read = (report.records_built + len(report.duplicates)
+                                   + len(read.rejected))
+            problems = read.problems + list(reference.problems) + reconciled.problems
+            report.repairs = [p for p in problems if p.severity == "repair"]
+            report.warnings = [p for p in problems if p.severity != "repair"]
+            del read, problems, reconciled
+        with _stage("statistics", report, progress, display) as meter:
+            # counts per facet value, read by the pages and the counting queries
+            # (statistics.py), and each publication's place in title order
+            added = tally.triples(base)
+            del tally
+            _take_part(added, runs, None, source)
+            del added
+        with _stage("write", report, progress, display) as meter:
+            # the dataset's counts and the URIs it describes, from the lines as they go
+            source.counted = counted = LineCounts(base)
+            report.triples = runs.merge(meter=meter, each=counted.add)
+    return nt, mapped, counted.in_space, hashes
 
 
 def _parts(publications: Iterator[Publication], plan: MappingPlan, maker: PartMaker,
@@ -468,10 +558,7 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
         send.send(("records", counted, told))
         send.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
     except BaseException as error:  # told to the build, which raises it
-        try:
-            send.send(("error", 0, error))
-        except Exception:  # an error that does not pickle
-            send.send(("error", 0, TipgraphError(str(error) or type(error).__name__)))
+        _send_error(send, error, "error", 0)
     finally:
         send.close()
 
@@ -489,10 +576,21 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
     """Run ``job(target)`` in a new process of its own (spawned, not forked: a fork would
     keep the pages of this process's heap that this process frees or changes while the
     job runs, so the tree would hold them twice)."""
-    process = multiprocessing.get_context("spawn").Process(target=job, args=(target,),
-                                                           name=job.__name__, daemon=True)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_niced, args=(job, target), name=job.__name__, daemon=True)
     process.start()
     return process
+
+
+#: How much nicer than the build the dump writers run: they run beside the loader, the
+#: index makers and the validation, which the build waits for first.
+DUMPS_NICENESS = 5
+
+
+def _niced(job: Callable[[Path], None], target: Path) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(DUMPS_NICENESS)
+    job(target)
 
 
 def _write_indexes(source: PartsSource, target: Path, base: str,
