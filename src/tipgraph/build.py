@@ -573,10 +573,12 @@ def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
 
 
 def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
-    """Run ``job(target)`` in a new process of its own (spawned, not forked: a fork would
-    keep the pages of this process's heap that this process frees or changes while the
-    job runs, so the tree would hold them twice)."""
-    process = multiprocessing.get_context("spawn").Process(
+    """Run ``job(target)`` in a forked process of its own, niced (:data:`DUMPS_NICENESS`).
+
+    Forked once this process has let go of what the indexes took: a fork keeps the pages
+    of this heap that this process changes while the job runs, so it is made when the
+    heap is small."""
+    process = multiprocessing.get_context("fork").Process(
         target=_niced, args=(job, target), name=job.__name__, daemon=True)
     process.start()
     return process
