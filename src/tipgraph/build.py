@@ -249,26 +249,26 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
             with _stage("indexes", report, progress, display):
                 _write_indexes(source, target, base, hashes)
         del hashes
-        release_memory()  # what the index makers took, before the dump writers start
-        # the dumps are written from tipgraph.nt by processes of their own, beside the
-        # load and the validation, at a lower priority than theirs (only the build's end
-        # waits for them)
-        processes += [_start(job, target) for job in DUMP_JOBS]
+        release_memory()  # what the index makers took, before the dump writers are forked
         with _stage("load", report, progress, display) as meter:
+            # the dumps are written from tipgraph.nt by processes of their own, niced: beside
+            # the loader when it is not done yet, while this process waits (its heap, which
+            # they were forked from, left as it is); the store is validated once they are
+            # done, alone: the validation's memory is not added to theirs
+            processes += [_start(job, target) for job in DUMP_JOBS]
             store = loading.wait(meter)
-        with _stage("validate", report, progress, display):
-            report.shacl = validate_store(store, load_shapes(), mapped.provenance)
-        del store
-        if not report.shacl.conforms:
-            raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
-                              f"violation(s), first: {report.shacl.violations[0]}")
-        release_memory()  # what the shapes took
         with _stage("dumps", report, progress, display):
             for process in processes:
                 process.join()
                 if process.exitcode != 0:
                     raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
                                         f"{process.exitcode})")
+        with _stage("validate", report, progress, display):
+            report.shacl = validate_store(store, load_shapes(), mapped.provenance)
+        del store
+        if not report.shacl.conforms:
+            raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
+                              f"violation(s), first: {report.shacl.violations[0]}")
         write_published(target, uris, mapped.slugs)
     except BaseException as error:
         abandon(error, build_dir, target, report, processes)
