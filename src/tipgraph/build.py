@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -325,6 +326,7 @@ class _Loading:
 def _load_apart(nt: Path, store_path: Path, loaded: Any, send: Connection) -> None:
     """The loading process of :class:`_Loading`: sends None once the store is loaded and
     closed, or the error that stopped it."""
+    _die_with_build()
     try:
         load_store(nt, store_path, _Told(loaded), BUILD_LOAD_PIECE_BYTES)
     except BaseException as error:  # raised again by the build
@@ -535,6 +537,7 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
     """The reading process of :func:`_reconciled_apart`: sends ("records", records read,
     [(publication, problems, identity, kept)]) for every :data:`HANDED_RECORDS` records,
     then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error)."""
+    _die_with_build()
     try:
         counted = 0
         told: list[list] = []
@@ -590,9 +593,18 @@ DUMPS_NICENESS = 5
 
 
 def _niced(job: Callable[[Path], None], target: Path) -> None:
+    _die_with_build()
     with contextlib.suppress(OSError, AttributeError):
         os.nice(DUMPS_NICENESS)
     job(target)
+
+
+def _die_with_build() -> None:
+    """Have the kernel kill this process (one the build started) when the build dies, were
+    it killed itself (Linux ``PR_SET_PDEATHSIG``; nothing elsewhere): no loader or writer
+    goes on in a build directory nobody finishes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
 def _write_indexes(source: PartsSource, target: Path, base: str,
