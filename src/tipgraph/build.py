@@ -279,9 +279,9 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
 
 #: Bytes of N-Triples the build's loader takes at a time
 #: (:data:`tipgraph.store.embedded.LOAD_PIECE_BYTES`): it runs beside the index makers,
-#: so in pieces of 16 MiB (about 220 MB of memory at 100,000 publications, 580 MB in
-#: pieces of 64 MiB, for the same CPU time).
-BUILD_LOAD_PIECE_BYTES = 16 << 20
+#: so in pieces of 8 MiB (a loader's peak of about 140 MiB at 100,000 publications, 220
+#: in pieces of 16 MiB, 580 in pieces of 64 MiB, for about the same CPU time).
+BUILD_LOAD_PIECE_BYTES = 8 << 20
 
 
 class _Loading:
