@@ -349,16 +349,22 @@ def _send_error(send: Connection, error: BaseException, *before: object) -> None
 
 
 class _Told(Meter):
-    """A :class:`Meter` that keeps ``shared`` (a shared integer) up to date with what it
-    has counted, for another process's meter."""
+    """A :class:`Meter` that tells ``shared`` (a shared integer) what it has counted, for
+    another process's meter: every MiB or so, and all of it when a step ends."""
 
     def __init__(self, shared: Any) -> None:
         super().__init__()
-        self.shared = shared
+        self.shared, self.told = shared, 0
 
     def advance(self, count: int = 1) -> None:
         self.done += count
+        if self.done - self.told >= 1 << 20:  # not once a line: millions of them
+            self.shared.value = self.told = self.done
+
+    def step(self, name: str, total: int | None = None, unit: str | None = None) -> None:
         self.shared.value = self.done
+        super().step(name, total, unit)
+        self.told = 0
 
 
 def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: BuildReport,
