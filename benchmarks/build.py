@@ -74,7 +74,7 @@ class TreeMemory:
 
 
 def run(size: int, workdir: Path, catalogue: Path | None = None,
-        limit_mib: int | None = None) -> dict:
+        limit_mib: int | None = None, interval: float = 0.2) -> dict:
     source = catalogue or workdir / f"synthetic-{size}.jsonl"
     started = time.perf_counter()
     if catalogue is None:
@@ -85,7 +85,7 @@ def run(size: int, workdir: Path, catalogue: Path | None = None,
     build = subprocess.Popen([TIPGRAPH, "build", "--source", str(source),
                               "--out", str(workdir / f"build-{size}")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    memory = TreeMemory(build.pid, limit_kib=limit_mib * 1024 if limit_mib else None)
+    memory = TreeMemory(build.pid, interval, limit_kib=limit_mib * 1024 if limit_mib else None)
     assert build.stderr is not None
     for line in build.stderr:  # "read ...", "read done in 1.2 s", ...
         match = STAGE_LINE.match(line.strip())
@@ -144,6 +144,13 @@ def main() -> None:
                         "SIZE --seed 1`) instead of making it; with one size only.")
     parser.add_argument("--kill-above", type=int, metavar="MIB",
                         help="Stop the build (its whole tree) when the tree passes MIB.")
+    parser.add_argument("--interval", type=float, default=0.2, metavar="S",
+                        help="Seconds between two samples of the tree's memory (default "
+                        "0.2; reading the PSS of a process of gigabytes takes the kernel "
+                        "milliseconds: at a million publications, 1 keeps the sampler off "
+                        "the build's cores).")
+    parser.add_argument("--print-only", action="store_true",
+                        help="Print the figures without appending them to RESULTS.md.")
     args = parser.parse_args()
     if args.catalogue and len(args.sizes) != 1:
         parser.error("--catalogue goes with one size")
@@ -156,18 +163,22 @@ def main() -> None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         for size in args.sizes:
             load = os.getloadavg()[0]
-            rows.append(run(size, workdir, args.catalogue, args.kill_above) | {"load_before": load,
-                                              "load_after": os.getloadavg()[0]})
+            rows.append(run(size, workdir, args.catalogue, args.kill_above, args.interval)
+                        | {"load_before": load, "load_after": os.getloadavg()[0]})
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
     loads = ", ".join(f"{r['size']:,}: {r['load_before']:.1f} -> {r['load_after']:.1f}"
                       for r in rows)
     lines = [f"{machine()}; `benchmarks/build.py {' '.join(map(str, args.sizes))}`. Each "
              "stage cell: wall s / CPU s / peak MiB of the whole process tree (summed PSS of "
-             "the build and the processes it forks, sampled every 0.2 s). Wall s: the whole "
+             f"the build and the processes it starts, sampled every {args.interval:g} s). "
+             "Wall s: the whole "
              "`tipgraph build` process with start-up; CPU s: the build and all its children. "
              f"1-minute load average before -> after each build: {loads}.", "", *table(rows)]
-    append("Build", lines)
+    if args.print_only:
+        print("\n".join(lines))
+    else:
+        append("Build", lines)
 
 
 if __name__ == "__main__":

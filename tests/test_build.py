@@ -233,6 +233,28 @@ def test_failed_build_keeps_previous_build_and_its_own_report(tmp_path: Path,
     assert not (build_dir.failed() / "store").exists()
 
 
+def test_an_error_in_the_reading_process_fails_the_build_with_its_message(
+        tmp_path: Path, monkeypatch) -> None:
+    """The records are read and reconciled by a process of the build's own: what stops it
+    stops the build, said as it was raised, and no process of the build is left."""
+    import multiprocessing
+
+    from tipgraph.errors import TipgraphError
+    from tipgraph.sources import SourceStream
+
+    def records(self):  # a failure before the first record is read
+        yield from ()
+        raise TipgraphError("the catalogue's disk went away")
+
+    monkeypatch.setattr(SourceStream, "records", records)
+    out = tmp_path / "out"
+    with pytest.raises(TipgraphError, match="disk went away"):
+        run_build([_jsonl(tmp_path, "a.jsonl", "Good")], out, base=BASE)
+    failed = json.loads((BuildDir(out).failed() / "report.json").read_text(encoding="utf-8"))
+    assert failed["status"] == "failed" and "disk went away" in failed["reason"]
+    assert not multiprocessing.active_children()
+
+
 def _jsonl(tmp_path: Path, name: str, title: str, **extra: object) -> Path:
     path = tmp_path / name
     path.write_text(json.dumps({"title": title, "year": 2020, **extra}) + "\n", encoding="utf-8")

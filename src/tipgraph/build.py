@@ -22,13 +22,18 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
+
+import pyoxigraph
 
 from tipgraph import __version__
 from tipgraph.build_dir import (
@@ -51,9 +56,9 @@ from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.parts import PartMaker, Shared
 from tipgraph.progress import Display, Meter
 from tipgraph.reasoning import load_ontology
-from tipgraph.reconcile import Reconciled
+from tipgraph.reconcile import Publication, Reconciled
 from tipgraph.reconcile import reconciled as reconciled_publications
-from tipgraph.reference import load_reference
+from tipgraph.reference import Reference, load_reference
 from tipgraph.serving.indexes import (
     BuildIndexes,
     LineCounts,
@@ -63,10 +68,11 @@ from tipgraph.serving.indexes import (
 )
 from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
-from tipgraph.sources import SourceFile, SourceStream
+from tipgraph.sources import Record, SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
 from tipgraph.statistics import TALLY_FILE, Tally
 from tipgraph.store import load_store
+from tipgraph.store.embedded import open_read_only
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
 
 DEFAULT_SOURCES = (shipped("data", "sources"),)
@@ -235,35 +241,136 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     incremental one)."""
     report = BuildReport(build_id=target.name, base=base,
                          sources=[Path(s).name for s in sources])
-    dumps: list[multiprocessing.Process] = []
+    processes: list[multiprocessing.Process] = []  # the loader and the dump writers
+    # the abstracts kept on disk for the indexes, beside tipgraph.nt (removed when made)
+    source = PartsSource(target / ".abstracts.pickle")
     try:
-        nt, mapped, uris = _make_graph(sources, base, build_dir, target, report, progress,
-                                       max_field_chars, display, state)
-        release_memory()
+        with contextlib.closing(source):  # the abstracts' file removed, also on failure
+            nt, mapped, uris, hashes = _make_graph(sources, base, build_dir, target, report,
+                                                   progress, max_field_chars, display, state,
+                                                   source)
+            # the store is loaded from tipgraph.nt by a process of its own, on the other
+            # core, while this one makes the indexes
+            loading = _Loading(nt, target / "store")
+            processes.append(loading.process)
+            with _stage("indexes", report, progress, display):
+                _write_indexes(source, target, base, hashes)
+        del hashes
+        release_memory()  # what the index makers took, before the dump writers are forked
         with _stage("load", report, progress, display) as meter:
-            store = load_store(nt, target / "store", meter)
-        with _stage("validate", report, progress, display):
-            report.shacl = validate_store(store, load_shapes(), mapped.provenance)
-        del store  # release the store's write lock before readers open it
-        if not report.shacl.conforms:
-            raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
-                              f"violation(s), first: {report.shacl.violations[0]}")
-        release_memory()  # what the loader and the shapes took
-        # the dumps are written from tipgraph.nt by other processes, once the store is
-        # loaded and closed: a dump writer beside the loader would add its memory to the
-        # loader's (the whole tree's peak), for a few seconds saved
+            # the dumps are written from tipgraph.nt by processes of their own, niced: beside
+            # the loader when it is not done yet, while this process waits (its heap, which
+            # they were forked from, left as it is); the store is validated once they are
+            # done, alone: the validation's memory is not added to theirs
+            processes += [_start(job, target) for job in DUMP_JOBS]
+            store = loading.wait(meter)
         with _stage("dumps", report, progress, display):
-            dumps = [_start(job, target) for job in DUMP_JOBS]
-            for process in dumps:
+            for process in processes:
                 process.join()
                 if process.exitcode != 0:
                     raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
                                         f"{process.exitcode})")
+        with _stage("validate", report, progress, display):
+            report.shacl = validate_store(store, load_shapes(), mapped.provenance)
+        del store
+        if not report.shacl.conforms:
+            raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
+                              f"violation(s), first: {report.shacl.violations[0]}")
         write_published(target, uris, mapped.slugs)
     except BaseException as error:
-        abandon(error, build_dir, target, report, dumps)
+        abandon(error, build_dir, target, report, processes)
         raise
     return report
+
+
+#: Bytes of N-Triples the build's loader takes at a time
+#: (:data:`tipgraph.store.embedded.LOAD_PIECE_BYTES`): it runs beside the index makers,
+#: so in pieces of 8 MiB (a loader's peak of about 140 MiB at 100,000 publications, 220
+#: in pieces of 16 MiB, 580 in pieces of 64 MiB, for about the same CPU time).
+BUILD_LOAD_PIECE_BYTES = 8 << 20
+
+
+class _Loading:
+    """The store of a build loaded from its ``tipgraph.nt`` (:func:`load_store`) by a
+    process of its own, spawned when this is made; :meth:`wait` for it."""
+
+    def __init__(self, nt: Path, store_path: Path) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self.store_path = store_path
+        self.loaded = spawn.RawValue("q", 0)  # bytes loaded so far, for the meter
+        self.size = nt.stat().st_size
+        self.answer, send = spawn.Pipe(duplex=False)
+        self.process = spawn.Process(target=_load_apart, name="load", daemon=True,
+                                     args=(nt, store_path, self.loaded, send))
+        self.process.start()
+        send.close()
+
+    def wait(self, meter: Meter) -> pyoxigraph.Store:
+        """Wait for the store to be loaded (``meter`` counts the bytes); returns it open,
+        read-only.
+
+        :raises: what loading it raised
+        """
+        meter.step("loading", total=self.size, unit="bytes")
+        try:
+            while not self.answer.poll(0.25):
+                meter.done = self.loaded.value
+                if meter.done >= self.size and meter.step_name == "loading":
+                    meter.step("writing")
+            error = self.answer.recv()
+        except EOFError:
+            error = TipgraphError(f"loading the store stopped (exit code "
+                                  f"{self.process.exitcode})")
+        finally:
+            self.answer.close()
+        self.process.join()  # the store closed, its lock let go
+        if error is not None:
+            raise error
+        return open_read_only(self.store_path)
+
+
+def _load_apart(nt: Path, store_path: Path, loaded: Any, send: Connection) -> None:
+    """The loading process of :class:`_Loading`: sends None once the store is loaded and
+    closed, or the error that stopped it."""
+    _die_with_build()
+    try:
+        load_store(nt, store_path, _Told(loaded), BUILD_LOAD_PIECE_BYTES)
+    except BaseException as error:  # raised again by the build
+        _send_error(send, error)
+    else:
+        send.send(None)
+    finally:
+        send.close()
+
+
+def _send_error(send: Connection, error: BaseException, *before: object) -> None:
+    """Send ``error`` (after ``before``, in one tuple when given) to the build process,
+    which raises it; as a :class:`TipgraphError` saying the same when it does not pickle."""
+    for told in (error, TipgraphError(str(error) or type(error).__name__)):
+        try:
+            send.send((*before, told) if before else told)
+            return
+        except Exception:  # the error does not pickle: say it as text
+            continue
+
+
+class _Told(Meter):
+    """A :class:`Meter` that tells ``shared`` (a shared integer) what it has counted, for
+    another process's meter: every MiB or so, and all of it when a step ends."""
+
+    def __init__(self, shared: Any) -> None:
+        super().__init__()
+        self.shared, self.told = shared, 0
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        if self.done - self.told >= 1 << 20:  # not once a line: millions of them
+            self.shared.value = self.told = self.done
+
+    def step(self, name: str, total: int | None = None, unit: str | None = None) -> None:
+        self.shared.value = self.done
+        super().step(name, total, unit)
+        self.told = 0
 
 
 def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: BuildReport,
@@ -273,6 +380,7 @@ def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: Bui
     for process in processes:
         if process.is_alive():
             process.kill()
+            process.join()  # gone before its files are removed
     if isinstance(error, Exception) and disk_full(error, target):
         remove_build(target)
         raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
@@ -292,13 +400,14 @@ PART_PUBLICATIONS = 5000
 
 def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target: Path,
                 report: BuildReport, progress: Progress, max_field_chars: int,
-                display: Display | None = None, state: StateWriter | None = None
-                ) -> tuple[Path, Mapped, list[str]]:
+                display: Display | None, state: StateWriter | None, source: PartsSource
+                ) -> tuple[Path, Mapped, list[str], dict[str, str]]:
     """Read the catalogue a record at a time, make its graph a part of
     :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
-    planned, mapped and reasoned), and write ``tipgraph.nt``, the web indexes and what
-    OAI-PMH lists; returns ``tipgraph.nt``, the slugs and provenance of the publications,
-    and the URIs under ``base`` the graph describes.
+    planned, mapped and reasoned), and write ``tipgraph.nt``; returns it, the slugs and
+    provenance of the publications, the URIs under ``base`` the graph describes and the
+    content hash of each publication's record (by its URI: what dates its OAI-PMH record).
+    ``source`` takes what the index makers read of the graph.
 
     What is held between parts is compact: per publication its identity, slug,
     provenance, content hash and title, the counters of the statistics, what the index
@@ -316,68 +425,158 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     hashes: dict[str, str] = {}
     nt = target / NTRIPLES
     mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs)  # one dict of them, not two
-    # the abstracts kept on disk for the indexes, beside tipgraph.nt (removed when made)
-    source = PartsSource(target / ".abstracts.pickle")
     tally = Tally()
     reconciled = Reconciled()
-    with contextlib.closing(source):  # the abstracts' file removed, also on failure
-        with SortedRuns(nt) as runs:
-            with _stage("publications", report, progress, display) as meter:
-                maker = PartMaker(plan, reference, load_ontology(), base)
-                shared = Shared()
-                meter.step("", unit="records")
-                # each record read, checked, reconciled, planned, mapped and reasoned a part at
-                # a time: neither the records nor the publications are ever all held
-                publications = reconciled_publications(
-                    meter.count(stream.records()), reference, reconciled,
-                    each=state.record if state is not None else None)
-                while part := list(islice(publications, PART_PUBLICATIONS)):
-                    keys = [record_identity(p) for p in part]
-                    for publication, key in zip(part, keys, strict=True):
-                        plan.add(publication, key)
-                        if state is not None:
-                            state.built(publication, plan.slugs[key])
-                        if publication.content_hash:
-                            uri = plan.uri("publication", plan.slugs[key])
-                            hashes[str.__str__(uri)] = publication.content_hash
-                    own: set[str] = set()
-                    made = maker.triples(part, keys, mapped, own, agents_described=False)
-                    report.records_built += len(part)
-                    if state is not None:
-                        state.flush()
-                    del part, keys
+    with SortedRuns(nt) as runs:
+        with _stage("publications", report, progress, display) as meter:
+            maker = PartMaker(plan, reference, load_ontology(), base)
+            shared = Shared()
+            meter.step("", unit="records")
+            # each record read, checked, reconciled, planned, mapped and reasoned a part at
+            # a time: neither the records nor the publications are ever all held
+            publications = _reconciled_apart(
+                stream, reference, reconciled, meter,
+                each=state.record if state is not None else None)
+            with contextlib.closing(publications):  # its process ended, also on failure
+                for count, made, own in _parts(publications, plan, maker, mapped, hashes,
+                                               state):
+                    report.records_built += count
                     _take_part(shared.new(made, own), runs, tally, source)
                     del made
-                # the agents, as the last record to name each describes it
-                _take_part(shared.new(maker.agents(), set()), runs, tally, source)
-                del shared, maker, plan
-                read = stream.read
-                del stream
-                report.files = read.files
-                report.rejected = read.rejected
-                report.duplicates = reconciled.duplicates
-                report.records_read = (report.records_built + len(report.duplicates)
-                                       + len(read.rejected))
-                problems = read.problems + list(reference.problems) + reconciled.problems
-                report.repairs = [p for p in problems if p.severity == "repair"]
-                report.warnings = [p for p in problems if p.severity != "repair"]
-                del read, problems, reconciled
-            with _stage("statistics", report, progress, display) as meter:
-                # counts per facet value, read by the pages and the counting queries
-                # (statistics.py), and each publication's place in title order
-                added = tally.triples(base)
-                _keep_tally(tally, target, progress)
-                del tally
-                _take_part(added, runs, None, source)
-                del added
-            with _stage("write", report, progress, display) as meter:
-                # the dataset's counts and the URIs it describes, from the lines as they go
-                source.counted = counted = LineCounts(base)
-                report.triples = runs.merge(meter=meter, each=counted.add)
-        uris = counted.in_space
-        with _stage("indexes", report, progress, display):
-            _write_indexes(source, target, base, hashes)
-    return nt, mapped, uris
+            # the agents, as the last record to name each describes it
+            _take_part(shared.new(maker.agents(), set()), runs, tally, source)
+            del shared, maker, plan
+            read = stream.read
+            del stream
+            report.files = read.files
+            report.rejected = read.rejected
+            report.duplicates = reconciled.duplicates
+            report.records_read = (report.records_built + len(report.duplicates)
+                                   + len(read.rejected))
+            problems = read.problems + list(reference.problems) + reconciled.problems
+            report.repairs = [p for p in problems if p.severity == "repair"]
+            report.warnings = [p for p in problems if p.severity != "repair"]
+            del read, problems, reconciled
+        with _stage("statistics", report, progress, display) as meter:
+            # counts per facet value, read by the pages and the counting queries
+            # (statistics.py), and each publication's place in title order
+            added = tally.triples(base)
+            _keep_tally(tally, target, progress)
+            del tally
+            _take_part(added, runs, None, source)
+            del added
+        with _stage("write", report, progress, display) as meter:
+            # the dataset's counts and the URIs it describes, from the lines as they go
+            source.counted = counted = LineCounts(base)
+            report.triples = runs.merge(meter=meter, each=counted.add)
+    return nt, mapped, counted.in_space, hashes
+
+
+def _parts(publications: Iterator[Publication], plan: MappingPlan, maker: PartMaker,
+           mapped: Mapped, hashes: dict[str, str], state: StateWriter | None
+           ) -> Iterator[tuple[int, set[Triple], set[str]]]:
+    """Each part of :data:`PART_PUBLICATIONS` of ``publications`` (catalogue order), planned
+    (``state`` told each slug, ``hashes`` each content hash), mapped and reasoned: (how
+    many publications it has, their closure, the URIs of the part's own publications and
+    records)."""
+    while part := list(islice(publications, PART_PUBLICATIONS)):
+        keys = [record_identity(p) for p in part]
+        for publication, key in zip(part, keys, strict=True):
+            plan.add(publication, key)
+            if state is not None:
+                state.built(publication, plan.slugs[key])
+            if publication.content_hash:
+                uri = plan.uri("publication", plan.slugs[key])
+                hashes[str.__str__(uri)] = publication.content_hash
+        own: set[str] = set()
+        made = maker.triples(part, keys, mapped, own, agents_described=False)
+        if state is not None:
+            state.flush()
+        count = len(part)
+        del part, keys
+        yield count, made, own
+
+
+#: Records the reading process reconciles and hands to the build at a time.
+HANDED_RECORDS = 250
+
+
+def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Reconciled,
+                      meter: Meter, each: Callable[[Publication, list[Problem], str], None]
+                      | None = None) -> Iterator[Publication]:
+    """The publications of ``stream``'s records in catalogue order, as
+    :func:`tipgraph.reconcile.reconciled` gives them (``each``, ``reconciled``: the same),
+    but read, checked and reconciled in a process of its own, forked: on a second core, it
+    reconciles the next records while this one maps and reasons. ``meter`` counts the
+    records; once the last publication is taken, ``stream.read`` says what reading found.
+
+    The reading process runs at most a pipe's worth of records ahead (what it sends
+    waits for this one to take it). It is killed when this generator is left early.
+    """
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    reader = fork.Process(target=_reconcile_into, args=(send, stream, reference),
+                          name="reconcile", daemon=True)
+    reader.start()
+    send.close()
+    try:
+        while True:
+            kind, counted, body = receive.recv()
+            meter.advance(counted)
+            if kind == "error":
+                raise body
+            if kind == "end":
+                stream.read, duplicates, problems = body
+                reconciled.duplicates.extend(duplicates)
+                reconciled.problems.extend(problems)
+                break
+            for publication, problems, identity, kept in body:
+                if each is not None:
+                    each(publication, problems, identity)
+                if kept:
+                    yield publication
+        reader.join()
+    except EOFError:
+        raise TipgraphError(f"reading the sources stopped (exit code {reader.exitcode})"
+                            ) from None
+    finally:
+        if reader.is_alive():
+            reader.kill()
+            reader.join()
+        receive.close()
+
+
+def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference) -> None:
+    """The reading process of :func:`_reconciled_apart`: sends ("records", records read,
+    [(publication, problems, identity, kept)]) for every :data:`HANDED_RECORDS` records,
+    then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error)."""
+    _die_with_build()
+    try:
+        counted = 0
+        told: list[list] = []
+
+        def counting(records: Iterable[Record]) -> Iterator[Record]:
+            nonlocal counted
+            for record in records:
+                counted += 1
+                yield record
+
+        def tell(publication: Publication, problems: list[Problem], identity: str) -> None:
+            told.append([publication, problems, identity, False])
+
+        reconciled = Reconciled()
+        for _ in reconciled_publications(counting(stream.records()), reference, reconciled,
+                                         each=tell):
+            told[-1][3] = True  # the record told last is the one kept
+            if len(told) >= HANDED_RECORDS:
+                send.send(("records", counted, told))
+                told, counted = [], 0
+        send.send(("records", counted, told))
+        send.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
+    except BaseException as error:  # told to the build, which raises it
+        _send_error(send, error, "error", 0)
+    finally:
+        send.close()
 
 
 def _keep_tally(tally: Tally, target: Path, progress: Progress) -> None:
@@ -401,10 +600,35 @@ def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
 
 
 def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
-    process = multiprocessing.get_context("fork").Process(target=job, args=(target,),
-                                                          name=job.__name__, daemon=True)
+    """Run ``job(target)`` in a forked process of its own, niced (:data:`DUMPS_NICENESS`).
+
+    Forked once this process has let go of what the indexes took: a fork keeps the pages
+    of this heap that this process changes while the job runs, so it is made when the
+    heap is small."""
+    process = multiprocessing.get_context("fork").Process(
+        target=_niced, args=(job, target), name=job.__name__, daemon=True)
     process.start()
     return process
+
+
+#: How much nicer than the build the dump writers run: they run beside the loader, the
+#: index makers and the validation, which the build waits for first.
+DUMPS_NICENESS = 5
+
+
+def _niced(job: Callable[[Path], None], target: Path) -> None:
+    _die_with_build()
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(DUMPS_NICENESS)
+    job(target)
+
+
+def _die_with_build() -> None:
+    """Have the kernel kill this process (one the build started) when the build dies, were
+    it killed itself (Linux ``PR_SET_PDEATHSIG``; nothing elsewhere): no loader or writer
+    goes on in a build directory nobody finishes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
 def _write_indexes(source: PartsSource, target: Path, base: str,
