@@ -26,6 +26,7 @@ before evaluation and refused unless every endpoint it names is allow-listed.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -39,7 +40,8 @@ import signal
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
@@ -193,6 +195,13 @@ class QueryTooLarge(QueryError):
 class EngineFailure(QueryError):
     status = 500
     title = "Query failed"
+
+
+class ClientGone(QueryError):
+    """The client closed its connection while its query ran: the query was stopped."""
+
+    status = 499
+    title = "Client gone"
 
 
 class StoreUnavailable(QueryError):
@@ -857,6 +866,109 @@ class QueryEngine:
             return reply
         name, message = reply
         raise _ERRORS.get(name, EngineFailure)(message)
+
+    async def run_soon(self, job: QueryJob, client: str, *,
+                       gone: Callable[[], asyncio.Future[Any]] | None,
+                       executor: Executor) -> QueryAnswer:
+        """:meth:`run` from an asyncio loop: the same job, limits and errors, without a
+        thread when a process is idle and no query waits (the common case).
+
+        The job goes to the idle process from the loop, which waits for its answer on the
+        pipe (and watches its memory), so a small query costs no thread hand-over. A query
+        that runs longer than :data:`MEMORY_POLL` also watches ``gone()``, a future
+        that comes true when the client closes its connection: its process is then
+        stopped and replaced, as nobody will read the answer. Otherwise (every process busy,
+        clients waiting, a process not started yet) :meth:`run` takes it in ``executor``,
+        in the client's turn.
+
+        :raises QueryError: as :meth:`run` does; :class:`ClientGone` when ``gone`` came first
+        """
+        loop = asyncio.get_running_loop()
+        worker = self._take_idle(client) if os.getpid() == self._owner else None
+        if worker is None:
+            return await loop.run_in_executor(executor, self.run, job, client)
+        running = self._busy[worker]
+        try:
+            running.started = time.monotonic()  # the time limit counts from here
+            worker.conn.send(job)  # an idle process reads it at once: the pipe takes it
+            stop = await self._watch_soon(loop, worker, running, gone)
+            if stop is not None:
+                worker.stop()
+                worker = _Process(self._context, self.spool)
+                self.replaced += 1
+                raise stop
+            reply = worker.conn.recv()
+        except (EOFError, OSError) as error:
+            worker.stop()
+            worker = _Process(self._context, self.spool)
+            self.replaced += 1
+            if running.preempted:
+                self.preempted += 1
+                raise QueryTimeout(
+                    f"The query was stopped after {running.preempted:.0f} s to let another "
+                    "client's query run: every query process was busy (setting "
+                    "query_share_seconds). Retry it, narrowed down or with a LIMIT.") from None
+            raise EngineFailure(f"The query process ended unexpectedly: {error}") from error
+        except BaseException:  # cancelled (the worker stops): the process is in an unknown state
+            worker.stop()
+            worker = _Process(self._context, self.spool)
+            raise
+        finally:
+            self._release(worker, running)
+        if isinstance(reply, QueryAnswer):
+            return reply
+        name, message = reply
+        raise _ERRORS.get(name, EngineFailure)(message)
+
+    def _take_idle(self, client: str) -> _Process | None:
+        """An idle, started process for ``client`` when no query waits for one (the
+        turn :meth:`_admit` would give it at once); None otherwise."""
+        with self._lock:
+            if not self._started or self._waiting or not self._idle \
+                    or not self._idle[-1].ready:
+                return None
+            process = self._idle.pop()
+            self._busy[process] = _Running(client, time.monotonic())
+            return process
+
+    async def _watch_soon(self, loop: asyncio.AbstractEventLoop, worker: _Process,
+                          running: _Running, gone: Callable[[], asyncio.Future[Any]] | None
+                          ) -> QueryError | None:
+        """:meth:`_watch` on the loop: the pipe read by the loop's selector; after
+        :data:`MEMORY_POLL` seconds, ``gone()`` (the client's end) is watched too."""
+        answered = loop.create_future()
+        descriptor = worker.conn.fileno()
+        loop.add_reader(descriptor, lambda: answered.done() or answered.set_result(None))
+        ended: asyncio.Future[Any] | None = None
+        try:
+            deadline = running.started + self.timeout
+            while not answered.done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return QueryTimeout(
+                        f"The query was stopped after {self.timeout:g} s, the time limit "
+                        "(setting query_timeout). Narrow it down or add a LIMIT.")
+                waited = (answered,) if ended is None else (answered, ended)
+                await asyncio.wait(waited, timeout=min(left, MEMORY_POLL),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if answered.done():
+                    break
+                if ended is not None and ended.done() and ended.result():
+                    return ClientGone("The client closed its connection before the answer.")
+                if ended is None and gone is not None:
+                    ended = gone()
+                if self.memory_limit and worker.memory() > self.memory_limit:
+                    self.over_memory += 1
+                    return QueryTooLarge(
+                        f"The query was stopped when it used more than "
+                        f"{self.memory_limit // (1024 * 1024)} MiB of memory, the limit "
+                        "(setting query_memory_mb). Narrow it down: a cross product or an "
+                        "ORDER BY over millions of rows needs that much.")
+            return None
+        finally:
+            loop.remove_reader(descriptor)
+            if ended is not None and not ended.done():
+                ended.cancel()
 
     def _admit(self, client: str) -> _Process:
         """An idle process for ``client``, once it is its turn (see the class).

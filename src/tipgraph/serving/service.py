@@ -20,11 +20,13 @@ when the build is opened; the others are made from the store on first use, each 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,9 +39,9 @@ from tipgraph.namespaces import TIP
 from tipgraph.serving.catalogue import Catalogue, Statistics, load_catalogue, load_statistics
 from tipgraph.serving.documents import Document, Labels, Linking
 from tipgraph.serving.indexes import BuildIndexes, DatasetCounts, read_indexes, resource_pages
-from tipgraph.serving.text_sparql import rewrite_job
+from tipgraph.serving.text_sparql import rewrite_job, uses_text_search
 from tipgraph.serving.textindex import TextIndex
-from tipgraph.sparql_engine import QueryAnswer, QueryEngine, QueryError, QueryJob
+from tipgraph.sparql_engine import CLIENT, QueryAnswer, QueryEngine, QueryError, QueryJob
 from tipgraph.store import BuildSource, GraphStore, StoredBuild, open_store
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,30 @@ class Build:
             it cannot answer, or any at all without a text index (a remote store)
         """
         return self.store.answer(rewrite_job(job, self.text_index))
+
+    async def answer_soon(self, job: QueryJob, client: str, *,
+                          gone: Callable[[], asyncio.Future[Any]] | None,
+                          executor: Executor) -> QueryAnswer:
+        """:meth:`answer` from an asyncio loop (the front's lane for ``/sparql``): the
+        store's own :meth:`answer_soon` when it has one (the embedded store's query
+        processes, waited for by the loop) and the query has no text search; else
+        :meth:`answer` in ``executor``, as ``client`` (the query pool's turn).
+
+        :raises QueryError: as :meth:`answer` does
+        """
+        soon = getattr(self.store, "answer_soon", None)
+        if soon is not None and not uses_text_search(job.query):
+            answer: QueryAnswer = await soon(job, client, gone=gone, executor=executor)
+            return answer
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, self._answer_as, client, job)
+
+    def _answer_as(self, client: str, job: QueryJob) -> QueryAnswer:
+        token = CLIENT.set(client)
+        try:
+            return self.answer(job)
+        finally:
+            CLIENT.reset(token)
 
     # -- the read models ----------------------------------------------------------------
 
