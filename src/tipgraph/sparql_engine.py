@@ -936,27 +936,43 @@ class QueryEngine:
                           ) -> QueryError | None:
         """:meth:`_watch` on the loop: the pipe read by the loop's selector; after
         :data:`MEMORY_POLL` seconds, ``gone()`` (the client's end) is watched too."""
-        answered = loop.create_future()
         descriptor = worker.conn.fileno()
-        loop.add_reader(descriptor, lambda: answered.done() or answered.set_result(None))
+        woken: list[asyncio.Future[None]] = []
+        answered = False
+
+        def readable() -> None:
+            nonlocal answered
+            answered = True
+            wake()
+
+        def wake(*_: Any) -> None:
+            if woken and not woken[-1].done():
+                woken[-1].set_result(None)
+
+        loop.add_reader(descriptor, readable)
         ended: asyncio.Future[Any] | None = None
         try:
             deadline = running.started + self.timeout
-            while not answered.done():
+            while not answered:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return QueryTimeout(
                         f"The query was stopped after {self.timeout:g} s, the time limit "
                         "(setting query_timeout). Narrow it down or add a LIMIT.")
-                waited = (answered,) if ended is None else (answered, ended)
-                await asyncio.wait(waited, timeout=min(left, MEMORY_POLL),
-                                   return_when=asyncio.FIRST_COMPLETED)
-                if answered.done():
+                woken.append(loop.create_future())
+                timer = loop.call_later(min(left, MEMORY_POLL), wake)
+                try:
+                    await woken[-1]
+                finally:
+                    timer.cancel()
+                if answered:
                     break
-                if ended is not None and ended.done() and ended.result():
+                if ended is not None and ended.done() and not ended.cancelled() \
+                        and ended.result():
                     return ClientGone("The client closed its connection before the answer.")
                 if ended is None and gone is not None:
                     ended = gone()
+                    ended.add_done_callback(wake)
                 if self.memory_limit and worker.memory() > self.memory_limit:
                     self.over_memory += 1
                     return QueryTooLarge(

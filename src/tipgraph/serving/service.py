@@ -290,6 +290,20 @@ class Service:
     def base(self) -> str:
         return self.settings["base_uri"]
 
+    @property
+    def opened(self) -> Build | None:
+        """The build opened last (the one in service unless a new one is current)."""
+        return self._build
+
+    def known(self) -> Build | None:
+        """The build in service when saying so asks nothing of the store (a remote store
+        looked at its pointer less than ``store_poll`` seconds ago, and this build is
+        what it named); None when :meth:`current` would have to look or switch."""
+        build, known = self._build, getattr(self.builds, "known", None)
+        if build is None or known is None:
+            return None
+        return build if known() == build.key else None
+
     def current(self) -> Build:
         """The build in service, switching to a newer current build when there is one.
 

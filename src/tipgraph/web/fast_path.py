@@ -152,14 +152,20 @@ class FastPath:
         """The build in service when :meth:`_current_build` knows it already (one
         ``readlink``); None when it would have to open one (a switch, a remote store's
         poll) or there is none."""
-        if self._link is None:
-            return None
+        if self._link is None:  # a remote store: its pointer looked at lately
+            return self.service.known()
         last = self._last
         try:
             target = (os.readlink(self._link), os.lstat(self._link).st_ino)
         except OSError:
             return None
-        return last[1] if last is not None and last[0] == target else None
+        if last is not None and last[0] == target:
+            return last[1]
+        build = self.service.opened  # (the first query: the worker opened it at its start)
+        if build is not None and build.id == os.path.basename(target[0].rstrip("/")):
+            self._last = (target, build)
+            return build
+        return None
 
     def _read_body(self, environ: dict[str, Any]) -> tuple[str, str | None, bytes]:
         """A POST's media type, charset and body, read here when it is plain (a length
