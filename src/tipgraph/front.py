@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -472,6 +473,9 @@ class _SparqlLane:
         if fast is None or worker.cfg.is_ssl or not isinstance(log, AccessLog) \
                 or not log.direct():
             return None
+        # the loop's tasks copy its context: the app's is theirs (the query engine is the
+        # app's), without a context pushed per request
+        app.app_context().push()
         return cls(worker, fast, extensions.get(REPLAY))
 
     async def answer(self, request: _Request, connection: _Connection) -> bool | None:
@@ -566,7 +570,7 @@ class _SparqlLane:
         head = [f"{environ['SERVER_PROTOCOL']} {reply.status}\r\nServer: {SERVER}\r\n"
                 f"Date: {_date()}\r\nConnection: {'close' if close else 'keep-alive'}\r\n"]
         headers = reply.headers
-        if compressible(next((v for k, v in headers if k == "Content-Type"), None)):
+        if _compressible(next((v for k, v in headers if k == "Content-Type"), None)):
             headers = vary_on_encoding(headers)  # as the app's gzip layer says
         head += [f"{name}: {value}\r\n" for name, value in headers]
         head.append("\r\n")
@@ -590,6 +594,9 @@ class _SparqlLane:
         self.worker.log.access_direct(  # type: ignore[attr-defined]
             reply.status, reply.headers, environ,
             timedelta(seconds=time.monotonic() - started))
+
+
+_compressible = functools.lru_cache(maxsize=64)(compressible)
 
 
 def _closes(environ: dict[str, Any]) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import itertools
 import json
@@ -72,6 +73,13 @@ class QueryJob:
     prefixes: tuple[tuple[str, str], ...] = ()
     service_allowlist: tuple[str, ...] = ()
     store_path: str = ""  # the embedded store to open (set by the store, not the caller)
+
+
+@functools.lru_cache(maxsize=32)
+def job_tag(job: QueryJob) -> str:
+    """``repr(job)``: all that selects its answer, as the result cache's key and the ETag
+    use it (made once per job: a dataclass's ``repr`` is slow, and both ask)."""
+    return repr(job)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
 
-from flask import Flask
+from flask import Flask, has_app_context
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_current_url, wrap_file
@@ -25,7 +25,7 @@ from werkzeug.wsgi import get_current_url, wrap_file
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
 from tipgraph.serving import Build, Service
-from tipgraph.sparql_engine import QueryAnswer, QueryError, QueryJob
+from tipgraph.sparql_engine import QueryAnswer, QueryError, QueryJob, job_tag
 from tipgraph.web.caching import caching_headers
 from tipgraph.web.context import LIMITER, RESULT_CACHE
 from tipgraph.web.cors import EXPOSED_HEADERS
@@ -229,7 +229,8 @@ class FastPath:
                 kept = self._kept(plan)
                 if kept is not None:
                     return self._settled(plan, *kept)
-                with self.app.app_context():  # the engine is the app's
+                # the engine is the app's: the front's loop has its context already
+                with contextlib.nullcontext() if has_app_context() else self.app.app_context():
                     answer = await plan.build.answer_soon(plan.job, plan.client, gone=gone,
                                                           executor=executor)
                 return self._settled(plan, answer, None, False)
@@ -272,7 +273,7 @@ class FastPath:
                    *answer_headers(answer, build, self.config, hit=hit),
                    *caching_headers(build, f"/sparql?{plan.query_string}",
                                     content_type.partition(";")[0].strip().lower(),
-                                    repr(job))]
+                                    job_tag(job))]
         if file is None:
             body = answer.read()
             headers.insert(1, ("Content-Length", str(len(body))))

@@ -49,7 +49,13 @@ from typing import Any, BinaryIO
 from werkzeug.http import http_date
 from werkzeug.wsgi import wrap_file
 
-from tipgraph.sparql_engine import QueryAnswer, QueryJob, open_answer_file, write_answer_file
+from tipgraph.sparql_engine import (
+    QueryAnswer,
+    QueryJob,
+    job_tag,
+    open_answer_file,
+    write_answer_file,
+)
 from tipgraph.web.protocol import CONDITIONAL, WSGIApp
 
 #: What an entry costs besides its file: the directory entry and the look-up.
@@ -86,7 +92,7 @@ def _alive(pid: int) -> bool:
 def _key(job: QueryJob) -> str:
     """A job's name in the cache (asked three times for a new answer: look-up, place,
     keep; the job's ``repr`` is the costly part)."""
-    return hashlib.sha256(repr(job).encode("utf-8")).hexdigest()[:40]
+    return hashlib.sha256(job_tag(job).encode("utf-8")).hexdigest()[:40]
 
 
 class ResultCache:
