@@ -66,6 +66,9 @@ CASES = [
      "ASK { ?s ?p ?o }"),  # no format of the protocol: 406
     ("GET", lambda q: f"/sparql?query={quote(q)}", None, {"Accept": JSON},
      "SELECT * WHERE { SERVICE <http://example.org/sparql> { ?s ?p ?o } }"),  # refused
+    ("GET", lambda q: f"/sparql?query={quote(q)}", None, {"Accept": JSON},  # text search
+     "PREFIX tip: <https://w3id.org/tipgraph/ontology#> "
+     "SELECT ?p WHERE { ?p tip:matches \"trafficking\" } ORDER BY ?p LIMIT 3"),
 ]
 
 

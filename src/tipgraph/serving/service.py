@@ -21,6 +21,7 @@ when the build is opened; the others are made from the store on first use, each 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
 import threading
@@ -119,8 +120,9 @@ class Build:
         if soon is not None and not uses_text_search(job.query):
             answer: QueryAnswer = await soon(job, client, gone=gone, executor=executor)
             return answer
+        context = contextvars.copy_context()  # the app's (its query engine) in the thread
         return await asyncio.get_running_loop().run_in_executor(
-            executor, self._answer_as, client, job)
+            executor, context.run, self._answer_as, client, job)
 
     def _answer_as(self, client: str, job: QueryJob) -> QueryAnswer:
         token = CLIENT.set(client)
