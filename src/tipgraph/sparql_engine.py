@@ -833,7 +833,8 @@ class QueryEngine:
             self._idle.extend(warmed)
             self._changed.notify_all()
 
-    def run(self, job: QueryJob, client: str | None = None) -> QueryAnswer:
+    def run(self, job: QueryJob, client: str | None = None, *,
+            abandoned: Callable[[], bool] | None = None) -> QueryAnswer:
         """Evaluate ``job`` in a query process, in ``client``'s turn.
 
         :param client: who asks (an address); default: :data:`CLIENT`, set by the web layer
@@ -850,7 +851,7 @@ class QueryEngine:
             worker.wait_ready()
             running.started = time.monotonic()  # the time limit counts from here
             worker.conn.send(job)
-            stop = self._watch(worker, running)
+            stop = self._watch(worker, running, abandoned)
             if stop is not None:
                 worker.stop()
                 worker = _Process(self._context, self.spool)
@@ -878,120 +879,35 @@ class QueryEngine:
     async def run_soon(self, job: QueryJob, client: str, *,
                        gone: Callable[[], asyncio.Future[Any]] | None,
                        executor: Executor) -> QueryAnswer:
-        """:meth:`run` from an asyncio loop: the same job, limits and errors, without a
-        thread when a process is idle and no query waits (the common case).
+        """:meth:`run` for an asyncio loop: in a thread of ``executor``, stopped (its
+        process replaced) when ``gone()``, a future watched from :data:`MEMORY_POLL`
+        seconds on, comes true: the client closed its connection, nobody will read the
+        answer.
 
-        The job goes to the idle process from the loop, which waits for its answer on the
-        pipe (and watches its memory), so a small query costs no thread hand-over. A query
-        that runs longer than :data:`MEMORY_POLL` also watches ``gone()``, a future
-        that comes true when the client closes its connection: its process is then
-        stopped and replaced, as nobody will read the answer. Otherwise (every process busy,
-        clients waiting, a process not started yet) :meth:`run` takes it in ``executor``,
-        in the client's turn.
+        (The loop itself waiting on the pipe saved a thread hand-over, but made a small
+        query slower when the server has a CPU share of its own, as under a service
+        manager: 6.6-7.6 ms against 3.0 in a thread, at load 8-10.)
 
-        :raises QueryError: as :meth:`run` does; :class:`ClientGone` when ``gone`` came first
+        :raises QueryError: as :meth:`run` does; :class:`ClientGone`
         """
         loop = asyncio.get_running_loop()
-        worker = self._take_idle(client) if os.getpid() == self._owner else None
-        if worker is None:
-            return await loop.run_in_executor(executor, self.run, job, client)
-        running = self._busy[worker]
+        left = threading.Event()
+        watching: list[asyncio.Future[Any]] = []
+
+        def watch() -> None:
+            if gone is not None:
+                ended = gone()
+                ended.add_done_callback(
+                    lambda f: f.cancelled() or not f.result() or left.set())
+                watching.append(ended)
+
+        timer = loop.call_later(MEMORY_POLL, watch)
         try:
-            running.started = time.monotonic()  # the time limit counts from here
-            worker.conn.send(job)  # an idle process reads it at once: the pipe takes it
-            stop = await self._watch_soon(loop, worker, running, gone)
-            if stop is not None:
-                worker.stop()
-                worker = _Process(self._context, self.spool)
-                self.replaced += 1
-                raise stop
-            reply = worker.conn.recv()
-        except (EOFError, OSError) as error:
-            worker.stop()
-            worker = _Process(self._context, self.spool)
-            self.replaced += 1
-            if running.preempted:
-                self.preempted += 1
-                raise QueryTimeout(
-                    f"The query was stopped after {running.preempted:.0f} s to let another "
-                    "client's query run: every query process was busy (setting "
-                    "query_share_seconds). Retry it, narrowed down or with a LIMIT.") from None
-            raise EngineFailure(f"The query process ended unexpectedly: {error}") from error
-        except BaseException:  # cancelled (the worker stops): the process is in an unknown state
-            worker.stop()
-            worker = _Process(self._context, self.spool)
-            raise
+            return await loop.run_in_executor(
+                executor, functools.partial(self.run, job, client, abandoned=left.is_set))
         finally:
-            self._release(worker, running)
-        if isinstance(reply, QueryAnswer):
-            return reply
-        name, message = reply
-        raise _ERRORS.get(name, EngineFailure)(message)
-
-    def _take_idle(self, client: str) -> _Process | None:
-        """An idle, started process for ``client`` when no query waits for one (the
-        turn :meth:`_admit` would give it at once); None otherwise."""
-        with self._lock:
-            if not self._started or self._waiting or not self._idle \
-                    or not self._idle[-1].ready:
-                return None
-            process = self._idle.pop()
-            self._busy[process] = _Running(client, time.monotonic())
-            return process
-
-    async def _watch_soon(self, loop: asyncio.AbstractEventLoop, worker: _Process,
-                          running: _Running, gone: Callable[[], asyncio.Future[Any]] | None
-                          ) -> QueryError | None:
-        """:meth:`_watch` on the loop: the pipe read by the loop's selector; after
-        :data:`MEMORY_POLL` seconds, ``gone()`` (the client's end) is watched too."""
-        descriptor = worker.conn.fileno()
-        woken: list[asyncio.Future[None]] = []
-        answered = False
-
-        def readable() -> None:
-            nonlocal answered
-            answered = True
-            wake()
-
-        def wake(*_: Any) -> None:
-            if woken and not woken[-1].done():
-                woken[-1].set_result(None)
-
-        loop.add_reader(descriptor, readable)
-        ended: asyncio.Future[Any] | None = None
-        try:
-            deadline = running.started + self.timeout
-            while not answered:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return QueryTimeout(
-                        f"The query was stopped after {self.timeout:g} s, the time limit "
-                        "(setting query_timeout). Narrow it down or add a LIMIT.")
-                woken.append(loop.create_future())
-                timer = loop.call_later(min(left, MEMORY_POLL), wake)
-                try:
-                    await woken[-1]
-                finally:
-                    timer.cancel()
-                if answered:
-                    break
-                if ended is not None and ended.done() and not ended.cancelled() \
-                        and ended.result():
-                    return ClientGone("The client closed its connection before the answer.")
-                if ended is None and gone is not None:
-                    ended = gone()
-                    ended.add_done_callback(wake)
-                if self.memory_limit and worker.memory() > self.memory_limit:
-                    self.over_memory += 1
-                    return QueryTooLarge(
-                        f"The query was stopped when it used more than "
-                        f"{self.memory_limit // (1024 * 1024)} MiB of memory, the limit "
-                        "(setting query_memory_mb). Narrow it down: a cross product or an "
-                        "ORDER BY over millions of rows needs that much.")
-            return None
-        finally:
-            loop.remove_reader(descriptor)
-            if ended is not None and not ended.done():
+            timer.cancel()
+            for ended in watching:
                 ended.cancel()
 
     def _admit(self, client: str) -> _Process:
@@ -1067,18 +983,22 @@ class QueryEngine:
         running.preempted = ran
         process.process.kill()  # its thread sees the pipe close, reports and replaces it
 
-    def _watch(self, worker: _Process, running: _Running) -> QueryError | None:
+    def _watch(self, worker: _Process, running: _Running,
+               abandoned: Callable[[], bool] | None = None) -> QueryError | None:
         """Wait for ``worker``'s answer; the error to stop it with when it takes too long
-        or too much memory (None: it has answered, or ended)."""
+        or too much memory, or ``abandoned()`` (None: it has answered, or ended)."""
         deadline = running.started + self.timeout
+        poll = self.memory_limit or abandoned is not None
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return QueryTimeout(
                     f"The query was stopped after {self.timeout:g} s, the time limit "
                     "(setting query_timeout). Narrow it down or add a LIMIT.")
-            if worker.answered(min(left, MEMORY_POLL) if self.memory_limit else left):
+            if worker.answered(min(left, MEMORY_POLL) if poll else left):
                 return None
+            if abandoned is not None and abandoned():
+                return ClientGone("The client closed its connection before the answer.")
             if self.memory_limit and worker.memory() > self.memory_limit:
                 self.over_memory += 1
                 return QueryTooLarge(
