@@ -907,8 +907,9 @@ class QueryEngine:
                 executor, functools.partial(self.run, job, client, abandoned=left.is_set))
         finally:
             timer.cancel()
-            for ended in watching:
+            for ended in watching:  # ended before the connection reads its next request
                 ended.cancel()
+                await asyncio.wait((ended,))
 
     def _admit(self, client: str) -> _Process:
         """An idle process for ``client``, once it is its turn (see the class).

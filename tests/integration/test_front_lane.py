@@ -148,3 +148,27 @@ def test_a_query_whose_client_leaves_is_stopped(patient_server: str) -> None:
     status, _, body = fetch(f"{patient_server}/sparql?{urlencode({'query': 'ASK {}'})}",
                             headers={"Accept": JSON})
     assert status == 200 and b"true" in body
+
+
+@pytest.fixture(scope="module")
+def strict_server(start_server, seed_build_dir: Path) -> Iterator[str]:
+    """One worker, a time limit of one second."""
+    with start_server(seed_build_dir, {"query_timeout": 1}, workers=1) as base:
+        yield base
+
+
+def test_a_long_query_leaves_its_connection_usable(strict_server: str) -> None:
+    """A query stopped at the time limit (its client watched meanwhile), then another on
+    the same kept-alive connection."""
+    parts = urlsplit(strict_server)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        for query, status in ((RUNAWAY, 503), ("ASK { ?s ?p ?o }", 200), (RUNAWAY, 503),
+                              ("ASK { ?s ?p ?o }", 200)):
+            connection.request("GET", f"/sparql?{urlencode({'query': _unique(query)})}",
+                               headers={"Accept": JSON})
+            response = connection.getresponse()
+            response.read()
+            assert response.status == status
+    finally:
+        connection.close()
