@@ -553,12 +553,15 @@ class _SparqlLane:
             if reply.file is not None:
                 reply.file.close()
         self._log(reply, environ, started)
-        if reply.keep is not None:
-            try:
-                reply.keep()
-            except OSError:  # shared memory full, the directory gone: a cache miss later
-                fast.app.logger.exception("could not keep an answer in the result cache")
+        if reply.keep is not None:  # in a thread: keeping takes the cache's lock, which
+            worker.pages.submit(self._keep, reply.keep)  # another worker may hold a while
         return not close
+
+    def _keep(self, keep: Callable[[], None]) -> None:
+        try:
+            keep()
+        except OSError:  # shared memory full, the directory gone: a cache miss later
+            self.fast.app.logger.exception("could not keep an answer in the result cache")
 
     def _environ(self, request: _Request, connection: _Connection) -> dict[str, Any] | None:
         """The WSGI environ the layers read (what gunicorn would make of these keys), or
