@@ -20,11 +20,14 @@ when the build is opened; the others are made from the store on first use, each 
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,9 +40,9 @@ from tipgraph.namespaces import TIP
 from tipgraph.serving.catalogue import Catalogue, Statistics, load_catalogue, load_statistics
 from tipgraph.serving.documents import Document, Labels, Linking
 from tipgraph.serving.indexes import BuildIndexes, DatasetCounts, read_indexes, resource_pages
-from tipgraph.serving.text_sparql import rewrite_job
+from tipgraph.serving.text_sparql import rewrite_job, uses_text_search
 from tipgraph.serving.textindex import TextIndex
-from tipgraph.sparql_engine import QueryAnswer, QueryEngine, QueryError, QueryJob
+from tipgraph.sparql_engine import CLIENT, QueryAnswer, QueryEngine, QueryError, QueryJob
 from tipgraph.store import BuildSource, GraphStore, StoredBuild, open_store
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,31 @@ class Build:
             it cannot answer, or any at all without a text index (a remote store)
         """
         return self.store.answer(rewrite_job(job, self.text_index))
+
+    async def answer_soon(self, job: QueryJob, client: str, *,
+                          gone: Callable[[], asyncio.Future[Any]] | None,
+                          executor: Executor) -> QueryAnswer:
+        """:meth:`answer` from an asyncio loop (the front's lane for ``/sparql``): the
+        store's own :meth:`answer_soon` when it has one (the embedded store's query
+        processes, waited for by the loop) and the query has no text search; else
+        :meth:`answer` in ``executor``, as ``client`` (the query pool's turn).
+
+        :raises QueryError: as :meth:`answer` does
+        """
+        soon = getattr(self.store, "answer_soon", None)
+        if soon is not None and not uses_text_search(job.query):
+            answer: QueryAnswer = await soon(job, client, gone=gone, executor=executor)
+            return answer
+        context = contextvars.copy_context()  # the app's (its query engine) in the thread
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, context.run, self._answer_as, client, job)
+
+    def _answer_as(self, client: str, job: QueryJob) -> QueryAnswer:
+        token = CLIENT.set(client)
+        try:
+            return self.answer(job)
+        finally:
+            CLIENT.reset(token)
 
     # -- the read models ----------------------------------------------------------------
 
@@ -263,6 +291,20 @@ class Service:
     @property
     def base(self) -> str:
         return self.settings["base_uri"]
+
+    @property
+    def opened(self) -> Build | None:
+        """The build opened last (the one in service unless a new one is current)."""
+        return self._build
+
+    def known(self) -> Build | None:
+        """The build in service when saying so asks nothing of the store (a remote store
+        looked at its pointer less than ``store_poll`` seconds ago, and this build is
+        what it named); None when :meth:`current` would have to look or switch."""
+        build, known = self._build, getattr(self.builds, "known", None)
+        if build is None or known is None:
+            return None
+        return build if known() == build.key else None
 
     def current(self) -> Build:
         """The build in service, switching to a newer current build when there is one.

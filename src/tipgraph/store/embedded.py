@@ -8,12 +8,14 @@ processes share it and none ever reads a store that is being written.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from itertools import islice
 from operator import attrgetter
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyoxigraph
 
@@ -166,6 +168,18 @@ class OxigraphStore:
         if self._engine is None or self.path is None:
             return evaluate(self.store, job)
         return self._engine().run(dataclasses.replace(job, store_path=str(self.path)))
+
+    async def answer_soon(self, job: QueryJob, client: str, *,
+                          gone: Callable[[], asyncio.Future[Any]] | None,
+                          executor: Executor) -> QueryAnswer:
+        """:meth:`answer` from an asyncio loop: the engine's :meth:`QueryEngine.run_soon`
+        (in ``executor`` without query processes)."""
+        if self._engine is None or self.path is None:
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, evaluate, self.store, job)
+        return await self._engine().run_soon(
+            dataclasses.replace(job, store_path=str(self.path)), client, gone=gone,
+            executor=executor)
 
     def triple_count(self) -> int:
         return len(self.store)

@@ -145,6 +145,13 @@ class RemoteBuilds:
             self._looked = time.monotonic()
         return self._record.graph if self._record else None
 
+    def known(self) -> str | None:
+        """The key :meth:`locate` gives without asking the store (its last look is less
+        than ``store_poll`` seconds old); None when it would ask."""
+        if self._record is None or time.monotonic() - self._looked >= self.poll:
+            return None
+        return self._record.graph
+
     def missing(self) -> str:
         return (f"{self.url} serves no tipgraph graph under {self.graphs}: run "
                 "`tipgraph publish`")

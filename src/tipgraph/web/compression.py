@@ -74,6 +74,12 @@ def _vary(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [*_without(headers, "vary"), ("Vary", ", ".join([*values, "Accept-Encoding"]))]
 
 
+def vary_on_encoding(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` of a compressible answer sent as it is, as this layer leaves them
+    (for the front's own answers, which do not pass through it)."""
+    return _vary(headers)
+
+
 def gzip_etag(etag: str) -> str:
     """The ETag of the gzip representation of what ``etag`` tags.
 

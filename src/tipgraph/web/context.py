@@ -28,6 +28,9 @@ SERVICE = "tipgraph"
 ENGINE = "tipgraph.queries"
 RESULT_CACHE = "tipgraph.result_cache"
 LIMITER = "tipgraph.limiter"
+#: The layers of ``/sparql`` before Flask, which the front's loop answers with too.
+FAST_PATH = "tipgraph.fast_path"
+REPLAY = "tipgraph.replay"
 
 _engine_lock = threading.Lock()
 

@@ -8,13 +8,16 @@ headers and error writer: :mod:`tipgraph.web.protocol`), or hands it on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, BinaryIO, NamedTuple
 
-from flask import Flask
+from flask import Flask, has_app_context
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_current_url, wrap_file
@@ -22,7 +25,7 @@ from werkzeug.wsgi import get_current_url, wrap_file
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
 from tipgraph.serving import Build, Service
-from tipgraph.sparql_engine import QueryError
+from tipgraph.sparql_engine import QueryAnswer, QueryError, QueryJob, job_tag
 from tipgraph.web.caching import caching_headers
 from tipgraph.web.context import LIMITER, RESULT_CACHE
 from tipgraph.web.cors import EXPOSED_HEADERS
@@ -73,13 +76,31 @@ class FastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/sparql":
-            read = self._read(environ)
-            if read is not None:
-                return self._answer(environ, start_response, *read)
+        plan = self.plan(environ) if environ.get("PATH_INFO") == "/sparql" else None
+        if plan is not None:
+            return self._answer(environ, start_response, plan)
         return self.wsgi_app(environ, start_response)
 
-    def _read(self, environ: dict[str, Any]) -> tuple[str, MultiDict[str, str], Build] | None:
+    def plan(self, environ: dict[str, Any], *, switching: bool = True) -> Plan | None:
+        """What a request to ``/sparql`` asks, read and guarded; None: the whole way.
+
+        :param switching: whether a new build in service may be opened here (False on
+            the front's loop, where opening one would hold every connection: the whole
+            way, in a thread, opens it)
+        """
+        read = self._read(environ, switching)
+        if read is None:
+            return None
+        query, params, build = read
+        job = make_job(query, params, environ.get("HTTP_ACCEPT"), _endpoint_url(
+            *(environ.get(name) for name in _URL_PARTS)), self.config)
+        if "html" in (job.results_format, job.rdf_format):
+            return None  # the results page
+        return Plan(job, build, environ.get("REMOTE_ADDR") or "?",
+                    environ.get("QUERY_STRING", ""))
+
+    def _read(self, environ: dict[str, Any], switching: bool = True
+              ) -> tuple[str, MultiDict[str, str], Build] | None:
         """The query, the protocol parameters and the build, or None: the whole way."""
         method = environ.get("REQUEST_METHOD")
         if method not in ("GET", "POST") or any(name in environ for name in CONDITIONAL):
@@ -95,8 +116,10 @@ class FastPath:
                 return None
             queries = checked_queries(params, max_depth=self.max_depth,
                                       max_chain=self.max_chain)
-            build = self._current_build()
+            build = self._current_build() if switching else self._known_build()
         except (TipgraphError, _ReadByTheView):  # the whole way says why (QueryError too)
+            return None
+        if build is None:
             return None
         return queries[0], params, build
 
@@ -125,6 +148,25 @@ class FastPath:
             self._last = (target, build)  # another thread opens the new one
         return build
 
+    def _known_build(self) -> Build | None:
+        """The build in service when :meth:`_current_build` knows it already (one
+        ``readlink``); None when it would have to open one (a switch, a remote store's
+        poll) or there is none."""
+        if self._link is None:  # a remote store: its pointer looked at lately
+            return self.service.known()
+        last = self._last
+        try:
+            target = (os.readlink(self._link), os.lstat(self._link).st_ino)
+        except OSError:
+            return None
+        if last is not None and last[0] == target:
+            return last[1]
+        build = self.service.opened  # (the first query: the worker opened it at its start)
+        if build is not None and build.id == os.path.basename(target[0].rstrip("/")):
+            self._last = (target, build)
+            return build
+        return None
+
     def _read_body(self, environ: dict[str, Any]) -> tuple[str, str | None, bytes]:
         """A POST's media type, charset and body, read here when it is plain (a length
         given and within the limit).
@@ -147,66 +189,117 @@ class FastPath:
         return media_type, options.get("charset"), body
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any],
-                query: str, params: MultiDict[str, str], build: Build) -> Iterable[bytes]:
-        accept = environ.get("HTTP_ACCEPT")
-        job = make_job(query, params, accept, _endpoint_url(
-            *(environ.get(name) for name in _URL_PARTS)), self.config)
-        if "html" in (job.results_format, job.rdf_format):
-            return self.wsgi_app(environ, start_response)  # the results page
-        limiter = self.app.extensions[LIMITER]
-        slot = limiter.slot(environ.get("REMOTE_ADDR") or "?")
-        try:
-            slot.__enter__()
-        except QueryError:  # out of slots: the whole way answers 429 with Retry-After
+                plan: Plan) -> Iterable[bytes]:
+        reply = self.reply(plan, lambda: plan.build.answer(plan.job))
+        if reply is None:  # out of slots: the whole way answers 429 with Retry-After
             return self.wsgi_app(environ, start_response)
-        keep = None
+        if reply.replayable:
+            environ[REPLAYABLE] = reply.replayable
+        if reply.file is None:
+            start_response(reply.status, reply.headers)
+            body = [reply.body]
+            return body if reply.keep is None else _ThenKeep(body, reply.keep, self.app)
+        start_response(reply.status, reply.headers)
+        return wrap_file(environ, reply.file, 65536)  # gunicorn's: sent with sendfile
+
+    def reply(self, plan: Plan, evaluate: Callable[[], QueryAnswer]) -> Reply | None:
+        """The reply to ``plan``: kept, or ``evaluate()`` (the build's answer) in one of
+        the client's slots; None when the client has none left (the whole way: 429)."""
+        with self._slot(plan) as slot:
+            if slot is None:
+                return None
+            try:
+                kept = self._kept(plan)
+                if kept is not None:
+                    return self._settled(plan, *kept)
+                with self.app.app_context():  # the engine is the app's
+                    answer = evaluate()
+                return self._settled(plan, answer, None, False)
+            except Exception as error:
+                return self.error_reply(error, plan)
+
+    async def reply_soon(self, plan: Plan, *, gone: Callable[[], Any] | None,
+                         executor: Executor) -> Reply | None:
+        """:meth:`reply` from the front's asyncio loop: the query process waited for by
+        the loop (:meth:`Build.answer_soon`), everything else the same."""
+        with self._slot(plan) as slot:
+            if slot is None:
+                return None
+            try:
+                kept = self._kept(plan)
+                if kept is not None:
+                    return self._settled(plan, *kept)
+                # the engine is the app's: the front's loop has its context already
+                with contextlib.nullcontext() if has_app_context() else self.app.app_context():
+                    answer = await plan.build.answer_soon(plan.job, plan.client, gone=gone,
+                                                          executor=executor)
+                return self._settled(plan, answer, None, False)
+            except Exception as error:
+                return self.error_reply(error, plan)
+
+    @contextlib.contextmanager
+    def _slot(self, plan: Plan) -> Iterator[bool | None]:
+        """One of the client's slots for the block (True), or None when it has none."""
         try:
-            with self.app.app_context():  # the engine is the app's
-                cache = self.app.extensions.get(RESULT_CACHE)
-                kept = cache.get(build.id, job) if cache else None
-                if kept is None:
-                    answer, file, hit = build.answer(job), None, False
-                    if cache and answer.path is None:  # small: sent first, kept after
-                        keep = functools.partial(cache.keep, build.id, job, answer)
-                        environ[REPLAYABLE] = (build.id, cache.path_of(build.id, job))
-                    elif cache:
-                        answer, file = cache.put(build.id, job, answer)
-                else:
-                    (answer, file), hit = kept, True
-        except QueryError as error:
-            return self._send(start_response, *error_parts(error))
-        except TipgraphError as error:
-            return self._send(start_response, *error_parts(NoBuild(str(error))))
-        except Exception:  # as Flask does: logged with its traceback, a plain page says so
-            self.app.logger.exception("Exception on /sparql [%s]", environ.get("REQUEST_METHOD"))
-            page = plain_page(500, "Internal error", "Something went wrong on the server "
-                              "while answering this request. It has been logged; please "
-                              "try again later.")
-            return self._send(start_response, f"500 {reason(500)}",
-                              [("Content-Type", page.content_type)], page.get_data())
+            slot = self.app.extensions[LIMITER].slot(plan.client)
+            slot.__enter__()
+        except QueryError:
+            yield None
+            return
+        try:
+            yield True
         finally:
             slot.__exit__(None, None, None)
+
+    def _kept(self, plan: Plan) -> tuple[QueryAnswer, BinaryIO | None, bool] | None:
+        cache = self.app.extensions.get(RESULT_CACHE)
+        kept = cache.get(plan.build.id, plan.job) if cache else None
+        return None if kept is None else (kept[0], kept[1], True)
+
+    def _settled(self, plan: Plan, answer: QueryAnswer, file: BinaryIO | None, hit: bool
+                 ) -> Reply:
+        """The reply of an answer (kept or not); a new one is kept when it fits."""
+        build, job = plan.build, plan.job
+        cache = self.app.extensions.get(RESULT_CACHE)
+        keep = replayable = None
+        if not hit and cache:
+            if answer.path is None:  # small: sent first, kept after
+                keep = functools.partial(cache.keep, build.id, job, answer)
+                replayable = (build.id, cache.path_of(build.id, job))
+            else:
+                answer, file = cache.put(build.id, job, answer)
         content_type = formats.find(answer.format).content_type
         headers = [("Content-Type", content_type),
                    *answer_headers(answer, build, self.config, hit=hit),
-                   *caching_headers(build, f"/sparql?{environ.get('QUERY_STRING', '')}",
+                   *caching_headers(build, f"/sparql?{plan.query_string}",
                                     content_type.partition(";")[0].strip().lower(),
-                                    repr(job))]
+                                    job_tag(job))]
         if file is None:
-            body = self._send(start_response, "200 OK", headers, answer.read())
-            return body if keep is None else _ThenKeep(body, keep, self.app)
+            body = answer.read()
+            headers.insert(1, ("Content-Length", str(len(body))))
+            return Reply("200 OK", self._cors(headers), body, None, keep, replayable)
         length = os.fstat(file.fileno()).st_size - file.tell()
         if answer.path:
-            environ[REPLAYABLE] = (build.id, answer.path)  # the same again: Replay
+            replayable = (build.id, answer.path)  # the same again: Replay
         headers.insert(1, ("Content-Length", str(length)))
-        start_response("200 OK", self._cors(headers))
-        return wrap_file(environ, file, 65536)  # gunicorn's: sent with sendfile
+        return Reply("200 OK", self._cors(headers), b"", file, None, replayable)
 
-    def _send(self, start_response: Callable[..., Any], status: str,
-              headers: list[tuple[str, str]], body: bytes) -> Iterable[bytes]:
+    def error_reply(self, error: Exception, plan: Plan | None = None) -> Reply:
+        """``error`` as the reply the view's error handlers give (QueryError, no build)
+        or, for anything else, as Flask does (logged, a plain page)."""
+        if isinstance(error, QueryError):
+            status, headers, body = error_parts(error)
+        elif isinstance(error, TipgraphError):
+            status, headers, body = error_parts(NoBuild(str(error)))
+        else:
+            self.app.logger.error("Exception on /sparql", exc_info=error)
+            page = plain_page(500, "Internal error", "Something went wrong on the server "
+                              "while answering this request. It has been logged; please "
+                              "try again later.")
+            status, headers, body = f"500 {reason(500)}", \
+                [("Content-Type", page.content_type)], page.get_data()
         headers.insert(1, ("Content-Length", str(len(body))))
-        start_response(status, self._cors(headers))
-        return [body]
+        return Reply(status, self._cors(headers), body)
 
     def _cors(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """What :mod:`tipgraph.web.cors` adds (``*`` or no origin: the cases served here)."""
@@ -228,6 +321,30 @@ def _endpoint_url(*parts: str | None) -> str:
     environ = {name: part for name, part in zip(_URL_PARTS, parts, strict=True)
                if part is not None}
     return get_current_url(environ, strip_querystring=True)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A plain protocol query, read and guarded: its job, the build, who asks, and the
+    request's query string (part of the ETag)."""
+
+    job: QueryJob
+    build: Build
+    client: str
+    query_string: str
+
+
+class Reply(NamedTuple):
+    """An answer of the fast path: status line, headers, and the body (or the file
+    holding it, at the body); ``keep`` keeps a small new answer once it is sent;
+    ``replayable`` is (build id, kept file) for :class:`Replay`."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    file: BinaryIO | None = None
+    keep: Callable[[], None] | None = None
+    replayable: tuple[str, str] | None = None
 
 
 class _ReadByTheView(Exception):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import io
 import os
@@ -48,7 +49,13 @@ from typing import Any, BinaryIO
 from werkzeug.http import http_date
 from werkzeug.wsgi import wrap_file
 
-from tipgraph.sparql_engine import QueryAnswer, QueryJob, open_answer_file, write_answer_file
+from tipgraph.sparql_engine import (
+    QueryAnswer,
+    QueryJob,
+    job_tag,
+    open_answer_file,
+    write_answer_file,
+)
 from tipgraph.web.protocol import CONDITIONAL, WSGIApp
 
 #: What an entry costs besides its file: the directory entry and the look-up.
@@ -79,6 +86,13 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
+
+
+@functools.lru_cache(maxsize=32)
+def _key(job: QueryJob) -> str:
+    """A job's name in the cache (asked three times for a new answer: look-up, place,
+    keep; the job's ``repr`` is the costly part)."""
+    return hashlib.sha256(job_tag(job).encode("utf-8")).hexdigest()[:40]
 
 
 class ResultCache:
@@ -114,7 +128,7 @@ class ResultCache:
 
     @staticmethod
     def key(job: QueryJob) -> str:
-        return hashlib.sha256(repr(job).encode("utf-8")).hexdigest()[:40]
+        return _key(job)
 
     def get(self, build: str, job: QueryJob) -> tuple[QueryAnswer, BinaryIO] | None:
         """The answer kept for ``job`` on ``build`` and its file at the body, or None."""
@@ -161,24 +175,25 @@ class ResultCache:
         if cost > self.budget:  # larger than the whole budget: never kept
             os.unlink(path)
             return None
-        final = Path(self.path_of(build, job))
+        final = self.path_of(build, job)  # strings, not paths: this is on every new answer
+        directory = os.path.dirname(final)
         with self._locked():
             size = self._size()
-            if not final.parent.is_dir():  # a new build: the old answers can never be asked for
-                for old in self.root.iterdir():
+            if not os.path.isdir(directory):  # a new build: the old answers can never be
+                for old in self.root.iterdir():  # asked for
                     if old.is_dir() and old.name != "spool":
                         shutil.rmtree(old, ignore_errors=True)
-                final.parent.mkdir()
+                os.mkdir(directory)
                 size = 0
-            if final.exists():  # another worker kept it meanwhile
+            if os.path.exists(final):  # another worker kept it meanwhile
                 os.unlink(path)
             else:
                 os.rename(path, final)
                 size += cost
                 if size > self.budget:
-                    size = self._evict(final.parent, int(self.budget * 0.9))
+                    size = self._evict(Path(directory), int(self.budget * 0.9))
             self._set_size(size)
-        return final
+        return Path(final)
 
     def discard(self, answer: QueryAnswer) -> tuple[QueryAnswer, BinaryIO]:
         """Open an answer that is not to be kept, and remove its spool file."""
@@ -275,29 +290,14 @@ class Replay:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
-        key = self._key(environ)
+        key = self.key(environ)
         if key is None:
             return self.app(environ, start_response)
-        with self._lock:
-            seen = self._seen.get(key)
-        if seen is not None:
-            build, path, length, headers = seen
-            try:
-                if build != self.current_build():
-                    raise OSError("a new build")
-                file = open_answer_file(path)[1]
-                if os.fstat(file.fileno()).st_size - file.tell() != length:
-                    file.close()  # kept again meanwhile, differently
-                    raise OSError("another answer")
-            except Exception:  # evicted, a new build, no build: the whole way
-                with self._lock:
-                    self._seen.pop(key, None)
-            else:
-                with contextlib.suppress(OSError):
-                    os.utime(file.fileno())
-                self.cache.hits += 1
-                start_response("200 OK", [*headers, ("Date", http_date())])
-                return wrap_file(environ, file, 65536)  # gunicorn's: sent with sendfile
+        replayed = self.replayed(key)
+        if replayed is not None:
+            file, headers = replayed
+            start_response("200 OK", [*headers, ("Date", http_date())])
+            return wrap_file(environ, file, 65536)  # gunicorn's: sent with sendfile
         captured: list[Any] = []
 
         def capture(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
@@ -306,17 +306,50 @@ class Replay:
 
         body = self.app(environ, capture)
         replayable = environ.get(REPLAYABLE)
-        if replayable and captured and captured[0].startswith("200 "):
-            headers = [(name, "hit" if name == "X-Cache" else value)
-                       for name, value in captured[1] if name != "Date"]
-            length = int(dict(headers).get("Content-Length", -1))
-            with self._lock:
-                self._seen[key] = (*replayable, length, headers)
-                while len(self._seen) > self.entries:
-                    self._seen.popitem(last=False)
+        if replayable and captured:
+            self.remember(key, replayable, *captured)
         return body
 
-    def _key(self, environ: dict[str, Any]) -> bytes | None:
+    def replayed(self, key: bytes) -> tuple[BinaryIO, list[tuple[str, str]]] | None:
+        """The kept file (at the body) and headers (but ``Date``) of the request ``key``
+        names, when this worker answered it from a file that is still the build's answer;
+        else None."""
+        with self._lock:
+            seen = self._seen.get(key)
+        if seen is None:
+            return None
+        build, path, length, headers = seen
+        try:
+            if build != self.current_build():
+                raise OSError("a new build")
+            file = open_answer_file(path)[1]
+            if os.fstat(file.fileno()).st_size - file.tell() != length:
+                file.close()  # kept again meanwhile, differently
+                raise OSError("another answer")
+        except Exception:  # evicted, a new build, no build: the whole way
+            with self._lock:
+                self._seen.pop(key, None)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(file.fileno())
+        self.cache.hits += 1
+        return file, headers
+
+    def remember(self, key: bytes, replayable: tuple[str, str], status: str,
+                 headers: list[tuple[str, str]]) -> None:
+        """Remember that the request ``key`` was answered (``status``, ``headers``) from
+        the kept file ``replayable`` names (build id, path); only a 200 is replayed."""
+        if not status.startswith("200 "):
+            return
+        headers = [(name, "hit" if name == "X-Cache" else value)
+                   for name, value in headers if name != "Date"]
+        length = int(dict(headers).get("Content-Length", -1))
+        with self._lock:
+            self._seen[key] = (*replayable, length, headers)
+            while len(self._seen) > self.entries:
+                self._seen.popitem(last=False)
+
+    def key(self, environ: dict[str, Any]) -> bytes | None:
         """A digest of all that selects the answer, or None for a request not to replay
         (another path or method, conditional, or a body too long to read here)."""
         method = environ.get("REQUEST_METHOD")

@@ -35,7 +35,9 @@ from tipgraph.serving.text_sparql import MATCHES
 from tipgraph.sparql_engine import NotAcceptable, QueryAnswer, QueryError, QueryJob
 from tipgraph.web.caching import conditional
 from tipgraph.web.context import (
+    FAST_PATH,
     LIMITER,
+    REPLAY,
     RESULT_CACHE,
     SERVICE,
     get_build,
@@ -295,6 +297,9 @@ def init_app(app: Flask) -> None:
        view :func:`sparql`, which answers everything else.
 
     Each reads a request and writes an error through :mod:`tipgraph.web.protocol`.
+    ``tipgraph serve``'s front (:mod:`tipgraph.front`) answers a plain query request on
+    its asyncio loop with the first two (``app.extensions``), before any thread or WSGI
+    environ is made, and hands every other request to the app.
     """
     config = app.config["TIPGRAPH"]
     # a client's queries end within query_timeout at the latest; most much sooner
@@ -307,8 +312,9 @@ def init_app(app: Flask) -> None:
     if cache is not None:
         app.extensions[RESULT_CACHE] = cache
     fast = FastPath(app, app.wsgi_app, app.extensions[SERVICE])
-    app.wsgi_app = fast  # type: ignore[method-assign]
+    app.wsgi_app = app.extensions[FAST_PATH] = fast  # type: ignore[method-assign]
     if cache is not None:
         # the build in service from one readlink, as the fast path knows it
-        app.wsgi_app = Replay(fast, cache, fast.current_build_id,  # type: ignore[method-assign]
-                              max_body=int(config["max_request_bytes"]))
+        replay = Replay(fast, cache, fast.current_build_id,
+                        max_body=int(config["max_request_bytes"]))
+        app.wsgi_app = app.extensions[REPLAY] = replay  # type: ignore[method-assign]
