@@ -205,37 +205,44 @@ class FastPath:
     def reply(self, plan: Plan, evaluate: Callable[[], QueryAnswer]) -> Reply | None:
         """The reply to ``plan``: kept, or ``evaluate()`` (the build's answer) in one of
         the client's slots; None when the client has none left (the whole way: 429)."""
-        with self._slot(plan) as slot:
-            if slot is None:
-                return None
-            try:
-                kept = self._kept(plan)
-                if kept is not None:
-                    return self._settled(plan, *kept)
+        with self._replying(plan) as replying:
+            if replying.wanted:
                 with self.app.app_context():  # the engine is the app's
-                    answer = evaluate()
-                return self._settled(plan, answer, None, False)
-            except Exception as error:
-                return self.error_reply(error, plan)
+                    replying.answer = evaluate()
+        return replying.reply
 
     async def reply_soon(self, plan: Plan, *, gone: Callable[[], Any] | None,
                          executor: Executor) -> Reply | None:
         """:meth:`reply` from the front's asyncio loop: the query process waited for by
         the loop (:meth:`Build.answer_soon`), everything else the same."""
+        with self._replying(plan) as replying:
+            if replying.wanted:
+                # the engine is the app's: the front's loop has its context already
+                with contextlib.nullcontext() if has_app_context() else self.app.app_context():
+                    replying.answer = await plan.build.answer_soon(
+                        plan.job, plan.client, gone=gone, executor=executor)
+        return replying.reply
+
+    @contextlib.contextmanager
+    def _replying(self, plan: Plan) -> Iterator[_Replying]:
+        """What :meth:`reply` and :meth:`reply_soon` share, whichever way they wait for the
+        build: the client's slot held, the kept reply taken, else the answer the block
+        sets (``wanted``) settled; an error of either becomes the error's reply."""
+        replying = _Replying()
         with self._slot(plan) as slot:
             if slot is None:
-                return None
+                yield replying  # no reply: the client has no slot left
+                return
             try:
                 kept = self._kept(plan)
                 if kept is not None:
-                    return self._settled(plan, *kept)
-                # the engine is the app's: the front's loop has its context already
-                with contextlib.nullcontext() if has_app_context() else self.app.app_context():
-                    answer = await plan.build.answer_soon(plan.job, plan.client, gone=gone,
-                                                          executor=executor)
-                return self._settled(plan, answer, None, False)
+                    replying.reply = self._settled(plan, *kept)
+                replying.wanted = kept is None
+                yield replying
+                if replying.wanted:
+                    replying.reply = self._settled(plan, replying.answer, None, False)
             except Exception as error:
-                return self.error_reply(error, plan)
+                replying.reply = self.error_reply(error, plan)
 
     @contextlib.contextmanager
     def _slot(self, plan: Plan) -> Iterator[bool | None]:
@@ -345,6 +352,16 @@ class Reply(NamedTuple):
     file: BinaryIO | None = None
     keep: Callable[[], None] | None = None
     replayable: tuple[str, str] | None = None
+
+
+@dataclass
+class _Replying:
+    """A reply being made (:meth:`FastPath._replying`): whether the build's answer is
+    wanted, that answer once given, and the reply."""
+
+    wanted: bool = False
+    answer: QueryAnswer | None = None
+    reply: Reply | None = None
 
 
 class _ReadByTheView(Exception):
