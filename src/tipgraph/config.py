@@ -88,11 +88,11 @@ SETTINGS: tuple[Setting, ...] = (
             "limit."),
     Setting("query_workers", 2, "Query processes per web worker (a stopped query's process "
             "is replaced)."),
-    Setting("query_wait", 10.0, "Seconds a query may wait for a query process; then it is "
+    Setting("query_wait", 15.0, "Seconds a query may wait for a query process; then it is "
             "answered 429 with Retry-After. While it waits, it holds no server thread that "
             "pages or /health need. Clients take turns: a free process goes to the waiting "
             "client with the fewest queries running, then the least process time used lately."),
-    Setting("query_share_seconds", 5.0, "Seconds a query holds its process before a "
+    Setting("query_share_seconds", 3.0, "Seconds a query holds its process before a "
             "waiting client that runs fewer queries may take it: the longer query is stopped "
             "(503, naming this setting) and its process replaced, so runaway queries from "
             "many addresses cannot keep other clients out. 0: a query keeps its process until "

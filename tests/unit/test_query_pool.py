@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pyoxigraph
 import pytest
 
+from tipgraph.config import SETTINGS_BY_NAME
 from tipgraph.guard import check_query, query_chain
 from tipgraph.sparql_engine import (
     QueryAnswer,
@@ -123,6 +124,27 @@ def test_a_runaway_query_gives_its_process_to_a_lighter_client(make_engine, stor
     assert isinstance(runaway.outcome, QueryTimeout)
     assert "query_share_seconds" in runaway.outcome.message
     assert engine.state()["preempted"] == 1
+
+
+def test_with_the_default_settings_a_light_client_behind_as_many_new_clients_as_processes_is_served(
+        make_engine, store_path) -> None:
+    """Runaway queries hold both processes and two more clients, new to this pool (so
+    as light as anyone), wait before a light client: it waits two turns of
+    query_share_seconds, and the defaults must serve it within query_wait."""
+    defaults = SETTINGS_BY_NAME
+    engine = make_engine(processes=2, timeout=defaults["query_timeout"].default,
+                         wait=defaults["query_wait"].default,
+                         share=defaults["query_share_seconds"].default)
+    running = [_Asker(engine, f"runaway-{n}", _job(RUNAWAY, store_path)) for n in range(2)]
+    _until(lambda: engine.state()["busy"] == 2)
+    waiting = [_Asker(engine, f"new-{n}", _job(RUNAWAY, store_path)) for n in range(2)]
+    _until(lambda: engine.state()["queued"] == 2)
+    light = _Asker(engine, "light", _job(CHEAP, store_path))
+    light.join(120)
+    assert isinstance(light.outcome, QueryAnswer), light.outcome
+    engine.close()  # the runaway queries' processes are killed with their engine
+    for asker in (*running, *waiting):
+        asker.join(60)
 
 
 def test_the_wait_for_a_process_is_bounded(make_engine, store_path) -> None:
