@@ -67,7 +67,7 @@ def retitle() -> Callable[[Path, str], tuple[str, str]]:
     function returns the publication's URI and the path of a node it links to."""
     def change(build_dir: Path, title: str) -> tuple[str, str]:
         path = build_dir / "current" / INDEX_FILE
-        indexes = read_indexes(path)
+        indexes = read_indexes(path, mutable=True)
         assert indexes is not None
         uri = indexes.catalogue.uris[0]
         _, year, links = indexes.catalogue.shown[0]

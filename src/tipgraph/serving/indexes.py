@@ -59,9 +59,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import mmap
 import os
 import pickle
 import shutil
+import struct
 import tempfile
 import weakref
 from array import array
@@ -85,6 +87,7 @@ from tipgraph.serving.catalogue import (
     update_catalogue,
 )
 from tipgraph.serving.documents import LABELS, LabelIndex, index_labels
+from tipgraph.serving.packed import Shown, StringMap, Strings, thawed
 from tipgraph.serving.textindex import (
     BODY_PROPERTIES,
     FACT_PROPERTIES,
@@ -95,7 +98,7 @@ from tipgraph.serving.textindex import (
 )
 
 #: The version of the file's schema (the module docstring): bump it on any change of shape.
-VERSION = 8
+VERSION = 9
 #: The first line of the file: what it holds and in which version.
 FORMAT = f"tipgraph indexes {VERSION}\n".encode()
 
@@ -125,17 +128,35 @@ class DatasetCounts:
     example: str | None
 
 
-@dataclass(frozen=True)
 class DatasetIndex:
-    """The ``dataset`` entry: the description's counts and the sitemap's resource pages."""
+    """The ``dataset`` entry: the description's counts and the sitemap's resource pages.
 
-    counts: DatasetCounts
-    #: the resource pages (``place/ng.html``), sorted, one per line: one string unpickles
-    #: at once where 140,000 would take a worker tens of milliseconds
-    pages: str
+    :param pages: the resource pages (``place/ng.html``), sorted, one per line: one
+        string, or its UTF-8 bytes read in place (decoded when asked for: the sitemap)
+    """
+
+    def __init__(self, counts: DatasetCounts, pages: str | memoryview) -> None:
+        self.counts = counts
+        self._pages = pages
+
+    @property
+    def pages(self) -> str:
+        pages = self._pages
+        return pages if isinstance(pages, str) else str(pages, "utf-8", "surrogatepass")
 
     def page_paths(self) -> list[str]:
-        return self.pages.split("\n") if self.pages else []
+        pages = self.pages
+        return pages.split("\n") if pages else []
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DatasetIndex):
+            return NotImplemented
+        return (self.counts, self.pages) == (other.counts, other.pages)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"DatasetIndex({self.counts!r}, {len(self._pages)} characters of pages)"
 
 
 def _same(value: Any) -> Any:
@@ -158,6 +179,9 @@ class IndexMaker:
         since the build whose entry was ``previous`` (:class:`IndexChange`), equal to what
         ``make`` makes of the whole new graph; None: an incremental build makes every
         entry with ``make``
+    :param thaw: the entry as ``make`` makes it (lists, dicts) from the entry as the file
+        gave it (views read in place: :mod:`tipgraph.serving.packed`): what ``update``
+        changes (default: as it is)
     """
 
     name: str
@@ -166,6 +190,7 @@ class IndexMaker:
     unpack: Callable[..., Any] = _same
     file: str | None = None
     update: Callable[[Any, IndexChange, str, BuildIndexes], Any] | None = None
+    thaw: Callable[[Any], Any] = _same
 
 
 #: Every entry of the index file, in making order.
@@ -268,7 +293,8 @@ def update_indexes(change: IndexChange, base: str, directory: Path) -> BuildInde
     made.directory = directory
     for maker in INDEX_MAKERS:
         assert maker.update is not None, f"the index {maker.name} cannot be updated"
-        made[maker.name] = maker.update(change.previous[maker.name], change, base, made)
+        made[maker.name] = maker.update(maker.thaw(change.previous[maker.name]), change,
+                                        base, made)
     return made
 
 
@@ -292,19 +318,53 @@ def write_indexes(indexes: BuildIndexes, path: Path) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     payload: dict[str, Any] = {"makers": [m.name for m in INDEX_MAKERS]}
     payload.update((m.name, m.pack(indexes[m.name])) for m in INDEX_MAKERS)
+    buffers: list[pickle.PickleBuffer] = []
+    # one dump: the objects the entries share (titles, links) stay shared once read; the
+    # large arrays out of it, to be read in place
+    pickled = pickle.dumps(payload, protocol=5, buffer_callback=buffers.append)
+    del payload
+    sizes = [memoryview(buffer).nbytes for buffer in buffers]
+    at = _aligned(len(FORMAT) + _HEAD.size + _PLACE.size * len(buffers) + len(pickled))
+    places = []
+    for size in sizes:
+        places.append((at, size))
+        at = _aligned(at + size)
     try:
         with partial.open("wb") as out:
             out.write(FORMAT)
-            # one dump: the objects the entries share (titles, links) stay shared once read
-            pickle.dump(payload, out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.write(_HEAD.pack(len(pickled), len(buffers)))
+            for place in places:
+                out.write(_PLACE.pack(*place))
+            out.write(pickled)
+            for (start, _), buffer in zip(places, buffers, strict=True):
+                out.write(bytes(start - out.tell()))
+                out.write(buffer.raw())
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
 
 
-def read_indexes(path: Path) -> BuildIndexes | None:
+#: after :data:`FORMAT`: the pickle's length and how many buffers are out of it; then
+#: each buffer's place (offset from the file's start, length); then the pickle; then the
+#: buffers, each at a multiple of 8 bytes
+_HEAD = struct.Struct("<QQ")
+_PLACE = struct.Struct("<QQ")
+
+
+def _aligned(offset: int) -> int:
+    return (offset + 7) & ~7
+
+
+def read_indexes(path: Path, *, mutable: bool = False) -> BuildIndexes | None:
     """The indexes written to ``path``; None when there is no such file, or (with a
-    warning) when it is of another version, lacks an entry, or cannot be read."""
+    warning) when it is of another version, lacks an entry, or cannot be read.
+
+    The file is mapped read-only: its large entries are views read in place, shared with
+    every process reading the same file (:mod:`tipgraph.serving.packed`).
+
+    :param mutable: give each entry as its maker made it (lists, dicts:
+        :attr:`IndexMaker.thaw`) rather than views of the file
+    """
     try:
         with path.open("rb") as source:
             found = source.readline(len(FORMAT))
@@ -312,13 +372,25 @@ def read_indexes(path: Path) -> BuildIndexes | None:
                 log.warning("ignoring %s: its format is %r, not %r; the indexes are made "
                             "from the store", path.name, found.strip()[:60], FORMAT.strip())
                 return None
-            collecting = gc.isenabled()
-            gc.disable()  # a million new objects, no garbage: collections would halve the pace
-            try:
-                payload = pickle.load(source)
-            finally:
-                if collecting:
-                    gc.enable()
+            mapped = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
+        whole = memoryview(mapped)
+        at = len(FORMAT)
+        pickled, count = _HEAD.unpack_from(whole, at)
+        at += _HEAD.size
+        buffers = []
+        for _ in range(count):
+            start, size = _PLACE.unpack_from(whole, at)
+            at += _PLACE.size
+            if start + size > len(whole):
+                raise ValueError("the file is cut short")
+            buffers.append(whole[start:start + size])
+        collecting = gc.isenabled()
+        gc.disable()  # many new objects, no garbage: collections would slow the reading
+        try:
+            payload = pickle.loads(whole[at:at + pickled], buffers=buffers)
+        finally:
+            if collecting:
+                gc.enable()
         missing = [m.name for m in INDEX_MAKERS if m.name not in payload]
         if missing:
             log.warning("ignoring %s: it has no %s; the indexes are made from the store",
@@ -327,6 +399,9 @@ def read_indexes(path: Path) -> BuildIndexes | None:
         read = BuildIndexes((m.name, m.unpack(payload[m.name]) if m.file is None
                              else m.unpack(payload[m.name], path.with_name(m.file)))
                             for m in INDEX_MAKERS)
+        if mutable:
+            for maker in INDEX_MAKERS:
+                read[maker.name] = maker.thaw(read[maker.name])
         read.directory = path.parent
         return read
     except FileNotFoundError:
@@ -344,6 +419,33 @@ def _make_catalogue(source: TriplesSource, base: str, made: dict[str, Any]) -> C
     titles = [title for title, _, _ in catalogue.shown]
     words = index_words(source, catalogue.uris, titles)
     return Catalogue.from_indexed(catalogue.indexed(), words)
+
+
+def _pack_catalogue(catalogue: Catalogue) -> dict[str, Any]:
+    uris, labels, postings, nodes, shown = catalogue.indexed()
+    words = pickle.dumps(_packed(catalogue.word_index()[0]), protocol=pickle.HIGHEST_PROTOCOL)
+    return {"uris": Strings.pack(uris, hashed=True), "labels": labels, "postings": postings,
+            "nodes": nodes, "shown": Shown.pack(shown), "words": pickle.PickleBuffer(words)}
+
+
+def _unpack_catalogue(packed: dict[str, Any]) -> Catalogue:
+    """The catalogue of the file: its publications and what pages show of them read in
+    place; its word index (asked for by a search only without a text index, and by an
+    incremental build) unpickled when first asked for."""
+    catalogue = Catalogue.from_indexed((Strings(packed["uris"]), packed["labels"],
+                                        packed["postings"], packed["nodes"],
+                                        Shown(packed["shown"])))
+    words = packed["words"]
+    catalogue.index_words = lambda: _unpacked(pickle.loads(words))
+    return catalogue
+
+
+def _thaw_catalogue(catalogue: Catalogue) -> Catalogue:
+    if not isinstance(catalogue.uris, Strings) and not isinstance(catalogue.shown, Shown):
+        return catalogue
+    uris, labels, postings, nodes, shown = catalogue.indexed()
+    return Catalogue.from_indexed((thawed(uris), labels, postings, nodes, thawed(shown)),
+                                  catalogue.word_index()[0])
 
 
 def _update_catalogue(previous: Catalogue, change: IndexChange, base: str,
@@ -403,18 +505,21 @@ def _update_text(previous: TextIndex, change: IndexChange, base: str,
     return TextIndex(path)
 
 
-register(IndexMaker(
-    "catalogue", _make_catalogue,
-    pack=lambda c: {"indexed": c.indexed(), "words": _packed(c.word_index()[0])},
-    unpack=lambda p: Catalogue.from_indexed(p["indexed"], _unpacked(p["words"])),
-    update=_update_catalogue))
-register(IndexMaker("labels", _make_labels, pack=lambda lb: (lb.titles, lb.others),
-                    unpack=lambda p: LabelIndex(*p), update=_update_labels))
+register(IndexMaker("catalogue", _make_catalogue, pack=_pack_catalogue,
+                    unpack=_unpack_catalogue, update=_update_catalogue,
+                    thaw=_thaw_catalogue))
+register(IndexMaker("labels", _make_labels,
+                    pack=lambda lb: (StringMap.pack(lb.titles), lb.others),
+                    unpack=lambda p: LabelIndex(StringMap(p[0]), p[1]),
+                    update=_update_labels,
+                    thaw=lambda lb: LabelIndex(thawed(lb.titles), lb.others)))
 register(IndexMaker("properties", lambda source, base, made: sorted(source.properties()),
                     update=lambda previous, change, base, made: sorted(
                         change.counted.properties)))
 register(IndexMaker(
-    "dataset", _make_dataset, pack=lambda d: {"counts": asdict(d.counts), "pages": d.pages},
+    "dataset", _make_dataset,
+    pack=lambda d: {"counts": asdict(d.counts),
+                    "pages": pickle.PickleBuffer(d.pages.encode("utf-8", "surrogatepass"))},
     unpack=lambda p: DatasetIndex(DatasetCounts(**p["counts"]), p["pages"]),
     update=_update_dataset))
 register(IndexMaker(

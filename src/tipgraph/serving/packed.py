@@ -1,0 +1,297 @@
+"""Read-only views of the index file's large entries, read in place (memory-mapped).
+
+A worker of a catalogue of a million publications cannot unpickle its indexes into
+Python objects at start-up: a million IRIs, titles and (title, year, links) tuples
+took 20 s and 2.5 GiB per worker. So the index file (:mod:`tipgraph.serving.indexes`)
+keeps them as flat buffers, out of its pickle (pickle protocol 5's out-of-band
+buffers), and a worker maps the file read-only: opening it costs what the small
+entries cost, and the pages of the buffers it reads are the operating system's,
+cached once for every worker.
+
+Each view reads an item when asked (a string decoded from UTF-8 per item), has the
+read API of what the build made (a list, a dict) and compares equal to it; it cannot
+be changed: :func:`thawed` gives the list or dict an incremental build updates.
+
+The buffers of a view are :class:`pickle.PickleBuffer` objects when it is packed
+(:meth:`Strings.pack`, ...), memoryviews of the mapped file when it is read.
+"""
+
+from __future__ import annotations
+
+import zlib
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pickle import PickleBuffer
+from typing import Any, TypeVar, overload
+
+T = TypeVar("T")
+
+#: no entry in a hash table's slot
+_EMPTY = 0
+
+
+def _buffer(values: array | bytes | bytearray) -> PickleBuffer:
+    return PickleBuffer(values)
+
+
+def _view(buffer: Any, code: str) -> memoryview:
+    """``buffer`` (a :class:`PickleBuffer` when packing, a memoryview when read) as
+    items of the :mod:`array` type ``code``."""
+    view = memoryview(buffer)
+    return view.cast("B").cast(code) if view.format != code else view
+
+
+def _hash(key: bytes) -> int:
+    """A hash of ``key`` that is the same in every process (Python's ``hash`` of a
+    string is not)."""
+    return zlib.crc32(key)
+
+
+class Strings(Sequence[str]):
+    """A sequence of strings kept as one UTF-8 buffer and the offsets of its items; with
+    a hash table of them (``hashed``), :meth:`index` and ``in`` take one look-up rather
+    than a scan."""
+
+    __slots__ = ("_blob", "_mask", "_offsets", "_table")
+
+    def __init__(self, packed: dict[str, Any]) -> None:
+        self._blob = memoryview(packed["blob"]).cast("B")
+        self._offsets = _view(packed["offsets"], "Q")
+        table = packed.get("table")
+        self._table = None if table is None else _view(table, "I")
+        self._mask = 0 if table is None else len(self._table) - 1  # type: ignore[arg-type]
+
+    @staticmethod
+    def pack(values: Iterable[str], *, hashed: bool = False) -> dict[str, Any]:
+        """``values`` as buffers a :class:`Strings` reads (a hash table of them when
+        ``hashed``: the values must then be distinct)."""
+        blob = bytearray()
+        offsets = array("Q", [0])
+        encoded: list[bytes] | None = [] if hashed else None
+        for value in values:
+            data = value.encode("utf-8", "surrogatepass")
+            blob += data
+            offsets.append(len(blob))
+            if encoded is not None:
+                encoded.append(data)
+        packed: dict[str, Any] = {"blob": _buffer(blob), "offsets": _buffer(offsets)}
+        if encoded is not None:
+            size = 1
+            while size < 2 * len(encoded) + 1:
+                size *= 2
+            table = array("I", bytes(4 * size))
+            mask = size - 1
+            for i, data in enumerate(encoded):
+                slot = _hash(data) & mask
+                while table[slot] != _EMPTY:
+                    slot = (slot + 1) & mask
+                table[slot] = i + 1
+            packed["table"] = _buffer(table)
+        return packed
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def _item(self, i: int) -> str:
+        offsets = self._offsets
+        return str(self._blob[offsets[i]:offsets[i + 1]], "utf-8", "surrogatepass")
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self._item(k) for k in range(*i.indices(len(self)))]
+        size = len(self)
+        if i < 0:
+            i += size
+        if not 0 <= i < size:
+            raise IndexError("index out of range")
+        return self._item(i)
+
+    def __iter__(self) -> Iterator[str]:
+        blob, offsets = self._blob, self._offsets
+        for i in range(len(self)):
+            yield str(blob[offsets[i]:offsets[i + 1]], "utf-8", "surrogatepass")
+
+    def find(self, value: str) -> int | None:
+        """The position of ``value``, or None (with a hash table: one look-up)."""
+        if self._table is None:
+            for i, found in enumerate(self):
+                if found == value:
+                    return i
+            return None
+        data = value.encode("utf-8", "surrogatepass")
+        table, mask, blob, offsets = self._table, self._mask, self._blob, self._offsets
+        slot = _hash(data) & mask
+        while True:
+            entry = table[slot]
+            if entry == _EMPTY:
+                return None
+            i = entry - 1
+            if blob[offsets[i]:offsets[i + 1]] == data:
+                return i
+            slot = (slot + 1) & mask
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        i = self.find(value) if isinstance(value, str) else None
+        if i is None or i < start or (stop is not None and i >= stop):
+            raise ValueError(f"{value!r} is not in the sequence")
+        return i
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and self.find(value) is not None
+
+    def __eq__(self, other: object) -> bool:
+        return _same_items(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} strings, read in place>"
+
+
+def _same_items(view: Sequence[Any], other: object) -> bool:
+    if not isinstance(other, Sequence) or isinstance(other, str):
+        return NotImplemented
+    return len(view) == len(other) and all(a == b for a, b in zip(view, other, strict=True))
+
+
+class Shown(Sequence[tuple[str, "str | None", tuple[Any, ...]]]):
+    """The catalogue's ``shown``: for each position, (title, year, links), the links
+    :class:`~tipgraph.serving.catalogue.Link` objects of a table kept in the pickle."""
+
+    __slots__ = ("_flat", "_links", "_starts", "_titles", "_year_codes", "_years")
+
+    def __init__(self, packed: dict[str, Any]) -> None:
+        self._titles = Strings(packed["titles"])
+        self._years: list[str | None] = packed["years"]
+        self._year_codes = _view(packed["year_codes"], "I")
+        self._links: list[Any] = packed["links"]
+        self._starts = _view(packed["starts"], "Q")
+        self._flat = _view(packed["flat"], "I")
+
+    @staticmethod
+    def pack(shown: Iterable[tuple[str, str | None, tuple[Any, ...]]]) -> dict[str, Any]:
+        years: dict[str | None, int] = {}
+        links: dict[Any, int] = {}
+        year_codes, starts, flat = array("I"), array("Q", [0]), array("I")
+        titles: list[str] = []
+        for title, year, linked in shown:
+            titles.append(title)
+            code = years.get(year)
+            if code is None:
+                code = years[year] = len(years)
+            year_codes.append(code)
+            for link in linked:
+                number = links.get(link)
+                if number is None:
+                    number = links[link] = len(links)
+                flat.append(number)
+            starts.append(len(flat))
+        return {"titles": Strings.pack(titles), "years": list(years),
+                "year_codes": _buffer(year_codes), "links": list(links),
+                "starts": _buffer(starts), "flat": _buffer(flat)}
+
+    def __len__(self) -> int:
+        return len(self._year_codes)
+
+    def _item(self, i: int) -> tuple[str, str | None, tuple[Any, ...]]:
+        links, flat = self._links, self._flat
+        return (self._titles._item(i), self._years[self._year_codes[i]],
+                tuple(links[k] for k in flat[self._starts[i]:self._starts[i + 1]]))
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[str, str | None, tuple[Any, ...]]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[tuple[str, str | None, tuple[Any, ...]]]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self._item(k) for k in range(*i.indices(len(self)))]
+        size = len(self)
+        if i < 0:
+            i += size
+        if not 0 <= i < size:
+            raise IndexError("index out of range")
+        return self._item(i)
+
+    def __iter__(self) -> Iterator[tuple[str, str | None, tuple[Any, ...]]]:
+        for i in range(len(self)):
+            yield self._item(i)
+
+    def __eq__(self, other: object) -> bool:
+        return _same_items(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} shown entries, read in place>"
+
+
+class StringMap(Mapping[str, tuple[str, "str | None", "str | None"]]):
+    """IRI -> (text, language, datatype): the labels' titles, a key looked up in a hash
+    table (:class:`Strings`)."""
+
+    __slots__ = ("_keys", "_kind_codes", "_kinds", "_texts")
+
+    def __init__(self, packed: dict[str, Any]) -> None:
+        self._keys = Strings(packed["keys"])
+        self._texts = Strings(packed["texts"])
+        self._kinds: list[tuple[str | None, str | None]] = packed["kinds"]
+        self._kind_codes = _view(packed["kind_codes"], "I")
+
+    @staticmethod
+    def pack(values: Mapping[str, tuple[str, str | None, str | None]]) -> dict[str, Any]:
+        kinds: dict[tuple[str | None, str | None], int] = {}
+        codes = array("I")
+        for _, language, datatype in values.values():
+            code = kinds.get((language, datatype))
+            if code is None:
+                code = kinds[language, datatype] = len(kinds)
+            codes.append(code)
+        return {"keys": Strings.pack(values, hashed=True),
+                "texts": Strings.pack(text for text, _, _ in values.values()),
+                "kinds": list(kinds), "kind_codes": _buffer(codes)}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def _value(self, i: int) -> tuple[str, str | None, str | None]:
+        return (self._texts._item(i), *self._kinds[self._kind_codes[i]])
+
+    def __getitem__(self, key: str) -> tuple[str, str | None, str | None]:
+        i = self._keys.find(key) if isinstance(key, str) else None
+        if i is None:
+            raise KeyError(key)
+        return self._value(i)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        i = self._keys.find(key) if isinstance(key, str) else None
+        return default if i is None else self._value(i)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def items(self) -> Any:
+        return zip(self._keys, (self._value(i) for i in range(len(self))), strict=True)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} labels, read in place>"
+
+
+def thawed(value: T) -> T:
+    """``value`` as the build makes it (a list, a dict), when it is a view read in place:
+    what an incremental build changes; anything else as it is."""
+    if isinstance(value, (Strings, Shown)):
+        return list(value)  # type: ignore[return-value]
+    if isinstance(value, StringMap):
+        return dict(value.items())  # type: ignore[return-value]
+    return value
