@@ -23,18 +23,34 @@ too: :mod:`tipgraph.datestamps`.)
 **The file's schema** (version :data:`VERSION`)::
 
     line 1   b"tipgraph indexes <VERSION>\n"          (:data:`FORMAT`)
-    rest     one pickle of a dict:
+    then     the pickle's length, the number n of buffers out of it (two uint64,
+             little-endian); n times a buffer's place: offset from the file's start,
+             length (two uint64)
+    then     one pickle (protocol 5) of a dict, its large arrays out of band:
                "makers"     [name, ...]                the entries, in making order
-               "catalogue"  {"indexed": Catalogue.indexed(), "words": packed word index}
-                            the browse and search index (:mod:`.catalogue`)
-               "labels"     (titles, others)           :class:`~.documents.LabelIndex`
+               "catalogue"  the browse and search index (:mod:`.catalogue`): its facet
+                            labels, postings and nodes; its IRIs and what pages show of
+                            each (:class:`.packed.Strings`, :class:`.packed.Shown`); its
+                            word index, a pickle of its own unpickled on first use
+               "labels"     (titles, others)           :class:`~.documents.LabelIndex`, the
+                            titles a :class:`.packed.StringMap`
                "properties" [property IRI, ...]        sorted: where busy nodes' links are
-               "dataset"    {"counts": DatasetCounts as a dict, "pages": "a.html\nb.html"}
-                            the VoID counts and the sitemap's resource pages
+               "dataset"    {"counts": DatasetCounts as a dict, "pages": "a.html\nb.html"
+                            as UTF-8}  the VoID counts and the sitemap's resource pages
                "text"       {"publications": n, "nodes": m}
                             the text index (:mod:`.textindex`): its SQLite database is
                             the file ``text.sqlite`` beside this one
                <name>       whatever a maker registered later packs
+    then     the n buffers, each at a multiple of 8 bytes
+
+**Read in place.** A worker maps the file read-only (:func:`read_indexes`): the pickle
+holds what is small (facets, nodes, counts); the buffers (a million IRIs and titles
+at a million publications) are read an item at a time by the views of
+:mod:`tipgraph.serving.packed`, from pages the operating system caches once for every
+worker. Opening a build costs what the pickle costs, whatever the catalogue's size. A
+maker's ``pack`` puts an array out of band by giving a :class:`pickle.PickleBuffer`;
+its ``unpack`` gets a memoryview of the file in its place. An incremental build
+updates lists and dicts (:attr:`IndexMaker.thaw`).
 
 **An entry in a file of its own.** An index that workers read in place rather than
 load, a database whose pages the operating system caches once for all of them (the
