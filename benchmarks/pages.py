@@ -32,7 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import append, machine, tree_cpu_seconds, tree_pss_mib
+from results import append, machine, processes, tree_cpu_seconds, tree_pss_mib
 
 from tipgraph.namespaces import DEFAULT_BASE, RDF, TIP
 from tipgraph.serving.catalogue import load_catalogue, load_statistics
@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--no-fallback", action="store_true",
                         help="do not time the indexes made from the store (what a worker does "
                         "only for a build without an index file)")
+    parser.add_argument("--print-only", action="store_true",
+                        help="print the figures without appending them to RESULTS.md")
     args = parser.parse_args()
     store = OxigraphStore.open(args.build / "current" / "store")
     publications = next(iter(store.query(
@@ -115,6 +117,7 @@ def main() -> None:
         ready = time.perf_counter() - starting
         ready_cpu = tree_cpu_seconds(base.pid)
         memory_ready = tree_pss_mib(base.pid)
+        each_ready = processes(base.pid)
         parts = urlsplit(base)
         connection = HTTPConnection(parts.hostname, parts.port, timeout=300)
 
@@ -134,6 +137,7 @@ def main() -> None:
                 times[name].append(get(path))
         connection.close()
         memory_end = tree_pss_mib(base.pid)
+        each_end = processes(base.pid)
     load = os.getloadavg()[0]
     lines = [f"{publications} publications; {machine()}; load average {load:.1f} at the end; "
              f"1 worker; {args.rounds} rounds.", ""]
@@ -148,12 +152,26 @@ def main() -> None:
               f"its worker, its query processes; summed PSS): {memory_ready:.0f} MiB when "
               f"ready, {memory_warm:.0f} MiB after those two requests, {memory_end:.0f} MiB "
               "at the end.", "",
-              "| request | median ms | p90 ms |", "|---|---:|---:|"]
+              "Each process of the server when ready / at the end (depth 0: gunicorn's "
+              "master, 1: the worker, 2: its query processes): RSS, of it anonymous, PSS "
+              "MiB; CPU s.", "",
+              "| depth | RSS MiB | anonymous MiB | PSS MiB | CPU s |", "|---:|---:|---:|---:|---:|"]
+    ended = {pid: row for pid, *row in each_end}
+    for pid, depth, rss, anonymous, pss, cpu in each_ready:
+        late = ended.get(pid)
+        after = (f" / {late[1]:.0f}", f" / {late[2]:.0f}", f" / {late[3]:.0f}",
+                 f" / {late[4]:.1f}") if late else ("",) * 4
+        lines.append(f"| {depth} | {rss:.0f}{after[0]} | {anonymous:.0f}{after[1]} | "
+                     f"{pss:.0f}{after[2]} | {cpu:.1f}{after[3]} |")
+    lines += ["", "| request | median ms | p90 ms |", "|---|---:|---:|"]
     for name, samples in times.items():
         ordered = sorted(samples)
         lines.append(f"| {name} | {statistics.median(ordered):.1f} | "
                      f"{ordered[int(len(ordered) * 0.9)]:.1f} |")
-    append("Documents and pages", lines)
+    if args.print_only:
+        print("\n".join(lines))
+    else:
+        append("Documents and pages", lines)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,32 @@ def tree_pss_mib(root: int) -> float:
     return sum(pss_kib(pid) for pid in tree(root)) / 1024
 
 
+def processes(root: int) -> list[tuple[int, int, float, float, float, float]]:
+    """Each process of the tree below ``root``: (pid, depth: 0 for ``root``, RSS MiB,
+    anonymous RSS MiB, PSS MiB, CPU seconds so far)."""
+    found, pending = [], [(root, 0)]
+    ticks = os.sysconf("SC_CLK_TCK")
+    while pending:
+        pid, depth = pending.pop()
+        try:
+            status = {}
+            with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+                for line in handle:
+                    name, _, value = line.partition(":")
+                    status[name] = value.split()[0] if value.split() else ""
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+                    pending.extend((int(child), depth + 1) for child in children.read().split())
+        except OSError:  # ended meanwhile
+            continue
+        found.append((pid, depth, int(status.get("VmRSS", 0)) / 1024,
+                      int(status.get("RssAnon", 0)) / 1024, pss_kib(pid) / 1024,
+                      (int(fields[11]) + int(fields[12])) / ticks))
+    return sorted(found, key=lambda row: (row[1], row[0]))
+
+
 def tree_cpu_seconds(root: int) -> float:
     """The CPU seconds (user and system) the processes of the tree below ``root`` have
     used so far: on a shared machine, what a start-up costs, whatever the wait."""
