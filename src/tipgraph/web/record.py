@@ -263,10 +263,11 @@ def node_summary(cat: Catalogue, uri: str, *, href: Callable[[str], str],
              for year, _, n in sorted(counts["year"], reverse=True)]
     related = []
     for other, heading in RELATED[facet]:
-        rows = [(label, n, browse(**{facet: link.key, other: key}))
-                for key, label, n in counts[other] if not (other == facet and key == link.key)]
+        rows = [(label, n, browse(**{facet: link.key, other: key})) for key, label, n in
+                [row for row in counts[other]
+                 if not (other == facet and row[0] == link.key)][:top]]
         if rows:
-            related.append((heading, rows[:top]))
+            related.append((heading, rows))
     publications = [{"title": e.title, "year": e.year, "href": href(e.uri)}
                     for e in selection.page(0, LISTED)]
     return Summary(facet, HEADINGS[facet], len(selection), browse(**{facet: link.key}), years,
