@@ -93,3 +93,17 @@ def test_the_text_index_is_an_entry_kept_in_a_file_of_its_own(
         assert read_indexes(tmp_path / "indexes") is None
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 2 and "3 publications" in said[0] and "text.sqlite" in said[0]
+
+
+def test_a_file_cut_short_is_set_aside(source: TriplesSource, tmp_path: Path,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    write_indexes(make_indexes(source, BASE), tmp_path / "indexes")
+    whole = (tmp_path / "indexes").read_bytes()
+    for length in (len(FORMAT) + 4, len(whole) // 2, len(whole) - 1):
+        (tmp_path / "indexes").write_bytes(whole[:length])
+        with caplog.at_level(logging.WARNING, logger="tipgraph.serving.indexes"):
+            assert read_indexes(tmp_path / "indexes") is None
+    assert all("ignoring indexes" in r.getMessage() for r in caplog.records)
+    (tmp_path / "indexes").write_bytes(whole)
+    read = read_indexes(tmp_path / "indexes")
+    assert read is not None and len(read.catalogue.uris) == 10

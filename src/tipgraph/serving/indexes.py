@@ -388,25 +388,28 @@ def read_indexes(path: Path, *, mutable: bool = False) -> BuildIndexes | None:
                 log.warning("ignoring %s: its format is %r, not %r; the indexes are made "
                             "from the store", path.name, found.strip()[:60], FORMAT.strip())
                 return None
+            pickled, count = _HEAD.unpack(source.read(_HEAD.size))
+            places = [_PLACE.unpack(source.read(_PLACE.size)) for _ in range(count)]
+            # read, not mapped: what it unpickles into is this process's own memory, and
+            # its pages would be counted twice
+            data = source.read(pickled)
+            if len(data) != pickled:
+                raise ValueError("the file is cut short")
             mapped = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
         whole = memoryview(mapped)
-        at = len(FORMAT)
-        pickled, count = _HEAD.unpack_from(whole, at)
-        at += _HEAD.size
         buffers = []
-        for _ in range(count):
-            start, size = _PLACE.unpack_from(whole, at)
-            at += _PLACE.size
+        for start, size in places:
             if start + size > len(whole):
                 raise ValueError("the file is cut short")
             buffers.append(whole[start:start + size])
         collecting = gc.isenabled()
         gc.disable()  # many new objects, no garbage: collections would slow the reading
         try:
-            payload = pickle.loads(whole[at:at + pickled], buffers=buffers)
+            payload = pickle.loads(data, buffers=buffers)
         finally:
             if collecting:
                 gc.enable()
+        del data
         missing = [m.name for m in INDEX_MAKERS if m.name not in payload]
         if missing:
             log.warning("ignoring %s: it has no %s; the indexes are made from the store",
