@@ -31,7 +31,8 @@ too: :mod:`tipgraph.datestamps`.)
                "catalogue"  the browse and search index (:mod:`.catalogue`): its facet
                             labels, postings and nodes; its IRIs and what pages show of
                             each (:class:`.packed.Strings`, :class:`.packed.Shown`); its
-                            word index, a pickle of its own unpickled on first use
+                            word index, a pickle of its own unpickled on first use; each
+                            facet value's count (:meth:`~.catalogue.Catalogue.totals`)
                "labels"     (titles, others)           :class:`~.documents.LabelIndex`, the
                             titles a :class:`.packed.StringMap`
                "properties" [property IRI, ...]        sorted: where busy nodes' links are
@@ -444,7 +445,8 @@ def _pack_catalogue(catalogue: Catalogue) -> dict[str, Any]:
     uris, labels, postings, nodes, shown = catalogue.indexed()
     words = pickle.dumps(_packed(catalogue.word_index()[0]), protocol=pickle.HIGHEST_PROTOCOL)
     return {"uris": Strings.pack(uris, hashed=True), "labels": labels, "postings": postings,
-            "nodes": nodes, "shown": Shown.pack(shown), "words": pickle.PickleBuffer(words)}
+            "nodes": nodes, "shown": Shown.pack(shown), "words": pickle.PickleBuffer(words),
+            "totals": catalogue.totals()}
 
 
 def _unpack_catalogue(packed: dict[str, Any]) -> Catalogue:
@@ -456,6 +458,7 @@ def _unpack_catalogue(packed: dict[str, Any]) -> Catalogue:
                                         Shown(packed["shown"])))
     words = packed["words"]
     catalogue.index_words = lambda: _unpacked(pickle.loads(words))
+    catalogue._totals = packed["totals"]
     return catalogue
 
 
