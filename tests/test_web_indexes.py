@@ -21,7 +21,7 @@ from tipgraph.build import run_build
 from tipgraph.build_dir import INDEX_FILE
 from tipgraph.errors import TipgraphError
 from tipgraph.serving import service
-from tipgraph.serving.catalogue import StoreSource, load_catalogue
+from tipgraph.serving.catalogue import Selection, StoreSource, load_catalogue
 from tipgraph.serving.dataset import describe_dataset
 from tipgraph.serving.documents import index_labels
 from tipgraph.serving.indexes import FORMAT, read_indexes
@@ -58,6 +58,21 @@ def test_the_indexes_the_build_wrote_are_those_made_from_its_store(
     assert written.labels == index_labels(StoreSource(store))
     assert written.properties == sorted(StoreSource(store).properties())
 
+
+
+def test_the_counts_the_file_keeps_per_facet_value_are_those_counted(
+        synthetic_build_dir: Path) -> None:
+    """A node's page and a browse by one facet value read the counts of the entries having
+    that value from the file (``Catalogue.pairs``): the counts the bitmaps give."""
+    cat = read_indexes(synthetic_build_dir / "current" / INDEX_FILE).catalogue  # type: ignore
+    assert cat.pairs is not None and len(cat.pairs) > 100
+    for facet, values in cat.postings.items():
+        for key, bits in values.items():
+            assert cat.select(facets={facet: [key]}).value == (facet, key)
+            assert cat.counts(Selection(bits, cat, (facet, key))) \
+                == cat.counts(Selection(bits, cat)), (facet, key)
+    assert cat.select("trafficking", {"year": ["2015"]}).value is None
+    assert cat.select(facets={"year": ["2015"], "region": ["world"]}).value is None
 
 @pytest.fixture
 def build_copy(seed_build_dir: Path, tmp_path: Path) -> Path:

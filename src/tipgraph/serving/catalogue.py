@@ -34,6 +34,7 @@ from bisect import bisect_left, insort
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import product
 from typing import Any, Protocol
 
 import pyoxigraph
@@ -106,6 +107,8 @@ class Selection:
 
     bits: int
     catalogue: Catalogue
+    #: (facet, key) when the selection is the entries having that one facet value
+    value: tuple[str, str] | None = None
 
     def __len__(self) -> int:
         return self.bits.bit_count()
@@ -143,6 +146,9 @@ class Catalogue:
     _totals: dict[str, dict[str, int]] | None = None
     #: the facet counts of the selections counted last (:data:`REMEMBERED_SELECTIONS`)
     _counted: OrderedDict[int, dict[str, Counter[str]]] = field(default_factory=OrderedDict)
+    #: (facet, key) -> facet -> key -> how many entries have both (read from the index
+    #: file: :meth:`counts` of one facet value's entries, a node's page, without counting)
+    pairs: Mapping[tuple[str, str], dict[str, dict[str, int]]] | None = None
     #: the publications the text index found for the queries asked last
     _found: OrderedDict[str, int] = field(default_factory=OrderedDict)
     _counting: threading.Lock = field(default_factory=threading.Lock)
@@ -196,16 +202,18 @@ class Catalogue:
         :raises TextQueryError: when the text index cannot read ``query``
         """
         bits = self.everything
-        for name, chosen in (facets or {}).items():
-            for value in chosen:
-                bits &= self.postings.get(name, {}).get(value, 0)
+        values = {(name, value) for name, chosen in (facets or {}).items() for value in chosen}
+        for name, value in values:
+            bits &= self.postings.get(name, {}).get(value, 0)
         if self.text_index is not None and bits and fts_query(query):
             return Selection(bits & self._searched(self.text_index, query), self)
-        for word in dict.fromkeys(words(query)):
+        searched = list(dict.fromkeys(words(query)))
+        for word in searched:
             if not bits:
                 break
             bits &= self._matching(word)
-        return Selection(bits, self)
+        one = next(iter(values)) if len(values) == 1 and not searched else None
+        return Selection(bits, self, one)
 
     def _matching(self, word: str) -> int:
         """The entries having a word that begins with ``word``."""
@@ -226,9 +234,12 @@ class Catalogue:
         result = {}
         if isinstance(entries, Selection):
             selected = entries.bits
+            row = self.pairs.get(entries.value) if entries.value and self.pairs else None
             if selected == self.everything:
                 totals = self.totals()
                 counters = {facet: Counter(totals.get(facet, {})) for facet in facets}
+            elif row is not None:
+                counters = {facet: Counter(row.get(facet, {})) for facet in facets}
             else:
                 counters = self._selection_counts(selected, facets)
         else:
@@ -292,6 +303,23 @@ class Catalogue:
 
     def per_year(self) -> list[tuple[str, int]]:
         return sorted(self.totals().get("year", {}).items())
+
+    def value_pairs(self) -> dict[tuple[str, str], dict[str, dict[str, int]]]:
+        """(facet, key) -> facet -> key -> how many entries have both (itself: how many
+        have it): what :meth:`counts` counts of one facet value's entries, for every value
+        at once, in one pass over the entries (the index file keeps it: :attr:`pairs`)."""
+        ids: dict[tuple[str, str], int] = {}
+        together: Counter[tuple[int, int]] = Counter()
+        for entry in self.shown:
+            found = sorted({ids.setdefault((facet, key), len(ids))
+                            for facet, key, _ in _facet_keys(entry, self.nodes)})
+            together.update(product(found, found))
+        values = list(ids)
+        rows: dict[tuple[str, str], dict[str, dict[str, int]]] = {v: {} for v in values}
+        for (a, b), n in together.items():
+            facet, key = values[b]
+            rows[values[a]].setdefault(facet, {})[key] = n
+        return rows
 
     def per_region(self) -> list[tuple[Link, int]]:
         """Publications per region, counting those inferred through their countries."""

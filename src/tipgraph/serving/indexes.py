@@ -32,7 +32,10 @@ too: :mod:`tipgraph.datestamps`.)
                             labels, postings and nodes; its IRIs and what pages show of
                             each (:class:`.packed.Strings`, :class:`.packed.Shown`); its
                             word index, a pickle of its own unpickled on first use; each
-                            facet value's count (:meth:`~.catalogue.Catalogue.totals`)
+                            facet value's count (:meth:`~.catalogue.Catalogue.totals`) and
+                            the counts of the values its publications have
+                            (:meth:`~.catalogue.Catalogue.value_pairs`, a row each:
+                            :class:`.packed.Rows`)
                "labels"     (titles, others)           :class:`~.documents.LabelIndex`, the
                             titles a :class:`.packed.StringMap`
                "properties" [property IRI, ...]        sorted: where busy nodes' links are
@@ -104,7 +107,7 @@ from tipgraph.serving.catalogue import (
     update_catalogue,
 )
 from tipgraph.serving.documents import LABELS, LabelIndex, index_labels
-from tipgraph.serving.packed import Shown, StringMap, Strings, thawed
+from tipgraph.serving.packed import Rows, Shown, StringMap, Strings, thawed
 from tipgraph.serving.textindex import (
     BODY_PROPERTIES,
     FACT_PROPERTIES,
@@ -446,7 +449,7 @@ def _pack_catalogue(catalogue: Catalogue) -> dict[str, Any]:
     words = pickle.dumps(_packed(catalogue.word_index()[0]), protocol=pickle.HIGHEST_PROTOCOL)
     return {"uris": Strings.pack(uris, hashed=True), "labels": labels, "postings": postings,
             "nodes": nodes, "shown": Shown.pack(shown), "words": pickle.PickleBuffer(words),
-            "totals": catalogue.totals()}
+            "totals": catalogue.totals(), "pairs": Rows.pack(catalogue.value_pairs())}
 
 
 def _unpack_catalogue(packed: dict[str, Any]) -> Catalogue:
@@ -459,6 +462,7 @@ def _unpack_catalogue(packed: dict[str, Any]) -> Catalogue:
     words = packed["words"]
     catalogue.index_words = lambda: _unpacked(pickle.loads(words))
     catalogue._totals = packed["totals"]
+    catalogue.pairs = Rows(packed["pairs"])
     return catalogue
 
 

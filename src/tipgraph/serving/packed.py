@@ -18,6 +18,7 @@ The buffers of a view are :class:`pickle.PickleBuffer` objects when it is packed
 
 from __future__ import annotations
 
+import pickle
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -285,6 +286,45 @@ class StringMap(Mapping[str, tuple[str, "str | None", "str | None"]]):
 
     def __repr__(self) -> str:
         return f"<{len(self)} labels, read in place>"
+
+
+class Rows(Mapping[Any, Any]):
+    """key -> a row of plain data (a dict), each row a pickle of its own in one buffer,
+    unpickled when asked for; the keys (a few thousand at most) in the index file's
+    pickle."""
+
+    __slots__ = ("_blob", "_index", "_offsets")
+
+    def __init__(self, packed: dict[str, Any]) -> None:
+        self._index: dict[Any, int] = packed["index"]
+        self._blob = memoryview(packed["blob"]).cast("B")
+        self._offsets = _view(packed["offsets"], "Q")
+
+    @staticmethod
+    def pack(rows: Mapping[Any, Any]) -> dict[str, Any]:
+        index: dict[Any, int] = {}
+        blob, offsets = bytearray(), array("Q", [0])
+        for key, row in rows.items():
+            index[key] = len(index)
+            blob += pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
+            offsets.append(len(blob))
+        return {"index": index, "blob": _buffer(blob), "offsets": _buffer(offsets)}
+
+    def __getitem__(self, key: Any) -> Any:
+        i = self._index[key]
+        return pickle.loads(self._blob[self._offsets[i]:self._offsets[i + 1]])
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._index)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} rows, read in place>"
 
 
 def thawed(value: T) -> T:

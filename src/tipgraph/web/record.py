@@ -257,7 +257,7 @@ def node_summary(cat: Catalogue, uri: str, *, href: Callable[[str], str],
     slot, link = slot_link
     facet = FACET_OF_SLOT[slot]
     bits = cat.postings[facet].get(link.key, 0)
-    selection = Selection(bits, cat)
+    selection = Selection(bits, cat, (facet, link.key))
     counts = cat.counts(selection, ["year", *(f for f, _ in RELATED[facet])])
     years = [(year, n, browse(**{facet: link.key, "year": year}))
              for year, _, n in sorted(counts["year"], reverse=True)]
