@@ -34,7 +34,7 @@ from bisect import bisect_left, insort
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import product
+from itertools import combinations_with_replacement as pairs_of
 from typing import Any, Protocol
 
 import pyoxigraph
@@ -309,16 +309,28 @@ class Catalogue:
         have it): what :meth:`counts` counts of one facet value's entries, for every value
         at once, in one pass over the entries (the index file keeps it: :attr:`pairs`)."""
         ids: dict[tuple[str, str], int] = {}
+        of_link: dict[int, int | None] = {}  # id(link) -> its value's id (the links are shared)
         together: Counter[tuple[int, int]] = Counter()
-        for entry in self.shown:
-            found = sorted({ids.setdefault((facet, key), len(ids))
-                            for facet, key, _ in _facet_keys(entry, self.nodes)})
-            together.update(product(found, found))
+        for _, year, links in self.shown:
+            found = set()
+            for link in links:
+                value = of_link.get(id(link), -1)
+                if value == -1:
+                    facet = _FACET_OF.get(self.nodes[link.uri][0])
+                    value = of_link[id(link)] = None if facet is None \
+                        else ids.setdefault((facet, link.key), len(ids))
+                if value is not None:
+                    found.add(value)
+            if year is not None:
+                found.add(ids.setdefault(("year", year), len(ids)))
+            together.update(pairs_of(sorted(found), 2))  # each pair once, (a, a) too
         values = list(ids)
         rows: dict[tuple[str, str], dict[str, dict[str, int]]] = {v: {} for v in values}
         for (a, b), n in together.items():
             facet, key = values[b]
             rows[values[a]].setdefault(facet, {})[key] = n
+            facet, key = values[a]
+            rows[values[b]].setdefault(facet, {})[key] = n
         return rows
 
     def per_region(self) -> list[tuple[Link, int]]:
