@@ -418,7 +418,8 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     N-Triples, then let go; the runs are merged into ``tipgraph.nt``.
     """
     with _stage("read", report, progress, display) as meter:
-        stream = SourceStream(sources, max_field_chars, meter)  # decoded, not parsed yet
+        # decoded, not parsed yet; what each line gave kept for the next build
+        stream = SourceStream(sources, max_field_chars, meter, keep_lines=state is not None)
     reference = load_reference()
     plan = MappingPlan(base, build_dir.ledger.slugs())  # slugs never minted twice, ever
     # what dates the OAI-PMH records: the content hash of each publication's record
@@ -448,6 +449,9 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             del shared, maker, plan
             read = stream.read
             del stream
+            if state is not None:
+                state.lines_read(read.lines)
+            read.lines = {}
             report.files = read.files
             report.rejected = read.rejected
             report.duplicates = reconciled.duplicates

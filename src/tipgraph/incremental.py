@@ -56,7 +56,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -88,7 +88,7 @@ from tipgraph.serving.indexes import (
     updatable,
     update_indexes,
 )
-from tipgraph.sources import Record, SourceStream
+from tipgraph.sources import Known, LineSeen, Record, SourceStream
 from tipgraph.statistics import FACETS as STATISTIC_FACETS
 from tipgraph.statistics import TALLY_FILE, Tally
 from tipgraph.validation import ValidationReport, report_of, revalidate_store
@@ -102,7 +102,7 @@ Progress = Callable[[str], None]
 
 #: The file of a build that the next build reads to tell what changed.
 STATE_FILE = "incremental.pickle"
-STATE_FORMAT = "tipgraph incremental 3"
+STATE_FORMAT = "tipgraph incremental 4"
 #: An incremental build appends what changed to a copy of the previous state, until the
 #: changes appended reach this fraction of the records: it then writes the state whole.
 COMPACT_AFTER = 0.25
@@ -135,6 +135,8 @@ class State:
     records: dict[Key, Entry]
     #: the publications built, in the order built: (key, slug)
     built: list[tuple[Key, str]]
+    #: what each line of JSON Lines read gave (:class:`tipgraph.sources.SourceStream`)
+    lines: dict[tuple[str, int], LineSeen] = field(default_factory=dict)
     #: records added or removed by the changes appended since the state was last whole
     appended: int = 0
     #: the incremental builds that appended their changes since
@@ -171,11 +173,16 @@ def read_state(build: Path | None) -> State | None:
                     records, built = part
                     state.records.update(records)
                     state.built += built
+                elif kind == "lines":  # what each line read gave, written whole
+                    state.lines.update(part[0])
                 elif kind == "changes":  # what an incremental build changed
-                    removed, records, state.built = part
+                    removed, records, state.built, lines_removed, lines = part
                     for key in removed:
                         del state.records[key]
                     state.records.update(records)
+                    for place in lines_removed:
+                        del state.lines[place]
+                    state.lines.update(lines)
                     state.appended += len(removed) + len(records)
                     state.changes += 1
                 else:
@@ -216,6 +223,8 @@ class StateWriter:
         self.partial = target / f".{STATE_FILE}.partial"
         self.records: list[tuple[Key, Entry]] = []
         self.slugs: list[tuple[Key, str]] = []
+        #: what each line read gave (:meth:`lines_read`), written last
+        self.lines: dict[tuple[str, int], LineSeen] = {}
         self.error: Exception | None = None
         self.file = None
         try:
@@ -236,9 +245,16 @@ class StateWriter:
         if self.file is not None:
             self.slugs.append((key_of(publication), slug))
 
+    def lines_read(self, lines: dict[tuple[str, int], LineSeen]) -> None:
+        """What each line of JSON Lines read gave (``read.lines`` of
+        :class:`tipgraph.sources.SourceStream`)."""
+        if self.file is not None:
+            self.lines = lines
+
     @classmethod
     def changed(cls, target: Path, previous: Path, state: State,
-                records: dict[Key, Entry], built: list[tuple[Key, str]]) -> StateWriter:
+                records: dict[Key, Entry], built: list[tuple[Key, str]],
+                lines: dict[tuple[str, int], LineSeen]) -> StateWriter:
         """The state of ``target``, an incremental build from ``previous`` (whose state is
         ``state``): ``records`` are every record read, ``built`` the publications built.
         A copy of ``previous``'s file with what changed appended, or the state written
@@ -251,9 +267,14 @@ class StateWriter:
         writer = cls(target, state.fingerprint, None if whole else previous / STATE_FILE)
         if whole:
             writer.records, writer.slugs = list(records.items()), built
+            writer.lines_read(lines)
         elif writer.file is not None:
+            before = state.lines
+            lines_removed = [place for place in before if place not in lines]
+            lines_changed = {place: seen for place, seen in lines.items()
+                             if before.get(place) is not seen}
             try:
-                writer._dump(("changes", removed, added, built))
+                writer._dump(("changes", removed, added, built, lines_removed, lines_changed))
             except Exception as error:
                 writer._give_up(error)
         return writer
@@ -270,6 +291,12 @@ class StateWriter:
     def close(self, progress: Progress) -> None:
         """Write the rest and put the file in place; tell ``progress`` when it could not."""
         self.flush()
+        if self.file is not None and self.lines:
+            try:
+                self._dump(("lines", self.lines))
+            except Exception as error:
+                self._give_up(error)
+            self.lines = {}
         if self.file is not None:
             try:
                 self.file.close()
@@ -300,6 +327,10 @@ class StateWriter:
 
 # -- reconciling: the records whose key is new only ---------------------------------------
 
+class StaleState(Exception):
+    """The state of the build in service does not hold what it says it read."""
+
+
 @dataclass
 class Reconciled:
     """What :func:`tipgraph.reconcile.reconcile_records` gives, and each record's entry."""
@@ -313,22 +344,40 @@ class Reconciled:
     reconciled: int  # records reconciled anew
 
 
-def reconcile(records: Iterable[Record], reference: Reference,
+def reconcile(records: Iterable[Record | Known], reference: Reference,
               known: dict[Key, Entry]) -> Reconciled:
     """Reconcile ``records`` (:func:`tipgraph.reconcile.reconciled`), taking the entry of
     a record whose key ``known`` has: what reconciling a record gives depends on nothing
-    else (:func:`tipgraph.reconcile.reconcile_record`)."""
-    result = Reconciled([], [], [], [], [], {}, 0)
+    else (:func:`tipgraph.reconcile.reconcile_record`). A :class:`~tipgraph.sources.Known`
+    record (its line unchanged) is the one ``known`` has at its place.
 
-    def one(record: Record) -> Reconciling:
-        entry = known.get((record.source, record.line, content_hash(record)))
+    :raises StaleState: a record :class:`~tipgraph.sources.Known` that ``known`` has not
+    """
+    result = Reconciled([], [], [], [], [], {}, 0)
+    at: dict[tuple[str, int], Key] = {}
+    if known:
+        at = {key[:2]: key for key in known}  # type: ignore[misc]
+    entries = result.records
+
+    def one(record: Record | Known) -> Reconciling:
+        if type(record) is Known:
+            key = at.get((record.source, record.line))
+            if key is None:
+                raise StaleState(f"{record.source}, line {record.line}: read before, not kept")
+            entry = known[key]
+        else:
+            assert isinstance(record, Record)
+            entry = known.get((record.source, record.line, content_hash(record)))
         if entry is None:
             result.reconciled += 1
-            return reconcile_record(record, reference)
+            return reconcile_record(record, reference)  # type: ignore[arg-type]
+        entries[key_of(entry.publication)] = entry
         return entry.publication, entry.problems, entry.identity
 
     def each(publication: Publication, problems: list[Problem], identity: str) -> None:
-        result.records[key_of(publication)] = Entry(publication, problems, identity)
+        key = key_of(publication)
+        if key not in entries:
+            entries[key] = Entry(publication, problems, identity)
 
     found = ReconciledRecords()
     for publication in reconciled(records, reference, found, reconcile=one, each=each):
@@ -903,12 +952,21 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
     source = PartsSource(target / ".abstracts.pickle")
     try:
         with stage("read") as meter:
-            stream = SourceStream(sources, max_field_chars, meter)  # as a full build reads
+            # as a full build reads, but a line read before is neither parsed nor checked
+            stream = SourceStream(sources, max_field_chars, meter, seen=state.lines,
+                                  keep_lines=True)
         with stage("reconcile") as meter:
             reference = full.load_reference()
             meter.step("", unit="records")
-            new = reconcile(meter.count(stream.records()), reference, state.records)
+            try:
+                new = reconcile(meter.count(stream.records()), reference, state.records)
+            except StaleState as error:
+                progress(f"the state of build {previous.name} is not whole ({error}): a full "
+                         "build")
+                source.close()
+                return None
             read = stream.read
+            lines_read, read.lines = read.lines, {}
             del stream
             report.records_read = len(new.records) + len(read.rejected)
             report.files, report.rejected = read.files, read.rejected
@@ -974,7 +1032,8 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
         identities = dict(zip(new.identities, built_slugs, strict=True))
         write_published(target, counted.in_space, identities)
         StateWriter.changed(target, previous, state, new.records,
-                            list(zip(new.keys, built_slugs, strict=True))).close(progress)
+                            list(zip(new.keys, built_slugs, strict=True)),
+                            lines_read).close(progress)
     except BaseException as error:
         source.close()
         full.abandon(error, build_dir, target, report, [])
