@@ -185,16 +185,21 @@ class BuildDir:
 
     # -- switching ---------------------------------------------------------------------------
 
-    def publish(self, build: Path, *, how: str = "build") -> Switch:
+    def publish(self, build: Path, *, how: str = "build", report_published: bool = False
+                ) -> Switch:
         """Make ``build`` the current build in one atomic step, record it, then tidy up.
 
         The ledger is written first: a reader that sees the new ``current`` finds its
         switch there.
+
+        :param report_published: the build's report says it is published already (the
+            build wrote it so): not read again
         """
         wait_past_last_switch(self.root)  # OAI-PMH: a switch dated when it happens
         switch = self.ledger.record_switch(build.name, read_uris(build),
                                            _read_json(build / SLUGS_FILE) or {}, how=how)
-        report = _read_json(build / "report.json") or {}
+        report = {"status": "published"} if report_published else \
+            _read_json(build / "report.json") or {}
         if report.get("status") != "published":
             report.update(status="published", reason=None)
             _write_json(build / "report.json", report)

@@ -71,7 +71,14 @@ from tipgraph.dumps import NTRIPLES, update_dumps
 from tipgraph.errors import BuildFailed, Problem
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate, content_hash
-from tipgraph.mapping import Mapped, MappingPlan, Triples, map_agents, map_publications
+from tipgraph.mapping import (
+    Mapped,
+    MappingPlan,
+    Triples,
+    map_agents,
+    map_publications,
+    named_agents,
+)
 from tipgraph.namespaces import KINDS, ONTOLOGY_PATH, RDF, SHAPES_PATH, TIP
 from tipgraph.reasoning import closure, compile_rules, load_ontology
 from tipgraph.reconcile import Agent, Publication, Reconciling, reconcile_record, reconciled
@@ -475,10 +482,8 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan,
         after |= contributions.publication(by_identity[identity], identity,
                                            new_entries[identity][1])
     # the agents: their names are the last naming publication's
-    old_plan = MappingPlan(contributions.base, {i: slug for i, (_, slug) in old_entries.items()})
-    for identity, (key, _) in old_entries.items():
-        old_plan.add(old.records[key].publication, identity)
-    old_winners, new_winners = agent_winners(old_plan), agent_winners(plan)
+    old_winners, new_winners = _agents_described(old, old_entries, new_entries, gone, came,
+                                                 by_identity, plan)
     touched_agents = {node for node in old_winners.keys() | new_winners.keys()
                       if old_winners.get(node) != new_winners.get(node)}
     for node in touched_agents:
@@ -498,6 +503,41 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan,
     return Delta(removed={line for line in before - after if line in old_lines},
                  added={line for line in after if line not in old_lines},
                  changed=len(set(gone) | set(came)))
+
+
+def _agents_described(old: State, old_entries: dict[str, tuple[Key, str]],
+                      new_entries: dict[str, tuple[Key, str]], gone: list[str],
+                      came: list[str], publications: dict[str, Publication],
+                      plan: MappingPlan) -> tuple[dict[URIRef, Agent], dict[URIRef, Agent]]:
+    """Each agent node -> the agent it is described as, before and after the changes
+    (:func:`agent_winners`), of the nodes whose description may have changed: when the
+    publications left unchanged keep their order, only the nodes the publications
+    ``gone`` or ``came`` name (any other is still described by the same publication);
+    else every node of both catalogues."""
+    changed = set(gone) | set(came)
+    if [i for i in old_entries if i not in changed] != \
+            [i for i in new_entries if i not in changed]:  # moved: every node compared
+        old_plan = MappingPlan(plan.uri.base, {i: slug for i, (_, slug) in old_entries.items()})
+        for identity, (key, _) in old_entries.items():
+            old_plan.add(old.records[key].publication, identity)
+        return agent_winners(old_plan), agent_winners(plan)
+    wanted = {(agent.kind, agent.slug)
+              for publication in itertools.chain(
+                  (old.records[old_entries[i][0]].publication for i in gone),
+                  (publications[i] for i in came))
+              for agent in named_agents(publication)}
+    before: dict[tuple[str, str], Agent] = {}
+    if wanted:
+        for key, _ in reversed(old.built):  # the last publication naming each, before
+            for agent in reversed(named_agents(old.records[key].publication)):
+                name = agent.kind, agent.slug
+                if name in wanted and name not in before:
+                    before[name] = agent
+            if len(before) == len(wanted):
+                break
+    after = {name: plan.agents[name] for name in wanted if name in plan.agents}
+    return ({plan.uri(*name): agent for name, agent in before.items()},
+            {plan.uri(*name): agent for name, agent in after.items()})
 
 
 def held(store: pyoxigraph.Store, lines: Iterable[str]) -> set[str]:
