@@ -510,7 +510,7 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan,
                 contributions: Contributions, old_store: pyoxigraph.Store) -> Delta:
     """The lines the graph before statistics loses and gains.
 
-    :param plan: the new catalogue's mapping plan (its slugs and agents)
+    :param plan: the new catalogue's mapping plan (its slugs: :func:`plan_for`)
     :param old_store: the build in service's store (asked which of the lines the changes
         make or unmake it has, and which publications name a node)
     """
@@ -557,7 +557,7 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan,
 
 def _agents_described(old: State, old_entries: dict[str, tuple[Key, str]],
                       new_entries: dict[str, tuple[Key, str]], gone: list[str],
-                      came: list[str], publications: dict[str, Publication],
+                      came: list[str], publications: dict[str, Publication | Kept],
                       plan: MappingPlan) -> tuple[dict[URIRef, Agent], dict[URIRef, Agent]]:
     """Each agent node -> the agent it is described as, before and after the changes
     (:func:`agent_winners`), of the nodes whose description may have changed: when the
@@ -567,27 +567,33 @@ def _agents_described(old: State, old_entries: dict[str, tuple[Key, str]],
     changed = set(gone) | set(came)
     if [i for i in old_entries if i not in changed] != \
             [i for i in new_entries if i not in changed]:  # moved: every node compared
-        old_plan = MappingPlan(plan.uri.base, {i: slug for i, (_, slug) in old_entries.items()})
-        for identity, (key, _) in old_entries.items():
-            old_plan.add(old.records[key].publication, identity)
-        return agent_winners(old_plan), agent_winners(plan)
+        plans = []
+        for entries, publication_of in (
+                (old_entries, lambda identity, key: old.records[key].publication),
+                (new_entries, lambda identity, key: publications[identity])):
+            every = MappingPlan(plan.uri.base, {i: slug for i, (_, slug) in entries.items()})
+            for identity, (key, _) in entries.items():
+                every.add(publication_of(identity, key), identity)
+            plans.append(agent_winners(every))
+        return plans[0], plans[1]
     wanted = {(agent.kind, agent.slug)
               for publication in itertools.chain(
                   (old.records[old_entries[i][0]].publication for i in gone),
                   (publications[i] for i in came))
               for agent in named_agents(publication)}
-    before: dict[tuple[str, str], Agent] = {}
-    if wanted:
-        for key, _ in reversed(old.built):  # the last publication naming each, before
-            for agent in reversed(named_agents(old.records[key].publication)):
+    found = []
+    for catalogue in ((old.records[key].publication for key, _ in reversed(old.built)),
+                      (publications[identity] for identity in reversed(new_entries))):
+        last: dict[tuple[str, str], Agent] = {}  # the last publication naming each
+        for publication in catalogue if wanted else ():
+            for agent in reversed(named_agents(publication)):
                 name = agent.kind, agent.slug
-                if name in wanted and name not in before:
-                    before[name] = agent
-            if len(before) == len(wanted):
+                if name in wanted and name not in last:
+                    last[name] = agent
+            if len(last) == len(wanted):
                 break
-    after = {name: plan.agents[name] for name in wanted if name in plan.agents}
-    return ({plan.uri(*name): agent for name, agent in before.items()},
-            {plan.uri(*name): agent for name, agent in after.items()})
+        found.append({plan.uri(*name): agent for name, agent in last.items()})
+    return found[0], found[1]
 
 
 def held(store: pyoxigraph.Store, lines: Iterable[str]) -> set[str]:
@@ -724,10 +730,16 @@ def hashes_of(publications: list[Publication], slugs: list[str],
 
 def plan_for(new: Reconciled, base: str, published: dict[str, str]) -> MappingPlan:
     """The mapping plan of the new catalogue, as a full build makes it: each identity's
-    slug and each agent's description (:class:`tipgraph.mapping.MappingPlan`)."""
+    slug (:class:`tipgraph.mapping.MappingPlan`), a newcomer's minted after the titles
+    before it. Not the agents' descriptions: :func:`graph_delta` finds those it needs."""
     plan = MappingPlan(base, published)
+    slugs = plan.slugs
     for publication, identity in zip(new.publications, new.identities, strict=True):
-        plan.add(publication, identity)
+        slug = published.get(identity)
+        if slug is None:
+            plan.add(publication, identity)
+        else:
+            slugs[identity] = slug
     return plan
 
 
