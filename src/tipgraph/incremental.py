@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import gc
 import hashlib
 import heapq
 import itertools
@@ -1078,6 +1079,9 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             report.records_built = len(new.publications)
             report.duplicates = new.duplicates
             del read
+            # the state and the catalogue live to the end of the build: the collector,
+            # run when memory is given back (build.release_memory), leaves them alone
+            gc.freeze()
         with stage("map"):
             plan = plan_for(new, base, build_dir.ledger.slugs())
             contributions = Contributions(reference, base, load_ontology())
@@ -1140,4 +1144,6 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
         source.close()
         full.abandon(error, build_dir, target, report, [])
         raise
+    finally:
+        gc.unfreeze()
     return report
