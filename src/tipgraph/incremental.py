@@ -67,7 +67,6 @@ from rdflib import BNode, Literal, URIRef
 
 from tipgraph import __version__
 from tipgraph.build_dir import INDEX_FILE, BuildDir, read_uris, write_published
-from tipgraph.datestamps import publication_hashes
 from tipgraph.dumps import NTRIPLES, update_dumps
 from tipgraph.errors import BuildFailed, Problem
 from tipgraph.graphs import Triple, ntriples_lines
@@ -516,13 +515,13 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan,
         make or unmake it has, and which publications name a node)
     """
     slugs = plan.slugs
-    old_entries = {old.records[key].identity: (key, slug) for key, slug in old.built}
-    new_entries = {identity: (key, slugs[identity])
-                   for key, identity in zip(new.keys, new.identities, strict=True)}
+    records = old.records
+    old_entries = dict(zip([records[key].identity for key, _ in old.built], old.built,
+                           strict=True))
+    new_entries = dict(zip(new.identities, zip(new.keys, [slugs[i] for i in new.identities],
+                                               strict=True), strict=True))
     gone = [i for i, entry in old_entries.items() if new_entries.get(i) != entry]
     came = [i for i, entry in new_entries.items() if old_entries.get(i) != entry]
-    unchanged_slugs = {entry[1]: identity for identity, entry in new_entries.items()
-                       if old_entries.get(identity) == entry}
     before: set[str] = set()
     for identity in gone:
         key, slug = old_entries[identity]
@@ -548,8 +547,8 @@ def graph_delta(old: State, new: Reconciled, plan: MappingPlan,
     for line in before - after:
         if line in old_lines and not contributions.own(line):
             pending.setdefault(_subject(line), set()).add(line)
-    kept = _made_by_unchanged(pending, old_store, unchanged_slugs, new_entries, by_identity,
-                              contributions)
+    kept = _made_by_unchanged(pending, old_store, old_entries, new_entries, by_identity,
+                              contributions) if pending else set()
     after |= kept
     return Delta(removed={line for line in before - after if line in old_lines},
                  added={line for line in after if line not in old_lines},
@@ -613,12 +612,15 @@ def _quad(line: str) -> pyoxigraph.Quad:
 
 
 def _made_by_unchanged(pending: dict[str, set[str]], old_store: pyoxigraph.Store,
-                       unchanged: dict[str, str], entries: dict[str, tuple[Key, str]],
-                       publications: dict[str, Publication],
+                       old_entries: dict[str, tuple[Key, str]],
+                       entries: dict[str, tuple[Key, str]],
+                       publications: dict[str, Publication | Kept],
                        contributions: Contributions) -> set[str]:
     """Of the ``pending`` lines (by subject), those a publication left unchanged makes:
     the publications naming the subject (in one step, or two: through a volume or a
     country) are asked one at a time until every line is found or none is left."""
+    unchanged = {entry[1]: identity for identity, entry in entries.items()
+                 if old_entries.get(identity) == entry}  # slug -> identity
     found: set[str] = set()
     prefix = contributions.publication_uri("")
     for subject, lines in pending.items():
@@ -723,9 +725,12 @@ def quads(lines: Sequence[str]) -> Iterator[pyoxigraph.Quad]:
 def hashes_of(publications: list[Publication], slugs: list[str],
               contributions: Contributions) -> tuple[dict[str, str], dict[str, tuple[str, int]]]:
     """Publication URI -> content hash, and URI -> (file, line)."""
-    provenance = {str(contributions.publication_uri(slug)): (p.source, p.line)
-                  for p, slug in zip(publications, slugs, strict=True)}
-    hashes = publication_hashes(publications, {where: uri for uri, where in provenance.items()})
+    prefix = str(contributions.publication_uri(""))  # each URI made as the mapping makes it
+    uris = [prefix + slug for slug in slugs]  # (and checked: these are in the graph)
+    provenance = {uri: (p.source, p.line) for p, uri in zip(publications, uris, strict=True)}
+    # as tipgraph.datestamps.publication_hashes gives them: each publication's own record
+    hashes = {uri: p.content_hash for p, uri in zip(publications, uris, strict=True)
+              if p.content_hash}
     return hashes, provenance
 
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import codecs
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tipgraph.errors import Problem, TipgraphError
 from tipgraph.progress import Meter
@@ -94,8 +94,7 @@ def read_file(path: Path, max_field_chars: int = MAX_FIELD_CHARS) -> ReadResult:
     return stream.read
 
 
-@dataclass(frozen=True)
-class Known:
+class Known(NamedTuple):
     """A record whose line of JSON Lines is the one the build in service read there
     (:class:`SourceStream`'s ``seen``): neither parsed nor checked again."""
 
