@@ -1045,7 +1045,7 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
     :returns: its :class:`tipgraph.build.BuildReport`, or None
     """
     previous = build_dir.current()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), full._cpu_seconds()
     state = read_state(previous)
     if previous is None or state is None or not (previous / NTRIPLES).is_file() \
             or not (previous / "store").is_dir() \
@@ -1055,6 +1055,7 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
     report = full.BuildReport(build_id=target.name, base=base,
                               sources=[Path(s).name for s in sources])
     report.timings["state"] = round(time.perf_counter() - started, 3)  # read_state's
+    report.cpu["state"] = round(full._cpu_seconds() - cpu_started, 3)
     stage = functools.partial(full._stage, report=report, progress=progress, display=display)
     # what the web indexes read of the graph, as a full build keeps it (the abstracts on disk)
     source = PartsSource(target / ".abstracts.pickle")
