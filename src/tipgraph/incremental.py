@@ -7,9 +7,14 @@ Every build keeps, beside its store, what the next one needs to tell what change
 its repairs and warnings, its identity), and the slug of each publication built
 (:class:`StateWriter`: a full build writes it as it reconciles and plans its records, a
 part at a time, rather than reading its sources again; an incremental build appends
-what changed to a copy of the state in service, :meth:`StateWriter.changed`). The next
-build reads the sources, reconciles only the records whose key is new, and works out
-which lines of N-Triples the graph loses and gains:
+what changed to a copy of the state in service, :meth:`StateWriter.changed`), and what
+each line of a JSON Lines source gave (its digest, whether it gave a record, its problems:
+:class:`tipgraph.sources.SourceStream`). Each publication is kept pickled apart
+(:class:`Kept`): an incremental build unpickles only those it maps again. The next build
+reads the sources, parsing and checking only the lines whose digest changed (a line as it
+was is :class:`~tipgraph.sources.Known`: the record the state holds at its place),
+reconciles only the records whose key is new, and works out which lines of N-Triples
+the graph loses and gains:
 
 - a publication's own lines (its URI's and its source record's) are its alone;
 - a line about a node several publications name (a place, a person, an organisation, a
@@ -18,7 +23,8 @@ which lines of N-Triples the graph loses and gains:
   one makes it (reference counting, asked of the graph rather than kept beside it);
 - an agent's name and labels are those of the last publication naming it (the
   :class:`tipgraph.mapping.MappingPlan` of the catalogue, as in a full build), so they
-  are made apart, from that one.
+  are made apart, from that one; only the agents the changed publications name are
+  looked at, unless the publications left unchanged changed order.
 
 What one publication makes is what a full build's parts make of it alone
 (:func:`tipgraph.mapping.map_publications` and :func:`tipgraph.reasoning.closure`, as
