@@ -293,3 +293,92 @@ def test_a_full_build_whose_state_cannot_be_kept_is_published(tmp_path: Path,
     said = build(out, source, second_catalogue())
     assert not any(line.startswith("incremental") for line in said), said
     assert (BuildDir(out).current() / STATE_FILE).is_file()
+
+
+def raw_lines(records: list[dict[str, object]]) -> list[str]:
+    """JSON Lines as a curator's file may hold them: a line that is not JSON, a blank line,
+    an unknown field, a value that is not text, a link to percent-encode, a record without
+    a title; what reading them says is the report's, build after build."""
+    lines = [json.dumps(record, ensure_ascii=False) for record in records]
+    lines[2] = lines[2][:-1] + ', "shelf": "B2"}'  # an unknown field
+    lines[4] = lines[4][:-1] + ', "year": {"y": 1}}'  # not text
+    lines[6] = lines[6][:-1] + ', "source_url": "https://example.org/a b"}'  # a repair
+    return [*lines, "{not json", "", json.dumps({"title": "", "year": 2001})]
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_only_the_lines_that_changed_are_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line of JSON Lines read by the build in service is neither parsed nor checked
+    again: what it gave then (its record, its problems) is taken. A line whose text
+    changes but not its record, lines added and removed, the files given in another
+    order: the build is the full build's, and so is the state it keeps."""
+    from tipgraph.sources import curated
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    lines = raw_lines(synthesize(40, seed=7))
+    others = [json.dumps(r, ensure_ascii=False) for r in synthesize(10, seed=8)]
+    incremental_out, full = tmp_path / "incremental", tmp_path / "full"
+    write_lines(first, lines)
+    write_lines(second, others)
+    for out in (incremental_out, full):
+        run_build([first, second], out, base=BASE)
+    parsed: list[int] = []
+    parse = curated.jsonl_line
+
+    def counted(line: str, number: int, *args: object) -> object:
+        if line.strip():  # a blank line is no record, read or not
+            parsed.append(number)
+        return parse(line, number, *args)
+
+    monkeypatch.setattr("tipgraph.sources.jsonl_line", counted)
+    changed = json.loads(lines[10])
+    changed["year"] = 1999
+    lines[10] = json.dumps(changed)  # a corrected year
+    lines[11] = json.dumps(json.loads(lines[11]), sort_keys=True, indent=None,
+                           separators=(" ,", " : "))  # written otherwise, the same record
+    del lines[30]  # removed: the lines below it move up one
+    lines.insert(35, json.dumps(synthesize(1, seed=9)[0]))  # added
+    write_lines(first, lines)
+    said: list[str] = []
+    run_build([second, first], incremental_out, base=BASE, progress=said.append)
+    assert any(line.startswith("incremental: from build") for line in said), said
+    # the lines read again: the two changed, and those below the one removed up to the
+    # one added (their place changed); not one of the second file's
+    assert sorted(parsed) == [11, 12, *range(31, 37)], parsed
+    run_build([second, first], full, base=BASE, full=True)
+    got, expected = published(incremental_out), published(full)
+    assert_same(got, expected)
+    report = expected["report"]
+    assert report["records_rejected"] == 2
+    assert any("shelf" in w["why"] for w in report["warnings"])
+    assert any("percent-encoded" in r["why"] for r in report["repairs"])
+    state, full_state = (read_state(BuildDir(out).current()) for out in (incremental_out, full))
+    assert state is not None and full_state is not None
+    assert (state.records, state.built, state.lines) == \
+        (full_state.records, full_state.built, full_state.lines)
+    assert len(state.lines) == len(lines) + len(others) - 1  # every line but the blank one
+
+
+def test_a_state_that_lost_a_record_it_read_gives_a_full_build(tmp_path: Path) -> None:
+    """Were the state to say a line was read and kept but hold no record for it, the
+    build is a full one, never one without that record."""
+    import pickle
+
+    source = tmp_path / "catalogue.jsonl"
+    out = tmp_path / "build"
+    build(out, source, first_catalogue())
+    path = BuildDir(out).current() / STATE_FILE
+    state = read_state(path.parent)
+    assert state is not None
+    lost = next(key for key in state.records if key[1] == 7)
+    with path.open("ab") as file:  # appended as an incremental build appends its changes
+        pickle.dump(("changes", [lost], [], state.built, [], {}), file)
+    said = build(out, source, first_catalogue())
+    assert any("not whole" in line and "a full build" in line for line in said), said
+    assert not any("publications changed" in line for line in said), said
+    assert len(read_state(BuildDir(out).current()).records) == len(first_catalogue())
+    assert BuildDir(out).current_id() is not None

@@ -38,6 +38,7 @@ Table (``PRAGMA user_version`` 1)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -77,8 +78,19 @@ class BuildRecords:
     sets: dict[str, str] = field(default_factory=dict)
 
 
+#: The records this process wrote last, by the file it wrote (:func:`_file_id`): the
+#: switch that follows a build takes them from here, not from the file it just wrote
+_written: tuple[tuple[int, ...], BuildRecords] | None = None
+
+
+def _file_id(path: Path) -> tuple[int, ...]:
+    found = path.stat()
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
 def write_records(records: BuildRecords, path: Path) -> None:
     """Write ``records`` to ``path`` whole or not at all."""
+    global _written
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     payload = {"format": RECORDS_FORMAT, "sets": records.sets,
                "records": {uri: [h, list(s)] for uri, (h, s) in records.records.items()}}
@@ -86,6 +98,7 @@ def write_records(records: BuildRecords, path: Path) -> None:
         partial.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
                            encoding="utf-8")
         os.replace(partial, path)
+        _written = (_file_id(path), records)
     finally:
         partial.unlink(missing_ok=True)
 
@@ -93,6 +106,12 @@ def write_records(records: BuildRecords, path: Path) -> None:
 def read_records(build: Path) -> BuildRecords | None:
     """The records the build in ``build`` wrote, or None for a build without them (made
     before they were written, or of another format)."""
+    global _written
+    if _written is not None:  # those this process wrote last, once, if that is the file
+        written, _written = _written, None
+        with contextlib.suppress(OSError):
+            if _file_id(build / RECORDS_FILE) == written[0]:
+                return written[1]
     try:
         payload = json.loads((build / RECORDS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -176,17 +176,23 @@ class MappingPlan:
         """Plan ``publication`` (``key``: its identity key), after those before it."""
         self.slugs[key] = self._slug(publication, key)
         agents = self.agents
-        for agent in publication.creators:  # in the order the mapping names them
+        for agent in named_agents(publication):
             agents[agent.kind, agent.slug] = agent
-        volume = publication.part_of
-        if volume is not None:
-            for editor in volume.editors:
-                agents[editor.kind, editor.slug] = editor
-            if volume.publisher:
-                agents[volume.publisher.kind, volume.publisher.slug] = volume.publisher
 
     def agent(self, agent: Agent) -> Agent:
         return self.agents.get((agent.kind, agent.slug), agent)
+
+
+def named_agents(publication: Publication) -> list[Agent]:
+    """The agents ``publication`` names, in the order the mapping names them (the last
+    of them describes a node named twice)."""
+    volume = publication.part_of
+    if volume is None:
+        return publication.creators
+    named = [*publication.creators, *volume.editors]
+    if volume.publisher:
+        named.append(volume.publisher)
+    return named
 
 
 def plan_mapping(publications: Iterable[Publication], keys: list[str],

@@ -23,21 +23,31 @@ Nothing here interprets values; that is :mod:`tipgraph.reconcile`'s job.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterable, Iterator
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from tipgraph.errors import Problem, TipgraphError
 from tipgraph.progress import Meter
 from tipgraph.sources.curated import (
     UnknownFields,
     chunk_lines,
-    jsonl_records,
+    jsonl_line,
     read_csv,
     read_jsonl,
     text_lines,
 )
 from tipgraph.sources.listing import read_text, write_listing
-from tipgraph.sources.model import FIELDS, LIST_FIELDS, ReadResult, Record, SourceFile, Value
+from tipgraph.sources.model import (
+    FIELDS,
+    LIST_FIELDS,
+    LineSeen,
+    ReadResult,
+    Record,
+    SourceFile,
+    Value,
+)
 from tipgraph.sources.values import MAX_FIELD_CHARS, check_record
 
 SUFFIXES = (".txt", ".jsonl", ".csv")
@@ -84,6 +94,19 @@ def read_file(path: Path, max_field_chars: int = MAX_FIELD_CHARS) -> ReadResult:
     return stream.read
 
 
+class Known(NamedTuple):
+    """A record whose line of JSON Lines is the one the build in service read there
+    (:class:`SourceStream`'s ``seen``): neither parsed nor checked again."""
+
+    source: str
+    line: int
+
+
+def line_digest(line: str) -> bytes:
+    """What tells a line of JSON Lines from the one read there before."""
+    return hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 class SourceStream:
     """The catalogue files of ``paths``, decoded when it is made (``meter`` counts their
     bytes), their records read a record at a time (:meth:`records`): a catalogue of a
@@ -92,15 +115,26 @@ class SourceStream:
 
     Once :meth:`records` is exhausted, :attr:`read` holds what :func:`read_sources` says
     of the files (rejected records, problems, files) but no record.
+
+    A line of JSON Lines is read once: with ``keep_lines``, :attr:`read` keeps what each
+    gave (``lines``: (file, line) -> :data:`~tipgraph.sources.model.LineSeen`); handed
+    such a mapping of an earlier read (``seen``), a line that did not change gives
+    :class:`Known` instead of its record, and the problems it gave then. Files of the
+    same name (in different directories) are read line by line.
     """
 
     def __init__(self, paths: Iterable[Path], max_field_chars: int = MAX_FIELD_CHARS,
-                 meter: Meter | None = None) -> None:
+                 meter: Meter | None = None, *,
+                 seen: Mapping[tuple[str, int], LineSeen] | None = None,
+                 keep_lines: bool = False) -> None:
         files = list(_expand(paths))
         if meter is not None:
             meter.step("", total=sum(path.stat().st_size for path in files), unit="bytes")
         self.max_field_chars = max_field_chars
         self.read = ReadResult()
+        unique = len({path.name for path in files}) == len(files)
+        self.seen = seen if unique and seen is not None else {}
+        self.keep_lines = unique and keep_lines
         #: (path, text or None: read again from the file, as it is valid UTF-8, the
         #: problems of decoding it)
         self._texts: list[tuple[Path, str | None, list[Problem]]] = []
@@ -113,7 +147,7 @@ class SourceStream:
             if meter is not None:
                 meter.advance(path.stat().st_size)
 
-    def records(self) -> Iterator[Record]:
+    def records(self) -> Iterator[Record | Known]:
         """Every record, checked, in file and line order; each file's text let go once
         its records are read."""
         texts, self._texts = self._texts, []
@@ -124,31 +158,33 @@ class SourceStream:
             del text
 
     def _file(self, name: str, suffix: str, text: str | Iterable[str],
-              problems: list[Problem]) -> Iterator[Record]:
+              problems: list[Problem]) -> Iterator[Record | Known]:
         """The records of the file ``name``, its ``text`` whole or in pieces (JSON Lines)."""
         found = ReadResult()  # what the reader says: records stay out of it
         checked = ReadResult()  # what checking the values says
         starts: list[int] = []
+        unknown = None
         if suffix == ".jsonl":
             unknown = UnknownFields(name)
             lines = text_lines(text) if isinstance(text, str) else chunk_lines(text)
-            parts: Iterable[ReadResult] = jsonl_records(lines, name, unknown)
+            for number, line in enumerate(lines, start=1):
+                kept = self._line(name, number, line, found, checked, unknown)
+                if kept is not None:
+                    starts.append(number)
+                    yield kept
         else:
             assert isinstance(text, str)
             whole = {".txt": read_text, ".csv": read_csv}[suffix](text, name)
             records, whole.records = whole.records, []
-            unknown = None
-            parts = [whole, ReadResult(records=records)]
-        for part in parts:
-            found.rejected.extend(part.rejected)
-            found.problems.extend(part.problems)
-            for record in part.records:
+            found.rejected.extend(whole.rejected)
+            found.problems.extend(whole.problems)
+            for record in records:
                 result = check_record(record, self.max_field_chars)
                 checked.rejected.extend(result.rejected)
                 checked.problems.extend(result.problems)
-                for kept in result.records:
-                    starts.append(kept.line)
-                    yield kept
+                for kept_record in result.records:
+                    starts.append(kept_record.line)
+                    yield kept_record
         if unknown is not None:
             found.problems.extend(unknown.problems())
         rejected = found.rejected + checked.rejected
@@ -156,6 +192,48 @@ class SourceStream:
         self.read.problems.extend([*problems, *found.problems, *checked.problems])
         starts += [p.line or 0 for p in rejected]
         self.read.files.append(SourceFile(name, tuple(sorted(starts))))
+
+    def _line(self, name: str, number: int, line: str, found: ReadResult,
+              checked: ReadResult, unknown: UnknownFields) -> Record | Known | None:
+        """The record of a line of JSON Lines, checked, or :class:`Known` (its line the one
+        read before), or None (none kept); what reading and checking it say go to
+        ``found`` and ``checked`` (as they did before, for a line known)."""
+        digest = line_digest(line) if self.seen or self.keep_lines else b""
+        before = self.seen.get((name, number))
+        if before is not None and before[0] == digest:
+            _, kept, said = before
+            if said is not None:
+                found_rejected, found_problems, checked_rejected, checked_problems, fields = said
+                found.rejected += found_rejected
+                found.problems += found_problems
+                checked.rejected += checked_rejected
+                checked.problems += checked_problems
+                for field in fields:
+                    unknown.add(field, number)
+            if self.keep_lines:
+                self.read.lines[name, number] = before
+            return Known(name, number) if kept else None
+        own = UnknownFields(name)  # this line's unknown fields
+        read = jsonl_line(line, number, name, own)
+        if read is None:
+            return None
+        for field in own.first_line:
+            unknown.add(field, number)
+        record = None
+        result = ReadResult()
+        for raw in read.records:
+            result = check_record(raw, self.max_field_chars)
+            record = result.records[0] if result.records else None
+        found.rejected += read.rejected
+        found.problems += read.problems
+        checked.rejected += result.rejected
+        checked.problems += result.problems
+        if self.keep_lines:
+            said = (read.rejected, read.problems, result.rejected, result.problems,
+                    tuple(own.first_line))
+            self.read.lines[name, number] = (
+                digest, record is not None, said if any(said) else None)
+        return record
 
 
 #: Bytes decoded at a time from a file read again a piece at a time.
@@ -201,6 +279,6 @@ def decode(data: bytes, name: str) -> tuple[str, list[Problem]]:
     return "".join(lines).removeprefix("\ufeff"), problems
 
 
-__all__ = ["FIELDS", "LIST_FIELDS", "ReadResult", "Record", "SourceFile", "SourceStream", "Value",
-           "decode",
+__all__ = ["FIELDS", "LIST_FIELDS", "Known", "LineSeen", "ReadResult", "Record", "SourceFile",
+           "SourceStream", "Value", "decode", "line_digest",
            "read_csv", "read_file", "read_jsonl", "read_sources", "read_text", "write_listing"]

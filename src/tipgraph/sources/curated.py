@@ -34,26 +34,32 @@ def jsonl_records(lines: Iterable[str], name: str, unknown: UnknownFields
     line at a time: a record, or its rejection, and its problems; the unknown fields are
     told to ``unknown``."""
     for number, line in enumerate(lines, start=1):
-        line = line.removesuffix("\r")
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            why = f"not a JSON object: {error.msg} at column {error.colno}"
-            yield ReadResult(rejected=[Problem(name, number, None, why, "error")])
-            continue
-        except (RecursionError, ValueError) as error:  # nested too deep, a 5,000-digit number
-            why = "JSON nested too deeply" if isinstance(error, RecursionError) else str(error)
-            yield ReadResult(rejected=[Problem(name, number, None, f"not a record: {why}",
-                                               "error")])
-            continue
-        if not isinstance(data, dict):
-            yield ReadResult(rejected=[Problem(name, number, None,
-                                               f"not a JSON object but a {type(data).__name__}",
-                                               "error")])
-            continue
-        yield _curated_record(name, number, data, unknown)
+        read = jsonl_line(line, number, name, unknown)
+        if read is not None:
+            yield read
+
+
+def jsonl_line(line: str, number: int, name: str, unknown: UnknownFields
+               ) -> ReadResult | None:
+    """What the line ``number`` of a JSON Lines file holds (:func:`jsonl_records`), None
+    for a blank line."""
+    line = line.removesuffix("\r")
+    if not line.strip():
+        return None
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as error:
+        why = f"not a JSON object: {error.msg} at column {error.colno}"
+        return ReadResult(rejected=[Problem(name, number, None, why, "error")])
+    except (RecursionError, ValueError) as error:  # nested too deep, a 5,000-digit number
+        why = "JSON nested too deeply" if isinstance(error, RecursionError) else str(error)
+        return ReadResult(rejected=[Problem(name, number, None, f"not a record: {why}",
+                                            "error")])
+    if not isinstance(data, dict):
+        return ReadResult(rejected=[Problem(name, number, None,
+                                            f"not a JSON object but a {type(data).__name__}",
+                                            "error")])
+    return _curated_record(name, number, data, unknown)
 
 
 def text_lines(text: str) -> Iterator[str]:

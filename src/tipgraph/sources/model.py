@@ -49,6 +49,13 @@ class SourceFile:
                 "record_lines": list(self.record_lines)}
 
 
+#: What reading one line of JSON Lines gave (:class:`tipgraph.sources.SourceStream`): the
+#: line's digest, whether a record was kept, and what reading and checking it said, or None
+#: (nothing): (rejected, problems, rejected by checking, problems of checking, unknown fields)
+LineSaid = tuple[list[Problem], list[Problem], list[Problem], list[Problem], tuple[str, ...]]
+LineSeen = tuple[bytes, bool, LineSaid | None]
+
+
 @dataclass
 class ReadResult:
     """The records read from one or more files, and what was wrong with them."""
@@ -57,6 +64,8 @@ class ReadResult:
     rejected: list[Problem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: list[SourceFile] = field(default_factory=list)
+    #: (file, line) -> what the line of JSON Lines gave, when asked to keep it
+    lines: dict[tuple[str, int], LineSeen] = field(default_factory=dict)
 
     def extend(self, other: ReadResult) -> None:
         self.records.extend(other.records)

@@ -1,0 +1,38 @@
+"""What the list of builds reads of a build's report is what the report says, whichever
+way it was written, without parsing the whole report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tipgraph.build import BuildReport
+from tipgraph.build_dir import SUMMARY_KEYS, _write_json, report_summary
+from tipgraph.errors import Problem
+
+
+def a_report() -> BuildReport:
+    report = BuildReport(build_id="20260101T000000000000Z", base="https://example.org/",
+                         sources=["a.jsonl"], records_read=3, records_built=2, triples=41,
+                         status="refused", reason='it would lose 1 of 2 ("x"), say,')
+    # entries deeper in the report that look like the summary's, on lines of their own
+    report.repairs = [Problem("a.jsonl", 1, "status", '\n  "status": "published",', "repair")]
+    return report
+
+
+@pytest.mark.parametrize("writer", ["build", "switch", "one line"])
+def test_the_summary_is_what_the_report_says(tmp_path: Path, writer: str) -> None:
+    path = tmp_path / "report.json"
+    report = a_report()
+    whole = report.as_dict()
+    if writer == "build":
+        report.write(path)
+    elif writer == "switch":
+        _write_json(path, whole)
+    else:
+        path.write_text(json.dumps(whole), encoding="utf-8")
+    summary = report_summary(path)
+    assert {key: summary[key] for key in SUMMARY_KEYS} == {key: whole[key] for key in SUMMARY_KEYS}
+    assert report_summary(tmp_path / "none.json") == {}
