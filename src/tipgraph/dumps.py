@@ -17,7 +17,6 @@ import hashlib
 import heapq
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -122,6 +121,13 @@ def _listing(build: Path | None) -> list[tuple[str, str, int]] | None:
     return [(start, digest, count) for start, digest, count in listed] or None
 
 
+def listed_lines(build: Path) -> int | None:
+    """How many lines ``build``'s ``tipgraph.nt`` has, from its segments' listing (None:
+    it has none)."""
+    listed = _listing(build)
+    return None if listed is None else sum(count for _, _, count in listed)
+
+
 def _starts(previous: Path | None) -> list[str] | None:
     listed = _listing(previous)
     return [start for start, _, _ in listed][1:] or None if listed else None
@@ -198,12 +204,27 @@ def _joined(parts: list[Path], out: Path, head: bytes = b"", between: bytes = b"
 
 def _copy(source: BinaryIO, out: BinaryIO) -> None:
     """All of ``source`` to ``out``, in the kernel where it can (no bytes through Python)."""
+    copy_span(source, out, source.tell(), None)
+
+
+def copy_span(source: BinaryIO, out: BinaryIO, start: int, count: int | None) -> None:
+    """``count`` bytes of ``source`` from ``start`` (None: all the rest) appended to ``out``,
+    in the kernel where it can (no bytes through Python)."""
     out.flush()
+    left = (1 << 62) if count is None else count
     try:
-        while os.copy_file_range(source.fileno(), out.fileno(), 1 << 30):
-            pass
+        while left > 0:
+            done = os.copy_file_range(source.fileno(), out.fileno(), min(left, 1 << 30),
+                                      start)
+            if not done:
+                break
+            start += done
+            left -= done
     except (AttributeError, OSError):
-        shutil.copyfileobj(source, out, 1 << 20)
+        source.seek(start)
+        while left > 0 and (block := source.read(min(left, 1 << 20))):
+            out.write(block)
+            left -= len(block)
         return
     out.seek(0, os.SEEK_END)
 

@@ -58,6 +58,7 @@ import hashlib
 import heapq
 import itertools
 import json
+import os
 import pickle
 import re
 import shutil
@@ -66,14 +67,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyoxigraph
 from rdflib import BNode, Literal, URIRef
 
 from tipgraph import __version__
 from tipgraph.build_dir import INDEX_FILE, BuildDir, read_uris, write_published
-from tipgraph.dumps import NTRIPLES, update_dumps
+from tipgraph.dumps import NTRIPLES, copy_span, listed_lines, update_dumps
 from tipgraph.errors import BuildFailed, Problem
 from tipgraph.graphs import Triple, ntriples_lines
 from tipgraph.identity import Duplicate, content_hash
@@ -876,16 +877,74 @@ class GraphChange:
 
 
 def merge_file(old: Path, new: Path, removed: Iterable[str], added: Iterable[str]
-               ) -> tuple[int, list[str], list[str]]:
+               ) -> tuple[int | None, list[str], list[str]]:
     """Write to ``new`` the sorted N-Triples lines of ``old`` less ``removed``, with
-    ``added``, in order: the stretches of ``old`` no change falls in are copied as they
-    are, a few MiB at a time, never split into lines.
+    ``added``, in order. Each change is found by bisecting ``old`` on disk, and the
+    stretches between changes are copied by the kernel (:func:`tipgraph.dumps.copy_span`):
+    no line of them is read. Past :data:`MERGE_SEEKS` changes, ``old`` is read through
+    once instead (:func:`_merge_read`).
 
-    :returns: the lines written, the lines of ``removed`` that ``old`` had, and those of
-        ``added`` it had not
+    :returns: the lines written (None: not counted, for the caller to work out), the lines
+        of ``removed`` that ``old`` had, and those of ``added`` it had not
     """
     edits = sorted([(line.encode("utf-8"), 0) for line in removed]
                    + [(line.encode("utf-8"), 1) for line in added])
+    if len(edits) > MERGE_SEEKS:
+        return _merge_read(old, new, edits)
+    gone, came = [], []
+    with old.open("rb") as source, new.open("wb") as out:
+        size = os.fstat(source.fileno()).st_size
+        done = 0  # the bytes of ``old`` before this are written (or left out)
+        for line, kind in edits:
+            at = _first_line_at_least(source, line, done, size)
+            copy_span(source, out, done, at - done)
+            done = at
+            source.seek(at)
+            if source.readline() == line:
+                if not kind:
+                    gone.append(line)
+                    done += len(line)
+            elif kind:
+                out.write(line)
+                came.append(line)
+        copy_span(source, out, done, size - done)
+    return None, [g.decode("utf-8") for g in gone], [c.decode("utf-8") for c in came]
+
+
+#: Above this many changed lines :func:`merge_file` reads ``tipgraph.nt`` through rather
+#: than bisecting it once per change (~20 reads each).
+MERGE_SEEKS = 20_000
+
+
+def _first_line_at_least(file: BinaryIO, key: bytes, lo: int, hi: int) -> int:
+    """Where the first line of the sorted ``file`` not below ``key`` starts, between
+    ``lo`` (a line's start, every line before it below ``key``) and ``hi`` (a line's start,
+    or the end: that line is not below ``key``)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        file.seek(mid)
+        if mid > lo:
+            file.readline()  # to the start of the next line
+        start = file.tell()
+        if start >= hi:  # no line starts in (mid, hi): try the one at lo
+            file.seek(lo)
+            line = file.readline()
+            if line >= key:
+                return lo
+            lo += len(line)
+            continue
+        line = file.readline()
+        if line < key:
+            lo = start + len(line)
+        else:
+            hi = start
+    return lo
+
+
+def _merge_read(old: Path, new: Path, edits: list[tuple[bytes, int]]
+                ) -> tuple[int, list[str], list[str]]:
+    """:func:`merge_file` for many changes: ``old`` read through a block at a time
+    (:data:`MERGE_BLOCK`), only the blocks a change falls in split into lines."""
     written, gone, came = 0, [], []
     i, n = 0, len(edits)
     with old.open("rb") as source, new.open("wb") as out:
@@ -996,6 +1055,13 @@ def write_merged(previous: Path, target: Path, change: GraphChange, base: str,
     meter.step("merging", unit="lines")
     written, gone, came = merge_file(previous / NTRIPLES, target / NTRIPLES, change.removed,
                                      change.added)
+    if written is None:  # the previous build's lines, less and plus those changed
+        before = listed_lines(previous)
+        if before is None:
+            with (target / NTRIPLES).open("rb") as nt:
+                written = sum(block.count(b"\n") for block in iter(lambda: nt.read(1 << 22), b""))
+        else:
+            written = before - len(gone) + len(came)
     counted = None
     if counted_before is not None \
             and (gone, came) == (sorted(change.removed), sorted(change.added)):
