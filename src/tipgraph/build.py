@@ -70,7 +70,7 @@ from tipgraph.serving.oai_records import build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import Record, SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
-from tipgraph.statistics import TALLY_FILE, Tally
+from tipgraph.statistics import Tally
 from tipgraph.store import load_store
 from tipgraph.store.embedded import open_read_only
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
@@ -586,14 +586,9 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
 
 
 def _keep_tally(tally: Tally, target: Path, progress: Progress) -> None:
-    """Keep the statistics' tally for the next build (:meth:`Tally.update`); without it,
-    that build counts every line again."""
-    try:
-        tally.save(target / TALLY_FILE)
-    except OSError as error:
-        (target / TALLY_FILE).unlink(missing_ok=True)
-        progress(f"the statistics' tally was not kept ({error}): the next build counts "
-                 "every line again")
+    """Keep the statistics' tally for the next build (:meth:`Tally.keep`)."""
+    if (why := tally.keep(target)) is not None:
+        progress(why)
 
 
 def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,

@@ -1019,7 +1019,7 @@ def update_statistics(tally: Tally, change: GraphChange, base: str
 
 
 def changed_statistics(previous: Path, target: Path, change: GraphChange, base: str,
-                       meter: Any) -> tuple[list[str], list[str]]:
+                       meter: Any, progress: Progress) -> tuple[list[str], list[str]]:
     """The statistics' lines lost and gained (:func:`update_statistics`, from the tally
     the previous build kept; the statistics of every line when it kept none), and the
     tally kept for the next build."""
@@ -1038,10 +1038,8 @@ def changed_statistics(previous: Path, target: Path, change: GraphChange, base: 
         del lines
         now = set(ntriples_lines(tally.triples(base)))
         lost, gained = sorted(old - now), sorted(now - old)
-    try:
-        tally.save(target / TALLY_FILE)
-    except OSError:
-        (target / TALLY_FILE).unlink(missing_ok=True)  # the next build counts every line
+    if (why := tally.keep(target)) is not None:
+        progress(why)
     return lost, gained
 
 
@@ -1178,7 +1176,7 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             change = GraphChange(pyoxigraph.Store.read_only(str(previous / "store")))
             change.extend(delta.removed, delta.added)
             old_statistics, statistics = changed_statistics(previous, target, change, base,
-                                                           meter)
+                                                           meter, progress)
             change.extend(old_statistics, statistics)
         with stage("write") as meter:
             # the previous tipgraph.nt merged with the lines changed; the dataset's counts

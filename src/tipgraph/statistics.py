@@ -322,6 +322,17 @@ class Tally:
             pickle.dump((TALLY_FORMAT, self), out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(partial, path)
 
+    def keep(self, folder: Path) -> str | None:
+        """Keep the tally in ``folder`` for the next build (:meth:`update`); None, or why
+        it was not kept (none is left then: that build counts every line again)."""
+        try:
+            self.save(folder / TALLY_FILE)
+        except OSError as error:
+            (folder / TALLY_FILE).unlink(missing_ok=True)
+            return f"the statistics' tally was not kept ({error}): the next build counts " \
+                "every line again"
+        return None
+
     @staticmethod
     def load(path: Path) -> Tally | None:
         """The tally a build kept in ``path`` (:meth:`save`), or None."""
