@@ -382,3 +382,23 @@ def test_a_state_that_lost_a_record_it_read_gives_a_full_build(tmp_path: Path) -
     assert not any("publications changed" in line for line in said), said
     assert len(read_state(BuildDir(out).current()).records) == len(first_catalogue())
     assert BuildDir(out).current_id() is not None
+
+
+def test_a_change_to_most_records_gives_a_full_build(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first record removed: every record below has a new line (a new
+    ``tip:sourceLine``), so each is remade; past ``REMAKE_AT_MOST`` that is a full build,
+    and it publishes what ``--full`` does."""
+    monkeypatch.setattr(incremental, "REMAKE_AT_MOST", (5, 0.1))
+    source = tmp_path / "catalogue.jsonl"
+    records = first_catalogue()
+    del records[0]
+    outs = tmp_path / "default", tmp_path / "full"
+    for out in outs:
+        build(out, source, first_catalogue())
+    said = build(outs[0], source, records)
+    assert any("records are new or changed" in line and "a full build" in line
+               for line in said), said
+    assert not any("publications changed" in line for line in said), said
+    build(outs[1], source, records, full=True)
+    assert_same(published(outs[0]), published(outs[1]))

@@ -122,6 +122,12 @@ STATE_FORMAT = "tipgraph incremental 4"
 COMPACT_AFTER = 0.25
 #: ... or once this many incremental builds appended theirs (each appends every slug)
 MAX_CHANGES = 4
+#: Records an incremental build reconciles and maps anew, at most: this many, or this
+#: fraction of the catalogue's records if that is more. Past it the build is a full one,
+#: cheaper than remaking them one publication at a time: a record removed near the top of
+#: a file gives every record below a new line, so a new ``tip:sourceLine`` (at 100,000,
+#: 97,000 records remade one by one took longer than a full build).
+REMAKE_AT_MOST = (2_000, 0.1)
 #: What a publication's mapping depends on besides its record (a change: a full build).
 REFERENCE_FILES = ("countries.csv", "country_aliases.toml", "organisations.toml",
                    "regions.toml")
@@ -1142,6 +1148,12 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
             except StaleState as error:
                 progress(f"the state of build {previous.name} is not whole ({error}): a full "
                          "build")
+                source.close()
+                return None
+            at_most = max(REMAKE_AT_MOST[0], REMAKE_AT_MOST[1] * len(new.records))
+            if new.reconciled > at_most:
+                progress(f"{new.reconciled} of {len(new.records)} records are new or changed "
+                         f"since build {previous.name}, more than {at_most:g}: a full build")
                 source.close()
                 return None
             read = stream.read
