@@ -95,7 +95,9 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
         entailed: Iterable[Triple] = _owlrl_closure(facts, ontology)
     else:
         entailed = (rules if rules is not None else compile_rules(ontology)).entail(facts, meter)
-    terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
+    # the ontology is published as asserted, not its closure (its terms as plain text: a
+    # str's hash is C's and kept, an rdflib term's a Python call each time)
+    terms = {str.__str__(term) for term in ontology.subjects()}
     # filtered in place: a second set of millions of triples would double the stage's peak
     published = entailed if isinstance(entailed, set) else set(entailed)
     published.difference_update([t for t in published if not _is_published(t, base, terms)])
@@ -104,9 +106,10 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
     return published
 
 
-def _is_published(triple: Triple, base: str, terms: set[Node]) -> bool:
+def _is_published(triple: Triple, base: str, terms: set[str]) -> bool:
     subject, predicate, obj = triple
-    if type(subject) is not URIRef or not str.startswith(subject, base) or subject in terms:
+    if (type(subject) is not URIRef or not str.startswith(subject, base)
+            or str.__str__(subject) in terms):
         return False
     if str.__eq__(predicate, SAME_AS) or (str.__eq__(predicate, TYPE) and obj in TRIVIAL_TYPES):
         return False
