@@ -21,15 +21,18 @@ import gc
 import json
 import multiprocessing
 import os
+import queue
 import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
@@ -557,6 +560,7 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
     [(publication, problems, identity, kept)]) for every :data:`HANDED_RECORDS` records,
     then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error)."""
     _die_with_build()
+    ahead = _SentAhead(send)
     try:
         counted = 0
         told: list[list] = []
@@ -575,14 +579,53 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
                                          each=tell):
             told[-1][3] = True  # the record told last is the one kept
             if len(told) >= HANDED_RECORDS:
-                send.send(("records", counted, told))
+                ahead.send(("records", counted, told))
                 told, counted = [], 0
-        send.send(("records", counted, told))
-        send.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
+        ahead.send(("records", counted, told))
+        ahead.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
+        ahead.close()
     except BaseException as error:  # told to the build, which raises it
+        ahead.close()
         _send_error(send, error, "error", 0)
     finally:
         send.close()
+
+
+#: Handed batches the reading process may have made and not yet sent (about two parts of
+#: :data:`PART_PUBLICATIONS`): it reads on while the build maps and reasons a part.
+AHEAD_BATCHES = 2 * PART_PUBLICATIONS // HANDED_RECORDS
+
+
+class _SentAhead:
+    """What a process sends through ``send``, pickled by it and written by a thread of its
+    own, up to :data:`AHEAD_BATCHES` messages ahead of the reader at the other end: the
+    process goes on while its messages wait (a pipe holds 64 KiB, a message of
+    :data:`HANDED_RECORDS` records several times that). The other end reads them with
+    ``Connection.recv``."""
+
+    def __init__(self, send: Connection) -> None:
+        self.connection = send
+        self.waiting: queue.Queue[bytes | None] = queue.Queue(AHEAD_BATCHES)
+        self.thread = threading.Thread(target=self._write, daemon=True)
+        self.thread.start()
+
+    def send(self, message: object) -> None:
+        self.waiting.put(bytes(ForkingPickler.dumps(message)))
+
+    def close(self) -> None:
+        """Wait for every message to be written (or dropped, when writing failed)."""
+        if self.thread.is_alive():
+            self.waiting.put(None)
+            self.thread.join()
+
+    def _write(self) -> None:
+        failed = False
+        while (message := self.waiting.get()) is not None:
+            if not failed:
+                try:
+                    self.connection.send_bytes(message)
+                except OSError:  # the build is gone: what is left is dropped
+                    failed = True
 
 
 def _keep_tally(tally: Tally, target: Path, progress: Progress) -> None:

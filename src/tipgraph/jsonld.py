@@ -15,6 +15,7 @@ context gives back exactly the input's triples (``tests/unit/test_jsonld.py``).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -84,25 +85,39 @@ def node_objects(expanded: bytes, prefixes: Mapping[str, str]) -> bytes:
 
 
 def _compactor(prefixes: Mapping[str, str]) -> tuple[bytes, Callable[[bytes], bytes]]:
-    """The context of ``prefixes`` as JSON, and the rewrite of expanded JSON-LD text."""
-    spaces = sorted(((ns, prefix) for prefix, ns in prefixes.items()
-                     if ns.endswith(("/", "#"))), key=lambda item: -len(item[0]))
-    done: dict[bytes, bytes] = {}
+    """The context of ``prefixes`` as JSON, and the rewrite of expanded JSON-LD text (one
+    per set of prefixes, kept: what it has rewritten it remembers, across documents)."""
+    return _compactor_of(tuple(prefixes.items()))
 
-    def short(iri: bytes) -> bytes:
-        found = done.get(iri)
-        if found is None:
-            found = done[iri] = _shorten(iri.decode("utf-8"), spaces).encode("utf-8")
-        return found
+
+#: The most rewritten matches a compactor remembers (the properties and classes recur in
+#: every document; most instance IRIs once).
+_REMEMBERED = 1 << 15
+
+
+@functools.lru_cache(maxsize=8)
+def _compactor_of(prefixes: tuple[tuple[str, str], ...]
+                  ) -> tuple[bytes, Callable[[bytes], bytes]]:
+    spaces = sorted(((ns, prefix) for prefix, ns in prefixes
+                     if ns.endswith(("/", "#"))), key=lambda item: -len(item[0]))
+    done: dict[bytes, bytes] = {}  # a whole match -> its rewrite
 
     def rewrite(match: re.Match[bytes]) -> bytes:
-        if match.group(1):
-            return b'"' + match.group(1) + b'":"' + short(match.group(2)) + b'"'
-        return b'"' + short(match.group(3)) + b'":'
+        found = done.get(match[0])
+        if found is None:
+            if match[1]:
+                found = (b'"' + match[1] + b'":"'
+                         + _shorten(match[2].decode("utf-8"), spaces).encode("utf-8") + b'"')
+            else:
+                found = b'"' + _shorten(match[3].decode("utf-8"), spaces).encode("utf-8") + b'":'
+            if len(done) >= _REMEMBERED:
+                done.clear()
+            done[match[0]] = found
+        return found
 
     context = json.dumps({prefix: ns for ns, prefix in sorted(spaces, key=lambda s: s[1])},
                          ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return context, lambda text: _IRI.sub(rewrite, text)
+    return context, functools.partial(_IRI.sub, rewrite)
 
 
 def _shorten(iri: str, spaces: list[tuple[str, str]]) -> str:

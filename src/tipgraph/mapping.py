@@ -18,7 +18,7 @@ from urllib.parse import quote
 from pyoxigraph import NamedNode
 from rdflib import Graph, Literal, URIRef
 
-from tipgraph.graphs import add_all
+from tipgraph.graphs import add_all, text_literal
 from tipgraph.identity import record_identity
 from tipgraph.namespaces import (
     DCT,
@@ -228,10 +228,10 @@ def map_publications(publications: Iterable[Publication], keys: Iterable[str],
         mapped.slugs[key] = slugs[key]
         mapped.provenance[str(subject)] = (publication.source, publication.line)
         add((subject, TYPE, PUBLICATION))
-        add((subject, TITLE, Literal(publication.title, lang="en")))
-        add((subject, IDENTIFIER, Literal(slugs[key])))
+        add((subject, TITLE, text_literal(publication.title, "en")))
+        add((subject, IDENTIFIER, text_literal(slugs[key])))
         if publication.description:
-            add((subject, ABSTRACT, Literal(publication.description, lang="en")))
+            add((subject, ABSTRACT, text_literal(publication.description, "en")))
         if publication.year is not None:
             add((subject, ISSUED, Literal(str(publication.year), datatype=GYEAR)))
         for code in publication.countries:
@@ -248,13 +248,13 @@ def map_publications(publications: Iterable[Publication], keys: Iterable[str],
             add((subject, SUBJECT, uri("concept", slugify(label))))
             categories.add(label)
         if publication.citation:
-            add((subject, CITATION, Literal(publication.citation)))
+            add((subject, CITATION, text_literal(publication.citation)))
         if publication.part_of:
             add((subject, PART_OF, _map_volume(graph, uri, publication.part_of, agents, plan)))
         record = uri.source_record(publication.source, publication.line)
         add((subject, DERIVED_FROM, record))
         add((record, TYPE, SOURCE_RECORD))
-        add((record, SOURCE_FILE, Literal(publication.source)))
+        add((record, SOURCE_FILE, text_literal(publication.source)))
         add((record, SOURCE_LINE, Literal(publication.line, datatype=INTEGER)))
         if publication.source_url:
             link = iri(publication.source_url)

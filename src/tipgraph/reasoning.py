@@ -95,7 +95,9 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
         entailed: Iterable[Triple] = _owlrl_closure(facts, ontology)
     else:
         entailed = (rules if rules is not None else compile_rules(ontology)).entail(facts, meter)
-    terms = set(ontology.subjects())  # the ontology is published as asserted, not its closure
+    # the ontology is published as asserted, not its closure (its terms as plain text: a
+    # str's hash is C's and kept, an rdflib term's a Python call each time)
+    terms = {str.__str__(term) for term in ontology.subjects()}
     # filtered in place: a second set of millions of triples would double the stage's peak
     published = entailed if isinstance(entailed, set) else set(entailed)
     published.difference_update([t for t in published if not _is_published(t, base, terms)])
@@ -104,13 +106,15 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
     return published
 
 
-def _is_published(triple: Triple, base: str, terms: set[Node]) -> bool:
+def _is_published(triple: Triple, base: str, terms: set[str]) -> bool:
     subject, predicate, obj = triple
-    if type(subject) is not URIRef or not str.startswith(subject, base) or subject in terms:
+    if (type(subject) is not URIRef or not str.startswith(subject, base)
+            or str.__str__(subject) in terms):
         return False
     if str.__eq__(predicate, SAME_AS) or (str.__eq__(predicate, TYPE) and obj in TRIVIAL_TYPES):
         return False
-    return isinstance(obj, Literal | URIRef)
+    kind = type(obj)  # the two exact classes first: isinstance of a union costs more
+    return kind is URIRef or kind is Literal or isinstance(obj, Literal | URIRef)
 
 
 def _owlrl_closure(facts: list[Triple], ontology: Graph) -> Graph:
@@ -136,39 +140,41 @@ class Rules:
 
         ``meter`` counts the given triples in the first round (most of the work)."""
         closure: set[Triple] = set()
-        add, consequences = closure.add, self._consequences
+        add = closure.add
         linked = {p for links, _ in self.chains for p in links}
         links: dict[Node, list[tuple[Node, Node]]] = {p: [] for p in linked}  # chain index
         pending = list(triples)
         if meter is not None:
             meter.step("", total=len(pending), unit="triples")
             pending = meter.count(pending)  # type: ignore[assignment]
+        superclasses, superproperties = self.superclasses, self.superproperties
+        domains, ranges = self.domains, self.ranges
         while pending:
             new: list[Triple] = []
+            more = new.append
             for triple in pending:
                 size = len(closure)
                 add(triple)
-                if len(closure) != size:  # one hash per triple, not two
-                    new.extend(consequences(triple))
-                    if triple[1] in linked:
-                        links[triple[1]].append((triple[0], triple[2]))
+                if len(closure) == size:  # one hash per triple, not two
+                    continue
+                # its consequences, inline (a generator per triple costs more)
+                subject, predicate, obj = triple
+                if predicate in linked:
+                    links[predicate].append((subject, obj))
+                if str.__eq__(predicate, TYPE):
+                    for cls in superclasses.get(obj, ()):
+                        more((subject, TYPE, cls))
+                    continue
+                for prop in superproperties.get(predicate, ()):
+                    more((subject, prop, obj))
+                for cls in domains.get(predicate, ()):
+                    more((subject, TYPE, cls))
+                for cls in ranges.get(predicate, ()):
+                    more((obj, TYPE, cls))
             pending = new
             if not pending and self.chains:
                 pending = [t for t in self._chain(links) if t not in closure]
         return closure
-
-    def _consequences(self, triple: Triple) -> Iterable[Triple]:
-        subject, predicate, obj = triple
-        if str.__eq__(predicate, TYPE):
-            for cls in self.superclasses.get(obj, ()):
-                yield subject, TYPE, cls
-            return
-        for prop in self.superproperties.get(predicate, ()):
-            yield subject, prop, obj
-        for cls in self.domains.get(predicate, ()):
-            yield subject, TYPE, cls
-        for cls in self.ranges.get(predicate, ()):
-            yield obj, TYPE, cls
 
     def _chain(self, links: dict[Node, list[tuple[Node, Node]]]) -> Iterable[Triple]:
         """What the property chains imply, from the closure's index of their links."""

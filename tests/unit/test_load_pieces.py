@@ -37,3 +37,13 @@ def test_a_store_loaded_line_by_line_keeps_every_triple_and_blank_node(tmp_path:
     assert members == {"<urn:p1>", "<urn:p2>"}  # the list is still one list
     literal = pyoxigraph.Literal("a text that says _: and <urn:x> .")
     assert list(store.quads_for_pattern(pyoxigraph.NamedNode("urn:a"), None, literal))
+
+
+def test_pieces_of_many_lines_keep_every_triple_and_blank_node(tmp_path: Path) -> None:
+    nt = tmp_path / "graph.nt"
+    nt.write_text(NT.rstrip("\n"), encoding="utf-8")  # the last line without its line end
+    for size in (40, 100, 1 << 20):  # pieces cut inside lines, and one piece for all
+        store = load_store(nt, tmp_path / f"store{size}", piece_bytes=size)
+        assert len(store) == NT.count("\n")
+        members = {str(row["member"]) for row in store.query(CHAIN)}
+        assert members == {"<urn:p1>", "<urn:p2>"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from itertools import islice
 from operator import attrgetter
@@ -55,35 +55,45 @@ def load_store(ntriples: Path, store_path: Path, meter: Meter | None = None,
     meter.step("loading", total=ntriples.stat().st_size, unit="bytes")
     with ntriples.open("rb") as raw:
         for piece in _pieces(raw, piece_bytes, meter):
-            store.bulk_load(input=piece, format=pyoxigraph.RdfFormat.N_TRIPLES)
+            # lenient: the IRIs are not checked again (the build checked each one it
+            # wrote: tipgraph.mapping.iri): parsing is most of its time
+            store.bulk_load(input=piece, format=pyoxigraph.RdfFormat.N_TRIPLES,
+                            lenient=True)
     meter.step("writing")
     store.flush()
     store.optimize()
     return store
 
 
-def _pieces(lines: Iterable[bytes], size: int, meter: Meter) -> Iterator[bytes]:
-    """N-Triples ``lines`` joined into pieces of about ``size`` bytes.
+def _pieces(raw: BinaryIO, size: int, meter: Meter) -> Iterator[bytes]:
+    """The N-Triples of ``raw`` in pieces of about ``size`` bytes, cut at line ends.
 
     Each load names the blank nodes it reads anew, so a blank node's lines must all be in
     one load: every line that may hold one (``_:`` anywhere, a literal's text too) is kept
-    for the last piece. Such lines are rare (the ontology's lists).
+    for the last piece. Such lines are rare (the ontology's lists): a piece is read as one
+    block, and only a block holding ``_:`` is split into lines (not millions of lines
+    through Python).
     """
-    piece: list[bytes] = []
     held: list[bytes] = []
-    gathered = 0
-    for line in lines:
-        meter.advance(len(line))
-        if b"_:" in line:
-            held.append(line)
+    rest = b""
+    while block := raw.read(size):
+        meter.advance(len(block))
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            rest += block
             continue
-        piece.append(line)
-        gathered += len(line)
-        if gathered >= size:
-            yield b"".join(piece)
-            piece, gathered = [], 0
-    if piece:
-        yield b"".join(piece)
+        block, rest = rest + block[:cut], block[cut:]
+        if b"_:" in block:
+            lines = [line + b"\n" for line in block[:-1].split(b"\n")]
+            held += [line for line in lines if b"_:" in line]
+            block = b"".join(line for line in lines if b"_:" not in line)
+        if block:
+            yield block
+    if rest:  # a last line without its line end
+        if b"_:" in rest:
+            held.append(rest)
+        else:
+            yield rest
     if held:
         yield b"".join(held)
 
