@@ -48,6 +48,20 @@ def _hash(key: bytes) -> int:
     return zlib.crc32(key)
 
 
+
+def _get(sequence: Strings | Shown, i: int | slice) -> Any:
+    """``sequence[i]`` for a view that makes its ``i``-th item with ``_item``: one item,
+    or a list of them for a slice, as a list indexes."""
+    if isinstance(i, slice):
+        return [sequence._item(k) for k in range(*i.indices(len(sequence)))]
+    size = len(sequence)
+    if i < 0:
+        i += size
+    if not 0 <= i < size:
+        raise IndexError("index out of range")
+    return sequence._item(i)
+
+
 class Strings(Sequence[str]):
     """A sequence of strings kept as one UTF-8 buffer and the offsets of its items; with
     a hash table of them (``hashed``), :meth:`index` and ``in`` take one look-up rather
@@ -104,14 +118,7 @@ class Strings(Sequence[str]):
     def __getitem__(self, i: slice) -> list[str]: ...
 
     def __getitem__(self, i: int | slice) -> str | list[str]:
-        if isinstance(i, slice):
-            return [self._item(k) for k in range(*i.indices(len(self)))]
-        size = len(self)
-        if i < 0:
-            i += size
-        if not 0 <= i < size:
-            raise IndexError("index out of range")
-        return self._item(i)
+        return _get(self, i)
 
     def __iter__(self) -> Iterator[str]:
         blob, offsets = self._blob, self._offsets
@@ -212,14 +219,7 @@ class Shown(Sequence[tuple[str, "str | None", tuple[Any, ...]]]):
     def __getitem__(self, i: slice) -> list[tuple[str, str | None, tuple[Any, ...]]]: ...
 
     def __getitem__(self, i: int | slice) -> Any:
-        if isinstance(i, slice):
-            return [self._item(k) for k in range(*i.indices(len(self)))]
-        size = len(self)
-        if i < 0:
-            i += size
-        if not 0 <= i < size:
-            raise IndexError("index out of range")
-        return self._item(i)
+        return _get(self, i)
 
     def __iter__(self) -> Iterator[tuple[str, str | None, tuple[Any, ...]]]:
         for i in range(len(self)):
