@@ -449,7 +449,9 @@ def _pack_catalogue(catalogue: Catalogue) -> dict[str, Any]:
     words = pickle.dumps(_packed(catalogue.word_index()[0]), protocol=pickle.HIGHEST_PROTOCOL)
     return {"uris": Strings.pack(uris, hashed=True), "labels": labels, "postings": postings,
             "nodes": nodes, "shown": Shown.pack(shown), "words": pickle.PickleBuffer(words),
-            "totals": catalogue.totals(), "pairs": Rows.pack(catalogue.value_pairs())}
+            "totals": catalogue.totals(),
+            "pairs": Rows.pack(catalogue.value_pairs() if catalogue.pairs is None
+                               else catalogue.pairs)}
 
 
 def _unpack_catalogue(packed: dict[str, Any]) -> Catalogue:
@@ -470,8 +472,12 @@ def _thaw_catalogue(catalogue: Catalogue) -> Catalogue:
     if not isinstance(catalogue.uris, Strings) and not isinstance(catalogue.shown, Shown):
         return catalogue
     uris, labels, postings, nodes, shown = catalogue.indexed()
-    return Catalogue.from_indexed((thawed(uris), labels, postings, nodes, thawed(shown)),
-                                  catalogue.word_index()[0])
+    thawn = Catalogue.from_indexed((thawed(uris), labels, postings, nodes, thawed(shown)),
+                                   catalogue.word_index()[0])
+    # the value rows stay read in place: an update changes the rows of its values
+    # (:func:`~.catalogue.update_catalogue`)
+    thawn._totals, thawn.pairs = catalogue._totals, catalogue.pairs
+    return thawn
 
 
 def _update_catalogue(previous: Catalogue, change: IndexChange, base: str,
