@@ -54,7 +54,9 @@ at a million publications) are read an item at a time by the views of
 worker. Opening a build costs what the pickle costs, whatever the catalogue's size. A
 maker's ``pack`` puts an array out of band by giving a :class:`pickle.PickleBuffer`;
 its ``unpack`` gets a memoryview of the file in its place. An incremental build
-updates lists and dicts (:attr:`IndexMaker.thaw`).
+updates lists and dicts (:attr:`IndexMaker.thaw`), but for the value rows: it changes
+those of the facet values its entries touched, the others copied as they were
+(:class:`.packed.ChangedRows`).
 
 **An entry in a file of its own.** An index that workers read in place rather than
 load, a database whose pages the operating system caches once for all of them (the
