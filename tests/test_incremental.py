@@ -107,6 +107,11 @@ def published(out: Path) -> dict[str, object]:
         "properties": indexes.properties,
         "pages": indexes.pages,
         "catalogue": indexes.catalogue.indexed(),
+        # what the file keeps of the catalogue's counts: the browse page's and a facet
+        # value's (an incremental build changes the rows of the values it touched)
+        "totals": indexes.catalogue.totals(),
+        "value pairs": dict(indexes.catalogue.pairs.items()),
+        "counted pairs": indexes.catalogue.value_pairs(),
         "words": indexes.word_index(),
         "text": (indexes.text.publications, indexes.text.nodes),
         "text rows": text_rows(current / "text.sqlite"),

@@ -13,7 +13,7 @@ import pickle
 import pytest
 
 from tipgraph.serving.catalogue import Link
-from tipgraph.serving.packed import Shown, StringMap, Strings, thawed
+from tipgraph.serving.packed import ChangedRows, Rows, Shown, StringMap, Strings, thawed
 
 
 def _read(packed: object) -> object:
@@ -69,3 +69,22 @@ def test_titles_read_as_the_dict() -> None:
     with pytest.raises(KeyError):
         view["https://elsewhere/"]
     assert thawed(view) == titles and type(thawed(view)) is dict
+
+
+def test_rows_changed_in_part_read_and_pack_as_the_changed_dict() -> None:
+    rows = {("year", "2020"): {"year": {"2020": 3}, "country": {"ng": 2}},
+            ("country", "ng"): {"country": {"ng": 2}, "year": {"2020": 2}},
+            ("year", "2021"): {"year": {"2021": 1}}}
+    read = Rows(_read(Rows.pack(rows)))  # type: ignore[arg-type]
+    changed = ChangedRows(read, {("year", "2021"): None,
+                                 ("country", "ng"): {"country": {"ng": 3}},
+                                 ("country", "gh"): {"country": {"gh": 1}}})
+    expected = {("year", "2020"): rows["year", "2020"],
+                ("country", "ng"): {"country": {"ng": 3}},
+                ("country", "gh"): {"country": {"gh": 1}}}
+    assert dict(changed.items()) == expected
+    assert ("year", "2021") not in changed and len(changed) == 3
+    # the rows not changed copied as the file had them: read again, the same rows
+    assert dict(Rows(_read(Rows.pack(changed))).items()) == expected  # type: ignore[arg-type]
+    with pytest.raises(KeyError):
+        changed["year", "2021"]

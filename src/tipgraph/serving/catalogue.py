@@ -40,6 +40,7 @@ from typing import Any, Protocol
 import pyoxigraph
 
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
+from tipgraph.serving.packed import ChangedRows
 from tipgraph.serving.textindex import TextIndex, fts_query
 from tipgraph.statistics import FACETS as PUBLISHED_FACETS
 from tipgraph.statistics import title_key, title_order
@@ -308,29 +309,9 @@ class Catalogue:
         """(facet, key) -> facet -> key -> how many entries have both (itself: how many
         have it): what :meth:`counts` counts of one facet value's entries, for every value
         at once, in one pass over the entries (the index file keeps it: :attr:`pairs`)."""
-        ids: dict[tuple[str, str], int] = {}
-        of_link: dict[int, int | None] = {}  # id(link) -> its value's id (the links are shared)
-        together: Counter[tuple[int, int]] = Counter()
-        for _, year, links in self.shown:
-            found = set()
-            for link in links:
-                value = of_link.get(id(link), -1)
-                if value == -1:
-                    facet = _FACET_OF.get(self.nodes[link.uri][0])
-                    value = of_link[id(link)] = None if facet is None \
-                        else ids.setdefault((facet, link.key), len(ids))
-                if value is not None:
-                    found.add(value)
-            if year is not None:
-                found.add(ids.setdefault(("year", year), len(ids)))
-            together.update(pairs_of(sorted(found), 2))  # each pair once, (a, a) too
-        values = list(ids)
+        values, together = _pair_counts(self.shown, self.nodes)
         rows: dict[tuple[str, str], dict[str, dict[str, int]]] = {v: {} for v in values}
-        for (a, b), n in together.items():
-            facet, key = values[b]
-            rows[values[a]].setdefault(facet, {})[key] = n
-            facet, key = values[a]
-            rows[values[b]].setdefault(facet, {})[key] = n
+        _add_pairs(rows.__getitem__, values, together)
         return rows
 
     def per_region(self) -> list[tuple[Link, int]]:
@@ -353,6 +334,82 @@ class Catalogue:
             entries.append(Entry(uri, title, year, abstract=abstracts.get(uri, ""),
                                  **{slot: tuple(found) for slot, found in slots.items()}))
         return entries
+
+
+def _pair_counts(shown: Iterable[Shown], nodes: dict[str, tuple[str, Link]]
+                 ) -> tuple[list[tuple[str, str]], Counter[tuple[int, int]]]:
+    """The facet values of the entries ``shown`` (numbered in the order first met), and
+    for each two of them (a value with itself too: how many have it) how many of the
+    entries have both: what :meth:`Catalogue.value_pairs` and its update count."""
+    ids: dict[tuple[str, str], int] = {}
+    of_link: dict[int, int | None] = {}  # id(link) -> its value's id (the links are shared)
+    together: Counter[tuple[int, int]] = Counter()
+    for _, year, links in shown:
+        found = set()
+        for link in links:
+            value = of_link.get(id(link), -1)
+            if value == -1:
+                facet = _FACET_OF.get(nodes[link.uri][0])
+                value = of_link[id(link)] = None if facet is None \
+                    else ids.setdefault((facet, link.key), len(ids))
+            if value is not None:
+                found.add(value)
+        if year is not None:
+            found.add(ids.setdefault(("year", year), len(ids)))
+        together.update(pairs_of(sorted(found), 2))  # each pair once, (a, a) too
+    return list(ids), together
+
+
+def _add_pairs(row: Callable[[tuple[str, str]], dict[str, dict[str, int]]],
+               values: list[tuple[str, str]], together: Counter[tuple[int, int]],
+               sign: int = 1) -> None:
+    """Add (``sign`` 1) or take away (-1) the counts :func:`_pair_counts` counted to the
+    rows of :meth:`Catalogue.value_pairs` (``row``: a value's row); a count that falls to
+    nothing is taken out, and a facet without counts left."""
+    for (a, b), n in together.items():
+        for one, other in ((a, b), (b, a)) if a != b else ((a, b),):
+            facet, key = values[other]
+            counts = row(values[one]).setdefault(facet, {})
+            left = counts.get(key, 0) + sign * n
+            if left:
+                counts[key] = left
+            else:
+                counts.pop(key, None)
+                if not counts:
+                    del row(values[one])[facet]
+
+
+def _update_pairs(catalogue: Catalogue, out: tuple[list[tuple[str, str]], Counter[Any]],
+                  added: tuple[list[tuple[str, str]], Counter[Any]]) -> None:
+    """Make ``catalogue``'s value rows and totals (as the index file kept them) those of
+    the entries that are left when the entries counted in ``out`` (:func:`_pair_counts`)
+    are taken out and those of ``added`` put in, changing only the rows of their values."""
+    previous = catalogue.pairs
+    assert previous is not None
+    changed: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
+
+    def row(value: tuple[str, str]) -> dict[str, dict[str, int]]:
+        found = changed.get(value)
+        if found is None:
+            found = changed[value] = ({facet: dict(counts) for facet, counts
+                                       in previous[value].items()}
+                                      if value in previous else {})
+        return found
+
+    totals = catalogue._totals
+    for (values, together), sign in ((out, -1), (added, 1)):
+        _add_pairs(row, values, together, sign)
+        if totals is not None:
+            for (a, b), n in together.items():
+                if a == b:
+                    facet, key = values[a]
+                    left = totals.setdefault(facet, {}).get(key, 0) + sign * n
+                    if left:
+                        totals[facet][key] = left
+                    else:
+                        totals[facet].pop(key, None)
+    catalogue.pairs = ChangedRows(previous, {value: found if found else None
+                                             for value, found in changed.items()})
 
 
 def _bitmap(positions: Iterable[int], size: int) -> int:
@@ -677,6 +734,10 @@ def update_catalogue(catalogue: Catalogue, change: Change,
     del where
     # the facet values of the entries taken out, as they were made
     keys_out = {i: list(_facet_keys(old_shown[i], nodes)) for i in removed}
+    # the value rows and totals the file kept (when it did): changed by what is taken out
+    # and put in, not counted again
+    counted = catalogue.pairs is not None
+    pairs_out = _pair_counts((old_shown[i] for i in removed), nodes) if counted else None
     for uri in relinked:
         if uri in fresh:
             nodes[uri] = fresh[uri]
@@ -771,7 +832,11 @@ def update_catalogue(catalogue: Catalogue, change: Change,
             index[word] = _bitmap(posting, size)
         elif n < common and isinstance(posting, int):
             index[word] = array("I", _set_bits(posting, 0, n))
-    return Catalogue.from_indexed((uris, labels, postings, nodes, kept), index)
+    updated = Catalogue.from_indexed((uris, labels, postings, nodes, kept), index)
+    if pairs_out is not None:
+        _update_pairs(catalogue, pairs_out, _pair_counts((kept[i] for i in placed), nodes))
+        updated._totals, updated.pairs = catalogue._totals, catalogue.pairs
+    return updated
 
 
 def _first_label(bits: int, facet: str, key: str, shown: list[Shown],

@@ -54,7 +54,9 @@ at a million publications) are read an item at a time by the views of
 worker. Opening a build costs what the pickle costs, whatever the catalogue's size. A
 maker's ``pack`` puts an array out of band by giving a :class:`pickle.PickleBuffer`;
 its ``unpack`` gets a memoryview of the file in its place. An incremental build
-updates lists and dicts (:attr:`IndexMaker.thaw`).
+updates lists and dicts (:attr:`IndexMaker.thaw`), but for the value rows: it changes
+those of the facet values its entries touched, the others copied as they were
+(:class:`.packed.ChangedRows`).
 
 **An entry in a file of its own.** An index that workers read in place rather than
 load, a database whose pages the operating system caches once for all of them (the
@@ -449,7 +451,9 @@ def _pack_catalogue(catalogue: Catalogue) -> dict[str, Any]:
     words = pickle.dumps(_packed(catalogue.word_index()[0]), protocol=pickle.HIGHEST_PROTOCOL)
     return {"uris": Strings.pack(uris, hashed=True), "labels": labels, "postings": postings,
             "nodes": nodes, "shown": Shown.pack(shown), "words": pickle.PickleBuffer(words),
-            "totals": catalogue.totals(), "pairs": Rows.pack(catalogue.value_pairs())}
+            "totals": catalogue.totals(),
+            "pairs": Rows.pack(catalogue.value_pairs() if catalogue.pairs is None
+                               else catalogue.pairs)}
 
 
 def _unpack_catalogue(packed: dict[str, Any]) -> Catalogue:
@@ -470,8 +474,12 @@ def _thaw_catalogue(catalogue: Catalogue) -> Catalogue:
     if not isinstance(catalogue.uris, Strings) and not isinstance(catalogue.shown, Shown):
         return catalogue
     uris, labels, postings, nodes, shown = catalogue.indexed()
-    return Catalogue.from_indexed((thawed(uris), labels, postings, nodes, thawed(shown)),
-                                  catalogue.word_index()[0])
+    thawn = Catalogue.from_indexed((thawed(uris), labels, postings, nodes, thawed(shown)),
+                                   catalogue.word_index()[0])
+    # the value rows stay read in place: an update changes the rows of its values
+    # (:func:`~.catalogue.update_catalogue`)
+    thawn._totals, thawn.pairs = catalogue._totals, catalogue.pairs
+    return thawn
 
 
 def _update_catalogue(previous: Catalogue, change: IndexChange, base: str,

@@ -302,17 +302,28 @@ class Rows(Mapping[Any, Any]):
 
     @staticmethod
     def pack(rows: Mapping[Any, Any]) -> dict[str, Any]:
+        """``rows`` as buffers a :class:`Rows` reads (the rows a :class:`ChangedRows`
+        did not change copied as they were, not unpickled and pickled again)."""
         index: dict[Any, int] = {}
         blob, offsets = bytearray(), array("Q", [0])
-        for key, row in rows.items():
+        kept = rows.previous if isinstance(rows, ChangedRows) \
+            and isinstance(rows.previous, Rows) else None
+        changed = rows.changed if isinstance(rows, ChangedRows) else {}
+        for key in rows:
             index[key] = len(index)
-            blob += pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
+            if kept is not None and key not in changed:
+                blob += kept._raw(key)
+            else:
+                blob += pickle.dumps(rows[key], protocol=pickle.HIGHEST_PROTOCOL)
             offsets.append(len(blob))
         return {"index": index, "blob": _buffer(blob), "offsets": _buffer(offsets)}
 
-    def __getitem__(self, key: Any) -> Any:
+    def _raw(self, key: Any) -> memoryview:
         i = self._index[key]
-        return pickle.loads(self._blob[self._offsets[i]:self._offsets[i + 1]])
+        return self._blob[self._offsets[i]:self._offsets[i + 1]]
+
+    def __getitem__(self, key: Any) -> Any:
+        return pickle.loads(self._raw(key))
 
     def __len__(self) -> int:
         return len(self._index)
@@ -325,6 +336,49 @@ class Rows(Mapping[Any, Any]):
 
     def __repr__(self) -> str:
         return f"<{len(self)} rows, read in place>"
+
+
+class ChangedRows(Mapping[Any, Any]):
+    """The rows of a :class:`Rows` read in place with some changed: an incremental
+    build's (only the rows it changed unpickled; :meth:`Rows.pack` copies the others).
+
+    :param changed: key -> its new row, or None for a row taken out
+    """
+
+    __slots__ = ("changed", "previous")
+
+    def __init__(self, previous: Rows, changed: dict[Any, Any]) -> None:
+        if isinstance(previous, ChangedRows):  # changed twice: one layer
+            changed = {**previous.changed, **changed}
+            previous = previous.previous
+        self.previous = previous
+        self.changed = changed
+
+    def __getitem__(self, key: Any) -> Any:
+        if key in self.changed:
+            row = self.changed[key]
+            if row is None:
+                raise KeyError(key)
+            return row
+        return self.previous[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        changed = self.changed
+        yield from (key for key in self.previous
+                    if key not in changed or changed[key] is not None)
+        yield from (key for key, row in changed.items()
+                    if row is not None and key not in self.previous)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.changed:
+            return self.changed[key] is not None
+        return key in self.previous
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} rows, {len(self.changed)} of them changed>"
 
 
 def thawed(value: T) -> T:
