@@ -32,7 +32,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -417,26 +417,36 @@ SUMMARY_KEYS = ("build_id", "status", "reason", "records_built", "triples")
 
 
 def report_summary(path: Path) -> dict[str, Any]:
-    """The entries :data:`SUMMARY_KEYS` of the report ``path`` (empty without one).
+    """The entries :data:`SUMMARY_KEYS` of the report ``path`` (empty without one): read
+    by :func:`report_entries`, not by parsing the whole report (tens of MB at 100,000
+    records, read again at each switch)."""
+    return report_entries(path, SUMMARY_KEYS)
 
-    Found by their lines, not by parsing the whole report (tens of MB at 100,000 records,
-    read again at each switch): both writers of a report put each entry of its top
-    level on a line of its own, indented by two spaces, and nothing deeper at that indent;
-    a report written otherwise is parsed whole.
+
+def report_entries(path: Path, keys: Iterable[str]) -> dict[str, Any]:
+    """The entries ``keys`` of the top level of the report ``path`` (empty without one;
+    the whole report when one of them is not found so).
+
+    Found by their lines, not by parsing the whole report: both writers of a report put
+    each entry of its top level on a line of its own, indented by two spaces, and nothing
+    deeper at that indent (a line break in a text is written ``\\n``); an entry's value
+    runs to the next such line. A report written otherwise is parsed whole.
     """
     try:
         data = path.read_bytes()
     except OSError:
         return {}
     found: dict[str, Any] = {}
-    for key in SUMMARY_KEYS:
+    for key in keys:
         start = data.find(f'\n  "{key}": '.encode())
         if start == -1:
             break
         start += len(key) + 7
-        end = data.find(b"\n", start)
+        end = data.find(b'\n  "', start)
+        if end == -1:
+            end = data.rfind(b"\n}")
         try:
-            found[key] = json.loads(data[start:end if end != -1 else len(data)].rstrip(b","))
+            found[key] = json.loads(data[start:end if end > start else len(data)].rstrip(b","))
         except ValueError:
             break
     else:

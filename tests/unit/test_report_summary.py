@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tipgraph.build import BuildReport
-from tipgraph.build_dir import SUMMARY_KEYS, _write_json, report_summary
+from tipgraph.build_dir import SUMMARY_KEYS, _write_json, report_entries, report_summary
 from tipgraph.errors import Problem
+from tipgraph.validation import ShapeResult, ValidationReport
 
 
 def a_report() -> BuildReport:
@@ -19,6 +20,9 @@ def a_report() -> BuildReport:
                          status="refused", reason='it would lose 1 of 2 ("x"), say,')
     # entries deeper in the report that look like the summary's, on lines of their own
     report.repairs = [Problem("a.jsonl", 1, "status", '\n  "status": "published",', "repair")]
+    report.shacl = ValidationReport(True, [], [ShapeResult(
+        "Warning", "https://example.org/p/a", None, '}\n  "triples": 1,', file="a.jsonl",
+        line=1)])
     return report
 
 
@@ -36,3 +40,7 @@ def test_the_summary_is_what_the_report_says(tmp_path: Path, writer: str) -> Non
     summary = report_summary(path)
     assert {key: summary[key] for key in SUMMARY_KEYS} == {key: whole[key] for key in SUMMARY_KEYS}
     assert report_summary(tmp_path / "none.json") == {}
+    # an entry over many lines (what an incremental build reads of the previous report),
+    # the last entry, and one that no other entry follows at its indent
+    for key in ("repairs", "shacl", "files", "peak_memory_mb"):
+        assert report_entries(path, [key])[key] == whole[key]
