@@ -110,6 +110,10 @@ class BuildReport:
     reason: str | None = None
 
     def as_dict(self) -> dict[str, object]:
+        return self._entries(lambda problems: [p.as_dict() for p in problems])
+
+    def _entries(self, problems: Callable[[list[Problem]], object]) -> dict[str, object]:
+        """:meth:`as_dict`, each list of problems given by ``problems``."""
         return {
             "build_id": self.build_id,
             "status": self.status,
@@ -121,11 +125,11 @@ class BuildReport:
             "records_built": self.records_built,
             "records_rejected": len(self.rejected),
             "files": [f.as_dict() for f in self.files],
-            "rejected": [p.as_dict() for p in self.rejected],
+            "rejected": problems(self.rejected),
             "records_duplicate": len(self.duplicates),
             "duplicates": [d.as_dict() for d in self.duplicates],
-            "repairs": [p.as_dict() for p in self.repairs],
-            "warnings": [p.as_dict() for p in self.warnings],
+            "repairs": problems(self.repairs),
+            "warnings": problems(self.warnings),
             "shacl": self.shacl.as_dict() if self.shacl else None,
             "triples": self.triples,
             "timings_seconds": self.timings,
@@ -134,7 +138,34 @@ class BuildReport:
         }
 
     def write(self, path: Path) -> None:
-        path.write_text(json_lines(self.as_dict()) + "\n", encoding="utf-8")
+        path.write_text(json_lines(self._entries(_problems_json)) + "\n", encoding="utf-8")
+
+
+class _Encoded(str):
+    """A value's JSON text as :func:`json_lines` writes it (at an entry of the top level)."""
+
+    __slots__ = ()
+
+
+def _problems_json(problems: list[Problem]) -> _Encoded:
+    """What :func:`json_lines` writes of the problems' :meth:`~Problem.as_dict` at an entry
+    of the top level, each text encoded once (a report has 100,000s of problems and a few
+    hundred distinct texts: twice as fast)."""
+    if not problems:
+        return _Encoded("[]")
+    texts: dict[str | int | None, str] = {None: "null"}
+    known = texts.get
+
+    def text(value: str | int | None) -> str:
+        encoded = texts[value] = _encoded(value)
+        return encoded
+
+    items = [f'{{"file": {known(p.file) or text(p.file)}, '
+             f'"line": {known(p.line) or text(p.line)}, '
+             f'"field": {known(p.field) or text(p.field)}, '
+             f'"why": {known(p.why) or text(p.why)}, '
+             f'"severity": {known(p.severity) or text(p.severity)}}}' for p in problems]
+    return _Encoded("[\n    " + ",\n    ".join(items) + "\n  ]")
 
 
 def run_build(sources: Sequence[Path] = DEFAULT_SOURCES, out: Path = Path("build"), *,
@@ -716,6 +747,8 @@ def json_lines(value: object, indent: str = "") -> str:
       }
     }
     """
+    if type(value) is _Encoded:
+        return value
     inner = indent + "  "
     if isinstance(value, dict) and value:
         items = (f"{inner}{json.dumps(key)}: {json_lines(item, inner)}"

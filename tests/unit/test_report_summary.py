@@ -44,3 +44,18 @@ def test_the_summary_is_what_the_report_says(tmp_path: Path, writer: str) -> Non
     # the last entry, and one that no other entry follows at its indent
     for key in ("repairs", "shacl", "files", "peak_memory_mb"):
         assert report_entries(path, [key])[key] == whole[key]
+
+
+def test_the_report_is_written_as_its_dict(tmp_path: Path) -> None:
+    """The problems, written by a template of their own (a report has 100,000s), are
+    written as the encoder writes their dicts."""
+    from tipgraph.build import json_lines
+
+    report = a_report()
+    report.rejected = [Problem("é\"\\.jsonl", None, None, "a\tb\u2028", "error")]
+    report.warnings = [Problem("a.jsonl", 0, "title", "", "warning"),
+                       Problem("a.jsonl", 7, "title", "'x' is \"y\"\n", "warning")]
+    path = tmp_path / "report.json"
+    report.write(path)
+    assert path.read_text(encoding="utf-8") == json_lines(report.as_dict()) + "\n"
+    assert json.loads(path.read_text(encoding="utf-8")) == report.as_dict()
