@@ -407,3 +407,61 @@ def test_a_change_to_most_records_gives_a_full_build(tmp_path: Path,
     assert not any("publications changed" in line for line in said), said
     build(outs[1], source, records, full=True)
     assert_same(published(outs[0]), published(outs[1]))
+
+
+def test_a_switch_records_only_what_changed(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A switch from the build the ledger and the datestamps last recorded reads and
+    writes only the URIs, slugs and OAI-PMH records that differ from that build's
+    (compared line by line); they then say what a switch reading every one says."""
+    from tipgraph import build_dir, datestamps
+
+    source = tmp_path / "catalogue.jsonl"
+    told, whole = tmp_path / "told", tmp_path / "whole"
+    recorded = {"told": 0, "stamped": 0}
+    record_change, record_switch = Ledger.record_change, datestamps.Datestamps.record_switch
+
+    def counted(self: Ledger, *args: object, **kwargs: object) -> object:
+        switch = record_change(self, *args, **kwargs)  # type: ignore[arg-type]
+        recorded["told"] += switch is not None
+        return switch
+
+    def stamped(self: datestamps.Datestamps, *args: object, **kwargs: object) -> object:
+        state = record_switch(self, *args, **kwargs)  # type: ignore[arg-type]
+        recorded["stamped"] += state is not None and kwargs.get("since") is not None
+        return state
+
+    def snapshot(out: Path) -> tuple[object, ...]:
+        with sqlite3.connect(out / "oai.sqlite") as db:
+            last = db.execute("SELECT switched_at FROM applied").fetchone()[0]
+            oai = sorted((uri, digest, deleted, sets, stamp == last) for uri, digest, stamp,
+                         deleted, sets in db.execute("SELECT * FROM records"))
+        with sqlite3.connect(out / "ledger.sqlite") as db:
+            slugs = sorted(db.execute("SELECT identity, slug FROM slugs"))
+        return oai, slugs, sorted((r.uri, r.retired is None) for r in Ledger(out).uris())
+
+    seen: dict[Path, list[tuple[object, ...]]] = {told: [], whole: []}
+    for out in (told, whole):
+        with monkeypatch.context() as patch:
+            if out == whole:  # every URI, slug and record read
+                patch.setattr(build_dir.BuildDir, "_record_change", lambda *_: None)
+                patch.setattr(datestamps, "changed_records", lambda *_: None)
+            else:
+                patch.setattr(Ledger, "record_change", counted)
+                patch.setattr(datestamps.Datestamps, "record_switch", stamped)
+            build(out, source, first_catalogue())
+            first = BuildDir(out).current_id()
+            seen[out].append(snapshot(out))
+            build(out, source, second_catalogue())
+            seen[out].append(snapshot(out))
+            result = CliRunner().invoke(cli, ["builds", "--build", str(out), "use", first,
+                                              "--allow-shrink"])
+            assert result.exit_code == 0, result.output
+            seen[out].append(snapshot(out))
+            build(out, source, third_catalogue(), full=True)
+            seen[out].append(snapshot(out))
+    assert recorded == {"told": 3, "stamped": 3}  # each switch but the first
+    assert seen[told] == seen[whole]
+    oai, _, retired = seen[told][1]
+    assert any(not live for _, live in retired)  # a URI retired
+    assert any(deleted for _, _, deleted, _, _ in oai)  # a record deleted

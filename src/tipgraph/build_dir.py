@@ -40,7 +40,7 @@ from typing import Any
 
 from tipgraph.datestamps import switched, wait_past_last_switch
 from tipgraph.errors import BuildFailed, TipgraphError
-from tipgraph.ledger import Ledger, Switch
+from tipgraph.ledger import Ledger, Switch, changed_lines
 from tipgraph.namespaces import KINDS
 
 #: The files of a build that ``DIR`` itself names, through ``current``.
@@ -197,8 +197,12 @@ class BuildDir:
             build wrote it so): not read again
         """
         wait_past_last_switch(self.root)  # OAI-PMH: a switch dated when it happens
-        switch = self.ledger.record_switch(build.name, read_uris(build),
-                                           _read_json(build / SLUGS_FILE) or {}, how=how)
+        since = self.current()
+        switch = self._record_change(build, since, how) \
+            if since is not None and since != build.resolve() else None
+        if switch is None:
+            switch = self.ledger.record_switch(build.name, read_uris(build),
+                                               _read_json(build / SLUGS_FILE) or {}, how=how)
         report = {"status": "published"} if report_published else \
             _read_json(build / "report.json") or {}
         if report.get("status") != "published":
@@ -213,12 +217,36 @@ class BuildDir:
                     shutil.rmtree(link) if link.is_dir() else link.unlink()
                 link.symlink_to(Path("current") / name)
         # OAI-PMH: the records this switch changes are dated, once `current` names the build
-        switched(self.root, build)
+        switched(self.root, build, since)
         keep = {build}
         if (failed := self.failed()) is not None:
             keep.add(failed)
         self.prune(KEEP_PREVIOUS, also_keep=keep)
         return switch
+
+    def _record_change(self, build: Path, since: Path, how: str) -> Switch | None:
+        """Record the switch to ``build`` in the ledger as what it publishes otherwise than
+        the build ``since``, when the ledger's last switch was to that build
+        (:meth:`Ledger.record_change`: a build changing a few records, a few rows); None:
+        not recorded."""
+        uris = changed_lines(since / URIS_FILE, build / URIS_FILE)
+        slugs = changed_lines(since / SLUGS_FILE, build / SLUGS_FILE)
+        if uris is None or slugs is None:
+            return None
+        went, came = ({line.decode("utf-8", "surrogatepass") for line in lines if line}
+                      for lines in uris)
+        new_slugs: dict[str, str] = {}
+        for line in slugs[1]:
+            entry = line.strip().rstrip(b",")
+            if entry.startswith(b'"'):  # "identity": "slug", a line each (_write_json)
+                try:
+                    new_slugs.update(json.loads(b"{" + entry + b"}"))
+                except ValueError:
+                    return None
+            elif entry not in (b"{", b"}", b""):
+                return None  # not written so
+        return self.ledger.record_change(build.name, since.name, came, went, new_slugs,
+                                         how=how)
 
     def adopt_published_json(self) -> None:
         """Start the ledger from the current build's ``published.json`` (what a build made
@@ -354,11 +382,6 @@ def write_published(build: Path, uris: list[str], slugs: dict[str, str]) -> None
     _write_json(build / SLUGS_FILE, slugs)
 
 
-def publication_uris(uris: list[str], base: str) -> set[str]:
-    prefix = f"{base}{KINDS['publication']}/"
-    return {u for u in uris if u.startswith(prefix)}
-
-
 def shrink_refusal(build: Path, report: dict, in_service: Path | None, *, max_shrink: float,
                    min_shrink: int) -> str | None:
     """Why switching to ``build`` would lose the catalogue, in one sentence; None: it would not.
@@ -368,7 +391,13 @@ def shrink_refusal(build: Path, report: dict, in_service: Path | None, *, max_sh
     *and* more than ``min_shrink`` of them vanish.
     """
     base = str(report.get("base", ""))
-    new = publication_uris(read_uris(build), base)
+    # counted in the lines of uris.txt as bytes: not 100,000s of strings made twice
+    prefix = f"{base}{KINDS['publication']}/".encode()
+    try:
+        built = (build / URIS_FILE).read_bytes()
+    except FileNotFoundError:
+        built = b""
+    new = _count_prefixed(built, prefix)
     if not new:
         read, rejected = int(report.get("records_read", 0)), report.get("rejected") or []
         if read == 0:
@@ -380,13 +409,21 @@ def shrink_refusal(build: Path, report: dict, in_service: Path | None, *, max_sh
                 f"read was rejected{why}")
     if in_service is None or in_service == build:
         return None
-    old = publication_uris(read_uris(in_service), base)
-    vanish = len(old - new)
-    if old and vanish > max_shrink * len(old) and vanish > min_shrink:
-        return (f"build {build.name} would remove {vanish} of the {len(old)} publications in "
-                f"service ({vanish / len(old):.0%}; the limits are max_shrink "
+    changed = changed_lines(in_service / URIS_FILE, build / URIS_FILE)
+    went = changed[0] if changed is not None else set()
+    old = _count_prefixed((in_service / URIS_FILE).read_bytes(), prefix) \
+        if changed is not None else 0
+    vanish = sum(1 for line in went if line.startswith(prefix))
+    if old and vanish > max_shrink * old and vanish > min_shrink:
+        return (f"build {build.name} would remove {vanish} of the {old} publications in "
+                f"service ({vanish / old:.0%}; the limits are max_shrink "
                 f"{max_shrink:.0%} and min_shrink {min_shrink})")
     return None
+
+
+def _count_prefixed(lines: bytes, prefix: bytes) -> int:
+    """How many of ``lines`` (one a line) begin with ``prefix``."""
+    return (b"\n" + lines).count(b"\n" + prefix)
 
 
 def disk_full(error: BaseException, where: Path) -> bool:

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tipgraph.ledger import Ledger
+from tipgraph.ledger import Ledger, changed_lines
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +92,49 @@ def write_records(records: BuildRecords, path: Path) -> None:
     """Write ``records`` to ``path`` whole or not at all."""
     global _written
     partial = path.with_name(f".{path.name}.{os.getpid()}")
-    payload = {"format": RECORDS_FORMAT, "sets": records.sets,
-               "records": {uri: [h, list(s)] for uri, (h, s) in records.records.items()}}
+    head = json.dumps({"format": RECORDS_FORMAT, "sets": records.sets}, ensure_ascii=False,
+                      separators=(",", ":"))
+    # a record a line: a switch compares two builds' records line by line (changed_records)
+    lines = [f"{_encoded(uri)}:{_encoded([h, list(s)])}"
+             for uri, (h, s) in records.records.items()]
     try:
-        partial.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        partial.write_text(f'{head[:-1]},"records":{{\n' + ",\n".join(lines) + "\n}}\n",
                            encoding="utf-8")
         os.replace(partial, path)
         _written = (_file_id(path), records)
     finally:
         partial.unlink(missing_ok=True)
+
+
+_encoded = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def changed_records(before: Path, after: Path) -> tuple[set[str], BuildRecords] | None:
+    """What differs between the records two builds wrote (:func:`write_records`): the URIs
+    whose record one of them lacks or has otherwise, and the records ``after`` has of
+    them; read line by line, only the changed lines decoded. None when one of them
+    cannot be read so."""
+    lines = changed_lines(before / RECORDS_FILE, after / RECORDS_FILE)
+    if lines is None:
+        return None
+    touched: set[str] = set()
+    found = BuildRecords()
+    try:
+        for which, changed in enumerate(lines):
+            for line in changed:
+                if not line.startswith(b'"'):  # the head, or the end
+                    if line.startswith(b"{") and which == 1:
+                        head = json.loads(line + b"}}")
+                        if head["format"] != RECORDS_FORMAT:
+                            return None
+                    continue
+                ((uri, (digest, sets)),) = json.loads(b"{" + line.rstrip(b",") + b"}").items()
+                touched.add(uri)
+                if which == 1:
+                    found.records[uri] = (digest, tuple(sets))
+    except (ValueError, TypeError, KeyError):  # not written so
+        return None
+    return touched, found
 
 
 def read_records(build: Path) -> BuildRecords | None:
@@ -199,12 +233,21 @@ class Datestamps:
             return None
         return found.st_mtime_ns, found.st_size
 
-    def state(self) -> State:
-        """Every record's stamp as of the last switch written (empty without the file)."""
+    def state(self, uris: Iterable[str] | None = None) -> State:
+        """Every record's stamp as of the last switch written (empty without the file);
+        those of ``uris`` only, when given."""
         if not self.path.is_file():
             return State({})
+        query = "SELECT uri, hash, datestamp, deleted, sets FROM records"
         with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as db:
-            rows = db.execute("SELECT uri, hash, datestamp, deleted, sets FROM records")
+            if uris is None:
+                rows: Iterable[tuple[Any, ...]] = db.execute(query)
+            else:
+                wanted, rows = sorted(uris), []
+                for start in range(0, len(wanted), 500):
+                    part = wanted[start:start + 500]
+                    rows += db.execute(f"{query} WHERE uri IN ({','.join('?' * len(part))})",
+                                       part).fetchall()
             stamps = {uri: Stamp(digest, stamp, bool(deleted),
                                  tuple(sets.split(_SEPARATOR)) if sets else ())
                       for uri, digest, stamp, deleted, sets in rows}
@@ -219,12 +262,20 @@ class Datestamps:
             applied = db.execute("SELECT switched_at FROM applied").fetchone()
         return applied[0] if applied else None
 
-    def record_switch(self, build_id: str, records: BuildRecords, at: int) -> State:
+    def record_switch(self, build_id: str, records: BuildRecords, at: int, *,
+                      since: tuple[str, set[str]] | None = None) -> State | None:
         """Write what the switch to ``build_id`` at ``at`` changes, in one transaction.
 
-        :return: the state after it
+        :param since: (a build, the URIs whose records differ between it and
+            ``build_id``): ``records`` then holds only those ``build_id`` has of them, and
+            only their stamps are read (a build changing a few records, a few rows);
+            nothing is written when the last switch written was not to that build
+        :return: the state after it (the stamps of the URIs ``since`` names only, with
+            it); None when nothing was written
         """
-        state = self.state()
+        state = self.state(None if since is None else since[1])
+        if since is not None and state.build_id != since[0]:
+            return None
         switched = switch_second(state, at)
         changed = advance(state, records, switched)
         with closing(sqlite3.connect(self.path, isolation_level=None)) as db:
@@ -256,16 +307,29 @@ def served_state(state: State, build_id: str, records: BuildRecords, switched_at
     return State({**stamps, **advance(state, records, at)}, build_id, at)
 
 
-def switched(root: Path, build: Path) -> State | None:
+def switched(root: Path, build: Path, since: Path | None = None) -> State | None:
     """Record the switch of ``root``'s ``current`` to ``build``: called by whoever switched
     it (holding the build directory's lock), once ``current`` names it. Nothing for a build
     without OAI records; a failure to write is logged, not raised (the build is current
-    already, and the read side serves the datestamps as they would have been written)."""
-    records = read_records(build)
-    if records is None:
-        return None
+    already, and the read side serves the datestamps as they would have been written).
+
+    :param since: the build ``current`` named before: when the last switch written was to
+        it, only the records that differ from its are read and written
+        (:func:`changed_records`)
+    """
     try:
-        return Datestamps(root).record_switch(build.name, records, switch_time(root, build.name))
+        datestamps, at = Datestamps(root), switch_time(root, build.name)
+        changed = changed_records(since, build) if since is not None else None
+        if changed is not None:
+            touched, records = changed
+            state = datestamps.record_switch(build.name, records, at,
+                                             since=(since.name, touched))  # type: ignore
+            if state is not None:
+                return state
+        records = read_records(build)
+        if records is None:
+            return None
+        return datestamps.record_switch(build.name, records, at)
     except (OSError, sqlite3.Error) as error:
         log.warning("the OAI-PMH datestamps of the switch to %s were not written (%s)",
                     build.name, error)

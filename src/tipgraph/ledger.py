@@ -180,28 +180,52 @@ class Ledger:
         all of it is recorded or nothing.
         """
         with self._writer() as db:
-            last = db.execute("SELECT max(switched_at) FROM switches").fetchone()[0]
-            moment = (now or datetime.now(UTC)).replace(microsecond=0)
-            if last is not None and moment <= _time(last):
-                moment = _time(last) + timedelta(seconds=1)  # never back, never the same
-            at = _text(moment)
-            # only what changed is written (a build changing a few records, a few rows)
             live = {uri for (uri,) in db.execute("SELECT uri FROM uris WHERE retired IS NULL")}
             now_live = set(uris)
-            db.executemany("UPDATE uris SET retired = ? WHERE uri = ?",
-                           ((at, uri) for uri in sorted(live - now_live)))
-            came = sorted(now_live - live)
-            db.executemany("UPDATE uris SET retired = NULL WHERE uri = ?",
-                           ((uri,) for uri in came))
-            db.executemany("INSERT OR IGNORE INTO uris (uri, first_published) VALUES (?, ?)",
-                           ((uri, at) for uri in came))
             known = {identity for (identity,) in db.execute("SELECT identity FROM slugs")}
-            db.executemany("INSERT OR IGNORE INTO slugs VALUES (?, ?, ?)",
-                           ((identity, slug, build_id) for identity, slug in slugs.items()
-                            if identity not in known))
-            cursor = db.execute("INSERT INTO switches (build_id, switched_at, how) "
-                                "VALUES (?, ?, ?)", (build_id, at, how))
-            return Switch(int(cursor.lastrowid or 0), build_id, moment, how)
+            return self._record(db, build_id, now_live - live, live - now_live,
+                                {i: slug for i, slug in slugs.items() if i not in known},
+                                how=how, now=now)
+
+    def record_change(self, build_id: str, since: str, came: Iterable[str],
+                      went: Iterable[str], slugs: Mapping[str, str], *, how: str = "build",
+                      now: datetime | None = None) -> Switch | None:
+        """:meth:`record_switch`, told what ``build_id`` publishes as what it has and lacks
+        (``came``, ``went``) of what the build ``since`` published: only what changed is
+        read and written (a build changing a few records of 100,000s, a few rows).
+        ``slugs``: at least those ``since`` lacked.
+
+        :returns: None (nothing recorded) when the last switch was not to ``since``: what
+            is published then is not what ``since`` published
+        """
+        with self._writer() as db:
+            last = db.execute("SELECT build_id FROM switches ORDER BY seq DESC LIMIT 1"
+                              ).fetchone()
+            if last is None or last[0] != since:
+                return None
+            return self._record(db, build_id, set(came), set(went), slugs, how=how, now=now)
+
+    @staticmethod
+    def _record(db: sqlite3.Connection, build_id: str, came: set[str], went: set[str],
+                slugs: Mapping[str, str], *, how: str, now: datetime | None) -> Switch:
+        """Write the switch to ``build_id``: ``came`` published (again), ``went`` retired,
+        ``slugs`` kept unless their identities have one."""
+        last = db.execute("SELECT max(switched_at) FROM switches").fetchone()[0]
+        moment = (now or datetime.now(UTC)).replace(microsecond=0)
+        if last is not None and moment <= _time(last):
+            moment = _time(last) + timedelta(seconds=1)  # never back, never the same
+        at = _text(moment)
+        db.executemany("UPDATE uris SET retired = ? WHERE uri = ?",
+                       ((at, uri) for uri in sorted(went)))
+        db.executemany("UPDATE uris SET retired = NULL WHERE uri = ?",
+                       ((uri,) for uri in sorted(came)))
+        db.executemany("INSERT OR IGNORE INTO uris (uri, first_published) VALUES (?, ?)",
+                       ((uri, at) for uri in sorted(came)))
+        db.executemany("INSERT OR IGNORE INTO slugs VALUES (?, ?, ?)",
+                       ((identity, slug, build_id) for identity, slug in slugs.items()))
+        cursor = db.execute("INSERT INTO switches (build_id, switched_at, how) "
+                            "VALUES (?, ?, ?)", (build_id, at, how))
+        return Switch(int(cursor.lastrowid or 0), build_id, moment, how)
 
     def import_history(self, uris: Iterable[str], slugs: Mapping[str, str],
                        published: datetime) -> None:
@@ -212,3 +236,19 @@ class Ledger:
             db.executemany("INSERT OR IGNORE INTO uris (uri, first_published) VALUES (?, ?)",
                            ((u, at) for u in uris))
             db.executemany("INSERT OR IGNORE INTO slugs VALUES (?, ?, '')", slugs.items())
+
+
+def changed_lines(before: Path, after: Path) -> tuple[set[bytes], set[bytes]] | None:
+    """The lines of the file ``before`` that ``after`` lacks, and those of ``after`` that
+    ``before`` lacks, as bytes: two builds' lists of 100,000s of entries, one a line
+    (``uris.txt``, ``slugs.json``, ``oai-records.json``), compared without decoding them.
+    None when one of them cannot be read."""
+    try:
+        old, new = before.read_bytes(), after.read_bytes()
+    except OSError:
+        return None
+    if old == new:
+        return set(), set()
+    old_lines, new_lines = set(old.split(b"\n")), set(new.split(b"\n"))
+    return old_lines - new_lines, new_lines - old_lines
+
