@@ -6,8 +6,9 @@ Every build keeps, beside its store, what the next one needs to tell what change
 :func:`tipgraph.identity.content_hash`), with what reconciling it gave (the publication,
 its repairs and warnings, its identity), and the slug of each publication built
 (:class:`StateWriter`: a full build writes it as it reconciles and plans its records, a
-part at a time, rather than reading its sources again; an incremental build appends
-what changed to a copy of the state in service, :meth:`StateWriter.changed`), and what
+part at a time, rather than reading its sources again; an incremental build links the
+state in service and appends what changed to a copy of the changes kept beside it,
+:data:`CHANGES_FILE`, :meth:`StateWriter.changed`), and what
 each line of a JSON Lines source gave (its digest, whether it gave a record, its problems:
 :class:`tipgraph.sources.SourceStream`). Each publication is kept pickled apart
 (:class:`Kept`): an incremental build unpickles only those it maps again. The next build
@@ -121,6 +122,11 @@ Progress = Callable[[str], None]
 
 #: The file of a build that the next build reads to tell what changed.
 STATE_FILE = "incremental.pickle"
+#: Beside it, what the incremental builds since it was written whole changed: the state is
+#: the two read one after the other. An incremental build links the state file of the build
+#: it starts from (hundreds of MB at 100,000 records, not copied) and writes this one, a
+#: copy of that build's with its own changes appended.
+CHANGES_FILE = STATE_FILE + ".changes"
 STATE_FORMAT = "tipgraph incremental 4"
 #: An incremental build appends what changed to a copy of the previous state, until the
 #: changes appended reach this fraction of the records: it then writes the state whole.
@@ -233,38 +239,51 @@ def read_state(build: Path | None) -> State | None:
         return None
     state = State("", {}, [])
     try:
-        with (build / STATE_FILE).open("rb") as file:
-            head = pickle.load(file)
-            if not isinstance(head, tuple) or len(head) != 2 or head[0] != STATE_FORMAT:
-                return None
-            state.fingerprint = head[1]
-            while True:
-                try:
-                    kind, *part = pickle.load(file)
-                except EOFError:
-                    break
-                if kind == "part":  # a part of a state written whole
-                    records, built = part
-                    state.records.update(records)
-                    state.built += built
-                elif kind == "lines":  # what each line read gave, written whole
-                    state.lines.update(part[0])
-                elif kind == "changes":  # what an incremental build changed
-                    removed, records, state.built, lines_removed, lines = part
-                    for key in removed:
-                        del state.records[key]
-                    state.records.update(records)
-                    for place in lines_removed:
-                        del state.lines[place]
-                    state.lines.update(lines)
-                    state.appended += len(removed) + len(records)
-                    state.changes += 1
-                else:
+        files = [build / STATE_FILE]
+        if (build / CHANGES_FILE).is_file():
+            files.append(build / CHANGES_FILE)
+        for path in files:
+            with path.open("rb") as file:
+                if path.name == STATE_FILE:
+                    head = pickle.load(file)
+                    if not isinstance(head, tuple) or len(head) != 2 \
+                            or head[0] != STATE_FORMAT:
+                        return None
+                    state.fingerprint = head[1]
+                if not _read_parts(file, state):
                     return None
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
             TypeError, KeyError, IndexError):
         return None
     return state
+
+
+def _read_parts(file: BinaryIO, state: State) -> bool:
+    """Read the parts of a state from ``file`` into ``state``; False: a part of another
+    kind."""
+    while True:
+        try:
+            kind, *part = pickle.load(file)
+        except EOFError:
+            return True
+        if kind == "part":  # a part of a state written whole
+            records, built = part
+            state.records.update(records)
+            state.built += built
+        elif kind == "lines":  # what each line read gave, written whole
+            state.lines.update(part[0])
+        elif kind == "changes":  # what an incremental build changed
+            removed, records, state.built, lines_removed, lines = part
+            for key in removed:
+                del state.records[key]
+            state.records.update(records)
+            for place in lines_removed:
+                del state.lines[place]
+            state.lines.update(lines)
+            state.appended += len(removed) + len(records)
+            state.changes += 1
+        else:
+            return False
 
 
 def previous_shacl(build: Path) -> ValidationReport:
@@ -292,9 +311,12 @@ class StateWriter:
     """
 
     def __init__(self, target: Path, fingerprint: str, start: Path | None = None) -> None:
-        """:param start: a state file of the same fingerprint to go on from (a copy)"""
+        """:param start: a state file of the same fingerprint to go on from: linked, and
+            what is told written after a copy of the changes beside it
+            (:data:`CHANGES_FILE`)"""
         self.target = target
-        self.partial = target / f".{STATE_FILE}.partial"
+        self.start = start
+        self.partial = target / f".{STATE_FILE if start is None else CHANGES_FILE}.partial"
         self.records: list[tuple[Key, Entry]] = []
         self.slugs: list[tuple[Key, str]] = []
         #: what each line read gave (:meth:`lines_read`), written last
@@ -305,9 +327,11 @@ class StateWriter:
             if start is None:
                 self.file = self.partial.open("wb")
                 self._dump((STATE_FORMAT, fingerprint))
-            else:
-                shutil.copyfile(start, self.partial)  # in the kernel (no bytes through Python)
+            elif (changes := start.with_name(CHANGES_FILE)).is_file():
+                shutil.copyfile(changes, self.partial)  # in the kernel (no bytes through Python)
                 self.file = self.partial.open("ab")
+            else:
+                self.file = self.partial.open("wb")
         except Exception as error:  # the build goes on without it
             self._give_up(error)
 
@@ -331,9 +355,9 @@ class StateWriter:
                 lines: dict[tuple[str, int], LineSeen]) -> StateWriter:
         """The state of ``target``, an incremental build from ``previous`` (whose state is
         ``state``): ``records`` are every record read, ``built`` the publications built.
-        A copy of ``previous``'s file with what changed appended, or the state written
-        whole once the changes appended since it last was reach :data:`COMPACT_AFTER` or
-        :data:`MAX_CHANGES`."""
+        ``previous``'s file linked and its changes copied with what changed appended
+        (:data:`CHANGES_FILE`), or the state written whole once the changes appended
+        since it last was reach :data:`COMPACT_AFTER` or :data:`MAX_CHANGES`."""
         removed = [key for key in state.records if key not in records]
         added = [(key, entry) for key, entry in records.items() if key not in state.records]
         whole = state.changes >= MAX_CHANGES or \
@@ -374,7 +398,17 @@ class StateWriter:
         if self.file is not None:
             try:
                 self.file.close()
-                self.partial.replace(self.target / STATE_FILE)
+                if self.start is None:
+                    self.partial.replace(self.target / STATE_FILE)
+                else:  # the changes, then the state file they follow: the state is whole
+                    self.partial.replace(self.target / CHANGES_FILE)  # once that is there
+                    linked = self.target / f".{STATE_FILE}.partial"
+                    linked.unlink(missing_ok=True)
+                    try:
+                        os.link(self.start, linked)
+                    except OSError:  # another file system
+                        shutil.copyfile(self.start, linked)
+                    linked.replace(self.target / STATE_FILE)
             except Exception as error:
                 self._give_up(error)
             self.file = None
@@ -396,7 +430,8 @@ class StateWriter:
             self.file.close()
             self.file = None
         self.partial.unlink(missing_ok=True)
-        (self.target / STATE_FILE).unlink(missing_ok=True)
+        for name in (STATE_FILE, CHANGES_FILE, f".{STATE_FILE}.partial"):
+            (self.target / name).unlink(missing_ok=True)
 
 
 # -- reconciling: the records whose key is new only ---------------------------------------
