@@ -48,7 +48,7 @@ from tipgraph.build_dir import (
     shrink_refusal,
     write_published,
 )
-from tipgraph.datestamps import RECORDS_FILE, write_records
+from tipgraph.datestamps import RECORDS_FILE
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import SortedRuns, Triple
@@ -69,7 +69,7 @@ from tipgraph.serving.indexes import (
     make_indexes,
     write_indexes,
 )
-from tipgraph.serving.oai_records import build_records
+from tipgraph.serving.oai_records import write_build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import Record, SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
@@ -708,13 +708,17 @@ def _die_with_build() -> None:
 
 def _write_indexes(source: PartsSource, target: Path, base: str,
                    hashes: dict[str, str],
-                   make: Callable[[str, Path], BuildIndexes] | None = None) -> None:
+                   make: Callable[[str, Path], BuildIndexes] | None = None,
+                   previous: Path | None = None, rehashed: Iterable[str] = ()) -> None:
     """Make the web indexes of the triples ``source`` holds and write them to
     ``target/indexes.pickle``, with what OAI-PMH lists and dates (``hashes``: publication
     URI -> its content hash).
 
     :param make: ``(base, directory)`` -> the indexes, made otherwise than from
         ``source`` (an incremental build's, updated from the previous build's)
+    :param previous: that previous build, whose OAI-PMH records of the publications left
+        as they were are copied (:func:`~tipgraph.serving.oai_records.write_build_records`;
+        ``rehashed``: the publications whose record changed)
     """
     # the entries in files of their own (the text index) are made in the build's directory,
     # apart: linked into place when written, not copied
@@ -724,7 +728,8 @@ def _write_indexes(source: PartsSource, target: Path, base: str,
         indexes = make(base, work) if make is not None else make_indexes(source, base, work)
         write_indexes(indexes, target / INDEX_FILE)
         # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
-        write_records(build_records(indexes.catalogue, hashes), target / RECORDS_FILE)
+        write_build_records(indexes.catalogue, hashes, target / RECORDS_FILE,
+                            None if previous is None else previous / RECORDS_FILE, rehashed)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -91,19 +91,54 @@ def _file_id(path: Path) -> tuple[int, ...]:
 def write_records(records: BuildRecords, path: Path) -> None:
     """Write ``records`` to ``path`` whole or not at all."""
     global _written
+    write_record_lines(path, records.sets, [
+        record_line(uri, digest, sets).encode("utf-8", "surrogatepass")
+        for uri, (digest, sets) in records.records.items()])
+    _written = (_file_id(path), records)
+
+
+def record_line(uri: str, digest: str, sets: Iterable[str]) -> str:
+    """The line of one record in the file :func:`write_records` writes."""
+    return f"{_encoded(uri)}:{_encoded([digest, list(sets)])}"
+
+
+def write_record_lines(path: Path, sets: dict[str, str], lines: list[bytes]) -> None:
+    """Write the records of a build, a line each (:func:`record_line`), and the names of
+    its sets to ``path``, whole or not at all: a record a line, so that a switch compares
+    two builds' records line by line (:func:`changed_records`) and an incremental build
+    copies the lines of the records it did not change (:mod:`tipgraph.serving.oai_records`).
+    """
+    global _written
+    _written = None
     partial = path.with_name(f".{path.name}.{os.getpid()}")
-    head = json.dumps({"format": RECORDS_FORMAT, "sets": records.sets}, ensure_ascii=False,
+    head = json.dumps({"format": RECORDS_FORMAT, "sets": sets}, ensure_ascii=False,
                       separators=(",", ":"))
-    # a record a line: a switch compares two builds' records line by line (changed_records)
-    lines = [f"{_encoded(uri)}:{_encoded([h, list(s)])}"
-             for uri, (h, s) in records.records.items()]
     try:
-        partial.write_text(f'{head[:-1]},"records":{{\n' + ",\n".join(lines) + "\n}}\n",
-                           encoding="utf-8")
+        with partial.open("wb") as out:
+            out.write(f'{head[:-1]},"records":{{\n'.encode("utf-8", "surrogatepass"))
+            out.write(b",\n".join(lines))
+            out.write(b"\n}}\n")
         os.replace(partial, path)
-        _written = (_file_id(path), records)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def record_lines(path: Path) -> list[bytes] | None:
+    """The lines of the records in the file ``path`` (:func:`write_record_lines`), in
+    order, as bytes; None when it is not written so."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError:
+        return None
+    if len(lines) < 3 or lines[-2:] != [b"}}", b""] \
+            or not lines[0].startswith(b'{"format":"%s"' % RECORDS_FORMAT.encode()):
+        return None
+    del lines[-2:], lines[0]
+    if lines == [b""]:  # no record
+        return []
+    if lines:
+        lines[-1] += b","
+    return [line[:-1] for line in lines]
 
 
 _encoded = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

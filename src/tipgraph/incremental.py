@@ -1239,8 +1239,14 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                 old_indexes["dataset"] if old_indexes is not None else None, meter)
             full.release_memory()
         with stage("indexes"):
+            # the publications whose record is new or changed: their OAI-PMH records made
+            # again, the others' copied
+            prefix = str(contributions.publication_uri(""))
+            rehashed = [prefix + slug for key, slug in zip(new.keys, built_slugs, strict=True)
+                        if key not in state.records]
             full._write_indexes(source, target, base, hashes, make=updated_indexes(
-                old_indexes, change, counted, source, target, progress))
+                old_indexes, change, counted, source, target, progress), previous=previous,
+                rehashed=rehashed)
             del change, old_indexes
         source.close()
         with stage("load"):

@@ -123,6 +123,19 @@ class Selection:
 
 
 @dataclass
+class Moved:
+    """Where the entries of a catalogue went when it was updated (:func:`update_catalogue`):
+    what is kept by position can be copied by runs."""
+
+    #: how many entries it had
+    size: int
+    #: (from, count, to): runs of consecutive entries kept, and where they went
+    runs: list[tuple[int, int, int]]
+    #: the places of the entries put in (made again or new), in order
+    placed: list[int]
+
+
+@dataclass
 class Catalogue:
     #: publication IRIs in the order pages show them (title, then IRI)
     uris: list[str]
@@ -153,6 +166,9 @@ class Catalogue:
     #: the publications the text index found for the queries asked last
     _found: OrderedDict[str, int] = field(default_factory=OrderedDict)
     _counting: threading.Lock = field(default_factory=threading.Lock)
+    #: an incremental build's: where the entries of the catalogue it was updated from
+    #: went (:func:`update_catalogue`)
+    moved: Moved | None = field(default=None, compare=False)
 
     def reading(self, store: GraphStore, text_index: TextIndex | None = None) -> Catalogue:
         """This catalogue, reading the abstracts of the entries it shows from ``store``,
@@ -833,6 +849,7 @@ def update_catalogue(catalogue: Catalogue, change: Change,
         elif n < common and isinstance(posting, int):
             index[word] = array("I", _set_bits(posting, 0, n))
     updated = Catalogue.from_indexed((uris, labels, postings, nodes, kept), index)
+    updated.moved = Moved(len(old_uris), runs, placed)
     if pairs_out is not None:
         _update_pairs(catalogue, pairs_out, _pair_counts((kept[i] for i in placed), nodes))
         updated._totals, updated.pairs = catalogue._totals, catalogue.pairs
