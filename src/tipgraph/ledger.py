@@ -240,15 +240,47 @@ class Ledger:
 
 def changed_lines(before: Path, after: Path) -> tuple[set[bytes], set[bytes]] | None:
     """The lines of the file ``before`` that ``after`` lacks, and those of ``after`` that
-    ``before`` lacks, as bytes: two builds' lists of 100,000s of entries, one a line
-    (``uris.txt``, ``slugs.json``, ``oai-records.json``), compared without decoding them.
-    None when one of them cannot be read."""
+    ``before`` lacks, as bytes: two builds' lists of 100,000s of entries, one a line, no
+    line twice in one file (``uris.txt``, ``slugs.json``, ``oai-records.json``). Only the
+    lines between the bytes they begin and end with alike are split and compared: a
+    build changing a few records, a few lines. None when one of them cannot be read."""
     try:
         old, new = before.read_bytes(), after.read_bytes()
     except OSError:
         return None
-    if old == new:
-        return set(), set()
-    old_lines, new_lines = set(old.split(b"\n")), set(new.split(b"\n"))
+    same = _common_prefix(old, new)
+    start = old.rfind(b"\n", 0, same) + 1  # the first line not whole in the prefix
+    tail = _common_suffix(old, new, len(old) - same, len(new) - same)
+    # the lines wholly in the common end: from the first line break in it
+    end = old.find(b"\n", len(old) - tail) + 1 if tail else 0
+    if end == 0:
+        end = len(old)
+    end_new = end - len(old) + len(new)
+    old_lines, new_lines = set(old[start:end].split(b"\n")), set(new[start:end_new].split(b"\n"))
     return old_lines - new_lines, new_lines - old_lines
 
+
+_BLOCK = 1 << 16
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """How many bytes ``a`` and ``b`` begin with alike."""
+    size, at = min(len(a), len(b)), 0
+    while at < size and a[at:at + _BLOCK] == b[at:at + _BLOCK]:
+        at += _BLOCK
+    at = min(at, size)
+    while at < size and a[at] == b[at]:
+        at += 1
+    return at
+
+
+def _common_suffix(a: bytes, b: bytes, a_limit: int, b_limit: int) -> int:
+    """How many bytes ``a`` and ``b`` end with alike, at most ``a_limit`` of ``a`` and
+    ``b_limit`` of ``b``."""
+    size, at = min(a_limit, b_limit), 0
+    while at + _BLOCK <= size and a[len(a) - at - _BLOCK:len(a) - at] \
+            == b[len(b) - at - _BLOCK:len(b) - at]:
+        at += _BLOCK
+    while at < size and a[len(a) - at - 1] == b[len(b) - at - 1]:
+        at += 1
+    return at
