@@ -13,7 +13,16 @@ import pickle
 import pytest
 
 from tipgraph.serving.catalogue import Link
-from tipgraph.serving.packed import ChangedRows, Rows, Shown, StringMap, Strings, thawed
+from tipgraph.serving.packed import (
+    ChangedMap,
+    ChangedRows,
+    Rows,
+    Shown,
+    Spliced,
+    StringMap,
+    Strings,
+    thawed,
+)
 
 
 def _read(packed: object) -> object:
@@ -88,3 +97,55 @@ def test_rows_changed_in_part_read_and_pack_as_the_changed_dict() -> None:
     assert dict(Rows(_read(Rows.pack(changed))).items()) == expected  # type: ignore[arg-type]
     with pytest.raises(KeyError):
         changed["year", "2021"]
+
+
+def test_a_spliced_view_packs_as_the_list_it_reads_as() -> None:
+    """An incremental build's publications and what pages show of them: the view's
+    entries taken out, put in and set, packed by copying the runs left as they were."""
+    ng, iom = Link("https://w3id.org/tipgraph/place/ng", "Nigeria"), \
+        Link("https://w3id.org/tipgraph/organisation/iom", "IOM")
+    gh = Link("https://w3id.org/tipgraph/place/gh", "Ghana")
+    shown = [(f"Title {i}", str(2000 + i % 7) if i % 5 else None,
+              (ng, iom) if i % 3 else (iom,)) for i in range(len(URIS))]
+    uris = Strings(_read(Strings.pack(URIS, hashed=True)))  # type: ignore[arg-type]
+    view = Shown(_read(Shown.pack(shown)))  # type: ignore[arg-type]
+    spliced_uris, spliced_shown = Spliced(uris), Spliced(view)
+    expected_uris, expected_shown = list(URIS), list(shown)
+    for at in (0, 7, 7, 150, len(URIS) - 5):
+        del spliced_uris[at], spliced_shown[at], expected_uris[at], expected_shown[at]
+    spliced_uris, spliced_shown = spliced_uris.without([3, 40]), spliced_shown.without([3, 40])
+    for at in (40, 3):
+        del expected_uris[at], expected_shown[at]
+    for at, n in ((0, 1), (10, 2), (10, 3), (11, 4), (len(expected_uris), 5)):
+        uri, entry = f"https://w3id.org/tipgraph/publication/new{n}", (f"New {n}", "1999", (gh,))
+        spliced_uris.insert(at, uri)
+        spliced_shown.insert(at, entry)
+        expected_uris.insert(at, uri)
+        expected_shown.insert(at, entry)
+    spliced_shown[20] = expected_shown[20] = ("Set again", None, (gh, ng))
+    assert list(spliced_uris) == expected_uris and spliced_shown == expected_shown
+    assert [spliced_uris[i] for i in range(len(expected_uris))] == expected_uris
+    assert all(spliced_uris.index(uri) == i for i, uri in enumerate(expected_uris))
+    assert URIS[0] not in spliced_uris and spliced_uris.find(URIS[0]) is None
+    packed_uris = Strings(_read(Strings.pack(spliced_uris, hashed=True)))  # type: ignore
+    assert list(packed_uris) == expected_uris
+    assert all(packed_uris.index(uri) == i for i, uri in enumerate(expected_uris))
+    assert Shown(_read(Shown.pack(spliced_shown))) == expected_shown  # type: ignore[arg-type]
+
+
+def test_a_changed_map_packs_as_the_dict_it_reads_as() -> None:
+    titles = {uri: (f"Title {i}", "en" if i % 2 else None, None) for i, uri in enumerate(URIS)}
+    view = StringMap(_read(StringMap.pack(titles)))  # type: ignore[arg-type]
+    changed, expected = ChangedMap(view), dict(titles)
+    for key in (URIS[0], URIS[9], URIS[-1]):
+        assert changed.pop(key) == expected.pop(key)
+    assert changed.pop("https://elsewhere/", None) is None
+    for target in (changed, expected):
+        target.update({URIS[9]: ("Back", None, "http://www.w3.org/2001/XMLSchema#token"),
+                       "https://w3id.org/tipgraph/publication/new": ("New", "fr", None)})
+        target[URIS[4]] = ("Set", "en", None)
+    assert dict(changed.items()) == expected and len(changed) == len(expected)
+    assert URIS[0] not in changed and changed.get(URIS[9]) == expected[URIS[9]]
+    read = StringMap(_read(StringMap.pack(changed)))  # type: ignore[arg-type]
+    assert dict(read.items()) == expected
+    assert all(read[key] == value for key, value in expected.items())

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 import pyoxigraph
 
 from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP
-from tipgraph.serving.packed import ChangedRows
+from tipgraph.serving.packed import ChangedRows, Spliced
 from tipgraph.serving.textindex import TextIndex, fts_query
 from tipgraph.statistics import FACETS as PUBLISHED_FACETS
 from tipgraph.statistics import title_key, title_order
@@ -745,9 +745,12 @@ def update_catalogue(catalogue: Catalogue, change: Change,
     if relinked:
         touched |= change.naming(relinked, (prop for prop, _ in _LINKING))
     old_uris, old_shown = catalogue.uris, catalogue.shown
-    where = {uri: i for i, uri in enumerate(old_uris)}
-    removed = sorted(where[uri] for uri in touched if uri in where)
-    del where
+    if isinstance(old_uris, list):
+        where = {uri: i for i, uri in enumerate(old_uris)}
+        removed = sorted(where[uri] for uri in touched if uri in where)
+        del where
+    else:  # read in place (Spliced, of the index file): each looked up in its hash table
+        removed = sorted(i for uri in touched if (i := old_uris.find(uri)) is not None)
     # the facet values of the entries taken out, as they were made
     keys_out = {i: list(_facet_keys(old_shown[i], nodes)) for i in removed}
     # the value rows and totals the file kept (when it did): changed by what is taken out
@@ -769,8 +772,13 @@ def update_catalogue(catalogue: Catalogue, change: Change,
         abstracts.setdefault(s, []).append(abstract)
     # the entries left, in their order; the new ones put in their places
     gone = set(removed)
-    uris = [uri for i, uri in enumerate(old_uris) if i not in gone] if gone else old_uris
-    kept = [entry for i, entry in enumerate(old_shown) if i not in gone] if gone else old_shown
+    if isinstance(old_uris, Spliced) and isinstance(old_shown, Spliced):
+        # read in place: the entries left are runs of the file's, not lists made of them
+        uris, kept = old_uris.without(removed), old_shown.without(removed)
+    else:
+        uris = [uri for i, uri in enumerate(old_uris) if i not in gone] if gone else old_uris
+        kept = [entry for i, entry in enumerate(old_shown) if i not in gone] if gone \
+            else old_shown
     placed: list[int] = []
     for uri, entry in zip(made, shown, strict=True):
         i = bisect_left(range(len(uris)), title_key(entry[0], uri),

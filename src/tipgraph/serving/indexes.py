@@ -109,7 +109,7 @@ from tipgraph.serving.catalogue import (
     update_catalogue,
 )
 from tipgraph.serving.documents import LABELS, LabelIndex, index_labels
-from tipgraph.serving.packed import Rows, Shown, StringMap, Strings, thawed
+from tipgraph.serving.packed import Rows, Shown, Spliced, StringMap, Strings, spliced
 from tipgraph.serving.textindex import (
     BODY_PROPERTIES,
     FACT_PROPERTIES,
@@ -474,7 +474,10 @@ def _thaw_catalogue(catalogue: Catalogue) -> Catalogue:
     if not isinstance(catalogue.uris, Strings) and not isinstance(catalogue.shown, Shown):
         return catalogue
     uris, labels, postings, nodes, shown = catalogue.indexed()
-    thawn = Catalogue.from_indexed((thawed(uris), labels, postings, nodes, thawed(shown)),
+    # the publications and what pages show of them stay read in place, spliced (the
+    # entries an update takes out and puts in), and are packed so: the bytes of the
+    # entries left as they were copied, not 100,000s of items made and encoded again
+    thawn = Catalogue.from_indexed((spliced(uris), labels, postings, nodes, spliced(shown)),
                                    catalogue.word_index()[0])
     # the value rows stay read in place: an update changes the rows of its values
     # (:func:`~.catalogue.update_catalogue`)
@@ -511,11 +514,16 @@ def _share_titles(labels: LabelIndex, catalogue: Catalogue, titles: Iterable[str
     """One string for a title that both indexes hold (of ``titles``): a worker keeps it
     once."""
     wanted = set(titles)
-    for uri, (title, _, _) in zip(catalogue.uris, catalogue.shown, strict=True):
-        if uri in wanted:
-            label = labels.titles.get(uri)
-            if label is not None and label[0] == title:
-                labels.titles[uri] = (title, *label[1:])
+    uris, shown = catalogue.uris, catalogue.shown
+    if isinstance(uris, Spliced):  # an incremental build's: the few titles it changed
+        found = ((uri, shown[i]) for uri in wanted if (i := uris.find(uri)) is not None)
+    else:
+        found = ((uri, entry) for uri, entry in zip(uris, shown, strict=True)
+                 if uri in wanted)
+    for uri, (title, _, _) in found:
+        label = labels.titles.get(uri)
+        if label is not None and label[0] == title:
+            labels.titles[uri] = (title, *label[1:])
 
 
 def _make_dataset(source: TriplesSource, base: str, made: dict[str, Any]) -> DatasetIndex:
@@ -546,7 +554,7 @@ register(IndexMaker("labels", _make_labels,
                     pack=lambda lb: (StringMap.pack(lb.titles), lb.others),
                     unpack=lambda p: LabelIndex(StringMap(p[0]), p[1]),
                     update=_update_labels,
-                    thaw=lambda lb: LabelIndex(thawed(lb.titles), lb.others)))
+                    thaw=lambda lb: LabelIndex(spliced(lb.titles), lb.others)))
 register(IndexMaker("properties", lambda source, base, made: sorted(source.properties()),
                     update=lambda previous, change, base, made: sorted(
                         change.counted.properties)))

@@ -21,7 +21,8 @@ from __future__ import annotations
 import pickle
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
 from pickle import PickleBuffer
 from typing import Any, TypeVar, overload
 
@@ -42,14 +43,32 @@ def _view(buffer: Any, code: str) -> memoryview:
     return view.cast("B").cast(code) if view.format != code else view
 
 
-def _hash(key: bytes) -> int:
+def _hash(key: bytes | memoryview) -> int:
     """A hash of ``key`` that is the same in every process (Python's ``hash`` of a
     string is not)."""
     return zlib.crc32(key)
 
 
 
-def _get(sequence: Strings | Shown, i: int | slice) -> Any:
+def _hash_table(blob: bytearray, offsets: array) -> array:
+    """The hash table of the distinct strings of ``blob`` (each ends at its offset): slot
+    -> position + 1, or :data:`_EMPTY`, by linear probing."""
+    count = len(offsets) - 1
+    size = 1
+    while size < 2 * count + 1:
+        size *= 2
+    table = array("I", bytes(4 * size))
+    mask = size - 1
+    with memoryview(blob) as data:
+        for i in range(count):
+            slot = _hash(data[offsets[i]:offsets[i + 1]]) & mask
+            while table[slot] != _EMPTY:
+                slot = (slot + 1) & mask
+            table[slot] = i + 1
+    return table
+
+
+def _get(sequence: Strings | Shown | Spliced, i: int | slice) -> Any:
     """``sequence[i]`` for a view that makes its ``i``-th item with ``_item``: one item,
     or a list of them for a slice, as a list indexes."""
     if isinstance(i, slice):
@@ -79,29 +98,26 @@ class Strings(Sequence[str]):
     @staticmethod
     def pack(values: Iterable[str], *, hashed: bool = False) -> dict[str, Any]:
         """``values`` as buffers a :class:`Strings` reads (a hash table of them when
-        ``hashed``: the values must then be distinct)."""
+        ``hashed``: the values must then be distinct); of a :class:`Spliced` view of
+        a :class:`Strings`, the bytes of the items it kept copied as they were."""
         blob = bytearray()
         offsets = array("Q", [0])
-        encoded: list[bytes] | None = [] if hashed else None
-        for value in values:
-            data = value.encode("utf-8", "surrogatepass")
-            blob += data
-            offsets.append(len(blob))
-            if encoded is not None:
-                encoded.append(data)
+        pieces = values.pieces() if isinstance(values, Spliced) \
+            and isinstance(values.base, Strings) else ((None, values),)
+        for run, items in pieces:
+            if run is not None:  # a run of the view's items: their bytes as they are
+                base, (start, stop) = values.base, run  # type: ignore[union-attr]
+                low = base._offsets[start]
+                shift = len(blob) - low
+                blob += base._blob[low:base._offsets[stop]]
+                offsets.extend(o + shift for o in base._offsets[start + 1:stop + 1])
+                continue
+            for value in items:
+                blob += value.encode("utf-8", "surrogatepass")
+                offsets.append(len(blob))
         packed: dict[str, Any] = {"blob": _buffer(blob), "offsets": _buffer(offsets)}
-        if encoded is not None:
-            size = 1
-            while size < 2 * len(encoded) + 1:
-                size *= 2
-            table = array("I", bytes(4 * size))
-            mask = size - 1
-            for i, data in enumerate(encoded):
-                slot = _hash(data) & mask
-                while table[slot] != _EMPTY:
-                    slot = (slot + 1) & mask
-                table[slot] = i + 1
-            packed["table"] = _buffer(table)
+        if hashed:
+            packed["table"] = _buffer(_hash_table(blob, offsets))
         return packed
 
     def __len__(self) -> int:
@@ -184,22 +200,44 @@ class Shown(Sequence[tuple[str, "str | None", tuple[Any, ...]]]):
 
     @staticmethod
     def pack(shown: Iterable[tuple[str, str | None, tuple[Any, ...]]]) -> dict[str, Any]:
+        """``shown`` as buffers a :class:`Shown` reads; of a :class:`Spliced` view of a
+        :class:`Shown`, the entries it kept copied as they were (their years and links
+        numbered as the view numbers them)."""
         years: dict[str | None, int] = {}
         links: dict[Any, int] = {}
         year_codes, starts, flat = array("I"), array("Q", [0]), array("I")
-        titles: list[str] = []
-        for title, year, linked in shown:
-            titles.append(title)
-            code = years.get(year)
-            if code is None:
-                code = years[year] = len(years)
-            year_codes.append(code)
-            for link in linked:
-                number = links.get(link)
-                if number is None:
-                    number = links[link] = len(links)
-                flat.append(number)
-            starts.append(len(flat))
+        titles: list[str] | Spliced[str] = []
+        pieces = list(shown.pieces()) if isinstance(shown, Spliced) \
+            and isinstance(shown.base, Shown) else [(None, shown)]
+        if isinstance(shown, Spliced) and isinstance(shown.base, Shown):
+            base = shown.base
+            years = {year: code for code, year in enumerate(base._years)}
+            links = {link: number for number, link in enumerate(base._links)}
+            titles = Spliced(base._titles, pieces=[
+                run if run is not None else [title for title, _, _ in items]
+                for run, items in pieces])
+        for run, items in pieces:
+            if run is not None:  # a run of the view's entries: copied as they are
+                start, stop = run
+                year_codes.frombytes(base._year_codes[start:stop].tobytes())
+                low = base._starts[start]
+                shift = len(flat) - low
+                flat.frombytes(base._flat[low:base._starts[stop]].tobytes())
+                starts.extend(s + shift for s in base._starts[start + 1:stop + 1])
+                continue
+            for title, year, linked in items:
+                if isinstance(titles, list):
+                    titles.append(title)
+                code = years.get(year)
+                if code is None:
+                    code = years[year] = len(years)
+                year_codes.append(code)
+                for link in linked:
+                    number = links.get(link)
+                    if number is None:
+                        number = links[link] = len(links)
+                    flat.append(number)
+                starts.append(len(flat))
         return {"titles": Strings.pack(titles), "years": list(years),
                 "year_codes": _buffer(year_codes), "links": list(links),
                 "starts": _buffer(starts), "flat": _buffer(flat)}
@@ -248,15 +286,31 @@ class StringMap(Mapping[str, tuple[str, "str | None", "str | None"]]):
 
     @staticmethod
     def pack(values: Mapping[str, tuple[str, str | None, str | None]]) -> dict[str, Any]:
+        """``values`` as buffers a :class:`StringMap` reads; of a :class:`ChangedMap`,
+        the entries it did not change copied as they were."""
         kinds: dict[tuple[str | None, str | None], int] = {}
         codes = array("I")
-        for _, language, datatype in values.values():
+        keys: Iterable[str] = values
+        texts: Iterable[str] = (text for text, _, _ in values.values())
+        new: Iterable[tuple[str, str | None, str | None]] = values.values()
+        if isinstance(values, ChangedMap):
+            base = values.previous
+            kinds = {kind: code for code, kind in enumerate(base._kinds)}
+            gone = sorted(i for key in values.changed
+                          if (i := base._keys.find(key)) is not None)
+            added = {key: value for key, value in values.changed.items()
+                     if value is not None}
+            keys = Spliced(base._keys, gone).extend(added)
+            texts = Spliced(base._texts, gone).extend(text for text, _, _ in added.values())
+            for start, stop in Spliced(base._kind_codes, gone).runs():
+                codes.frombytes(base._kind_codes[start:stop].tobytes())
+            new = added.values()
+        for _, language, datatype in new:
             code = kinds.get((language, datatype))
             if code is None:
                 code = kinds[language, datatype] = len(kinds)
             codes.append(code)
-        return {"keys": Strings.pack(values, hashed=True),
-                "texts": Strings.pack(text for text, _, _ in values.values()),
+        return {"keys": Strings.pack(keys, hashed=True), "texts": Strings.pack(texts),
                 "kinds": list(kinds), "kind_codes": _buffer(codes)}
 
     def __len__(self) -> int:
@@ -379,6 +433,225 @@ class ChangedRows(Mapping[Any, Any]):
 
     def __repr__(self) -> str:
         return f"<{len(self)} rows, {len(self.changed)} of them changed>"
+
+
+class Spliced(Sequence[T]):
+    """A sequence read in place (:class:`Strings`, :class:`Shown`) with items taken out
+    and others put in: what an incremental build makes of it, without a list of every
+    item. Its pieces are runs of the view's items and lists of new ones;
+    :meth:`Strings.pack` and :meth:`Shown.pack` copy the view's bytes of each run."""
+
+    __slots__ = ("_pieces", "_starts", "base")
+
+    def __init__(self, base: Sequence[T], removed: Iterable[int] = (), *,
+                 pieces: list[tuple[int, int] | list[T]] | None = None) -> None:
+        """:param removed: the positions of the items of ``base`` taken out
+        :param pieces: the pieces themselves: (start, stop) of ``base``, or new items"""
+        self.base = base
+        if pieces is None:
+            pieces, at = [], 0
+            for gone in sorted(set(removed)):
+                if gone > at:
+                    pieces.append((at, gone))
+                at = gone + 1
+            if at < len(base):
+                pieces.append((at, len(base)))
+        self._pieces = pieces
+        self._starts: list[int] = []
+        self._count()
+
+    def _count(self) -> None:
+        starts, at = [], 0
+        for piece in self._pieces:
+            starts.append(at)
+            at += piece[1] - piece[0] if isinstance(piece, tuple) else len(piece)
+        starts.append(at)
+        self._starts = starts
+
+    def pieces(self) -> Iterator[tuple[tuple[int, int] | None, Sequence[T]]]:
+        """Each piece: ((start, stop), ()) for a run of the view's items, (None, items)
+        for new ones."""
+        for piece in self._pieces:
+            yield (piece, ()) if isinstance(piece, tuple) else (None, piece)
+
+    def runs(self) -> Iterator[tuple[int, int]]:
+        """The runs of the view's items kept: (start, stop)."""
+        return (piece for piece in self._pieces if isinstance(piece, tuple))
+
+    def without(self, removed: Iterable[int]) -> Spliced[T]:
+        """A new sequence of these items but those at the positions ``removed``."""
+        copy = Spliced(self.base, pieces=[p if isinstance(p, tuple) else list(p)
+                                          for p in self._pieces])
+        for i in sorted(set(removed), reverse=True):
+            del copy[i]
+        return copy
+
+    def extend(self, items: Iterable[T]) -> Spliced[T]:
+        """Put ``items`` in at the end (returns this)."""
+        self._pieces.append(list(items))
+        self._count()
+        return self
+
+    def _locate(self, i: int) -> tuple[int, int]:
+        k = bisect_right(self._starts, i) - 1
+        while k < len(self._pieces) and self._starts[k + 1] == self._starts[k]:
+            k += 1  # an empty piece
+        return k, i - self._starts[k]
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def _item(self, i: int) -> T:
+        k, offset = self._locate(i)
+        piece = self._pieces[k]
+        return self.base[piece[0] + offset] if isinstance(piece, tuple) else piece[offset]
+
+    def __getitem__(self, i: int | slice) -> Any:
+        return _get(self, i)  # type: ignore[arg-type]
+
+    def __setitem__(self, i: int, item: T) -> None:
+        if i < 0:
+            i += len(self)
+        del self[i]
+        self.insert(i, item)
+
+    def __delitem__(self, i: int) -> None:
+        if not 0 <= i < len(self):
+            raise IndexError("index out of range")
+        k, offset = self._locate(i)
+        piece = self._pieces[k]
+        if isinstance(piece, tuple):
+            start, stop = piece
+            self._pieces[k:k + 1] = [p for p in ((start, start + offset),
+                                                 (start + offset + 1, stop)) if p[1] > p[0]]
+        else:
+            del piece[offset]
+        self._count()
+
+    def insert(self, i: int, item: T) -> None:
+        """Put ``item`` in at position ``i`` (as a list inserts)."""
+        i = max(0, min(i, len(self)))
+        if i == len(self):
+            if self._pieces and isinstance(self._pieces[-1], list):
+                self._pieces[-1].append(item)
+            else:
+                self._pieces.append([item])
+        else:
+            k, offset = self._locate(i)
+            piece = self._pieces[k]
+            if isinstance(piece, list):
+                piece.insert(offset, item)
+            elif offset == 0 and k > 0 and isinstance(self._pieces[k - 1], list):
+                self._pieces[k - 1].append(item)  # type: ignore[union-attr]
+            else:
+                start, stop = piece
+                self._pieces[k:k + 1] = [p for p in ((start, start + offset), [item],
+                                                     (start + offset, stop))
+                                         if not isinstance(p, tuple) or p[1] > p[0]]
+        self._count()
+
+    def __iter__(self) -> Iterator[T]:
+        base = self.base
+        item = base._item if isinstance(base, Strings | Shown) else base.__getitem__
+        for piece in self._pieces:
+            if isinstance(piece, tuple):
+                for i in range(*piece):
+                    yield item(i)  # type: ignore[misc]
+            else:
+                yield from piece
+
+    def find(self, value: Any) -> int | None:
+        """The position of ``value`` (one look-up when the view has a hash table)."""
+        if isinstance(self.base, Strings) and self.base._table is not None:
+            at = self.base.find(value)
+            for k, piece in enumerate(self._pieces):
+                if isinstance(piece, tuple):
+                    if at is not None and piece[0] <= at < piece[1]:
+                        return self._starts[k] + at - piece[0]
+                elif value in piece:
+                    return self._starts[k] + piece.index(value)
+            return None
+        for i, found in enumerate(self):
+            if found == value:
+                return i
+        return None
+
+    def index(self, value: Any, start: int = 0, stop: int | None = None) -> int:
+        i = self.find(value)
+        if i is None or i < start or (stop is not None and i >= stop):
+            raise ValueError(f"{value!r} is not in the sequence")
+        return i
+
+    def __contains__(self, value: object) -> bool:
+        return self.find(value) is not None
+
+    def __eq__(self, other: object) -> bool:
+        return _same_items(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} items, {len(self._pieces)} pieces spliced>"
+
+
+class ChangedMap(MutableMapping[str, Any]):
+    """A :class:`StringMap` read in place with some entries changed (set, or taken out):
+    what an incremental build changes of the labels, without a dict of every entry;
+    :meth:`StringMap.pack` copies the others as the view has them. It lists the entries
+    left as they were, in the view's order, then those changed."""
+
+    __slots__ = ("changed", "previous")
+
+    def __init__(self, previous: StringMap) -> None:
+        self.previous = previous
+        #: key -> its new value, or None: taken out
+        self.changed: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.changed:
+            value = self.changed[key]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return self.previous[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.changed.pop(key, None)  # set again: among the last
+        self.changed[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.changed[key] = None
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.changed:
+            return self.changed[key] is not None
+        return key in self.previous
+
+    def __iter__(self) -> Iterator[str]:
+        changed = self.changed
+        yield from (key for key in self.previous if key not in changed)
+        yield from (key for key, value in changed.items() if value is not None)
+
+    def __len__(self) -> int:
+        changed, previous = self.changed, self.previous
+        return len(previous) - sum(1 for key in changed if key in previous) \
+            + sum(1 for value in changed.values() if value is not None)
+
+    def __repr__(self) -> str:
+        return f"<{len(self.previous)} entries read in place, {len(self.changed)} changed>"
+
+
+def spliced(value: T) -> T:
+    """``value`` as an incremental build changes it, when it is a view read in place: a
+    :class:`Spliced` of a sequence, a :class:`ChangedMap` of a map (their pack copies what
+    they did not change); anything else as it is."""
+    if isinstance(value, (Strings, Shown)):
+        return Spliced(value)  # type: ignore[return-value]
+    if isinstance(value, StringMap):
+        return ChangedMap(value)  # type: ignore[return-value]
+    return value
 
 
 def thawed(value: T) -> T:
