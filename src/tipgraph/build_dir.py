@@ -454,10 +454,37 @@ SUMMARY_KEYS = ("build_id", "status", "reason", "records_built", "triples")
 
 
 def report_summary(path: Path) -> dict[str, Any]:
-    """The entries :data:`SUMMARY_KEYS` of the report ``path`` (empty without one): read
-    by :func:`report_entries`, not by parsing the whole report (tens of MB at 100,000
-    records, read again at each switch)."""
-    return report_entries(path, SUMMARY_KEYS)
+    """The entries :data:`SUMMARY_KEYS` of the report ``path`` (empty without one): found
+    by their lines (:func:`report_entries`) in its first and last 64 KiB, where both
+    writers put them, not in the whole report (tens of MB at 100,000 records, read again
+    at each switch); in the whole report when they are not there."""
+    try:
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            head = file.read(_SUMMARY_BYTES)
+            file.seek(max(len(head), size - _SUMMARY_BYTES))
+            parts = (head, file.read())
+    except OSError:
+        return {}
+    found: dict[str, Any] = {}
+    for key in SUMMARY_KEYS:
+        marker = f'\n  "{key}": '.encode()
+        for data in parts:
+            start = data.find(marker)
+            end = data.find(b"\n", start + len(marker)) if start != -1 else -1
+            if end != -1:  # its line whole
+                try:
+                    found[key] = json.loads(data[start + len(marker):end].rstrip(b","))
+                except ValueError:
+                    continue
+                break
+        else:
+            return report_entries(path, SUMMARY_KEYS)
+    return found
+
+
+#: How much of the beginning and of the end of a report :func:`report_summary` reads
+_SUMMARY_BYTES = 1 << 16
 
 
 def report_entries(path: Path, keys: Iterable[str]) -> dict[str, Any]:
