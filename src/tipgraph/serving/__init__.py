@@ -9,6 +9,21 @@ imports from here) or made from its store. It imports no web framework and no bu
 stage.
 """
 
-from tipgraph.serving.service import Build, Service
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tipgraph.serving.service import Build, Service
 
 __all__ = ["Build", "Service"]
+
+
+def __getattr__(name: str) -> Any:
+    """:class:`Build` and :class:`Service`, imported when first asked for: the build
+    imports the index makers of this package (:mod:`.indexes`) and serves nothing."""
+    if name in __all__:
+        from tipgraph.serving import service
+
+        return getattr(service, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
