@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
     """:class:`Build` and :class:`Service`, imported when first asked for: the build
     imports the index makers of this package (:mod:`.indexes`) and serves nothing."""
     if name in __all__:
-        from tipgraph.serving import service
+        from tipgraph.serving import service  # a build needs none of the read side
 
         return getattr(service, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
