@@ -543,7 +543,8 @@ def _update_text(previous: TextIndex, change: IndexChange, base: str,
                                       RDF.type))
     before, after = change.sources(touched)
     path = made.directory / TEXT_FILE
-    update_text_index(previous.path, path, before, after, touched, made.catalogue.uris)
+    update_text_index(previous.path, path, before, after, touched, made.catalogue.uris,
+                      made.catalogue.moved)
     return TextIndex(path)
 
 

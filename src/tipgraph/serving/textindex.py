@@ -62,6 +62,7 @@ from tipgraph.namespaces import DCT, FOAF, GN, RDFS, SCHEMA, SKOS, TIP
 from tipgraph.sparql_engine import QueryError, QueryTimeout
 
 if TYPE_CHECKING:
+    from tipgraph.serving.catalogue import Moved
     from tipgraph.store import GraphStore
 
 #: The file a build writes its text index to, beside its store.
@@ -269,12 +270,18 @@ def _insert(db: sqlite3.Connection, made: _Rows, rows: list[tuple[int, str]],
 
 
 def update_text_index(old: Path, path: Path, before: LiteralSource, after: LiteralSource,
-                      touched: Iterable[str], publications: Sequence[str]) -> int:
+                      touched: Iterable[str], publications: Sequence[str],
+                      moved: Moved | None = None) -> int:
     """Write to ``path`` the index ``old`` was, with the nodes ``touched`` indexed again
     (``before``: what they held, ``after``: what they hold now) and the publications in
     the order ``publications``: what :func:`write_text_index` would write of the new
     graph (nodes numbered otherwise: a search finds the same). Returns how many nodes it
-    holds."""
+    holds.
+
+    :param moved: how the publications moved since ``old`` was written
+        (:attr:`~tipgraph.serving.catalogue.Catalogue.moved`): only the rows of those
+        touched or put in are read, the others' places moved by runs, in SQL
+    """
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     partial.unlink(missing_ok=True)
     try:
@@ -283,15 +290,21 @@ def update_text_index(old: Path, path: Path, before: LiteralSource, after: Liter
         try:
             db.execute("PRAGMA journal_mode = OFF")
             db.execute("PRAGMA synchronous = OFF")
+            touched = set(touched)
+            placed = {publications[i] for i in moved.placed} if moved is not None else set()
             ids: dict[str, tuple[int, int | None]] = {
                 iri: (i, position) for i, iri, position in
-                db.execute("SELECT id, iri, position FROM node")}
-            touched = set(touched)
+                (_rows_of(db, touched | placed) if moved is not None
+                 else db.execute("SELECT id, iri, position FROM node"))}
             was, now = _Rows(before), _Rows(after)
             out = [(ids[iri][0], iri) for iri in touched if iri in ids]
             _insert(db, was, out, delete=True)
             db.executemany("DELETE FROM node WHERE id = ?", ((i,) for i, _ in out))
-            first = {iri: n for n, iri in enumerate(publications)}
+            if moved is None:
+                first = {iri: n for n, iri in enumerate(publications)}
+            else:  # the positions of the nodes read only
+                first = {iri: n for iri in touched | placed
+                         if (n := _position(publications, iri)) is not None}
             labelled = now.labelled()
             next_id = (db.execute("SELECT max(id) FROM node").fetchone()[0] or 0) + 1
             rows = [(next_id + n, iri) for n, iri in enumerate(sorted(
@@ -299,6 +312,15 @@ def update_text_index(old: Path, path: Path, before: LiteralSource, after: Liter
             db.executemany("INSERT INTO node VALUES (?, ?, ?)",
                            ((i, iri, first.get(iri)) for i, iri in rows))
             _insert(db, now, rows)
+            if moved is not None:  # the publications left: moved by runs
+                shifts = [(start, start + count, to - start)
+                          for start, count, to in moved.runs if to != start]
+                if shifts:
+                    cases = " ".join("WHEN position >= ? AND position < ? THEN position + ?"
+                                     for _ in shifts)
+                    db.execute(f"UPDATE node SET position = CASE {cases} ELSE position END "
+                               "WHERE position IS NOT NULL AND id < ?",
+                               [*(n for shift in shifts for n in shift), next_id])
             db.executemany("UPDATE node SET position = ? WHERE id = ?",
                            ((first.get(iri), i) for iri, (i, position) in ids.items()
                             if iri not in touched and first.get(iri) != position))
@@ -312,6 +334,24 @@ def update_text_index(old: Path, path: Path, before: LiteralSource, after: Liter
     finally:
         partial.unlink(missing_ok=True)
     return nodes
+
+
+def _rows_of(db: sqlite3.Connection, iris: set[str]) -> list[tuple[int, str, int | None]]:
+    """The rows (id, iri, position) of the nodes ``iris``: one scan of the table."""
+    if not iris:
+        return []
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (iri TEXT PRIMARY KEY)")
+    db.execute("DELETE FROM wanted")
+    db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((iri,) for iri in iris))
+    return db.execute("SELECT id, node.iri, position FROM node JOIN wanted "
+                      "ON node.iri = wanted.iri").fetchall()
+
+
+def _position(publications: Sequence[str], iri: str) -> int | None:
+    try:
+        return publications.index(iri)
+    except ValueError:
+        return None
 
 
 class TextIndex:
