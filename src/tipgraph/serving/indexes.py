@@ -54,9 +54,11 @@ at a million publications) are read an item at a time by the views of
 worker. Opening a build costs what the pickle costs, whatever the catalogue's size. A
 maker's ``pack`` puts an array out of band by giving a :class:`pickle.PickleBuffer`;
 its ``unpack`` gets a memoryview of the file in its place. An incremental build
-updates lists and dicts (:attr:`IndexMaker.thaw`), but for the value rows: it changes
-those of the facet values its entries touched, the others copied as they were
-(:class:`.packed.ChangedRows`).
+updates what :attr:`IndexMaker.thaw` gives: the publications, what pages show and the
+labels' titles spliced (:class:`.packed.Spliced`, :class:`.packed.ChangedMap`: the
+entries taken out, put in or set, the others runs of the file's), the value rows of the
+facet values its entries touched (:class:`.packed.ChangedRows`); packing them copies
+the bytes of the entries left as they were.
 
 **An entry in a file of its own.** An index that workers read in place rather than
 load, a database whose pages the operating system caches once for all of them (the
@@ -201,9 +203,9 @@ class IndexMaker:
         since the build whose entry was ``previous`` (:class:`IndexChange`), equal to what
         ``make`` makes of the whole new graph; None: an incremental build makes every
         entry with ``make``
-    :param thaw: the entry as ``make`` makes it (lists, dicts) from the entry as the file
-        gave it (views read in place: :mod:`tipgraph.serving.packed`): what ``update``
-        changes (default: as it is)
+    :param thaw: what ``update`` changes of the entry as the file gave it (views read
+        in place: :mod:`tipgraph.serving.packed`): a sequence or map that reads, and
+        changes, as what ``make`` makes (default: the entry as it is)
     """
 
     name: str
@@ -384,8 +386,8 @@ def read_indexes(path: Path, *, mutable: bool = False) -> BuildIndexes | None:
     The file is mapped read-only: its large entries are views read in place, shared with
     every process reading the same file (:mod:`tipgraph.serving.packed`).
 
-    :param mutable: give each entry as its maker made it (lists, dicts:
-        :attr:`IndexMaker.thaw`) rather than views of the file
+    :param mutable: give each entry as an update changes it (:attr:`IndexMaker.thaw`)
+        rather than views of the file
     """
     try:
         with path.open("rb") as source:
