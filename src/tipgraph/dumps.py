@@ -83,7 +83,7 @@ SEGMENTS = "dumps"
 #: Where each segment starts (its first subject), its digest and its number of lines.
 SEGMENTS_FILE = "segments.json"
 #: About how many lines a segment has when a build cuts anew (a segment ends at a subject).
-SEGMENT_LINES = 1 << 15
+SEGMENT_LINES = 1 << 13
 
 
 def segments(target: Path, previous: Path | None = None
