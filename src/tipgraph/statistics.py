@@ -163,9 +163,10 @@ def spaced_keys(keys: list[int | None], gap: int | None = None) -> list[int]:
     n, given = len(keys), set()
     i = 0
     while i < n:
-        if keys[i] is not None:
-            i += 1
-            continue
+        try:
+            i = keys.index(None, i)
+        except ValueError:
+            break
         a, b = i - 1, i  # the window: the places between a and b (either may be outside)
         while b < n and keys[b] is None:
             b += 1
@@ -427,19 +428,43 @@ class Tally:
         :func:`spaced_keys`). The keys are those :meth:`sort_keys` gives from the
         previous build's."""
         retitled, titles, was = self._retitled, self.titles, self._was
-        old = dict(zip(self.order, self.keys, strict=True))
-        order = [uri for uri in self.order if uri not in retitled]
-        keys: list[int | None] = [old[uri] for uri in order]
+
+        def was_key(uri: Node) -> tuple[str, str]:  # where it stood in :attr:`order`
+            return title_key(was[uri] if uri in was else titles[uri], uri)  # type: ignore
+
+        order, keys = list(self.order), list(self.keys)
+        old_keys: dict[Node, int] = {}  # of the publications retitled (or removed)
+        places = []
+        for uri in retitled:
+            if was.get(uri) is not None:
+                i = bisect_left(order, was_key(uri), key=was_key)
+                if i < len(order) and order[i] == uri:
+                    places.append(i)
+                    old_keys[uri] = keys[i]
+        for i in sorted(places, reverse=True):
+            del order[i], keys[i]
+        if len(order) + len(old_keys) != len(self.order):  # not where it was: look
+            old_keys = {uri: key for uri, key in zip(self.order, self.keys, strict=True)
+                        if uri in retitled}
+            order = [uri for uri in self.order if uri not in retitled]
+            keys = [key for uri, key in zip(self.order, self.keys, strict=True)
+                    if uri not in retitled]
+        spaced: list[int | None] = keys  # type: ignore[assignment]
         moved = sorted((uri for uri in retitled if uri in titles),
                        key=lambda uri: title_key(titles[uri], uri))
+        fresh = set()  # given a new key: its place may have changed (sort_keys)
         for uri in moved:
             i = bisect_left(order, title_key(titles[uri], uri),
                             key=lambda u: title_key(titles[u], u))
             order.insert(i, uri)
-            title = was.get(uri)  # kept when its place cannot have changed (sort_keys)
-            keys.insert(i, old.get(uri) if title is not None
-                        and title.casefold() == titles[uri].casefold() else None)
-        given = spaced_keys(keys)
+            title = was.get(uri)
+            if title is not None and title.casefold() == titles[uri].casefold():
+                spaced.insert(i, old_keys[uri])
+            else:
+                spaced.insert(i, None)
+                fresh.add(uri)
+        previous = list(spaced)
+        given = spaced_keys(spaced)
         by_title = self.by_title
         for uri in retitled:
             if (title := was.get(uri)) is not None:
@@ -448,11 +473,13 @@ class Tally:
         for uri in rekeyed | set(moved):
             i = bisect_left(order, title_key(titles[uri], uri),
                             key=lambda u: title_key(titles[u], u))
-            by_title[title_digest(titles[uri], uri)] = keys[i]  # type: ignore[assignment]
-        lost = [sort_key_line(uri, old[uri]) for uri in rekeyed | (retitled - titles.keys())
-                if uri in old]
-        gained = [sort_key_line(order[i], keys[i]) for i in given]  # type: ignore[arg-type]
-        self.order, self.keys = order, keys  # type: ignore[assignment]
+            by_title[title_digest(titles[uri], uri)] = keys[i]
+        lost = [sort_key_line(order[i], previous[i]) for i in given  # type: ignore[arg-type]
+                if previous[i] is not None]
+        lost += [sort_key_line(uri, key) for uri, key in old_keys.items()
+                 if uri in fresh or uri not in titles]
+        gained = [sort_key_line(order[i], keys[i]) for i in given]
+        self.order, self.keys = order, keys
         self._retitled, self._was = set(), {}
         after = self.counts()
         changed_statistics: tuple[list[Triple], list[Triple]] = ([], [])
