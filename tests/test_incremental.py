@@ -142,7 +142,7 @@ def tally(build: Path) -> tuple[object, ...]:
     """The statistics' tally the build kept for the next one."""
     kept = Tally.load(build / TALLY_FILE)
     assert kept is not None
-    return kept.counts(), kept.titles, kept.members, kept.order, kept.keys, kept.by_title
+    return kept.counts(), kept.titles, kept.members, kept.order, kept.keys, kept.digests
 
 
 def sort_keys(out: Path) -> dict[str, int]:

@@ -53,6 +53,7 @@ import hashlib
 import os
 import pickle
 import re
+from array import array
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -281,9 +282,9 @@ class Tally:
         self.order: list[Node] = []
         #: the sort key of each of :attr:`order`
         self.keys: list[int] = []
-        #: :func:`title_digest` -> sort key, of each of :attr:`order`: what the next build
-        #: keeps keys from (:func:`previous_keys`)
-        self.by_title: dict[bytes, int] = {}
+        #: the :func:`title_digest` of each of :attr:`order`, 16 bytes each: with
+        #: :attr:`keys`, what the next build keeps keys from (:func:`previous_keys`)
+        self.digests = bytearray()
         #: the publications whose title :meth:`update` took again since
         self._retitled: set[Node] = set()
         #: the title each of them had before (None: it had none)
@@ -393,7 +394,7 @@ class Tally:
         """``<publication> tip:sortKey N``: integers increasing in title order
         (:func:`title_order`). A publication whose title (casefolded) and URI the
         previous build had keeps its key (``previous``: the previous build's
-        :attr:`by_title`, :func:`previous_keys`); the others are given keys between
+        :func:`title_digest` -> key, :func:`previous_keys`); the others are given keys between
         their neighbours' (:func:`spaced_keys`); all of them, without ``previous``.
 
         A publication has one title (the shapes require it); were there two, the least
@@ -406,7 +407,7 @@ class Tally:
             else [None] * len(digests)
         spaced_keys(keys)
         self.keys = keys  # type: ignore[assignment]
-        self.by_title = dict(zip(digests, self.keys, strict=True))
+        self.digests = bytearray(b"".join(digests))
         return [_sort_key(uri, n) for uri, n in zip(self.order, self.keys, strict=True)]
 
     def triples(self, base: str, previous: Mapping[bytes, int] | None = None
@@ -432,7 +433,7 @@ class Tally:
         def was_key(uri: Node) -> tuple[str, str]:  # where it stood in :attr:`order`
             return title_key(was[uri] if uri in was else titles[uri], uri)  # type: ignore
 
-        order, keys = list(self.order), list(self.keys)
+        order, keys, digests = list(self.order), list(self.keys), bytearray(self.digests)
         old_keys: dict[Node, int] = {}  # of the publications retitled (or removed)
         places = []
         for uri in retitled:
@@ -442,13 +443,14 @@ class Tally:
                     places.append(i)
                     old_keys[uri] = keys[i]
         for i in sorted(places, reverse=True):
-            del order[i], keys[i]
+            del order[i], keys[i], digests[16 * i:16 * i + 16]
         if len(order) + len(old_keys) != len(self.order):  # not where it was: look
             old_keys = {uri: key for uri, key in zip(self.order, self.keys, strict=True)
                         if uri in retitled}
-            order = [uri for uri in self.order if uri not in retitled]
-            keys = [key for uri, key in zip(self.order, self.keys, strict=True)
-                    if uri not in retitled]
+            left = [n for n, uri in enumerate(self.order) if uri not in retitled]
+            order = [self.order[n] for n in left]
+            keys = [self.keys[n] for n in left]
+            digests = bytearray(b"".join(self.digests[16 * n:16 * n + 16] for n in left))
         spaced: list[int | None] = keys  # type: ignore[assignment]
         moved = sorted((uri for uri in retitled if uri in titles),
                        key=lambda uri: title_key(titles[uri], uri))
@@ -457,6 +459,7 @@ class Tally:
             i = bisect_left(order, title_key(titles[uri], uri),
                             key=lambda u: title_key(titles[u], u))
             order.insert(i, uri)
+            digests[16 * i:16 * i] = title_digest(titles[uri], uri)
             title = was.get(uri)
             if title is not None and title.casefold() == titles[uri].casefold():
                 spaced.insert(i, old_keys[uri])
@@ -465,21 +468,12 @@ class Tally:
                 fresh.add(uri)
         previous = list(spaced)
         given = spaced_keys(spaced)
-        by_title = self.by_title
-        for uri in retitled:
-            if (title := was.get(uri)) is not None:
-                by_title.pop(title_digest(title, uri), None)
-        rekeyed = {order[i] for i in given}
-        for uri in rekeyed | set(moved):
-            i = bisect_left(order, title_key(titles[uri], uri),
-                            key=lambda u: title_key(titles[u], u))
-            by_title[title_digest(titles[uri], uri)] = keys[i]
         lost = [sort_key_line(order[i], previous[i]) for i in given  # type: ignore[arg-type]
                 if previous[i] is not None]
         lost += [sort_key_line(uri, key) for uri, key in old_keys.items()
                  if uri in fresh or uri not in titles]
         gained = [sort_key_line(order[i], keys[i]) for i in given]
-        self.order, self.keys = order, keys
+        self.order, self.keys, self.digests = order, keys, digests
         self._retitled, self._was = set(), {}
         after = self.counts()
         changed_statistics: tuple[list[Triple], list[Triple]] = ([], [])
@@ -498,15 +492,18 @@ class Tally:
 
     def save(self, path: Path) -> None:
         """Keep the tally in ``path`` (whole or not at all), for the next build: first its
-        :attr:`by_title` (what :func:`previous_keys` reads alone), then the rest."""
+        :attr:`digests` and :attr:`keys` (what :func:`previous_keys` reads alone, as a
+        string of bytes and an array: no object each), then the rest."""
         partial = path.with_name(f".{path.name}.partial")
         with partial.open("wb") as out:
-            pickle.dump((TALLY_FORMAT, self.by_title), out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((TALLY_FORMAT, bytes(self.digests), array("q", self.keys)), out,
+                        protocol=pickle.HIGHEST_PROTOCOL)
             pickle.dump(self, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(partial, path)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {name: value for name, value in self.__dict__.items() if name != "by_title"}
+        return {name: value for name, value in self.__dict__.items()
+                if name not in ("digests", "keys")}
 
     def keep(self, folder: Path) -> str | None:
         """Keep the tally in ``folder`` for the next build (:meth:`update`); None, or why
@@ -524,19 +521,19 @@ class Tally:
         """The tally a build kept in ``path`` (:meth:`save`), or None."""
         try:
             with path.open("rb") as kept:
-                by_title = _by_title(pickle.load(kept))
+                head = _head(pickle.load(kept))
                 found = pickle.load(kept)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
                 TypeError):
             return None
-        if by_title is None or not isinstance(found, Tally):
+        if head is None or not isinstance(found, Tally):
             return None
-        found.by_title = by_title
+        found.digests, found.keys = bytearray(head[0]), head[1].tolist()
         return found
 
 
 def previous_keys(build: Path | None) -> dict[bytes, int] | None:
-    """The sort keys the tally of ``build`` kept (:attr:`Tally.by_title`), read without the
+    """The sort keys the tally of ``build`` kept, by :func:`title_digest`, read without the
     rest of it: what a full build numbers its publications from (:meth:`Tally.sort_keys`);
     None when there is no build or it kept none (an older build's: every key given
     afresh)."""
@@ -544,17 +541,23 @@ def previous_keys(build: Path | None) -> dict[bytes, int] | None:
         return None
     try:
         with (build / TALLY_FILE).open("rb") as kept:
-            return _by_title(pickle.load(kept))
+            head = _head(pickle.load(kept))
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError,
             TypeError):
         return None
-
-
-def _by_title(head: object) -> dict[bytes, int] | None:
-    if not isinstance(head, tuple) or len(head) != 2 or head[0] != TALLY_FORMAT \
-            or not isinstance(head[1], dict):
+    if head is None:
         return None
-    return head[1]
+    digests, keys = head
+    return {digests[16 * n:16 * n + 16]: key for n, key in enumerate(keys)}
+
+
+def _head(head: object) -> tuple[bytes, array] | None:
+    """The digests and keys of a tally's first record (:meth:`Tally.save`), or None."""
+    if not isinstance(head, tuple) or len(head) != 3 or head[0] != TALLY_FORMAT \
+            or not isinstance(head[1], bytes) or not isinstance(head[2], array) \
+            or len(head[1]) != 16 * len(head[2]):
+        return None
+    return head[1], head[2]
 
 
 def _sort_key(uri: Node, n: int) -> Triple:
