@@ -39,7 +39,10 @@ them :data:`KEY_GAP` apart; each later build keeps the key of every publication 
 title and URI it kept, and gives a new or retitled one a key between its neighbours'
 (:func:`spaced_keys`), so that one record moved in title order changes one key, not
 the keys of every publication after it (an incremental build then writes, loads,
-validates and dumps a few lines rather than tens of thousands).
+validates and dumps a few lines rather than tens of thousands). A full build (``--full``
+too) starts from the keys of the build in service as an incremental one does, so both
+give the same keys: like the URIs the ledger mints, the keys depend on the builds before
+(:meth:`Tally.sort_keys`, :func:`previous_keys`).
 
 Oxigraph compares strings by decoding both of them from its string table, which
 at 100,000 titles made a query's ``ORDER BY ?title`` cost a second or more;
@@ -393,8 +396,8 @@ class Tally:
     def sort_keys(self, previous: Mapping[bytes, int] | None = None) -> list[Triple]:
         """``<publication> tip:sortKey N``: integers increasing in title order
         (:func:`title_order`). A publication whose title (casefolded) and URI the
-        previous build had keeps its key (``previous``: the previous build's
-        :func:`title_digest` -> key, :func:`previous_keys`); the others are given keys between
+        previous build had keeps its key (``previous``: the previous build's keys by
+        :func:`title_digest`, :func:`previous_keys`); the others are given keys between
         their neighbours' (:func:`spaced_keys`); all of them, without ``previous``.
 
         A publication has one title (the shapes require it); were there two, the least
