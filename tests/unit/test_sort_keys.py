@@ -176,3 +176,17 @@ def test_an_incremental_tally_gives_the_keys_a_full_one_gives(
         elif gap > 1:  # else a few beside them; with no room at all (1), up to an end
             assert len(rekeyed - moved) <= 6
         titles, previous = new, tmp_path / f"i{n}"
+
+
+def test_a_tally_of_an_older_format_gives_no_keys_to_keep(tmp_path: Path) -> None:
+    """A build made before keys were kept (its tally of format 1, or none): the next
+    build, full or incremental, numbers every publication afresh."""
+    import pickle
+
+    assert previous_keys(tmp_path) is None  # no tally at all
+    with (tmp_path / TALLY_FILE).open("wb") as file:
+        pickle.dump(("tipgraph tally 1", Tally()), file)
+    assert previous_keys(tmp_path) is None
+    assert Tally.load(tmp_path / TALLY_FILE) is None
+    tally = full_build({"a": "Alpha", "b": "Beta"}, tmp_path, tmp_path / "next")
+    assert tally.keys == [statistics.KEY_GAP, 2 * statistics.KEY_GAP]
