@@ -164,7 +164,7 @@ def spaced_keys(keys: list[int | None], gap: int | None = None) -> list[int]:
     ([0, 3, 4], [0, 10, 11, 17, 23, 30])
     """
     step = KEY_GAP if gap is None else gap
-    n, given = len(keys), set()
+    n, given = len(keys), set[int]()
     i = 0
     while i < n:
         try:
@@ -196,8 +196,8 @@ def spaced_keys(keys: list[int | None], gap: int | None = None) -> list[int]:
 
 def _window(keys: list[int | None], a: int, b: int) -> tuple[int, int]:
     """The bounds of the window around the places between ``a`` and ``b`` that takes in
-    the fewest kept keys and leaves room (of those, the one leaving the most; the first
-    of those, counting from the left)."""
+    the fewest kept keys and leaves room (of those, the one leaving the most room; of
+    those, the one reaching least far to the left)."""
     n = len(keys)
     rights = [b]  # the right bounds, a kept key further each (n: none, unbounded)
     wider = 0
