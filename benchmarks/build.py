@@ -87,7 +87,9 @@ def run(size: int, workdir: Path, catalogue: Path | None = None,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     memory = TreeMemory(build.pid, interval, limit_kib=limit_mib * 1024 if limit_mib else None)
     assert build.stderr is not None
+    said: list[str] = []  # the build's last lines, to say why it failed
     for line in build.stderr:  # "read ...", "read done in 1.2 s", ...
+        said = [*said[-19:], line.rstrip()]
         match = STAGE_LINE.match(line.strip())
         if match:
             memory.stage = match.group(1)
@@ -99,7 +101,8 @@ def run(size: int, workdir: Path, catalogue: Path | None = None,
         raise SystemExit(f"the build of {size} was stopped: its tree passed {limit_mib} MiB "
                          f"in stage {memory.stage}")
     if build.returncode != 0:
-        raise SystemExit(f"the build of {size} failed (exit code {build.returncode})")
+        raise SystemExit(f"the build of {size} failed (exit code {build.returncode}) in "
+                         f"stage {memory.stage}; its last words:\n" + "\n".join(said))
     report = json.loads((workdir / f"build-{size}" / "report.json").read_text())
     return {"size": size, "synth": synth, "wall": wall, "triples": report["triples"],
             "cpu_total": (cpu_after.children_user + cpu_after.children_system

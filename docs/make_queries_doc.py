@@ -52,9 +52,10 @@ nodes: a facet, its value or values as `rdf:value`, the number of publications a
 tests check that each gives the answer counting would give.
 
 Lists of publications come in title order: titles compared case-insensitively, then
-IRIs, as the browse pages list them. The build gives every publication its place in
-that order as an integer (`tip:sortKey`); the queries sort on it, which a store does
-without reading a title, and read the titles of the page they return only.
+IRIs, as the browse pages list them. The build gives every publication an integer
+that orders it so (`tip:sortKey`: not contiguous, and kept from build to build while the
+title stays; compare keys, do not count them); the queries sort on it, which a store
+does without reading a title, and read the titles of the page they return only.
 
 Run them from the command line, from Python, or from the `/query` page:
 

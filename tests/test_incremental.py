@@ -143,7 +143,14 @@ def tally(build: Path) -> tuple[object, ...]:
     """The statistics' tally the build kept for the next one."""
     kept = Tally.load(build / TALLY_FILE)
     assert kept is not None
-    return kept.counts(), kept.titles, kept.members, kept.order
+    return kept.counts(), kept.titles, kept.members, kept.order, kept.keys, kept.digests
+
+
+def sort_keys(out: Path) -> dict[str, int]:
+    """Each publication's ``tip:sortKey`` in the build in service of ``out``."""
+    store = pyoxigraph.Store.read_only(str(BuildDir(out).current() / "store"))
+    return {row["p"].value: int(row["k"].value) for row in store.query(
+        "SELECT ?p ?k WHERE { ?p <https://w3id.org/tipgraph/ontology#sortKey> ?k }")}
 
 
 def assert_same(incremental: dict[str, object], full: dict[str, object]) -> None:
@@ -163,6 +170,7 @@ def test_an_incremental_build_publishes_what_a_full_build_does(
         build(out, source, first_catalogue())
         assert (BuildDir(out).current() / STATE_FILE).is_file()
     first_uris = read_indexes(BuildDir(full).current() / INDEX_FILE).catalogue.uris
+    first_keys = sort_keys(full)
     with monkeypatch.context() as patch:  # the OAI-PMH records of the entries kept copied
         patch.setattr(oai_records, "build_records", None)
         said = build(incremental, source, second_catalogue())
@@ -186,6 +194,16 @@ def test_an_incremental_build_publishes_what_a_full_build_does(
     assert any(not live for _, live in expected["retired"])
     assert expected["report"]["records_duplicate"] == 1
     assert expected["report"]["records_rejected"] == 1
+    # the sort keys (equal in both, with the triples) still list the publications in title
+    # order, and only the publications added, removed or retitled changed theirs
+    keys = sort_keys(incremental)
+    assert sorted(keys, key=keys.__getitem__) == uris
+    changed = {uri for uri in keys.keys() | first_keys.keys()
+               if keys.get(uri) != first_keys.get(uri)}
+    added = keys.keys() - first_keys.keys()
+    removed = first_keys.keys() - keys.keys()
+    assert len(added) == 5 and len(removed) == 5
+    assert changed == added | removed | {moved}
     # and an incremental build of the same sources changes nothing
     said = build(incremental, source, second_catalogue())
     assert any("0 publications changed" in line for line in said), said
@@ -201,6 +219,7 @@ def test_full_and_incremental_agree_after_a_rollback(tmp_path: Path) -> None:
     for out in (incremental, full):
         build(out, source, first_catalogue())
         first = BuildDir(out).current_id()
+        first_keys = sort_keys(out)
         build(out, source, second_catalogue())
         result = CliRunner().invoke(cli, ["builds", "--build", str(out), "use", first,
                                           "--allow-shrink"])
@@ -210,6 +229,10 @@ def test_full_and_incremental_agree_after_a_rollback(tmp_path: Path) -> None:
     assert any(line.startswith("incremental: from build") for line in said), said
     build(full, source, third_catalogue(), full=True)
     assert_same(published(incremental), published(full))
+    # the keys are those of the build in service (the first, used again), not of the
+    # second, where a title had moved: only the publication removed lost its key
+    keys = sort_keys(incremental)
+    assert keys.items() <= first_keys.items() and len(keys) == len(first_keys) - 1
 
 
 @pytest.mark.parametrize("compact", [False, True])

@@ -2,8 +2,9 @@
 
 The queries that list publications in title order used to sort on the titles
 themselves (``ORDER BY ?title ?publication``), which Oxigraph does by decoding two
-strings per comparison. They now sort on each publication's ``tip:sortKey``, its
-place in title order computed by the build, and read the titles of their page only.
+strings per comparison. They now sort on each publication's ``tip:sortKey``, an integer
+the build gives it that orders the publications by title, and read the titles of their
+page only.
 :data:`OLD` keeps the former text of each: on the seed and on a synthetic build,
 the whole answer of each new query is the old one's rows (only their order among
 titles that differ by case may change), in case-insensitive title order, and its
@@ -285,7 +286,7 @@ def test_pages_joined_are_the_whole(name: str, params: dict[str, str],
                      if row["publication"] in set(publications[:100])]
 
 
-def test_every_publication_has_one_key_its_place_in_title_order(synthetic: Client) -> None:
+def test_every_publication_has_one_key_ordering_it_by_title(synthetic: Client) -> None:
     rows = synthetic.sparql("""
         PREFIX tip: <https://w3id.org/tipgraph/ontology#>
         PREFIX dct: <http://purl.org/dc/terms/>
@@ -294,7 +295,8 @@ def test_every_publication_has_one_key_its_place_in_title_order(synthetic: Clien
           OPTIONAL { ?publication tip:sortKey ?key }
         } ORDER BY ?key""").rows
     assert len(rows) == 400
-    assert [row["key"] for row in rows] == list(range(400))
+    keys = [row["key"] for row in rows]
+    assert all(isinstance(key, int) for key in keys) and len(set(keys)) == 400
     assert [row["publication"] for row in rows] == title_order(
         {row["publication"]: row["title"] for row in rows})
     keyed = synthetic.sparql("PREFIX tip: <https://w3id.org/tipgraph/ontology#> "

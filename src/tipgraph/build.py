@@ -73,7 +73,7 @@ from tipgraph.serving.oai_records import write_build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import Record, SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
-from tipgraph.statistics import Tally
+from tipgraph.statistics import Tally, previous_keys
 from tipgraph.store import load_store
 from tipgraph.store.embedded import open_read_only
 from tipgraph.validation import ValidationReport, load_shapes, validate_store
@@ -499,8 +499,9 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             del read, problems, reconciled
         with _stage("statistics", report, progress, display) as meter:
             # counts per facet value, read by the pages and the counting queries
-            # (statistics.py), and each publication's place in title order
-            added = tally.triples(base)
+            # (statistics.py), and the keys ordering publications by title, those of the
+            # build in service kept where they can be (as an incremental build keeps them)
+            added = tally.triples(base, previous_keys(build_dir.current()))
             _keep_tally(tally, target, progress)
             del tally
             _take_part(added, runs, None, source)

@@ -110,7 +110,7 @@ from tipgraph.serving.indexes import (
 )
 from tipgraph.sources import Known, LineSeen, Record, SourceStream
 from tipgraph.statistics import FACETS as STATISTIC_FACETS
-from tipgraph.statistics import TALLY_FILE, Tally
+from tipgraph.statistics import TALLY_FILE, Tally, previous_keys
 from tipgraph.validation import ValidationReport, report_of, revalidate_store
 
 if TYPE_CHECKING:
@@ -1082,7 +1082,7 @@ def changed_statistics(previous: Path, target: Path, change: GraphChange, base: 
         tally = Tally()
         tally.add(parse_lines(meter.count(merged(lines, sorted(change.added)))))
         del lines
-        now = set(ntriples_lines(tally.triples(base)))
+        now = set(ntriples_lines(tally.triples(base, previous_keys(previous))))
         lost, gained = sorted(old - now), sorted(now - old)
     if (why := tally.keep(target)) is not None:
         progress(why)

@@ -72,7 +72,7 @@ class TIP(DefinedNamespace):
     Statistic: URIRef  # a count published as data: publications per facet value
     facet: URIRef  # the browse facet a statistic counts by
     count: URIRef  # how many a statistic counts (xsd:integer)
-    sortKey: URIRef  # a publication's position in title order (xsd:integer, for paging)
+    sortKey: URIRef  # an integer ordering publications by title (compare, do not count)
     matches: URIRef  # a node whose text matches a search (the endpoint's text index)
     matchScore: URIRef  # how well it matches (bm25; with tip:matches)
 
