@@ -453,8 +453,9 @@ def _id_time(build_id: str) -> datetime | None:
 SUMMARY_KEYS = ("build_id", "status", "reason", "records_built", "triples")
 
 
-def report_summary(path: Path) -> dict[str, Any]:
-    """The entries :data:`SUMMARY_KEYS` of the report ``path`` (empty without one): found
+def report_summary(path: Path, keys: Iterable[str] = SUMMARY_KEYS) -> dict[str, Any]:
+    """The entries ``keys`` (one-line entries, :data:`SUMMARY_KEYS` by default) of the
+    report ``path`` (empty without one): found
     by their lines (:func:`report_entries`) in its first and last 64 KiB, where both
     writers put them, not in the whole report (tens of MB at 100,000 records, read again
     at each switch); in the whole report when they are not there."""
@@ -467,7 +468,7 @@ def report_summary(path: Path) -> dict[str, Any]:
     except OSError:
         return {}
     found: dict[str, Any] = {}
-    for key in SUMMARY_KEYS:
+    for key in keys:
         marker = f'\n  "{key}": '.encode()
         for data in parts:
             start = data.find(marker)
@@ -479,7 +480,7 @@ def report_summary(path: Path) -> dict[str, Any]:
                     continue
                 break
         else:
-            return report_entries(path, SUMMARY_KEYS)
+            return report_entries(path, keys)
     return found
 
 
