@@ -409,12 +409,7 @@ class ChangedRows(Mapping[Any, Any]):
         self.changed = changed
 
     def __getitem__(self, key: Any) -> Any:
-        if key in self.changed:
-            row = self.changed[key]
-            if row is None:
-                raise KeyError(key)
-            return row
-        return self.previous[key]
+        return _overlaid(self.changed, self.previous, key)
 
     def __iter__(self) -> Iterator[Any]:
         changed = self.changed
@@ -608,12 +603,7 @@ class ChangedMap(MutableMapping[str, Any]):
         self.changed: dict[str, Any] = {}
 
     def __getitem__(self, key: str) -> Any:
-        if key in self.changed:
-            value = self.changed[key]
-            if value is None:
-                raise KeyError(key)
-            return value
-        return self.previous[key]
+        return _overlaid(self.changed, self.previous, key)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.changed.pop(key, None)  # set again: among the last
@@ -662,3 +652,14 @@ def thawed(value: T) -> T:
     if isinstance(value, StringMap):
         return dict(value.items())  # type: ignore[return-value]
     return value
+
+
+def _overlaid(changed: Mapping[Any, Any], previous: Any, key: Any) -> Any:
+    """``key``'s value in ``changed`` laid over ``previous`` (None in ``changed``: taken
+    out), for :class:`ChangedRows` and :class:`ChangedMap`."""
+    if key in changed:
+        value = changed[key]
+        if value is None:
+            raise KeyError(key)
+        return value
+    return previous[key]
