@@ -20,11 +20,11 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from tipgraph.build_dir import BuildDir, report_summary
+from tipgraph.build_dir import BuildDir
 from tipgraph.config import load_settings
 from tipgraph.errors import TipgraphError
 from tipgraph.front import ACCESS_LOG_FORMAT, worker_options
-from tipgraph.store.opening import SERVED_KEYS
+from tipgraph.store.opening import served_report
 from tipgraph.web import create_app
 from tipgraph.web.result_cache import answers_directory
 
@@ -145,11 +145,10 @@ def check_build(build_dir: Path) -> str:
     if current is None:
         raise TipgraphError(f"no build in {build_dir}: run `tipgraph build --out {build_dir}`")
     how = f"rebuild with `tipgraph build --out {build_dir}`"
-    summary = report_summary(current / "report.json", SERVED_KEYS)  # not 335 MB parsed
-    if not set(SERVED_KEYS) <= summary.keys():
-        missing = ", ".join(sorted(set(SERVED_KEYS) - summary.keys()))
-        raise TipgraphError(f"build {current.name} has no readable report.json (it lacks "
-                            f"{missing}); {how}")
+    try:
+        served_report(current)
+    except TipgraphError as error:
+        raise TipgraphError(f"{error}; {how}") from error
     store = current / "store"
     if not store.is_dir():
         raise TipgraphError(f"build {current.name} has no store/ directory; {how}")

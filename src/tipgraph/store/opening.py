@@ -92,6 +92,20 @@ def open_store(settings: Mapping[str, Any], *,
 SERVED_KEYS = ("build_id", "status", "base", "triples")
 
 
+def served_report(build: Path) -> dict[str, Any]:
+    """The entries :data:`SERVED_KEYS` of ``build``'s report, read by its summary lines:
+    the whole report of a million records is 335 MB, and parsed it held 880 MiB in every
+    worker.
+
+    :raises TipgraphError: naming the build and what its report lacks
+    """
+    report = report_summary(build / "report.json", SERVED_KEYS)
+    if missing := sorted(set(SERVED_KEYS) - report.keys()):
+        raise TipgraphError(f"build {build.name} has no readable report.json (it lacks "
+                            f"{', '.join(missing)})")
+    return report
+
+
 class LocalBuilds:
     """Builds on disk: the key is the current switch (the build's directory and the link's
     inode), the time it was made current from the build directory's ledger."""
@@ -109,12 +123,7 @@ class LocalBuilds:
 
     def open(self, key: object) -> StoredBuild:
         path = key[0]  # type: ignore[index]
-        # its summary lines only: the whole report of a million records is 335 MB, and
-        # parsed it held 880 MiB in every worker
-        report = report_summary(path / "report.json", SERVED_KEYS)
-        if not set(SERVED_KEYS) <= report.keys():
-            raise TipgraphError(f"build {path.name} has no readable report.json: it lacks "
-                                f"{', '.join(sorted(set(SERVED_KEYS) - report.keys()))}")
+        report = served_report(path)
         store = OxigraphStore.open(path / "store", engine=self.engine)
         # the last switch (written before the link it is read after): never goes back,
         # also when an older build is switched in again
