@@ -35,7 +35,7 @@ from tipgraph.build_dir import BuildDir
 from tipgraph.errors import TipgraphError
 from tipgraph.namespaces import DEFAULT_BASE, PREFIXES
 from tipgraph.queries import QUERIES_DIR, Query, get_query, query_form, shipped_queries
-from tipgraph.serving.text_sparql import MATCHES, rewrite, uses_text_search
+from tipgraph.serving.text_sparql import MATCHES, ROWS, rewrite, uses_text_search
 from tipgraph.serving.textindex import TEXT_FILE, TextIndex
 from tipgraph.sparql_engine import QueryError
 from tipgraph.store import GraphStore, OxigraphStore, RemoteSparqlStore
@@ -327,7 +327,9 @@ class Client:
         if self.endpoint is None:
             if self.text_index is None and uses_text_search(text):  # a store, not a build
                 self.text_index = TextIndex.of_store(self.store)
-            text = rewrite(text, self.text_index)
+            store = self.store
+            text = rewrite(text, self.text_index,
+                           lambda check: int(next(iter(store.query(check)))[ROWS].value))
         elif uses_text_search(text) and not self._answers_text_search():
             # another store would take tip:matches for a property it has no triple of
             raise ClientError(f"{self.endpoint} does not answer tip:matches (tipgraph's text "

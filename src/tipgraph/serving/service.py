@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import gc
+import json
 import logging
 import threading
 import time
@@ -40,7 +42,7 @@ from tipgraph.namespaces import TIP
 from tipgraph.serving.catalogue import Catalogue, Statistics, load_catalogue, load_statistics
 from tipgraph.serving.documents import Document, Labels, Linking
 from tipgraph.serving.indexes import BuildIndexes, DatasetCounts, read_indexes, resource_pages
-from tipgraph.serving.text_sparql import rewrite_job, uses_text_search
+from tipgraph.serving.text_sparql import ROWS, rewrite_job, uses_text_search
 from tipgraph.serving.textindex import TextIndex
 from tipgraph.sparql_engine import CLIENT, QueryAnswer, QueryEngine, QueryError, QueryJob
 from tipgraph.store import BuildSource, GraphStore, StoredBuild, open_store
@@ -104,7 +106,16 @@ class Build:
             :class:`~tipgraph.serving.textindex.TextQueryError` (400) for a text search
             it cannot answer, or any at all without a text index (a remote store)
         """
-        return self.store.answer(rewrite_job(job, self.text_index))
+        return self.store.answer(rewrite_job(
+            job, self.text_index, lambda check: self._count(job, check)))
+
+    def _count(self, job: QueryJob, check: str) -> int:
+        """The number a check query of :func:`~.text_sparql.rewrite` binds, asked within
+        ``job``'s limits and dataset."""
+        answer = self.store.answer(dataclasses.replace(
+            job, query=check, results_format="json", rdf_format=None, max_bytes=0))
+        bindings = json.loads(answer.read())["results"]["bindings"]
+        return int(bindings[0][ROWS]["value"])
 
     async def answer_soon(self, job: QueryJob, client: str, *,
                           gone: Callable[[], asyncio.Future[Any]] | None,

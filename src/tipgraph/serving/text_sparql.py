@@ -38,12 +38,22 @@ or a nested group), or ``?pub dct:issued ?year`` there with ``FILTER(?year =
 "2003"^^xsd:gYear)`` (alone or ``&&``-joined) at the top level too. Every solution of
 the group satisfies such a pattern, so a hit that cannot is one no solution keeps;
 the patterns stay in the query, so the answer is the same, from a few hundred hits.
+
+**A page by score.** A ``SELECT`` ordered first by a search's score
+(``ORDER BY DESC(?score)``, the search at the top of its group) with a ``LIMIT`` is
+handed only the search's best hits (:meth:`~.textindex.TextIndex.best_hits`: the
+``LIMIT`` plus ``OFFSET`` best, and all tying the last), once the store has counted
+that its group keeps enough of them (a check query taking at most that many); else
+more, then all. A common word at a million publications is a third of a million
+hits: a page of them took 25 s, and takes under one (:func:`_best_hits` says why the
+page is the same).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tipgraph.namespaces import TIP
@@ -87,6 +97,7 @@ class _Sentence:
     kept: list[str]  # the text of its other predicate-object pairs
     searches: list[_Search]
     facts: tuple[str, ...] = ()  # what its group says of a variable subject: fact tokens
+    group: tuple[int, int] | None = None  # where its group's "{" and "}" are
 
 
 def uses_text_search(query: str) -> bool:
@@ -95,22 +106,37 @@ def uses_text_search(query: str) -> bool:
     if not _MENTION.search(query):
         return False
     try:
-        return bool(_sentences(query))
+        return bool(_sentences(query, _tokens(query)))
     except TextQueryError:  # one it cannot answer: still one
         return True
 
 
-def rewrite(query: str, index: TextIndex | None) -> str:
+#: Answers a check query (a SELECT of one row binding :data:`ROWS` to a number) with
+#: that number: how :func:`rewrite` asks the store whether a search's best hits suffice.
+Count = Callable[[str], int]
+#: The variable a check query binds to its number of solutions.
+ROWS = "tipgraph_rows"
+
+
+def rewrite(query: str, index: TextIndex | None, count: Count | None = None) -> str:
     """``query`` with its ``tip:matches``/``tip:matchScore`` patterns answered by
     ``index``; as it is when it has none.
 
     Each sentence having them keeps its other pairs, and is followed by one ``VALUES``
     block per search: a sentence is a join of its patterns, so the order is free.
 
+    With ``count``, a ``SELECT`` ordered first by a search's score and taking ``LIMIT``
+    (plus ``OFFSET``) solutions is handed only the search's best hits when those are
+    enough (:func:`_best_hits`): a common word is a third of a million hits at a million
+    publications.
+
     :raises TextQueryError: when a pattern cannot be answered (a search that is not a
         literal, a score without its search, no index)
     """
-    sentences = _sentences(query) if _MENTION.search(query) else []
+    if not _MENTION.search(query):
+        return query
+    found = _tokens(query)
+    sentences = _sentences(query, found)
     if not sentences:
         return query
     if index is None:
@@ -125,10 +151,40 @@ def rewrite(query: str, index: TextIndex | None) -> str:
                 texts.setdefault(sentence.subject, set()).add(search.obj)
             else:
                 scored.add(sentence.subject)
-    scores = {text for subject in scored for text in texts.get(subject, ())}
+    for subject in scored:
+        if len(texts.get(subject, ())) != 1:
+            raise TextQueryError(
+                f"tip:matchScore of {subject} needs exactly one tip:matches of {subject} in "
+                f"the query; it has {len(texts.get(subject, ()))}")
+    scores = {text for subject in scored for text in texts[subject]}
     hits: dict[tuple[str, tuple[str, ...]], list[tuple[str, float]]] = {}
-    out, last = [], 0
+    best: dict[_Ranked, list[tuple[str, float]]] = {}
+
+    def hits_of(sentence: _Sentence, text: str) -> list[tuple[str, float]]:
+        key = (text, sentence.facts)
+        if key not in hits:
+            hits[key] = index.hits(text, scores=text in scores, facts=sentence.facts)
+        return hits[key]
+
+    if count is not None:
+        for ranked in _ranked_selects(query, found, sentences, texts):
+            found_best = _best_hits(query, sentences, texts, ranked, index, count, hits_of)
+            if found_best is not None:
+                best[ranked] = found_best
+    return _substituted(query, sentences, texts, hits_of, best)
+
+
+def _substituted(query: str, sentences: list[_Sentence], texts: dict[str, set[str]],
+                 hits_of: Callable[[_Sentence, str], list[tuple[str, float]]],
+                 best: Mapping[_Ranked, list[tuple[str, float]]],
+                 start: int = 0, end: int | None = None) -> str:
+    """``query[start:end]`` with the sentences in it answered: by the hits ``best`` has
+    for a :class:`_Ranked` select's search, else by ``hits_of``."""
+    end = len(query) if end is None else end
+    out, last = [], start
     for sentence in sentences:
+        if not start <= sentence.start < end:
+            continue
         blocks = []
         variable = sentence.subject.startswith(("?", "$"))
         for search in sentence.searches:
@@ -137,30 +193,169 @@ def rewrite(query: str, index: TextIndex | None) -> str:
             else:
                 if not variable:
                     raise TextQueryError("the subject of tip:matchScore must be a variable")
-                found = texts.get(sentence.subject, set())
-                if len(found) != 1:
-                    raise TextQueryError(
-                        f"tip:matchScore of {sentence.subject} needs exactly one tip:matches "
-                        f"of {sentence.subject} in the query; it has {len(found)}")
-                text, head = next(iter(found)), f"{sentence.subject} {search.obj}"
-            key = (text, sentence.facts)
-            if key not in hits:
-                hits[key] = index.hits(text, scores=text in scores, facts=sentence.facts)
-            blocks.append(_values(head, sentence.subject_iri, hits[key],
+                text = next(iter(texts[sentence.subject]))
+                head = f"{sentence.subject} {search.obj}"
+            chosen = next((hits for plan, hits in best.items()
+                           if plan.takes(sentence, text)), None)
+            blocks.append(_values(head, sentence.subject_iri,
+                                  hits_of(sentence, text) if chosen is None else chosen,
                                   scores=search.property == MATCH_SCORE))
         # a line break after each pair: a comment inside one ends where it did
         kept = f"{sentence.subject} {' ;'.join(p + chr(10) for p in sentence.kept)} . " \
             if sentence.kept else ""
         out += [query[last:sentence.start], kept, " ".join(blocks), " "]
         last = sentence.end
-    out.append(query[last:])
+    out.append(query[last:end])
     return "".join(out)
 
 
-def rewrite_job(job: QueryJob, index: TextIndex | None) -> QueryJob:
+def rewrite_job(job: QueryJob, index: TextIndex | None, count: Count | None = None
+                ) -> QueryJob:
     """``job`` with its query's text searches answered by ``index`` (:func:`rewrite`)."""
-    query = rewrite(job.query, index)
+    query = rewrite(job.query, index, count)
     return job if query is job.query else dataclasses.replace(job, query=query)
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    """A ``SELECT`` whose solutions are ordered first by the score of one search in its
+    group (``ORDER BY DESC(?score)``), of which it takes ``wanted`` (``LIMIT`` plus
+    ``OFFSET``)."""
+
+    group: tuple[int, int]  # where its WHERE group's "{" and "}" are
+    subject: str  # the search's subject variable, without its ? or $
+    text: str  # the search
+    facts: tuple[str, ...]
+    wanted: int
+    check: tuple[str, str]  # a check query's text before and after the group
+
+    def takes(self, sentence: _Sentence, text: str) -> bool:
+        """Whether the search ``text`` of ``sentence`` is this select's ranked search."""
+        return sentence.group == self.group and text == self.text \
+            and sentence.subject[:1] in "?$" and sentence.subject[1:] == self.subject
+
+
+def _best_hits(query: str, sentences: list[_Sentence], texts: dict[str, set[str]],
+               ranked: _Ranked, index: TextIndex, count: Count,
+               hits_of: Callable[[_Sentence, str], list[tuple[str, float]]]
+               ) -> list[tuple[str, float]] | None:
+    """The hits ``ranked``'s search needs: its best (:meth:`TextIndex.best_hits`) when its
+    group keeps at least ``wanted`` solutions of them; None (all of them) when a few
+    widenings did not get there.
+
+    Enough, because its group is a join of the search's hits with the rest, and every
+    operator over a group keeps or drops a solution by itself: the group's solutions
+    from hits scoring at least the last best one's score are all its solutions scoring
+    that much, and those come first in the order. When at least ``wanted`` of them
+    survive the projection (``DISTINCT`` too), the answer is among them. The store
+    counts them (``count``), in a query taking at most ``wanted``.
+    """
+    wanted = max(ranked.wanted, 1)
+    for _ in range(3):
+        best, every = index.best_hits(ranked.text, wanted, facts=ranked.facts)
+        if every:
+            return best
+        group = _substituted(query, sentences, texts, hits_of, {ranked: best},
+                             ranked.group[0], ranked.group[1] + 1)
+        if count(ranked.check[0] + group + ranked.check[1]) >= ranked.wanted:
+            return best
+        wanted *= 16
+    return None
+
+
+#: Aggregate functions: a select having one groups its solutions (none is ranked).
+_AGGREGATES = {"COUNT", "SUM", "MIN", "MAX", "AVG", "SAMPLE", "GROUP_CONCAT"}
+_FORMS = {"SELECT", "CONSTRUCT", "DESCRIBE", "ASK"}
+
+
+def _ranked_selects(query: str, found: list[Token], sentences: list[_Sentence],
+                    texts: dict[str, set[str]]) -> list[_Ranked]:
+    """The selects of ``query`` ordered first by the score of a search at the top of
+    their group, and limited: the ones :func:`_best_hits` can narrow.
+
+    Not for a query naming graphs (``FROM``, ``GRAPH``): a check query would ask
+    another graph than its group does.
+    """
+    if any(kind == "word" and text.upper() in ("FROM", "GRAPH") for kind, text, _ in found):
+        return []
+    form = next((i for i, (kind, text, _) in enumerate(found)
+                 if kind == "word" and text.upper() in _FORMS), None)
+    if form is None:
+        return []
+    prologue = query[:found[form][2]]
+    starts = {token[2]: i for i, token in enumerate(found)}
+    ranked: list[_Ranked] = []
+    for sentence in sentences:
+        if sentence.group is None or not sentence.subject.startswith(("?", "$")):
+            continue
+        for search in sentence.searches:
+            if search.property != MATCH_SCORE:
+                continue
+            opening, closing = starts[sentence.group[0]], starts[sentence.group[1]]
+            select = _select_of(found, opening)
+            wanted = _ranked_by(found, closing, search.obj[1:])
+            if select is None or wanted is None:
+                continue
+            text = next(iter(texts[sentence.subject]))
+            plan = _Ranked(sentence.group, sentence.subject[1:], text, sentence.facts, wanted,
+                           (f"{prologue}SELECT (COUNT(*) AS ?{ROWS}) WHERE {{ SELECT"
+                            f"{query[_end(found[select]):sentence.group[0]]}",
+                            f"\nLIMIT {wanted} }}"))
+            if plan not in ranked:
+                ranked.append(plan)
+    return ranked
+
+
+def _select_of(found: list[Token], opening: int) -> int | None:
+    """The ``SELECT`` token of the group opening at token ``opening``; None when the group
+    is not a select's, or the select aggregates."""
+    j = opening - 1
+    if j >= 0 and found[j][0] == "word" and found[j][1].upper() == "WHERE":
+        j -= 1
+    while j >= 0:
+        kind, text, _ = found[j]
+        if text in ("{", "}", "."):
+            return None
+        if kind == "word" and text.upper() == "SELECT":
+            return j
+        if kind == "word" and (text.upper() in _AGGREGATES or text.upper() in _FORMS):
+            return None
+        j -= 1
+    return None
+
+
+def _ranked_by(found: list[Token], closing: int, score: str) -> int | None:
+    """``LIMIT`` plus ``OFFSET`` of the select whose group closes at token ``closing``,
+    when its ``ORDER BY`` starts with ``DESC(?score)``; None otherwise (no limit, another
+    order, or a ``GROUP BY``, ``HAVING`` or ``VALUES`` after the group)."""
+    j, limit, offset, ordered = closing + 1, None, 0, False
+    while j < len(found) and found[j][1] != "}":
+        word = found[j][1].upper() if found[j][0] == "word" else found[j][1]
+        if word == "ORDER" and j + 1 < len(found) and found[j + 1][1].upper() == "BY":
+            condition = [t[1] for t in found[j + 2:j + 6]]
+            ordered = len(condition) == 4 and condition[0].upper() == "DESC" \
+                and condition[1] == "(" and condition[2][:1] in "?$" \
+                and condition[2][1:] == score and condition[3] == ")"
+            j += 2
+            depth = 0
+            while j < len(found):  # past the conditions
+                text = found[j][1]
+                depth += (text == "(") - (text == ")")
+                if depth == 0 and (text == "}" or (found[j][0] == "word"
+                                                   and text.upper() in ("LIMIT", "OFFSET"))):
+                    break
+                j += 1
+            continue
+        if word in ("LIMIT", "OFFSET") and j + 1 < len(found) and found[j + 1][0] == "number" \
+                and found[j + 1][1].isdigit():
+            if word == "LIMIT":
+                limit = int(found[j + 1][1])
+            else:
+                offset = int(found[j + 1][1])
+            j += 2
+            continue
+        return None
+    return limit + offset if ordered and limit is not None else None
 
 
 def _values(head: str, subject: str | None, hits: list[tuple[str, float]], *,
@@ -188,10 +383,14 @@ _AFTER_SENTENCE = {"OPTIONAL", "FILTER", "BIND", "MINUS", "GRAPH", "SERVICE", "V
                    "UNION"}
 
 
-def _sentences(query: str) -> list[_Sentence]:
+def _tokens(query: str) -> list[Token]:
+    """The query's tokens but its comments."""
+    return [token for token in tokens(query) if token[0] != "comment"]
+
+
+def _sentences(query: str, found: list[Token]) -> list[_Sentence]:
     """The query's sentences having a ``tip:matches`` or ``tip:matchScore`` predicate,
-    in text order."""
-    found = [token for token in tokens(query) if token[0] != "comment"]
+    in text order (``found``: its :func:`_tokens`)."""
     prefixes = _prefixes(found)
     sentences: dict[int, _Sentence | None] = {}
     for i, (kind, text, _) in enumerate(found):
@@ -226,8 +425,11 @@ def _sentence(query: str, found: list[Token], first: int, prefixes: dict[str, st
     iri = None if subject[0] == "var" else _expand(subject[1], prefixes)
     if subject[0] == "word" and iri is None:
         raise TextQueryError(f"the subject of {name} ({subject[1]}) has no declared prefix")
-    facts = _group_facts(found, first, prefixes) if iri is None else ()
-    return _Sentence(subject[2], _end(found[j - 1]), subject[1], iri, kept, searches, facts)
+    bounds = _group(found, first)
+    facts = _group_facts(found, bounds, first, prefixes) if iri is None else ()
+    group = None if bounds is None else (found[bounds[0]][2], found[bounds[1]][2])
+    return _Sentence(subject[2], _end(found[j - 1]), subject[1], iri, kept, searches, facts,
+                     group)
 
 
 def _pairs(found: list[Token], first: int) -> tuple[list[list[int]], int]:
@@ -252,13 +454,13 @@ def _pairs(found: list[Token], first: int) -> tuple[list[list[int]], int]:
     return pairs, j
 
 
-def _group_facts(found: list[Token], first: int, prefixes: dict[str, str]
-                 ) -> tuple[str, ...]:
+def _group_facts(found: list[Token], bounds: tuple[int, int] | None, first: int,
+                 prefixes: dict[str, str]) -> tuple[str, ...]:
     """The fact tokens (:func:`~.textindex.fact_token`) of what the group around the
     sentence at token ``first`` requires of its subject variable: the
     :data:`~.textindex.FACT_PROPERTIES` patterns with a constant object at the group's top
-    level, and the ``FILTER(?v = constant)`` of an object variable of one."""
-    bounds = _group(found, first)
+    level, and the ``FILTER(?v = constant)`` of an object variable of one (``bounds``:
+    the group's braces, :func:`_group`)."""
     if bounds is None:
         return ()
     name = found[first][1][1:]  # ?pub and $pub are one variable
