@@ -88,3 +88,25 @@ def test_virtuoso_blank_nodes_are_mended_across_reads() -> None:
     sent = b"<bnode>nodeID://b1</bnode><literal>nodeID://x</literal><bnode>nodeID://b2</bnode>"
     read = BufferedReader(_Deadline(Trickle(sent * 3), float("inf"))).read()
     assert read == b"<bnode>b1</bnode><literal>nodeID://x</literal><bnode>b2</bnode>" * 3
+
+
+def test_pages_of_a_pattern_neither_repeat_nor_skip(tmp_path: Path) -> None:
+    # a document's page 2 starts where its page 1 ended, whichever way a page is read
+    # (the pattern's iterator for the first, the engine skipping for the others)
+    raw = pyoxigraph.Store(str(tmp_path / "store"))
+    hub, other = pyoxigraph.NamedNode("urn:hub"), pyoxigraph.NamedNode("urn:other")
+    props = [pyoxigraph.NamedNode(f"urn:p{k}") for k in range(3)]
+    raw.extend(pyoxigraph.Quad(pyoxigraph.NamedNode(f"urn:s{i:03}"), props[i % 3], target)
+               for i in range(300) for target in (hub, other, pyoxigraph.Literal(f"v{i % 7}")))
+    raw.add(pyoxigraph.Quad(pyoxigraph.BlankNode("b"), props[0], hub))
+    store = OxigraphStore(raw)
+    patterns = [(None, props[1], hub), (None, None, hub), (pyoxigraph.NamedNode("urn:s001"),
+                None, None), (None, props[2], None), (None, None, pyoxigraph.Literal("v3"))]
+    for subject, predicate, obj in patterns:
+        every = list(store.triples(subject, predicate, obj))
+        assert len(every) > 2
+        for size in (1, 7, 50):
+            paged = [t for offset in range(0, len(every) + size, size)
+                     for t in store.triples(subject, predicate, obj, offset=offset, limit=size)]
+            assert paged == every
+        assert list(store.triples(subject, predicate, obj, offset=2)) == every[2:]
