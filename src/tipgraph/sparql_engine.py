@@ -439,20 +439,44 @@ def bounded_select(text: str, limit: int) -> str | None:
 
 
 def write_solutions(solutions: pyoxigraph.QuerySolutions, job: QueryJob) -> QueryAnswer:
-    """Write the solutions of a :func:`bounded_select` query natively, cut at the limit.
+    """Write the solutions of a :func:`bounded_select` query natively, cut at the limit."""
+    fmt = results_format(job, "SELECT")
+    assert fmt.results is not None
+    return solutions_answer(solutions.serialize(format=fmt.results), job)
+
+
+def results_format(job: QueryJob, form: str) -> formats.Format:
+    """The format a SELECT or ASK answer to ``job`` is written in (JSON for the page).
+
+    :raises NotAcceptable: when the client accepts no results format
+    """
+    fmt = _chosen(job.results_format, "results", form)
+    return formats.FORMATS[0] if fmt.kind == "html" else fmt
+
+
+def solutions_answer(body: bytes, job: QueryJob) -> QueryAnswer:
+    """The answer to ``job`` from ``body``: the solutions of its :func:`bounded_select`
+    query written in :func:`results_format` (by pyoxigraph, or by a remote store), cut
+    at ``max_results``.
 
     At most ``max_results + 1`` solutions come; whether the last one is beyond the
     cut is found from the written bytes (exactly for XML and TSV, a quick upper
     bound for JSON and CSV, parsed only when the bound reaches the cut).
     """
-    fmt = _chosen(job.results_format, "results", "SELECT")
-    if fmt.kind == "html":
-        fmt = formats.FORMATS[0]  # the page shows JSON results
-    assert fmt.results is not None
-    body = solutions.serialize(format=fmt.results)
-    body, count, truncated = _cut(fmt.name, body, job.max_results)
-    return QueryAnswer("SELECT", "html" if job.results_format == "html" else fmt.name,
+    name = results_format(job, "SELECT").name
+    body, count, truncated = _cut(name, body, job.max_results)
+    return QueryAnswer("SELECT", "html" if job.results_format == "html" else name,
                        body, count, truncated)
+
+
+def cut_lines(body: bytes, limit: int) -> tuple[bytes, int, bool]:
+    """N-Triples ``body`` (one triple a line) cut to ``limit`` triples; the count; whether
+    it was cut."""
+    count = body.count(b"\n")
+    if count <= limit:
+        return body, count, False
+    rest = body.split(b"\n", limit)[-1]
+    return body[:len(body) - len(rest)], limit, True
 
 
 def _cut(name: str, body: bytes, limit: int) -> tuple[bytes, int | None, bool]:
@@ -469,7 +493,8 @@ def _cut(name: str, body: bytes, limit: int) -> tuple[bytes, int | None, bool]:
             return body, count, False
         return body[:body.rindex(b"\n", 0, len(body) - 1) + 1], limit, True
     if name == "json":  # solutions are separated by "},{", which a value may hold too
-        if body.count(b"},{") < limit:
+        # (written with spaces by some stores: an upper bound without any whitespace)
+        if body.translate(None, b" \t\r\n").count(b"},{") < limit:
             return body, None, False
         data = json.loads(body)
         rows = data["results"]["bindings"]
@@ -598,11 +623,8 @@ def _native_ntriples(triples: pyoxigraph.QueryTriples, limit: int) -> QueryAnswe
         triples.serialize(out, format=pyoxigraph.RdfFormat.N_TRIPLES)  # type: ignore[arg-type]
     except _Enough:
         truncated = True
-    body = b"".join(out.parts)
-    if truncated:
-        rest = body.split(b"\n", limit)[-1]
-        body = body[:len(body) - len(rest)]
-    return QueryAnswer("GRAPH", "ntriples", body, min(out.lines, limit), truncated)
+    body, count, cut = cut_lines(b"".join(out.parts), limit)
+    return QueryAnswer("GRAPH", "ntriples", body, count, truncated or cut)
 
 
 def _chosen(name: str | None, kind: formats.Kind, form: str) -> formats.Format:
