@@ -348,7 +348,7 @@ def write_answer(result: Any, job: QueryJob) -> QueryAnswer:
     return QueryAnswer("GRAPH", fmt.name, body, len(triples), truncated)
 
 
-def bounded_select(text: str, limit: int) -> str | None:
+def bounded_select(text: str, limit: int, *, sorted_limit: bool = True) -> str | None:
     """A SELECT query that gives at most ``limit + 1`` solutions, the same ones, or None.
 
     The native writer writes every solution it is given, so the query itself must
@@ -358,7 +358,9 @@ def bounded_select(text: str, limit: int) -> str | None:
     ``PROLOGUE SELECT ?a ?b WHERE { SELECT ?a ?b ... } LIMIT limit+1``, with the same
     variables in the same order (``*`` stays ``*``: Oxigraph orders it by name in
     both) and the same solutions in the same order. None for any other form, and
-    for a sub-query that would need a ``FROM`` clause.
+    for a sub-query that would need a ``FROM`` clause; and, unless ``sorted_limit``, for
+    a query that sorts and would get a ``LIMIT`` (an engine that sorts at most so many
+    rows under a ``LIMIT``, as Virtuoso does, could refuse it where it sorts all without).
 
     >>> bounded_select("SELECT ?s WHERE { ?s ?p ?o } ORDER BY ?s # last", 10)[-27:]
     'ORDER BY ?s # last\\nLIMIT 11'
@@ -369,9 +371,10 @@ def bounded_select(text: str, limit: int) -> str | None:
     } LIMIT 11
     >>> bounded_select("CONSTRUCT WHERE { ?s ?p ?o }", 10) is None
     True
+    >>> bounded_select("SELECT ?s WHERE { ?s ?p ?o } ORDER BY ?s", 10, sorted_limit=False)
     """
     names: list[str] = []
-    star = dataset = values = False
+    star = dataset = values = order = False
     start = group = end = own_limit = None
     parens = braces = 0
     pending: str | None = None
@@ -422,6 +425,8 @@ def bounded_select(text: str, limit: int) -> str | None:
                 parens -= 1
             elif parens == 0 and word == "VALUES":
                 values = True
+            elif parens == 0 and word == "ORDER":
+                order = True
             elif parens == 0 and previous == "LIMIT" and kind == "number":
                 own_limit = int(token) if token.isdigit() else limit + 1
         previous = word or token
@@ -429,6 +434,8 @@ def bounded_select(text: str, limit: int) -> str | None:
         return None  # malformed: the query as sent says how
     if own_limit is not None and own_limit <= limit:
         return text
+    if order and not sorted_limit:
+        return None
     if own_limit is None and not values:
         return f"{text}\nLIMIT {limit + 1}"
     if dataset or (star and names) or len(set(names)) != len(names):
@@ -485,13 +492,13 @@ def _cut(name: str, body: bytes, limit: int) -> tuple[bytes, int | None, bool]:
         count = body.count(b"<result>")
         if count <= limit:
             return body, count, False
-        last = body.rindex(b"<result>")
-        return body[:last] + body[body.rindex(b"</result>") + len(b"</result>"):], limit, True
+        kept = b"<result>".join(body.split(b"<result>", limit + 1)[:-1])
+        return kept + body[body.rindex(b"</result>") + len(b"</result>"):], limit, True
     if name == "tsv":  # a newline in a value is written \n: one line per solution
         count = body.count(b"\n") - 1
         if count <= limit:
             return body, count, False
-        return body[:body.rindex(b"\n", 0, len(body) - 1) + 1], limit, True
+        return b"\n".join(body.split(b"\n", limit + 1)[:-1]) + b"\n", limit, True
     if name == "json":  # solutions are separated by "},{", which a value may hold too
         # (written with spaces by some stores: an upper bound without any whitespace)
         if body.translate(None, b" \t\r\n").count(b"},{") < limit:

@@ -216,3 +216,13 @@ def test_a_passed_answer_is_stopped_at_the_time_limit(
     monkeypatch.setattr(remote, "time", _Clock())
     with pytest.raises(QueryTimeout, match="query_timeout"):
         passing.answer(job)
+
+
+def test_a_sorted_query_under_the_default_cut(stores: tuple[RemoteSparqlStore,
+                                                            RemoteSparqlStore],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``max_results`` at its default: Virtuoso, which sorts at most 10,000 rows under a
+    ``LIMIT`` by default, is not sent ``LIMIT 10001`` (an error there)."""
+    passed, parsed = both(stores, QueryJob(ORDERED, "xml", None, 10_000), monkeypatch)
+    assert rows(passed, "xml") == rows(parsed, "xml")
+    assert passed.count == 30 and not passed.truncated

@@ -81,6 +81,9 @@ PASSED: dict[str, dict[str, frozenset[str]]] = {
                  "GRAPH": frozenset({"ntriples", "nquads"})},
 }
 
+#: Engines that sort at most so many rows under a ``LIMIT`` (and all without one)
+SORTS_CAPPED = frozenset({"virtuoso"})
+
 _BOOLEAN = b'"datatype": "http://www.w3.org/2001/XMLSchema#boolean", "value": '
 #: Byte rewrites of results by media type, for Virtuoso's departures from the standard:
 #: its blank nodes ``nodeID://b1`` (not a label), its JSON ``typed-literal`` (the 2007
@@ -392,8 +395,10 @@ class RemoteSparqlStore:
         before); else the query as it is and None (the answer is parsed and written).
 
         A SELECT is sent as its :func:`bounded_select` query when that only appends a
-        ``LIMIT`` (or keeps the query's own): a sub-query's order is Oxigraph's promise,
-        not every engine's.
+        ``LIMIT`` (or keeps the query's own), else as it is and read whole: a
+        sub-query's order is Oxigraph's promise, not every engine's, and Virtuoso sorts
+        at most ``MaxSortedTopRows`` under a ``LIMIT`` (10,000 by default: a query that
+        sorts is an error with ``LIMIT 10001``, answered without).
         """
         try:
             form = query_form(job.query)
@@ -411,9 +416,10 @@ class RemoteSparqlStore:
             return form, job.query, None
         if form == "ASK":
             return form, job.query, fmt.media_type
-        bounded = bounded_select(job.query, job.max_results)
+        bounded = bounded_select(job.query, job.max_results,
+                                 sorted_limit=self.engine not in SORTS_CAPPED)
         if bounded is None or not bounded.startswith(job.query):
-            return form, job.query, None
+            bounded = job.query
         return form, bounded, fmt.media_type
 
     def _passed(self, reader: _Deadline, form: str, job: QueryJob) -> QueryAnswer:
