@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -86,5 +87,21 @@ def test_virtuoso_blank_nodes_are_mended_across_reads() -> None:
             pass
 
     sent = b"<bnode>nodeID://b1</bnode><literal>nodeID://x</literal><bnode>nodeID://b2</bnode>"
-    read = BufferedReader(_Deadline(Trickle(sent * 3), float("inf"))).read()
+    read = BufferedReader(_Deadline(Trickle(sent * 3), float("inf"),
+                                    "application/sparql-results+xml")).read()
     assert read == b"<bnode>b1</bnode><literal>nodeID://x</literal><bnode>b2</bnode>" * 3
+    # JSON: blank nodes, the 2007 note's typed-literal, booleans 1/0; a value is untouched
+    boolean = b'"datatype": "http://www.w3.org/2001/XMLSchema#boolean", "value": '
+    sent = (b'{ "s": { "type": "bnode", "value": "nodeID://b1" }, "o": { "type": "literal", '
+            b'"value": "\\"type\\": \\"bnode\\", \\"value\\": \\"nodeID://x" }, '
+            b'"t": { "type": "typed-literal", ' + boolean + b'"1" }}')
+    mended = (b'{ "s": { "type": "bnode", "value": "b1" }, "o": { "type": "literal", '
+              b'"value": "\\"type\\": \\"bnode\\", \\"value\\": \\"nodeID://x" }, '
+              b'"t": { "type": "literal", ' + boolean + b'"true" }}')
+    read = BufferedReader(_Deadline(Trickle(sent * 3), float("inf"),
+                                    "application/sparql-results+json")).read()
+    assert read == mended * 3
+    assert json.loads(mended)["o"]["value"] == '"type": "bnode", "value": "nodeID://x'
+    # other formats: as they come
+    read = BufferedReader(_Deadline(Trickle(sent), float("inf"), "text/csv")).read()
+    assert read == sent

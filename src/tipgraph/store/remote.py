@@ -122,6 +122,7 @@ class Http:
 
     def __init__(self, auth: str | None = None, *, keep_alive: bool = False) -> None:
         self._kept = threading.local() if keep_alive and not auth else None
+        self._proxies: dict[str, bool] = {}  # host -> whether requests go through a proxy
         handlers: list[urllib.request.BaseHandler] = []
         if auth:
             user, sep, password = auth.partition(":")
@@ -144,7 +145,7 @@ class Http:
         where = _strip(url)
         parts = urllib.parse.urlsplit(url)
         try:
-            if self._kept is not None and parts.scheme == "http" and not _proxied(parts):
+            if self._kept is not None and parts.scheme == "http" and not self._proxied(parts):
                 response = self._send_kept(parts, method, data, dict(headers or {}), timeout)
                 if response.status >= 400:
                     raise _failure(where, response.status, response.reason, response)
@@ -164,6 +165,16 @@ class Http:
             raise StoreUnavailable(f"cannot reach {where}: {error.reason}") from error
         except OSError as error:
             raise StoreUnavailable(f"cannot reach {where}: {error}") from error
+
+    def _proxied(self, parts: urllib.parse.SplitResult) -> bool:
+        """Whether urllib would send a request there through a proxy (looked up once per
+        host: the lookup reads the whole environment, a tenth of a small query's time)."""
+        host = parts.hostname or ""
+        found = self._proxies.get(host)
+        if found is None:
+            found = self._proxies[host] = "http" in urllib.request.getproxies() and \
+                not urllib.request.proxy_bypass(host)
+        return found
 
     def _send_kept(self, parts: urllib.parse.SplitResult, method: str, data: bytes | None,
                    headers: dict[str, str], timeout: float) -> HTTPResponse:
@@ -234,12 +245,6 @@ def _failure(where: str, code: int, reason: str, response: Any) -> QueryError:
     failure = StoreUnavailable(f"{where} answered {code} {reason}: {text}")
     failure.http_status = code
     return failure
-
-
-def _proxied(parts: urllib.parse.SplitResult) -> bool:
-    """Whether urllib would send a request to this URL through a proxy."""
-    return "http" in urllib.request.getproxies() and \
-        not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _strip(url: str) -> str:
