@@ -231,6 +231,7 @@ _address = itertools.cycle(ADDRESSES)
 
 
 HERE = Path(__file__).resolve().parent
+BEFORE = "tipgraph-virtuoso-before"  # a second front to compare with (--before)
 #: what the front's queries name: a build's graphs, by default (``publish --graph``)
 GRAPHS = "https://w3id.org/tipgraph/graph/"
 
@@ -469,29 +470,36 @@ def query_table(found: dict[Key, Samples], queries: Sequence[str], servers: Sequ
     return lines, verdicts
 
 
-def front_table(found: dict[Key, Samples], queries: Sequence[str]
+def front_table(found: dict[Key, Samples], queries: Sequence[str],
+                fronts: Sequence[str] = ("tipgraph-virtuoso",)
                 ) -> tuple[list[str], float | None]:
     """Point 2: tipgraph serve --store in front of Virtuoso against Virtuoso direct, per
-    query (uncached medians); the table and the geometric mean of the ratios."""
-    lines = ["| query | rows | virtuoso direct ms | tipgraph-virtuoso ms | ÷ virtuoso | "
-             "+ ms |", "|---|--:|--:|--:|--:|--:|"]
-    ratios = []
+    query (uncached medians), for each of ``fronts``; the table and the geometric mean of
+    the first front's ratios."""
+    header = ["query", "rows", "virtuoso direct ms"]
+    for front in fronts:
+        header += [f"{front} ms", "÷ virtuoso", "+ ms"]
+    lines = [row(header), "|---|--:|--:|" + "--:|" * 3 * len(fronts)]
+    ratios: dict[str, list[float]] = {front: [] for front in fronts}
     for query in queries:
         direct = found[query, "virtuoso", "uncached"]
-        front = found[query, "tipgraph-virtuoso", "uncached"]
-        d, f = direct.median(), front.median()
-        if d and f:
-            ratios.append(f / d)
-        rows = direct.rows
-        lines.append(row([
-            query, "—" if rows is None else f"{rows:,}",
-            ms(d, 2) + (f" ({direct.note})" if direct.note else ""),
-            ms(f, 2) + (f" ({front.note})" if front.note else ""), ratio(f, d),
-            "—" if d is None or f is None else f"{(f - d) * 1000:+.2f}"]))
-    mean = geometric_mean(ratios)
-    lines.append(row(["**geometric mean of the ratios**", "", "", "",
-                      "—" if mean is None else f"{mean:.2f}", ""]))
-    return lines, mean
+        d = direct.median()
+        cells = [query, "—" if direct.rows is None else f"{direct.rows:,}",
+                 ms(d, 2) + (f" ({direct.note})" if direct.note else "")]
+        for name in fronts:
+            front = found[query, name, "uncached"]
+            f = front.median()
+            if d and f:
+                ratios[name].append(f / d)
+            cells += [ms(f, 2) + (f" ({front.note})" if front.note else ""), ratio(f, d),
+                      "—" if d is None or f is None else f"{(f - d) * 1000:+.2f}"]
+        lines.append(row(cells))
+    means = [geometric_mean(ratios[front]) for front in fronts]
+    cells = ["**geometric mean of the ratios**", "", ""]
+    for mean in means:
+        cells += ["", "—" if mean is None else f"{mean:.2f}", ""]
+    lines.append(row(cells))
+    return lines, means[0]
 
 
 def time_documents(tipgraph: Server, oxigraph: Server, slugs: Sequence[tuple[str, str]], *,
@@ -683,6 +691,8 @@ def front_only(args: argparse.Namespace, progress: Callable[[str], None]) -> Non
                                           fields=(("default-graph-uri", record.graph),)),
                        "tipgraph-virtuoso": Server("tipgraph-virtuoso",
                                                    args.served.rstrip("/") + "/sparql", 0)}
+            if args.before:
+                servers[BEFORE] = Server(BEFORE, args.before.rstrip("/") + "/sparql", 0)
             where = f"servers already running (the engine: {store.engine or 'unnamed'})"
         elif args.build:
             servers, _ = start_servers(stack, args.build.resolve(),
@@ -699,7 +709,7 @@ def front_only(args: argparse.Namespace, progress: Callable[[str], None]) -> Non
                            budget=args.budget, stop_at=time.monotonic() + 60 * args.minutes,
                            progress=progress, modes=("uncached",))
     load_end, ended = load(), time.strftime("%H:%M", time.gmtime())
-    lines, mean = front_table(found, list(texts))
+    lines, mean = front_table(found, list(texts), [s for s in servers if s != "virtuoso"])
     disagree = disagreements(found, list(texts), list(servers))
     verdict = (f"Point 2, `serve --store` in front of Virtuoso ≤ {FRONT_RATIO}x Virtuoso "
                f"direct (geometric mean of the uncached medians, {len(texts)} queries of "
@@ -711,7 +721,9 @@ def front_only(args: argparse.Namespace, progress: Callable[[str], None]) -> Non
                f"{args.samples} --timeout {args.timeout:.0f} --budget {args.budget:.0f}` on "
                f"{size:,} publications, {where}. Every request uncached (its own comment), "
                "`Accept-Encoding: identity`, from 127.0.0.2-9 in turn, the two servers "
-               "taking turns request by request; JSON results, N-Triples for graphs.")
+               "taking turns request by request; JSON results, N-Triples for graphs."
+               + (f" {BEFORE}: another `serve --store` ({args.before}), the code to compare "
+                  "with, in the same turns." if BEFORE in servers else ""))
     body = [heading, "", verdict, "", *lines,
             *(["", "Answers that differ: " + "; ".join(f"{q}: {c}" for q, c in
                                                       disagree.items())] if disagree else [])]
@@ -735,6 +747,8 @@ def main() -> None:
     parser.add_argument("--store", help="with --front: the engine's running endpoint")
     parser.add_argument("--served", help="with --front: the base URL of `tipgraph serve "
                         "--store` running in front of it")
+    parser.add_argument("--before", help="with --front --served: the base URL of another "
+                        "`serve --store` (e.g. an older revision), timed in the same turns")
     parser.add_argument("--graphs", default=GRAPHS,
                         help="with --store: the graphs' IRI given to `tipgraph publish`")
     parser.add_argument("--samples", type=int, default=30,
