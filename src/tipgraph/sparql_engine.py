@@ -461,18 +461,26 @@ def results_format(job: QueryJob, form: str) -> formats.Format:
     return formats.FORMATS[0] if fmt.kind == "html" else fmt
 
 
-def solutions_answer(body: bytes, job: QueryJob) -> QueryAnswer:
-    """The answer to ``job`` from ``body``: the solutions of its :func:`bounded_select`
-    query written in :func:`results_format` (by pyoxigraph, or by a remote store), cut
-    at ``max_results``.
+def solutions_answer(body: bytes, job: QueryJob, written: str | None = None) -> QueryAnswer:
+    """The answer to ``job`` from ``body``: the solutions of its query (by pyoxigraph, or
+    by a remote store) written in ``written`` (a results format's name; default
+    :func:`results_format`), cut at ``max_results``, then written again natively in
+    :func:`results_format` if that is another.
 
-    At most ``max_results + 1`` solutions come; whether the last one is beyond the
-    cut is found from the written bytes (exactly for XML and TSV, a quick upper
-    bound for JSON and CSV, parsed only when the bound reaches the cut).
+    Whether solutions are beyond the cut is found from the written bytes (exactly for
+    XML and TSV, a quick upper bound for JSON and CSV, parsed only when the bound
+    reaches the cut): at most ``max_results + 1`` come from a :func:`bounded_select`
+    query, any number from another.
     """
-    name = results_format(job, "SELECT").name
-    body, count, truncated = _cut(name, body, job.max_results)
-    return QueryAnswer("SELECT", "html" if job.results_format == "html" else name,
+    fmt = results_format(job, "SELECT")
+    written = written or fmt.name
+    body, count, truncated = _cut(written, body, job.max_results)
+    if written != fmt.name:
+        source = formats.find(written, ["results"])
+        assert source is not None and source.results is not None and fmt.results is not None
+        solutions = pyoxigraph.parse_query_results(body, format=source.results)
+        body = solutions.serialize(format=fmt.results)  # type: ignore[union-attr]
+    return QueryAnswer("SELECT", "html" if job.results_format == "html" else fmt.name,
                        body, count, truncated)
 
 
