@@ -500,8 +500,9 @@ def _cut(name: str, body: bytes, limit: int) -> tuple[bytes, int | None, bool]:
         count = body.count(b"<result>")
         if count <= limit:
             return body, count, False
+        # (the body may stop in a row past the cut: the document is closed anew)
         kept = b"<result>".join(body.split(b"<result>", limit + 1)[:-1])
-        return kept + body[body.rindex(b"</result>") + len(b"</result>"):], limit, True
+        return kept + b"</results></sparql>", limit, True
     if name == "tsv":  # a newline in a value is written \n: one line per solution
         count = body.count(b"\n") - 1
         if count <= limit:
