@@ -44,7 +44,17 @@ Run by hand, not in CI, on a build directory (``tipgraph build --out DIR``)::
 
     .venv/bin/pip install -e '.[test,bench]'
     .venv/bin/python benchmarks/endpoint.py --build DIR [--samples 30] [--seconds 15]
-        [--timeout 60] [--budget 30] [--skip rdflib-endpoint] [--dry-run]
+        [--timeout 60] [--budget 30] [--skip rdflib-endpoint] [--queries FILE] [--dry-run]
+
+Point 2 alone (``--front``): the queries of ``--queries`` (default ``researcher.rq``
+beside this script) through ``tipgraph serve --store`` and asked of its engine directly,
+interleaved, uncached, the target printed as met or missed. Either on servers already
+running as docs/deploy.md sets them up (``--store`` the engine's endpoint, ``--served``
+the front's base URL, ``--graphs`` the graphs' IRI if not the default), or started from
+``--build`` (Virtuoso from our own ini, published to, ``serve --store`` in front)::
+
+    .venv/bin/python benchmarks/endpoint.py --front --store http://127.0.0.1:8890/sparql
+        --served http://127.0.0.1:5000 [--samples 30] [--timeout 30] [--dry-run]
 
 At 100,000 publications rdflib-endpoint takes minutes to start and a few GiB of memory.
 """
@@ -72,6 +82,8 @@ from urllib.parse import urlencode, urlsplit
 import pyoxigraph
 
 from tipgraph.queries import shipped_queries
+from tipgraph.store.publish import current_graph
+from tipgraph.store.remote import RemoteSparqlStore
 from tipgraph.testing import serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -218,6 +230,27 @@ def geometric_mean(values: Sequence[float | None]) -> float | None:
 _address = itertools.cycle(ADDRESSES)
 
 
+HERE = Path(__file__).resolve().parent
+BEFORE = "tipgraph-virtuoso-before"  # a second front to compare with (--before)
+#: what the front's queries name: a build's graphs, by default (``publish --graph``)
+GRAPHS = "https://w3id.org/tipgraph/graph/"
+
+
+def read_queries(path: Path) -> tuple[tuple[str, str], ...]:
+    """(name, text) of each query in a file like ``researcher.rq``: each starts at a line
+    ``#> name``; the lines before the first (comments aside) come before each."""
+    prologue: list[str] = []
+    found: list[tuple[str, list[str]]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#>"):
+            found.append((line[2:].strip(), []))
+        elif found:
+            found[-1][1].append(line)
+        elif line.strip() and not line.lstrip().startswith("#"):
+            prologue.append(line)
+    return tuple((name, "\n".join([*prologue, *lines]).strip()) for name, lines in found)
+
+
 def request(url: str, *, body: bytes | None, accept: str, timeout: float,
             connection: HTTPConnection | None = None) -> Answer:
     """A GET (``body`` None) or a form POST of ``body``, ``Accept-Encoding: identity``;
@@ -287,7 +320,8 @@ Key = tuple[str, str, str]  # (query, server, mode)
 
 def interleave(servers: dict[str, Server], texts: dict[str, str], *, samples: int,
                timeout: float, budget: float, stop_at: float,
-               progress: Callable[[str], None]) -> dict[Key, Samples]:
+               progress: Callable[[str], None],
+               modes: Sequence[str] = MODES) -> dict[Key, Samples]:
     """Time every (query, server, mode): a first request, then ``samples`` more, the
     servers taking turns and the two modes alternating, request by request.
 
@@ -303,8 +337,8 @@ def interleave(servers: dict[str, Server], texts: dict[str, str], *, samples: in
             if round_ > 1 and time.monotonic() > stop_at:
                 break
             turn = (number + round_) % len(names)
-            modes = MODES if round_ % 2 == 0 else MODES[::-1]
-            for name, mode in itertools.product(names[turn:] + names[:turn], modes):
+            order = modes if round_ % 2 == 0 else modes[::-1]
+            for name, mode in itertools.product(names[turn:] + names[:turn], order):
                 entry = found.setdefault((query, name, mode), Samples())
                 server = servers[name]
                 if not server.alive:
@@ -436,29 +470,36 @@ def query_table(found: dict[Key, Samples], queries: Sequence[str], servers: Sequ
     return lines, verdicts
 
 
-def front_table(found: dict[Key, Samples], queries: Sequence[str]
+def front_table(found: dict[Key, Samples], queries: Sequence[str],
+                fronts: Sequence[str] = ("tipgraph-virtuoso",)
                 ) -> tuple[list[str], float | None]:
     """Point 2: tipgraph serve --store in front of Virtuoso against Virtuoso direct, per
-    query (uncached medians); the table and the geometric mean of the ratios."""
-    lines = ["| query | rows | virtuoso direct ms | tipgraph-virtuoso ms | ÷ virtuoso | "
-             "+ ms |", "|---|--:|--:|--:|--:|--:|"]
-    ratios = []
+    query (uncached medians), for each of ``fronts``; the table and the geometric mean of
+    the first front's ratios."""
+    header = ["query", "rows", "virtuoso direct ms"]
+    for front in fronts:
+        header += [f"{front} ms", "÷ virtuoso", "+ ms"]
+    lines = [row(header), "|---|--:|--:|" + "--:|" * 3 * len(fronts)]
+    ratios: dict[str, list[float]] = {front: [] for front in fronts}
     for query in queries:
         direct = found[query, "virtuoso", "uncached"]
-        front = found[query, "tipgraph-virtuoso", "uncached"]
-        d, f = direct.median(), front.median()
-        if d and f:
-            ratios.append(f / d)
-        rows = direct.rows
-        lines.append(row([
-            query, "—" if rows is None else f"{rows:,}",
-            ms(d, 2) + (f" ({direct.note})" if direct.note else ""),
-            ms(f, 2) + (f" ({front.note})" if front.note else ""), ratio(f, d),
-            "—" if d is None or f is None else f"{(f - d) * 1000:+.2f}"]))
-    mean = geometric_mean(ratios)
-    lines.append(row(["**geometric mean of the ratios**", "", "", "",
-                      "—" if mean is None else f"{mean:.2f}", ""]))
-    return lines, mean
+        d = direct.median()
+        cells = [query, "—" if direct.rows is None else f"{direct.rows:,}",
+                 ms(d, 2) + (f" ({direct.note})" if direct.note else "")]
+        for name in fronts:
+            front = found[query, name, "uncached"]
+            f = front.median()
+            if d and f:
+                ratios[name].append(f / d)
+            cells += [ms(f, 2) + (f" ({front.note})" if front.note else ""), ratio(f, d),
+                      "—" if d is None or f is None else f"{(f - d) * 1000:+.2f}"]
+        lines.append(row(cells))
+    means = [geometric_mean(ratios[front]) for front in fronts]
+    cells = ["**geometric mean of the ratios**", "", ""]
+    for mean in means:
+        cells += ["", "—" if mean is None else f"{mean:.2f}", ""]
+    lines.append(row(cells))
+    return lines, means[0]
 
 
 def time_documents(tipgraph: Server, oxigraph: Server, slugs: Sequence[tuple[str, str]], *,
@@ -628,10 +669,88 @@ def load() -> str:
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
+def count_publications(server: Server, timeout: float) -> int:
+    text = PREFIXES + "SELECT (COUNT(?p) AS ?n) WHERE { ?p a tip:Publication }"
+    answer = request(server.endpoint, body=query_body(server, text), accept=RESULTS_JSON,
+                     timeout=timeout)
+    return int(json.loads(answer.body)["results"]["bindings"][0]["n"]["value"])
+
+
+def front_only(args: argparse.Namespace, progress: Callable[[str], None]) -> None:
+    """Point 2 alone: ``tipgraph serve --store`` against its engine asked directly, on the
+    queries of ``--queries``; the table and the target, met or missed."""
+    load_start, began = load(), time.strftime("%H:%M", time.gmtime())
+    queries = read_queries(args.queries)
+    with ExitStack() as stack:
+        if args.store and args.served:
+            store = RemoteSparqlStore(args.store)
+            record = current_graph(store, args.graphs)
+            if record is None:
+                raise SystemExit(f"nothing published in {args.store} under {args.graphs}")
+            servers = {"virtuoso": Server("virtuoso", args.store, 0,
+                                          fields=(("default-graph-uri", record.graph),)),
+                       "tipgraph-virtuoso": Server("tipgraph-virtuoso",
+                                                   args.served.rstrip("/") + "/sparql", 0)}
+            if args.before:
+                servers[BEFORE] = Server(BEFORE, args.before.rstrip("/") + "/sparql", 0)
+            where = f"servers already running (the engine: {store.engine or 'unnamed'})"
+        elif args.build:
+            servers, _ = start_servers(stack, args.build.resolve(),
+                                       {"tipgraph", "oxigraph", "rdflib-endpoint"},
+                                       timeout=args.timeout, restarts=0, progress=progress)
+            where = "started by the script from --build (max_results raised)"
+        else:
+            raise SystemExit("--front needs --store and --served, or --build")
+        size = count_publications(servers["virtuoso"], args.timeout)
+        chosen = publications(servers["virtuoso"], 2, args.timeout)
+        texts = {name: text.replace("{publication}", chosen[0][0])
+                 .replace("{deep}", str(size // 2)) for name, text in queries}
+        found = interleave(servers, texts, samples=args.samples, timeout=args.timeout,
+                           budget=args.budget, stop_at=time.monotonic() + 60 * args.minutes,
+                           progress=progress, modes=("uncached",))
+    load_end, ended = load(), time.strftime("%H:%M", time.gmtime())
+    lines, mean = front_table(found, list(texts), [s for s in servers if s != "virtuoso"])
+    disagree = disagreements(found, list(texts), list(servers))
+    verdict = (f"Point 2, `serve --store` in front of Virtuoso ≤ {FRONT_RATIO}x Virtuoso "
+               f"direct (geometric mean of the uncached medians, {len(texts)} queries of "
+               f"{args.queries.name}): " + ("not measured" if mean is None else
+                                            f"{'PASS' if mean <= FRONT_RATIO else 'FAIL'} "
+                                            f"({mean:.2f}x)") + ".")
+    heading = (f"Machine: {machine()}; load average (1/5/15 min) {load_start} at {began} UTC, "
+               f"{load_end} at {ended} UTC. `benchmarks/endpoint.py --front --samples "
+               f"{args.samples} --timeout {args.timeout:.0f} --budget {args.budget:.0f}` on "
+               f"{size:,} publications, {where}. Every request uncached (its own comment), "
+               "`Accept-Encoding: identity`, from 127.0.0.2-9 in turn, the two servers "
+               "taking turns request by request; JSON results, N-Triples for graphs."
+               + (f" {BEFORE}: another `serve --store` ({args.before}), the code to compare "
+                  "with, in the same turns." if BEFORE in servers else ""))
+    body = [heading, "", verdict, "", *lines,
+            *(["", "Answers that differ: " + "; ".join(f"{q}: {c}" for q, c in
+                                                      disagree.items())] if disagree else [])]
+    print(verdict, file=sys.stderr)
+    title = f"serve --store in front of Virtuoso at {size:,} publications: researcher queries"
+    if args.dry_run:
+        print("\n".join([f"## {title}", "", *body, ""]))
+    else:
+        append(title, body)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--build", type=Path, required=True,
+    parser.add_argument("--build", type=Path,
                         help="a build directory (the --out of `tipgraph build`)")
+    parser.add_argument("--queries", type=Path,
+                        help="a file of arbitrary queries (see researcher.rq); default: "
+                        "the ARBITRARY set, or researcher.rq with --front")
+    parser.add_argument("--front", action="store_true",
+                        help="point 2 alone: `serve --store` against its engine direct")
+    parser.add_argument("--store", help="with --front: the engine's running endpoint")
+    parser.add_argument("--served", help="with --front: the base URL of `tipgraph serve "
+                        "--store` running in front of it")
+    parser.add_argument("--before", help="with --front --served: the base URL of another "
+                        "`serve --store` (e.g. an older revision), timed in the same turns")
+    parser.add_argument("--graphs", default=GRAPHS,
+                        help="with --store: the graphs' IRI given to `tipgraph publish`")
     parser.add_argument("--samples", type=int, default=30,
                         help="interleaved requests per query, server and mode after the "
                         "first (cold) one")
@@ -653,14 +772,22 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="print the tables, do not append them to RESULTS.md")
     args = parser.parse_args()
-    build = args.build.resolve()
-    report = json.loads((build / "current" / "report.json").read_text(encoding="utf-8"))
-    size, triples = report["records_built"], report["triples"]
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the servers
-    load_start, began = load(), time.strftime("%H:%M", time.gmtime())
 
     def progress(message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the servers
+    if args.front:
+        args.queries = args.queries or HERE / "researcher.rq"
+        front_only(args, progress)
+        return
+    if args.build is None:
+        parser.error("--build is needed (but with --front --store --served)")
+    arbitrary = read_queries(args.queries) if args.queries else ARBITRARY
+    build = args.build.resolve()
+    report = json.loads((build / "current" / "report.json").read_text(encoding="utf-8"))
+    size, triples = report["records_built"], report["triples"]
+    load_start, began = load(), time.strftime("%H:%M", time.gmtime())
 
     shipped = {q.name: q for q in shipped_queries()}
     with ExitStack() as stack:
@@ -698,7 +825,7 @@ def main() -> None:
         values = " ".join(f"<{iri}>" for iri, _ in chosen[1:51])
         arbitrary_texts = {name: text.replace("{publication}", publication)
                            .replace("{values}", values).replace("{deep}", str(size // 2))
-                           for name, text in ARBITRARY}
+                           for name, text in arbitrary}
         arbitrary_found = interleave(arbitrary_servers, arbitrary_texts, samples=args.samples,
                                      timeout=args.timeout, budget=args.budget,
                                      stop_at=stop_at, progress=progress)

@@ -348,7 +348,7 @@ def write_answer(result: Any, job: QueryJob) -> QueryAnswer:
     return QueryAnswer("GRAPH", fmt.name, body, len(triples), truncated)
 
 
-def bounded_select(text: str, limit: int) -> str | None:
+def bounded_select(text: str, limit: int, *, sorted_limit: bool = True) -> str | None:
     """A SELECT query that gives at most ``limit + 1`` solutions, the same ones, or None.
 
     The native writer writes every solution it is given, so the query itself must
@@ -358,7 +358,9 @@ def bounded_select(text: str, limit: int) -> str | None:
     ``PROLOGUE SELECT ?a ?b WHERE { SELECT ?a ?b ... } LIMIT limit+1``, with the same
     variables in the same order (``*`` stays ``*``: Oxigraph orders it by name in
     both) and the same solutions in the same order. None for any other form, and
-    for a sub-query that would need a ``FROM`` clause.
+    for a sub-query that would need a ``FROM`` clause; and, unless ``sorted_limit``, for
+    a query that sorts and would get a ``LIMIT`` (an engine that sorts at most so many
+    rows under a ``LIMIT``, as Virtuoso does, could refuse it where it sorts all without).
 
     >>> bounded_select("SELECT ?s WHERE { ?s ?p ?o } ORDER BY ?s # last", 10)[-27:]
     'ORDER BY ?s # last\\nLIMIT 11'
@@ -369,9 +371,10 @@ def bounded_select(text: str, limit: int) -> str | None:
     } LIMIT 11
     >>> bounded_select("CONSTRUCT WHERE { ?s ?p ?o }", 10) is None
     True
+    >>> bounded_select("SELECT ?s WHERE { ?s ?p ?o } ORDER BY ?s", 10, sorted_limit=False)
     """
     names: list[str] = []
-    star = dataset = values = False
+    star = dataset = values = order = False
     start = group = end = own_limit = None
     parens = braces = 0
     pending: str | None = None
@@ -422,6 +425,8 @@ def bounded_select(text: str, limit: int) -> str | None:
                 parens -= 1
             elif parens == 0 and word == "VALUES":
                 values = True
+            elif parens == 0 and word == "ORDER":
+                order = True
             elif parens == 0 and previous == "LIMIT" and kind == "number":
                 own_limit = int(token) if token.isdigit() else limit + 1
         previous = word or token
@@ -429,6 +434,8 @@ def bounded_select(text: str, limit: int) -> str | None:
         return None  # malformed: the query as sent says how
     if own_limit is not None and own_limit <= limit:
         return text
+    if order and not sorted_limit:
+        return None
     if own_limit is None and not values:
         return f"{text}\nLIMIT {limit + 1}"
     if dataset or (star and names) or len(set(names)) != len(names):
@@ -439,20 +446,52 @@ def bounded_select(text: str, limit: int) -> str | None:
 
 
 def write_solutions(solutions: pyoxigraph.QuerySolutions, job: QueryJob) -> QueryAnswer:
-    """Write the solutions of a :func:`bounded_select` query natively, cut at the limit.
-
-    At most ``max_results + 1`` solutions come; whether the last one is beyond the
-    cut is found from the written bytes (exactly for XML and TSV, a quick upper
-    bound for JSON and CSV, parsed only when the bound reaches the cut).
-    """
-    fmt = _chosen(job.results_format, "results", "SELECT")
-    if fmt.kind == "html":
-        fmt = formats.FORMATS[0]  # the page shows JSON results
+    """Write the solutions of a :func:`bounded_select` query natively, cut at the limit."""
+    fmt = results_format(job, "SELECT")
     assert fmt.results is not None
-    body = solutions.serialize(format=fmt.results)
-    body, count, truncated = _cut(fmt.name, body, job.max_results)
+    return solutions_answer(solutions.serialize(format=fmt.results), job)
+
+
+def results_format(job: QueryJob, form: str) -> formats.Format:
+    """The format a SELECT or ASK answer to ``job`` is written in (JSON for the page).
+
+    :raises NotAcceptable: when the client accepts no results format
+    """
+    fmt = _chosen(job.results_format, "results", form)
+    return formats.FORMATS[0] if fmt.kind == "html" else fmt
+
+
+def solutions_answer(body: bytes, job: QueryJob, written: str | None = None) -> QueryAnswer:
+    """The answer to ``job`` from ``body``: the solutions of its query (by pyoxigraph, or
+    by a remote store) written in ``written`` (a results format's name; default
+    :func:`results_format`), cut at ``max_results``, then written again natively in
+    :func:`results_format` if that is another.
+
+    Whether solutions are beyond the cut is found from the written bytes (exactly for
+    XML and TSV, a quick upper bound for JSON and CSV, parsed only when the bound
+    reaches the cut): at most ``max_results + 1`` come from a :func:`bounded_select`
+    query, any number from another.
+    """
+    fmt = results_format(job, "SELECT")
+    written = written or fmt.name
+    body, count, truncated = _cut(written, body, job.max_results)
+    if written != fmt.name:
+        source = formats.find(written, ["results"])
+        assert source is not None and source.results is not None and fmt.results is not None
+        solutions = pyoxigraph.parse_query_results(body, format=source.results)
+        body = solutions.serialize(format=fmt.results)  # type: ignore[union-attr]
     return QueryAnswer("SELECT", "html" if job.results_format == "html" else fmt.name,
                        body, count, truncated)
+
+
+def cut_lines(body: bytes, limit: int) -> tuple[bytes, int, bool]:
+    """N-Triples ``body`` (one triple a line) cut to ``limit`` triples; the count; whether
+    it was cut."""
+    count = body.count(b"\n")
+    if count <= limit:
+        return body, count, False
+    rest = body.split(b"\n", limit)[-1]
+    return body[:len(body) - len(rest)], limit, True
 
 
 def _cut(name: str, body: bytes, limit: int) -> tuple[bytes, int | None, bool]:
@@ -461,15 +500,17 @@ def _cut(name: str, body: bytes, limit: int) -> tuple[bytes, int | None, bool]:
         count = body.count(b"<result>")
         if count <= limit:
             return body, count, False
-        last = body.rindex(b"<result>")
-        return body[:last] + body[body.rindex(b"</result>") + len(b"</result>"):], limit, True
+        # (the body may stop in a row past the cut: the document is closed anew)
+        kept = b"<result>".join(body.split(b"<result>", limit + 1)[:-1])
+        return kept + b"</results></sparql>", limit, True
     if name == "tsv":  # a newline in a value is written \n: one line per solution
         count = body.count(b"\n") - 1
         if count <= limit:
             return body, count, False
-        return body[:body.rindex(b"\n", 0, len(body) - 1) + 1], limit, True
+        return b"\n".join(body.split(b"\n", limit + 1)[:-1]) + b"\n", limit, True
     if name == "json":  # solutions are separated by "},{", which a value may hold too
-        if body.count(b"},{") < limit:
+        # (written with spaces by some stores: an upper bound without any whitespace)
+        if body.translate(None, b" \t\r\n").count(b"},{") < limit:
             return body, None, False
         data = json.loads(body)
         rows = data["results"]["bindings"]
@@ -598,11 +639,8 @@ def _native_ntriples(triples: pyoxigraph.QueryTriples, limit: int) -> QueryAnswe
         triples.serialize(out, format=pyoxigraph.RdfFormat.N_TRIPLES)  # type: ignore[arg-type]
     except _Enough:
         truncated = True
-    body = b"".join(out.parts)
-    if truncated:
-        rest = body.split(b"\n", limit)[-1]
-        body = body[:len(body) - len(rest)]
-    return QueryAnswer("GRAPH", "ntriples", body, min(out.lines, limit), truncated)
+    body, count, cut = cut_lines(b"".join(out.parts), limit)
+    return QueryAnswer("GRAPH", "ntriples", body, count, truncated or cut)
 
 
 def _chosen(name: str | None, kind: formats.Kind, form: str) -> formats.Format:
