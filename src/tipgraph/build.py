@@ -53,7 +53,7 @@ from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import SortedRuns, Triple
 from tipgraph.identity import Duplicate, record_identity
-from tipgraph.incremental import StateWriter, fingerprint, run_incremental
+from tipgraph.incremental import StateWriter, dump_lines, fingerprint, run_incremental
 from tipgraph.mapping import Mapped, MappingPlan, Triples
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.parts import PartMaker, Shared
@@ -473,7 +473,8 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             # a time: neither the records nor the publications are ever all held
             publications = _reconciled_apart(
                 stream, reference, reconciled, meter,
-                each=state.record if state is not None else None)
+                each=state.record if state is not None else None,
+                lines_to=state.lines_file if state is not None else None)
             with contextlib.closing(publications):  # its process ended, also on failure
                 for count, made, own in _parts(publications, plan, maker, mapped, hashes,
                                                state):
@@ -486,8 +487,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             read = stream.read
             del stream
             if state is not None:
-                state.lines_read(read.lines)
-            read.lines = {}
+                state.lines_written()
             report.files = read.files
             report.rejected = read.rejected
             report.duplicates = reconciled.duplicates
@@ -544,19 +544,21 @@ HANDED_RECORDS = 250
 
 def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Reconciled,
                       meter: Meter, each: Callable[[Publication, list[Problem], str], None]
-                      | None = None) -> Iterator[Publication]:
+                      | None = None, lines_to: Path | None = None) -> Iterator[Publication]:
     """The publications of ``stream``'s records in catalogue order, as
     :func:`tipgraph.reconcile.reconciled` gives them (``each``, ``reconciled``: the same),
     but read, checked and reconciled in a process of its own, forked: on a second core, it
     reconciles the next records while this one maps and reasons. ``meter`` counts the
-    records; once the last publication is taken, ``stream.read`` says what reading found.
+    records; once the last publication is taken, ``stream.read`` says what reading found,
+    but for what each line gave (``lines``): that the reading process writes to
+    ``lines_to`` (:func:`~tipgraph.incremental.dump_lines`), when given, rather than send it.
 
     The reading process runs at most a pipe's worth of records ahead (what it sends
     waits for this one to take it). It is killed when this generator is left early.
     """
     fork = multiprocessing.get_context("fork")
     receive, send = fork.Pipe(duplex=False)
-    reader = fork.Process(target=_reconcile_into, args=(send, stream, reference),
+    reader = fork.Process(target=_reconcile_into, args=(send, stream, reference, lines_to),
                           name="reconcile", daemon=True)
     reader.start()
     send.close()
@@ -587,10 +589,12 @@ def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Re
         receive.close()
 
 
-def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference) -> None:
+def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference,
+                    lines_to: Path | None = None) -> None:
     """The reading process of :func:`_reconciled_apart`: sends ("records", records read,
     [(publication, problems, identity, kept)]) for every :data:`HANDED_RECORDS` records,
-    then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error)."""
+    then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error);
+    what each line gave written to ``lines_to`` first, when given."""
     _die_with_build()
     ahead = _SentAhead(send)
     try:
@@ -614,6 +618,9 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
                 ahead.send(("records", counted, told))
                 told, counted = [], 0
         ahead.send(("records", counted, told))
+        if lines_to is not None:  # a gigabyte at a million lines: not through the pipe
+            dump_lines(stream.read.lines, lines_to)
+            stream.read.lines = {}
         ahead.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
         ahead.close()
     except BaseException as error:  # told to the build, which raises it
