@@ -291,7 +291,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
             processes.append(loading.process)
             with _stage("indexes", report, progress, display):
                 _write_indexes(source, target, base, hashes)
-        del hashes
+        del hashes, source  # what the index makers read (a gigabyte at a million)
         release_memory()  # what the index makers took, before the dump writers are forked
         with _stage("load", report, progress, display) as meter:
             # the dumps are written from tipgraph.nt by processes of their own, niced: beside
