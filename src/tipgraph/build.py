@@ -44,6 +44,7 @@ from tipgraph.build_dir import (
     BuildDir,
     BuildRefused,
     disk_full,
+    put_published,
     remove_build,
     shrink_refusal,
     write_published,
@@ -292,6 +293,10 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
             with _stage("indexes", report, progress, display):
                 _write_indexes(source, target, base, hashes)
         del hashes, source  # what the index makers read (a gigabyte at a million)
+        # what the build publishes, written now and let go of (put in place once valid)
+        write_published(target, uris, mapped.slugs, aside=True)
+        del uris
+        mapped.slugs = {}
         release_memory()  # what the index makers took, before the dump writers are forked
         with _stage("load", report, progress, display) as meter:
             # the dumps are written from tipgraph.nt by processes of their own, niced: beside
@@ -312,7 +317,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        write_published(target, uris, mapped.slugs)
+        put_published(target)
     except BaseException as error:
         abandon(error, build_dir, target, report, processes)
         raise
@@ -422,6 +427,7 @@ def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: Bui
         raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
                           "was removed and the previous build is still current") from error
     report.status, report.reason = "failed", str(error) or type(error).__name__
+    put_published(target, keep=False)
     with contextlib.suppress(OSError):  # its report is a courtesy; the error is the news
         report.write(target / "report.json")
     shutil.rmtree(target / "store", ignore_errors=True)
@@ -621,6 +627,7 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
         if lines_to is not None:  # a gigabyte at a million lines: not through the pipe
             dump_lines(stream.read.lines, lines_to)
             stream.read.lines = {}
+        _share_texts(stream.read.problems, stream.read.rejected, reconciled.problems)
         ahead.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
         ahead.close()
     except BaseException as error:  # told to the build, which raises it
@@ -628,6 +635,16 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
         _send_error(send, error, "error", 0)
     finally:
         send.close()
+
+
+def _share_texts(*problems: list[Problem]) -> None:
+    """Make the problems that say the same thing hold one string for it (a million
+    records' repairs say a few hundred things; the build holds them until it ends, and
+    they are sent to it once more, at the end). What is said does not change."""
+    texts: dict[str, str] = {}
+    for problem in (p for found in problems for p in found):
+        # frozen, and only ever read: the same text, another string of it
+        object.__setattr__(problem, "why", texts.setdefault(problem.why, problem.why))
 
 
 #: Handed batches the reading process may have made and not yet sent (about two parts of
