@@ -624,7 +624,7 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
                 ahead.send(("records", counted, told))
                 told, counted = [], 0
         ahead.send(("records", counted, told))
-        if lines_to is not None:  # a gigabyte at a million lines: not through the pipe
+        if lines_to is not None:  # a dict of a million lines: not through the pipe
             dump_lines(stream.read.lines, lines_to)
             stream.read.lines = {}
         _share_texts(stream.read.problems, stream.read.rejected, reconciled.problems)

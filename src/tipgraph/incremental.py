@@ -353,7 +353,7 @@ class StateWriter:
     def lines_file(self) -> Path:
         """Where another process writes what each line read gave (:func:`dump_lines`), for
         :meth:`lines_written`: a build's reading process, so that the build never holds
-        it (a million lines: a gigabyte of Python objects)."""
+        it (a million lines: a few hundred MB of Python objects)."""
         return self.target / f".{STATE_FILE}.lines.partial"
 
     def lines_written(self) -> None:
