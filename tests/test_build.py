@@ -231,6 +231,16 @@ def test_failed_build_keeps_previous_build_and_its_own_report(tmp_path: Path,
     assert "violation" in failed["reason"]
     assert failed["shacl"]["violations"][0]["message"] == "needs urn:p"
     assert not (build_dir.failed() / "store").exists()
+    # it publishes nothing: no URIs, no slugs, nothing written aside for them left over
+    assert not (build_dir.failed() / "uris.txt").exists()
+    assert not (build_dir.failed() / "slugs.json").exists()
+    assert [p.name for p in build_dir.failed().iterdir() if p.name.startswith(".")] \
+        == [".tipgraph-build"]
+    # the good build has them, and nothing half-written beside them
+    assert (build_dir.current() / "uris.txt").is_file()
+    assert (build_dir.current() / "slugs.json").is_file()
+    assert [p.name for p in build_dir.current().iterdir() if p.name.startswith(".")] \
+        == [".tipgraph-build"]
 
 
 def test_an_error_in_the_reading_process_fails_the_build_with_its_message(

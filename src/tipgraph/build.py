@@ -44,6 +44,7 @@ from tipgraph.build_dir import (
     BuildDir,
     BuildRefused,
     disk_full,
+    put_published,
     remove_build,
     shrink_refusal,
     write_published,
@@ -53,7 +54,7 @@ from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import SortedRuns, Triple
 from tipgraph.identity import Duplicate, record_identity
-from tipgraph.incremental import StateWriter, fingerprint, run_incremental
+from tipgraph.incremental import StateWriter, dump_lines, fingerprint, run_incremental
 from tipgraph.mapping import Mapped, MappingPlan, Triples
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.parts import PartMaker, Shared
@@ -291,7 +292,11 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
             processes.append(loading.process)
             with _stage("indexes", report, progress, display):
                 _write_indexes(source, target, base, hashes)
-        del hashes
+        del hashes, source  # what the index makers read (a gigabyte at a million)
+        # what the build publishes, written now and let go of (put in place once valid)
+        write_published(target, uris, mapped.slugs, aside=True)
+        del uris
+        mapped.slugs = {}
         release_memory()  # what the index makers took, before the dump writers are forked
         with _stage("load", report, progress, display) as meter:
             # the dumps are written from tipgraph.nt by processes of their own, niced: beside
@@ -312,7 +317,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
         if not report.shacl.conforms:
             raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
                               f"violation(s), first: {report.shacl.violations[0]}")
-        write_published(target, uris, mapped.slugs)
+        put_published(target)
     except BaseException as error:
         abandon(error, build_dir, target, report, processes)
         raise
@@ -422,6 +427,7 @@ def abandon(error: BaseException, build_dir: BuildDir, target: Path, report: Bui
         raise BuildFailed(f"the disk holding {build_dir.root} is full: build {target.name} "
                           "was removed and the previous build is still current") from error
     report.status, report.reason = "failed", str(error) or type(error).__name__
+    put_published(target, keep=False)
     with contextlib.suppress(OSError):  # its report is a courtesy; the error is the news
         report.write(target / "report.json")
     shutil.rmtree(target / "store", ignore_errors=True)
@@ -473,7 +479,8 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             # a time: neither the records nor the publications are ever all held
             publications = _reconciled_apart(
                 stream, reference, reconciled, meter,
-                each=state.record if state is not None else None)
+                each=state.record if state is not None else None,
+                lines_to=state.lines_file if state is not None else None)
             with contextlib.closing(publications):  # its process ended, also on failure
                 for count, made, own in _parts(publications, plan, maker, mapped, hashes,
                                                state):
@@ -486,8 +493,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             read = stream.read
             del stream
             if state is not None:
-                state.lines_read(read.lines)
-            read.lines = {}
+                state.lines_written()
             report.files = read.files
             report.rejected = read.rejected
             report.duplicates = reconciled.duplicates
@@ -544,19 +550,21 @@ HANDED_RECORDS = 250
 
 def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Reconciled,
                       meter: Meter, each: Callable[[Publication, list[Problem], str], None]
-                      | None = None) -> Iterator[Publication]:
+                      | None = None, lines_to: Path | None = None) -> Iterator[Publication]:
     """The publications of ``stream``'s records in catalogue order, as
     :func:`tipgraph.reconcile.reconciled` gives them (``each``, ``reconciled``: the same),
     but read, checked and reconciled in a process of its own, forked: on a second core, it
     reconciles the next records while this one maps and reasons. ``meter`` counts the
-    records; once the last publication is taken, ``stream.read`` says what reading found.
+    records; once the last publication is taken, ``stream.read`` says what reading found,
+    but for what each line gave (``lines``): that the reading process writes to
+    ``lines_to`` (:func:`~tipgraph.incremental.dump_lines`), when given, rather than send it.
 
     The reading process runs at most a pipe's worth of records ahead (what it sends
     waits for this one to take it). It is killed when this generator is left early.
     """
     fork = multiprocessing.get_context("fork")
     receive, send = fork.Pipe(duplex=False)
-    reader = fork.Process(target=_reconcile_into, args=(send, stream, reference),
+    reader = fork.Process(target=_reconcile_into, args=(send, stream, reference, lines_to),
                           name="reconcile", daemon=True)
     reader.start()
     send.close()
@@ -587,10 +595,12 @@ def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Re
         receive.close()
 
 
-def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference) -> None:
+def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference,
+                    lines_to: Path | None = None) -> None:
     """The reading process of :func:`_reconciled_apart`: sends ("records", records read,
     [(publication, problems, identity, kept)]) for every :data:`HANDED_RECORDS` records,
-    then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error)."""
+    then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error);
+    what each line gave written to ``lines_to`` first, when given."""
     _die_with_build()
     ahead = _SentAhead(send)
     try:
@@ -614,6 +624,10 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
                 ahead.send(("records", counted, told))
                 told, counted = [], 0
         ahead.send(("records", counted, told))
+        if lines_to is not None:  # a dict of a million lines: not through the pipe
+            dump_lines(stream.read.lines, lines_to)
+            stream.read.lines = {}
+        _share_texts(stream.read.problems, stream.read.rejected, reconciled.problems)
         ahead.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
         ahead.close()
     except BaseException as error:  # told to the build, which raises it
@@ -621,6 +635,16 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
         _send_error(send, error, "error", 0)
     finally:
         send.close()
+
+
+def _share_texts(*problems: list[Problem]) -> None:
+    """Make the problems that say the same thing hold one string for it (a million
+    records' repairs say a few hundred things; the build holds them until it ends, and
+    they are sent to it once more, at the end). What is said does not change."""
+    texts: dict[str, str] = {}
+    for problem in (p for found in problems for p in found):
+        # frozen, and only ever read: the same text, another string of it
+        object.__setattr__(problem, "why", texts.setdefault(problem.why, problem.why))
 
 
 #: Handed batches the reading process may have made and not yet sent (about two parts of

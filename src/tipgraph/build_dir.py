@@ -376,10 +376,31 @@ def read_uris(build: Path) -> list[str]:
         return []
 
 
-def write_published(build: Path, uris: list[str], slugs: dict[str, str]) -> None:
-    """Write what ``build`` publishes: its URIs and the slugs of its publications."""
-    (build / URIS_FILE).write_text("".join(u + "\n" for u in sorted(uris)), encoding="utf-8")
-    _write_json(build / SLUGS_FILE, slugs)
+def write_published(build: Path, uris: list[str], slugs: dict[str, str], *,
+                    aside: bool = False) -> None:
+    """Write what ``build`` publishes: its URIs and the slugs of its publications.
+
+    :param aside: under names of their own, put in place by :func:`put_published` once
+        the build is known to be good: a build writes them as soon as it knows them and
+        lets go of them (a million URIs and slugs: half a gigabyte)
+    """
+    names = [_aside(name) if aside else name for name in (URIS_FILE, SLUGS_FILE)]
+    (build / names[0]).write_text("".join(u + "\n" for u in sorted(uris)), encoding="utf-8")
+    _write_json(build / names[1], slugs)
+
+
+def put_published(build: Path, *, keep: bool = True) -> None:
+    """Put in place what :func:`write_published` wrote ``aside`` in ``build`` (``keep``
+    False: remove it, the build failed)."""
+    for name in (URIS_FILE, SLUGS_FILE):
+        if keep:
+            os.replace(build / _aside(name), build / name)
+        else:
+            (build / _aside(name)).unlink(missing_ok=True)
+
+
+def _aside(name: str) -> str:
+    return f".{name}.aside"
 
 
 def shrink_refusal(build: Path, report: dict, in_service: Path | None, *, max_shrink: float,

@@ -349,6 +349,28 @@ class StateWriter:
         if self.file is not None:
             self.lines = lines
 
+    @property
+    def lines_file(self) -> Path:
+        """Where another process writes what each line read gave (:func:`dump_lines`), for
+        :meth:`lines_written`: a build's reading process, so that the build never holds
+        it (a million lines: a few hundred MB of Python objects)."""
+        return self.target / f".{STATE_FILE}.lines.partial"
+
+    def lines_written(self) -> None:
+        """Take what each line read gave as :func:`dump_lines` wrote it to
+        :attr:`lines_file` (nothing there: nothing read): its bytes are written last, as
+        :meth:`close` writes what :meth:`lines_read` was told."""
+        try:
+            if self.file is not None and self.lines_file.is_file():
+                self.flush()
+                self.lines = {}
+                with self.lines_file.open("rb") as lines:
+                    shutil.copyfileobj(lines, self.file)
+        except Exception as error:
+            self._give_up(error)
+        finally:
+            self.lines_file.unlink(missing_ok=True)
+
     @classmethod
     def changed(cls, target: Path, previous: Path, state: State,
                 records: dict[Key, Entry], built: list[tuple[Key, str]],
@@ -422,7 +444,7 @@ class StateWriter:
 
     def _dump(self, value: object) -> None:
         assert self.file is not None
-        pickle.dump(value, self.file, protocol=pickle.HIGHEST_PROTOCOL)
+        _dump_entry(value, self.file)
 
     def _give_up(self, error: Exception | None) -> None:
         self.error = self.error or error
@@ -430,8 +452,23 @@ class StateWriter:
             self.file.close()
             self.file = None
         self.partial.unlink(missing_ok=True)
+        self.lines_file.unlink(missing_ok=True)
         for name in (STATE_FILE, CHANGES_FILE, f".{STATE_FILE}.partial"):
             (self.target / name).unlink(missing_ok=True)
+
+
+def _dump_entry(value: object, file: BinaryIO) -> None:
+    """Write an entry of a state file (``("part", ...)``, ``("lines", ...)``, ...)."""
+    pickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def dump_lines(lines: dict[tuple[str, int], LineSeen], path: Path) -> None:
+    """Write the entry of a state file that says what each line read gave (``lines``) to
+    ``path`` (:attr:`StateWriter.lines_file`), as :meth:`StateWriter.close` writes it;
+    nothing when no line was read."""
+    if lines:
+        with path.open("wb") as file:
+            _dump_entry(("lines", lines), file)
 
 
 # -- reconciling: the records whose key is new only ---------------------------------------

@@ -94,6 +94,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -733,29 +734,47 @@ class PartsSource(TriplesSource):
         self.counted: LineCounts | None = None
         self._spill = spill
         self._spilled = spill.open("wb") if spill is not None else None
+        #: property -> the subjects and the objects of its triples, in two lists: not a
+        #: tuple per triple (64 bytes; ten million of them at a million publications)
+        self._columns: dict[Node, tuple[list[Node], list[Node]]] = {}
+        #: each IRI object kept once, by its text (a country, a class, an agent is the
+        #: object of thousands of triples, each part minting its own term)
+        self._same: dict[str, Node] = {}
         super().__init__()
 
     def add(self, triples: Iterable[Triple]) -> None:
-        kept, classes, rdf_type = READ_PROPERTIES, READ_CLASSES, _RDF_TYPE
-        if self._spilled is None:
-            super().add(t for t in triples if t[1] in kept
-                        and (t[2] in classes or not str.__eq__(t[1], rdf_type)))
-            return
-        text, spilled = str.__str__, []
-        super().add(t for t in triples if t[1] in kept
-                    and (t[2] in classes or not str.__eq__(t[1], rdf_type))
-                    and (not str.__eq__(t[1], _ABSTRACT) or spilled.append(t)))
+        kept, classes, rdf_type, abstract = READ_PROPERTIES, READ_CLASSES, _RDF_TYPE, _ABSTRACT
+        text, columns, same, spilled = str.__str__, self._columns, self._same, []
+        spilling = self._spilled is not None
+        for triple in triples:
+            s, p, o = triple
+            if p not in kept or (str.__eq__(p, rdf_type) and o not in classes):
+                continue
+            if spilling and str.__eq__(p, abstract):
+                spilled.append(triple)
+                continue
+            found = columns.get(p)
+            if found is None:
+                columns[p] = found = ([], [])
+            found[0].append(s)
+            found[1].append(same.setdefault(text(o), o) if type(o) is URIRef else o)
+        self._by_object.clear()
         if spilled:
             pickle.dump([(text(s), text(o), getattr(o, "language", None),
                           getattr(o, "datatype", None)) for s, _, o in spilled],
                         self._spilled, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _triples(self, prop: str) -> list[Triple]:
-        if URIRef(prop) not in READ_PROPERTIES:
+        predicate = URIRef(prop)
+        if predicate not in READ_PROPERTIES:
             raise KeyError(f"{prop} is not kept for the indexes (READ_PROPERTIES)")
         if self._spill is not None and prop == _ABSTRACT:
             return self._read_spilled()  # type: ignore[return-value]  # iterated once
-        return super()._triples(prop)
+        found = self._columns.get(predicate)
+        if found is None:
+            return []
+        # iterated once, as the triples they were
+        return zip(found[0], repeat(predicate), found[1])  # type: ignore[return-value]
 
     def _read_spilled(self) -> Iterator[Triple]:
         assert self._spill is not None and self._spilled is not None

@@ -184,32 +184,75 @@ def year_of(lexical: str) -> str | None:
 
 
 def _facts(source: LiteralSource) -> dict[str, list[str]]:
-    """node -> its fact tokens, for every :data:`FACT_PROPERTIES` triple of ``source``."""
+    """node -> its fact tokens, for every :data:`FACT_PROPERTIES` triple of ``source``
+    (each token one string, however many nodes have it: a few thousand tokens, millions
+    of facts)."""
     facts: dict[str, list[str]] = {}
+    tokens: dict[str, str] = {}
     for prop in FACT_PROPERTIES:
         for subject, value in source.pairs(prop):  # a literal's text too: one more token
-            facts.setdefault(subject, []).append(fact_token(prop, value))
+            token = fact_token(prop, value)
+            facts.setdefault(subject, []).append(tokens.setdefault(token, token))
         for subject, value, _, datatype in source.literals(prop):
             year = year_of(value) if datatype == GYEAR else None
             if year is not None:
-                facts.setdefault(subject, []).append(fact_token(prop, year=year))
+                token = fact_token(prop, year=year)
+                facts.setdefault(subject, []).append(tokens.setdefault(token, token))
     return facts
+
+
+class _Texts:
+    """node -> its texts, as a ``dict[str, list[str]]`` reads (``keys``, ``get``), the
+    texts kept in a temporary file in ``directory`` and read again when asked for: a
+    million abstracts are a gigabyte, which the index is written without holding."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        # removed when closed, and closed when let go: it lives as long as this object
+        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115
+        self._ends = array("Q", [0])  # where each text ends in the file (the first: 0)
+        #: node -> the number of its text, or of each of its texts
+        self._where: dict[str, int | tuple[int, ...]] = {}
+
+    def append(self, node: str, text: str) -> None:
+        data = text.encode("utf-8", "surrogatepass")
+        self._file.write(data)
+        number = len(self._ends) - 1
+        self._ends.append(self._ends[number] + len(data))
+        had = self._where.get(node)
+        self._where[node] = number if had is None else (
+            (*had, number) if isinstance(had, tuple) else (had, number))
+
+    def keys(self) -> Iterable[str]:
+        return self._where.keys()
+
+    def get(self, node: str, default: Sequence[str] = ()) -> Sequence[str]:
+        found = self._where.get(node)
+        if found is None:
+            return default
+        self._file.flush()
+        ends, fd = self._ends, self._file.fileno()
+        return [os.pread(fd, ends[n + 1] - ends[n], ends[n]).decode("utf-8", "surrogatepass")
+                for n in (found if isinstance(found, tuple) else (found,))]
 
 
 class _Rows:
     """What the index holds of each node of a source: the text of its two columns and
     its fact tokens, each made one way whatever order the source gives them in (a row
     is taken out of the index by giving what it holds again: :func:`update_text_index`).
+    The bodies (abstracts) are kept in a temporary file in ``directory`` (:class:`_Texts`).
     """
 
-    def __init__(self, source: LiteralSource) -> None:
+    def __init__(self, source: LiteralSource, directory: Path | None = None) -> None:
         self.titles: dict[str, list[str]] = {}
-        self.bodies: dict[str, list[str]] = {}
-        for props, into in ((TITLE_PROPERTIES, self.titles), (BODY_PROPERTIES, self.bodies)):
-            for prop in props:
-                for subject, value, _, datatype in source.literals(prop):
-                    if datatype is None:  # text, not a number or a date
-                        into.setdefault(subject, []).append(value)
+        self.bodies = _Texts(directory)
+        for prop in TITLE_PROPERTIES:
+            for subject, value, _, datatype in source.literals(prop):
+                if datatype is None:  # text, not a number or a date
+                    self.titles.setdefault(subject, []).append(value)
+        for prop in BODY_PROPERTIES:
+            for subject, value, _, datatype in source.literals(prop):
+                if datatype is None:
+                    self.bodies.append(subject, value)
         self.facts = _facts(source)
 
     def labelled(self) -> set[str]:
@@ -233,7 +276,7 @@ def write_text_index(source: LiteralSource, publications: Sequence[str], path: P
     """Index the text of the nodes ``source`` holds into ``path`` (whole or not at all):
     ``publications`` first, in this order (their place in it kept as ``position``),
     then every other node with a label. Returns how many nodes it holds."""
-    made = _Rows(source)
+    made = _Rows(source, path.parent)
     first = dict.fromkeys(publications)
     order = list(first) + sorted(iri for iri in made.labelled() if iri not in first)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
@@ -308,7 +351,7 @@ def update_text_index(old: Path, path: Path, before: LiteralSource, after: Liter
                 iri: (i, position) for i, iri, position in
                 (_rows_of(db, touched | placed) if moved is not None
                  else db.execute("SELECT id, iri, position FROM node"))}
-            was, now = _Rows(before), _Rows(after)
+            was, now = _Rows(before, path.parent), _Rows(after, path.parent)
             out = [(ids[iri][0], iri) for iri in touched if iri in ids]
             _insert(db, was, out, delete=True)
             db.executemany("DELETE FROM node WHERE id = ?", ((i,) for i, _ in out))
