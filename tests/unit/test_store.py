@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from io import BytesIO
 from pathlib import Path
 
 import pyoxigraph
@@ -21,6 +22,19 @@ def _store() -> OxigraphStore:
     store.add(pyoxigraph.Quad(pyoxigraph.NamedNode("urn:a"), pyoxigraph.NamedNode("urn:p"),
                               pyoxigraph.Literal("x")))
     return OxigraphStore(store, identity="b1")
+
+
+class Trickle:
+    """A response read a few bytes at a time: a pattern or mark is cut at every place."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step = BytesIO(data), step
+
+    def read(self, size: int) -> bytes:
+        return self.data.read(self.step)
+
+    def close(self) -> None:
+        pass
 
 
 def _job(query: str) -> QueryJob:
@@ -72,22 +86,12 @@ def test_graphs_go_under_the_base() -> None:
 
 
 def test_virtuoso_blank_nodes_are_mended_across_reads() -> None:
-    from io import BufferedReader, BytesIO
+    from io import BufferedReader
 
     from tipgraph.store.remote import _Deadline
 
-    class Trickle:  # seven bytes per read: the pattern is cut at every place
-        def __init__(self, data: bytes) -> None:
-            self.data = BytesIO(data)
-
-        def read(self, size: int) -> bytes:
-            return self.data.read(7)
-
-        def close(self) -> None:
-            pass
-
     sent = b"<bnode>nodeID://b1</bnode><literal>nodeID://x</literal><bnode>nodeID://b2</bnode>"
-    read = BufferedReader(_Deadline(Trickle(sent * 3), float("inf"),
+    read = BufferedReader(_Deadline(Trickle(sent * 3, 7), float("inf"),
                                     "application/sparql-results+xml")).read()
     assert read == b"<bnode>b1</bnode><literal>nodeID://x</literal><bnode>b2</bnode>" * 3
     # JSON: blank nodes, the 2007 note's typed-literal, booleans 1/0; a value is untouched
@@ -98,36 +102,24 @@ def test_virtuoso_blank_nodes_are_mended_across_reads() -> None:
     mended = (b'{ "s": { "type": "bnode", "value": "b1" }, "o": { "type": "literal", '
               b'"value": "\\"type\\": \\"bnode\\", \\"value\\": \\"nodeID://x" }, '
               b'"t": { "type": "literal", ' + boolean + b'"true" }}')
-    read = BufferedReader(_Deadline(Trickle(sent * 3), float("inf"),
+    read = BufferedReader(_Deadline(Trickle(sent * 3, 7), float("inf"),
                                     "application/sparql-results+json")).read()
     assert read == mended * 3
     assert json.loads(mended)["o"]["value"] == '"type": "bnode", "value": "nodeID://x'
     # other formats: as they come
-    read = BufferedReader(_Deadline(Trickle(sent), float("inf"), "text/csv")).read()
+    read = BufferedReader(_Deadline(Trickle(sent, 7), float("inf"), "text/csv")).read()
     assert read == sent
 
 
 def test_rows_are_counted_across_reads_and_the_rest_is_not_read() -> None:
-    from io import BytesIO
-
     from tipgraph.sparql_engine import QueryJob, solutions_answer
     from tipgraph.store.remote import _Deadline, _read_rows
-
-    class Trickle:  # three bytes per read: the mark is cut at every place
-        def __init__(self, data: bytes) -> None:
-            self.data = BytesIO(data)
-
-        def read(self, size: int) -> bytes:
-            return self.data.read(3)
-
-        def close(self) -> None:
-            pass
 
     row = b'<result><binding name="n"><literal>%d</literal></binding></result>'
     sent = (b'<sparql xmlns="http://www.w3.org/2005/sparql-results#"><head>'
             b'<variable name="n"/></head><results>' + b"".join(row % n for n in range(50))
             + b"</results></sparql>")
-    response = Trickle(sent)
+    response = Trickle(sent, 3)
     read = _read_rows(_Deadline(response, float("inf"), "application/sparql-results+xml"),
                       b"<result>", 10)
     assert read.count(b"<result>") == 11 and response.data.tell() < len(sent) // 3
