@@ -151,12 +151,12 @@ def rewrite(query: str, index: TextIndex | None, count: Count | None = None) -> 
                 texts.setdefault(sentence.subject, set()).add(search.obj)
             else:
                 scored.add(sentence.subject)
-    for subject in scored:
-        if len(texts.get(subject, ())) != 1:
+    for subject in scored:  # a constant one is refused where it stands (_substituted)
+        if subject.startswith(("?", "$")) and len(texts.get(subject, ())) != 1:
             raise TextQueryError(
                 f"tip:matchScore of {subject} needs exactly one tip:matches of {subject} in "
                 f"the query; it has {len(texts.get(subject, ()))}")
-    scores = {text for subject in scored for text in texts[subject]}
+    scores = {text for subject in scored for text in texts.get(subject, ())}
     hits: dict[tuple[str, tuple[str, ...]], list[tuple[str, float]]] = {}
     best: dict[_Ranked, list[tuple[str, float]]] = {}
 
