@@ -84,11 +84,11 @@ GYEAR = "http://www.w3.org/2001/XMLSchema#gYear"
 WEIGHTS = (4.0, 1.0)
 _YEAR = re.compile(r"(-?\d{4,})(?:Z|[+-]\d\d:\d\d)?")
 
-#: The hits with their scores (bm25's, negated: higher is better), before the search.
-_SCORED = (f"SELECT node.iri AS iri, -bm25(text, {WEIGHTS[0]}, {WEIGHTS[1]}) AS score "
-           "FROM text JOIN node ON node.id = text.rowid")
-_SCORED_IDS = (f"SELECT text.rowid AS id, -bm25(text, {WEIGHTS[0]}, {WEIGHTS[1]}) AS score "
-               "FROM text")
+#: A hit's score: bm25's, negated (higher is better).
+_SCORE = f"-bm25(text, {WEIGHTS[0]}, {WEIGHTS[1]}) AS score"
+#: The hits with their scores, by IRI and by row id, before the search.
+_SCORED = f"SELECT node.iri AS iri, {_SCORE} FROM text JOIN node ON node.id = text.rowid"
+_SCORED_IDS = f"SELECT text.rowid AS id, {_SCORE} FROM text"
 _WORD = re.compile(r"\w+")
 # the search language's tokens: a quoted phrase, a parenthesis, or a run of anything else
 _QUERY_TOKEN = re.compile(r'"(?P<phrase>[^"]*)"?|(?P<paren>[()])|(?P<bare>[^\s"()]+)')

@@ -191,7 +191,7 @@ class OxigraphStore:
         query = (f"SELECT {' '.join(map(str, variables)) or '*'} WHERE {{ {pattern} }} "
                  f"OFFSET {offset}" + ("" if limit is None else f" LIMIT {limit}"))
         for row in self.store.query(query):
-            found = iter(row) if variables else iter(())
+            found = iter(row)  # the variables' values, in the pattern's order
             yield pyoxigraph.Triple(*(t if not isinstance(t, pyoxigraph.Variable)
                                       else next(found) for t in terms))
 
