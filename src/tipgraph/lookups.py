@@ -33,6 +33,9 @@ from tipgraph.queries import tokens
 #: Solutions (or triples) a lookup may have at most: the worker evaluates it on the
 #: front's loop, where a millisecond or two holds nothing else up for long.
 LOOKUP_ROWS = 1000
+#: Triple patterns and characters a lookup may have at most: each pattern is counted in
+#: the store before the query runs, and the query is read twice (here, then the engine).
+LOOKUP_PATTERNS, LOOKUP_CHARS = 32, 65536
 
 _RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -159,6 +162,8 @@ def lookup_bound(text: str, count: Counter) -> int | None:
     >>> lookup_bound("SELECT ?o { ?s <http://e/p> ?o }", count) is None
     True
     """
+    if len(text) > LOOKUP_CHARS:
+        return None
     try:
         return _bound(_Reader(text), count)
     except _NotALookup:
@@ -209,6 +214,8 @@ def _bound(reader: _Reader, count: Counter) -> int | None:
     for kind, token in reader.items[reader.at:]:
         if token in "{}" or (kind == "word" and token.upper() == "VALUES"):
             raise _NotALookup
+    if len(patterns) > LOOKUP_PATTERNS:
+        return None
     subjects = {p.variable for p in patterns if p.variable is not None}
     bound = 1
     for name, terms in values.items():
