@@ -40,6 +40,7 @@ def count():
     (f"DESCRIBE <{E}t1> <{E}t2>", 4),
     (PREFIX + "SELECT ?t ?l WHERE { VALUES ?t { e:t1 e:t2 e:t3 } ?t rdfs:label ?l }", 3),
     (PREFIX + 'SELECT ?t WHERE { ?t rdfs:label "thing 7"@en }', 1),
+    (PREFIX + 'SELECT ?v WHERE { e:a e:q ?v ; e:q "3" }', 40),  # more than a few, counted
     (PREFIX + "SELECT ?o ?l WHERE { e:t1 e:p ?o ; rdfs:label ?l . "
      "OPTIONAL { e:a e:q ?v } FILTER(LANG(?l) = 'en') } ORDER BY ?l LIMIT 5", 40),
     (PREFIX + "SELECT (COUNT(*) AS ?n) WHERE { e:a e:q ?v } GROUP BY ?v", 40),
