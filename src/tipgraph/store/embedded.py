@@ -20,10 +20,13 @@ from typing import Any, BinaryIO
 import pyoxigraph
 
 from tipgraph.errors import TipgraphError
+from tipgraph.lookups import lookup_bound, store_counter
 from tipgraph.progress import Meter
 from tipgraph.sparql_engine import (
+    EngineFailure,
     QueryAnswer,
     QueryEngine,
+    QueryError,
     QueryJob,
     QuerySyntaxError,
     evaluate,
@@ -120,7 +123,9 @@ class OxigraphStore:
 
     Our own queries run in this process; untrusted ones (:meth:`answer`) run in the
     killable query processes of ``engine`` when one is given (the web app gives one),
-    else here.
+    else here; but a lookup, whose cost is bounded by what it names
+    (:mod:`tipgraph.lookups`), runs here either way: it needs no stop, and a query
+    process's round trip was most of its time.
 
     :param store: the pyoxigraph store (a build's, read-only, or an in-memory one)
     :param path: where ``store`` is on disk, for the query processes to open it
@@ -139,6 +144,7 @@ class OxigraphStore:
         self.path = path
         self._identity = identity or (path.parent.name if path else "memory")
         self._engine = engine
+        self._count = store_counter(store)
 
     @classmethod
     def open(cls, store_path: Path, **options: object) -> OxigraphStore:
@@ -198,16 +204,35 @@ class OxigraphStore:
     def answer(self, job: QueryJob) -> QueryAnswer:
         if self._engine is None or self.path is None:
             return evaluate(self.store, job)
+        if self._is_lookup(job):
+            return self._look_up(job)
         return self._engine().run(dataclasses.replace(job, store_path=str(self.path)))
+
+    def _is_lookup(self, job: QueryJob) -> bool:
+        """Whether ``job`` is a lookup (:mod:`tipgraph.lookups`) on the store's own graph."""
+        return job.default_graphs is None and job.named_graphs is None \
+            and lookup_bound(job.query, self._count) is not None
+
+    def _look_up(self, job: QueryJob) -> QueryAnswer:
+        """``job`` evaluated here, its failures said as a query process says them."""
+        try:
+            return evaluate(self.store, job)
+        except QueryError:
+            raise
+        except Exception as error:  # a store or writer failure
+            raise EngineFailure(f"The query could not be evaluated: {error}") from error
 
     async def answer_soon(self, job: QueryJob, client: str, *,
                           gone: Callable[[], asyncio.Future[Any]] | None,
                           executor: Executor) -> QueryAnswer:
         """:meth:`answer` from an asyncio loop: the engine's :meth:`QueryEngine.run_soon`
-        (in ``executor`` without query processes)."""
+        (in ``executor`` without query processes); a lookup on the loop itself (a
+        millisecond at most: a thread's hand-over would cost a good part of that)."""
         if self._engine is None or self.path is None:
             return await asyncio.get_running_loop().run_in_executor(
                 executor, evaluate, self.store, job)
+        if self._is_lookup(job):
+            return self._look_up(job)
         return await self._engine().run_soon(
             dataclasses.replace(job, store_path=str(self.path)), client, gone=gone,
             executor=executor)
