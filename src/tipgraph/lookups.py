@@ -34,8 +34,9 @@ from tipgraph.queries import tokens
 #: front's loop, where a millisecond or two holds nothing else up for long.
 LOOKUP_ROWS = 1000
 #: Triple patterns and characters a lookup may have at most: each pattern is counted in
-#: the store before the query runs, and the query is read twice (here, then the engine).
-LOOKUP_PATTERNS, LOOKUP_CHARS = 32, 65536
+#: the store before the query runs, the query is read twice (here, then the engine), and
+#: what it computes per solution is no longer than its text.
+LOOKUP_PATTERNS, LOOKUP_CHARS = 32, 16384
 
 _RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -194,6 +195,7 @@ def _bound(reader: _Reader, count: Counter) -> int | None:
             resources.append(resource)
         bound = count(resources, None, None, LOOKUP_ROWS + 1)  # type: ignore[arg-type]
         return bound if resources and bound <= LOOKUP_ROWS else None
+    per_solution = 1  # triples a CONSTRUCT writes per solution (at most)
     if form == "SELECT":
         while reader.peek()[1] != "{" and reader.word() != "WHERE":
             if reader.peek()[1] == "(":
@@ -201,8 +203,12 @@ def _bound(reader: _Reader, count: Counter) -> int | None:
             else:
                 reader.take()
     elif form == "CONSTRUCT":
-        if reader.peek()[1] == "{":
-            reader.skip_balanced("{", "}")  # the template: so many triples per solution
+        if reader.peek()[1] == "{":  # the template: so many triples per solution
+            start = reader.at
+            reader.skip_balanced("{", "}")
+            template = sum(1 for _kind, token in reader.items[start:reader.at]
+                           if token in (".", ";", ","))
+            per_solution = template + 1
     elif form != "ASK":
         raise _NotALookup
     if reader.word() == "WHERE":
@@ -217,7 +223,7 @@ def _bound(reader: _Reader, count: Counter) -> int | None:
     if len(patterns) > LOOKUP_PATTERNS:
         return None
     subjects = {p.variable for p in patterns if p.variable is not None}
-    bound = 1
+    bound = per_solution
     for name, terms in values.items():
         if name not in subjects:
             bound *= max(1, len(terms))

@@ -36,6 +36,8 @@ def count():
 @pytest.mark.parametrize(("query", "bound"), [
     (PREFIX + "SELECT ?p ?o WHERE { e:a ?p ?o }", 40),
     (f"CONSTRUCT {{ <{E}a> ?p ?o }} WHERE {{ <{E}a> ?p ?o }}", 40),
+    # a template of three triples: as many per solution
+    (f"CONSTRUCT {{ <{E}a> ?p ?o . ?o ?p ?p . ?p ?o <{E}a> }} WHERE {{ <{E}a> ?p ?o }}", 120),
     (f"ASK {{ <{E}t1> ?p ?o }}", 2),
     (f"DESCRIBE <{E}t1> <{E}t2>", 4),
     (PREFIX + "SELECT ?t ?l WHERE { VALUES ?t { e:t1 e:t2 e:t3 } ?t rdfs:label ?l }", 3),
