@@ -281,20 +281,24 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     processes: list[multiprocessing.Process] = []  # the loader and the dump writers
     # the abstracts kept on disk for the indexes, beside tipgraph.nt (removed when made)
     source = PartsSource(target / ".abstracts.pickle")
-    # the store is loaded by a process of its own from the sorted runs of tipgraph.nt as
-    # they are written: on the core the reading process leaves free while this one maps
-    # and reasons, and while it merges the runs
-    loading = _Loading(target / "store", target)
-    processes.append(loading.process)
+    loading: _Loading | None = None
     try:
+        # the dumps are written from tipgraph.nt by processes of their own, niced, beside
+        # the index makers: forked now, while this process's heap is small, and set going
+        # once tipgraph.nt is written
+        writing = multiprocessing.get_context("fork").Event()
+        processes += [_start(job, target, writing) for job in DUMP_JOBS]
+        # the store is loaded by a process of its own from the sorted runs of tipgraph.nt
+        # as they are written: on the core the reading process leaves free while this one
+        # maps and reasons, and while it merges the runs
+        loading = _Loading(target / "store", target)
+        processes.append(loading.process)
         with contextlib.closing(source):  # the abstracts' file removed, also on failure
             nt, mapped, uris, hashes = _make_graph(sources, base, build_dir, target, report,
                                                    progress, max_field_chars, display, state,
                                                    source, on_run=loading.add)
             loading.end()  # every run is handed: the loader finishes the store
-            # the dumps are written from tipgraph.nt by processes of their own, niced,
-            # beside the index makers (spawned: this process's heap is not theirs)
-            processes += [_start(job, target) for job in DUMP_JOBS]
+            writing.set()
             with _stage("indexes", report, progress, display):
                 _write_indexes(source, target, base, hashes)
         del hashes, source  # what the index makers read (a gigabyte at a million)
@@ -320,7 +324,8 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
                                         f"{process.exitcode})")
         put_published(target)
     except BaseException as error:
-        loading.close()
+        if loading is not None:
+            loading.close()
         abandon(error, build_dir, target, report, processes)
         raise
     return report
@@ -753,13 +758,16 @@ def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
     runs.add(triples)
 
 
-def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
-    """Run ``job(target)`` in a process of its own, niced (:data:`DUMPS_NICENESS`).
+def _start(job: Callable[[Path], None], target: Path, go: Any) -> multiprocessing.Process:
+    """Run ``job(target)`` in a forked process of its own, niced (:data:`DUMPS_NICENESS`),
+    once ``go`` (a :class:`multiprocessing.Event` of the fork context) is set.
 
-    Spawned, not forked: it runs while this process makes the indexes, and a fork would
-    keep the pages of this heap that this process changes meanwhile."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=_niced, args=(job, target), name=job.__name__, daemon=True)
+    Forked before the build's heap grows: a fork keeps the pages of this heap that this
+    process changes while the job runs (forked later, it would keep what the indexes take
+    and free). Started before the store's loader, so that it does not hold the pipe the
+    loader is handed the runs through."""
+    process = multiprocessing.get_context("fork").Process(
+        target=_niced, args=(job, target, go), name=job.__name__, daemon=True)
     process.start()
     return process
 
@@ -769,10 +777,11 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
 DUMPS_NICENESS = 5
 
 
-def _niced(job: Callable[[Path], None], target: Path) -> None:
+def _niced(job: Callable[[Path], None], target: Path, go: Any) -> None:
     _die_with_build()
     with contextlib.suppress(OSError, AttributeError):
         os.nice(DUMPS_NICENESS)
+    go.wait()
     job(target)
 
 
