@@ -364,7 +364,10 @@ class _Loading:
     def add(self, run: Path) -> None:
         """Have the loader load the sorted run ``run``."""
         link = self.links / run.name
-        os.link(run, link)
+        try:
+            os.link(run, link)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(run, link)
         with contextlib.suppress(OSError):  # the loader is gone: :meth:`wait` says why
             self.runs.send_bytes(os.fsencode(link))
 
@@ -392,7 +395,7 @@ class _Loading:
         finally:
             self.answer.close()
         self.process.join()  # the store closed, its lock let go
-        self.links.rmdir()  # every link taken
+        shutil.rmtree(self.links, ignore_errors=True)  # every link taken, unless it failed
         if error is not None:
             raise error
         return open_read_only(self.store_path)
