@@ -281,15 +281,24 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
     processes: list[multiprocessing.Process] = []  # the loader and the dump writers
     # the abstracts kept on disk for the indexes, beside tipgraph.nt (removed when made)
     source = PartsSource(target / ".abstracts.pickle")
+    loading: _Loading | None = None
     try:
+        # the dumps are written from tipgraph.nt by processes of their own, niced, beside
+        # the index makers: forked now, while this process's heap is small, and set going
+        # once tipgraph.nt is written
+        writing = multiprocessing.get_context("fork").Event()
+        processes += [_start(job, target, writing) for job in DUMP_JOBS]
+        # the store is loaded by a process of its own from the sorted runs of tipgraph.nt
+        # as they are written: on the core the reading process leaves free while this one
+        # maps and reasons, and while it merges the runs
+        loading = _Loading(target / "store", target)
+        processes.append(loading.process)
         with contextlib.closing(source):  # the abstracts' file removed, also on failure
             nt, mapped, uris, hashes = _make_graph(sources, base, build_dir, target, report,
                                                    progress, max_field_chars, display, state,
-                                                   source)
-            # the store is loaded from tipgraph.nt by a process of its own, on the other
-            # core, while this one makes the indexes
-            loading = _Loading(nt, target / "store")
-            processes.append(loading.process)
+                                                   source, on_run=loading.add)
+            loading.end()  # every run is handed: the loader finishes the store
+            writing.set()
             with _stage("indexes", report, progress, display):
                 _write_indexes(source, target, base, hashes)
         del hashes, source  # what the index makers read (a gigabyte at a million)
@@ -297,28 +306,26 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
         write_published(target, uris, mapped.slugs, aside=True)
         del uris
         mapped.slugs = {}
-        release_memory()  # what the index makers took, before the dump writers are forked
+        release_memory()  # what the index makers took
         with _stage("load", report, progress, display) as meter:
-            # the dumps are written from tipgraph.nt by processes of their own, niced: beside
-            # the loader when it is not done yet, while this process waits (its heap, which
-            # they were forked from, left as it is); the store is validated once they are
-            # done, alone: the validation's memory is not added to theirs
-            processes += [_start(job, target) for job in DUMP_JOBS]
-            store = loading.wait(meter)
+            store = loading.wait(nt.stat().st_size, meter)
+        with _stage("validate", report, progress, display):
+            # beside the dump writers, when they are not done yet
+            report.shacl = validate_store(store, load_shapes(), mapped.provenance)
+        del store
+        if not report.shacl.conforms:
+            raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
+                              f"violation(s), first: {report.shacl.violations[0]}")
         with _stage("dumps", report, progress, display):
             for process in processes:
                 process.join()
                 if process.exitcode != 0:
                     raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
                                         f"{process.exitcode})")
-        with _stage("validate", report, progress, display):
-            report.shacl = validate_store(store, load_shapes(), mapped.provenance)
-        del store
-        if not report.shacl.conforms:
-            raise BuildFailed(f"the graph breaks the shapes: {len(report.shacl.violations)} "
-                              f"violation(s), first: {report.shacl.violations[0]}")
         put_published(target)
     except BaseException as error:
+        if loading is not None:
+            loading.close()
         abandon(error, build_dir, target, report, processes)
         raise
     return report
@@ -332,31 +339,54 @@ BUILD_LOAD_PIECE_BYTES = 8 << 20
 
 
 class _Loading:
-    """The store of a build loaded from its ``tipgraph.nt`` (:func:`load_store`) by a
-    process of its own, spawned when this is made; :meth:`wait` for it."""
+    """The store of a build loaded (:func:`load_store`) by a process of its own, spawned
+    when this is made, niced (:data:`LOAD_NICENESS`), from the sorted runs of the build's
+    ``tipgraph.nt`` as they are written (:meth:`add`); :meth:`end` when the last is
+    handed, :meth:`wait` for the store.
 
-    def __init__(self, nt: Path, store_path: Path) -> None:
+    Each run is linked into ``folder`` (a hidden directory made there) for the loader,
+    which removes the link once loaded: the merge removes the run itself.
+    """
+
+    def __init__(self, store_path: Path, folder: Path) -> None:
         spawn = multiprocessing.get_context("spawn")
         self.store_path = store_path
+        self.links = Path(tempfile.mkdtemp(prefix=".load-", dir=folder))
         self.loaded = spawn.RawValue("q", 0)  # bytes loaded so far, for the meter
-        self.size = nt.stat().st_size
         self.answer, send = spawn.Pipe(duplex=False)
+        handed, self.runs = spawn.Pipe(duplex=False)
         self.process = spawn.Process(target=_load_apart, name="load", daemon=True,
-                                     args=(nt, store_path, self.loaded, send))
+                                     args=(handed, store_path, self.loaded, send))
         self.process.start()
         send.close()
+        handed.close()
 
-    def wait(self, meter: Meter) -> pyoxigraph.Store:
-        """Wait for the store to be loaded (``meter`` counts the bytes); returns it open,
-        read-only.
+    def add(self, run: Path) -> None:
+        """Have the loader load the sorted run ``run``."""
+        link = self.links / run.name
+        try:
+            os.link(run, link)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(run, link)
+        with contextlib.suppress(OSError):  # the loader is gone: :meth:`wait` says why
+            self.runs.send_bytes(os.fsencode(link))
+
+    def end(self) -> None:
+        """Every run is handed: the loader loads what it held and writes the store."""
+        self.runs.close()
+
+    def wait(self, size: int, meter: Meter) -> pyoxigraph.Store:
+        """Wait for the store to be loaded (``meter`` counts the bytes, of ``size``);
+        returns it open, read-only.
 
         :raises: what loading it raised
         """
-        meter.step("loading", total=self.size, unit="bytes")
+        self.end()
+        meter.step("loading", total=size, unit="bytes")
         try:
             while not self.answer.poll(0.25):
                 meter.done = self.loaded.value
-                if meter.done >= self.size and meter.step_name == "loading":
+                if meter.done >= size and meter.step_name == "loading":
                     meter.step("writing")
             error = self.answer.recv()
         except EOFError:
@@ -365,23 +395,53 @@ class _Loading:
         finally:
             self.answer.close()
         self.process.join()  # the store closed, its lock let go
+        shutil.rmtree(self.links, ignore_errors=True)  # every link taken, unless it failed
         if error is not None:
             raise error
         return open_read_only(self.store_path)
 
+    def close(self) -> None:
+        """Stop the loader and remove the links it has not taken (a build that failed)."""
+        self.end()
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        shutil.rmtree(self.links, ignore_errors=True)
 
-def _load_apart(nt: Path, store_path: Path, loaded: Any, send: Connection) -> None:
-    """The loading process of :class:`_Loading`: sends None once the store is loaded and
-    closed, or the error that stopped it."""
+
+#: How much nicer than the build the store's loader runs: beside the reading process,
+#: which the build waits for, while the build maps and reasons.
+LOAD_NICENESS = 5
+
+
+def _load_apart(handed: Connection, store_path: Path, loaded: Any, send: Connection) -> None:
+    """The loading process of :class:`_Loading`: loads the runs ``handed`` names until it
+    is closed, then sends None once the store is loaded and closed, or the error that
+    stopped it."""
     _die_with_build()
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(LOAD_NICENESS)
     try:
-        load_store(nt, store_path, _Told(loaded), BUILD_LOAD_PIECE_BYTES)
+        load_store(_runs_handed(handed), store_path, _Told(loaded), BUILD_LOAD_PIECE_BYTES)
     except BaseException as error:  # raised again by the build
         _send_error(send, error)
     else:
         send.send(None)
     finally:
         send.close()
+        handed.close()
+
+
+def _runs_handed(handed: Connection) -> Iterator[Path]:
+    """The runs' files named through ``handed``, until it is closed; each removed once
+    the next is asked for (loaded)."""
+    while True:
+        try:
+            run = Path(os.fsdecode(handed.recv_bytes()))
+        except EOFError:
+            return
+        yield run
+        run.unlink(missing_ok=True)
 
 
 def _send_error(send: Connection, error: BaseException, *before: object) -> None:
@@ -442,14 +502,16 @@ PART_PUBLICATIONS = 5000
 
 def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target: Path,
                 report: BuildReport, progress: Progress, max_field_chars: int,
-                display: Display | None, state: StateWriter | None, source: PartsSource
+                display: Display | None, state: StateWriter | None, source: PartsSource,
+                on_run: Callable[[Path], None] | None = None
                 ) -> tuple[Path, Mapped, list[str], dict[str, str]]:
     """Read the catalogue a record at a time, make its graph a part of
     :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
     planned, mapped and reasoned), and write ``tipgraph.nt``; returns it, the slugs and
     provenance of the publications, the URIs under ``base`` the graph describes and the
     content hash of each publication's record (by its URI: what dates its OAI-PMH record).
-    ``source`` takes what the index makers read of the graph.
+    ``source`` takes what the index makers read of the graph; ``on_run`` is told each
+    sorted run written (:class:`~tipgraph.graphs.SortedRuns`).
 
     What is held between parts is compact: per publication its identity, slug,
     provenance, content hash and title, the counters of the statistics, what the index
@@ -470,7 +532,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
     mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs)  # one dict of them, not two
     tally = Tally()
     reconciled = Reconciled()
-    with SortedRuns(nt) as runs:
+    with SortedRuns(nt, on_run) as runs:
         with _stage("publications", report, progress, display) as meter:
             maker = PartMaker(plan, reference, load_ontology(), base)
             shared = Shared()
@@ -699,14 +761,16 @@ def _take_part(triples: list[Triple], runs: SortedRuns, tally: Tally | None,
     runs.add(triples)
 
 
-def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process:
-    """Run ``job(target)`` in a forked process of its own, niced (:data:`DUMPS_NICENESS`).
+def _start(job: Callable[[Path], None], target: Path, go: Any) -> multiprocessing.Process:
+    """Run ``job(target)`` in a forked process of its own, niced (:data:`DUMPS_NICENESS`),
+    once ``go`` (a :class:`multiprocessing.Event` of the fork context) is set.
 
-    Forked once this process has let go of what the indexes took: a fork keeps the pages
-    of this heap that this process changes while the job runs, so it is made when the
-    heap is small."""
+    Forked before the build's heap grows: a fork keeps the pages of this heap that this
+    process changes while the job runs (forked later, it would keep what the indexes take
+    and free). Started before the store's loader, so that it does not hold the pipe the
+    loader is handed the runs through."""
     process = multiprocessing.get_context("fork").Process(
-        target=_niced, args=(job, target), name=job.__name__, daemon=True)
+        target=_niced, args=(job, target, go), name=job.__name__, daemon=True)
     process.start()
     return process
 
@@ -716,10 +780,11 @@ def _start(job: Callable[[Path], None], target: Path) -> multiprocessing.Process
 DUMPS_NICENESS = 5
 
 
-def _niced(job: Callable[[Path], None], target: Path) -> None:
+def _niced(job: Callable[[Path], None], target: Path, go: Any) -> None:
     _die_with_build()
     with contextlib.suppress(OSError, AttributeError):
         os.nice(DUMPS_NICENESS)
+    go.wait()
     job(target)
 
 

@@ -1,8 +1,8 @@
 """The whole-graph dumps of a build: written beside ``tipgraph.nt``, served as they are.
 
-The build writes ``tipgraph.nt`` (sorted N-Triples) and then, once the store is loaded
-and valid, the other dumps from it in processes of their own (:data:`DUMP_JOBS`; not
-beside the loader, whose memory they would add to); the read side
+The build writes ``tipgraph.nt`` (sorted N-Triples) and then the other dumps from it in
+processes of their own (:data:`DUMP_JOBS`), niced, beside the index makers and the
+validation, and published only once the store is valid; the read side
 makes the same files from a remote store's graph (:func:`write_dumps`). An incremental
 build makes them from the previous build's segments and the lines changed
 (:func:`update_dumps`), without reading the graph. The web
@@ -310,7 +310,7 @@ def update_dumps(target: Path, previous: Path, removed: Iterable[str],
 
 
 #: The dumps made from ``tipgraph.nt``, in jobs of about equal cost: the build runs each
-#: in its own process once the store is valid (``job(target, previous)``).
+#: in its own process once ``tipgraph.nt`` is written (``job(target, previous)``).
 DUMP_JOBS: tuple[Callable[..., None], ...] = (write_turtle, write_jsonld_and_gzip)
 
 

@@ -141,12 +141,18 @@ class SortedRuns:
     """N-Triples lines written a sorted run at a time to files beside ``path``
     (:meth:`add`), then merged into ``path`` (:meth:`merge`); the run files are removed
     when it is left (``with``), also on failure. A part of the graph at a time: the lines
-    are never all held at once."""
+    are never all held at once.
 
-    def __init__(self, path: Path) -> None:
+    :param on_run: told each run's file once it is written (the build's store loader
+        takes them as they come, rather than ``path`` once merged); the run is removed
+        by the merge
+    """
+
+    def __init__(self, path: Path, on_run: Callable[[Path], None] | None = None) -> None:
         self.path = path
         self.runs: list[Path] = []
         self.lines = 0
+        self.on_run = on_run
 
     def __enter__(self) -> SortedRuns:
         return self
@@ -166,6 +172,8 @@ class SortedRuns:
         self.lines += len(lines)
         self.runs.append(self.path.with_name(f".{self.path.name}.run{len(self.runs)}"))
         _write_lines(lines, self.runs[-1])
+        if self.on_run is not None:
+            self.on_run(self.runs[-1])
 
     def merge(self, meter: Meter | None = None,
               each: Callable[[str], None] | None = None) -> int:

@@ -47,3 +47,15 @@ def test_pieces_of_many_lines_keep_every_triple_and_blank_node(tmp_path: Path) -
         assert len(store) == NT.count("\n")
         members = {str(row["member"]) for row in store.query(CHAIN)}
         assert members == {"<urn:p1>", "<urn:p2>"}
+
+
+def test_files_loaded_one_after_the_other_are_one_graph(tmp_path: Path) -> None:
+    lines = NT.splitlines(keepends=True)
+    files = []
+    for n, part in enumerate((lines[:6], lines[6:])):  # the list's blank nodes in both files
+        files.append(tmp_path / f"run{n}.nt")
+        files[-1].write_text("".join(part), encoding="utf-8")
+    store = load_store(iter(files), tmp_path / "store", piece_bytes=40)
+    assert len(store) == NT.count("\n")
+    members = {str(row["member"]) for row in store.query(CHAIN)}
+    assert members == {"<urn:p1>", "<urn:p2>"}  # one list, though named in two files

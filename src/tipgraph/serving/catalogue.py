@@ -31,10 +31,12 @@ import re
 import threading
 from array import array
 from bisect import bisect_left, insort
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations_with_replacement as pairs_of
+from itertools import repeat
+from operator import call
 from typing import Any, Protocol
 
 import pyoxigraph
@@ -681,14 +683,19 @@ def index_words(source: Source, uris: list[str], titles: list[str]) -> dict[str,
     sorted positions for a rare one (texts read one at a time: nothing but the postings
     is held)."""
     found: dict[str, array] = {}  # 4 bytes a position, not a Python int
+    #: each word's ``found[word].append``: a text's positions are appended by C loops
+    #: (millions of words), not a Python statement a word
+    appends: dict[str, Callable[[int], None]] = {}
     size = len(uris)
 
     def add(i: int, text: str) -> None:
-        for word in set(words(text)):
-            postings = found.get(word)
-            if postings is None:
-                found[word] = postings = array("I")
-            postings.append(i)
+        distinct = set(words(text))
+        if new := distinct.difference(appends):  # (a dict: looked up, not iterated)
+            for word in distinct:  # in the text's order, as the postings are made
+                if word in new:
+                    found[word] = postings = array("I")
+                    appends[word] = postings.append
+        deque(map(call, map(appends.__getitem__, distinct), repeat(i)), 0)
 
     for i, title in enumerate(titles):
         add(i, title)

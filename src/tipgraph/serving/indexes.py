@@ -102,7 +102,7 @@ from typing import Any
 from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
-from tipgraph.graphs import Triple
+from tipgraph.graphs import Triple, text_literal
 from tipgraph.namespaces import DCT, FOAF, GN, RDF, RDFS, SCHEMA, SKOS, TIP, XSD
 from tipgraph.serving.catalogue import (
     Catalogue,
@@ -787,7 +787,10 @@ class PartsSource(TriplesSource):
                 except EOFError:
                     return
                 for s, o, language, datatype in part:
-                    yield URIRef(s), predicate, Literal(o, lang=language, datatype=datatype)
+                    # the text as it was: not checked and cast again (text_literal)
+                    yield URIRef(s), predicate, (text_literal(o, language) if datatype is None
+                                                 else Literal(o, lang=language,
+                                                              datatype=datatype))
 
     def close(self) -> None:
         """Remove the file of the abstracts."""
@@ -817,7 +820,7 @@ class LineCounts:
     its first bits and counted a bucket at a time.
     """
 
-    BUCKETS = 256
+    BUCKETS = 256  # a power of two (:meth:`add` takes a hash's last bits)
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -835,25 +838,30 @@ class LineCounts:
         self.pages: list[str] | None = None
 
     def add(self, line: str) -> None:
+        """Count ``line``, the next of the sorted lines (each line once)."""
         subject, predicate, obj = line[:-3].split(" ", 2)  # "<s> <p> o .\n"
         if subject != self._subject:
             self._subject = subject
             self._pairs.clear()
             self.subjects += 1
-            if subject.startswith("<"):
+            if subject[0] == "<":
                 text = subject[1:-1]
                 if text.startswith(self.base):
                     self.in_space.append(text)
-        if obj.startswith('"'):
+        if obj[0] == '"':
+            # two literals the store holds as one (xsd:string, a language tag's case): the
+            # pair counted once; the other lines are each a triple of their own
             obj = _literal_key(obj)
-        if (predicate, obj) in self._pairs:
-            return
-        self._pairs.add((predicate, obj))
+            pair = (predicate, obj)
+            if pair in self._pairs:
+                return
+            self._pairs.add(pair)
         prop = predicate[1:-1]
-        self.properties[prop] = self.properties.get(prop, 0) + 1
+        properties = self.properties
+        properties[prop] = properties.get(prop, 0) + 1
         key = hash(obj)
-        self._hashes[key & (self.BUCKETS - 1)].append(key)
-        if prop == _RDF_TYPE and obj.startswith("<"):
+        self._hashes[key & 255].append(key)  # 255: BUCKETS - 1
+        if prop == _RDF_TYPE and obj[0] == "<":
             cls = obj[1:-1]
             self.classes[cls] = self.classes.get(cls, 0) + 1
             if cls == _PUBLICATION:

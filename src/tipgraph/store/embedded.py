@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from itertools import islice
 from operator import attrgetter
@@ -39,12 +39,15 @@ from tipgraph.store.interface import QueryResult, Term
 LOAD_PIECE_BYTES = 64 << 20
 
 
-def load_store(ntriples: Path, store_path: Path, meter: Meter | None = None,
+def load_store(ntriples: Path | Iterable[Path], store_path: Path, meter: Meter | None = None,
                piece_bytes: int = LOAD_PIECE_BYTES) -> pyoxigraph.Store:
-    """Bulk-load an N-Triples file into a new store at ``store_path``; returns it open.
+    """Bulk-load an N-Triples file, or the files ``ntriples`` gives one after the other
+    (a build's sorted runs, handed as they are written), into a new store at
+    ``store_path``; returns it open.
 
-    The file is loaded ``piece_bytes`` at a time (cut at line ends), in bounded memory;
-    ``meter`` counts the bytes loaded (:mod:`tipgraph.progress`).
+    Each file is loaded ``piece_bytes`` at a time (cut at line ends), in bounded memory;
+    ``meter`` counts the bytes loaded (:mod:`tipgraph.progress`). The files are one
+    graph: a blank node named in two of them is one node.
 
     The build checks the loaded store against the shapes before anyone reads it; it must
     drop the returned handle (which holds the write lock) before readers open the store.
@@ -55,29 +58,37 @@ def load_store(ntriples: Path, store_path: Path, meter: Meter | None = None,
         raise TipgraphError(f"{store_path.name}/ is not empty: a build's store is written once")
     store = pyoxigraph.Store(str(store_path))
     meter = meter or Meter()
-    meter.step("loading", total=ntriples.stat().st_size, unit="bytes")
-    with ntriples.open("rb") as raw:
-        for piece in _pieces(raw, piece_bytes, meter):
-            # lenient: the IRIs are not checked again (the build checked each one it
-            # wrote: tipgraph.mapping.iri): parsing is most of its time
-            store.bulk_load(input=piece, format=pyoxigraph.RdfFormat.N_TRIPLES,
-                            lenient=True)
+    one = isinstance(ntriples, Path)
+    meter.step("loading", total=ntriples.stat().st_size if one else None, unit="bytes")
+    held: list[bytes] = []  # every line that may name a blank node: loaded last, together
+    for path in [ntriples] if one else ntriples:
+        with path.open("rb") as raw:
+            for piece in _pieces(raw, piece_bytes, meter, held):
+                _bulk_load(store, piece)
+    if held:
+        _bulk_load(store, b"".join(held))
     meter.step("writing")
     store.flush()
     store.optimize()
     return store
 
 
-def _pieces(raw: BinaryIO, size: int, meter: Meter) -> Iterator[bytes]:
-    """The N-Triples of ``raw`` in pieces of about ``size`` bytes, cut at line ends.
+def _bulk_load(store: pyoxigraph.Store, piece: bytes) -> None:
+    # lenient: the IRIs are not checked again (the build checked each one it wrote:
+    # tipgraph.mapping.iri): parsing is most of its time
+    store.bulk_load(input=piece, format=pyoxigraph.RdfFormat.N_TRIPLES, lenient=True)
+
+
+def _pieces(raw: BinaryIO, size: int, meter: Meter, held: list[bytes]) -> Iterator[bytes]:
+    """The N-Triples of ``raw`` in pieces of about ``size`` bytes, cut at line ends, but for
+    the lines that may name a blank node: those are put in ``held``.
 
     Each load names the blank nodes it reads anew, so a blank node's lines must all be in
     one load: every line that may hold one (``_:`` anywhere, a literal's text too) is kept
-    for the last piece. Such lines are rare (the ontology's lists): a piece is read as one
+    for the last load. Such lines are rare (the ontology's lists): a piece is read as one
     block, and only a block holding ``_:`` is split into lines (not millions of lines
     through Python).
     """
-    held: list[bytes] = []
     rest = b""
     while block := raw.read(size):
         meter.advance(len(block))
@@ -94,11 +105,9 @@ def _pieces(raw: BinaryIO, size: int, meter: Meter) -> Iterator[bytes]:
             yield block
     if rest:  # a last line without its line end
         if b"_:" in rest:
-            held.append(rest)
+            held.append(rest + b"\n")
         else:
             yield rest
-    if held:
-        yield b"".join(held)
 
 
 def open_read_only(store_path: Path) -> pyoxigraph.Store:
