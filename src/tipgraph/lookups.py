@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import islice
+from typing import NamedTuple
 
 import pyoxigraph
 
@@ -139,13 +140,14 @@ class _Reader:
         raise _NotALookup
 
 
-class _Pattern:
-    """One triple pattern: its constant terms, and its subject variable's name if any."""
+class _Pattern(NamedTuple):
+    """One triple pattern: its constant terms (None: a variable), and the name of its
+    subject variable when ``VALUES`` gives that variable its IRIs."""
 
-    def __init__(self, subject: Term | None, variable: str | None,
-                 predicate: pyoxigraph.NamedNode | None, object: Term | None) -> None:
-        self.subject, self.variable = subject, variable
-        self.predicate, self.object = predicate, object
+    subject: Term | None
+    variable: str | None
+    predicate: pyoxigraph.NamedNode | None
+    object: Term | None
 
 
 def lookup_bound(text: str, count: Counter) -> int | None:
@@ -234,9 +236,9 @@ def _bound(reader: _Reader, count: Counter) -> int | None:
     patterns.sort(key=lambda p: (p.subject is None, p.variable is None))
     for pattern in patterns:
         cap = LOOKUP_ROWS // bound + 1
-        subjects = values[pattern.variable] if pattern.variable is not None \
+        given = values[pattern.variable] if pattern.variable is not None \
             else [pattern.subject]
-        found = count(subjects, pattern.predicate, pattern.object, cap)
+        found = count(given, pattern.predicate, pattern.object, cap)
         bound *= max(1, found)  # an OPTIONAL one that matches nothing keeps the rows
         if bound > LOOKUP_ROWS:
             return None
