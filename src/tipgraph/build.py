@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection
@@ -74,6 +74,7 @@ from tipgraph.serving.oai_records import write_build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import Record, SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
+from tipgraph.spill import Spill, SpilledMap
 from tipgraph.statistics import Tally, previous_keys
 from tipgraph.store import load_store
 from tipgraph.store.embedded import open_read_only
@@ -97,8 +98,9 @@ class BuildReport:
     rejected: list[Problem] = field(default_factory=list)
     #: records left out for an earlier record's identity: read = built + rejected + duplicates
     duplicates: list[Duplicate] = field(default_factory=list)
-    repairs: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
+    #: a full build's kept on disk (:class:`~tipgraph.spill.Spill`) until the report is written
+    repairs: Sequence[Problem] = field(default_factory=list)
+    warnings: Sequence[Problem] = field(default_factory=list)
     shacl: ValidationReport | None = None
     triples: int = 0
     timings: dict[str, float] = field(default_factory=dict)
@@ -113,7 +115,7 @@ class BuildReport:
     def as_dict(self) -> dict[str, object]:
         return self._entries(lambda problems: [p.as_dict() for p in problems])
 
-    def _entries(self, problems: Callable[[list[Problem]], object]) -> dict[str, object]:
+    def _entries(self, problems: Callable[[Sequence[Problem]], object]) -> dict[str, object]:
         """:meth:`as_dict`, each list of problems given by ``problems``."""
         return {
             "build_id": self.build_id,
@@ -148,7 +150,7 @@ class _Encoded(str):
     __slots__ = ()
 
 
-def _problems_json(problems: list[Problem]) -> _Encoded:
+def _problems_json(problems: Sequence[Problem]) -> _Encoded:
     """What :func:`json_lines` writes of the problems' :meth:`~Problem.as_dict` at an entry
     of the top level, each text encoded once (a report has 100,000s of problems and a few
     hundred distinct texts: twice as fast)."""
@@ -443,7 +445,7 @@ PART_PUBLICATIONS = 5000
 def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target: Path,
                 report: BuildReport, progress: Progress, max_field_chars: int,
                 display: Display | None, state: StateWriter | None, source: PartsSource
-                ) -> tuple[Path, Mapped, list[str], dict[str, str]]:
+                ) -> tuple[Path, Mapped, list[str], SpilledMap[str, str]]:
     """Read the catalogue a record at a time, make its graph a part of
     :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
     planned, mapped and reasoned), and write ``tipgraph.nt``; returns it, the slugs and
@@ -464,10 +466,13 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
         stream = SourceStream(sources, max_field_chars, meter, keep_lines=state is not None)
     reference = load_reference()
     plan = MappingPlan(base, build_dir.ledger.slugs())  # slugs never minted twice, ever
-    # what dates the OAI-PMH records: the content hash of each publication's record
-    hashes: dict[str, str] = {}
+    # what dates the OAI-PMH records: the content hash of each publication's record; and
+    # where each publication is in the sources, for the validation's results: read once
+    # each, at the end (a quarter of a gigabyte each at a million publications)
+    hashes: SpilledMap[str, str] = SpilledMap(target)
     nt = target / NTRIPLES
-    mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs)  # one dict of them, not two
+    mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs,  # one dict of them, not two
+                    provenance=SpilledMap(target))
     tally = Tally()
     reconciled = Reconciled()
     with SortedRuns(nt) as runs:
@@ -477,8 +482,11 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             meter.step("", unit="records")
             # each record read, checked, reconciled, planned, mapped and reasoned a part at
             # a time: neither the records nor the publications are ever all held
+            # the problems written to files by the reading process: what the report
+            # writes at the end, not held until then
+            report.repairs, report.warnings = problems = Spill(target), Spill(target)
             publications = _reconciled_apart(
-                stream, reference, reconciled, meter,
+                stream, reference, reconciled, meter, problems,
                 each=state.record if state is not None else None,
                 lines_to=state.lines_file if state is not None else None)
             with contextlib.closing(publications):  # its process ended, also on failure
@@ -499,9 +507,6 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             report.duplicates = reconciled.duplicates
             report.records_read = (report.records_built + len(report.duplicates)
                                    + len(read.rejected))
-            problems = read.problems + list(reference.problems) + reconciled.problems
-            report.repairs = [p for p in problems if p.severity == "repair"]
-            report.warnings = [p for p in problems if p.severity != "repair"]
             del read, problems, reconciled
         with _stage("statistics", report, progress, display) as meter:
             # counts per facet value, read by the pages and the counting queries
@@ -520,7 +525,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
 
 
 def _parts(publications: Iterator[Publication], plan: MappingPlan, maker: PartMaker,
-           mapped: Mapped, hashes: dict[str, str], state: StateWriter | None
+           mapped: Mapped, hashes: SpilledMap[str, str], state: StateWriter | None
            ) -> Iterator[tuple[int, set[Triple], set[str]]]:
     """Each part of :data:`PART_PUBLICATIONS` of ``publications`` (catalogue order), planned
     (``state`` told each slug, ``hashes`` each content hash), mapped and reasoned: (how
@@ -528,13 +533,15 @@ def _parts(publications: Iterator[Publication], plan: MappingPlan, maker: PartMa
     records)."""
     while part := list(islice(publications, PART_PUBLICATIONS)):
         keys = [record_identity(p) for p in part]
+        part_hashes: dict[str, str] = {}
         for publication, key in zip(part, keys, strict=True):
             plan.add(publication, key)
             if state is not None:
                 state.built(publication, plan.slugs[key])
             if publication.content_hash:
                 uri = plan.uri("publication", plan.slugs[key])
-                hashes[str.__str__(uri)] = publication.content_hash
+                part_hashes[str.__str__(uri)] = publication.content_hash
+        hashes.update(part_hashes)
         own: set[str] = set()
         made = maker.triples(part, keys, mapped, own, agents_described=False)
         if state is not None:
@@ -549,7 +556,8 @@ HANDED_RECORDS = 250
 
 
 def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Reconciled,
-                      meter: Meter, each: Callable[[Publication, list[Problem], str], None]
+                      meter: Meter, problems_to: tuple[Spill[Problem], Spill[Problem]],
+                      each: Callable[[Publication, list[Problem], str], None]
                       | None = None, lines_to: Path | None = None) -> Iterator[Publication]:
     """The publications of ``stream``'s records in catalogue order, as
     :func:`tipgraph.reconcile.reconciled` gives them (``each``, ``reconciled``: the same),
@@ -557,14 +565,18 @@ def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Re
     reconciles the next records while this one maps and reasons. ``meter`` counts the
     records; once the last publication is taken, ``stream.read`` says what reading found,
     but for what each line gave (``lines``): that the reading process writes to
-    ``lines_to`` (:func:`~tipgraph.incremental.dump_lines`), when given, rather than send it.
+    ``lines_to`` (:func:`~tipgraph.incremental.dump_lines`), when given, rather than send it;
+    and for the problems, which it writes to ``problems_to`` (the repairs, then the
+    warnings and errors, each in the order of ``read.problems``, the reference's problems
+    and ``reconciled.problems``), not to ``stream.read`` and ``reconciled``.
 
     The reading process runs at most a pipe's worth of records ahead (what it sends
     waits for this one to take it). It is killed when this generator is left early.
     """
     fork = multiprocessing.get_context("fork")
     receive, send = fork.Pipe(duplex=False)
-    reader = fork.Process(target=_reconcile_into, args=(send, stream, reference, lines_to),
+    reader = fork.Process(target=_reconcile_into,
+                          args=(send, stream, reference, problems_to, lines_to),
                           name="reconcile", daemon=True)
     reader.start()
     send.close()
@@ -575,9 +587,10 @@ def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Re
             if kind == "error":
                 raise body
             if kind == "end":
-                stream.read, duplicates, problems = body
+                stream.read, duplicates, *told = body
                 reconciled.duplicates.extend(duplicates)
-                reconciled.problems.extend(problems)
+                for spill, written in zip(problems_to, told, strict=True):
+                    spill.take(written)
                 break
             for publication, problems, identity, kept in body:
                 if each is not None:
@@ -596,11 +609,13 @@ def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Re
 
 
 def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference,
+                    problems_to: tuple[Spill[Problem], Spill[Problem]],
                     lines_to: Path | None = None) -> None:
     """The reading process of :func:`_reconciled_apart`: sends ("records", records read,
     [(publication, problems, identity, kept)]) for every :data:`HANDED_RECORDS` records,
-    then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error);
-    what each line gave written to ``lines_to`` first, when given."""
+    then ("end", 0, (what reading found but its problems, duplicates, what it wrote to each
+    of ``problems_to``)), or ("error", 0, error); what each line gave written to
+    ``lines_to`` first, when given."""
     _die_with_build()
     ahead = _SentAhead(send)
     try:
@@ -627,8 +642,15 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
         if lines_to is not None:  # a dict of a million lines: not through the pipe
             dump_lines(stream.read.lines, lines_to)
             stream.read.lines = {}
-        _share_texts(stream.read.problems, stream.read.rejected, reconciled.problems)
-        ahead.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
+        found = (stream.read.problems, list(reference.problems), reconciled.problems)
+        _share_texts(*found, stream.read.rejected)
+        repairs, others = problems_to
+        for problems in found:  # a million records' problems: written, not sent
+            repairs.extend(p for p in problems if p.severity == "repair")
+            others.extend(p for p in problems if p.severity != "repair")
+        stream.read.problems = reconciled.problems = []
+        ahead.send(("end", 0, (stream.read, reconciled.duplicates, repairs.told(),
+                               others.told())))
         ahead.close()
     except BaseException as error:  # told to the build, which raises it
         ahead.close()
@@ -639,8 +661,8 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
 
 def _share_texts(*problems: list[Problem]) -> None:
     """Make the problems that say the same thing hold one string for it (a million
-    records' repairs say a few hundred things; the build holds them until it ends, and
-    they are sent to it once more, at the end). What is said does not change."""
+    records' repairs say a few hundred things: the reading process holds them until it
+    ends, and pickles each text once per batch it writes). What is said does not change."""
     texts: dict[str, str] = {}
     for problem in (p for found in problems for p in found):
         # frozen, and only ever read: the same text, another string of it
@@ -732,7 +754,7 @@ def _die_with_build() -> None:
 
 
 def _write_indexes(source: PartsSource, target: Path, base: str,
-                   hashes: dict[str, str],
+                   hashes: Mapping[str, str] | SpilledMap[str, str],
                    make: Callable[[str, Path], BuildIndexes] | None = None,
                    previous: Path | None = None, rehashed: Iterable[str] = ()) -> None:
     """Make the web indexes of the triples ``source`` holds and write them to
@@ -752,8 +774,12 @@ def _write_indexes(source: PartsSource, target: Path, base: str,
         base = base if base.endswith(("/", "#")) else base + "/"
         indexes = make(base, work) if make is not None else make_indexes(source, base, work)
         write_indexes(indexes, target / INDEX_FILE)
+        catalogue = indexes.catalogue
+        del indexes  # written: what is left of them let go before the hashes are read
+        if isinstance(hashes, SpilledMap):
+            hashes = hashes.read()
         # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
-        write_build_records(indexes.catalogue, hashes, target / RECORDS_FILE,
+        write_build_records(catalogue, hashes, target / RECORDS_FILE,
                             None if previous is None else previous / RECORDS_FILE, rehashed)
     finally:
         shutil.rmtree(work, ignore_errors=True)
