@@ -49,7 +49,7 @@ from tipgraph.build_dir import (
     shrink_refusal,
     write_published,
 )
-from tipgraph.datestamps import RECORDS_FILE
+from tipgraph.datestamps import RECORDS_FILE, forget_written
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import SortedRuns, Triple
@@ -74,6 +74,7 @@ from tipgraph.serving.oai_records import write_build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import Record, SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
+from tipgraph.spill import BATCH as SPILL_BATCH
 from tipgraph.spill import Spill, SpilledMap
 from tipgraph.statistics import Tally, previous_keys
 from tipgraph.store import load_store
@@ -295,6 +296,7 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
             with _stage("indexes", report, progress, display):
                 _write_indexes(source, target, base, hashes)
         del hashes, source  # what the index makers read (a gigabyte at a million)
+        forget_written()  # the OAI records: read again from their file by the switch
         # what the build publishes, written now and let go of (put in place once valid)
         write_published(target, uris, mapped.slugs, aside=True)
         del uris
@@ -633,20 +635,28 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
             told.append([publication, problems, identity, False])
 
         reconciled = Reconciled()
+        repairs, others = problems_to
+        # what reconciling found, written as it comes (a gigabyte at a million records)
+        found_so_far: Spill[Problem] = Spill(repairs.directory)
         for _ in reconciled_publications(counting(stream.records()), reference, reconciled,
                                          each=tell):
             told[-1][3] = True  # the record told last is the one kept
             if len(told) >= HANDED_RECORDS:
                 ahead.send(("records", counted, told))
                 told, counted = [], 0
+                if len(reconciled.problems) >= SPILL_BATCH:
+                    _share_texts(reconciled.problems)
+                    found_so_far.extend(reconciled.problems)
+                    reconciled.problems.clear()
         ahead.send(("records", counted, told))
+        _share_texts(reconciled.problems)
+        found_so_far.extend(reconciled.problems)
         if lines_to is not None:  # a dict of a million lines: not through the pipe
             dump_lines(stream.read.lines, lines_to)
             stream.read.lines = {}
-        found = (stream.read.problems, list(reference.problems), reconciled.problems)
-        _share_texts(*found, stream.read.rejected)
-        repairs, others = problems_to
-        for problems in found:  # a million records' problems: written, not sent
+        found = (stream.read.problems, list(reference.problems), found_so_far)
+        _share_texts(stream.read.problems, stream.read.rejected)
+        for problems in found:  # written to the build's files, not sent
             repairs.extend(p for p in problems if p.severity == "repair")
             others.extend(p for p in problems if p.severity != "repair")
         stream.read.problems = reconciled.problems = []

@@ -41,6 +41,7 @@ class Spill(Generic[T]):
     """
 
     def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
         # open as long as the spill is: closed by close(), or with it
         self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115
         self._count = 0
