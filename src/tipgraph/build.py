@@ -293,14 +293,15 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
             # core, while this one makes the indexes
             loading = _Loading(nt, target / "store")
             processes.append(loading.process)
+            # what the build publishes, written now and let go of (put in place once
+            # valid): not held beside the index makers
+            write_published(target, uris, mapped.slugs, aside=True)
+            del uris
+            mapped.slugs = {}
             with _stage("indexes", report, progress, display):
                 _write_indexes(source, target, base, hashes)
         del hashes, source  # what the index makers read (a gigabyte at a million)
         forget_written()  # the OAI records: read again from their file by the switch
-        # what the build publishes, written now and let go of (put in place once valid)
-        write_published(target, uris, mapped.slugs, aside=True)
-        del uris
-        mapped.slugs = {}
         release_memory()  # what the index makers took, before the dump writers are forked
         with _stage("load", report, progress, display) as meter:
             # the dumps are written from tipgraph.nt by processes of their own, niced: beside
