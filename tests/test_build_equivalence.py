@@ -21,6 +21,7 @@ import pyoxigraph
 import pytest
 
 from tipgraph import build as build_module
+from tipgraph import spill
 from tipgraph.build import run_build
 from tipgraph.graphs import ntriples_lines
 from tipgraph.mapping import map_records
@@ -89,6 +90,10 @@ def sources(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 def test_the_build_publishes_what_the_whole_catalogue_pipeline_makes(
         sources: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(build_module, "PART_PUBLICATIONS", 7)
+    # what the build keeps on disk until its end (problems, provenance, content hashes)
+    # written and read back in many batches
+    monkeypatch.setattr(build_module, "SPILL_BATCH", 5)
+    monkeypatch.setattr(spill, "BATCH", 4)
     run_build(sources, tmp_path / "build", base=BASE)
     build = tmp_path / "build" / "current"
     lines, expected = whole_catalogue(sources)

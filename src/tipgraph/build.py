@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing.connection import Connection
@@ -49,7 +49,7 @@ from tipgraph.build_dir import (
     shrink_refusal,
     write_published,
 )
-from tipgraph.datestamps import RECORDS_FILE
+from tipgraph.datestamps import RECORDS_FILE, forget_written
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import SortedRuns, Triple
@@ -74,6 +74,8 @@ from tipgraph.serving.oai_records import write_build_records
 from tipgraph.shipped import shipped
 from tipgraph.sources import Record, SourceFile, SourceStream
 from tipgraph.sources.values import MAX_FIELD_CHARS
+from tipgraph.spill import BATCH as SPILL_BATCH
+from tipgraph.spill import Spill, SpilledMap
 from tipgraph.statistics import Tally, previous_keys
 from tipgraph.store import load_store
 from tipgraph.store.embedded import open_read_only
@@ -97,8 +99,9 @@ class BuildReport:
     rejected: list[Problem] = field(default_factory=list)
     #: records left out for an earlier record's identity: read = built + rejected + duplicates
     duplicates: list[Duplicate] = field(default_factory=list)
-    repairs: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
+    #: a full build's kept on disk (:class:`~tipgraph.spill.Spill`) until the report is written
+    repairs: Sequence[Problem] = field(default_factory=list)
+    warnings: Sequence[Problem] = field(default_factory=list)
     shacl: ValidationReport | None = None
     triples: int = 0
     timings: dict[str, float] = field(default_factory=dict)
@@ -113,7 +116,7 @@ class BuildReport:
     def as_dict(self) -> dict[str, object]:
         return self._entries(lambda problems: [p.as_dict() for p in problems])
 
-    def _entries(self, problems: Callable[[list[Problem]], object]) -> dict[str, object]:
+    def _entries(self, problems: Callable[[Sequence[Problem]], object]) -> dict[str, object]:
         """:meth:`as_dict`, each list of problems given by ``problems``."""
         return {
             "build_id": self.build_id,
@@ -148,7 +151,7 @@ class _Encoded(str):
     __slots__ = ()
 
 
-def _problems_json(problems: list[Problem]) -> _Encoded:
+def _problems_json(problems: Sequence[Problem]) -> _Encoded:
     """What :func:`json_lines` writes of the problems' :meth:`~Problem.as_dict` at an entry
     of the top level, each text encoded once (a report has 100,000s of problems and a few
     hundred distinct texts: twice as fast)."""
@@ -299,13 +302,15 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
                                                    source, on_run=loading.add)
             loading.end()  # every run is handed: the loader finishes the store
             writing.set()
+            # what the build publishes, written now and let go of (put in place once
+            # valid): not held beside the index makers
+            write_published(target, uris, mapped.slugs, aside=True)
+            del uris
+            mapped.slugs = {}
             with _stage("indexes", report, progress, display):
                 _write_indexes(source, target, base, hashes)
         del hashes, source  # what the index makers read (a gigabyte at a million)
-        # what the build publishes, written now and let go of (put in place once valid)
-        write_published(target, uris, mapped.slugs, aside=True)
-        del uris
-        mapped.slugs = {}
+        forget_written()  # the OAI records: read again from their file by the switch
         release_memory()  # what the index makers took
         with _stage("load", report, progress, display) as meter:
             store = loading.wait(nt.stat().st_size, meter)
@@ -504,7 +509,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
                 report: BuildReport, progress: Progress, max_field_chars: int,
                 display: Display | None, state: StateWriter | None, source: PartsSource,
                 on_run: Callable[[Path], None] | None = None
-                ) -> tuple[Path, Mapped, list[str], dict[str, str]]:
+                ) -> tuple[Path, Mapped, list[str], SpilledMap[str, str]]:
     """Read the catalogue a record at a time, make its graph a part of
     :data:`PART_PUBLICATIONS` at a time (:mod:`tipgraph.parts`: records reconciled,
     planned, mapped and reasoned), and write ``tipgraph.nt``; returns it, the slugs and
@@ -526,10 +531,13 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
         stream = SourceStream(sources, max_field_chars, meter, keep_lines=state is not None)
     reference = load_reference()
     plan = MappingPlan(base, build_dir.ledger.slugs())  # slugs never minted twice, ever
-    # what dates the OAI-PMH records: the content hash of each publication's record
-    hashes: dict[str, str] = {}
+    # what dates the OAI-PMH records: the content hash of each publication's record; and
+    # where each publication is in the sources, for the validation's results: read once
+    # each, at the end (a quarter of a gigabyte each at a million publications)
+    hashes: SpilledMap[str, str] = SpilledMap(target)
     nt = target / NTRIPLES
-    mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs)  # one dict of them, not two
+    mapped = Mapped(Triples(), plan.uri.base, slugs=plan.slugs,  # one dict of them, not two
+                    provenance=SpilledMap(target))
     tally = Tally()
     reconciled = Reconciled()
     with SortedRuns(nt, on_run) as runs:
@@ -539,8 +547,11 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             meter.step("", unit="records")
             # each record read, checked, reconciled, planned, mapped and reasoned a part at
             # a time: neither the records nor the publications are ever all held
+            # the problems written to files by the reading process: what the report
+            # writes at the end, not held until then
+            report.repairs, report.warnings = problems = Spill(target), Spill(target)
             publications = _reconciled_apart(
-                stream, reference, reconciled, meter,
+                stream, reference, reconciled, meter, problems,
                 each=state.record if state is not None else None,
                 lines_to=state.lines_file if state is not None else None)
             with contextlib.closing(publications):  # its process ended, also on failure
@@ -561,9 +572,6 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             report.duplicates = reconciled.duplicates
             report.records_read = (report.records_built + len(report.duplicates)
                                    + len(read.rejected))
-            problems = read.problems + list(reference.problems) + reconciled.problems
-            report.repairs = [p for p in problems if p.severity == "repair"]
-            report.warnings = [p for p in problems if p.severity != "repair"]
             del read, problems, reconciled
         with _stage("statistics", report, progress, display) as meter:
             # counts per facet value, read by the pages and the counting queries
@@ -578,11 +586,12 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
             # the dataset's counts and the URIs it describes, from the lines as they go
             source.counted = counted = LineCounts(base)
             report.triples = runs.merge(meter=meter, each=counted.add)
+            counted.close()
     return nt, mapped, counted.in_space, hashes
 
 
 def _parts(publications: Iterator[Publication], plan: MappingPlan, maker: PartMaker,
-           mapped: Mapped, hashes: dict[str, str], state: StateWriter | None
+           mapped: Mapped, hashes: SpilledMap[str, str], state: StateWriter | None
            ) -> Iterator[tuple[int, set[Triple], set[str]]]:
     """Each part of :data:`PART_PUBLICATIONS` of ``publications`` (catalogue order), planned
     (``state`` told each slug, ``hashes`` each content hash), mapped and reasoned: (how
@@ -590,13 +599,15 @@ def _parts(publications: Iterator[Publication], plan: MappingPlan, maker: PartMa
     records)."""
     while part := list(islice(publications, PART_PUBLICATIONS)):
         keys = [record_identity(p) for p in part]
+        part_hashes: dict[str, str] = {}
         for publication, key in zip(part, keys, strict=True):
             plan.add(publication, key)
             if state is not None:
                 state.built(publication, plan.slugs[key])
             if publication.content_hash:
                 uri = plan.uri("publication", plan.slugs[key])
-                hashes[str.__str__(uri)] = publication.content_hash
+                part_hashes[str.__str__(uri)] = publication.content_hash
+        hashes.update(part_hashes)
         own: set[str] = set()
         made = maker.triples(part, keys, mapped, own, agents_described=False)
         if state is not None:
@@ -611,7 +622,8 @@ HANDED_RECORDS = 250
 
 
 def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Reconciled,
-                      meter: Meter, each: Callable[[Publication, list[Problem], str], None]
+                      meter: Meter, problems_to: tuple[Spill[Problem], Spill[Problem]],
+                      each: Callable[[Publication, list[Problem], str], None]
                       | None = None, lines_to: Path | None = None) -> Iterator[Publication]:
     """The publications of ``stream``'s records in catalogue order, as
     :func:`tipgraph.reconcile.reconciled` gives them (``each``, ``reconciled``: the same),
@@ -619,14 +631,18 @@ def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Re
     reconciles the next records while this one maps and reasons. ``meter`` counts the
     records; once the last publication is taken, ``stream.read`` says what reading found,
     but for what each line gave (``lines``): that the reading process writes to
-    ``lines_to`` (:func:`~tipgraph.incremental.dump_lines`), when given, rather than send it.
+    ``lines_to`` (:func:`~tipgraph.incremental.dump_lines`), when given, rather than send it;
+    and for the problems, which it writes to ``problems_to`` (the repairs, then the
+    warnings and errors, each in the order of ``read.problems``, the reference's problems
+    and ``reconciled.problems``), not to ``stream.read`` and ``reconciled``.
 
     The reading process runs at most a pipe's worth of records ahead (what it sends
     waits for this one to take it). It is killed when this generator is left early.
     """
     fork = multiprocessing.get_context("fork")
     receive, send = fork.Pipe(duplex=False)
-    reader = fork.Process(target=_reconcile_into, args=(send, stream, reference, lines_to),
+    reader = fork.Process(target=_reconcile_into,
+                          args=(send, stream, reference, problems_to, lines_to),
                           name="reconcile", daemon=True)
     reader.start()
     send.close()
@@ -637,9 +653,10 @@ def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Re
             if kind == "error":
                 raise body
             if kind == "end":
-                stream.read, duplicates, problems = body
+                stream.read, duplicates, *told = body
                 reconciled.duplicates.extend(duplicates)
-                reconciled.problems.extend(problems)
+                for spill, written in zip(problems_to, told, strict=True):
+                    spill.take(written)
                 break
             for publication, problems, identity, kept in body:
                 if each is not None:
@@ -658,11 +675,13 @@ def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Re
 
 
 def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference,
+                    problems_to: tuple[Spill[Problem], Spill[Problem]],
                     lines_to: Path | None = None) -> None:
     """The reading process of :func:`_reconciled_apart`: sends ("records", records read,
     [(publication, problems, identity, kept)]) for every :data:`HANDED_RECORDS` records,
-    then ("end", 0, (what reading found, duplicates, problems)), or ("error", 0, error);
-    what each line gave written to ``lines_to`` first, when given."""
+    then ("end", 0, (what reading found but its problems, duplicates, what it wrote to each
+    of ``problems_to``)), or ("error", 0, error); what each line gave written to
+    ``lines_to`` first, when given."""
     _die_with_build()
     ahead = _SentAhead(send)
     try:
@@ -679,18 +698,33 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
             told.append([publication, problems, identity, False])
 
         reconciled = Reconciled()
+        repairs, others = problems_to
+        # what reconciling found, written as it comes (a gigabyte at a million records)
+        found_so_far: Spill[Problem] = Spill(repairs.directory)
         for _ in reconciled_publications(counting(stream.records()), reference, reconciled,
                                          each=tell):
             told[-1][3] = True  # the record told last is the one kept
             if len(told) >= HANDED_RECORDS:
                 ahead.send(("records", counted, told))
                 told, counted = [], 0
+                if len(reconciled.problems) >= SPILL_BATCH:
+                    _share_texts(reconciled.problems)
+                    found_so_far.extend(reconciled.problems)
+                    reconciled.problems.clear()
         ahead.send(("records", counted, told))
+        _share_texts(reconciled.problems)
+        found_so_far.extend(reconciled.problems)
         if lines_to is not None:  # a dict of a million lines: not through the pipe
             dump_lines(stream.read.lines, lines_to)
             stream.read.lines = {}
-        _share_texts(stream.read.problems, stream.read.rejected, reconciled.problems)
-        ahead.send(("end", 0, (stream.read, reconciled.duplicates, reconciled.problems)))
+        found = (stream.read.problems, list(reference.problems), found_so_far)
+        _share_texts(stream.read.problems, stream.read.rejected)
+        for problems in found:  # written to the build's files, not sent
+            repairs.extend(p for p in problems if p.severity == "repair")
+            others.extend(p for p in problems if p.severity != "repair")
+        stream.read.problems = reconciled.problems = []
+        ahead.send(("end", 0, (stream.read, reconciled.duplicates, repairs.told(),
+                               others.told())))
         ahead.close()
     except BaseException as error:  # told to the build, which raises it
         ahead.close()
@@ -701,8 +735,8 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
 
 def _share_texts(*problems: list[Problem]) -> None:
     """Make the problems that say the same thing hold one string for it (a million
-    records' repairs say a few hundred things; the build holds them until it ends, and
-    they are sent to it once more, at the end). What is said does not change."""
+    records' repairs say a few hundred things: the reading process holds them until it
+    ends, and pickles each text once per batch it writes). What is said does not change."""
     texts: dict[str, str] = {}
     for problem in (p for found in problems for p in found):
         # frozen, and only ever read: the same text, another string of it
@@ -797,7 +831,7 @@ def _die_with_build() -> None:
 
 
 def _write_indexes(source: PartsSource, target: Path, base: str,
-                   hashes: dict[str, str],
+                   hashes: Mapping[str, str] | SpilledMap[str, str],
                    make: Callable[[str, Path], BuildIndexes] | None = None,
                    previous: Path | None = None, rehashed: Iterable[str] = ()) -> None:
     """Make the web indexes of the triples ``source`` holds and write them to
@@ -817,8 +851,12 @@ def _write_indexes(source: PartsSource, target: Path, base: str,
         base = base if base.endswith(("/", "#")) else base + "/"
         indexes = make(base, work) if make is not None else make_indexes(source, base, work)
         write_indexes(indexes, target / INDEX_FILE)
+        catalogue = indexes.catalogue
+        del indexes  # written: what is left of them let go before the hashes are read
+        if isinstance(hashes, SpilledMap):
+            hashes = hashes.read()
         # what OAI-PMH lists and dates, for the switch and the read side (tipgraph.datestamps)
-        write_build_records(indexes.catalogue, hashes, target / RECORDS_FILE,
+        write_build_records(catalogue, hashes, target / RECORDS_FILE,
                             None if previous is None else previous / RECORDS_FILE, rehashed)
     finally:
         shutil.rmtree(work, ignore_errors=True)

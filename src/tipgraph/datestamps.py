@@ -97,6 +97,15 @@ def write_records(records: BuildRecords, path: Path) -> None:
     _written = (_file_id(path), records)
 
 
+def forget_written() -> None:
+    """Let go of the records this process wrote last (:func:`write_records`): a full build
+    writes them with its indexes, then loads, dumps and validates its graph before its
+    switch, and would hold them all that time (a third of a gigabyte at a million
+    publications); its switch reads the file instead."""
+    global _written
+    _written = None
+
+
 def record_line(uri: str, digest: str, sets: Iterable[str]) -> str:
     """The line of one record in the file :func:`write_records` writes."""
     return f"{_encoded(uri)}:{_encoded([digest, list(sets)])}"

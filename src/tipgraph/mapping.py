@@ -42,6 +42,7 @@ from tipgraph.namespaces import (
 from tipgraph.progress import Meter
 from tipgraph.reconcile import Agent, Publication, Volume
 from tipgraph.reference import Reference, slugify
+from tipgraph.spill import SpilledMap
 
 CATEGORY_SCHEME = "categories"
 
@@ -104,8 +105,10 @@ class Mapped:
     base: str
     #: identity key of each publication -> its slug, carried to the next build
     slugs: dict[str, str] = field(default_factory=dict)
-    #: publication URI -> (file, line), so shape results can point at the source
-    provenance: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: publication URI -> (file, line), so shape results can point at the source (a
+    #: build's kept on disk: :class:`~tipgraph.spill.SpilledMap`, read for the results)
+    provenance: dict[str, tuple[str, int]] | SpilledMap[str, tuple[str, int]] = field(
+        default_factory=dict)
 
     @cached_property
     def graph(self) -> Graph:

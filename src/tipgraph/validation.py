@@ -38,12 +38,15 @@ from tipgraph.shacl_fast import (
     load_triples,
     local_name,
 )
+from tipgraph.spill import SpilledMap
 
 __all__ = ["SHAPES_PATH", "ShapeResult", "UnsupportedShapes", "ValidationReport", "load_shapes",
            "report_of", "revalidate_store", "validate_graph", "validate_store",
            "validate_triples"]
 
 Engine = Choice["fast", "pyshacl"]
+#: publication URI -> (file, line), to point results at the source; a build's kept on disk
+Provenance = dict[str, tuple[str, int]] | SpilledMap[str, tuple[str, int]]
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def read_graph_file(path: Path) -> Graph:
 
 
 def validate_store(store: ox.Store, shapes: Graph,
-                   provenance: dict[str, tuple[str, int]] | None = None) -> ValidationReport:
+                   provenance: Provenance | None = None) -> ValidationReport:
     """Check the default graph of ``store`` (the reasoned graph) against ``shapes``, fast.
 
     The same results as :func:`validate_graph` with ``engine="pyshacl"`` on the same triples.
@@ -129,7 +132,7 @@ REVALIDATE_AT_MOST = 5_000
 
 def revalidate_store(store: ox.Store, shapes: Graph, previous: ValidationReport,
                      changed: Iterable[str],
-                     provenance: dict[str, tuple[str, int]] | None = None
+                     provenance: Provenance | None = None
                      ) -> ValidationReport:
     """What :func:`validate_store` reports of ``store``, knowing ``previous``, its report
     before the N-Triples lines ``changed`` were added to it or removed from it: only the
@@ -155,7 +158,7 @@ def report_of(results: dict[str, object]) -> ValidationReport:
 
 
 def validate_triples(triples: Iterable[Triple], shapes: Graph,
-                     provenance: dict[str, tuple[str, int]] | None = None) -> ValidationReport:
+                     provenance: Provenance | None = None) -> ValidationReport:
     """Check rdflib triples with the fast engine, through an in-memory Oxigraph store.
 
     Triples with a literal subject are left out: RDF stores hold none, and the
@@ -176,7 +179,7 @@ def validate_triples(triples: Iterable[Triple], shapes: Graph,
 
 
 def validate_graph(graph: Graph, shapes: Graph,
-                   provenance: dict[str, tuple[str, int]] | None = None, *,
+                   provenance: Provenance | None = None, *,
                    workers: int = 1, chunk_size: int = 5000,
                    engine: Engine = "fast") -> ValidationReport:
     """Check ``graph`` (already reasoned) against ``shapes``.
@@ -212,10 +215,13 @@ def validate_graph(graph: Graph, shapes: Graph,
 
 
 def _report(found: Iterable[Result],
-            provenance: dict[str, tuple[str, int]] | None) -> ValidationReport:
+            provenance: Provenance | None) -> ValidationReport:
+    found = set(found)
+    if isinstance(provenance, SpilledMap):  # a build's: read for the results' nodes only
+        provenance = provenance.read({result[1] for result in found})
     provenance = provenance or {}
     report = ValidationReport(conforms=True)
-    for severity, focus, path, message, value in set(found):
+    for severity, focus, path, message, value in found:
         file, line = provenance.get(focus, (None, None))
         item = ShapeResult(severity=severity, focus=focus, path=path, message=message,
                            value=value, file=file, line=line)

@@ -88,13 +88,13 @@ import os
 import pickle
 import shutil
 import struct
+import sys
 import tempfile
 import weakref
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,7 @@ from typing import Any
 from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node
 
-from tipgraph.graphs import Triple, text_literal
+from tipgraph.graphs import Triple
 from tipgraph.namespaces import DCT, FOAF, GN, RDF, RDFS, SCHEMA, SKOS, TIP, XSD
 from tipgraph.serving.catalogue import (
     Catalogue,
@@ -722,9 +722,16 @@ READ_CLASSES = frozenset(URIRef(str(c)) for c in (
 class PartsSource(TriplesSource):
     """A :class:`TriplesSource` a build fills a part of its graph at a time
     (:meth:`add`), keeping only what the index makers read (:data:`READ_PROPERTIES`,
-    the ``rdf:type`` triples of :data:`READ_CLASSES`); the dataset's counts and its
-    properties come from the sorted N-Triples lines of the whole graph instead
-    (:class:`LineCounts`, given as ``counted`` before the indexes are made).
+    the ``rdf:type`` triples of :data:`READ_CLASSES`, IRI subjects, no blank object) as
+    the text they read it as; the dataset's counts and its properties come from the
+    sorted N-Triples lines of the whole graph instead (:class:`LineCounts`, given as
+    ``counted`` before the indexes are made).
+
+    The texts are kept once each: an IRI as one interned string (:func:`sys.intern`), the
+    same object for every triple naming it and every index holding it (the catalogue, the
+    labels, the text index's rows, the build's list of URIs), not an rdflib term per
+    part and a copy per maker; a literal as its text, its language and the datatype
+    :meth:`literals` gives, in columns, not a term with its value held twice.
     """
 
     def __init__(self, spill: Path | None = None) -> None:
@@ -734,63 +741,86 @@ class PartsSource(TriplesSource):
         self.counted: LineCounts | None = None
         self._spill = spill
         self._spilled = spill.open("wb") if spill is not None else None
-        #: property -> the subjects and the objects of its triples, in two lists: not a
-        #: tuple per triple (64 bytes; ten million of them at a million publications)
-        self._columns: dict[Node, tuple[list[Node], list[Node]]] = {}
-        #: each IRI object kept once, by its text (a country, a class, an agent is the
-        #: object of thousands of triples, each part minting its own term)
-        self._same: dict[str, Node] = {}
+        #: property IRI -> the columns of its triples: not a tuple per triple (64 bytes;
+        #: ten million of them at a million publications)
+        self._columns: dict[str, _Columns] = {}
         super().__init__()
 
     def add(self, triples: Iterable[Triple]) -> None:
         kept, classes, rdf_type, abstract = READ_PROPERTIES, READ_CLASSES, _RDF_TYPE, _ABSTRACT
-        text, columns, same, spilled = str.__str__, self._columns, self._same, []
+        text, intern, columns, spilled = str.__str__, sys.intern, self._columns, []
         spilling = self._spilled is not None
-        for triple in triples:
-            s, p, o = triple
-            if p not in kept or (str.__eq__(p, rdf_type) and o not in classes):
-                continue
-            if spilling and str.__eq__(p, abstract):
-                spilled.append(triple)
-                continue
-            found = columns.get(p)
+        for s, p, o in triples:
+            if p not in kept or (str.__eq__(p, rdf_type) and o not in classes) \
+                    or not (type(s) is URIRef or isinstance(s, URIRef)):
+                continue  # what no maker reads (a blank subject: the store renames it)
+            if type(o) is URIRef or isinstance(o, URIRef):
+                literal, obj, language, datatype = False, intern(text(o)), None, None
+            elif type(o) is Literal or isinstance(o, Literal):
+                literal, obj, language = True, text(o), o.language  # type: ignore[union-attr]
+                datatype = o.datatype  # type: ignore[union-attr]
+                datatype = None if language or datatype is None or datatype == XSD.string \
+                    else intern(text(datatype))
+                language = None if language is None else intern(language)
+                if spilling and str.__eq__(p, abstract):
+                    spilled.append((intern(text(s)), obj, language, datatype))
+                    continue
+            else:
+                continue  # a blank object: neither a pair nor a literal
+            prop = intern(text(p))
+            found = columns.get(prop)
             if found is None:
-                columns[p] = found = ([], [])
-            found[0].append(s)
-            found[1].append(same.setdefault(text(o), o) if type(o) is URIRef else o)
+                columns[prop] = found = _Columns()
+            found.add(intern(text(s)), obj, literal, language, datatype)
         self._by_object.clear()
         if spilled:
-            pickle.dump([(text(s), text(o), getattr(o, "language", None),
-                          getattr(o, "datatype", None)) for s, _, o in spilled],
-                        self._spilled, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(spilled, self._spilled, protocol=pickle.HIGHEST_PROTOCOL)
 
-    def _triples(self, prop: str) -> list[Triple]:
-        predicate = URIRef(prop)
-        if predicate not in READ_PROPERTIES:
+    def _columns_of(self, prop: str) -> _Columns:
+        if URIRef(prop) not in READ_PROPERTIES:
             raise KeyError(f"{prop} is not kept for the indexes (READ_PROPERTIES)")
-        if self._spill is not None and prop == _ABSTRACT:
-            return self._read_spilled()  # type: ignore[return-value]  # iterated once
-        found = self._columns.get(predicate)
-        if found is None:
-            return []
-        # iterated once, as the triples they were
-        return zip(found[0], repeat(predicate), found[1])  # type: ignore[return-value]
+        return self._columns.get(prop) or _Columns()
 
-    def _read_spilled(self) -> Iterator[Triple]:
+    def _pairs(self, prop: str) -> Iterator[tuple[str, str]]:
+        columns = self._columns_of(prop)
+        yield from zip(columns.subjects, columns.objects, strict=True)
+        if self._spill is not None and prop == _ABSTRACT:
+            for s, o, _, _ in self._read_spilled():
+                yield s, o
+
+    def _subjects(self, prop: str) -> dict[str, list[str]]:
+        """object IRI -> the subjects having it (``prop`` triples between IRIs)."""
+        found = self._by_object.get(prop)
+        if found is None:
+            found = self._by_object[prop] = {}
+            columns = self._columns_of(prop)
+            for s, o, literal in zip(columns.subjects, columns.objects, columns.literal,
+                                         strict=True):
+                if not literal:
+                    found.setdefault(o, []).append(s)
+        return found
+
+    def literals(self, prop: str) -> Iterator[tuple[str, str, str | None, str | None]]:
+        columns = self._columns_of(prop)
+        if columns.languages is not None and columns.datatypes is not None:
+            for s, o, literal, language, datatype in zip(
+                    columns.subjects, columns.objects, columns.literal, columns.languages,
+                    columns.datatypes, strict=True):
+                if literal:
+                    yield s, o, language, datatype
+        if self._spill is not None and prop == _ABSTRACT:
+            yield from self._read_spilled()
+
+    def _read_spilled(self) -> Iterator[tuple[str, str, str | None, str | None]]:
         assert self._spill is not None and self._spilled is not None
         self._spilled.flush()
-        predicate = URIRef(_ABSTRACT)
         with self._spill.open("rb") as spilled:
             while True:
                 try:
                     part = pickle.load(spilled)
                 except EOFError:
                     return
-                for s, o, language, datatype in part:
-                    # the text as it was: not checked and cast again (text_literal)
-                    yield URIRef(s), predicate, (text_literal(o, language) if datatype is None
-                                                 else Literal(o, lang=language,
-                                                              datatype=datatype))
+                yield from part
 
     def close(self) -> None:
         """Remove the file of the abstracts."""
@@ -806,6 +836,34 @@ class PartsSource(TriplesSource):
     def dataset_counts(self, base: str) -> tuple[DatasetCounts, list[str]]:
         assert self.counted is not None, "the lines are not counted yet"
         return self.counted.dataset_counts(base)
+
+
+class _Columns:
+    """The triples of one property a :class:`PartsSource` keeps, a column per part of them:
+    subjects and objects (IRI or literal text), whether each object is a literal, and
+    the literals' languages and datatypes (None until a literal comes)."""
+
+    __slots__ = ("datatypes", "languages", "literal", "objects", "subjects")
+
+    def __init__(self) -> None:
+        self.subjects: list[str] = []
+        self.objects: list[str] = []
+        self.literal = bytearray()
+        self.languages: list[str | None] | None = None
+        self.datatypes: list[str | None] | None = None
+
+    def add(self, subject: str, obj: str, literal: bool, language: str | None,
+            datatype: str | None) -> None:
+        self.subjects.append(subject)
+        self.objects.append(obj)
+        self.literal.append(literal)
+        if self.languages is None or self.datatypes is None:
+            if not literal:
+                return
+            self.languages, self.datatypes = [None] * (len(self.objects) - 1), \
+                [None] * (len(self.objects) - 1)
+        self.languages.append(language)
+        self.datatypes.append(datatype)
 
 
 class LineCounts:
@@ -846,8 +904,8 @@ class LineCounts:
             self.subjects += 1
             if subject[0] == "<":
                 text = subject[1:-1]
-                if text.startswith(self.base):
-                    self.in_space.append(text)
+                if text.startswith(self.base):  # the string the indexes hold, if they do
+                    self.in_space.append(sys.intern(text))
         if obj[0] == '"':
             # two literals the store holds as one (xsd:string, a language tag's case): the
             # pair counted once; the other lines are each a triple of their own
@@ -866,6 +924,15 @@ class LineCounts:
             self.classes[cls] = self.classes.get(cls, 0) + 1
             if cls == _PUBLICATION:
                 self._example(subject)
+
+    def close(self) -> None:
+        """Count the distinct objects of the lines added and let go of their hashes (a
+        quarter of a gigabyte at a million publications), once the last line is added."""
+        objects = self.objects if self.objects is not None else 0
+        for bucket in self._hashes:
+            objects += len(set(bucket))
+        self.objects, self._hashes = objects, []
+        self._pairs.clear()
 
     @classmethod
     def updated(cls, previous: DatasetIndex, in_space: list[str], removed: Iterable[str],
