@@ -285,6 +285,12 @@ def _service_terms(node: Any) -> list[Any]:
 _STORES_KEPT = 2
 
 
+def engine_failure(error: Exception) -> EngineFailure:
+    """What a store's or a writer's ``error`` during a query is said as, wherever the query
+    was evaluated (a query process, or the web worker for a lookup)."""
+    return EngineFailure(f"The query could not be evaluated: {error}")
+
+
 def evaluate(store: pyoxigraph.Store, job: QueryJob) -> QueryAnswer:
     """Evaluate ``job`` on ``store`` and write the answer (what a query process does),
     cut at ``job.max_bytes`` too."""
@@ -709,7 +715,7 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
         except QueryError as error:
             reply = (type(error).__name__, error.message)
         except Exception as error:  # a store or writer failure: report it, keep serving
-            reply = ("EngineFailure", f"The query could not be evaluated: {error}")
+            reply = ("EngineFailure", engine_failure(error).message)
         conn.send(reply)
 
 

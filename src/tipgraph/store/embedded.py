@@ -23,12 +23,12 @@ from tipgraph.errors import TipgraphError
 from tipgraph.lookups import lookup_bound, store_counter
 from tipgraph.progress import Meter
 from tipgraph.sparql_engine import (
-    EngineFailure,
     QueryAnswer,
     QueryEngine,
     QueryError,
     QueryJob,
     QuerySyntaxError,
+    engine_failure,
     evaluate,
 )
 from tipgraph.store.interface import QueryResult, Term
@@ -229,7 +229,7 @@ class OxigraphStore:
         except QueryError:
             raise
         except Exception as error:  # a store or writer failure
-            raise EngineFailure(f"The query could not be evaluated: {error}") from error
+            raise engine_failure(error) from error
 
     async def answer_soon(self, job: QueryJob, client: str, *,
                           gone: Callable[[], asyncio.Future[Any]] | None,
