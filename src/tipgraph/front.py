@@ -14,6 +14,10 @@ waits on sockets in one asyncio loop instead, which holds no thread per connecti
   path, the query process waited for by the loop, the answer's bytes written as they
   are, and the query stopped if its client leaves. No thread, no WSGI environ of
   gunicorn's: a small uncached query costs a sixth to a quarter less CPU in all;
+- a plain request for a resource's RDF document (``GET`` or ``HEAD``, no query string,
+  no condition, no proxy headers, no gzip) is made in a thread of the page lane by the
+  documents' fast path (:class:`tipgraph.web.fast_documents.DocumentPath`: the view's
+  code and headers) and written by the loop: no gunicorn parser, WSGI environ or Flask;
 - any other request is run by a thread and the app, with gunicorn's own parser, WSGI
   environ and response writer (so headers, keep-alive and the access log are gunicorn's);
 - the answer is written out by the loop at the client's pace: the thread is let go
@@ -318,6 +322,10 @@ class _Connection:
     async def _run(self, request: _Request) -> bool:
         worker, lane = self.worker, request.client
         if lane is None:
+            if worker.sparql is not None:
+                keep = await worker.sparql.answer_document(request, self)
+                if keep is not None:
+                    return keep
             return await self.loop.run_in_executor(worker.pages, worker.handle, request.raw,
                                                    self)
         await worker.queries.enter(lane)
@@ -466,10 +474,14 @@ _FIELD = re.compile(rb"([!#$%&'*+.^`|~0-9A-Za-z-]+):[ \t]*([\x21-\x7e\x80-\xff \
 #: Headers whose request goes the whole way: proxies' (gunicorn and the app read them),
 #: a body's framing (read by the loop already), gunicorn's own SCRIPT_NAME header.
 _WHOLE_WAY = ("HTTP_X_FORWARDED", "HTTP_FORWARDED", "HTTP_SCRIPT_NAME")
+#: A path the loop hands to the documents' fast path: plain characters, nothing
+#: percent-encoded (gunicorn decodes that), no empty segment.
+_PLAIN_PATH = re.compile(rb"(?:/[A-Za-z0-9][A-Za-z0-9._~-]*)+")
 
 
 class _SparqlLane:
-    """``/sparql`` answered on the loop itself: a plain protocol query, cached or new.
+    """``/sparql`` answered on the loop itself: a plain protocol query, cached or new
+    (and a plain request for a resource's document: :meth:`answer_document`).
 
     gunicorn's parser, its WSGI environ and response, a thread of the query lane and the
     app's WSGI layers cost about 3 ms of CPU per small query (4 ms in all, against the
@@ -485,10 +497,12 @@ class _SparqlLane:
     before. A query whose client closes its connection is stopped.
     """
 
-    def __init__(self, worker: BufferingWorker, fast: Any, replay: Any) -> None:
-        self.worker, self.fast, self.replay = worker, fast, replay
+    def __init__(self, worker: BufferingWorker, fast: Any, replay: Any,
+                 documents: Any = None) -> None:
+        self.worker, self.fast, self.replay, self.documents = worker, fast, replay, documents
         self.script_name = os.environ.get("SCRIPT_NAME", "")  # as gunicorn reads it
         self.path = (self.script_name + "/sparql").encode("latin-1")
+        self.script_path = (self.script_name + "/").encode("latin-1")
         # gunicorn's bounds of the headers (its parser refuses more: 400, 431)
         cfg = worker.cfg
         self.max_fields = min(cfg.limit_request_fields, 32768) \
@@ -500,7 +514,7 @@ class _SparqlLane:
     def of(cls, worker: BufferingWorker) -> _SparqlLane | None:
         """The lane of ``worker``'s app; None when its requests must all go the whole way
         (an access log of another format, TLS, an app without the fast path)."""
-        from tipgraph.web.context import FAST_PATH, REPLAY
+        from tipgraph.web.context import DOCUMENT_PATH, FAST_PATH, REPLAY
 
         app = worker.wsgi
         extensions = getattr(app, "extensions", {})
@@ -512,7 +526,26 @@ class _SparqlLane:
         # the loop's tasks copy its context: the app's is theirs (the query engine is the
         # app's), without a context pushed per request
         app.app_context().push()
-        return cls(worker, fast, extensions.get(REPLAY))
+        return cls(worker, fast, extensions.get(REPLAY), extensions.get(DOCUMENT_PATH))
+
+    async def answer_document(self, request: _Request, connection: _Connection
+                              ) -> bool | None:
+        """Answer ``request`` if it is a plain request for a resource's RDF document
+        (:class:`tipgraph.web.fast_documents.DocumentPath`): made in a thread of the page
+        lane (a busy place's document takes milliseconds, a new build's read models
+        seconds: not on the loop), without gunicorn's parser and the WSGI stack. Whether
+        to keep the connection; None: not for here."""
+        if self.documents is None:
+            return None
+        environ = self._environ(request, connection, documents=True)
+        if environ is None:
+            return None
+        started = time.monotonic()
+        reply = await asyncio.get_running_loop().run_in_executor(
+            self.worker.pages, self.documents.reply, environ)
+        if reply is None:
+            return None
+        return await self._send(connection, reply, environ, started)
 
     async def answer(self, request: _Request, connection: _Connection) -> bool | None:
         """Answer ``request`` here: whether to keep the connection; None: not for here."""
@@ -539,10 +572,20 @@ class _SparqlLane:
                 return None  # out of slots: the whole way answers 429
             if key is not None and reply.replayable:
                 self.replay.remember(key, reply.replayable, reply.status, reply.headers)
-        worker.requests_handled += 1
         if isinstance(reply.status, str) and reply.status.startswith("499 "):
+            worker.requests_handled += 1
             self._log(reply, environ, started)  # stopped: nobody to answer
             return False
+        keep = await self._send(connection, reply, environ, started)
+        if reply.keep is not None:  # in a thread: keeping takes the cache's lock, which
+            worker.pages.submit(self._keep, reply.keep)  # another worker may hold a while
+        return keep
+
+    async def _send(self, connection: _Connection, reply: Reply, environ: dict[str, Any],
+                    started: float) -> bool:
+        """Write ``reply`` and log it; whether to keep the connection."""
+        worker = self.worker
+        worker.requests_handled += 1
         close = connection.stopping or not worker.alive or _closes(environ)
         try:
             await self._write(connection, reply, environ, close)
@@ -553,8 +596,6 @@ class _SparqlLane:
             if reply.file is not None:
                 reply.file.close()
         self._log(reply, environ, started)
-        if reply.keep is not None:  # in a thread: keeping takes the cache's lock, which
-            worker.pages.submit(self._keep, reply.keep)  # another worker may hold a while
         return not close
 
     def _keep(self, keep: Callable[[], None]) -> None:
@@ -563,16 +604,26 @@ class _SparqlLane:
         except OSError:  # shared memory full, the directory gone: a cache miss later
             self.fast.app.logger.exception("could not keep an answer in the result cache")
 
-    def _environ(self, request: _Request, connection: _Connection) -> dict[str, Any] | None:
+    def _environ(self, request: _Request, connection: _Connection, *,
+                 documents: bool = False) -> dict[str, Any] | None:
         """The WSGI environ the layers read (what gunicorn would make of these keys), or
-        None for a request that goes the whole way."""
+        None for a request that goes the whole way: a GET or POST of ``/sparql``, or
+        (``documents``) a GET or HEAD of a plain path without a query string."""
         line = request.lines[0].split(b" ")
         if len(line) != 3 or line[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
             return None
         method, target, version = line
         path, _, query = target.partition(b"?")
-        if path != self.path or method not in (b"GET", b"POST"):
+        if documents:
+            if method not in (b"GET", b"HEAD") or b"?" in target \
+                    or not path.startswith(self.script_path) \
+                    or _PLAIN_PATH.fullmatch(path) is None:
+                return None
+            path_info = path[len(self.script_path) - 1:].decode("ascii")
+        elif path != self.path or method not in (b"GET", b"POST"):
             return None
+        else:
+            path_info = "/sparql"
         if len(request.lines) > self.max_fields \
                 or max(map(len, request.lines[1:]), default=0) > self.max_field:
             return None  # gunicorn's parser refuses it
@@ -580,7 +631,7 @@ class _SparqlLane:
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method.decode(), "QUERY_STRING": query.decode("latin-1"),
             "RAW_URI": target.decode("latin-1"), "SERVER_PROTOCOL": version.decode(),
-            "PATH_INFO": "/sparql", "SCRIPT_NAME": self.script_name,
+            "PATH_INFO": path_info, "SCRIPT_NAME": self.script_name,
             "SERVER_NAME": str(server[0]), "SERVER_PORT": str(server[1]),
             "REMOTE_ADDR": str(connection.peer[0]), "wsgi.url_scheme": "http"}
         for field in request.lines[1:]:

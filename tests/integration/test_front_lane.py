@@ -172,3 +172,38 @@ def test_a_long_query_leaves_its_connection_usable(strict_server: str) -> None:
             assert response.status == status
     finally:
         connection.close()
+
+
+#: Documents the loop answers (through the documents' fast path), of kinds and formats.
+DOCUMENTS = ["/place/ng.ttl", "/organisation/iom.jsonld", "/place/west-and-central-africa.nt",
+             "/place/ng.rdf"]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_the_loop_answers_documents_as_the_app(live_server: str, path: str,
+                                               method: str) -> None:
+    """A plain request for a document is answered by the loop; with a condition that
+    matches nothing it goes the whole way, to the view: the same answer."""
+    headers = {"Accept-Encoding": "identity"}
+    loop = _send(live_server, method, path, None, headers)
+    app = _send(live_server, method, path, None, {**headers, "If-None-Match": '"nothing"'})
+    assert loop[0] == app[0] == 200
+    assert loop[2] == app[2] and (loop[2] == b"") == (method == "HEAD")
+    assert _comparable(loop[1]) == _comparable(app[1])
+    assert sum(1 for name, _ in loop[1] if name.lower() == "date") == 1
+
+
+def test_documents_and_queries_share_a_kept_alive_connection(live_server: str) -> None:
+    parts = urlsplit(live_server)
+    connection = HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        for target in ["/place/ng.ttl", f"/sparql?{urlencode({'query': _unique('ASK {}')})}",
+                       "/organisation/iom.nt", "/place/ng.html", "/place/nowhere.ttl"]:
+            connection.request("GET", target, headers={"Accept": JSON})
+            response = connection.getresponse()
+            body = response.read()
+            assert response.getheader("Connection") == "keep-alive"
+            assert response.status == (404 if "nowhere" in target else 200), body[:200]
+    finally:
+        connection.close()

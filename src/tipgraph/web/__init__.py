@@ -14,7 +14,16 @@ from flask import Flask
 
 from tipgraph.config import load_settings
 from tipgraph.serving import Service
-from tipgraph.web import blueprints, compression, context, cors, errors, limits, sparql
+from tipgraph.web import (
+    blueprints,
+    compression,
+    context,
+    cors,
+    errors,
+    fast_documents,
+    limits,
+    sparql,
+)
 from tipgraph.web.proxies import behind_proxies
 
 
@@ -35,6 +44,7 @@ def create_app(settings: Mapping[str, object] | None = None) -> Flask:
     errors.init_app(app)
     limits.init_app(app)
     sparql.init_app(app)  # the layers that answer /sparql before Flask routes it
+    fast_documents.init_app(app)  # and a plain request for a resource's document
     compression.init_app(app)  # the fast path's and replay's answers too
     # outermost: every layer sees the client and the URL the trusted proxies give
     app.wsgi_app = behind_proxies(app.wsgi_app,  # type: ignore[method-assign]

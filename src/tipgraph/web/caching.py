@@ -36,13 +36,14 @@ def etag_for(build: Build, *parts: str) -> str:
     return digest[:32]
 
 
-def caching_headers(build: Build, full_path: str, mimetype: str, *parts: str
-                    ) -> list[tuple[str, str]]:
+def caching_headers(build: Build, full_path: str, mimetype: str, *parts: str,
+                    private: bool = False) -> list[tuple[str, str]]:
     """The headers :func:`conditional` sets on a 200, for a response made without Flask
-    (``/sparql``'s fast path): the same ETag, Last-Modified and Cache-Control."""
+    (the fast paths of ``/sparql`` and of documents): the same ETag, Last-Modified and
+    Cache-Control (``private``: links made from an untrusted ``Host``)."""
     return [("ETag", quote_etag(etag_for(build, full_path, mimetype, *parts))),
             ("Last-Modified", http_date(build.modified)),
-            ("Cache-Control", f"public, max-age={MAX_AGE}")]
+            ("Cache-Control", f"{'private' if private else 'public'}, max-age={MAX_AGE}")]
 
 
 def conditional(response: Response, build: Build, *parts: str) -> Response:

@@ -31,6 +31,8 @@ LIMITER = "tipgraph.limiter"
 #: The layers of ``/sparql`` before Flask, which the front's loop answers with too.
 FAST_PATH = "tipgraph.fast_path"
 REPLAY = "tipgraph.replay"
+#: The documents' fast path before Flask, which the front's loop answers with too.
+DOCUMENT_PATH = "tipgraph.document_path"
 
 _engine_lock = threading.Lock()
 

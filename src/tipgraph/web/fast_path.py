@@ -123,6 +123,14 @@ class FastPath:
             return None
         return queries[0], params, build
 
+    def build_in_service(self, *, switching: bool = True) -> Build | None:
+        """The build in service (for the documents' fast path too); None when there is
+        none, or when ``switching`` is False and a new one would have to be opened."""
+        try:
+            return self._current_build() if switching else self._known_build()
+        except TipgraphError:
+            return None
+
     def current_build_id(self) -> str:
         """The id of the build in service (for :class:`Replay`)."""
         return self._current_build().id
@@ -284,12 +292,12 @@ class FastPath:
         if file is None:
             body = answer.read()
             headers.insert(1, ("Content-Length", str(len(body))))
-            return Reply("200 OK", self._cors(headers), body, None, keep, replayable)
+            return Reply("200 OK", self.cors(headers), body, None, keep, replayable)
         length = os.fstat(file.fileno()).st_size - file.tell()
         if answer.path:
             replayable = (build.id, answer.path)  # the same again: Replay
         headers.insert(1, ("Content-Length", str(length)))
-        return Reply("200 OK", self._cors(headers), b"", file, None, replayable)
+        return Reply("200 OK", self.cors(headers), b"", file, None, replayable)
 
     def error_reply(self, error: Exception, plan: Plan | None = None) -> Reply:
         """``error`` as the reply the view's error handlers give (QueryError, no build)
@@ -306,9 +314,9 @@ class FastPath:
             status, headers, body = f"500 {reason(500)}", \
                 [("Content-Type", page.content_type)], page.get_data()
         headers.insert(1, ("Content-Length", str(len(body))))
-        return Reply(status, self._cors(headers), body)
+        return Reply(status, self.cors(headers), body)
 
-    def _cors(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    def cors(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """What :mod:`tipgraph.web.cors` adds (``*`` or no origin: the cases served here)."""
         if self.any_origin:
             headers += [("Access-Control-Allow-Origin", "*"),

@@ -105,10 +105,10 @@ def local_path(build: Build, uri: str) -> str | None:
     return None
 
 
-def alternates(path: str) -> str:
+def alternates(path: str, script_root: str | None = None) -> str:
     """``Link`` header value naming every document of ``path`` (a publication's citations
     too)."""
-    root = request.script_root
+    root = request.script_root if script_root is None else script_root
     formats = [(f.extension, f.media_type) for f in DOCUMENT_FORMATS]
     if path.startswith("publication/"):
         formats += [(f.extension, f.media_type) for f in CITATION_FORMATS.values()]
@@ -137,16 +137,16 @@ def shapes(extension: str | None) -> Response:
 def dereference(path: str) -> Response:
     """303 from a thing to its document, the document itself, 410 or 404."""
     build = get_build()
-    if _known(build, path):
+    if known(build, path):
         return see_other(path)
     cited, citation = split_extension(path)  # .bib, .ris, .csl.json of a publication
-    if citation and cited.startswith("publication/") and _known(build, cited):
+    if citation and cited.startswith("publication/") and known(build, cited):
         response = citation_document(build, [uri_of(build, cited)], citation,
                                      cited.rsplit("/", 1)[-1])
         response.headers["Link"] = document_links(cited, uri_of(build, cited))
         return response
     stem, dot, extension = path.rpartition(".")
-    if dot and extension in BY_EXTENSION and _known(build, stem):
+    if dot and extension in BY_EXTENSION and known(build, stem):
         return document(build, stem, BY_EXTENSION[extension])
     if _gone(build, path) or (dot and extension in BY_EXTENSION and _gone(build, stem)):
         return error_page(410, "Gone", f"{uri_of(build, stem if dot else path)} was published "
@@ -155,10 +155,10 @@ def dereference(path: str) -> Response:
                       f"{uri_of(build, path)}.", query=path.rsplit("/", 1)[-1])
 
 
-def document_links(path: str, uri: str) -> str:
+def document_links(path: str, uri: str, script_root: str | None = None) -> str:
     """The ``Link`` header of a document of ``path``: its other documents, and the IRI
-    it describes."""
-    return alternates(path) + f', <{uri}>; rel="describes"'
+    it describes (``script_root``: the request's, by default)."""
+    return alternates(path, script_root) + f', <{uri}>; rel="describes"'
 
 
 def see_other(path: str) -> Response:
@@ -191,26 +191,39 @@ def document(build: Build, path: str, fmt: Format) -> Response:
             return error_page(404, "Not found", f"The document of {uri} has one page.")
     else:
         fragments = path.startswith("source/")
-        doc = describe(build.store, uri, base=build.base, labels=build.labels,
-                       linking=build.linking, page=page, fragments=fragments,
-                       limit=get_settings()["document_links"])
+        doc = described(build, path, page, get_settings())
         if page > 1 and not _has_page(doc, fragments):
             return error_page(404, "Not found", f"The document of {uri} has fewer than {page} "
                               "pages.")
-    root = public_root()
     if fmt.name == "html":  # the page links to its neighbours itself (rel="next")
         body: str | bytes = render_resource(build, doc, path=path, fragments=fragments)
     else:
-        def url(n: int) -> str:
-            return f"{root}{path}.{fmt.extension}" + (f"?page={n}" if n > 1 else "")
-
-        doc = doc.with_paging(url)
-        if path not in FILE_RESOURCES:  # the ontology and shapes are not in the dataset
-            doc = doc.in_dataset(url(page), build.base + "dataset", get_settings()["license"])
-        body = serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
+        body = rdf_document(build, doc, path, fmt, public_root(), get_settings())
     response = Response(body, content_type=fmt.content_type)
     response.headers["Link"] = document_links(path, uri)
     return conditional(response, build)
+
+
+def described(build: Build, path: str, page: int, settings: dict[str, Any]) -> Document:
+    """Page ``page`` of what the store says of ``path`` (an instance's, not a file's)."""
+    return describe(build.store, uri_of(build, path), base=build.base, labels=build.labels,
+                    linking=build.linking, page=page, fragments=path.startswith("source/"),
+                    limit=settings["document_links"])
+
+
+def rdf_document(build: Build, doc: Document, path: str, fmt: Format, root: str,
+                 settings: dict[str, Any]) -> bytes:
+    """``doc`` (of ``path``) in the RDF format ``fmt``, with the links to its neighbouring
+    pages and, for the dataset's own resources, what it is (VoID), its URLs under ``root``:
+    the body the view and the documents' fast path
+    (:class:`tipgraph.web.fast_documents.DocumentPath`) both serve."""
+    def url(n: int) -> str:
+        return f"{root}{path}.{fmt.extension}" + (f"?page={n}" if n > 1 else "")
+
+    doc = doc.with_paging(url)
+    if path not in FILE_RESOURCES:  # the ontology and shapes are not in the dataset
+        doc = doc.in_dataset(url(doc.page), build.base + "dataset", settings["license"])
+    return serialize(doc, fmt.oxigraph if fmt.name != "jsonld" else None)
 
 
 def _has_page(doc: Document, fragments: bool) -> bool:
@@ -236,7 +249,8 @@ def error_page(status: int, title: str, message: str, *, query: str = "") -> Res
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 
-def _known(build: Build, path: str) -> bool:
+def known(build: Build, path: str) -> bool:
+    """Whether ``path`` is an instance's (or the ontology's, the shapes') in ``build``."""
     if path in FILE_RESOURCES:
         return True
     kind = path.split("/", 1)[0]
