@@ -189,6 +189,11 @@ class Build:
         """The dataset's description served under ``root`` (``make`` makes it once)."""
         return self.model(f"description {root}", make)
 
+    def made(self, *names: str) -> bool:
+        """Whether the read models ``names`` are made already (asking for them costs
+        nothing more)."""
+        return all(name in self._models for name in names)
+
     def model(self, name: str, make: Callable[[], T]) -> T:
         """The value ``make`` makes, made once for this build and kept while it is served
         (a read model, or what a view derives from them)."""

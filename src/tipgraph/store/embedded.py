@@ -146,6 +146,8 @@ class OxigraphStore:
     (False, 0)
     """
 
+    in_process = True
+
     def __init__(self, store: pyoxigraph.Store, *, path: Path | None = None,
                  identity: str | None = None,
                  engine: Callable[[], QueryEngine] | None = None) -> None:

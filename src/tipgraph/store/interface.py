@@ -28,6 +28,10 @@ Term = pyoxigraph.NamedNode | pyoxigraph.BlankNode | pyoxigraph.Literal
 class GraphStore(Protocol):
     """A read-only SPARQL store serving one version of the graph."""
 
+    #: Whether the store is read in this process (no network, no other process): a
+    #: bounded read of it (a resource's document) may then be made on an event loop.
+    in_process: bool
+
     @property
     def identity(self) -> str:
         """The version of the data served (a build id): it changes when the data does."""

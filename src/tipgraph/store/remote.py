@@ -327,6 +327,8 @@ class RemoteSparqlStore:
     :param timeout: seconds a query may take, for :meth:`answer` and by default
     """
 
+    in_process = False
+
     def __init__(self, endpoint: str, *, graph: str | None = None, identity: str | None = None,
                  auth: str | None = None, timeout: float = 30.0) -> None:
         self.endpoint = endpoint

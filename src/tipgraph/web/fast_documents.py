@@ -21,13 +21,14 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask
 from werkzeug.wsgi import get_current_url
 
 from tipgraph.formats import Format
 from tipgraph.namespaces import KINDS
+from tipgraph.serving import Build
 from tipgraph.web.caching import caching_headers
 from tipgraph.web.context import DOCUMENT_PATH, FAST_PATH
 from tipgraph.web.fast_path import FastPath, Reply
@@ -62,14 +63,16 @@ class DocumentPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
-        reply = self.reply(environ)
+        plan = self.plan(environ)
+        reply = self.reply(plan, environ) if plan is not None else None
         if reply is None:
             return self.wsgi_app(environ, start_response)
         start_response(reply.status, reply.headers)
         return [reply.body]
 
-    def reply(self, environ: dict[str, Any], *, switching: bool = True) -> Reply | None:
-        """The document ``environ`` asks for; None: the whole way (the module says when).
+    def plan(self, environ: dict[str, Any], *, switching: bool = True) -> DocumentPlan | None:
+        """What ``environ`` asks for, when it is a plain request for an RDF document (the
+        module says which); None: the whole way. Reads nothing but the ``current`` link.
 
         :param switching: whether a new build in service may be opened here (False on
             the front's loop: :meth:`FastPath.plan`)
@@ -89,34 +92,48 @@ class DocumentPath:
         build = self.fast.build_in_service(switching=switching)
         if build is None:
             return None
-        stem = match["stem"]
+        quick = build.store.in_process and build.made("labels", "linking")
+        return DocumentPlan(build, match["stem"], fmt, method == "HEAD", quick)
+
+    def reply(self, plan: DocumentPlan, environ: dict[str, Any]) -> Reply | None:
+        """The view's answer (:func:`tipgraph.web.resources.document`) to ``plan``; None
+        when the view must answer (a URI the build does not have: 404 or 410)."""
+        build, stem = plan.build, plan.stem
         try:
             if not known(build, stem):
                 return None  # 404 or 410: the view's pages say which
             build.warm()
-            return self._document(environ, build, stem, fmt, method == "HEAD")
+            script_root = environ.get("SCRIPT_NAME", "").rstrip("/")
+            root = self.public_url or _host_url(
+                environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST"),
+                environ.get("SERVER_NAME"), environ.get("SERVER_PORT")
+            ).rstrip("/") + script_root
+            root = root.rstrip("/") + "/"  # as :func:`tipgraph.web.context.public_root`
+            body = rdf_document(build, described(build, stem, 1, self.config), stem,
+                                plan.fmt, root, self.config)
         except Exception:  # a bug here: the whole way answers (and logs what it meets)
             self.app.logger.exception("the documents' fast path failed on %s",
                                       environ.get("PATH_INFO"))
             return None
-
-    def _document(self, environ: dict[str, Any], build: Any, stem: str, fmt: Format,
-                  head: bool) -> Reply:
-        """The view's answer (:func:`tipgraph.web.resources.document`) to this request."""
-        script_root = environ.get("SCRIPT_NAME", "").rstrip("/")
-        untrusted = not self.public_url and not self.trusted_proxies
-        root = self.public_url or _host_url(
-            environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST"),
-            environ.get("SERVER_NAME"), environ.get("SERVER_PORT")).rstrip("/") + script_root
-        root = root.rstrip("/") + "/"  # as :func:`tipgraph.web.context.public_root` makes it
-        body = rdf_document(build, described(build, stem, 1, self.config), stem, fmt, root,
-                            self.config)
-        mimetype = fmt.content_type.partition(";")[0].strip().lower()
-        headers = [("Content-Type", fmt.content_type), ("Content-Length", str(len(body))),
+        content_type = plan.fmt.content_type
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))),
                    ("Link", document_links(stem, uri_of(build, stem), script_root)),
-                   *caching_headers(build, f"{environ['PATH_INFO']}?", mimetype,
-                                    private=untrusted)]
-        return Reply("200 OK", self.fast.cors(headers), b"" if head else body)
+                   *caching_headers(build, f"{environ['PATH_INFO']}?",
+                                    content_type.partition(";")[0].strip().lower(),
+                                    private=not self.public_url and not self.trusted_proxies)]
+        return Reply("200 OK", self.fast.cors(headers), b"" if plan.head else body)
+
+
+class DocumentPlan(NamedTuple):
+    """A plain request for a document: the build, the resource's path (``place/ng``), the
+    format, whether it is a HEAD; ``quick`` when the store is read in this process and the
+    read models are made (bounded work: the front's loop may make it itself)."""
+
+    build: Build
+    stem: str
+    fmt: Format
+    head: bool
+    quick: bool
 
 
 @functools.lru_cache(maxsize=256)
