@@ -545,10 +545,7 @@ class _SparqlLane:
             return None
         started = time.monotonic()
         documents = self.documents
-        try:
-            plan = documents.plan(environ, switching=False)
-        except Exception:  # a bug of the layers: the whole way logs it and says so
-            return None
+        plan = _planned(documents, environ)
         if plan is None:
             return None
         reply = documents.reply(plan, environ) if plan.quick else \
@@ -571,10 +568,7 @@ class _SparqlLane:
             file, headers = replayed
             reply = Reply("200 OK", headers, b"", file)
         else:
-            try:
-                plan = fast.plan(environ, switching=False)
-            except Exception:  # a bug of the layers: the whole way logs it and says so
-                return None
+            plan = _planned(fast, environ)
             if plan is None:
                 return None
             reply = await fast.reply_soon(plan, gone=connection.gone,
@@ -698,6 +692,15 @@ class _SparqlLane:
 
 
 _compressible = functools.lru_cache(maxsize=64)(compressible)
+
+
+def _planned(layer: Any, environ: dict[str, Any]) -> Any:
+    """``layer.plan(environ)`` on the loop (no new build opened there); None: the whole
+    way, which also answers (and logs) a bug of the layers."""
+    try:
+        return layer.plan(environ, switching=False)
+    except Exception:
+        return None
 
 
 def _closes(environ: dict[str, Any]) -> bool:
