@@ -15,7 +15,8 @@ waits on sockets in one asyncio loop instead, which holds no thread per connecti
   are, and the query stopped if its client leaves. No thread, no WSGI environ of
   gunicorn's: a small uncached query costs a sixth to a quarter less CPU in all;
 - a plain request for a resource's RDF document (``GET`` or ``HEAD``, no query string,
-  no condition, no proxy headers, no gzip) is made by the documents' fast path
+  no condition, no proxy headers; gzipped when a ``GET`` takes it, as the app's gzip
+  layer does: :func:`tipgraph.web.compression.encoded`) is made by the documents' fast path
   (:class:`tipgraph.web.fast_documents.DocumentPath`: the view's code and headers), on
   the loop when that is bounded work (else in a thread of the page lane), and written by
   the loop: no gunicorn parser, WSGI environ or Flask;
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import io
 import logging
 import os
@@ -59,7 +59,7 @@ from gunicorn.workers.base import Worker
 
 from tipgraph.guard import query_digest
 from tipgraph.negotiation import accepts_gzip
-from tipgraph.web.compression import compressible, vary_on_encoding
+from tipgraph.web.compression import encoded, gzipped
 from tipgraph.web.fast_path import Reply
 from tipgraph.web.limits import publish_pool_state
 from tipgraph.web.proxies import client_address
@@ -653,8 +653,9 @@ class _SparqlLane:
                 return None
             value = match[2].decode("latin-1")
             environ[key] = f"{environ[key]},{value}" if key in environ else value
-        if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")):
-            return None  # compressed by the app's outermost layer
+        if accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING")) \
+                and (not documents or method == b"HEAD"):
+            return None  # compressed by the app's outermost layer (a document: here)
         if method == b"POST":
             environ["CONTENT_LENGTH"] = str(len(request.body))
             environ["wsgi.input"] = io.BytesIO(request.body)
@@ -664,15 +665,19 @@ class _SparqlLane:
                      close: bool) -> None:
         head = [f"{environ['SERVER_PROTOCOL']} {reply.status}\r\nServer: {SERVER}\r\n"
                 f"Date: {_date()}\r\nConnection: {'close' if close else 'keep-alive'}\r\n"]
-        headers = reply.headers
-        if _compressible(next((v for k, v in headers if k == "Content-Type"), None)):
-            headers = vary_on_encoding(headers)  # as the app's gzip layer says
+        # as the app's gzip layer would send it (Vary; a document gzipped when taken)
+        wanted = reply.file is None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+        headers, gzip = encoded(reply.status, reply.headers, wanted=wanted)
+        body = reply.body
+        if gzip:
+            body = gzipped(body)
+            headers.append(("Content-Length", str(len(body))))
         head += [f"{name}: {value}\r\n" for name, value in headers]
         head.append("\r\n")
         data = "".join(head).encode("latin-1")
         writer = connection.writer
         if reply.file is None:
-            writer.write(data + reply.body)
+            writer.write(data + body)
             return
         writer.write(data)
         timeout = self.worker.send_timeout
@@ -690,8 +695,6 @@ class _SparqlLane:
             reply.status, reply.headers, environ,
             timedelta(seconds=time.monotonic() - started))
 
-
-_compressible = functools.lru_cache(maxsize=64)(compressible)
 
 
 def _planned(layer: Any, environ: dict[str, Any]) -> Any:

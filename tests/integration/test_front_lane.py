@@ -9,6 +9,7 @@ trusted proxies) is answered by the app in a thread. Status, body and headers (b
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import time
@@ -207,3 +208,21 @@ def test_documents_and_queries_share_a_kept_alive_connection(live_server: str) -
             assert response.status == (404 if "nowhere" in target else 200), body[:200]
     finally:
         connection.close()
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_a_document_taken_gzipped_is_the_apps_gzip(live_server: str, path: str) -> None:
+    """What most crawlers send (``Accept-Encoding: gzip``): the loop answers with the
+    bytes the app's gzip layer writes (in one piece, with its length, where the app
+    streams them in chunks), the same ETag of the gzip representation and Vary."""
+    headers = {"Accept-Encoding": "gzip, deflate"}
+    loop = _send(live_server, "GET", path, None, headers)
+    app = _send(live_server, "GET", path, None, {**headers, "If-None-Match": '"nothing"'})
+    assert loop[0] == app[0] == 200
+    assert loop[2] == app[2] and gzip.decompress(loop[2]) == _send(
+        live_server, "GET", path, None, {"Accept-Encoding": "identity"})[2]
+    framing = ("content-length", "transfer-encoding")
+    assert [h for h in _comparable(loop[1]) if h[0] not in framing] == \
+        [h for h in _comparable(app[1]) if h[0] not in framing]
+    assert dict(_comparable(loop[1]))["content-encoding"] == "gzip"
+    assert int(dict(_comparable(loop[1]))["content-length"]) == len(loop[2])

@@ -18,6 +18,7 @@ Dumps are never compressed here: the dump view serves a build's precompressed
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -74,12 +75,6 @@ def _vary(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [*_without(headers, "vary"), ("Vary", ", ".join([*values, "Accept-Encoding"]))]
 
 
-def vary_on_encoding(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """``headers`` of a compressible answer sent as it is, as this layer leaves them
-    (for the front's own answers, which do not pass through it)."""
-    return _vary(headers)
-
-
 def gzip_etag(etag: str) -> str:
     """The ETag of the gzip representation of what ``etag`` tags.
 
@@ -92,6 +87,57 @@ def gzip_etag(etag: str) -> str:
 def _identity_tags(if_none_match: str) -> str:
     """``If-None-Match`` with our gzip tags read as the identity tags they stand for."""
     return if_none_match.replace(SUFFIX + '"', '"')
+
+
+def encoded(status: str, headers: list[tuple[str, str]], *, wanted: bool,
+            sent_gzip_tag: bool = False, as_is: bool = False
+            ) -> tuple[list[tuple[str, str]], bool]:
+    """The headers of an answer (``status``, ``headers``) as this layer sends it, and
+    whether it gzips the body; for the front's own answers too, which do not pass through
+    it (:func:`gzipped` makes their body).
+
+    :param wanted: the client takes gzip and asks no range
+    :param sent_gzip_tag: its ``If-None-Match`` names a gzip representation's tag
+    :param as_is: the view marked the answer not to be compressed (:data:`NOT_COMPRESSED`)
+    """
+    if as_is or _header(headers, "content-encoding") \
+            or "no-transform" in (_header(headers, "cache-control") or ""):
+        return headers, False
+    code = int(status.split(" ", 1)[0])
+    if code == 304:
+        if wanted and sent_gzip_tag:  # the client holds the gzip representation
+            etag = _header(headers, "etag")
+            if etag:
+                headers = [*_without(headers, "etag"), ("ETag", gzip_etag(etag))]
+            headers = _vary(headers)
+        return headers, False
+    if not _textual(_header(headers, "content-type")):
+        return headers, False
+    headers = _vary(headers)
+    length = _header(headers, "content-length")
+    small = length is not None and int(length) < MIN_BYTES
+    if not wanted or code != 200 or small or _header(headers, "content-range"):
+        return headers, False
+    etag = _header(headers, "etag")
+    headers = _without(headers, "content-length", "etag")
+    if etag:
+        headers.append(("ETag", gzip_etag(etag)))
+    headers.append(("Content-Encoding", "gzip"))
+    return headers, True
+
+
+def gzipped(body: bytes, level: int = LEVEL) -> bytes:
+    """``body`` gzipped, byte for byte as this layer writes it when it comes in one piece
+    (as a view's or the fast paths' answers do)."""
+    encoder = _encoder(level)
+    return encoder.compress(body) + encoder.flush()
+
+
+def _encoder(level: int) -> Any:
+    return zlib.compressobj(level, zlib.DEFLATED, 31)  # 31: a gzip header
+
+
+_textual = functools.lru_cache(maxsize=64)(compressible)
 
 
 class Compression:
@@ -114,32 +160,9 @@ class Compression:
         decision: dict[str, bool] = {}
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            code = int(status.split(" ", 1)[0])
-            kind = _header(headers, "content-type")
-            textual = compressible(kind)
-            if environ.get(NOT_COMPRESSED) or _header(headers, "content-encoding") \
-                    or "no-transform" in (_header(headers, "cache-control") or ""):
-                return start_response(status, headers, exc_info)
-            if code == 304:
-                if wanted and sent_gzip_tag:  # the client holds the gzip representation
-                    etag = _header(headers, "etag")
-                    if etag:
-                        headers = [*_without(headers, "etag"), ("ETag", gzip_etag(etag))]
-                    headers = _vary(headers)
-                return start_response(status, headers, exc_info)
-            if not textual:
-                return start_response(status, headers, exc_info)
-            headers = _vary(headers)
-            length = _header(headers, "content-length")
-            small = length is not None and int(length) < MIN_BYTES
-            if not wanted or code != 200 or small or _header(headers, "content-range"):
-                return start_response(status, headers, exc_info)
-            decision["gzip"] = True
-            etag = _header(headers, "etag")
-            headers = _without(headers, "content-length", "etag")
-            if etag:
-                headers.append(("ETag", gzip_etag(etag)))
-            headers.append(("Content-Encoding", "gzip"))
+            headers, decision["gzip"] = encoded(status, headers, wanted=wanted,
+                                                sent_gzip_tag=sent_gzip_tag,
+                                                as_is=bool(environ.get(NOT_COMPRESSED)))
             return start_response(status, headers, exc_info)
 
         body = self.app(environ, start)
@@ -150,7 +173,7 @@ class Compression:
         return _Closing(self._compressed(body), body)
 
     def _compressed(self, body: Iterable[bytes]) -> Iterator[bytes]:
-        encoder = zlib.compressobj(self.level, zlib.DEFLATED, 31)  # 31: a gzip header
+        encoder = _encoder(self.level)
         for chunk in body:
             if chunk:
                 out = encoder.compress(chunk)
