@@ -257,20 +257,30 @@ class Labels:
     node's labels (the store names blank nodes its own way) are looked up in ``store``.
     """
 
+    #: Nodes whose label triples are kept made (the places, agents and categories that
+    #: most documents link to); past it, the memory starts again.
+    REMEMBERED = 10_000
+
     def __init__(self, store: GraphStore, index: LabelIndex | None = None) -> None:
         self.store = store
         self.index = index or index_labels(StoreSource(store))
+        self._made: dict[str, tuple[Triple, ...]] = {}
 
-    def of(self, node: Term) -> list[Triple]:
+    def of(self, node: Term) -> tuple[Triple, ...]:
         if isinstance(node, BlankNode):
-            return [t for prop in LABELS for t in self.store.triples(node, prop)]
+            return tuple(t for prop in LABELS for t in self.store.triples(node, prop))
         if not isinstance(node, NamedNode):
-            return []
-        found = [Triple(node, LABELS[rank], _literal(text, language, datatype))
-                 for rank, text, language, datatype in self.index.others.get(node.value, ())]
-        title = self.index.titles.get(node.value)
-        if title is not None:
-            found.append(Triple(node, TITLE, _literal(*title)))
+            return ()
+        found = self._made.get(node.value)
+        if found is None:
+            made = [Triple(node, LABELS[rank], _literal(text, language, datatype))
+                    for rank, text, language, datatype in self.index.others.get(node.value, ())]
+            title = self.index.titles.get(node.value)
+            if title is not None:
+                made.append(Triple(node, TITLE, _literal(*title)))
+            if len(self._made) >= self.REMEMBERED:
+                self._made = {}
+            found = self._made[node.value] = tuple(made)
         return found
 
 

@@ -12,6 +12,7 @@ with 304 (and ``Range`` with 206), so re-harvesting costs a header exchange.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from flask import Response, request
@@ -42,8 +43,11 @@ def caching_headers(build: Build, full_path: str, mimetype: str, *parts: str,
     (the fast paths of ``/sparql`` and of documents): the same ETag, Last-Modified and
     Cache-Control (``private``: links made from an untrusted ``Host``)."""
     return [("ETag", quote_etag(etag_for(build, full_path, mimetype, *parts))),
-            ("Last-Modified", http_date(build.modified)),
+            ("Last-Modified", _http_date(build.modified)),
             ("Cache-Control", f"{'private' if private else 'public'}, max-age={MAX_AGE}")]
+
+
+_http_date = functools.lru_cache(maxsize=8)(http_date)  # a build's switch time, kept
 
 
 def conditional(response: Response, build: Build, *parts: str) -> Response:

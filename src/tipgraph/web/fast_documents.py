@@ -37,7 +37,6 @@ from tipgraph.web.resources import (
     BY_EXTENSION,
     described,
     document_links,
-    known,
     rdf_document,
     uri_of,
 )
@@ -100,8 +99,11 @@ class DocumentPath:
         when the view must answer (a URI the build does not have: 404 or 410)."""
         build, stem = plan.build, plan.stem
         try:
-            if not known(build, stem):
-                return None  # 404 or 410: the view's pages say which
+            # what the store says of it: nothing exactly when the view's ``known`` says
+            # it is not in the build (no triple names it): 404 or 410, the view's pages
+            doc = described(build, stem, 1, self.config)
+            if not doc.triples:
+                return None
             build.warm()
             script_root = environ.get("SCRIPT_NAME", "").rstrip("/")
             root = self.public_url or _host_url(
@@ -109,8 +111,9 @@ class DocumentPath:
                 environ.get("SERVER_NAME"), environ.get("SERVER_PORT")
             ).rstrip("/") + script_root
             root = root.rstrip("/") + "/"  # as :func:`tipgraph.web.context.public_root`
-            body = rdf_document(build, described(build, stem, 1, self.config), stem,
-                                plan.fmt, root, self.config)
+            body = rdf_document(build, doc, stem, plan.fmt, root, self.config)
+        except ValueError:  # not an IRI: nothing in the build has it (the view says 404)
+            return None
         except Exception:  # a bug here: the whole way answers (and logs what it meets)
             self.app.logger.exception("the documents' fast path failed on %s",
                                       environ.get("PATH_INFO"))
