@@ -113,7 +113,6 @@ def published(out: Path) -> dict[str, object]:
         "totals": indexes.catalogue.totals(),
         "value pairs": dict(indexes.catalogue.pairs.items()),
         "counted pairs": indexes.catalogue.value_pairs(),
-        "words": indexes.word_index(),
         "text": (indexes.text.publications, indexes.text.nodes),
         "text rows": text_rows(current / "text.sqlite"),
         "searches": [sorted(indexes.text.publication_positions(words))
@@ -209,7 +208,7 @@ def test_an_incremental_build_publishes_what_a_full_build_does(
     assert any("0 publications changed" in line for line in said), said
     again = published(incremental)
     for name in ("triples", "report", "uris", "retired", "oai records", "dataset counts",
-                 "catalogue", "words", "text rows", "labels", "tally"):
+                 "catalogue", "text rows", "labels", "tally"):
         assert again[name] == got[name], name
 
 

@@ -10,17 +10,20 @@ independent of the catalogue's size:
   abstract, which a page reads from the store for the 20 entries it shows;
 - one bitmap per facet value (a Python ``int``, bit *i* for entry *i*), so a
   filter is an ``&`` and a facet count under it a ``bit_count``;
-- one posting per word of the titles and abstracts (a bitmap for common words,
-  a sorted array for rare ones). A search word matches the words it begins
-  (``traffick`` finds *trafficking*); every word of the query must match.
+- a search asks the build's text index (:mod:`tipgraph.serving.textindex`), which
+  ``tip:matches`` asks too. Without one (a remote store), one posting per word of the
+  titles and abstracts (a bitmap for common words, a sorted array for rare ones),
+  made on the first search: a search word matches the words it begins (``traffick``
+  finds *trafficking*); every word of the query must match.
 
 The build makes it from the triples it holds (:mod:`tipgraph.serving.indexes`) and
 writes it beside the store; a web worker reads that file when it opens the build.
 For a build without the file (made before, or served from a remote store) the
 worker makes it from the store in the background on the build's first page
 (:meth:`tipgraph.serving.service.Build.warm`). Both go through :func:`index_catalogue`
-and :func:`index_words` over a :class:`Source`; an incremental build updates the
-previous build's (:func:`update_catalogue`) with the same per-triple functions. Its
+over a :class:`Source` (and the store's word index through :func:`index_words`); an
+incremental build updates the previous build's (:func:`update_catalogue`) with the
+same per-triple functions. Its
 cost is measured by ``benchmarks/pages.py``; a request then takes a few bitmap
 operations whatever the catalogue's size.
 """
@@ -30,7 +33,7 @@ from __future__ import annotations
 import re
 import threading
 from array import array
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -151,7 +154,8 @@ class Catalogue:
     shown: list[tuple[str, str | None, tuple[Link, ...]]] = field(default_factory=list)
     #: reads the abstracts of a page's entries from the store: uris -> uri -> abstract
     read_abstracts: Callable[[list[str]], dict[str, str]] | None = None
-    #: makes the word index (on the first search, or ahead of it: :meth:`word_index`)
+    #: makes the word index of a catalogue without a text index (a remote store's), on the
+    #: first search or ahead of it (:meth:`word_index`)
     index_words: Callable[[], dict[str, int | array]] | None = None
     #: the build's text index, when it has one: searches ask it rather than the word
     #: index, so the page finds what ``tip:matches`` finds (:mod:`tipgraph.serving.textindex`)
@@ -224,8 +228,12 @@ class Catalogue:
         values = {(name, value) for name, chosen in (facets or {}).items() for value in chosen}
         for name, value in values:
             bits &= self.postings.get(name, {}).get(value, 0)
-        if self.text_index is not None and bits and fts_query(query):
-            return Selection(bits & self._searched(self.text_index, query), self)
+        if self.text_index is not None and bits:
+            # a query of operators alone (``AND``) searches them as words, as the word
+            # index would have: the text index is the build's only one
+            searched_text = query if fts_query(query) else query.casefold()
+            if fts_query(searched_text):
+                return Selection(bits & self._searched(self.text_index, searched_text), self)
         searched = list(dict.fromkeys(words(query)))
         for word in searched:
             if not bits:
@@ -670,14 +678,6 @@ def index_catalogue(source: Source) -> Catalogue:
     return Catalogue(uris, labels, postings, nodes, shown)
 
 
-def _entry_words(title: str, abstracts: Iterable[str]) -> set[str]:
-    """The words an entry is found by: those of its title and its abstracts."""
-    found = set(words(title))
-    for abstract in abstracts:
-        found.update(words(abstract))
-    return found
-
-
 def index_words(source: Source, uris: list[str], titles: list[str]) -> dict[str, int | array]:
     """word -> entries having it in their title or abstract: a bitmap for a common word,
     sorted positions for a rare one (texts read one at a time: nothing but the postings
@@ -734,14 +734,13 @@ class Change(Protocol):
 
 def update_catalogue(catalogue: Catalogue, change: Change,
                      make_source: Callable[[list[Any]], Source]) -> Catalogue:
-    """The catalogue of the graph ``change`` made of the one ``catalogue`` (with its word
-    index) indexed, as :func:`index_catalogue` and :func:`index_words` would make it
-    (``catalogue`` is changed, and given back).
+    """The catalogue of the graph ``change`` made of the one ``catalogue`` indexed, as
+    :func:`index_catalogue` would make it (``catalogue`` is changed, and given back).
 
     The entries of the publications whose triples changed, or that link to a node whose
     type or label changed, are taken out and made again (:func:`_shown`, of their
     triples: ``make_source`` makes a :class:`Source` of them); the others keep their
-    order, their bitmaps and word postings moving with them.
+    order, their bitmaps moving with them.
     """
     nodes = catalogue.nodes
     touched_nodes = change.subjects(NODE_PROPERTIES)
@@ -769,14 +768,11 @@ def update_catalogue(catalogue: Catalogue, change: Change,
             nodes[uri] = fresh[uri]
         else:
             del nodes[uri]
-    before, after = change.view(touched)
+    _, after = change.view(touched)
     source = make_source(after)
     titles = _titles(source)
     made = title_order(titles)
     shown = _shown(source, made, titles, nodes)
-    abstracts: dict[str, list[str]] = {}
-    for s, abstract in source.pairs(str(DCT.abstract)):
-        abstracts.setdefault(s, []).append(abstract)
     # the entries left, in their order; the new ones put in their places
     gone = set(removed)
     if isinstance(old_uris, Spliced) and isinstance(old_shown, Spliced):
@@ -794,7 +790,6 @@ def update_catalogue(catalogue: Catalogue, change: Change,
         kept.insert(i, entry)
         placed.append(i)
     runs = _runs(len(old_uris), removed, placed)
-    size = len(uris)
     shifted = any(p != q for p, _, q in runs)
     # the facets: every bitmap moved when entries moved, else only those of the entries out
     postings, labels = catalogue.postings, catalogue.labels
@@ -818,52 +813,7 @@ def update_catalogue(catalogue: Catalogue, change: Change,
             labels[facet].pop(key, None)
         else:
             labels[facet][key] = _first_label(postings[facet][key], facet, key, kept, nodes)
-    # the words: the postings of the entries out taken away, those of the new ones added
-    index = dict(catalogue.word_index()[0])
-    words_touched: set[str] = set()
-    if shifted:
-        table = _position_table(len(old_uris), runs)
-        for word, posting in list(index.items()):
-            index[word] = _remap_bitmap(posting, runs) if isinstance(posting, int) \
-                else _remap_positions(posting, table)
-        words_touched = set(index)
-    else:
-        old_abstracts: dict[str, list[str]] = {}
-        for s, abstract in make_source(before).pairs(str(DCT.abstract)):
-            old_abstracts.setdefault(s, []).append(abstract)
-        for i in removed:
-            for word in _entry_words(old_shown[i][0], old_abstracts.get(old_uris[i], ())):
-                posting = index.get(word)
-                if posting is None:
-                    continue
-                words_touched.add(word)
-                if isinstance(posting, int):
-                    index[word] = posting & ~(1 << i)
-                else:
-                    index[word] = array("I", (p for p in posting if p != i))
-    for i in placed:
-        for word in _entry_words(kept[i][0], abstracts.get(uris[i], ())):
-            words_touched.add(word)
-            posting = index.get(word)
-            if posting is None:
-                index[word] = array("I", [i])
-            elif isinstance(posting, int):
-                index[word] = posting | (1 << i)
-            else:
-                insort(posting, i)
-    common = _common(size)
-    if common != _common(len(old_uris)):
-        words_touched = set(index)
-    for word in words_touched:
-        posting = index[word]
-        n = posting.bit_count() if isinstance(posting, int) else len(posting)
-        if not n:
-            del index[word]
-        elif n >= common and not isinstance(posting, int):
-            index[word] = _bitmap(posting, size)
-        elif n < common and isinstance(posting, int):
-            index[word] = array("I", _set_bits(posting, 0, n))
-    updated = Catalogue.from_indexed((uris, labels, postings, nodes, kept), index)
+    updated = Catalogue.from_indexed((uris, labels, postings, nodes, kept))
     updated.moved = Moved(len(old_uris), runs, placed)
     if pairs_out is not None:
         _update_pairs(catalogue, pairs_out, _pair_counts((kept[i] for i in placed), nodes))
@@ -909,24 +859,6 @@ def _remap_bitmap(bits: int, runs: list[tuple[int, int, int]]) -> int:
     moved = 0
     for p, length, q in runs:
         moved |= ((bits >> p) & ((1 << length) - 1)) << q
-    return moved
-
-
-_GONE = 0xFFFFFFFF  # the new place of an entry taken out
-
-
-def _position_table(size: int, runs: list[tuple[int, int, int]]) -> array:
-    """Each old place -> the new one (:data:`_GONE`: taken out), of ``runs``."""
-    table = array("I", [_GONE]) * size
-    for p, length, q in runs:
-        table[p:p + length] = array("I", range(q, q + length))
-    return table
-
-
-def _remap_positions(positions: array, table: array) -> array:
-    moved = array("I", map(table.__getitem__, positions))
-    if _GONE in moved:
-        moved = array("I", (p for p in moved if p != _GONE))
     return moved
 
 

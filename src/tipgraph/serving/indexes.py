@@ -30,8 +30,7 @@ too: :mod:`tipgraph.datestamps`.)
                "makers"     [name, ...]                the entries, in making order
                "catalogue"  the browse and search index (:mod:`.catalogue`): its facet
                             labels, postings and nodes; its IRIs and what pages show of
-                            each (:class:`.packed.Strings`, :class:`.packed.Shown`); its
-                            word index, a pickle of its own unpickled on first use; each
+                            each (:class:`.packed.Strings`, :class:`.packed.Shown`); each
                             facet value's count (:meth:`~.catalogue.Catalogue.totals`) and
                             the counts of the values its publications have
                             (:meth:`~.catalogue.Catalogue.value_pairs`, a row each:
@@ -108,7 +107,6 @@ from tipgraph.serving.catalogue import (
     Catalogue,
     Change,
     index_catalogue,
-    index_words,
     update_catalogue,
 )
 from tipgraph.serving.documents import LABELS, LabelIndex, index_labels
@@ -123,7 +121,7 @@ from tipgraph.serving.textindex import (
 )
 
 #: The version of the file's schema (the module docstring): bump it on any change of shape.
-VERSION = 9
+VERSION = 10
 #: The first line of the file: what it holds and in which version.
 FORMAT = f"tipgraph indexes {VERSION}\n".encode()
 
@@ -262,9 +260,6 @@ class BuildIndexes(dict[str, Any]):
     @property
     def text(self) -> TextIndex:
         return self["text"]
-
-    def word_index(self) -> dict[str, int | array]:
-        return self.catalogue.word_index()[0]
 
     def page_paths(self) -> list[str]:
         return self["dataset"].page_paths()
@@ -443,31 +438,24 @@ def read_indexes(path: Path, *, mutable: bool = False) -> BuildIndexes | None:
 # -- the makers of this version ------------------------------------------------------------
 
 def _make_catalogue(source: TriplesSource, base: str, made: dict[str, Any]) -> Catalogue:
-    catalogue = index_catalogue(source)
-    titles = [title for title, _, _ in catalogue.shown]
-    words = index_words(source, catalogue.uris, titles)
-    return Catalogue.from_indexed(catalogue.indexed(), words)
+    # no word index: the build's text index answers every search (Catalogue.select)
+    return index_catalogue(source)
 
 
 def _pack_catalogue(catalogue: Catalogue) -> dict[str, Any]:
     uris, labels, postings, nodes, shown = catalogue.indexed()
-    words = pickle.dumps(_packed(catalogue.word_index()[0]), protocol=pickle.HIGHEST_PROTOCOL)
     return {"uris": Strings.pack(uris, hashed=True), "labels": labels, "postings": postings,
-            "nodes": nodes, "shown": Shown.pack(shown), "words": pickle.PickleBuffer(words),
-            "totals": catalogue.totals(),
+            "nodes": nodes, "shown": Shown.pack(shown), "totals": catalogue.totals(),
             "pairs": Rows.pack(catalogue.value_pairs() if catalogue.pairs is None
                                else catalogue.pairs)}
 
 
 def _unpack_catalogue(packed: dict[str, Any]) -> Catalogue:
     """The catalogue of the file: its publications and what pages show of them read in
-    place; its word index (asked for by a search only without a text index, and by an
-    incremental build) unpickled when first asked for."""
+    place."""
     catalogue = Catalogue.from_indexed((Strings(packed["uris"]), packed["labels"],
                                         packed["postings"], packed["nodes"],
                                         Shown(packed["shown"])))
-    words = packed["words"]
-    catalogue.index_words = lambda: _unpacked(pickle.loads(words))
     catalogue._totals = packed["totals"]
     catalogue.pairs = Rows(packed["pairs"])
     return catalogue
@@ -480,8 +468,7 @@ def _thaw_catalogue(catalogue: Catalogue) -> Catalogue:
     # the publications and what pages show of them stay read in place, spliced (the
     # entries an update takes out and puts in), and are packed so: the bytes of the
     # entries left as they were copied, not 100,000s of items made and encoded again
-    thawn = Catalogue.from_indexed((spliced(uris), labels, postings, nodes, spliced(shown)),
-                                   catalogue.word_index()[0])
+    thawn = Catalogue.from_indexed((spliced(uris), labels, postings, nodes, spliced(shown)))
     # the value rows stay read in place: an update changes the rows of its values
     # (:func:`~.catalogue.update_catalogue`)
     thawn._totals, thawn.pairs = catalogue._totals, catalogue.pairs
@@ -574,27 +561,6 @@ register(IndexMaker(
     pack=lambda index: {"publications": index.publications, "nodes": index.nodes},
     unpack=lambda packed, path: TextIndex.open_expecting(path, **packed), file=TEXT_FILE,
     update=_update_text))
-
-
-def _packed(index: dict[str, int | array]) -> tuple[dict[str, int], list[str], array, array]:
-    """A word index as its bitmaps, and its rare words' positions in one array (with where
-    each word's begin): a hundred thousand arrays are slow to unpickle one by one."""
-    bitmaps = {word: where for word, where in index.items() if isinstance(where, int)}
-    rare = [word for word, where in index.items() if not isinstance(where, int)]
-    flat, starts = array("I"), array("Q", [0])
-    for word in rare:
-        flat.extend(index[word])  # type: ignore[arg-type]
-        starts.append(len(flat))
-    return bitmaps, rare, flat, starts
-
-
-def _unpacked(packed: tuple[dict[str, int], list[str], array, array]
-              ) -> dict[str, int | array]:
-    bitmaps, rare, flat, starts = packed
-    index: dict[str, int | array] = dict(bitmaps)
-    for word, start, end in zip(rare, starts[:-1], starts[1:], strict=True):
-        index[word] = flat[start:end]
-    return index
 
 
 _NOT_BLANK = (URIRef, Literal)

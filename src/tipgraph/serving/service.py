@@ -152,7 +152,8 @@ class Build:
 
     @property
     def catalogue(self) -> Catalogue:
-        """The browse and search index (its word index made on the first search)."""
+        """The browse and search index (a remote store's word index made on the first
+        search: a build's searches ask its text index)."""
         return self.model("catalogue", lambda: load_catalogue(self.store))
 
     @property
