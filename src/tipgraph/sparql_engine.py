@@ -179,6 +179,15 @@ class QueryTimeout(QueryError):
     title = "Query stopped"
 
 
+class QueryPreempted(QueryTimeout):
+    """Stopped to give its process to a lighter client's query (``query_share_seconds``):
+    the same query may well run in a moment, so the answer says when to retry."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class EngineBusy(QueryError):
     status = 503
     title = "Endpoint busy"
@@ -908,10 +917,11 @@ class QueryEngine:
             self.replaced += 1
             if running.preempted:
                 self.preempted += 1
-                raise QueryTimeout(
+                raise QueryPreempted(
                     f"The query was stopped after {running.preempted:.0f} s to let another "
                     "client's query run: every query process was busy (setting "
-                    "query_share_seconds). Retry it, narrowed down or with a LIMIT.") from None
+                    "query_share_seconds). Retry it, narrowed down or with a LIMIT.",
+                    max(1, math.ceil(self.share))) from None
             raise EngineFailure(f"The query process ended unexpectedly: {error}") from error
         finally:
             self._release(worker, running)

@@ -116,6 +116,11 @@ def test_runaway_queries_from_several_addresses_leave_others_served(server: str)
     assert status == 503 and state["queries"]["saturated"]
     assert state["queries"]["busy"] == state["queries"]["processes"]
     assert set(statuses) <= {429, 503}, statuses  # stopped (time limit, turn) or refused, never 500
+    # a query refused, or stopped for another client's turn, says when to come back
+    turned = [h for status, h, body in runaways.outcomes
+              if status == 429 or b"query_share_seconds" in body]
+    assert turned, "no runaway query gave its process to the other address's query"
+    assert all(int(h["retry-after"]) >= 1 for h in turned)
 
 
 def test_eight_clients_behind_one_address_get_answers(server: str) -> None:

@@ -27,6 +27,7 @@ from tipgraph.sparql_engine import (
     cut_to_bytes,
     evaluate,
 )
+from tipgraph.web.protocol import error_parts
 
 pytestmark = pytest.mark.slow
 
@@ -124,6 +125,10 @@ def test_a_runaway_query_gives_its_process_to_a_lighter_client(make_engine, stor
     assert isinstance(runaway.outcome, QueryTimeout)
     assert "query_share_seconds" in runaway.outcome.message
     assert engine.state()["preempted"] == 1
+    # the client is told when to come back: its query may run once the light one is done
+    status, headers, _ = error_parts(runaway.outcome)
+    assert status.startswith("503 ")
+    assert ("Retry-After", "1") in headers
 
 
 def test_with_the_default_settings_a_light_client_behind_as_many_new_clients_as_processes_is_served(
