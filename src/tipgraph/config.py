@@ -94,9 +94,9 @@ SETTINGS: tuple[Setting, ...] = (
             "client with the fewest queries running, then the least process time used lately."),
     Setting("query_share_seconds", 3.0, "Seconds a query holds its process before a "
             "waiting client that runs fewer queries may take it: the longer query is stopped "
-            "(503 with Retry-After, naming this setting) and its process replaced, so runaway queries from "
-            "many addresses cannot keep other clients out. 0: a query keeps its process until "
-            "query_timeout."),
+            "(503 with Retry-After, naming this setting) and its process replaced, so runaway "
+            "queries from many addresses cannot keep other clients out. 0: a query keeps its "
+            "process until query_timeout."),
     Setting("query_memory_mb", 1024.0, "Memory, in MiB, one query process may use "
             "evaluating a query (its heap, watched ten times a second); over it the query is "
             "stopped with 503 naming this setting and the process replaced. 0: no limit."),
