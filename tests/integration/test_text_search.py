@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sqlite3
 import threading
 import unicodedata
 from collections import Counter
@@ -269,6 +270,21 @@ def test_a_constant_subject_is_a_yes_or_no(synthetic_build_dir: Path) -> None:
     ask = PREFIXES + "ASK {{ <{}> tip:matches {} }}"
     assert client.sparql(ask.format(hit, json.dumps('"forced labour"'))).boolean is True
     assert client.sparql(ask.format(hit, '"nosuchwordxyz"')).boolean is False
+
+
+def test_a_build_leaves_its_index_whole_and_merging_as_fts5_does(synthetic_build_dir: Path
+                                                                  ) -> None:
+    """The build writes the index unmerged and merges it once at the end; FTS5's own
+    merging is on again in the file for the rows an incremental build adds (were it left
+    off, each such build would add segments no search merges)."""
+    with sqlite3.connect(synthetic_build_dir / "current" / TEXT_FILE) as db:
+        for table in ("text", "fact"):
+            config = dict(db.execute(f"SELECT k, v FROM {table}_config"))
+            assert config.get("automerge", textindex.FTS5_AUTOMERGE) == \
+                textindex.FTS5_AUTOMERGE == 4
+            db.execute(f"CREATE VIRTUAL TABLE temp.{table}_rows "
+                       f"USING fts5vocab(main, {table}, row)")
+            assert db.execute(f"SELECT count(*) FROM temp.{table}_rows").fetchone()[0] > 10
 
 
 def test_the_rewrite_keeps_the_query_around_the_pattern() -> None:
