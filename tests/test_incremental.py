@@ -134,7 +134,8 @@ def text_rows(path: Path) -> dict[str, object]:
                             in db.execute("SELECT * FROM temp.words")),
             "facts": sorted((iri[doc], term) for term, doc, _, _
                             in db.execute("SELECT * FROM temp.facts")),
-            "meta": sorted(db.execute("SELECT * FROM meta")),
+            # but whether ids are the places (a full build's numbering, not an update's)
+            "meta": sorted(db.execute("SELECT * FROM meta WHERE key != 'numbered'")),
         }
 
 

@@ -287,6 +287,20 @@ def test_a_build_leaves_its_index_whole_and_merging_as_fts5_does(synthetic_build
             assert db.execute(f"SELECT count(*) FROM temp.{table}_rows").fetchone()[0] > 10
 
 
+def test_the_places_a_full_build_numbers_are_those_its_table_holds(synthetic_build_dir: Path
+                                                                     ) -> None:
+    """A full build numbers the publications first, in the browse order, and says so: the
+    first search makes the places without reading them, and they are the table's."""
+    path = synthetic_build_dir / "current" / TEXT_FILE
+    index = TextIndex.open(path)
+    assert index is not None and index._numbered
+    with sqlite3.connect(path) as db:
+        assert index._places() == textindex._read_places(db)
+        assert index.nodes == db.execute("SELECT count(*) FROM node").fetchone()[0]
+    assert sorted(index.publication_positions("a OR e OR i OR o")) == \
+        sorted(set(index.publication_positions("a OR e OR i OR o")))
+
+
 def test_the_rewrite_keeps_the_query_around_the_pattern() -> None:
     class Hits:
         def hits(self, text: str, *, scores: bool = True, facts: tuple[str, ...] = ()

@@ -312,6 +312,10 @@ def write_text_index(source: LiteralSource, publications: Sequence[str], path: P
             for table in ("text", "fact"):
                 db.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('automerge', 0)")
             _insert(db, made, rows)
+            # what opening it reads (a count of a million rows takes a tenth of a second)
+            # and the numbering the first search need not read (a second at a million)
+            db.executemany("INSERT INTO meta VALUES (?, ?)",
+                           (("nodes", len(order)), ("numbered", 1)))
             for table in ("text", "fact"):
                 db.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")
                 # kept in the file: an incremental build's few rows are merged as they go
@@ -395,8 +399,11 @@ def update_text_index(old: Path, path: Path, before: LiteralSource, after: Liter
                             if iri not in touched and first.get(iri) != position))
             db.execute("UPDATE meta SET value = ? WHERE key = 'publications'",
                        (len(publications),))
-            db.commit()
             nodes = db.execute("SELECT count(*) FROM node").fetchone()[0]
+            # numbered otherwise now: the places are read from the table
+            db.execute("DELETE FROM meta WHERE key = 'numbered'")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('nodes', ?)", (nodes,))
+            db.commit()
         finally:
             db.close()
         os.replace(partial, path)
@@ -438,7 +445,9 @@ class TextIndex:
         db = self._connect()
         try:
             meta = dict(db.execute("SELECT key, value FROM meta"))
-            nodes = db.execute("SELECT count(*) FROM node").fetchone()[0]
+            nodes = meta.get("nodes")
+            if nodes is None:  # a file written before it said
+                nodes = db.execute("SELECT count(*) FROM node").fetchone()[0]
         finally:
             db.close()
         if meta.get("version") != VERSION:
@@ -448,7 +457,10 @@ class TextIndex:
         self.publications = int(meta["publications"])
         #: how many nodes it holds: the publications and the other labelled nodes
         self.nodes = int(nodes)
-        #: node id -> the publication's place in the browse order (-1: not one), read on
+        #: whether node ``i`` is the publication at place ``i - 1`` for every publication
+        #: (as a full build numbers them)
+        self._numbered = meta.get("numbered") == 1
+        #: node id -> the publication's place in the browse order (-1: not one), made on
         #: the first search that asks for places
         self._positions: array | None = None
         self._positions_lock = threading.Lock()
@@ -607,17 +619,25 @@ class TextIndex:
         if self._positions is None:
             with self._positions_lock:
                 if self._positions is None:
-                    db = self._connect()
-                    try:
-                        found = db.execute("SELECT id, position FROM node "
-                                           "WHERE position IS NOT NULL").fetchall()
-                    finally:
-                        db.close()
-                    places = array("i", [-1]) * (max((i for i, _ in found), default=0) + 1)
-                    for i, place in found:
-                        places[i] = place
-                    self._positions = places
+                    if self._numbered:  # id i at place i - 1: nothing to read
+                        self._positions = array("i", range(-1, self.publications))
+                    else:
+                        db = self._connect()
+                        try:
+                            self._positions = _read_places(db)
+                        finally:
+                            db.close()
         return self._positions
+
+
+def _read_places(db: sqlite3.Connection) -> array:
+    """Each node's place in the browse order, by id (-1: not a publication), as the
+    table ``node`` says (an incremental build's numbering)."""
+    found = db.execute("SELECT id, position FROM node WHERE position IS NOT NULL").fetchall()
+    places = array("i", [-1]) * (max((i for i, _ in found), default=0) + 1)
+    for i, place in found:
+        places[i] = place
+    return places
 
 
 _STRING_TYPES = ("http://www.w3.org/2001/XMLSchema#string",
