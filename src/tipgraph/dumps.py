@@ -19,7 +19,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import pyoxigraph
 from zlib_ng import gzip_ng
@@ -86,11 +86,23 @@ SEGMENTS_FILE = "segments.json"
 SEGMENT_LINES = 1 << 13
 
 
-def segments(target: Path, previous: Path | None = None
-             ) -> Iterator[tuple[str, str, list[str]]]:
-    """The segments of ``target/tipgraph.nt``: (where it starts, digest, lines), cut where
-    ``previous`` cut its own (``previous/dumps/segments.json``), else every
-    :data:`SEGMENT_LINES` lines or so."""
+class Segment(NamedTuple):
+    """A run of the sorted N-Triples lines, cut where a subject begins."""
+
+    start: str  #: its first subject, as the lines write it
+    digest: str  #: what names its files: the SHA-256 of its bytes, cut to 32 digits
+    lines: list[str] | None  #: None: one an earlier build made (:func:`update_dumps`)
+    data: bytes  #: its lines, UTF-8: what each format is made of (joined once)
+
+
+def _segment(start: str, lines: list[str]) -> Segment:
+    data = "".join(lines).encode("utf-8")
+    return Segment(start, hashlib.sha256(data).hexdigest()[:32], lines, data)
+
+
+def segments(target: Path, previous: Path | None = None) -> Iterator[Segment]:
+    """The segments of ``target/tipgraph.nt``, cut where ``previous`` cut its own
+    (``previous/dumps/segments.json``), else every :data:`SEGMENT_LINES` lines or so."""
     starts = _starts(previous)
     with (target / NTRIPLES).open(encoding="utf-8", newline="\n") as nt:
         lines: list[str] = []
@@ -102,13 +114,13 @@ def segments(target: Path, previous: Path | None = None
                 ends = len(lines) >= SEGMENT_LINES if starts is None \
                     else _next(starts, start) <= this
                 if lines and ends:
-                    yield start, _digest(lines), lines
+                    yield _segment(start, lines)
                     lines = []
                 if not lines:
                     start = this
             lines.append(line)
         if lines:
-            yield start, _digest(lines), lines
+            yield _segment(start, lines)
 
 
 def _listing(build: Path | None) -> list[tuple[str, str, int]] | None:
@@ -140,24 +152,15 @@ def _next(starts: list[str], start: str) -> str:
     return starts[index] if index < len(starts) else "\U0010ffff"
 
 
-def _digest(lines: list[str]) -> str:
-    digest = hashlib.sha256()
-    for line in lines:
-        digest.update(line.encode("utf-8"))
-    return digest.hexdigest()[:32]
-
-
 def _segmented(target: Path, previous: Path | None,
-               formats: dict[str, Callable[[list[str]], bytes]], *, listing: bool = False,
-               cut: Iterable[tuple[str, str, list[str] | None]] | None = None
-               ) -> dict[str, list[Path]]:
+               formats: dict[str, Callable[[bytes], bytes]], *, listing: bool = False,
+               cut: Iterable[Segment] | None = None) -> dict[str, list[Path]]:
     """Each segment's file in each of ``formats`` (suffix -> what makes it from the
-    segment's lines), made or linked from ``previous``'s; by suffix, their paths in order.
+    segment's bytes), made or linked from ``previous``'s; by suffix, their paths in order.
     With ``listing``, where the segments start is written for the next build.
 
-    :param cut: the segments, when not :func:`segments`: (start, digest, lines), the
-        lines None for one ``previous`` has (its number of lines in the digest's place
-        in the listing is then ``previous``'s)
+    :param cut: the segments, when not :func:`segments`; one without lines is one
+        ``previous`` has (its number of lines in the listing is then ``previous``'s)
     """
     folder = target / SEGMENTS
     folder.mkdir(exist_ok=True)
@@ -165,7 +168,7 @@ def _segmented(target: Path, previous: Path | None,
     made: dict[str, list[Path]] = {name: [] for name in formats}
     listed = []
     counts = {digest: count for _, digest, count in _listing(previous) or ()}
-    for start, digest, lines in cut if cut is not None else segments(target, previous):
+    for start, digest, lines, data in cut if cut is not None else segments(target, previous):
         listed.append((start, digest, counts[digest] if lines is None else len(lines)))
         for name, make in formats.items():
             path = folder / f"{digest}.{name}"
@@ -175,7 +178,7 @@ def _segmented(target: Path, previous: Path | None,
             if lines is None:
                 raise FileNotFoundError(f"segment {path.name} of build {previous} is gone")
             partial = path.with_name(f".{path.name}.{os.getpid()}")
-            partial.write_bytes(make(lines))
+            partial.write_bytes(make(data))
             os.replace(partial, path)
     if listing:
         (folder / SEGMENTS_FILE).write_text(json.dumps(listed, ensure_ascii=False),
@@ -230,24 +233,23 @@ def copy_span(source: BinaryIO, out: BinaryIO, start: int, count: int | None) ->
     out.seek(0, os.SEEK_END)
 
 
-def _quads(lines: list[str]) -> Iterator[pyoxigraph.Quad]:
-    return pyoxigraph.parse(input="".join(lines).encode("utf-8"),
-                            format=pyoxigraph.RdfFormat.N_TRIPLES)
+def _quads(data: bytes) -> Iterator[pyoxigraph.Quad]:
+    return pyoxigraph.parse(input=data, format=pyoxigraph.RdfFormat.N_TRIPLES)
 
 
-def _turtle(lines: list[str]) -> bytes:
-    return pyoxigraph.serialize(_quads(lines), format=pyoxigraph.RdfFormat.TURTLE,
+def _turtle(data: bytes) -> bytes:
+    return pyoxigraph.serialize(_quads(data), format=pyoxigraph.RdfFormat.TURTLE,
                                 prefixes=jsonld_context())
 
 
-def _jsonld(lines: list[str]) -> bytes:
-    expanded = pyoxigraph.serialize(_quads(lines), format=pyoxigraph.RdfFormat.JSON_LD)
+def _jsonld(data: bytes) -> bytes:
+    expanded = pyoxigraph.serialize(_quads(data), format=pyoxigraph.RdfFormat.JSON_LD)
     return node_objects(expanded, jsonld_context())
 
 
-def _gzip(lines: list[str]) -> bytes:
+def _gzip(data: bytes) -> bytes:
     # zlib-ng: a gzip member as small as zlib's at the same level, in half its time
-    return gzip_ng.compress("".join(lines).encode("utf-8"), compresslevel=6, mtime=0)
+    return gzip_ng.compress(data, compresslevel=6, mtime=0)
 
 
 def _join_turtle(target: Path, made: dict[str, list[Path]]) -> None:
@@ -289,11 +291,11 @@ def update_dumps(target: Path, previous: Path, removed: Iterable[str],
             index = bisect.bisect_right(starts, line[:line.index(" ") + 1])
             changes.setdefault(index, ([], []))[n].append(line)
 
-    def cut() -> Iterator[tuple[str, str, list[str] | None]]:
+    def cut() -> Iterator[Segment]:
         for index, (start, digest, _) in enumerate(listed):
             change = changes.get(index)
             if change is None:
-                yield start, digest, None
+                yield Segment(start, digest, None, b"")
                 continue
             gone = set(change[0])
             with gzip.open(previous / SEGMENTS / f"{digest}.nt.gz", "rt", encoding="utf-8",
@@ -301,7 +303,7 @@ def update_dumps(target: Path, previous: Path, removed: Iterable[str],
                 lines = list(heapq.merge((line for line in segment if line not in gone),
                                          change[1]))
             if lines:
-                yield lines[0][:lines[0].index(" ") + 1], _digest(lines), lines
+                yield _segment(lines[0][:lines[0].index(" ") + 1], lines)
 
     made = _segmented(target, previous, {"ttl": _turtle, "jsonld": _jsonld, "nt.gz": _gzip},
                       listing=True, cut=cut())

@@ -28,8 +28,10 @@ def test_segments_end_where_a_subject_ends_and_are_cut_again_alike(
     lines = write_nt(tmp_path / "a", range(100))
     write_dumps(tmp_path / "a")
     first = list(segments(tmp_path / "a"))
-    assert [line for _, _, part in first for line in part] == lines
-    assert all(len(part) % 3 == 0 for _, _, part in first)  # no subject cut in two
+    assert [line for segment in first for line in segment.lines] == lines
+    assert all(len(segment.lines) % 3 == 0 for segment in first)  # no subject cut in two
+    # named by the digest of their bytes, which are their lines'
+    assert all(segment.data == "".join(segment.lines).encode() for segment in first)
     # a later build: one subject changed, a few added; cut where the first was
     write_nt(tmp_path / "b", range(105), extra="x")
     write_dumps(tmp_path / "b", previous=tmp_path / "a")
