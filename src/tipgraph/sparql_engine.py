@@ -149,10 +149,13 @@ class QueryError(TipgraphError):
 
     status = 400
     title = "Query error"
+    #: seconds after which the same query may be answered (``Retry-After``), if so
+    retry_after: int | None = None
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after
 
 
 class QuerySyntaxError(QueryError):
@@ -183,10 +186,6 @@ class QueryPreempted(QueryTimeout):
     """Stopped to give its process to a lighter client's query (``query_share_seconds``):
     the same query may well run in a moment, so the answer says when to retry."""
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
 
 class EngineBusy(QueryError):
     status = 503
@@ -198,10 +197,6 @@ class TooBusy(QueryError):
 
     status = 429
     title = "Too many queries"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class QueryTooLarge(QueryError):

@@ -23,9 +23,8 @@ worker makes it from the store in the background on the build's first page
 (:meth:`tipgraph.serving.service.Build.warm`). Both go through :func:`index_catalogue`
 over a :class:`Source` (and the store's word index through :func:`index_words`); an
 incremental build updates the previous build's (:func:`update_catalogue`) with the
-same per-triple functions. Its
-cost is measured by ``benchmarks/pages.py``; a request then takes a few bitmap
-operations whatever the catalogue's size.
+same per-triple functions. Its cost is measured by ``benchmarks/pages.py``; a request
+then takes a few bitmap operations whatever the catalogue's size.
 """
 
 from __future__ import annotations
@@ -231,9 +230,9 @@ class Catalogue:
         if self.text_index is not None and bits:
             # a query of operators alone (``AND``) searches them as words, as the word
             # index would have: the text index is the build's only one
-            searched_text = query if fts_query(query) else query.casefold()
-            if fts_query(searched_text):
-                return Selection(bits & self._searched(self.text_index, searched_text), self)
+            text = next((q for q in (query, query.casefold()) if fts_query(q)), None)
+            if text is not None:
+                return Selection(bits & self._searched(self.text_index, text), self)
         searched = list(dict.fromkeys(words(query)))
         for word in searched:
             if not bits:

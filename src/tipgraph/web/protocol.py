@@ -200,9 +200,8 @@ def error_parts(error: QueryError) -> tuple[str, list[tuple[str, str]], bytes]:
     """``error`` as a WSGI answer: status line, headers, body (a sentence, plain text)."""
     body = f"{error.title}: {error.message}\n".encode()
     headers = [("Content-Type", "text/plain; charset=utf-8"), ("Vary", "Accept")]
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        headers.append(("Retry-After", str(retry_after)))
+    if error.retry_after is not None:
+        headers.append(("Retry-After", str(error.retry_after)))
     return f"{error.status} {reason(error.status)}", headers, body
 
 
