@@ -27,11 +27,14 @@ names and labels; ``body``: abstracts) and an FTS5 table ``fact`` of rowids only
 (one token per :data:`FACT_PROPERTIES` triple of the node, :func:`fact_token`),
 both keyed by the same ``id``. A publication's ``position`` is its place in the browse
 order (the catalogue's :attr:`~tipgraph.serving.catalogue.Catalogue.uris`; NULL for
-the other labelled nodes), read once into an array, so the page turns hits into its
-bitmap without looking an IRI up. A full build numbers the publications first, in
-that order; an incremental build copies the previous file, indexes again the nodes
-whose text or facts changed (a new ``id`` each) and sets the positions that moved
-(:func:`update_text_index`), rather than indexing every node again.
+the other labelled nodes), made into an array on the first search, so the page turns
+hits into its bitmap without looking an IRI up. A full build numbers the publications
+first, in that order, and says so in the table ``meta`` (``numbered``: node *i* is the
+publication at place *i - 1*, so the array is made without reading the table; ``nodes``:
+how many it holds); an incremental build copies the previous file, indexes again the
+nodes whose text or facts changed (a new ``id`` each), sets the positions that moved
+(:func:`update_text_index`), rather than indexing every node again, and drops
+``numbered``: its places are read from the table.
 
 **Facts narrow a search** before anything else sees its hits: ``?pub tip:matches
 "forced labour" ; tip:statedCountry <…/place/ng>`` asks the index for the nodes
