@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from itertools import islice
 from pathlib import Path
@@ -176,28 +176,31 @@ class SortedRuns:
             self.on_run(self.runs[-1])
 
     def merge(self, meter: Meter | None = None,
-              each: Callable[[str], None] | None = None) -> int:
-        """Merge the runs into ``path`` (each line also given to ``each``); returns how
-        many lines it wrote. ``meter`` counts them."""
+              each: Callable[[list[str]], None] | None = None) -> int:
+        """Merge the runs into ``path`` (each batch of lines, in order, also given to
+        ``each``); returns how many lines it wrote. ``meter`` counts them."""
         if meter is not None:
             meter.step("merging", total=self.lines, unit="lines")
         with ExitStack() as files:
             # newline="\n": a line ends at "\n" only (its text escapes \r, keeps U+2028)
             sorted_runs = [files.enter_context(run.open(encoding="utf-8", newline="\n"))
                            for run in self.runs]
-            merged: Iterable[str] = heapq.merge(*sorted_runs)
-            if each is not None:
-                merged = _tapped(merged, each)
-            _write_lines(meter.count(merged) if meter is not None else merged, self.path)
+            merged = heapq.merge(*sorted_runs)
+            out = files.enter_context(self.path.open("w", encoding="utf-8", newline="\n"))
+            # a batch at a time: no generator or call of ours per line (millions of them)
+            while batch := list(islice(merged, MERGE_BATCH_LINES)):
+                if each is not None:
+                    each(batch)
+                out.writelines(batch)
+                if meter is not None:
+                    meter.advance(len(batch))
         for run in self.runs:
             run.unlink(missing_ok=True)
         return self.lines
 
 
-def _tapped(lines: Iterable[str], each: Callable[[str], None]) -> Iterator[str]:
-    for line in lines:
-        each(line)
-        yield line
+#: Lines :meth:`SortedRuns.merge` takes from the merged runs at a time (a few MB of text).
+MERGE_BATCH_LINES = 1 << 14
 
 
 def _write_lines(lines: Iterable[str], path: Path) -> None:

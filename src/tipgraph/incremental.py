@@ -1153,8 +1153,7 @@ def write_merged(previous: Path, target: Path, change: GraphChange, base: str,
             counted = None
     if counted is None:  # counted line by line, as a full build counts them
         counted = LineCounts(base)
-        for line in read_lines(target / NTRIPLES):
-            counted.add(line)
+        counted.add(read_lines(target / NTRIPLES))
     return counted, written
 
 

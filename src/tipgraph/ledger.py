@@ -217,10 +217,12 @@ class Ledger:
         at = _text(moment)
         db.executemany("UPDATE uris SET retired = ? WHERE uri = ?",
                        ((at, uri) for uri in sorted(went)))
+        # what came back was retired; the rest is new (a first build: every URI, no row)
+        retired = {uri for (uri,) in db.execute("SELECT uri FROM uris WHERE retired IS NOT NULL")}
         db.executemany("UPDATE uris SET retired = NULL WHERE uri = ?",
-                       ((uri,) for uri in sorted(came)))
+                       ((uri,) for uri in sorted(came & retired)))
         db.executemany("INSERT OR IGNORE INTO uris (uri, first_published) VALUES (?, ?)",
-                       ((uri, at) for uri in sorted(came)))
+                       ((uri, at) for uri in sorted(came - retired)))
         db.executemany("INSERT OR IGNORE INTO slugs VALUES (?, ?, ?)",
                        ((identity, slug, build_id) for identity, slug in slugs.items()))
         cursor = db.execute("INSERT INTO switches (build_id, switched_at, how) "
