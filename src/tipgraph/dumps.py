@@ -91,36 +91,72 @@ class Segment(NamedTuple):
 
     start: str  #: its first subject, as the lines write it
     digest: str  #: what names its files: the SHA-256 of its bytes, cut to 32 digits
-    lines: list[str] | None  #: None: one an earlier build made (:func:`update_dumps`)
-    data: bytes  #: its lines, UTF-8: what each format is made of (joined once)
+    lines: int | None  #: how many lines; None: one an earlier build made (:func:`update_dumps`)
+    data: bytes  #: its lines, UTF-8: what each format is made of
 
 
-def _segment(start: str, lines: list[str]) -> Segment:
-    data = "".join(lines).encode("utf-8")
-    return Segment(start, hashlib.sha256(data).hexdigest()[:32], lines, data)
+def _segment(lines: list[bytes]) -> Segment:
+    data = b"".join(lines)
+    return Segment(_subject(lines[0]).decode("utf-8"), hashlib.sha256(data).hexdigest()[:32],
+                   len(lines), data)
+
+
+def _subject(line: bytes) -> bytes:
+    """A line's subject as the line writes it, with the space after it."""
+    return line[:line.index(b" ") + 1]
+
+
+#: Bytes of ``tipgraph.nt`` :func:`segments` reads at a time, as lines.
+READ_BYTES = 1 << 22
 
 
 def segments(target: Path, previous: Path | None = None) -> Iterator[Segment]:
     """The segments of ``target/tipgraph.nt``, cut where ``previous`` cut its own
-    (``previous/dumps/segments.json``), else every :data:`SEGMENT_LINES` lines or so."""
-    starts = _starts(previous)
-    with (target / NTRIPLES).open(encoding="utf-8", newline="\n") as nt:
-        lines: list[str] = []
-        start = subject = ""
-        for line in nt:
-            this = line[:line.index(" ") + 1]
-            if this != subject:
-                subject = this
-                ends = len(lines) >= SEGMENT_LINES if starts is None \
-                    else _next(starts, start) <= this
-                if lines and ends:
-                    yield _segment(start, lines)
-                    lines = []
-                if not lines:
-                    start = this
-            lines.append(line)
-        if lines:
-            yield _segment(start, lines)
+    (``previous/dumps/segments.json``), else where a subject begins once a segment has
+    :data:`SEGMENT_LINES` lines.
+
+    The lines are bytes, read many at a time: a cut is looked for where one may be, not
+    at every line (the sorted lines compare as their text does: UTF-8 keeps code point
+    order).
+    """
+    starts = [start.encode("utf-8") for start in _starts(previous) or ()] or None
+    with (target / NTRIPLES).open("rb") as nt:
+        lines: list[bytes] = []
+        ended = False
+        while not ended:
+            more = nt.readlines(READ_BYTES)
+            ended = not more
+            lines += more
+            taken = 0  # lines[:taken] are cut into segments
+            while True:
+                cut = _cut(lines, taken, starts, ended)
+                if cut is None:
+                    break
+                yield _segment(lines[taken:cut])
+                taken = cut
+            del lines[:taken]
+
+
+def _cut(lines: list[bytes], taken: int, starts: list[bytes] | None, ended: bool) -> int | None:
+    """Where the segment beginning at ``lines[taken]`` ends (the index of the line after
+    it); None: not within ``lines`` (``ended``: no line follows them)."""
+    if taken >= len(lines):
+        return None
+    if starts is None:
+        cut = taken + SEGMENT_LINES
+        if cut >= len(lines):
+            return len(lines) if ended else None
+        subject = _subject(lines[cut - 1])
+        while cut < len(lines) and lines[cut].startswith(subject):
+            cut += 1
+    else:  # before the first line at or after the next start: a line of its own subject
+        index = bisect.bisect_right(starts, _subject(lines[taken]))
+        if index == len(starts):
+            return len(lines) if ended else None
+        cut = bisect.bisect_left(lines, starts[index], taken)
+    if cut == len(lines) and not ended:
+        return None  # the subject's lines may go on in what is read next
+    return cut
 
 
 def _listing(build: Path | None) -> list[tuple[str, str, int]] | None:
@@ -146,12 +182,6 @@ def _starts(previous: Path | None) -> list[str] | None:
     return [start for start, _, _ in listed][1:] or None if listed else None
 
 
-def _next(starts: list[str], start: str) -> str:
-    """The first of ``starts`` after ``start`` (a segment ends there); past the last: none."""
-    index = bisect.bisect_right(starts, start)
-    return starts[index] if index < len(starts) else "\U0010ffff"
-
-
 def _segmented(target: Path, previous: Path | None,
                formats: dict[str, Callable[[bytes], bytes]], *, listing: bool = False,
                cut: Iterable[Segment] | None = None) -> dict[str, list[Path]]:
@@ -169,7 +199,7 @@ def _segmented(target: Path, previous: Path | None,
     listed = []
     counts = {digest: count for _, digest, count in _listing(previous) or ()}
     for start, digest, lines, data in cut if cut is not None else segments(target, previous):
-        listed.append((start, digest, counts[digest] if lines is None else len(lines)))
+        listed.append((start, digest, counts[digest] if lines is None else lines))
         for name, make in formats.items():
             path = folder / f"{digest}.{name}"
             made[name].append(path)
@@ -303,7 +333,7 @@ def update_dumps(target: Path, previous: Path, removed: Iterable[str],
                 lines = list(heapq.merge((line for line in segment if line not in gone),
                                          change[1]))
             if lines:
-                yield _segment(lines[0][:lines[0].index(" ") + 1], lines)
+                yield _segment([line.encode("utf-8") for line in lines])
 
     made = _segmented(target, previous, {"ttl": _turtle, "jsonld": _jsonld, "nt.gz": _gzip},
                       listing=True, cut=cut())
