@@ -54,7 +54,7 @@ from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
 from tipgraph.graphs import SortedRuns, Triple
 from tipgraph.identity import Duplicate, record_identity
-from tipgraph.incremental import StateWriter, dump_lines, fingerprint, run_incremental
+from tipgraph.incremental import Kept, StateWriter, dump_lines, fingerprint, run_incremental
 from tipgraph.mapping import Mapped, MappingPlan, Triples
 from tipgraph.namespaces import DEFAULT_BASE
 from tipgraph.parts import PartMaker, Shared
@@ -623,10 +623,12 @@ HANDED_RECORDS = 250
 
 def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Reconciled,
                       meter: Meter, problems_to: tuple[Spill[Problem], Spill[Problem]],
-                      each: Callable[[Publication, list[Problem], str], None]
+                      each: Callable[[Kept, list[Problem], str], None]
                       | None = None, lines_to: Path | None = None) -> Iterator[Publication]:
     """The publications of ``stream``'s records in catalogue order, as
-    :func:`tipgraph.reconcile.reconciled` gives them (``each``, ``reconciled``: the same),
+    :func:`tipgraph.reconcile.reconciled` gives them (``each``, ``reconciled``: the same,
+    but ``each`` is given each publication as the state keeps it, :class:`Kept`, pickled
+    once by the reading process for both),
     but read, checked and reconciled in a process of its own, forked: on a second core, it
     reconciles the next records while this one maps and reasons. ``meter`` counts the
     records; once the last publication is taken, ``stream.read`` says what reading found,
@@ -658,11 +660,11 @@ def _reconciled_apart(stream: SourceStream, reference: Reference, reconciled: Re
                 for spill, written in zip(problems_to, told, strict=True):
                     spill.take(written)
                 break
-            for publication, problems, identity, kept in body:
-                if each is not None:
-                    each(publication, problems, identity)
+            for pickled, problems, identity, kept in body:
+                if each is not None:  # the state keeps the publication as it came
+                    each(pickled, problems, identity)
                 if kept:
-                    yield publication
+                    yield pickled.whole()
         reader.join()
     except EOFError:
         raise TipgraphError(f"reading the sources stopped (exit code {reader.exitcode})"
@@ -695,7 +697,8 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
                 yield record
 
         def tell(publication: Publication, problems: list[Problem], identity: str) -> None:
-            told.append([publication, problems, identity, False])
+            # pickled once, here: what the build maps, and what its state keeps as it is
+            told.append([Kept.of(publication), problems, identity, False])
 
         reconciled = Reconciled()
         repairs, others = problems_to

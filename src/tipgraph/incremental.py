@@ -335,7 +335,8 @@ class StateWriter:
         except Exception as error:  # the build goes on without it
             self._give_up(error)
 
-    def record(self, publication: Publication, problems: list[Problem], identity: str) -> None:
+    def record(self, publication: Publication | Kept, problems: list[Problem],
+               identity: str) -> None:
         if self.file is not None:
             self.records.append((key_of(publication), Entry(publication, problems, identity)))
 
