@@ -63,6 +63,23 @@ def text_literal(text: str, lang: str | None = None) -> Literal:
     return node
 
 
+#: ``xsd:integer``, as rdflib's casts give it.
+_INTEGER = URIRef("http://www.w3.org/2001/XMLSchema#integer")
+
+
+def integer_literal(number: int) -> Literal:
+    """``Literal(number, datatype=XSD.integer)`` for an int, made as :func:`text_literal`
+    makes a string's (rdflib's casts cost 5 us: the build makes one per publication).
+
+    >>> made, cast = integer_literal(12), Literal(12, datatype=_INTEGER)
+    >>> made == cast, made.value == cast.value, made.n3() == cast.n3()
+    (True, True, True)
+    """
+    node = str.__new__(Literal, str(int(number)))
+    node._language, node._datatype, node._value, node._ill_typed = None, _INTEGER, number, None
+    return node
+
+
 #: What N-Triples escapes in a literal's text: the four canonical N-Triples escapes, and
 #: every other control character as ``\\uXXXX`` (legal raw, but not in XML answers).
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r",

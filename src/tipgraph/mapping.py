@@ -8,6 +8,7 @@ it (``published``), so URIs do not move when records are added.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -18,7 +19,7 @@ from urllib.parse import quote
 from pyoxigraph import NamedNode
 from rdflib import Graph, Literal, URIRef
 
-from tipgraph.graphs import add_all, text_literal
+from tipgraph.graphs import add_all, integer_literal, text_literal
 from tipgraph.identity import record_identity
 from tipgraph.namespaces import (
     DCT,
@@ -65,7 +66,6 @@ DERIVED_FROM = URIRef(str(PROV.wasDerivedFrom))
 SOURCE_RECORD = URIRef(str(TIP.SourceRecord))
 SOURCE_FILE = URIRef(str(TIP.sourceFile))
 SOURCE_LINE = URIRef(str(TIP.sourceLine))
-INTEGER = URIRef(str(XSD.integer))
 URL = URIRef(str(SCHEMA.url))
 
 
@@ -114,6 +114,13 @@ class Mapped:
     def graph(self) -> Graph:
         """The triples as an rdflib graph (made on first use: the build does not need it)."""
         return add_all(bind_prefixes(Graph(), self.base), self.triples)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def year_literal(year: int) -> Literal:
+    """A year as an ``xsd:gYear`` literal: one object per year (a catalogue has a few
+    hundred; rdflib makes one in 4 us)."""
+    return Literal(str(year), datatype=GYEAR)
 
 
 def iri(text: str) -> URIRef:
@@ -236,7 +243,7 @@ def map_publications(publications: Iterable[Publication], keys: Iterable[str],
         if publication.description:
             add((subject, ABSTRACT, text_literal(publication.description, "en")))
         if publication.year is not None:
-            add((subject, ISSUED, Literal(str(publication.year), datatype=GYEAR)))
+            add((subject, ISSUED, year_literal(publication.year)))
         for code in publication.countries:
             add((subject, STATED_COUNTRY, uri("place", code.lower())))
             countries.add(code)
@@ -258,7 +265,7 @@ def map_publications(publications: Iterable[Publication], keys: Iterable[str],
         add((subject, DERIVED_FROM, record))
         add((record, TYPE, SOURCE_RECORD))
         add((record, SOURCE_FILE, text_literal(publication.source)))
-        add((record, SOURCE_LINE, Literal(publication.line, datatype=INTEGER)))
+        add((record, SOURCE_LINE, integer_literal(publication.line)))
         if publication.source_url:
             link = iri(publication.source_url)
             add((subject, DERIVED_FROM, link))
@@ -371,7 +378,7 @@ def _map_volume(graph: Triples, uri: UriMinter, volume: Volume,
     graph.add((node, RDF.type, TIP.EditedVolume))
     graph.add((node, DCT.title, Literal(volume.title, lang="en")))
     if volume.year is not None:
-        graph.add((node, DCT.issued, Literal(str(volume.year), datatype=XSD.gYear)))
+        graph.add((node, DCT.issued, year_literal(volume.year)))
     for editor in volume.editors:
         agents[uri(editor.kind, editor.slug)] = plan.agent(editor)
         graph.add((node, SCHEMA.editor, uri(editor.kind, editor.slug)))

@@ -100,21 +100,35 @@ def closure(data: Graph | Iterable[Triple], ontology: Graph, *, base: str,
     terms = {str.__str__(term) for term in ontology.subjects()}
     # filtered in place: a second set of millions of triples would double the stage's peak
     published = entailed if isinstance(entailed, set) else set(entailed)
-    published.difference_update([t for t in published if not _is_published(t, base, terms)])
+    published.difference_update(_unpublished(published, base, terms))
     published |= identity
     published.update(ontology)
     return published
 
 
-def _is_published(triple: Triple, base: str, terms: set[str]) -> bool:
-    subject, predicate, obj = triple
-    if (type(subject) is not URIRef or not str.startswith(subject, base)
-            or str.__str__(subject) in terms):
-        return False
-    if str.__eq__(predicate, SAME_AS) or (str.__eq__(predicate, TYPE) and obj in TRIVIAL_TYPES):
-        return False
-    kind = type(obj)  # the two exact classes first: isinstance of a union costs more
-    return kind is URIRef or kind is Literal or isinstance(obj, Literal | URIRef)
+def _unpublished(triples: set[Triple], base: str, terms: set[str]) -> list[Triple]:
+    """The triples of the closure not published: about a subject that is not one of our
+    URIs (a literal, a blank node, another site's IRI, a term of the ontology), identity
+    links (put back as asserted), trivial types, and a blank or odd object.
+
+    Millions of triples, a few thousand subjects a part: each subject is judged once, and
+    a triple is then looked at in one expression, without a call.
+    """
+    text = str.__str__
+    foreign = {s for s in {t[0] for t in triples}
+               if type(s) is not URIRef or not str.startswith(s, base) or text(s) in terms}
+    plain, special, trivial = _PLAIN_KINDS, _SPECIAL_PREDICATES, TRIVIAL_TYPES
+    return [t for t in triples
+            if t[0] in foreign
+            or (type(t[2]) not in plain and not isinstance(t[2], Literal | URIRef))
+            or (t[1] in special and (str.__eq__(t[1], SAME_AS) or t[2] in trivial))]
+
+
+#: The exact classes of a published object, told apart without isinstance (a subclass of
+#: them is rare: it is judged by isinstance).
+_PLAIN_KINDS = frozenset({URIRef, Literal})
+#: The predicates a triple may be dropped for: identity links, and trivial types.
+_SPECIAL_PREDICATES = frozenset({SAME_AS, TYPE})
 
 
 def _owlrl_closure(facts: list[Triple], ontology: Graph) -> Graph:
