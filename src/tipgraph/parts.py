@@ -97,13 +97,13 @@ class Shared:
     def new(self, triples: set[Triple], own: set[str]) -> list[Triple]:
         """The triples of ``triples`` not let through before; ``own``: the URIs (as text)
         of the part's publications and their source records."""
-        seen = self.seen
-        fresh: list[Triple] = []
-        keep = fresh.append
-        for triple in triples:
-            if str.__str__(triple[0]) in own:
-                keep(triple)
-            elif triple not in seen:
-                seen.add(triple)
-                keep(triple)
+        text = str.__str__
+        # judged a subject at a time, and the shared triples a set at a time: no Python
+        # call per triple (a part has about 125,000)
+        owned = {s for s in {t[0] for t in triples} if text(s) in own}
+        fresh = [t for t in triples if t[0] in owned]
+        shared = {t for t in triples if t[0] not in owned}
+        shared -= self.seen
+        self.seen |= shared
+        fresh += shared
         return fresh

@@ -4,6 +4,7 @@ served as one file each."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -28,10 +29,14 @@ def test_segments_end_where_a_subject_ends_and_are_cut_again_alike(
     lines = write_nt(tmp_path / "a", range(100))
     write_dumps(tmp_path / "a")
     first = list(segments(tmp_path / "a"))
-    assert [line for segment in first for line in segment.lines] == lines
-    assert all(len(segment.lines) % 3 == 0 for segment in first)  # no subject cut in two
-    # named by the digest of their bytes, which are their lines'
-    assert all(segment.data == "".join(segment.lines).encode() for segment in first)
+    # their bytes are the lines, each once, in order; no subject cut in two
+    assert b"".join(segment.data for segment in first) == "".join(lines).encode()
+    assert all(segment.data.count(b"\n") == segment.lines for segment in first)
+    assert all(segment.lines % 3 == 0 for segment in first)
+    assert all(segment.data.startswith(segment.start.encode()) for segment in first)
+    # named by the digest of their bytes
+    assert all(segment.digest == hashlib.sha256(segment.data).hexdigest()[:32]
+               for segment in first)
     # a later build: one subject changed, a few added; cut where the first was
     write_nt(tmp_path / "b", range(105), extra="x")
     write_dumps(tmp_path / "b", previous=tmp_path / "a")
@@ -90,3 +95,21 @@ def test_dumps_made_from_the_changes_are_those_made_from_the_graph(
     linked = [p for p in (tmp_path / "c" / SEGMENTS).glob("*.ttl") if p.stat().st_nlink > 1]
     listed = json.loads((tmp_path / "c" / SEGMENTS / SEGMENTS_FILE).read_text("utf-8"))
     assert (len(linked) == len(listed)) == (change == "nothing")
+
+
+@pytest.mark.parametrize("read_bytes", [1, 37, 200, 1 << 22])
+def test_segments_are_the_same_whatever_is_read_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_bytes: int) -> None:
+    """The lines are read a block at a time: a cut does not depend on where blocks end,
+    also where the build before cut (a subject that ends a block may go on in the next)."""
+    monkeypatch.setattr(dumps, "SEGMENT_LINES", 10)
+    write_nt(tmp_path / "a", range(100))
+    write_dumps(tmp_path / "a")
+    write_nt(tmp_path / "b", range(3, 120), extra="x")
+    expected = [[s[:3] for s in segments(tmp_path / name, previous)]
+                for name, previous in (("a", None), ("b", tmp_path / "a"))]
+    monkeypatch.setattr(dumps, "READ_BYTES", read_bytes)
+    for (name, previous), wanted in zip((("a", None), ("b", tmp_path / "a")), expected,
+                                        strict=True):
+        assert [s[:3] for s in segments(tmp_path / name, previous)] == wanted
+    assert len(expected[0]) == 25 and all(s[2] == 12 for s in expected[0])
