@@ -39,6 +39,7 @@ from tipgraph.namespaces import (
     TIP,
     XSD,
     bind_prefixes,
+    term,
 )
 from tipgraph.progress import Meter
 from tipgraph.reconcile import Agent, Publication, Volume
@@ -49,24 +50,24 @@ CATEGORY_SCHEME = "categories"
 
 #: The terms written for every publication, as plain URIRefs: a namespace attribute costs
 #: a call and makes a new URIRef on every access, millions of times in a large build.
-TYPE = URIRef(str(RDF.type))
-PUBLICATION = URIRef(str(TIP.Publication))
-TITLE = URIRef(str(DCT.title))
-IDENTIFIER = URIRef(str(DCT.identifier))
-ABSTRACT = URIRef(str(DCT.abstract))
-ISSUED = URIRef(str(DCT.issued))
-GYEAR = URIRef(str(XSD.gYear))
-STATED_COUNTRY = URIRef(str(TIP.statedCountry))
-STATED_REGION = URIRef(str(TIP.statedRegion))
-CREATOR = URIRef(str(DCT.creator))
-SUBJECT = URIRef(str(DCT.subject))
-CITATION = URIRef(str(DCT.bibliographicCitation))
-PART_OF = URIRef(str(DCT.isPartOf))
-DERIVED_FROM = URIRef(str(PROV.wasDerivedFrom))
-SOURCE_RECORD = URIRef(str(TIP.SourceRecord))
-SOURCE_FILE = URIRef(str(TIP.sourceFile))
-SOURCE_LINE = URIRef(str(TIP.sourceLine))
-URL = URIRef(str(SCHEMA.url))
+TYPE = term(RDF.type)
+PUBLICATION = term(TIP.Publication)
+TITLE = term(DCT.title)
+IDENTIFIER = term(DCT.identifier)
+ABSTRACT = term(DCT.abstract)
+ISSUED = term(DCT.issued)
+GYEAR = term(XSD.gYear)
+STATED_COUNTRY = term(TIP.statedCountry)
+STATED_REGION = term(TIP.statedRegion)
+CREATOR = term(DCT.creator)
+SUBJECT = term(DCT.subject)
+CITATION = term(DCT.bibliographicCitation)
+PART_OF = term(DCT.isPartOf)
+DERIVED_FROM = term(PROV.wasDerivedFrom)
+SOURCE_RECORD = term(TIP.SourceRecord)
+SOURCE_FILE = term(TIP.sourceFile)
+SOURCE_LINE = term(TIP.sourceLine)
+URL = term(SCHEMA.url)
 
 
 @dataclass
@@ -328,73 +329,73 @@ class SlugMinter:
 def _map_country(graph: Triples, uri: UriMinter, reference: Reference, code: str) -> None:
     country = reference.countries[code]
     node = uri("place", code.lower())
-    graph.add((node, RDF.type, GN.Feature))
-    graph.add((node, RDF.type, TIP.Country))
-    graph.add((node, GN.name, Literal(country.name)))
-    graph.add((node, SKOS.prefLabel, Literal(country.name, lang="en")))
+    graph.add((node, TYPE, term(GN.Feature)))
+    graph.add((node, TYPE, term(TIP.Country)))
+    graph.add((node, term(GN.name), Literal(country.name)))
+    graph.add((node, term(SKOS.prefLabel), Literal(country.name, lang="en")))
     for label in country.alt_labels:
-        graph.add((node, SKOS.altLabel, Literal(label, lang="en")))
-    graph.add((node, GN.countryCode, Literal(code)))
-    graph.add((node, GN.featureCode, GN_PCLH if country.historical else GN_PCLI))
-    graph.add((node, GN.parentFeature, uri("place", country.region)))
-    graph.add((node, OWL.sameAs, iri(f"{GEONAMES_SWS}{int(country.geonames_id)}/")))
+        graph.add((node, term(SKOS.altLabel), Literal(label, lang="en")))
+    graph.add((node, term(GN.countryCode), Literal(code)))
+    graph.add((node, term(GN.featureCode), GN_PCLH if country.historical else GN_PCLI))
+    graph.add((node, term(GN.parentFeature), uri("place", country.region)))
+    graph.add((node, term(OWL.sameAs), iri(f"{GEONAMES_SWS}{int(country.geonames_id)}/")))
 
 
 def _map_region(graph: Triples, uri: UriMinter, reference: Reference, slug: str) -> None:
     region = reference.regions[slug]
     node = uri("place", slug)
-    graph.add((node, RDF.type, GN.Feature))
-    graph.add((node, RDF.type, TIP.Region))
-    graph.add((node, GN.name, Literal(region.name)))
-    graph.add((node, SKOS.prefLabel, Literal(region.name, lang="en")))
+    graph.add((node, TYPE, term(GN.Feature)))
+    graph.add((node, TYPE, term(TIP.Region)))
+    graph.add((node, term(GN.name), Literal(region.name)))
+    graph.add((node, term(SKOS.prefLabel), Literal(region.name, lang="en")))
     for label in dict.fromkeys((*region.fragments, *region.alt_labels)):
         if label != region.name:
-            graph.add((node, SKOS.altLabel, Literal(label, lang="en")))
+            graph.add((node, term(SKOS.altLabel), Literal(label, lang="en")))
     is_world = region.geonames_id is not None
-    graph.add((node, GN.featureCode, GN_AREA if is_world else GN_RGN))
+    graph.add((node, term(GN.featureCode), GN_AREA if is_world else GN_RGN))
     if is_world:
-        graph.add((node, OWL.sameAs, iri(f"{GEONAMES_SWS}{int(region.geonames_id)}/")))
+        graph.add((node, term(OWL.sameAs), iri(f"{GEONAMES_SWS}{int(region.geonames_id)}/")))
 
 
-_AGENT_TYPES = {"person": URIRef(str(SCHEMA.Person)),
-                "organisation": URIRef(str(SCHEMA.Organization))}
+_AGENT_TYPES = {"person": term(SCHEMA.Person), "organisation": term(SCHEMA.Organization)}
 
 
 def _map_agent(graph: Triples, node: URIRef, agent: Agent) -> None:
     if agent.kind == "person":
-        graph.add((node, RDF.type, SCHEMA.Person))
-        graph.add((node, FOAF.name, Literal(agent.name)))
-        graph.add((node, SCHEMA.name, Literal(agent.name)))
+        graph.add((node, TYPE, term(SCHEMA.Person)))
+        graph.add((node, term(FOAF.name), Literal(agent.name)))
+        graph.add((node, term(SCHEMA.name), Literal(agent.name)))
     else:
-        graph.add((node, RDF.type, SCHEMA.Organization))
-        graph.add((node, SKOS.prefLabel, Literal(agent.name, lang="en")))
+        graph.add((node, TYPE, term(SCHEMA.Organization)))
+        graph.add((node, term(SKOS.prefLabel), Literal(agent.name, lang="en")))
         for label in agent.alt_labels:
-            graph.add((node, SKOS.altLabel, Literal(label, lang="en")))
+            graph.add((node, term(SKOS.altLabel), Literal(label, lang="en")))
 
 
 def _map_volume(graph: Triples, uri: UriMinter, volume: Volume,
                 agents: dict[URIRef, Agent], plan: MappingPlan) -> URIRef:
     node = uri("volume", volume.slug)
-    graph.add((node, RDF.type, TIP.EditedVolume))
-    graph.add((node, DCT.title, Literal(volume.title, lang="en")))
+    graph.add((node, TYPE, term(TIP.EditedVolume)))
+    graph.add((node, term(DCT.title), Literal(volume.title, lang="en")))
     if volume.year is not None:
-        graph.add((node, DCT.issued, year_literal(volume.year)))
+        graph.add((node, term(DCT.issued), year_literal(volume.year)))
     for editor in volume.editors:
         agents[uri(editor.kind, editor.slug)] = plan.agent(editor)
-        graph.add((node, SCHEMA.editor, uri(editor.kind, editor.slug)))
+        graph.add((node, term(SCHEMA.editor), uri(editor.kind, editor.slug)))
     if volume.publisher:
         agents[uri(volume.publisher.kind, volume.publisher.slug)] = plan.agent(volume.publisher)
-        graph.add((node, DCT.publisher, uri(volume.publisher.kind, volume.publisher.slug)))
+        graph.add((node, term(DCT.publisher), uri(volume.publisher.kind, volume.publisher.slug)))
     return node
 
 
 def _map_categories(graph: Triples, uri: UriMinter, labels: list[str]) -> None:
     scheme = uri("scheme", CATEGORY_SCHEME)
-    graph.add((scheme, RDF.type, SKOS.ConceptScheme))
-    graph.add((scheme, SKOS.prefLabel, Literal("Categories of the tipgraph catalogue", lang="en")))
+    graph.add((scheme, TYPE, term(SKOS.ConceptScheme)))
+    graph.add((scheme, term(SKOS.prefLabel),
+               Literal("Categories of the tipgraph catalogue", lang="en")))
     for label in labels:
         node = uri("concept", slugify(label))
-        graph.add((node, RDF.type, SKOS.Concept))
-        graph.add((node, SKOS.prefLabel, Literal(label, lang="en")))
-        graph.add((node, SKOS.inScheme, scheme))
-        graph.add((scheme, SKOS.hasTopConcept, node))
+        graph.add((node, TYPE, term(SKOS.Concept)))
+        graph.add((node, term(SKOS.prefLabel), Literal(label, lang="en")))
+        graph.add((node, term(SKOS.inScheme), scheme))
+        graph.add((scheme, term(SKOS.hasTopConcept), node))

@@ -111,6 +111,28 @@ PREFIXES: dict[str, str] = {
 }
 
 
+_TERMS: dict[str, URIRef] = {}
+
+
+def term(iri: str) -> URIRef:
+    """The one :class:`URIRef` object of ``iri`` that the build's hot loops share.
+
+    A dict or set of terms finds an object it holds by identity, in C; an equal object of
+    its own costs rdflib's ``__eq__``, a Python call: the vocabulary's terms are looked up
+    millions of times in a large build (the rules, the statistics, the index makers), so
+    the mapping, the rules and the lookups all take their terms from here.
+
+    >>> from rdflib import RDF
+    >>> term(RDF.type) is term(str(RDF.type)), type(term(RDF.type)) is URIRef
+    (True, True)
+    """
+    text = str.__str__(iri)
+    found = _TERMS.get(text)
+    if found is None:
+        found = _TERMS[text] = URIRef(text)
+    return found
+
+
 def bind_prefixes(graph: Graph, base: str = DEFAULT_BASE) -> Graph:
     """Bind our prefixes (and the instance base as ``tg:``) on ``graph``; returns it."""
     manager = NamespaceManager(graph, bind_namespaces="none")

@@ -30,11 +30,11 @@ from rdflib.term import Node
 
 from tipgraph.errors import TipgraphError
 from tipgraph.graphs import Triple, add_all
-from tipgraph.namespaces import ONTOLOGY_PATH, OWL, RDF, RDFS, bind_prefixes
+from tipgraph.namespaces import ONTOLOGY_PATH, OWL, RDF, RDFS, bind_prefixes, term
 from tipgraph.progress import Meter
 
 #: Types every resource has under OWL RL: true, and of no use to anyone.
-TRIVIAL_TYPES = frozenset({OWL.Thing, RDFS.Resource, OWL.NamedIndividual})
+TRIVIAL_TYPES = frozenset(term(t) for t in (OWL.Thing, RDFS.Resource, OWL.NamedIndividual))
 
 #: OWL constructs whose entailments the fast engine does not compute.
 UNSUPPORTED = frozenset({
@@ -46,8 +46,9 @@ UNSUPPORTED = frozenset({
     OWL.IrreflexiveProperty, OWL.ReflexiveProperty,
 })
 
-# Plain URIRefs: namespace attribute look-ups cost a call each in the hot loops below.
-TYPE, SAME_AS = URIRef(str(RDF.type)), URIRef(str(OWL.sameAs))
+# The shared objects (namespaces.term): namespace attribute look-ups cost a call each, and
+# make an object of their own, in the hot loops below.
+TYPE, SAME_AS = term(RDF.type), term(OWL.sameAs)
 
 Engine = Choice["fast", "owlrl"]
 
@@ -223,8 +224,19 @@ def compile_rules(ontology: Graph) -> Rules:
     for prop, cls in ontology.subject_objects(RDFS.range):
         rules.ranges.setdefault(prop, set()).add(cls)
     for prop, head in ontology.subject_objects(OWL.propertyChainAxiom):
-        rules.chains.append((tuple(Collection(ontology, head)), prop))
+        rules.chains.append((tuple(_shared(t) for t in Collection(ontology, head)),
+                             _shared(prop)))
+    for table in (rules.superclasses, rules.superproperties, rules.domains, rules.ranges):
+        shared = {_shared(key): {_shared(t) for t in terms} for key, terms in table.items()}
+        table.clear()
+        table.update(shared)
     return rules
+
+
+def _shared(node: Node) -> Node:
+    """An IRI of the ontology as the object the mapping's triples hold
+    (:func:`~tipgraph.namespaces.term`): the rules' tables find it by identity."""
+    return term(node) if type(node) is URIRef else node
 
 
 def _transitive(ontology: Graph, sub: URIRef, equivalent: URIRef) -> dict[Node, set[Node]]:
@@ -236,14 +248,14 @@ def _transitive(ontology: Graph, sub: URIRef, equivalent: URIRef) -> dict[Node, 
         parents[left].add(right)
         parents[right].add(left)
     closure: dict[Node, set[Node]] = {}
-    for term in list(parents):
+    for node in list(parents):
         seen: set[Node] = set()
-        stack = list(parents[term])
+        stack = list(parents[node])
         while stack:
             parent = stack.pop()
             if parent not in seen:
                 seen.add(parent)
                 stack.extend(parents.get(parent, ()))
-        seen.discard(term)
-        closure[term] = seen
+        seen.discard(node)
+        closure[node] = seen
     return closure

@@ -68,7 +68,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.term import Node
 
 from tipgraph.graphs import Triple, ntriples_lines
-from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, XSD
+from tipgraph.namespaces import DCT, RDF, SCHEMA, SKOS, TIP, XSD, term
 
 #: The property holding the integer that orders publications by title.
 SORT_KEY = TIP.sortKey
@@ -231,9 +231,11 @@ def _room(keys: list[int | None], a: int, b: int) -> float:
 def _index(triples: Iterable[Triple]) -> _Index:
     """One pass over the triples: the members of each counted class, the uses of each
     counted property (and of ``dct:title``); the closure may be a list or a stream."""
-    props = ({prop for prop, _ in FACETS.values()}
-             | {TIP.statedCountry, TIP.statedRegion, DCT.title})
-    kinds = {kind for _, kind in FACETS.values() if kind is not None} | set(CLASSES)
+    # the shared objects of the terms (namespaces.term): found by identity
+    props = {term(p) for p in ({prop for prop, _ in FACETS.values()}
+                                | {TIP.statedCountry, TIP.statedRegion, DCT.title})}
+    kinds = {term(k) for k in {kind for _, kind in FACETS.values() if kind is not None}
+             | set(CLASSES)}
     members: dict[Node, set[Node]] = {kind: set() for kind in kinds}
     uses: dict[Node, list[tuple[Node, Node]]] = {prop: [] for prop in props}
     rdf_type = str(RDF.type)

@@ -103,6 +103,7 @@ from rdflib.term import Node
 
 from tipgraph.graphs import Triple
 from tipgraph.namespaces import DCT, FOAF, GN, RDF, RDFS, SCHEMA, SKOS, TIP, XSD
+from tipgraph.namespaces import term as shared_term
 from tipgraph.serving.catalogue import (
     Catalogue,
     Change,
@@ -676,11 +677,11 @@ class TriplesSource:
 
 #: The properties whose triples the index makers read (``pairs``, ``literals``); the
 #: classes whose members they ask for. What a :class:`PartsSource` keeps.
-READ_PROPERTIES = frozenset(URIRef(p) for p in (
+READ_PROPERTIES = frozenset(shared_term(p) for p in (
     str(RDF.type), str(DCT.title), str(DCT.abstract), str(DCT.issued), str(DCT.spatial),
     str(DCT.creator), str(DCT.subject), str(SKOS.prefLabel), str(SKOS.altLabel), str(GN.name),
     str(FOAF.name), str(SCHEMA.name), str(RDFS.label), *FACT_PROPERTIES))
-READ_CLASSES = frozenset(URIRef(str(c)) for c in (
+READ_CLASSES = frozenset(shared_term(c) for c in (
     TIP.Publication, TIP.Country, TIP.Region, SCHEMA.Organization, SCHEMA.Person,
     SKOS.Concept))
 
