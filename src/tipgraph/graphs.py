@@ -75,8 +75,9 @@ def integer_literal(number: int) -> Literal:
     >>> made == cast, made.value == cast.value, made.n3() == cast.n3()
     (True, True, True)
     """
-    node = str.__new__(Literal, str(int(number)))
-    node._language, node._datatype, node._value, node._ill_typed = None, _INTEGER, number, None
+    value = int(number)
+    node = str.__new__(Literal, str(value))
+    node._language, node._datatype, node._value, node._ill_typed = None, _INTEGER, value, None
     return node
 
 
