@@ -62,6 +62,7 @@ import os
 import pickle
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -158,7 +159,9 @@ class Kept:
 
     def __init__(self, source: str, line: int, content_hash: str, creators: list[Agent],
                  part_of: Any, blob: bytes) -> None:
-        self.source, self.line, self.content_hash = source, line, content_hash
+        # interned, as key_of interns them: one string for both, written once
+        self.source, self.line = sys.intern(source), line
+        self.content_hash = sys.intern(content_hash)
         self.creators, self.part_of = creators, part_of
         self._blob: bytes = blob
         self._whole: Publication | None = None
@@ -292,10 +295,13 @@ def previous_shacl(build: Path) -> ValidationReport:
     return report_of(report_entries(build / "report.json", ["shacl"])["shacl"])
 
 
-def key_of(publication: Publication) -> Key:
-    """The key of the record ``publication`` was reconciled from."""
+def key_of(publication: Publication | Kept) -> Key:
+    """The key of the record ``publication`` was reconciled from. Its strings are interned,
+    as :class:`Kept` interns them: a publication unpickled on its own has copies of its own,
+    which the state would write once per key instead of once."""
     assert publication.content_hash is not None
-    return publication.source, publication.line, publication.content_hash
+    return (sys.intern(publication.source), publication.line,
+            sys.intern(publication.content_hash))
 
 
 class StateWriter:
