@@ -18,6 +18,7 @@ import pyoxigraph
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
+from tipgraph.namespaces import XSD, term
 from tipgraph.progress import Meter
 
 #: A triple of rdflib terms, as the build's stages hand them on (the one definition).
@@ -63,8 +64,8 @@ def text_literal(text: str, lang: str | None = None) -> Literal:
     return node
 
 
-#: ``xsd:integer``, as rdflib's casts give it.
-_INTEGER = URIRef("http://www.w3.org/2001/XMLSchema#integer")
+#: ``xsd:integer``, the shared term (:func:`~tipgraph.namespaces.term`).
+_INTEGER = term(XSD.integer)
 
 
 def integer_literal(number: int) -> Literal:
