@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import queue
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -49,6 +48,7 @@ from tipgraph.build_dir import (
     shrink_refusal,
     write_published,
 )
+from tipgraph.children import die_with_parent
 from tipgraph.datestamps import RECORDS_FILE, forget_written
 from tipgraph.dumps import DUMP_JOBS, NTRIPLES
 from tipgraph.errors import BuildFailed, Problem, TipgraphError
@@ -423,7 +423,7 @@ def _load_apart(handed: Connection, store_path: Path, loaded: Any, send: Connect
     """The loading process of :class:`_Loading`: loads the runs ``handed`` names until it
     is closed, then sends None once the store is loaded and closed, or the error that
     stopped it."""
-    _die_with_build()
+    die_with_parent()
     with contextlib.suppress(OSError, AttributeError):
         os.nice(LOAD_NICENESS)
     try:
@@ -684,7 +684,7 @@ def _reconcile_into(send: Connection, stream: SourceStream, reference: Reference
     then ("end", 0, (what reading found but its problems, duplicates, what it wrote to each
     of ``problems_to``)), or ("error", 0, error); what each line gave written to
     ``lines_to`` first, when given."""
-    _die_with_build()
+    die_with_parent()
     ahead = _SentAhead(send)
     try:
         counted = 0
@@ -818,19 +818,11 @@ DUMPS_NICENESS = 5
 
 
 def _niced(job: Callable[[Path], None], target: Path, go: Any) -> None:
-    _die_with_build()
+    die_with_parent()
     with contextlib.suppress(OSError, AttributeError):
         os.nice(DUMPS_NICENESS)
     go.wait()
     job(target)
-
-
-def _die_with_build() -> None:
-    """Have the kernel kill this process (one the build started) when the build dies, were
-    it killed itself (Linux ``PR_SET_PDEATHSIG``; nothing elsewhere): no loader or writer
-    goes on in a build directory nobody finishes."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
 def _write_indexes(source: PartsSource, target: Path, base: str,

@@ -23,6 +23,7 @@ import pyoxigraph
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
+from tipgraph.children import die_with_parent
 from tipgraph.namespaces import XSD, term
 from tipgraph.progress import Meter
 
@@ -331,6 +332,7 @@ def _merge_second_half(runs: SortedRuns, starts: list[tuple[Path, int]], at: int
     def advance(lines: int) -> None:
         done.value += lines
 
+    die_with_parent()
     try:
         lines = runs._merge_lines(starts, at, None, advance, counts)
         send.send(("lines", lines, counts))

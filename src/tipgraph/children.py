@@ -1,0 +1,16 @@
+"""What every process a build starts does first (the reader, the loader, the dump writers,
+the merge's second half)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this process (one the build started) when the build dies, were
+    it killed itself (Linux ``PR_SET_PDEATHSIG``; nothing elsewhere): no loader or writer
+    goes on in a build directory nobody finishes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
