@@ -21,7 +21,7 @@ import pyoxigraph
 import pytest
 
 from tipgraph import build as build_module
-from tipgraph import graphs, spill
+from tipgraph import spill
 from tipgraph.build import run_build
 from tipgraph.graphs import ntriples_lines
 from tipgraph.mapping import map_records
@@ -94,8 +94,6 @@ def test_the_build_publishes_what_the_whole_catalogue_pipeline_makes(
     # written and read back in many batches
     monkeypatch.setattr(build_module, "SPILL_BATCH", 5)
     monkeypatch.setattr(spill, "BATCH", 4)
-    # tipgraph.nt merged from the sorted runs in two halves at once, as a big build's is
-    monkeypatch.setattr(graphs, "HALVES_LINES", 100)
     run_build(sources, tmp_path / "build", base=BASE)
     build = tmp_path / "build" / "current"
     lines, expected = whole_catalogue(sources)

@@ -585,7 +585,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
         with _stage("write", report, progress, display) as meter:
             # the dataset's counts and the URIs it describes, from the lines as they go
             source.counted = counted = LineCounts(base)
-            report.triples = runs.merge(meter=meter, counts=counted)
+            report.triples = runs.merge(meter=meter, each=counted.add)
             counted.close()
     return nt, mapped, counted.in_space, hashes
 

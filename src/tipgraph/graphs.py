@@ -8,22 +8,16 @@ minted ourselves, going to the store directly halves the time.
 from __future__ import annotations
 
 import heapq
-import io
-import multiprocessing
 import re
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from itertools import islice
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Protocol, Self
 
 import pyoxigraph
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
-from tipgraph.children import die_with_parent
 from tipgraph.namespaces import XSD, term
 from tipgraph.progress import Meter
 
@@ -200,188 +194,28 @@ class SortedRuns:
         if self.on_run is not None:
             self.on_run(self.runs[-1])
 
-    def merge(self, meter: Meter | None = None, counts: LineCounter | None = None) -> int:
-        """Merge the runs into ``path`` (each batch of lines, in order, also counted by
-        ``counts``); returns how many lines it wrote. ``meter`` counts them.
-
-        Many lines are merged in two halves at once, the second by a process of its own
-        (forked: :meth:`_merge_halves`), on the core the store's loader leaves free."""
+    def merge(self, meter: Meter | None = None,
+              each: Callable[[list[str]], None] | None = None) -> int:
+        """Merge the runs into ``path`` (each batch of lines, in order, also given to
+        ``each``); returns how many lines it wrote. ``meter`` counts them."""
         if meter is not None:
             meter.step("merging", total=self.lines, unit="lines")
-        pivot = self._pivot() if self.lines >= HALVES_LINES and len(self.runs) > 1 else None
-        self.path.open("wb").close()
-        if pivot is None:
-            self._merge_lines([(run, 0) for run in self.runs], 0, None, meter, counts)
-        else:
-            self._merge_halves(pivot, meter, counts)
+        with ExitStack() as files:
+            # newline="\n": a line ends at "\n" only (its text escapes \r, keeps U+2028)
+            sorted_runs = [files.enter_context(run.open(encoding="utf-8", newline="\n"))
+                           for run in self.runs]
+            merged = heapq.merge(*sorted_runs)
+            out = files.enter_context(self.path.open("w", encoding="utf-8", newline="\n"))
+            # a batch at a time: no generator or call of ours per line (millions of them)
+            while batch := list(islice(merged, MERGE_BATCH_LINES)):
+                if each is not None:
+                    each(batch)
+                out.writelines(batch)
+                if meter is not None:
+                    meter.advance(len(batch))
         for run in self.runs:
             run.unlink(missing_ok=True)
         return self.lines
-
-    def _merge_lines(self, runs: list[tuple[Path, int]], at: int, before: bytes | None,
-                     meter: Meter | Callable[[int], None] | None,
-                     counts: LineCounter | None) -> int:
-        """Merge the lines of ``runs`` (each read from its offset) that sort before
-        ``before`` (None: all) into ``path`` from its byte ``at``; how many lines."""
-        end = None if before is None else before.decode("utf-8")
-        advance = meter.advance if isinstance(meter, Meter) else meter
-        written = 0
-        with ExitStack() as files:
-            opened = []
-            for run, offset in runs:
-                raw = run.open("rb")
-                raw.seek(offset)
-                # newline="\n": a line ends at "\n" only (its text escapes \r, keeps U+2028)
-                opened.append(files.enter_context(
-                    io.TextIOWrapper(raw, encoding="utf-8", newline="\n")))
-            merged = heapq.merge(*opened)
-            binary = self.path.open("r+b")  # made by the caller: each half writes its bytes
-            binary.seek(at)
-            out = files.enter_context(io.TextIOWrapper(binary, encoding="utf-8", newline="\n"))
-            # a batch at a time: no generator or call of ours per line (millions of them)
-            while batch := list(islice(merged, MERGE_BATCH_LINES)):
-                if end is not None and batch[-1] >= end:  # the rest is the other half's
-                    del batch[bisect_left(batch, end):]
-                if counts is not None:
-                    counts.add(batch)
-                out.writelines(batch)
-                written += len(batch)
-                if advance is not None:
-                    advance(len(batch))
-                if len(batch) < MERGE_BATCH_LINES:
-                    break
-        return written
-
-    def _pivot(self) -> bytes | None:
-        """Where to cut the merged lines in two halves of about as many lines: a subject
-        (``"<s> "``, so that each subject's lines stay together), from lines sampled
-        evenly through each run; None when there is no such subject."""
-        samples: list[tuple[bytes, int]] = []
-        for run in self.runs:
-            size = run.stat().st_size
-            with run.open("rb") as lines:
-                for step in range(1, PIVOT_SAMPLES):
-                    lines.seek(size * step // PIVOT_SAMPLES)
-                    lines.readline()
-                    if line := lines.readline():
-                        samples.append((line, size))
-        samples.sort()
-        half, seen = sum(size for _, size in samples) / 2, 0
-        for line, size in samples:
-            seen += size
-            if seen >= half:
-                return line.split(b" ", 1)[0] + b" "
-        return None
-
-    def _merge_halves(self, pivot: bytes, meter: Meter | None,
-                      counts: LineCounter | None) -> None:
-        """Merge the lines before ``pivot`` here and the others in a forked process, each
-        into its own bytes of ``path`` (the first half's size is known: its lines' bytes
-        in the runs); the second half's counts are added to ``counts`` after the first's."""
-        starts = [_first_line_from(run, pivot) for run in self.runs]
-        first_bytes = sum(starts)
-        fork = multiprocessing.get_context("fork")
-        done = fork.RawValue("q", 0)  # the second half's lines so far, for the meter
-        receive, send = fork.Pipe(duplex=False)
-        second = fork.Process(target=_merge_second_half, name="merge", daemon=True,
-                              args=(self, list(zip(self.runs, starts, strict=True)),
-                                    first_bytes, counts, done, send))
-        second.start()
-        send.close()
-        told = 0
-
-        def advance(lines: int) -> None:
-            nonlocal told
-            if meter is not None:
-                now = done.value
-                meter.advance(lines + now - told)
-                told = now
-
-        try:
-            first = self._merge_lines([(run, 0) for run in self.runs], 0, pivot, advance,
-                                      counts)
-            while not receive.poll(0.2):
-                advance(0)
-                if not second.is_alive() and not receive.poll(0):
-                    break
-            try:
-                kind, lines, counted = receive.recv()
-            except EOFError:
-                raise RuntimeError("merging the sorted runs' second half stopped (exit code "
-                                   f"{second.exitcode})") from None
-            if kind == "error":
-                raise counted
-            second.join()
-        finally:
-            if second.is_alive():
-                second.kill()
-                second.join()
-            receive.close()
-        advance(0)
-        if first + lines != self.lines:
-            raise RuntimeError(f"the sorted runs' halves have {first} and {lines} lines, "
-                               f"not {self.lines}")
-        if counts is not None:
-            counts.followed_by(counted)
-
-
-def _merge_second_half(runs: SortedRuns, starts: list[tuple[Path, int]], at: int,
-                       counts: LineCounter | None, done: Any, send: Connection) -> None:
-    """The forked process of :meth:`SortedRuns._merge_halves`: sends ("lines", how many,
-    their counts) or ("error", 0, error)."""
-    def advance(lines: int) -> None:
-        done.value += lines
-
-    die_with_parent()
-    try:
-        lines = runs._merge_lines(starts, at, None, advance, counts)
-        send.send(("lines", lines, counts))
-    except BaseException as error:
-        send.send(("error", 0, error))
-    finally:
-        send.close()
-
-
-def _first_line_from(run: Path, key: bytes) -> int:
-    """The byte offset of the first line of ``run`` (sorted lines) that sorts at or after
-    ``key`` (the file's size when none does): a binary search over its bytes."""
-    with run.open("rb") as lines:
-        low, high = 0, run.stat().st_size  # low: a line's start; the answer is in [low, high]
-        while low < high:
-            middle = (low + high) // 2
-            lines.seek(middle - 1 if middle else 0)
-            if middle:
-                lines.readline()  # to the first line starting at or after middle
-            start = lines.tell()
-            if start >= high:  # no line starts in [middle, high): the one at low decides
-                lines.seek(low)
-                line = lines.readline()
-                if line >= key:
-                    return low
-                low += len(line)
-                continue
-            line = lines.readline()
-            if line < key:
-                low = start + len(line)
-            else:
-                high = start
-        return low
-
-
-class LineCounter(Protocol):
-    """What counts a merge's lines as they go (:class:`tipgraph.serving.indexes.LineCounts`)."""
-
-    def add(self, lines: list[str]) -> None:
-        """Count ``lines``, the next ones in order."""
-
-    def followed_by(self, later: Self) -> None:
-        """Count what ``later`` counted of the lines after those counted here."""
-
-
-#: Lines of sorted runs from which :meth:`SortedRuns.merge` merges two halves at once.
-HALVES_LINES = 1 << 20
-#: Lines sampled from each run to find where the halves meet.
-PIVOT_SAMPLES = 32
 
 
 #: Lines :meth:`SortedRuns.merge` takes from the merged runs at a time (a few MB of text).

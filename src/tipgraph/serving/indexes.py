@@ -899,23 +899,6 @@ class LineCounts:
         self._subject = current
         self.subjects += subjects
 
-    def followed_by(self, later: LineCounts) -> None:
-        """Count what ``later`` counted of the lines after those counted here, none of
-        them of the last subject counted here (:meth:`tipgraph.graphs.SortedRuns.merge`
-        counts two halves of the lines at once, the second in a forked process, whose
-        hashes of the objects are this process's)."""
-        self.subjects += later.subjects
-        self.in_space += map(sys.intern, later.in_space)  # as add interns them
-        for mine, theirs in ((self.properties, later.properties),
-                             (self.classes, later.classes)):
-            for key, count in theirs.items():
-                mine[key] = mine.get(key, 0) + count
-        if later.example is not None:
-            self._example(f"<{later.example}>")
-        for bucket, more in zip(self._hashes, later._hashes, strict=True):
-            bucket.extend(more)
-        self._subject, self._pairs = later._subject, later._pairs
-
     def close(self) -> None:
         """Count the distinct objects of the lines added and let go of their hashes (a
         quarter of a gigabyte at a million publications), once the last line is added."""
