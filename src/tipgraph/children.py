@@ -1,5 +1,5 @@
-"""What every process a build starts does first (the reader, the loader, the dump writers,
-the merge's second half)."""
+"""What every process a build starts does first (the reading process, the store's loader,
+the dump writers)."""
 
 from __future__ import annotations
 
