@@ -492,10 +492,6 @@ class CompiledShapes:
                  else partial(run.check, checks[0]) for path, checks in shared.items()]
         tasks += alone
         found: set[Result] = set()
-        if QUERY_THREADS < 2 or len(tasks) < 2:
-            for task in tasks:
-                found.update(task())
-            return found
         with ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="shacl") as pool:
             for results in pool.map(lambda task: set(task()), tasks):
                 found.update(results)
