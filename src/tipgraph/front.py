@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -582,9 +583,13 @@ class _SparqlLane:
             self._log(reply, environ, started)  # stopped: nobody to answer
             return False
         keep = await self._send(connection, reply, environ, started)
-        if reply.keep is not None:  # in a thread: keeping takes the cache's lock, which
-            worker.pages.submit(self._keep, reply.keep)  # another worker may hold a while
-        return keep
+        if reply.keep is not None:  # here, but what would wait (the cache's lock held by
+            self._keep(functools.partial(reply.keep, later=self._later))  # another, an
+        return keep  # eviction) goes to a thread: a thread for every keep cost more CPU
+
+    def _later(self, rest: Callable[[], object]) -> None:
+        """Run what is left of a keep in a thread of the page lane."""
+        self.worker.pages.submit(self._keep, rest)
 
     async def _send(self, connection: _Connection, reply: Reply, environ: dict[str, Any],
                     started: float) -> bool:
@@ -603,7 +608,7 @@ class _SparqlLane:
         self._log(reply, environ, started)
         return not close
 
-    def _keep(self, keep: Callable[[], None]) -> None:
+    def _keep(self, keep: Callable[[], object]) -> None:
         try:
             keep()
         except OSError:  # shared memory full, the directory gone: a cache miss later

@@ -351,14 +351,15 @@ class Plan:
 
 class Reply(NamedTuple):
     """An answer of the fast path: status line, headers, and the body (or the file
-    holding it, at the body); ``keep`` keeps a small new answer once it is sent;
-    ``replayable`` is (build id, kept file) for :class:`Replay`."""
+    holding it, at the body); ``keep`` keeps a small new answer once it is sent
+    (:meth:`ResultCache.keep`, whose ``later`` it takes); ``replayable`` is (build
+    id, kept file) for :class:`Replay`."""
 
     status: str
     headers: list[tuple[str, str]]
     body: bytes
     file: BinaryIO | None = None
-    keep: Callable[[], None] | None = None
+    keep: Callable[..., None] | None = None
     replayable: tuple[str, str] | None = None
 
 

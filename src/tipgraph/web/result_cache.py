@@ -58,6 +58,8 @@ from tipgraph.sparql_engine import (
 )
 from tipgraph.web.protocol import CONDITIONAL, WSGIApp
 
+#: Runs what is left of a keep elsewhere (a thread pool's ``submit``): ``keep(later=...)``.
+Later = Callable[[Callable[[], object]], object]
 #: What an entry costs besides its file: the directory entry and the look-up.
 _OVERHEAD = 512
 _SHARED_MEMORY = Path("/dev/shm")
@@ -161,25 +163,39 @@ class ResultCache:
         final = self._keep(build, job, answer.path, os.fstat(file.fileno()).st_size)
         return replace(kept, path=str(final) if final else None), file
 
-    def keep(self, build: str, job: QueryJob, answer: QueryAnswer) -> None:
-        """Keep ``answer``, already sent from its body, when it fits the budget."""
+    def keep(self, build: str, job: QueryJob, answer: QueryAnswer, *,
+             later: Later | None = None) -> None:
+        """Keep ``answer``, already sent from its body, when it fits the budget.
+
+        :param later: given (e.g. a thread pool's ``submit``), nothing here waits: when
+            another thread or worker holds the cache's lock, or answers are to be removed
+            (an eviction, a new build), the rest is handed to ``later``. An asyncio loop
+            keeps its answers itself this way: handing every keep to a thread cost a small
+            query a third more CPU (the two threads taking Python's lock in turns), where
+            the keep itself costs 40-70 us.
+        """
         assert answer.path is None
         spooled = write_answer_file(str(self.spool), answer)
         assert spooled.path is not None
-        self._keep(build, job, spooled.path, os.stat(spooled.path).st_size)
+        self._keep(build, job, spooled.path, os.stat(spooled.path).st_size, later)
 
-    def _keep(self, build: str, job: QueryJob, path: str, length: int) -> Path | None:
+    def _keep(self, build: str, job: QueryJob, path: str, length: int,
+              later: Later | None = None) -> Path | None:
         """Move the spool file ``path`` (``length`` bytes) to its place; None when it
-        does not fit at all."""
+        does not fit at all (or, with ``later``, when it is handed to ``later``)."""
         cost = length + _OVERHEAD
         if cost > self.budget:  # larger than the whole budget: never kept
             os.unlink(path)
             return None
         final = self.path_of(build, job)  # strings, not paths: this is on every new answer
         directory = os.path.dirname(final)
-        with self._locked():
-            size = self._size()
-            if not os.path.isdir(directory):  # a new build: the old answers can never be
+        with self._locked(wait=later is None) as locked:
+            size = self._size() if locked else 0
+            new_build = locked and not os.path.isdir(directory)
+            if later is not None and (not locked or new_build or size + cost > self.budget):
+                later(functools.partial(self._keep, build, job, path, length))
+                return None  # the lock held elsewhere, or files to remove: in ``later``
+            if new_build:  # a new build: the old answers can never be
                 for old in self.root.iterdir():  # asked for
                     if old.is_dir() and old.name != "spool":
                         shutil.rmtree(old, ignore_errors=True)
@@ -214,13 +230,24 @@ class ResultCache:
     # -- the count of bytes kept, under the lock -------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with self._lock:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+    def _locked(self, wait: bool = True) -> Iterator[bool]:
+        """The cache's lock (this process's threads, then the other workers) for the
+        block; whether it was taken: without ``wait``, not when another holds it."""
+        if not self._lock.acquire(blocking=wait):
+            yield False
+            return
+        try:
             try:
-                yield
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
             finally:
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
 
     def _size(self) -> int:
         data = os.pread(self._lock_file, 20, 0)
