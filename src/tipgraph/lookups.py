@@ -342,7 +342,7 @@ def store_counter(store: pyoxigraph.Store) -> Counter:
         if not subjects:
             return 0  # a literal is never a subject
         if len(subjects) == 1:
-            first = min(cap, _READ_FIRST)
+            first = min(cap, _READ_FIRST if subjects[0] is None else _READ_FIRST_OF_SUBJECT)
             found: Iterator[object] = store.quads_for_pattern(
                 subjects[0], predicate, object, graph)  # type: ignore[arg-type]
             counted = sum(1 for _ in islice(found, first))
@@ -362,3 +362,7 @@ def store_counter(store: pyoxigraph.Store) -> Counter:
 
 #: Matches of a pattern read one by one before the engine is asked to count them.
 _READ_FIRST = 16
+#: The same for a pattern of one subject: a resource's own triples are read in one go (the
+#: most a subject of the 100,000 publications has is 33; reading a publication's 19
+#: took 55 us, against 90 us for the first 16 read and the engine counting the rest).
+_READ_FIRST_OF_SUBJECT = 64

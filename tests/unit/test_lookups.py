@@ -29,6 +29,8 @@ def count():
                                   pyoxigraph.Literal(f"thing {n}", language="en"))]
     for n in range(40):  # e:a has 40 values of e:q
         quads.append(pyoxigraph.Quad(node(f"{E}a"), node(f"{E}q"), pyoxigraph.Literal(str(n))))
+    for n in range(100):  # e:b has 100: more than are read one by one, counted by the engine
+        quads.append(pyoxigraph.Quad(node(f"{E}b"), node(f"{E}q"), pyoxigraph.Literal(str(n))))
     store.extend(quads)
     return store_counter(store)
 
@@ -43,6 +45,8 @@ def count():
     (PREFIX + "SELECT ?t ?l WHERE { VALUES ?t { e:t1 e:t2 e:t3 } ?t rdfs:label ?l }", 3),
     (PREFIX + 'SELECT ?t WHERE { ?t rdfs:label "thing 7"@en }', 1),
     (PREFIX + 'SELECT ?v WHERE { e:a e:q ?v ; e:q "3" }', 40),  # more than a few, counted
+    (PREFIX + "SELECT ?v WHERE { e:b e:q ?v }", 100),
+    (f"DESCRIBE <{E}a> <{E}b>", 140),
     (PREFIX + "SELECT ?o ?l WHERE { e:t1 e:p ?o ; rdfs:label ?l . "
      "OPTIONAL { e:a e:q ?v } FILTER(LANG(?l) = 'en') } ORDER BY ?l LIMIT 5", 40),
     (PREFIX + "SELECT (COUNT(*) AS ?n) WHERE { e:a e:q ?v } GROUP BY ?v", 40),
