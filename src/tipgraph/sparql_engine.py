@@ -738,6 +738,9 @@ USAGE_HALF_LIFE = 60.0
 #: Seconds a new query process may take to start (a fresh interpreter importing pyoxigraph
 #: on a busy machine), not counted in the time limit of the query it is given first.
 STARTUP_LIMIT = 120.0
+#: Characters of a query the loop sends down a process's pipe itself (the pipe takes 64 KiB
+#: before its reader has read: a longer query is sent from a thread).
+_SENT_ON_LOOP = 32768
 
 
 class _Process:
@@ -928,18 +931,25 @@ class QueryEngine:
     async def run_soon(self, job: QueryJob, client: str, *,
                        gone: Callable[[], asyncio.Future[Any]] | None,
                        executor: Executor) -> QueryAnswer:
-        """:meth:`run` for an asyncio loop: in a thread of ``executor``, stopped (its
-        process replaced) when ``gone()``, a future watched from :data:`MEMORY_POLL`
-        seconds on, comes true: the client closed its connection, nobody will read the
-        answer.
+        """:meth:`run` for an asyncio loop: the same job, limits and errors, stopped (its
+        process replaced) when ``gone()``, a future watched from :data:`MEMORY_POLL` seconds
+        on, comes true: the client closed its connection, nobody will read the answer.
 
-        (The loop itself waiting on the pipe saved a thread hand-over, but made a small
-        query slower when the server has a CPU share of its own, as under a service
-        manager: 6.6-7.6 ms against 3.0 in a thread, at load 8-10.)
+        When a started process is idle and no query waits for one (the common case), the
+        loop sends the job and waits on the pipe itself (:meth:`_watch_soon`): a thread's
+        hand-over each way cost a small query 0.1-0.2 ms (two wake-ups, Python's lock
+        taken in turns). Otherwise (every process busy, queries waiting: the client's turn
+        is to be waited for), :meth:`run` takes it in a thread of ``executor``. The loop
+        waits itself only when large answers come as files (a spool directory): a pipe's
+        answer is read whole, and on the loop it must be small.
 
         :raises QueryError: as :meth:`run` does; :class:`ClientGone`
         """
         loop = asyncio.get_running_loop()
+        worker = self._take_idle(client) if self.spool is not None \
+            and os.getpid() == self._owner and len(job.query) <= _SENT_ON_LOOP else None
+        if worker is not None:
+            return await self._run_on_loop(loop, worker, job, gone)
         left = threading.Event()
         watching: list[asyncio.Future[Any]] = []
 
@@ -958,6 +968,111 @@ class QueryEngine:
             timer.cancel()
             for ended in watching:  # ended before the connection reads its next request
                 ended.cancel()
+                await asyncio.wait((ended,))
+
+    async def _run_on_loop(self, loop: asyncio.AbstractEventLoop, worker: _Process,
+                           job: QueryJob, gone: Callable[[], asyncio.Future[Any]] | None
+                           ) -> QueryAnswer:
+        """:meth:`run`'s round trip with the process taken by :meth:`_take_idle`."""
+        running = self._busy[worker]
+        try:
+            running.started = time.monotonic()  # the time limit counts from here
+            worker.conn.send(job)  # an idle process reads it at once: the pipe takes it
+            stop = await self._watch_soon(loop, worker, running, gone)
+            if stop is not None:
+                worker.stop()
+                worker = _Process(self._context, self.spool)
+                self.replaced += 1
+                raise stop
+            reply = worker.conn.recv()
+        except (EOFError, OSError) as error:
+            worker.stop()
+            worker = _Process(self._context, self.spool)
+            self.replaced += 1
+            if running.preempted:
+                self.preempted += 1
+                raise QueryPreempted(
+                    f"The query was stopped after {running.preempted:.0f} s to let another "
+                    "client's query run: every query process was busy (setting "
+                    "query_share_seconds). Retry it, narrowed down or with a LIMIT.",
+                    max(1, math.ceil(self.share))) from None
+            raise EngineFailure(f"The query process ended unexpectedly: {error}") from error
+        except BaseException:  # cancelled (the worker stops): the process is in an unknown state
+            worker.stop()
+            worker = _Process(self._context, self.spool)
+            raise
+        finally:
+            self._release(worker, running)
+        if isinstance(reply, QueryAnswer):
+            return reply
+        name, message = reply
+        raise _ERRORS.get(name, EngineFailure)(message)
+
+    def _take_idle(self, client: str) -> _Process | None:
+        """An idle, started process for ``client`` when no query waits for one (the turn
+        :meth:`_admit` would give it at once); None otherwise."""
+        with self._lock:
+            if not self._started or self._waiting or not self._idle \
+                    or not self._idle[-1].ready:
+                return None
+            process = self._idle.pop()
+            self._busy[process] = _Running(client, time.monotonic())
+            return process
+
+    async def _watch_soon(self, loop: asyncio.AbstractEventLoop, worker: _Process,
+                          running: _Running, gone: Callable[[], asyncio.Future[Any]] | None
+                          ) -> QueryError | None:
+        """:meth:`_watch` on the loop: the pipe read by the loop's selector; from
+        :data:`MEMORY_POLL` seconds on, ``gone()`` (the client's end) is watched too."""
+        descriptor = worker.conn.fileno()
+        woken: list[asyncio.Future[None]] = []
+        answered = False
+
+        def readable() -> None:
+            nonlocal answered
+            answered = True
+            wake()
+
+        def wake(*_: Any) -> None:
+            if woken and not woken[-1].done():
+                woken[-1].set_result(None)
+
+        loop.add_reader(descriptor, readable)
+        ended: asyncio.Future[Any] | None = None
+        try:
+            deadline = running.started + self.timeout
+            while not answered:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return QueryTimeout(
+                        f"The query was stopped after {self.timeout:g} s, the time limit "
+                        "(setting query_timeout). Narrow it down or add a LIMIT.")
+                woken.append(loop.create_future())
+                timer = loop.call_later(min(left, MEMORY_POLL), wake)
+                try:
+                    await woken[-1]
+                finally:
+                    timer.cancel()
+                if answered:
+                    break
+                if ended is not None and ended.done() and not ended.cancelled() \
+                        and ended.result():
+                    return ClientGone("The client closed its connection before the answer.")
+                if ended is None and gone is not None:
+                    ended = gone()
+                    ended.add_done_callback(wake)
+                if self.memory_limit and worker.memory() > self.memory_limit:
+                    self.over_memory += 1
+                    return QueryTooLarge(
+                        f"The query was stopped when it used more than "
+                        f"{self.memory_limit // (1024 * 1024)} MiB of memory, the limit "
+                        "(setting query_memory_mb). Narrow it down: a cross product or an "
+                        "ORDER BY over millions of rows needs that much.")
+            return None
+        finally:
+            loop.remove_reader(descriptor)
+            if ended is not None:
+                ended.cancel()  # ended before the connection reads its next request
                 await asyncio.wait((ended,))
 
     def _admit(self, client: str) -> _Process:
@@ -1031,7 +1146,7 @@ class QueryEngine:
             return
         _, ran, process, running = max(victims, key=lambda v: (v[0], v[1]))
         running.preempted = ran
-        process.process.kill()  # its thread sees the pipe close, reports and replaces it
+        process.process.kill()  # its waiter (a thread, or the loop) sees the pipe close
 
     def _watch(self, worker: _Process, running: _Running,
                abandoned: Callable[[], bool] | None = None) -> QueryError | None:
