@@ -3,12 +3,15 @@ that eat memory are stopped and their process replaced, answers are cut at a byt
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pyoxigraph
 import pytest
@@ -16,6 +19,7 @@ import pytest
 from tipgraph.config import SETTINGS_BY_NAME
 from tipgraph.guard import check_query, query_chain
 from tipgraph.sparql_engine import (
+    ClientGone,
     QueryAnswer,
     QueryEngine,
     QueryError,
@@ -183,6 +187,71 @@ def test_many_clients_of_one_address_share_the_processes_without_refusals(
     for asker in askers:
         asker.join(60)
     assert all(isinstance(a.outcome, QueryAnswer) for a in askers)
+
+
+# -- from an asyncio loop (the front's lane) ----------------------------------------------
+
+
+class _NoThreads(ThreadPoolExecutor):
+    """An executor the loop's own round trip must not use."""
+
+    def submit(self, *args: object, **kwargs: object) -> Any:
+        raise AssertionError("the query went to a thread")
+
+
+def _soon(engine: QueryEngine, job: QueryJob, client: str = "loop", *,
+          gone: Callable[[], asyncio.Future[bool]] | None = None,
+          threads: bool = False) -> QueryAnswer:
+    """``engine.run_soon`` on a loop of its own, as the front's lane calls it; unless
+    ``threads``, with an executor that refuses work (the loop must wait itself)."""
+    async def main() -> QueryAnswer:
+        with (ThreadPoolExecutor if threads else _NoThreads)(2) as executor:
+            return await engine.run_soon(job, client, gone=gone, executor=executor)
+
+    return asyncio.run(main())
+
+
+def test_on_the_loop_the_answer_limits_and_process_are_the_threads(make_engine, store_path,
+                                                                   tmp_path) -> None:
+    """With a spool and an idle process, the loop sends the job and waits on the pipe: the
+    same answer, a runaway stopped at the time limit and a hungry query at the memory
+    limit, each process replaced, and the next query answered by the new one."""
+    engine = make_engine(timeout=2.0, memory_mb=256.0, spool=str(tmp_path))
+    engine.warm(_job(CHEAP, store_path))  # started: the loop takes only a ready process
+    answer = _soon(engine, _job(CHEAP, store_path))
+    assert json.loads(answer.read())["boolean"] is True
+    assert engine.state() | {"busy": 0} == engine.state()  # released
+    started = time.monotonic()
+    with pytest.raises(QueryTimeout):
+        _soon(engine, _job(RUNAWAY, store_path))
+    assert time.monotonic() - started < 10
+    engine.warm(_job(CHEAP, store_path))  # the new process started
+    with pytest.raises(QueryTooLarge):
+        _soon(engine, _job(HUNGRY, store_path))
+    state = engine.state()
+    assert (state["replaced"], state["over_memory"], state["busy"]) == (2, 1, 0)
+    # the new process has not said it started: its first query waits for it in a thread
+    answer = _soon(engine, _job(CHEAP, store_path), threads=True)
+    assert json.loads(answer.read())["boolean"] is True
+    big = _soon(engine, _job("SELECT * WHERE { ?s ?p ?o }", store_path))  # on the loop again
+    assert big.count == 100 and big.truncated  # cut at max_results as in a thread
+
+
+def test_on_the_loop_a_query_whose_client_left_is_stopped(make_engine, store_path,
+                                                           tmp_path) -> None:
+    engine = make_engine(timeout=60.0, spool=str(tmp_path))
+    engine.warm(_job(CHEAP, store_path))
+
+    def gone() -> asyncio.Future[bool]:  # the client closes its connection at once
+        ended = asyncio.get_running_loop().create_future()
+        ended.set_result(True)
+        return ended
+
+    started = time.monotonic()
+    with pytest.raises(ClientGone):
+        _soon(engine, _job(RUNAWAY, store_path), gone=gone)
+    assert time.monotonic() - started < 10
+    assert engine.state()["replaced"] == 1
 
 
 # -- the byte cap ---------------------------------------------------------------------------
