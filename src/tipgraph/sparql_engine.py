@@ -727,6 +727,19 @@ def _process_main(conn: Connection, parent: int, spool: str | None) -> None:
 
 
 _READY = "ready"
+
+
+def _answer(reply: object) -> QueryAnswer:
+    """The answer a query process sent, or its error raised."""
+    if isinstance(reply, QueryAnswer):
+        return reply
+    name, message = reply  # type: ignore[misc]
+    raise _ERRORS.get(name, EngineFailure)(message)
+
+
+def _client_gone() -> ClientGone:
+    return ClientGone("The client closed its connection before the answer.")
+
 #: Who asks the query being answered in this thread (an address), for the pool's fair
 #: share: set by the web layer (:class:`tipgraph.guard.ClientLimiter`), read by
 #: :meth:`QueryEngine.run`.
@@ -898,35 +911,24 @@ class QueryEngine:
         client = CLIENT.get() if client is None else client
         worker = self._admit(client)
         running = self._busy[worker]
+        reply: object = None
         try:
             worker.wait_ready()
             running.started = time.monotonic()  # the time limit counts from here
             worker.conn.send(job)
             stop = self._watch(worker, running, abandoned)
             if stop is not None:
-                worker.stop()
-                worker = _Process(self._context, self.spool)
-                self.replaced += 1
-                raise stop
-            reply = worker.conn.recv()
+                worker = self._replaced(worker)
+            else:
+                reply = worker.conn.recv()
         except (EOFError, OSError) as error:
-            worker.stop()
-            worker = _Process(self._context, self.spool)
-            self.replaced += 1
-            if running.preempted:
-                self.preempted += 1
-                raise QueryPreempted(
-                    f"The query was stopped after {running.preempted:.0f} s to let another "
-                    "client's query run: every query process was busy (setting "
-                    "query_share_seconds). Retry it, narrowed down or with a LIMIT.",
-                    max(1, math.ceil(self.share))) from None
-            raise EngineFailure(f"The query process ended unexpectedly: {error}") from error
+            worker = self._replaced(worker)
+            raise self._lost(running, error) from error
         finally:
             self._release(worker, running)
-        if isinstance(reply, QueryAnswer):
-            return reply
-        name, message = reply
-        raise _ERRORS.get(name, EngineFailure)(message)
+        if stop is not None:
+            raise stop
+        return _answer(reply)
 
     async def run_soon(self, job: QueryJob, client: str, *,
                        gone: Callable[[], asyncio.Future[Any]] | None,
@@ -975,38 +977,44 @@ class QueryEngine:
                            ) -> QueryAnswer:
         """:meth:`run`'s round trip with the process taken by :meth:`_take_idle`."""
         running = self._busy[worker]
+        reply: object = None
         try:
             running.started = time.monotonic()  # the time limit counts from here
             worker.conn.send(job)  # an idle process reads it at once: the pipe takes it
             stop = await self._watch_soon(loop, worker, running, gone)
             if stop is not None:
-                worker.stop()
-                worker = _Process(self._context, self.spool)
-                self.replaced += 1
-                raise stop
-            reply = worker.conn.recv()
+                worker = self._replaced(worker)
+            else:
+                reply = worker.conn.recv()
         except (EOFError, OSError) as error:
-            worker.stop()
-            worker = _Process(self._context, self.spool)
-            self.replaced += 1
-            if running.preempted:
-                self.preempted += 1
-                raise QueryPreempted(
-                    f"The query was stopped after {running.preempted:.0f} s to let another "
-                    "client's query run: every query process was busy (setting "
-                    "query_share_seconds). Retry it, narrowed down or with a LIMIT.",
-                    max(1, math.ceil(self.share))) from None
-            raise EngineFailure(f"The query process ended unexpectedly: {error}") from error
+            worker = self._replaced(worker)
+            raise self._lost(running, error) from error
         except BaseException:  # cancelled (the worker stops): the process is in an unknown state
-            worker.stop()
-            worker = _Process(self._context, self.spool)
+            worker = self._replaced(worker)
             raise
         finally:
             self._release(worker, running)
-        if isinstance(reply, QueryAnswer):
-            return reply
-        name, message = reply
-        raise _ERRORS.get(name, EngineFailure)(message)
+        if stop is not None:
+            raise stop
+        return _answer(reply)
+
+    def _replaced(self, worker: _Process) -> _Process:
+        """A new process in place of ``worker``, stopped (mid-query: its state is unknown)."""
+        worker.stop()
+        self.replaced += 1
+        return _Process(self._context, self.spool)
+
+    def _lost(self, running: _Running, error: Exception) -> QueryError:
+        """What a query whose process ended before answering is said as: stopped for a
+        lighter client's query (:meth:`_preempt_for`), else a failure."""
+        if not running.preempted:
+            return EngineFailure(f"The query process ended unexpectedly: {error}")
+        self.preempted += 1
+        return QueryPreempted(
+            f"The query was stopped after {running.preempted:.0f} s to let another "
+            "client's query run: every query process was busy (setting "
+            "query_share_seconds). Retry it, narrowed down or with a LIMIT.",
+            max(1, math.ceil(self.share)))
 
     def _take_idle(self, client: str) -> _Process | None:
         """An idle, started process for ``client`` when no query waits for one (the turn
@@ -1044,9 +1052,7 @@ class QueryEngine:
             while not answered:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return QueryTimeout(
-                        f"The query was stopped after {self.timeout:g} s, the time limit "
-                        "(setting query_timeout). Narrow it down or add a LIMIT.")
+                    return self._timed_out()
                 woken.append(loop.create_future())
                 timer = loop.call_later(min(left, MEMORY_POLL), wake)
                 try:
@@ -1057,17 +1063,12 @@ class QueryEngine:
                     break
                 if ended is not None and ended.done() and not ended.cancelled() \
                         and ended.result():
-                    return ClientGone("The client closed its connection before the answer.")
+                    return _client_gone()
                 if ended is None and gone is not None:
                     ended = gone()
                     ended.add_done_callback(wake)
-                if self.memory_limit and worker.memory() > self.memory_limit:
-                    self.over_memory += 1
-                    return QueryTooLarge(
-                        f"The query was stopped when it used more than "
-                        f"{self.memory_limit // (1024 * 1024)} MiB of memory, the limit "
-                        "(setting query_memory_mb). Narrow it down: a cross product or an "
-                        "ORDER BY over millions of rows needs that much.")
+                if (too_large := self._over_memory(worker)) is not None:
+                    return too_large
             return None
         finally:
             loop.remove_reader(descriptor)
@@ -1157,20 +1158,28 @@ class QueryEngine:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return QueryTimeout(
-                    f"The query was stopped after {self.timeout:g} s, the time limit "
-                    "(setting query_timeout). Narrow it down or add a LIMIT.")
+                return self._timed_out()
             if worker.answered(min(left, MEMORY_POLL) if poll else left):
                 return None
             if abandoned is not None and abandoned():
-                return ClientGone("The client closed its connection before the answer.")
-            if self.memory_limit and worker.memory() > self.memory_limit:
-                self.over_memory += 1
-                return QueryTooLarge(
-                    f"The query was stopped when it used more than "
-                    f"{self.memory_limit // (1024 * 1024)} MiB of memory, the limit (setting "
-                    "query_memory_mb). Narrow it down: a cross product or an ORDER BY over "
-                    "millions of rows needs that much.")
+                return _client_gone()
+            if (too_large := self._over_memory(worker)) is not None:
+                return too_large
+
+    def _timed_out(self) -> QueryTimeout:
+        return QueryTimeout(f"The query was stopped after {self.timeout:g} s, the time limit "
+                            "(setting query_timeout). Narrow it down or add a LIMIT.")
+
+    def _over_memory(self, worker: _Process) -> QueryTooLarge | None:
+        """The error to stop ``worker``'s query with when it is over the memory limit."""
+        if not self.memory_limit or worker.memory() <= self.memory_limit:
+            return None
+        self.over_memory += 1
+        return QueryTooLarge(
+            f"The query was stopped when it used more than "
+            f"{self.memory_limit // (1024 * 1024)} MiB of memory, the limit (setting "
+            "query_memory_mb). Narrow it down: a cross product or an ORDER BY over "
+            "millions of rows needs that much.")
 
     def _release(self, worker: _Process, running: _Running) -> None:
         with self._changed:
