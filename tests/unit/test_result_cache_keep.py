@@ -41,7 +41,7 @@ def test_a_keep_is_done_at_once_when_nothing_waits() -> None:
     later.run()
     cache.keep("b1", _job(1), _answer(1), later=later)
     assert later.handed == []
-    answer, file = cache.get("b1", _job(1))
+    _, file = cache.get("b1", _job(1))
     assert file.read() == _answer(1).body
     file.close()
 
@@ -60,7 +60,7 @@ def test_a_lock_held_by_another_worker_hands_the_keep_on() -> None:
         fcntl.flock(other, fcntl.LOCK_UN)
         os.close(other)
     later.run()
-    answer, file = cache.get("b1", _job(1))
+    _, file = cache.get("b1", _job(1))
     assert file.read() == _answer(1).body
     file.close()
 
