@@ -737,6 +737,51 @@ def _answer(reply: object) -> QueryAnswer:
     raise _ERRORS.get(name, EngineFailure)(message)
 
 
+class _RoundTrip:
+    """One query's round trip to a process of ``engine`` (taken for it, released at the
+    end of the block), the same whoever waits for the answer (a thread or the loop):
+    :meth:`send` the job, :meth:`settle` with the watcher's verdict, then :meth:`answer`.
+    A process that ends mid-query, or is stopped, is replaced."""
+
+    def __init__(self, engine: QueryEngine, worker: _Process, *,
+                 replace_when_cancelled: bool = False) -> None:
+        self.engine, self.worker, self.running = engine, worker, engine._busy[worker]
+        self.replace_when_cancelled = replace_when_cancelled
+        self.stop: QueryError | None = None
+        self.reply: object = None
+
+    def __enter__(self) -> _RoundTrip:
+        return self
+
+    def send(self, job: QueryJob) -> None:
+        self.running.started = time.monotonic()  # the time limit counts from here
+        self.worker.conn.send(job)
+
+    def settle(self, stop: QueryError | None) -> None:
+        """The watcher's verdict: None, the answer is there; else the error to stop with."""
+        if stop is None:
+            self.reply = self.worker.conn.recv()
+        else:
+            self.stop, self.worker = stop, self.engine._replaced(self.worker)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: Any) -> None:
+        engine = self.engine
+        try:
+            if isinstance(error, (EOFError, OSError)):
+                self.worker = engine._replaced(self.worker)
+                raise engine._lost(self.running, error) from error
+            if error is not None and self.replace_when_cancelled:
+                self.worker = engine._replaced(self.worker)
+        finally:
+            engine._release(self.worker, self.running)
+
+    def answer(self) -> QueryAnswer:
+        if self.stop is not None:
+            raise self.stop
+        return _answer(self.reply)
+
+
 def _client_gone() -> ClientGone:
     return ClientGone("The client closed its connection before the answer.")
 
@@ -909,26 +954,11 @@ class QueryEngine:
             raise EngineFailure("this query engine belongs to another process")
         self.start()
         client = CLIENT.get() if client is None else client
-        worker = self._admit(client)
-        running = self._busy[worker]
-        reply: object = None
-        try:
-            worker.wait_ready()
-            running.started = time.monotonic()  # the time limit counts from here
-            worker.conn.send(job)
-            stop = self._watch(worker, running, abandoned)
-            if stop is not None:
-                worker = self._replaced(worker)
-            else:
-                reply = worker.conn.recv()
-        except (EOFError, OSError) as error:
-            worker = self._replaced(worker)
-            raise self._lost(running, error) from error
-        finally:
-            self._release(worker, running)
-        if stop is not None:
-            raise stop
-        return _answer(reply)
+        with _RoundTrip(self, self._admit(client)) as trip:
+            trip.worker.wait_ready()
+            trip.send(job)
+            trip.settle(self._watch(trip.worker, trip.running, abandoned))
+        return trip.answer()
 
     async def run_soon(self, job: QueryJob, client: str, *,
                        gone: Callable[[], asyncio.Future[Any]] | None,
@@ -976,27 +1006,11 @@ class QueryEngine:
                            job: QueryJob, gone: Callable[[], asyncio.Future[Any]] | None
                            ) -> QueryAnswer:
         """:meth:`run`'s round trip with the process taken by :meth:`_take_idle`."""
-        running = self._busy[worker]
-        reply: object = None
-        try:
-            running.started = time.monotonic()  # the time limit counts from here
-            worker.conn.send(job)  # an idle process reads it at once: the pipe takes it
-            stop = await self._watch_soon(loop, worker, running, gone)
-            if stop is not None:
-                worker = self._replaced(worker)
-            else:
-                reply = worker.conn.recv()
-        except (EOFError, OSError) as error:
-            worker = self._replaced(worker)
-            raise self._lost(running, error) from error
-        except BaseException:  # cancelled (the worker stops): the process is in an unknown state
-            worker = self._replaced(worker)
-            raise
-        finally:
-            self._release(worker, running)
-        if stop is not None:
-            raise stop
-        return _answer(reply)
+        # cancelled (the worker stops) mid-query: the process is in an unknown state
+        with _RoundTrip(self, worker, replace_when_cancelled=True) as trip:
+            trip.send(job)  # an idle process reads it at once: the pipe takes it
+            trip.settle(await self._watch_soon(loop, trip.worker, trip.running, gone))
+        return trip.answer()
 
     def _replaced(self, worker: _Process) -> _Process:
         """A new process in place of ``worker``, stopped (mid-query: its state is unknown)."""
