@@ -583,9 +583,11 @@ class _SparqlLane:
             self._log(reply, environ, started)  # stopped: nobody to answer
             return False
         keep = await self._send(connection, reply, environ, started)
-        if reply.keep is not None:  # here, but what would wait (the cache's lock held by
-            self._keep(functools.partial(reply.keep, later=self._later))  # another, an
-        return keep  # eviction) goes to a thread: a thread for every keep cost more CPU
+        # kept here, but for what would wait (the cache's lock held by another worker, an
+        # eviction), which goes to a thread: a thread for every keep cost more CPU
+        if reply.keep is not None:
+            self._keep(functools.partial(reply.keep, later=self._later))
+        return keep
 
     def _later(self, rest: Callable[[], object]) -> None:
         """Run what is left of a keep in a thread of the page lane."""

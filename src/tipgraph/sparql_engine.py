@@ -969,7 +969,7 @@ class QueryEngine:
 
         When a started process is idle and no query waits for one (the common case), the
         loop sends the job and waits on the pipe itself (:meth:`_watch_soon`): a thread's
-        hand-over each way cost a small query 0.1-0.2 ms (two wake-ups, Python's lock
+        hand-over each way cost a small query 0.3 ms (two wake-ups, Python's lock
         taken in turns). Otherwise (every process busy, queries waiting: the client's turn
         is to be waited for), :meth:`run` takes it in a thread of ``executor``. The loop
         waits itself only when large answers come as files (a spool directory): a pipe's
