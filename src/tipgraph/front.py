@@ -117,13 +117,12 @@ class BufferingWorker(Worker):
             self.loop.call_soon_threadsafe(self._stop_accepting)
 
     def _stop_accepting(self) -> None:
-        for task in getattr(self, "accepting", ()):
-            task.cancel()
+        for acceptor in getattr(self, "accepting", ()):
+            acceptor.stop()
 
     async def _serve(self) -> None:
         self.processes = int(self.wsgi.config["TIPGRAPH"]["query_workers"])
-        self.accepting = [asyncio.create_task(self._accept(listener.sock))
-                          for listener in self.sockets]
+        self.accepting = [_Acceptor(self, listener.sock) for listener in self.sockets]
         ppid = self.ppid
         while self.alive:
             self.notify()
@@ -141,32 +140,10 @@ class BufferingWorker(Worker):
             self.notify()
             await asyncio.sleep(0.1)
 
-    async def _accept(self, listener: socket.socket) -> None:
-        """Accept connections on ``listener`` (shared with the other workers) one by one.
-
-        A worker whose query processes all have work leaves the next connection to
-        another worker: it waits a moment before accepting, while an idle worker waits in
-        ``accept`` and so takes it first. (asyncio's own server accepts a burst at once in
-        whichever worker wakes first: 16 runaway queries sent together all went to one
-        worker, whose queue grew while the other's processes idled.)
-        """
-        listener.setblocking(False)
-        loop = asyncio.get_running_loop()
-        while self.alive:
-            if self.queries.load() >= self.processes:
-                await asyncio.sleep(ACCEPT_DELAY)
-                if not self.alive:
-                    break
-            try:
-                sock, _ = await loop.sock_accept(listener)
-            except OSError as error:  # too many open files ...: try again in a moment
-                self.log.warning("cannot accept a connection: %s", error)
-                await asyncio.sleep(0.1)
-                continue
-            task = loop.create_task(self._connected(sock))
-            self.tasks.add(task)  # kept while it runs (the loop keeps weak references)
-            task.add_done_callback(self.tasks.discard)
-            await asyncio.sleep(0)  # its request read (when sent already) before the next
+    def _accepted(self, sock: socket.socket) -> None:
+        task = self.loop.create_task(self._connected(sock))
+        self.tasks.add(task)  # kept while it runs (the loop keeps weak references)
+        task.add_done_callback(self.tasks.discard)
 
     async def _connected(self, sock: socket.socket) -> None:
         if len(self.connections) >= self.cfg.worker_connections:
@@ -266,6 +243,68 @@ class _ExclusiveEpoll:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._epoll, name)
+
+
+class _Acceptor:
+    """Accepts connections on one listening socket (shared with the other workers), one
+    per wake-up of the loop, from a reader registered with its epoll once.
+
+    Once, not for each connection as ``loop.sock_accept`` does: that costs two
+    ``epoll_ctl`` calls a connection, and each registration put the worker last in the
+    listener's queue of ``EPOLLEXCLUSIVE`` waiters, so the workers took connections in
+    turns, each finding its caches cold (both workers at half the CPU, sequential
+    requests). Kept registered, an idle worker first in the queue takes the next
+    connection, and a busy one leaves it to the next idle one.
+
+    A worker whose query processes all have work leaves the next connection to another
+    worker: it stops listening for :data:`ACCEPT_DELAY`, then takes one whatever its
+    load, so a connection never waits for ever. (asyncio's own server accepts a burst at
+    once in whichever worker wakes first: 16 runaway queries sent together all went to
+    one worker, whose queue grew while the other's processes idled.)
+    """
+
+    def __init__(self, worker: BufferingWorker, listener: socket.socket) -> None:
+        self.worker, self.listener = worker, listener
+        self.loop = worker.loop
+        self.fd = listener.fileno()
+        self.waited = False  # after a pause: take the next connection whatever the load
+        self.paused: asyncio.TimerHandle | None = None
+        self.stopped = False
+        listener.setblocking(False)
+        self.loop.add_reader(self.fd, self._acceptable)
+
+    def _acceptable(self) -> None:
+        worker = self.worker
+        if not self.waited and worker.queries.load() >= worker.processes:
+            self._pause(ACCEPT_DELAY)
+            return
+        self.waited = False
+        try:
+            sock, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return  # another worker took it
+        except OSError as error:  # too many open files ...: try again in a moment
+            worker.log.warning("cannot accept a connection: %s", error)
+            self._pause(0.1)
+            return
+        sock.setblocking(False)
+        worker._accepted(sock)
+
+    def _pause(self, seconds: float) -> None:
+        self.loop.remove_reader(self.fd)
+        self.paused = self.loop.call_later(seconds, self._resume)
+
+    def _resume(self) -> None:
+        self.paused = None
+        if not self.stopped and self.worker.alive:
+            self.waited = True
+            self.loop.add_reader(self.fd, self._acceptable)
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.paused is not None:
+            self.paused.cancel()
+        self.loop.remove_reader(self.fd)
 
 
 class _Connection:
