@@ -11,9 +11,12 @@ row (the way every other answer goes), on terms that engines write in their own 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import urllib.parse
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyoxigraph
@@ -29,6 +32,7 @@ from tipgraph.sparql_engine import (
     UpdateRefused,
 )
 from tipgraph.store import remote
+from tipgraph.store.loop_http import LoopClient
 from tipgraph.store.remote import PASSED, Http, RemoteSparqlStore
 
 from .conftest import Engine
@@ -80,16 +84,43 @@ class Parsing(RemoteSparqlStore):
         pass
 
 
+Asking = Callable[[RemoteSparqlStore, QueryJob], QueryAnswer]
+
+
+@pytest.fixture(scope="module")
+def on_loop() -> Iterator[Asking]:
+    """Asks a store as the front's loop does (:meth:`RemoteSparqlStore.answer_soon`), on
+    one loop for the module (the store keeps its connections for the loop)."""
+    loop = asyncio.new_event_loop()
+    pool = ThreadPoolExecutor(2)
+
+    def ask(store: RemoteSparqlStore, job: QueryJob) -> QueryAnswer:
+        return loop.run_until_complete(store.answer_soon(job, "test", gone=None,
+                                                         executor=pool))
+    yield ask
+    pool.shutdown()
+    loop.close()
+
+
+@pytest.fixture(params=["thread", "loop"])
+def ask(request: pytest.FixtureRequest) -> Asking:
+    """Each way the server asks a store: from a thread, and from the front's loop."""
+    if request.param == "loop":
+        return request.getfixturevalue("on_loop")
+    return lambda store, job: store.answer(job)
+
+
 def both(stores: tuple[RemoteSparqlStore, RemoteSparqlStore], job: QueryJob,
-         monkeypatch: pytest.MonkeyPatch) -> tuple[QueryAnswer, QueryAnswer]:
+         monkeypatch: pytest.MonkeyPatch, ask: Asking = RemoteSparqlStore.answer
+         ) -> tuple[QueryAnswer, QueryAnswer]:
     """The answer passed through (no parse allowed) and the answer written again."""
     passing, parsing = stores
     with monkeypatch.context() as patch:
         def refuse(*_: Any) -> None:
             raise AssertionError("parsed, not passed through")
         patch.setattr(RemoteSparqlStore, "_parse", refuse)
-        passed = passing.answer(job)
-    return passed, parsing.answer(job)
+        passed = ask(passing, job)
+    return passed, ask(parsing, job)
 
 
 def rows(answer: QueryAnswer, name: str, *, ordered: bool = True) -> Any:
@@ -118,7 +149,7 @@ def graph(answer: QueryAnswer) -> Graph:
 def test_passed_through_equals_written_again(form: str, name: str, limit: int,
                                              stores: tuple[RemoteSparqlStore,
                                                            RemoteSparqlStore],
-                                             engine: Engine,
+                                             engine: Engine, ask: Asking,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     if form != "SELECT" and name not in PASSED[engine.name][form]:
         pytest.skip(f"{engine.name} does not write {form} answers in {name} right")
@@ -128,7 +159,7 @@ def test_passed_through_equals_written_again(form: str, name: str, limit: int,
     else:
         text = (ORDERED if cut else SELECT) if form == "SELECT" else "ASK { ?s ?p true }"
         job = QueryJob(text, name, None, limit)
-    passed, parsed = both(stores, job, monkeypatch)
+    passed, parsed = both(stores, job, monkeypatch, ask)
     assert (passed.form, passed.format, passed.truncated) == \
         (parsed.form, parsed.format, parsed.truncated)
     assert passed.truncated == (form != "ASK" and cut)
@@ -138,6 +169,34 @@ def test_passed_through_equals_written_again(form: str, name: str, limit: int,
             assert isomorphic(graph(passed), graph(parsed))
     else:
         assert rows(passed, name, ordered=cut) == rows(parsed, name, ordered=cut)
+
+
+@pytest.mark.parametrize("job", [QueryJob(SELECT, "json", None, 100),
+                                 QueryJob(ORDERED, "csv", None, 7),
+                                 QueryJob(CONSTRUCT, None, "ntriples", 100),
+                                 QueryJob(CONSTRUCT, None, "turtle", 100)],
+                         ids=["select", "select-cut", "construct", "construct-turtle"])
+def test_an_answer_larger_than_the_loop_makes_goes_on_in_a_thread(
+        job: QueryJob, stores: tuple[RemoteSparqlStore, RemoteSparqlStore],
+        on_loop: Asking, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over ``LOOP_BYTES``, the rest of the body is read through the loop by a thread
+    (here a few hundred bytes): the same answer as from a thread alone, and the
+    connection kept for the next query."""
+    passing, _ = stores
+    expected = passing.answer(job)
+    monkeypatch.setattr(remote, "LOOP_BYTES", 64)
+    for _ in range(2):
+        found = on_loop(passing, job)
+        assert (found.form, found.format, found.count, found.truncated) == \
+            (expected.form, expected.format, expected.count, expected.truncated)
+        if job.rdf_format == "ntriples" or job.results_format == "csv":
+            assert sorted(found.body.splitlines()) == sorted(expected.body.splitlines())
+        elif job.rdf_format:
+            assert len(list(pyoxigraph.parse(found.body, format=pyoxigraph.RdfFormat.TURTLE))) \
+                == expected.count
+        else:
+            assert rows(found, "json", ordered=False) == rows(expected, "json", ordered=False)
+    assert len(passing._on_loop.idle) == 1  # type: ignore[union-attr]
 
 
 def test_virtuoso_s_json_is_the_standard_s(stores: tuple[RemoteSparqlStore,
@@ -186,17 +245,18 @@ def test_formats_not_passed_are_written_by_us(stores: tuple[RemoteSparqlStore,
 
 def test_refused_before_anything_is_sent(stores: tuple[RemoteSparqlStore,
                                                        RemoteSparqlStore],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                         ask: Asking, monkeypatch: pytest.MonkeyPatch) -> None:
     passing, _ = stores
 
     def send(*_: Any, **__: Any) -> None:
         raise AssertionError("sent to the store")
     monkeypatch.setattr(passing.http, "send", send)
+    monkeypatch.setattr(LoopClient, "post", send)
     with pytest.raises(UpdateRefused):
-        passing.answer(QueryJob(f"DROP GRAPH <{GRAPH}>", "json", None, 10))
+        ask(passing, QueryJob(f"DROP GRAPH <{GRAPH}>", "json", None, 10))
     with pytest.raises(ServiceRefused):
-        passing.answer(QueryJob("SELECT * WHERE { SERVICE <http://example.org/sparql> "
-                                "{ ?s ?p ?o } }", "json", None, 10))
+        ask(passing, QueryJob("SELECT * WHERE { SERVICE <http://example.org/sparql> "
+                              "{ ?s ?p ?o } }", "json", None, 10))
 
 
 class _Clock:
@@ -214,12 +274,12 @@ class _Clock:
                                  QueryJob(CONSTRUCT, None, "ntriples", 100)],
                          ids=["select", "construct"])
 def test_a_passed_answer_is_stopped_at_the_time_limit(
-        job: QueryJob, stores: tuple[RemoteSparqlStore, RemoteSparqlStore],
+        job: QueryJob, stores: tuple[RemoteSparqlStore, RemoteSparqlStore], ask: Asking,
         monkeypatch: pytest.MonkeyPatch) -> None:
     passing, _ = stores
     monkeypatch.setattr(remote, "time", _Clock())
     with pytest.raises(QueryTimeout, match="query_timeout"):
-        passing.answer(job)
+        ask(passing, job)
 
 
 def test_a_sorted_query_under_the_default_cut(stores: tuple[RemoteSparqlStore,

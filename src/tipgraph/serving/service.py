@@ -121,8 +121,8 @@ class Build:
                           gone: Callable[[], asyncio.Future[Any]] | None,
                           executor: Executor) -> QueryAnswer:
         """:meth:`answer` from an asyncio loop (the front's lane for ``/sparql``): the
-        store's own :meth:`answer_soon` when it has one (the embedded store's query
-        processes, waited for by the loop) and the query has no text search; else
+        store's own :meth:`answer_soon` when the query has no text search (the embedded
+        store's query processes, or a remote store's HTTP, waited for by the loop); else
         :meth:`answer` in ``executor``, as ``client`` (the query pool's turn).
 
         :raises QueryError: as :meth:`answer` does

@@ -13,6 +13,7 @@ query we gave up on; the engine's own timeout ends it (see ``docs/deploy.md``).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.client
 import io
@@ -23,6 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from http.client import HTTPConnection, HTTPResponse
 from typing import Any, BinaryIO
 
@@ -51,6 +53,7 @@ from tipgraph.sparql_engine import (
     write_answer,
 )
 from tipgraph.store.interface import QueryResult, Term
+from tipgraph.store.loop_http import LoopClient, LoopResponse
 
 # XML first: every engine writes it, and Virtuoso's JSON blank nodes cannot be mended safely
 RESULTS_ACCEPT = "application/sparql-results+xml, application/sparql-results+json;q=0.9"
@@ -63,6 +66,8 @@ _RESULTS = {"application/sparql-results+json": pyoxigraph.QueryResultsFormat.JSO
             "text/csv": pyoxigraph.QueryResultsFormat.CSV,
             "text/tab-separated-values": pyoxigraph.QueryResultsFormat.TSV}
 NTRIPLES = "application/n-triples"
+#: Bytes of an answer the front's loop reads and makes itself (a larger one: a thread)
+LOOP_BYTES = 32 * 1024
 #: the format's name of each media type :meth:`RemoteSparqlStore._passable` asks for
 _WRITTEN = {f.media_type: f.name for f in formats.FORMATS}
 
@@ -151,7 +156,7 @@ class Http:
         where = _strip(url)
         parts = urllib.parse.urlsplit(url)
         try:
-            if self._kept is not None and parts.scheme == "http" and not self._proxied(parts):
+            if self.direct(parts):
                 response = self._send_kept(parts, method, data, dict(headers or {}), timeout)
                 if response.status >= 400:
                     raise _failure(where, response.status, response.reason, response)
@@ -171,6 +176,11 @@ class Http:
             raise StoreUnavailable(f"cannot reach {where}: {error.reason}") from error
         except OSError as error:
             raise StoreUnavailable(f"cannot reach {where}: {error}") from error
+
+    def direct(self, parts: urllib.parse.SplitResult) -> bool:
+        """Whether a request to ``parts`` goes straight to the store on a kept connection:
+        plain HTTP, without credentials or a proxy (else urllib's handlers send it)."""
+        return self._kept is not None and parts.scheme == "http" and not self._proxied(parts)
 
     def _proxied(self, parts: urllib.parse.SplitResult) -> bool:
         """Whether urllib would send a request there through a proxy (looked up once per
@@ -336,6 +346,8 @@ class RemoteSparqlStore:
         self._identity = identity or graph or endpoint
         self.timeout = timeout
         self.http = Http(auth, keep_alive=True)
+        self._on_loop: LoopClient | bool | None = None  # made when the loop first asks
+        self._target = ""
         #: the engine, as its last answer's ``Server`` header named it ("" until then)
         self.engine = ""
 
@@ -377,20 +389,77 @@ class RemoteSparqlStore:
         return iter(self.query(query))  # type: ignore[arg-type]
 
     def answer(self, job: QueryJob) -> QueryAnswer:
+        form, text, accept = self._prepared(job)
+        shape, data, headers = self._request(text, job.base_iri, job.default_graphs,
+                                             job.named_graphs, accept)
+        response = self.http.send(self.endpoint, method="POST", data=data, headers=headers,
+                                  timeout=self.timeout)
+        return self._answered(self._reader(response, shape, self.timeout), form, accept, job)
+
+    async def answer_soon(self, job: QueryJob, client: str, *,
+                          gone: Callable[[], asyncio.Future[Any]] | None,
+                          executor: Executor) -> QueryAnswer:
+        """:meth:`answer` from an asyncio loop (the front's lane for ``/sparql``): the
+        query sent and its answer read by the loop (:mod:`tipgraph.store.loop_http`),
+        and an answer of at most :data:`LOOP_BYTES` made there too; a larger one is made
+        in ``executor`` (its bytes read on through the loop), and a store the loop does
+        not ask (credentials, a proxy, HTTPS) is asked from ``executor`` as before.
+        ``client`` and ``gone`` are not used: the store runs a query to its end anyway.
+
+        :raises QueryError: as :meth:`answer` does
+        """
+        loop = asyncio.get_running_loop()
+        asking = self._loop_client()
+        if asking is None:
+            return await loop.run_in_executor(executor, self.answer, job)
+        form, text, accept = self._prepared(job)
+        shape, data, headers = self._request(text, job.base_iri, job.default_graphs,
+                                             job.named_graphs, accept)
+        where = _strip(self.endpoint)
+        response: LoopResponse | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await asking.post(self._target, data, headers)
+                whole = await response.fill(LOOP_BYTES)
+        except BaseException as error:
+            if response is not None:
+                response.kept = False
+                response.close()
+            if isinstance(error, TimeoutError):
+                raise QueryTimeout(f"{where} did not answer within {self.timeout:g} s"
+                                   ) from error
+            if isinstance(error, OSError):
+                raise StoreUnavailable(f"cannot reach {where}: {error}") from error
+            raise
+        if 300 <= response.status < 400:  # a redirection: urllib follows it
+            response.close()
+            return await loop.run_in_executor(executor, self.answer, job)
+        if response.status >= 400 or response.status < 200:
+            raise _failure(where, response.status, response.reason, response)
+        response.deadline = time.monotonic() + self.timeout
+        reader = self._reader(response, shape, self.timeout)
+        if whole:
+            return self._answered(reader, form, accept, job)
+        return await loop.run_in_executor(executor, self._answered, reader, form, accept, job)
+
+    def _prepared(self, job: QueryJob) -> tuple[str, str, str | None]:
+        """``job`` refused (an update, a service not allowed), or what
+        :meth:`_passable` says to send for it."""
         # refused here, whatever the store would do: it may well accept updates
         if looks_like_update(job.query):
             raise UpdateRefused(READ_ONLY)
         check_services(job.query, job.service_allowlist, job.base_iri)
-        dataset = job.default_graphs is not None or job.named_graphs is not None
-        form, text, accept = self._passable(job)
-        reader, media_type = self._send(
-            text, job.base_iri, job.default_graphs if dataset else None,
-            job.named_graphs if dataset else None, self.timeout, accept=accept)
+        return self._passable(job)
+
+    def _answered(self, reader: _Deadline, form: str, accept: str | None, job: QueryJob
+                  ) -> QueryAnswer:
+        """The answer to ``job`` from what the store sent (``reader``), asked as
+        :meth:`_passable` said; the store's response closed."""
         try:
-            if accept is not None and media_type == accept:
+            if accept is not None and reader.media_type == accept:
                 answer = self._passed(reader, form, job, _WRITTEN[accept])
             else:
-                answer = write_answer(self._parse(reader, media_type), job)
+                answer = write_answer(self._parse(reader, reader.media_type), job)
             return cut_to_bytes(answer, job.max_bytes)
         except (OSError, SyntaxError, ValueError) as error:
             if reader.expired:
@@ -401,6 +470,16 @@ class RemoteSparqlStore:
                                    f"{error}") from error
         finally:
             reader.close()
+
+    def _loop_client(self) -> LoopClient | None:
+        """The client the loop asks the store with, when it asks it straight (see
+        :meth:`Http.direct`); None otherwise."""
+        if self._on_loop is None:
+            parts = urllib.parse.urlsplit(self.endpoint)
+            self._on_loop = LoopClient(parts.hostname or "", parts.port or 80, parts.netloc) \
+                if self.http.direct(parts) else False
+            self._target = parts.path + (f"?{parts.query}" if parts.query else "")
+        return self._on_loop or None
 
     def _passable(self, job: QueryJob) -> tuple[str, str, str | None]:
         """The query's form, the text to send and the media type to ask for when the
@@ -506,10 +585,20 @@ class RemoteSparqlStore:
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _send(self, query: str, base_iri: str | None, default: Sequence[str] | None,
-              named: Sequence[str] | None, timeout: float, *, accept: str | None = None
-              ) -> tuple[_Deadline, str]:
-        """Send ``query``, asking for ``accept`` (default: what :meth:`_parse` reads best
-        for its form); the reader of the answer and its media type."""
+              named: Sequence[str] | None, timeout: float) -> tuple[_Deadline, str]:
+        """Send ``query`` (of our own); the reader of the answer and its media type."""
+        form, data, headers = self._request(query, base_iri, default, named, None)
+        response = self.http.send(self.endpoint, method="POST", data=data, headers=headers,
+                                  timeout=timeout)
+        reader = self._reader(response, form, timeout)
+        return reader, reader.media_type
+
+    def _request(self, query: str, base_iri: str | None, default: Sequence[str] | None,
+                 named: Sequence[str] | None, accept: str | None
+                 ) -> tuple[str, bytes, dict[str, str]]:
+        """The form of ``query`` (as far as we can read it), and the body and headers of
+        the POST that asks it with a base and a dataset, for ``accept`` (default: what
+        :meth:`_parse` reads best for its form)."""
         try:
             form = query_form(query)
         except TipgraphError:
@@ -520,16 +609,19 @@ class RemoteSparqlStore:
         fields = [("query", f"BASE <{base_iri}>\n{query}" if base_iri else query)]
         fields += [("default-graph-uri", g) for g in default or ()]
         fields += [("named-graph-uri", g) for g in named or ()]
-        response = self.http.send(
-            self.endpoint, method="POST", data=urllib.parse.urlencode(fields).encode(),
-            headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "Accept": accept or (GRAPH_ACCEPT if graph_form else RESULTS_ACCEPT)},
-            timeout=timeout)
-        self.engine = _product(response.headers.get("Server"))
-        media_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        return form, urllib.parse.urlencode(fields).encode(), {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": accept or (GRAPH_ACCEPT if graph_form else RESULTS_ACCEPT)}
+
+    def _reader(self, response: HTTPResponse | LoopResponse, form: str, timeout: float
+                ) -> _Deadline:
+        """The reader of ``response``'s body until ``timeout`` seconds from now; the
+        engine that answered noted (:attr:`engine`)."""
+        self.engine = _product(response.getheader("Server"))
+        media_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
         reader = _Deadline(response, time.monotonic() + timeout, media_type)
         reader.form = form
-        return reader, media_type
+        return reader
 
     def _parse(self, reader: _Deadline, media_type: str) -> QueryResult:
         buffered = io.BufferedReader(reader)
