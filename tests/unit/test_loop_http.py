@@ -97,6 +97,7 @@ def test_a_body_by_its_length_and_the_connection_kept(
     assert store.connections == 1  # the second query on the first connection
     assert store.requests[0].startswith(b"POST /sparql HTTP/1.1\r\nHost: 127.0.0.1:")
     assert b"Content-Length: 15\r\n" in store.requests[0]
+    assert b"Accept-Encoding: identity\r\n" in store.requests[0]  # no compressed answer
     assert store.requests[0].endswith(b"\r\n\r\nquery=ASK%7B%7D")
     store.close()
 

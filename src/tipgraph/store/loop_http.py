@@ -49,6 +49,9 @@ class LoopClient:
         loop = asyncio.get_running_loop()
         if loop is not self.loop:  # a connection serves the loop that opened it only
             self.loop, self.idle = loop, []
+        # without Accept-Encoding a server may compress the answer (as http.client, ask
+        # for none: the answer's bytes are passed on or parsed as they are)
+        headers = {"Accept-Encoding": "identity", **headers}
         head = "".join([f"POST {target} HTTP/1.1\r\nHost: {self.netloc}\r\n",
                         *(f"{name}: {value}\r\n" for name, value in headers.items()),
                         f"Content-Length: {len(body)}\r\n\r\n"]).encode("latin-1")
