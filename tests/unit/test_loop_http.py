@@ -147,6 +147,20 @@ def test_a_store_that_cannot_be_reached_or_is_not_http(
     store.close()
 
 
+@pytest.mark.parametrize("reply", [
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel"], ids=["size", "chunk", "length"])
+def test_a_cut_or_malformed_body_is_a_connection_error(
+        reply: bytes, loop: asyncio.AbstractEventLoop) -> None:
+    """What the store answering with a broken body says: an OSError, which the remote
+    store turns into "store unavailable" (not a bug of ours, a 500)."""
+    store = ScriptedStore([(reply, True)])
+    with pytest.raises(ConnectionError, match=r"cut or malformed|closed the connection"):
+        _ask(loop, LoopClient("127.0.0.1", store.port, "h"))
+    store.close()
+
+
 def test_the_rest_of_a_large_body_is_read_from_a_thread(
         loop: asyncio.AbstractEventLoop) -> None:
     body = bytes(range(256)) * 2000  # 512,000 bytes

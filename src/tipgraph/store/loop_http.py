@@ -55,8 +55,7 @@ class LoopClient:
         head = "".join([f"POST {target} HTTP/1.1\r\nHost: {self.netloc}\r\n",
                         *(f"{name}: {value}\r\n" for name, value in headers.items()),
                         f"Content-Length: {len(body)}\r\n\r\n"]).encode("latin-1")
-        while True:
-            fresh = not self.idle
+        for fresh in ((False, True) if self.idle else (True,)):
             if fresh:
                 reader, writer = await asyncio.open_connection(self.host, self.port,
                                                                limit=HEAD_BYTES)
@@ -81,6 +80,7 @@ class LoopClient:
                 writer.close()
                 raise
             return LoopResponse(self, reader, writer, raw)
+        raise AssertionError("unreachable")
 
 
 class LoopResponse:
@@ -134,14 +134,26 @@ class LoopResponse:
         return self.done
 
     async def _piece(self) -> bytes:
-        """The next bytes of the body (b"" at its end)."""
+        """The next bytes of the body (b"" at its end).
+
+        :raises ConnectionError: when the store ends the connection within the body, or
+            sends what is not HTTP/1.1's chunked coding
+        """
+        try:
+            return await self._next_piece()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as error:
+            self.kept = False
+            raise ConnectionError(f"the store's answer is cut or malformed: {error}"
+                                  ) from error
+
+    async def _next_piece(self) -> bytes:
         if self.done:
             return b""
         reader = self.reader
         if self.chunked:
             if not self._in_chunk:
                 line = await reader.readline()
-                size = int(line.split(b";")[0].strip() or b"x", 16)
+                size = int(line.split(b";")[0].strip(), 16)  # ValueError: not a size
                 if size == 0:
                     while (await reader.readline()) not in (b"\r\n", b"\n", b""):
                         pass  # the trailer's fields

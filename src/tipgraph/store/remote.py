@@ -429,7 +429,9 @@ class RemoteSparqlStore:
                 raise QueryTimeout(f"{where} did not answer within {self.timeout:g} s"
                                    ) from error
             if isinstance(error, OSError):
-                raise StoreUnavailable(f"cannot reach {where}: {error}") from error
+                raise StoreUnavailable(
+                    f"cannot reach {where}: {error}" if response is None else
+                    f"{where} sent an answer that could not be read: {error}") from error
             raise
         if 300 <= response.status < 400:  # a redirection: urllib follows it
             response.close()
