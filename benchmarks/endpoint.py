@@ -571,6 +571,7 @@ def throughput(server: Server, mix: Sequence[str], *, seconds: float, timeout: f
         latencies, failures (other statuses, timeouts)
     """
     parts = urlsplit(server.endpoint)
+    call = uuid.uuid4().hex[:8]  # a second call in this process repeats no text either
     stop_at = time.monotonic() + seconds
     latencies: list[float] = []
     failures = [0]
@@ -582,7 +583,7 @@ def throughput(server: Server, mix: Sequence[str], *, seconds: float, timeout: f
         while time.monotonic() < stop_at:
             text = mix[index % len(mix)]
             if unique:
-                text = f"{text}\n# {RUN} client {number} request {index}"
+                text = f"{text}\n# {RUN} {call} client {number} request {index}"
             index += 1
             if connection is None:
                 connection = HTTPConnection(parts.hostname, parts.port, timeout=timeout,
