@@ -249,12 +249,11 @@ class _Acceptor:
     """Accepts connections on one listening socket (shared with the other workers), one
     per wake-up of the loop, from a reader registered with its epoll once.
 
-    Once, not for each connection as ``loop.sock_accept`` does: that costs two
-    ``epoll_ctl`` calls a connection, and each registration put the worker last in the
-    listener's queue of ``EPOLLEXCLUSIVE`` waiters, so the workers took connections in
-    turns, each finding its caches cold (both workers at half the CPU, sequential
-    requests). Kept registered, an idle worker first in the queue takes the next
-    connection, and a busy one leaves it to the next idle one.
+    Once, not for each connection as ``loop.sock_accept`` does: that cost two
+    ``epoll_ctl`` calls a connection, and the workers took sequential connections in
+    turns, each finding its caches cold (both at half the CPU, a quarter of the
+    ``accept`` calls failing with ``EAGAIN``). Kept registered, the worker that is
+    waiting takes the next connection, and a busy one leaves it to an idle one.
 
     A worker whose query processes all have work leaves the next connection to another
     worker: it stops listening for :data:`ACCEPT_DELAY`, then takes one whatever its
