@@ -438,8 +438,8 @@ class RemoteSparqlStore:
             return await loop.run_in_executor(executor, self.answer, job)
         if response.status >= 400 or response.status < 200:
             raise _failure(where, response.status, response.reason, response)
-        response.deadline = time.monotonic() + self.timeout
         reader = self._reader(response, shape, self.timeout)
+        response.deadline = reader.deadline  # a thread's read of the rest waits until then
         if whole:
             return self._answered(reader, form, accept, job)
         return await loop.run_in_executor(executor, self._answered, reader, form, accept, job)
