@@ -345,8 +345,8 @@ def update_dumps(target: Path, previous: Path, removed: Iterable[str],
     _join_jsonld(target, made)
 
 
-#: The dumps made from ``tipgraph.nt``, in jobs of about equal cost (at 100,000
-#: publications, alone: Turtle 6 and gzip 3 CPU s, JSON-LD 9.5): the build runs each in its
+#: The dumps made from ``tipgraph.nt``, in jobs of about equal cost (in a build of 100,000
+#: publications: Turtle and gzip 5.8-6.2 CPU s, JSON-LD 6.5-6.6): the build runs each in its
 #: own process once ``tipgraph.nt`` is written (``job(target, previous)``), and waits for
 #: the longer last.
 DUMP_JOBS: tuple[Callable[..., None], ...] = (write_turtle_and_gzip, write_jsonld)
