@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tipgraph import progress
+from tipgraph.build import run_build
 from tipgraph.progress import Display, Meter
+from tipgraph.sources import SourceStream
+from tipgraph.synth import synthesize, write_catalogue
 
 #: What a drawn line looks like: carriage return, erase line, "<stage>...: ..."
 DRAWN = re.compile(r"\r\x1b\[K(read|publications|statistics|load|validate)\b[^\r]*: ")
@@ -56,6 +60,39 @@ def test_a_pipe_gets_no_progress(tmp_path: Path) -> None:
     assert "\x1b[K" not in build.stderr + build.stdout
     assert not DRAWN.search(build.stderr)
     assert " left" not in build.stderr and "so far" not in build.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_json_lines_catalogue_shows_how_long_its_publications_have_left(
+        tmp_path: Path, monkeypatch) -> None:
+    # the longest stage of a big build: its records counted against the catalogue's lines
+    catalogue = tmp_path / "catalogue.jsonl"
+    write_catalogue(synthesize(1200, seed=3), catalogue)
+    monkeypatch.setattr(progress, "INTERVAL", 0.001)  # drawn as often as it can be
+    screen = _Terminal()
+    run_build([catalogue], tmp_path / "build", display=Display(screen, show_after=0))
+    drawn = [line for line in screen.getvalue().split("\r\x1b[K")
+             if line.startswith("publications")]
+    assert any(re.fullmatch(r"publications: [\d,]+ / 1,200 records, [\d,]+/s, \d+:\d\d left",
+                            line) for line in drawn), drawn
+
+
+def test_the_records_expected_are_the_json_lines_lines_or_unknown(tmp_path: Path) -> None:
+    lines = tmp_path / "a.jsonl"
+    lines.write_text('{"title": "One"}\n\n{"title": "Two"}', encoding="utf-8")
+    other = tmp_path / "b.jsonl"
+    other.write_text('{"title": "Three"}\n', encoding="utf-8")
+    assert SourceStream([lines, other]).expected == 4  # a blank line is counted: about
+    table = tmp_path / "c.csv"
+    table.write_text("title\nFour\n", encoding="utf-8")
+    assert SourceStream([lines, table]).expected is None
+    broken = tmp_path / "d.jsonl"
+    broken.write_bytes(b'{"title": "\xff"}\n')  # not UTF-8: read whole, its records unknown
+    assert SourceStream([broken]).expected is None
 
 
 def test_the_line_says_done_of_total_rate_and_time_left() -> None:

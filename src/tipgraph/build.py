@@ -544,7 +544,7 @@ def _make_graph(sources: Sequence[Path], base: str, build_dir: BuildDir, target:
         with _stage("publications", report, progress, display) as meter:
             maker = PartMaker(plan, reference, load_ontology(), base)
             shared = Shared()
-            meter.step("", unit="records")
+            meter.step("", total=stream.expected, unit="records")
             # each record read, checked, reconciled, planned, mapped and reasoned a part at
             # a time: neither the records nor the publications are ever all held
             # the problems written to files by the reading process: what the report

@@ -1225,7 +1225,7 @@ def run_incremental(full: ModuleType, sources: Sequence[Path], build_dir: BuildD
                                   keep_lines=True)
         with stage("reconcile") as meter:
             reference = full.load_reference()
-            meter.step("", unit="records")
+            meter.step("", total=stream.expected, unit="records")
             try:
                 new = reconcile(meter.count(stream.records()), reference, state.records)
             except StaleState as error:

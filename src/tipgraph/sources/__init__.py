@@ -138,12 +138,19 @@ class SourceStream:
         #: (path, text or None: read again from the file, as it is valid UTF-8, the
         #: problems of decoding it)
         self._texts: list[tuple[Path, str | None, list[Problem]]] = []
+        #: About how many records :meth:`records` gives: the lines of the files, all JSON
+        #: Lines (a blank or rejected line gives none); None when a file is of another
+        #: format (its records are known once it is parsed). A progress line's total.
+        self.expected: int | None = 0
         for path in files:
-            if path.suffix == ".jsonl" and _valid_utf8(path):
+            lines = _utf8_lines(path) if path.suffix == ".jsonl" else None
+            if lines is not None:
                 self._texts.append((path, None, []))  # read again a line at a time
             else:
                 text, problems = decode(path.read_bytes(), path.name)
                 self._texts.append((path, text, problems))
+            self.expected = (self.expected + lines
+                             if self.expected is not None and lines is not None else None)
             if meter is not None:
                 meter.advance(path.stat().st_size)
 
@@ -252,13 +259,16 @@ def _decoded(path: Path) -> Iterator[str]:
     yield decoder.decode(b"", final=True)
 
 
-def _valid_utf8(path: Path) -> bool:
+def _utf8_lines(path: Path) -> int | None:
+    """How many lines the file ``path`` has; None when it is not UTF-8."""
+    lines, last = 0, ""
     try:
-        for _ in _decoded(path):
-            pass
+        for text in _decoded(path):
+            lines += text.count("\n")
+            last = text or last
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
+    return lines + (1 if last and not last.endswith("\n") else 0)
 
 
 def decode(data: bytes, name: str) -> tuple[str, list[Problem]]:
