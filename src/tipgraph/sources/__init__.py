@@ -149,6 +149,8 @@ class SourceStream:
             else:
                 text, problems = decode(path.read_bytes(), path.name)
                 self._texts.append((path, text, problems))
+                if path.suffix == ".jsonl":  # not UTF-8: its bytes replaced, its lines kept
+                    lines = text.count("\n") + _unended(text)
             self.expected = (self.expected + lines
                              if self.expected is not None and lines is not None else None)
             if meter is not None:
@@ -268,7 +270,12 @@ def _utf8_lines(path: Path) -> int | None:
             last = text or last
     except UnicodeDecodeError:
         return None
-    return lines + (1 if last and not last.endswith("\n") else 0)
+    return lines + _unended(last)
+
+
+def _unended(text: str) -> int:
+    """1 when ``text`` ends with a line that has no line end (a line all the same), else 0."""
+    return 1 if text and not text.endswith("\n") else 0
 
 
 def decode(data: bytes, name: str) -> tuple[str, list[Problem]]:
