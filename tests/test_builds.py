@@ -3,6 +3,7 @@ and the ledger a rollback cannot break."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -13,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tipgraph import dumps
+from tipgraph.build import run_build
 from tipgraph.build_dir import MARKER, PARTIAL, BuildDir
+from tipgraph.errors import BuildFailed
 from tipgraph.ledger import Ledger
 from tipgraph.synth import synthesize, write_catalogue
 
@@ -155,6 +159,26 @@ def test_a_full_disk_fails_in_one_sentence_and_the_next_build_succeeds(
     assert result.returncode == 0, result.stderr
     assert builds.current_id() != current
     assert BuildDir(out).list()[-1].publications == 80
+
+
+def test_a_dump_writer_that_finds_the_disk_full_fails_the_build_in_one_sentence(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the dumps are written by processes of their own: their full disk is the build's
+    out = tmp_path / "build"
+    source = catalogue(tmp_path / "catalogue.jsonl", 40)
+    run_build([source], out)
+    builds = BuildDir(out)
+    current = builds.current_id()
+
+    def no_space(data: bytes) -> bytes:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(dumps, "_gzip", no_space)  # the writers are forked: they see it
+    with pytest.raises(BuildFailed, match=r"disk .* is full") as failed:
+        run_build([catalogue(tmp_path / "bigger.jsonl", 50)], out, full=True)
+    assert "previous build is still current" in str(failed.value)
+    assert builds.current_id() == current
+    assert [b.id for b in builds.list()] == [current]  # the partial build removed
 
 
 def test_a_rolled_back_build_never_mints_a_slug_again(tmp_path: Path) -> None:

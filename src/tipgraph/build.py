@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import gc
 import json
 import multiprocessing
@@ -324,6 +325,9 @@ def _run_build(sources: Sequence[Path], build_dir: BuildDir, target: Path, base:
         with _stage("dumps", report, progress, display):
             for process in processes:
                 process.join()
+                if process.exitcode == DISK_FULL_EXIT:  # said as a full disk is (abandon)
+                    raise OSError(errno.ENOSPC, f"writing the dumps ({process.name}): "
+                                  "no space left on device")
                 if process.exitcode != 0:
                     raise TipgraphError(f"writing the dumps failed ({process.name}: exit code "
                                         f"{process.exitcode})")
@@ -817,12 +821,22 @@ def _start(job: Callable[[Path], None], target: Path, go: Any) -> multiprocessin
 DUMPS_NICENESS = 5
 
 
+#: The exit code of a dump writer that found the disk full: the build then says so, and
+#: removes itself, as when it finds the disk full itself (:func:`abandon`).
+DISK_FULL_EXIT = 28
+
+
 def _niced(job: Callable[[Path], None], target: Path, go: Any) -> None:
     die_with_parent()
     with contextlib.suppress(OSError, AttributeError):
         os.nice(DUMPS_NICENESS)
     go.wait()
-    job(target)
+    try:
+        job(target)
+    except OSError as error:
+        if not disk_full(error, target):
+            raise
+        sys.exit(DISK_FULL_EXIT)  # no traceback: the build says it in one sentence
 
 
 def _write_indexes(source: PartsSource, target: Path, base: str,
