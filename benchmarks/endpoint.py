@@ -62,6 +62,7 @@ At 100,000 publications rdflib-endpoint takes minutes to start and a few GiB of 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -87,7 +88,7 @@ from tipgraph.store.remote import RemoteSparqlStore
 from tipgraph.testing import serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import rss_mb
+from load import process_tree, rss_mb
 from peers import (
     RdflibEndpoint,
     Server,
@@ -117,6 +118,11 @@ TIPGRAPH_ONLY = frozenset({"search-titles-abstracts"})
 #: Issue 23's targets, point 1: uncached, tipgraph against the Oxigraph server
 HEAVY_MS, HEAVY_RATIO, LIGHT_EXTRA_MS = 10.0, 1.05, 0.5
 THROUGHPUT_RATIO, DOCUMENT_RATIO = 0.95, 1.2
+#: Rounds of documents, times --samples: a median of a millisecond needs more than 30
+DOCUMENT_ROUNDS = 3
+#: Requests per kind and server in "where the time goes": at least SPLIT_ROUNDS, and more
+#: until SPLIT_SECONDS have passed, at most SPLIT_MOST
+SPLIT_ROUNDS, SPLIT_SECONDS, SPLIT_MOST = 30, 3.0, 1500
 #: point 2: tipgraph serve --store in front of Virtuoso against Virtuoso direct
 FRONT_RATIO = 1.1
 
@@ -545,6 +551,149 @@ def time_documents(tipgraph: Server, oxigraph: Server, slugs: Sequence[tuple[str
     return lines, [met]
 
 
+#: Requests whose CPU "where the time goes" splits by process: a small query, a middle one,
+#: a heavy one (names of the shipped or arbitrary set), and a resource document.
+CPU_SPLIT = ("construct-one-record", "publications-per-country", "count-per-type")
+#: Seconds of CPU a process has used, from /proc (user and system, all its threads).
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # ended
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def roles(servers: dict[str, Server]) -> dict[int, str]:
+    """Each process of the servers' trees, by what it does: ``tipgraph front`` (gunicorn's
+    arbiter and workers), ``tipgraph query processes``, or the engine (``oxigraph``,
+    ``virtuoso``)."""
+    found: dict[int, str] = {}
+    for name, server in servers.items():
+        if not server.alive or not server.pid:
+            continue
+        for pid in process_tree(server.pid):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if not name.startswith("tipgraph"):
+                found[pid] = name
+            elif b"multiprocessing" in command:
+                found[pid] = f"{name} query processes"
+            else:
+                found[pid] = f"{name} front"
+    return found
+
+
+Split = dict[tuple[str, str], dict[str, float]]  # (request, server) -> role -> CPU ms
+
+
+def cpu_split(servers: dict[str, Server], requests: dict[str, dict[str, Callable[[], Answer]]],
+              *, rounds: int) -> tuple[list[str], Split]:
+    """Where the time goes: each request kind sent ``rounds`` times to each server, one
+    server after the other (each time a new text: uncached), and the CPU every process of
+    every server used in that block, per request, grouped by :func:`roles`. The client's
+    own time is the same for all; a server's wall time beyond its CPU is waiting (for a
+    process to be woken, for the client)."""
+    lines = ["| request | server | n | median ms | CPU ms per request, by process | "
+             "CPU ms in all |", "|---|---|--:|--:|---|--:|"]
+    found: Split = {}
+    for kind, by_server in requests.items():
+        for name, send in by_server.items():
+            if not servers[name].alive:
+                continue
+            processes = roles(servers)
+            before = {pid: cpu_seconds(pid) for pid in processes}
+            times: list[float] = []
+            sent, began = 0, time.monotonic()
+            # the kernel counts CPU in ticks (10 ms): a block long enough that a tick is a
+            # small part of it, so small requests are sent many more times
+            while sent < rounds or (time.monotonic() - began < SPLIT_SECONDS
+                                    and sent < SPLIT_MOST):
+                answer = send()
+                sent += 1
+                if answer.status == 200:
+                    times.append(answer.seconds)
+            used: dict[str, float] = {}
+            for pid, role in processes.items():
+                used[role] = used.get(role, 0.0) + cpu_seconds(pid) - before[pid]
+            shown = {role: 1000 * seconds / sent for role, seconds in used.items()
+                     if 1000 * seconds / sent >= 0.05}
+            found[kind, name] = shown
+            lines.append(
+                f"| {kind} | {name} | {sent} | "
+                f"{ms(statistics.median(times) if times else None, 2)} | "
+                + ("; ".join(f"{role} {value:.2f}" for role, value in sorted(
+                    shown.items(), key=lambda item: -item[1])) or "—")
+                + f" | {sum(shown.values()):.2f} |")
+    return lines, found
+
+
+def where_time_goes(found: Split) -> str:
+    """One sentence from :func:`cpu_split`'s figures: what tipgraph's processes spent per
+    uncached request against what the engine it is compared with spent in all."""
+
+    def cpu(kind: str, name: str, role: str | None = None) -> float | None:
+        used = found.get((kind, name))
+        if used is None:
+            return None
+        if role is None:
+            return sum(v for r, v in used.items() if r == name or r.startswith(name + " "))
+        return used.get(f"{name} {role}", 0.0)
+
+    parts = []
+    for kind in (*CPU_SPLIT, "publication document"):
+        front, engine = cpu(kind, "tipgraph", "front"), cpu(kind, "tipgraph", "query processes")
+        oxigraph = cpu(kind, "oxigraph")
+        if front is None or oxigraph is None:
+            continue
+        parts.append(f"{kind}: tipgraph's front {front:.2f} ms"
+                     + (f" and its query processes {engine:.2f} ms" if engine else "")
+                     + f" against the Oxigraph server's {oxigraph:.2f} ms in all")
+    for kind in CPU_SPLIT:
+        front = cpu(kind, "tipgraph-virtuoso", "front")
+        behind, direct = found.get((kind, "tipgraph-virtuoso"), {}), cpu(kind, "virtuoso")
+        if front is None or direct is None:
+            continue
+        parts.append(f"{kind} in front of Virtuoso: the front {front:.2f} ms and Virtuoso "
+                     f"{behind.get('virtuoso', 0.0):.2f} ms against Virtuoso's {direct:.2f} ms "
+                     "asked directly")
+    return "; ".join(parts) + "." if parts else "not measured."
+
+
+def split_requests(servers: dict[str, Server], texts: dict[str, str],
+                   slugs: Sequence[tuple[str, str]], *, timeout: float
+                   ) -> dict[str, dict[str, Callable[[], Answer]]]:
+    """The requests :func:`cpu_split` sends: each of :data:`CPU_SPLIT` (a new comment each
+    time) to every server but rdflib-endpoint, and a new publication's document of
+    tipgraph against its CONSTRUCT on the Oxigraph server."""
+    requests: dict[str, dict[str, Callable[[], Answer]]] = {}
+    asked = [n for n, s in servers.items() if s.alive and n != "rdflib-endpoint"]
+    for query in CPU_SPLIT:
+        text = texts[query]
+        requests[query] = {name: functools.partial(
+            lambda server, text: request(
+                server.endpoint, body=query_body(server, f"{text}\n# {RUN} {uuid.uuid4()}"),
+                accept=accept_for(text), timeout=timeout), servers[name], text)
+            for name in asked}
+    # each server its own publications: none finds them in a cache the other filled
+    documents = itertools.cycle(slugs[:len(slugs) // 2])
+    records = itertools.cycle(slugs[len(slugs) // 2:])
+    base = servers["tipgraph"].endpoint.removesuffix("/sparql")
+    requests["publication document"] = {
+        "tipgraph": lambda: request(f"{base}/publication/{next(documents)[1]}.ttl",
+                                    body=None, accept=TURTLE, timeout=timeout),
+        "oxigraph": lambda: request(
+            servers["oxigraph"].endpoint, body=query_body(
+                servers["oxigraph"], RECORD_CONSTRUCT.replace("{publication}",
+                                                              next(records)[0])),
+            accept=TURTLE, timeout=timeout)}
+    return requests
+
+
 def time_pages(base: str, paths: Sequence[tuple[str, str, str]], *, rounds: int,
                timeout: float) -> list[str]:
     """Place documents and HTML pages of ``tipgraph serve``, ``rounds`` times in a row."""
@@ -797,9 +946,14 @@ def main() -> None:
         time.sleep(2)  # let tipgraph's workers start their query processes
         memory_loaded = {name: rss_mb(server.pid) for name, server in servers.items()}
         names = list(servers)
-        # asked of the Oxigraph server, so that tipgraph's first requests stay cold
-        chosen = publications(servers["oxigraph"], max(51, args.samples + 2), args.timeout)
+        # asked of the Oxigraph server, so that tipgraph's first requests stay cold: one for
+        # the one-record queries, 50 for the VALUES query, then publications nobody was
+        # asked about for the documents and for where the time goes
+        document_rounds = DOCUMENT_ROUNDS * args.samples
+        chosen = publications(servers["oxigraph"], 51 + document_rounds + 1 + 2 * SPLIT_MOST,
+                              args.timeout)
         publication, slug = chosen[0]
+        fresh = chosen[51:]
         shipped_texts = {name: q.bind({k: v.replace("{slug}", slug)
                                        for k, v in BINDINGS.get(name, {}).items()})
                          for name, q in shipped.items()}
@@ -833,11 +987,16 @@ def main() -> None:
 
         progress("documents and pages")
         documents, document_met = time_documents(
-            servers["tipgraph"], servers["oxigraph"], chosen[1:args.samples + 2],
+            servers["tipgraph"], servers["oxigraph"], fresh[:document_rounds + 1],
             timeout=args.timeout)
         base = servers["tipgraph"].endpoint.removesuffix("/sparql")
         pages = time_pages(base, [(k, p.replace("{slug}", slug), a) for k, p, a in PAGES],
                            rounds=1 + min(args.samples, 10), timeout=args.timeout)
+
+        progress("where the time goes")
+        split, split_found = cpu_split(servers, split_requests(
+            servers, {**shipped_texts, **arbitrary_texts}, fresh[document_rounds + 1:],
+            timeout=args.timeout), rounds=SPLIT_ROUNDS)
 
         memory_end = {name: rss_mb(server.pid) if server.alive else None
                       for name, server in servers.items()}
@@ -898,6 +1057,8 @@ def main() -> None:
             "not measured (skipped)" if front_mean is None else
             f"{'met' if front_mean <= FRONT_RATIO else 'missed'} ({front_mean:.2f}x; "
             f"shipped queries {'—' if shipped_front is None else f'{shipped_front:.2f}'}x)."),
+        "- Where the time goes, CPU per uncached request (the table \"where the time goes\" "
+        "below): " + where_time_goes(split_found),
     ]
     for line in verdicts:
         print(line, file=sys.stderr)
@@ -924,13 +1085,26 @@ def main() -> None:
             *front_lines])] if front_lines else []),
         (f"Endpoint at {size:,} publications: resource documents", [
             heading, "",
-            "A different publication each round (no cache answers it), tipgraph's Turtle "
+            "A different publication each round, one no earlier request of the run named "
+            "(no cache answers it, in no server's engine), tipgraph's Turtle "
             "document and the Oxigraph server's CONSTRUCT of the same record with its "
             "links' labels, in Turtle, taking turns; then one document again and again. "
             f"Target (issue 23, point 1): ≤ {DOCUMENT_RATIO}x the CONSTRUCT.", "",
             *documents, "", "Place and organisation documents and HTML pages of `tipgraph "
             "serve`: the first request, then the median and p95 of the next ones, one at "
             "a time.", "", *pages]),
+        (f"Endpoint at {size:,} publications: where the time goes", [
+            heading, "",
+            f"Each request at least {SPLIT_ROUNDS} times to each server, and more for "
+            f"{SPLIT_SECONDS:.0f} s (n), one server after the other, uncached (a new "
+            "comment, a new publication each time), one at a time; the CPU each server's "
+            "processes used in its block, per request: tipgraph's front (its "
+            "gunicorn workers, with their result cache and the pages' models) and its query "
+            "processes (the embedded engine, pyoxigraph); the Oxigraph server and Virtuoso "
+            "whole; tipgraph-virtuoso's front and the Virtuoso it asks. The median is of the "
+            "client's wall time: what a server's CPU leaves of it is waiting (the client, "
+            "the loopback, a process woken) and the client's own work, the same for all.",
+            "", *split]),
         (f"Endpoint at {size:,} publications: throughput with {CLIENTS} clients", [
             heading, "",
             f"{CLIENTS} clients, each on its own loopback address and kept-alive connection, "

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import pyoxigraph
 
-from tipgraph.queries import tokens
+from tipgraph.queries import lexed
 
 #: Solutions (or triples) a lookup may have at most: the worker evaluates it on the
 #: front's loop, where a millisecond or two holds nothing else up for long.
@@ -62,7 +62,7 @@ class _Reader:
     """The tokens of a query (comments left out), read one after the other."""
 
     def __init__(self, text: str) -> None:
-        self.items = [(kind, token) for kind, token, _ in tokens(text) if kind != "comment"]
+        self.items = [(kind, token) for kind, token, _ in lexed(text) if kind != "comment"]
         self.at = 0
         self.prefixes: dict[str, str] = {}
 

@@ -52,7 +52,7 @@ import pyoxigraph
 
 from tipgraph import formats
 from tipgraph.errors import TipgraphError
-from tipgraph.queries import looks_like_update, tokens
+from tipgraph.queries import lexed, looks_like_update
 
 # -- what crosses the pipe ----------------------------------------------------------------
 
@@ -246,7 +246,7 @@ def check_services(text: str, allowlist: Sequence[str], base_iri: str | None = N
     :raises ServiceRefused: naming the first endpoint that is not allowed
     """
     if not re.search("service", text, re.IGNORECASE) or not any(
-            kind == "word" and token.upper() == "SERVICE" for kind, token, _ in tokens(text)):
+            kind == "word" and token.upper() == "SERVICE" for kind, token, _ in lexed(text)):
         return
     from rdflib.plugins.sparql.algebra import translateQuery
     from rdflib.plugins.sparql.parser import parseQuery
@@ -389,7 +389,7 @@ def bounded_select(text: str, limit: int, *, sorted_limit: bool = True) -> str |
     parens = braces = 0
     pending: str | None = None
     previous = ""
-    for kind, token, offset in tokens(text):
+    for kind, token, offset in lexed(text):
         if kind == "comment":
             continue
         word = token.upper() if kind == "word" else ""
