@@ -611,7 +611,7 @@ class RemoteSparqlStore:
         fields = [("query", f"BASE <{base_iri}>\n{query}" if base_iri else query)]
         fields += [("default-graph-uri", g) for g in default or ()]
         fields += [("named-graph-uri", g) for g in named or ()]
-        return form, urllib.parse.urlencode(fields).encode(), {
+        return form, form_encoded(fields), {
             "Content-Type": "application/x-www-form-urlencoded",
             "Accept": accept or (GRAPH_ACCEPT if graph_form else RESULTS_ACCEPT)}
 
@@ -642,6 +642,24 @@ class RemoteSparqlStore:
     def _triples(stream: BinaryIO | io.RawIOBase, fmt: pyoxigraph.RdfFormat
                  ) -> Iterator[pyoxigraph.Triple]:
         return (quad.triple for quad in pyoxigraph.parse(stream, format=fmt))
+
+
+#: Each byte (as a latin-1 character) as ``application/x-www-form-urlencoded`` writes it:
+#: :func:`urllib.parse.quote_plus`'s safe characters as they are, space as ``+``
+_FORM = {byte: chr(byte) if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in "_.-~")
+         else "+" if byte == 0x20 else f"%{byte:02X}" for byte in range(256)}
+
+
+def form_encoded(fields: Sequence[tuple[str, str]]) -> bytes:
+    """``urllib.parse.urlencode(fields).encode()``, each value translated at once: urlencode
+    quotes byte by byte in Python (a twentieth of a small query's time in the front).
+
+    >>> form_encoded([("query", "ASK { ?s ?p 'é' }"), ("default-graph-uri", "http://e/g")])
+    b'query=ASK+%7B+%3Fs+%3Fp+%27%C3%A9%27+%7D&default-graph-uri=http%3A%2F%2Fe%2Fg'
+    """
+    return "&".join(f"{name.encode().decode('latin-1').translate(_FORM)}="
+                    f"{value.encode().decode('latin-1').translate(_FORM)}"
+                    for name, value in fields).encode("ascii")
 
 
 def _read_rows(reader: _Deadline, mark: bytes, limit: int) -> bytes:
