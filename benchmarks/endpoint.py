@@ -26,6 +26,9 @@ Benchmarks that cannot flatter (issue 23, point 3):
   uncached) against a CONSTRUCT of the same record with its links' labels on the
   Oxigraph server; HTML pages; throughput of 8 clients on an uncached mix and on the
   shipped mix; memory;
+- where the time goes: a small, a middle and a heavy query and a document sent to each
+  server alone, with the CPU each process of each server used per request (tipgraph's
+  front, its query processes, the engines), so that a missed target says where it went;
 - the targets of issue 23 are printed as met or missed: each uncached query of 10 ms or
   more on the Oxigraph server within 1.05x of it, each smaller one within +0.5 ms;
   8-client uncached throughput at least 0.95x the Oxigraph server's; resource documents
@@ -554,11 +557,12 @@ def time_documents(tipgraph: Server, oxigraph: Server, slugs: Sequence[tuple[str
 #: Requests whose CPU "where the time goes" splits by process: a small query, a middle one,
 #: a heavy one (names of the shipped or arbitrary set), and a resource document.
 CPU_SPLIT = ("construct-one-record", "publications-per-country", "count-per-type")
-#: Seconds of CPU a process has used, from /proc (user and system, all its threads).
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
+    """Seconds of CPU the process has used, from /proc (user and system, all its threads,
+    ended ones too); 0 when it has ended."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:  # ended
@@ -581,7 +585,7 @@ def roles(servers: dict[str, Server]) -> dict[int, str]:
                 continue
             if not name.startswith("tipgraph"):
                 found[pid] = name
-            elif b"multiprocessing" in command:
+            elif b"spawn_main" in command:  # not multiprocessing's resource tracker
                 found[pid] = f"{name} query processes"
             else:
                 found[pid] = f"{name} front"
@@ -593,9 +597,10 @@ Split = dict[tuple[str, str], dict[str, float]]  # (request, server) -> role -> 
 
 def cpu_split(servers: dict[str, Server], requests: dict[str, dict[str, Callable[[], Answer]]],
               *, rounds: int) -> tuple[list[str], Split]:
-    """Where the time goes: each request kind sent ``rounds`` times to each server, one
-    server after the other (each time a new text: uncached), and the CPU every process of
-    every server used in that block, per request, grouped by :func:`roles`. The client's
+    """Where the time goes: each request kind sent to each server, one server after the
+    other (each time a new text: uncached), at least ``rounds`` times and until
+    :data:`SPLIT_SECONDS` have passed (at most :data:`SPLIT_MOST`), and the CPU every process
+    of every server used in that block, per request, grouped by :func:`roles`. The client's
     own time is the same for all; a server's wall time beyond its CPU is waiting (for a
     process to be woken, for the client)."""
     lines = ["| request | server | n | median ms | CPU ms per request, by process | "
