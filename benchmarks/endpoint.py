@@ -91,7 +91,7 @@ from tipgraph.store.remote import RemoteSparqlStore
 from tipgraph.testing import serving
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import process_tree, rss_mb
+from load import cpu_seconds, process_tree, rss_mb
 from peers import (
     RdflibEndpoint,
     Server,
@@ -557,18 +557,6 @@ def time_documents(tipgraph: Server, oxigraph: Server, slugs: Sequence[tuple[str
 #: Requests whose CPU "where the time goes" splits by process: a small query, a middle one,
 #: a heavy one (names of the shipped or arbitrary set), and a resource document.
 CPU_SPLIT = ("construct-one-record", "publications-per-country", "count-per-type")
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """Seconds of CPU the process has used, from /proc (user and system, all its threads,
-    ended ones too); 0 when it has ended."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # ended
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK
-
 
 def roles(servers: dict[str, Server]) -> dict[int, str]:
     """Each process of the servers' trees, by what it does: ``tipgraph front`` (gunicorn's
@@ -611,7 +599,7 @@ def cpu_split(servers: dict[str, Server], requests: dict[str, dict[str, Callable
             if not servers[name].alive:
                 continue
             processes = roles(servers)
-            before = {pid: cpu_seconds(pid) for pid in processes}
+            before = {pid: cpu_seconds([pid]) for pid in processes}
             times: list[float] = []
             sent, began = 0, time.monotonic()
             # the kernel counts CPU in ticks (10 ms): a block long enough that a tick is a
@@ -624,7 +612,7 @@ def cpu_split(servers: dict[str, Server], requests: dict[str, dict[str, Callable
                     times.append(answer.seconds)
             used: dict[str, float] = {}
             for pid, role in processes.items():
-                used[role] = used.get(role, 0.0) + cpu_seconds(pid) - before[pid]
+                used[role] = used.get(role, 0.0) + cpu_seconds([pid]) - before[pid]
             shown = {role: 1000 * seconds / sent for role, seconds in used.items()
                      if 1000 * seconds / sent >= 0.05}
             found[kind, name] = shown
