@@ -65,7 +65,6 @@ At 100,000 publications rdflib-endpoint takes minutes to start and a few GiB of 
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import json
 import math
@@ -667,11 +666,9 @@ def split_requests(servers: dict[str, Server], texts: dict[str, str],
     asked = [n for n, s in servers.items() if s.alive and n != "rdflib-endpoint"]
     for query in CPU_SPLIT:
         text = texts[query]
-        requests[query] = {name: functools.partial(
-            lambda server, text: request(
-                server.endpoint, body=query_body(server, f"{text}\n# {RUN} {uuid.uuid4()}"),
-                accept=accept_for(text), timeout=timeout), servers[name], text)
-            for name in asked}
+        requests[query] = {name: lambda server=servers[name], text=text: request(
+            server.endpoint, body=query_body(server, f"{text}\n# {RUN} {uuid.uuid4()}"),
+            accept=accept_for(text), timeout=timeout) for name in asked}
     # each server its own publications: none finds them in a cache the other filled
     documents = itertools.cycle(slugs[:len(slugs) // 2])
     records = itertools.cycle(slugs[len(slugs) // 2:])
